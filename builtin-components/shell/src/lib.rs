@@ -1,0 +1,261 @@
+//! The `shell` provisioner: uploads scripts (inline lines or host files) to the machine
+//! and runs them with Packer's `execute_command` rules.
+
+use std::collections::BTreeMap;
+
+use kiln_guest_sdk::remote::{self, ExitStatus};
+use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, Provisioner};
+use serde::Deserialize;
+
+/// The block a template writes, with Packer's attribute names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    inline: Option<Vec<String>>,
+    #[serde(default)]
+    script: Option<String>,
+    #[serde(default)]
+    scripts: Option<Vec<String>>,
+    #[serde(default)]
+    environment_vars: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    execute_command: Option<String>,
+    #[serde(default)]
+    env_var_format: Option<String>,
+    #[serde(default)]
+    inline_shebang: Option<String>,
+    #[serde(default)]
+    valid_exit_codes: Option<Vec<i32>>,
+    #[serde(default)]
+    remote_folder: Option<String>,
+    #[serde(default)]
+    remote_file: Option<String>,
+    #[serde(default)]
+    remote_path: Option<String>,
+    #[serde(default)]
+    expect_disconnect: bool,
+    #[serde(default)]
+    skip_clean: bool,
+    /// Accepted for compatibility; the script always runs with the remote shell.
+    #[serde(default, rename = "binary")]
+    _binary: bool,
+}
+
+const DEFAULT_EXECUTE_COMMAND: &str = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}";
+
+/// Where a script's text comes from.
+enum Script {
+    Inline(String),
+    HostFile(String),
+}
+
+struct Shell;
+
+impl Provisioner for Shell {
+    type Config = Config;
+
+    fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let given = [config.inline.is_some(), config.script.is_some(), config.scripts.is_some()]
+            .iter()
+            .filter(|g| **g)
+            .count();
+        if given != 1 {
+            errors.push(ConfigError {
+                field: None,
+                message: "exactly one of `inline`, `script` or `scripts` must be specified".into(),
+            });
+        }
+        for (i, var) in config.environment_vars.iter().enumerate() {
+            if !var.contains('=') {
+                errors.push(ConfigError {
+                    field: Some("environment_vars".into()),
+                    message: format!(
+                        "environment variable not in format 'key=value' (entry {i}): {var:?}"
+                    ),
+                });
+            }
+        }
+        for path in script_paths(config) {
+            match host::kind(path) {
+                Ok(host::PathKind::File) => {}
+                Ok(host::PathKind::Directory) => errors.push(ConfigError {
+                    field: Some(script_field(config).into()),
+                    message: format!("bad script {path:?}: is a directory"),
+                }),
+                Ok(host::PathKind::Missing) => errors.push(ConfigError {
+                    field: Some(script_field(config).into()),
+                    message: format!("bad script {path:?}: no such file"),
+                }),
+                Err(e) => errors.push(ConfigError {
+                    field: Some(script_field(config).into()),
+                    message: format!("bad script {path:?}: {}", e.message),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
+        let scripts: Vec<Script> = match (&config.inline, &config.script, &config.scripts) {
+            (Some(lines), _, _) => {
+                let shebang = config.inline_shebang.as_deref().unwrap_or("/bin/sh -e");
+                let mut text = format!("#!{shebang}\n");
+                for line in lines {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+                vec![Script::Inline(text)]
+            }
+            (_, Some(one), _) => vec![Script::HostFile(one.clone())],
+            (_, _, Some(many)) => many.iter().cloned().map(Script::HostFile).collect(),
+            _ => unreachable!("validate requires one of inline, script, scripts"),
+        };
+
+        let remote_path = remote_path(&config);
+        let vars = flatten_vars(&config, build)?;
+        let template = config.execute_command.as_deref().unwrap_or(DEFAULT_EXECUTE_COMMAND);
+        let command = render_execute_command(template, &vars, &remote_path);
+        let valid = config.valid_exit_codes.clone().unwrap_or_else(|| vec![0]);
+
+        for script in &scripts {
+            match script {
+                Script::Inline(text) => {
+                    ui::say("Provisioning with shell script: <inline>");
+                    remote::upload_bytes(text.as_bytes(), &remote_path, Some(0o755))
+                        .map_err(|e| format!("error uploading inline script: {}", e.message))?;
+                }
+                Script::HostFile(path) => {
+                    ui::say(&format!("Provisioning with shell script: {path}"));
+                    remote::upload_file(path, &remote_path, Some(0o755))
+                        .map_err(|e| format!("error uploading script {path:?}: {}", e.message))?;
+                }
+            }
+            let status = remote::run(&command).map_err(|e| e.message)?;
+            match status {
+                ExitStatus::Exited(code) if valid.contains(&code) => {}
+                ExitStatus::Disconnected if config.expect_disconnect => {
+                    ui::message("Remote end disconnected as expected (expect_disconnect)");
+                    continue;
+                }
+                ExitStatus::Exited(code) => {
+                    return Err(format!(
+                        "script exited with non-zero exit status: {code}. Allowed exit codes are: {valid:?}"
+                    ))
+                }
+                ExitStatus::Killed(sig) => {
+                    return Err(format!("script was killed by signal {sig}"))
+                }
+                ExitStatus::Disconnected => {
+                    return Err("remote end disconnected while the script ran; \
+                                set expect_disconnect = true if the script reboots the machine"
+                        .into())
+                }
+            }
+            if !config.skip_clean {
+                let rm = format!("rm -f {}", quote(&remote_path));
+                match remote::run(&rm).map_err(|e| e.message)? {
+                    ExitStatus::Exited(0) => {}
+                    other => return Err(format!("error removing temporary script at {remote_path}: {other:?}")),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn script_paths(config: &Config) -> Vec<&str> {
+    let mut paths: Vec<&str> = config.script.iter().map(String::as_str).collect();
+    paths.extend(config.scripts.iter().flatten().map(String::as_str));
+    paths
+}
+
+fn script_field(config: &Config) -> &'static str {
+    if config.script.is_some() {
+        "script"
+    } else {
+        "scripts"
+    }
+}
+
+/// Packer's default remote path is `/tmp/script_<n>.sh`; Kiln derives `<n>` from the
+/// build so that it is reproducible.
+fn remote_path(config: &Config) -> String {
+    if let Some(p) = &config.remote_path {
+        return p.clone();
+    }
+    let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
+    let file = match &config.remote_file {
+        Some(f) => f.clone(),
+        None => format!("script_{}.sh", std::process::id() % 10000),
+    };
+    format!("{}/{}", folder.trim_end_matches('/'), file)
+}
+
+/// The `{{.Vars}}` string: Packer's variables, then `environment_vars`, then `env`,
+/// sorted by name, each as `KEY='value'` with single quotes escaped.
+fn flatten_vars(config: &Config, build: &BuildInfo) -> Result<String, String> {
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &build.variables {
+        vars.insert(k.clone(), v.clone());
+    }
+    for entry in &config.environment_vars {
+        let (k, v) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("environment variable not in format 'key=value': {entry:?}"))?;
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    for (k, v) in &config.env {
+        vars.insert(k.clone(), v.clone());
+    }
+    let format = config.env_var_format.as_deref().unwrap_or("%s='%s' ");
+    let mut out = String::new();
+    for (k, v) in &vars {
+        let escaped = v.replace('\'', r#"'"'"'"#);
+        out.push_str(&format.replacen("%s", k, 1).replacen("%s", &escaped, 1));
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// Replaces `{{.Vars}}` and `{{.Path}}` (spaces inside the braces allowed).
+fn render_execute_command(template: &str, vars: &str, path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                match after[..end].trim() {
+                    ".Vars" => out.push_str(vars),
+                    ".Path" => out.push_str(path),
+                    other => {
+                        out.push_str("{{");
+                        out.push_str(other);
+                        out.push_str("}}");
+                    }
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r#"'"'"'"#))
+}
+
+kiln_guest_sdk::provisioner!(Shell);

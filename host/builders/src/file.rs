@@ -1,0 +1,88 @@
+//! The `file` builder: writes one file from `content` or a `source` file to `target`.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use kiln_core::config::{decode, FieldError};
+use kiln_core::{Artifact, ArtifactFile, BuildContext, BuildError, Builder, ProvisionHook};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    target: String,
+}
+
+#[derive(Debug)]
+enum Input {
+    Content(String),
+    Source(PathBuf),
+}
+
+/// The configured `file` builder.
+#[derive(Debug)]
+pub struct FileBuilder {
+    input: Input,
+    target: PathBuf,
+}
+
+impl FileBuilder {
+    /// Checks and keeps the source's configuration.
+    pub fn new(config: &serde_json::Map<String, serde_json::Value>, cwd: &Path) -> Result<Self, FieldError> {
+        let c: Config = decode(config)?;
+        let input = match (c.source, c.content) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new("content", "only one of source or content may be specified"))
+            }
+            (Some(s), None) => Input::Source(cwd.join(s)),
+            (None, Some(c)) => Input::Content(c),
+            (None, None) => {
+                return Err(FieldError { field: None, message: "source or content must be specified".into() })
+            }
+        };
+        if c.target.is_empty() {
+            return Err(FieldError::new("target", "target must be specified"));
+        }
+        Ok(FileBuilder { input, target: cwd.join(c.target) })
+    }
+}
+
+#[async_trait]
+impl Builder for FileBuilder {
+    async fn run(&self, cx: &BuildContext, _hook: &dyn ProvisionHook) -> Result<Artifact, BuildError> {
+        let fail = |what: &str, e: std::io::Error| BuildError::Failed(format!("{what}: {e}"));
+        match &self.input {
+            Input::Content(text) => {
+                cx.ui.say("Writing content to target...");
+                tokio::fs::write(&self.target, text.as_bytes())
+                    .await
+                    .map_err(|e| fail(&format!("writing {}", self.target.display()), e))?;
+            }
+            Input::Source(src) => {
+                cx.ui.say(&format!("Copying {} to {}...", src.display(), self.target.display()));
+                tokio::fs::copy(src, &self.target)
+                    .await
+                    .map_err(|e| fail(&format!("copying {}", src.display()), e))?;
+            }
+        }
+        let bytes = tokio::fs::read(&self.target).await.map_err(|e| fail("reading back the target", e))?;
+        let file = ArtifactFile {
+            path: self.target.clone(),
+            size: bytes.len() as u64,
+            sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+        };
+        Ok(Artifact {
+            builder_id: "packer.file".into(),
+            id: self.target.display().to_string(),
+            files: vec![file],
+            metadata: Default::default(),
+            description: format!("Stored file: {}", self.target.display()),
+        })
+    }
+}

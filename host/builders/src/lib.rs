@@ -1,0 +1,35 @@
+//! Kiln's builders. Each turns a source block into a [`Builder`]; the engine picks one
+//! by the source type.
+
+pub mod file;
+pub mod null;
+
+use std::path::Path;
+
+use kiln_core::config::FieldError;
+use kiln_core::Builder;
+
+/// The source types Kiln ships.
+pub const SOURCE_TYPES: &[&str] = &["null", "file"];
+
+/// Creates the builder for `source_type` from its configuration. Relative paths in the
+/// configuration resolve against `cwd`.
+pub fn new_builder(
+    source_type: &str,
+    config: &serde_json::Map<String, serde_json::Value>,
+    cwd: &Path,
+) -> Result<Box<dyn Builder>, FieldError> {
+    match source_type {
+        "null" => Ok(Box::new(null::NullBuilder::new(config, cwd)?)),
+        "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
+        other => Err(FieldError {
+            field: None,
+            message: format!("unknown source type {other:?}; Kiln ships: {}", SOURCE_TYPES.join(", ")),
+        }),
+    }
+}
+
+/// Whether builds of `source_type` run provisioners (the file builder has no machine).
+pub fn runs_provisioners(source_type: &str) -> bool {
+    source_type != "file"
+}

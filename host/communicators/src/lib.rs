@@ -1,0 +1,9 @@
+//! Communicators: how Kiln reaches the machine being built.
+//!
+//! Each implements [`kiln_core::Communicator`], so provisioner components run unchanged
+//! whatever the transport.
+
+pub mod scp;
+pub mod ssh;
+
+pub use ssh::{SshCommunicator, SshConfig, SshError};

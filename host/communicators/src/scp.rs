@@ -1,0 +1,369 @@
+//! The scp protocol over an SSH session channel (`scp -t` to send, `scp -f` to
+//! receive), which every OpenSSH server has and which Packer uses too.
+//!
+//! Bulk data goes out in large chunks straight from the reader, so a transfer costs one
+//! copy into the SSH layer and is limited by the channel window, not by small writes.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use kiln_core::communicator::{CommError, ExitStatus, Output, TreeEntry, TreeSink, TreeSource};
+
+use crate::ssh::{spawn_reader, Ended, SshCommunicator};
+
+const CHUNK: usize = 1 << 20;
+
+/// Quotes `s` for the remote POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r#"'"'"'"#))
+}
+
+fn remote(message: impl Into<String>) -> CommError {
+    CommError::Remote(message.into())
+}
+
+fn conn(e: russh::Error) -> CommError {
+    CommError::Connection(e.to_string())
+}
+
+fn base_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    trimmed.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(trimmed)
+}
+
+fn parent(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &trimmed[..i],
+        None => ".",
+    }
+}
+
+/// One scp exchange: a remote `scp` process and the byte stream of its stdout.
+struct Scp {
+    write: russh::ChannelWriteHalf<russh::client::Msg>,
+    output: mpsc::Receiver<Output>,
+    buf: Bytes,
+    ended: Option<tokio::task::JoinHandle<Ended>>,
+    what: String,
+}
+
+impl Scp {
+    async fn start(comm: &SshCommunicator, command: String, what: String) -> Result<Self, CommError> {
+        let exec = comm.exec(&command).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let ended = spawn_reader(exec.read, tx, false);
+        Ok(Scp { write: exec.write, output: rx, buf: Bytes::new(), ended: Some(ended), what })
+    }
+
+    async fn fill(&mut self) -> Result<(), CommError> {
+        while self.buf.is_empty() {
+            match self.output.recv().await {
+                Some(o) => self.buf = Bytes::from(o.data),
+                None => return Err(self.failure().await),
+            }
+        }
+        Ok(())
+    }
+
+    /// The remote scp ended early: explain with its stderr.
+    async fn failure(&mut self) -> CommError {
+        match self.ended.take() {
+            Some(h) => match h.await {
+                Ok(Ended { status, stderr }) => {
+                    let text = String::from_utf8_lossy(&stderr).trim().to_owned();
+                    if status == ExitStatus::Disconnected && text.is_empty() {
+                        CommError::Connection(format!("{}: the connection closed", self.what))
+                    } else if text.is_empty() {
+                        remote(format!("{}: remote scp ended ({status})", self.what))
+                    } else {
+                        remote(format!("{}: {text}", self.what))
+                    }
+                }
+                Err(e) => CommError::Connection(e.to_string()),
+            },
+            None => remote(format!("{}: remote scp ended", self.what)),
+        }
+    }
+
+    async fn byte(&mut self) -> Result<u8, CommError> {
+        self.fill().await?;
+        Ok(self.buf.get_u8())
+    }
+
+    async fn line(&mut self) -> Result<String, CommError> {
+        let mut line = Vec::new();
+        loop {
+            let b = self.byte().await?;
+            if b == b'\n' {
+                return Ok(String::from_utf8_lossy(&line).into_owned());
+            }
+            line.push(b);
+            if line.len() > 64 * 1024 {
+                return Err(remote(format!("{}: protocol line too long", self.what)));
+            }
+        }
+    }
+
+    /// Reads scp's one-byte answer: 0 is success, 1 and 2 carry a message.
+    async fn ack(&mut self) -> Result<(), CommError> {
+        match self.byte().await? {
+            0 => Ok(()),
+            1 | 2 => {
+                let msg = self.line().await?;
+                Err(remote(format!("{}: {}", self.what, msg.trim_start_matches("scp: "))))
+            }
+            other => {
+                let rest = self.line().await.unwrap_or_default();
+                Err(remote(format!(
+                    "{}: unexpected reply from remote scp: {:?}",
+                    self.what,
+                    format!("{}{rest}", other as char)
+                )))
+            }
+        }
+    }
+
+    async fn send(&mut self, data: impl Into<Bytes>) -> Result<(), CommError> {
+        self.write.data_bytes(data.into()).await.map_err(conn)
+    }
+
+    async fn send_body(&mut self, reader: &mut (dyn AsyncRead + Send + Unpin), size: u64) -> Result<(), CommError> {
+        let mut left = size;
+        while left > 0 {
+            let want = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+            let mut chunk = BytesMut::with_capacity(want);
+            while chunk.len() < want {
+                let n = (&mut *reader).take((want - chunk.len()) as u64).read_buf(&mut chunk).await?;
+                if n == 0 {
+                    return Err(remote(format!("{}: the local file is shorter than its size", self.what)));
+                }
+            }
+            left -= chunk.len() as u64;
+            self.send(chunk.freeze()).await?;
+        }
+        self.send(Bytes::from_static(b"\0")).await?;
+        self.ack().await
+    }
+
+    async fn send_file(
+        &mut self,
+        name: &str,
+        mode: u32,
+        size: u64,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<(), CommError> {
+        self.send(format!("C{:04o} {size} {name}\n", mode & 0o7777)).await?;
+        self.ack().await?;
+        self.send_body(reader, size).await
+    }
+
+    async fn recv_body(&mut self, size: u64, writer: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<(), CommError> {
+        let mut left = size;
+        while left > 0 {
+            self.fill().await?;
+            let n = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let part = self.buf.split_to(n);
+            writer.write_all(&part).await?;
+            left -= n as u64;
+        }
+        self.ack().await?;
+        self.send(Bytes::from_static(b"\0")).await
+    }
+
+    /// Closes our side and checks that the remote scp exited cleanly.
+    async fn finish(mut self) -> Result<(), CommError> {
+        let _ = self.write.eof().await;
+        while self.output.recv().await.is_some() {}
+        let ended = match self.ended.take() {
+            Some(h) => h.await.map_err(|e| CommError::Connection(e.to_string()))?,
+            None => return Ok(()),
+        };
+        match ended.status {
+            ExitStatus::Exited(0) => Ok(()),
+            status => {
+                let text = String::from_utf8_lossy(&ended.stderr).trim().to_owned();
+                Err(remote(format!("{}: remote scp failed ({status}) {text}", self.what)))
+            }
+        }
+    }
+}
+
+/// A parsed `C` or `D` record: mode, size, name.
+fn parse_record(line: &str) -> Result<(u32, u64, String), CommError> {
+    let mut parts = line[1..].splitn(3, ' ');
+    let mode = parts.next().and_then(|m| u32::from_str_radix(m, 8).ok());
+    let size = parts.next().and_then(|s| s.parse().ok());
+    let name = parts.next();
+    match (mode, size, name) {
+        (Some(m), Some(s), Some(n)) => Ok((m, s, n.to_owned())),
+        _ => Err(remote(format!("malformed scp record {line:?}"))),
+    }
+}
+
+/// Writes `size` bytes from `reader` to the remote file `dest`.
+pub async fn upload_file(
+    comm: &SshCommunicator,
+    dest: &str,
+    reader: &mut (dyn AsyncRead + Send + Unpin),
+    size: u64,
+    mode: u32,
+) -> Result<(), CommError> {
+    let what = format!("upload to {dest}");
+    let mut scp = Scp::start(comm, format!("scp -t {}", shell_quote(dest)), what).await?;
+    scp.ack().await?;
+    scp.send_file(base_name(dest), mode, size, reader).await?;
+    scp.finish().await
+}
+
+/// Creates the remote directory `dest` and copies `tree` into it.
+pub async fn upload_dir(comm: &SshCommunicator, dest: &str, tree: &mut dyn TreeSource) -> Result<(), CommError> {
+    let what = format!("upload to {dest}");
+    let mkdir = format!("mkdir -p {}", shell_quote(dest));
+    let mut p = kiln_core::Communicator::start(comm, &mkdir).await?;
+    let mut errors = Vec::new();
+    while let Some(o) = p.next_output().await {
+        errors.extend_from_slice(&o.data);
+    }
+    match p.wait().await? {
+        ExitStatus::Exited(0) => {}
+        other => {
+            return Err(remote(format!("{what}: `{mkdir}` failed ({other}): {}", String::from_utf8_lossy(&errors).trim())))
+        }
+    }
+    let mut scp = Scp::start(comm, format!("scp -r -t {}", shell_quote(dest)), what).await?;
+    scp.ack().await?;
+    while let Some(entry) = tree.next_entry().await? {
+        match entry {
+            TreeEntry::EnterDir { name, mode } => {
+                scp.send(format!("D{:04o} 0 {name}\n", mode & 0o7777)).await?;
+                scp.ack().await?;
+            }
+            TreeEntry::LeaveDir => {
+                scp.send(Bytes::from_static(b"E\n")).await?;
+                scp.ack().await?;
+            }
+            TreeEntry::File { name, mode, size, mut reader } => {
+                scp.send_file(&name, mode, size, &mut reader).await?;
+            }
+        }
+    }
+    scp.finish().await
+}
+
+/// Copies the remote file `src` into `writer`.
+pub async fn download_file(
+    comm: &SshCommunicator,
+    src: &str,
+    writer: &mut (dyn AsyncWrite + Send + Unpin),
+) -> Result<u64, CommError> {
+    let what = format!("download of {src}");
+    let mut scp = Scp::start(comm, format!("scp -f {}", shell_quote(src)), what).await?;
+    scp.send(Bytes::from_static(b"\0")).await?;
+    loop {
+        let first = scp.byte().await?;
+        match first {
+            b'C' => {
+                let line = format!("C{}", scp.line().await?);
+                let (_mode, size, _name) = parse_record(&line)?;
+                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.recv_body(size, writer).await?;
+                writer.flush().await?;
+                scp.finish().await?;
+                return Ok(size);
+            }
+            b'T' => {
+                scp.line().await?;
+                scp.send(Bytes::from_static(b"\0")).await?;
+            }
+            1 | 2 => {
+                let msg = scp.line().await?;
+                return Err(remote(format!("download of {src}: {}", msg.trim_start_matches("scp: "))));
+            }
+            other => return Err(remote(format!("download of {src}: unexpected scp record {:?}", other as char))),
+        }
+    }
+}
+
+/// Copies the contents of the remote directory `src` into `sink`.
+pub async fn download_dir(comm: &SshCommunicator, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError> {
+    let what = format!("download of {src}");
+    let src_trim = src.trim_end_matches('/');
+    let src_trim = if src_trim.is_empty() { "/" } else { src_trim };
+    let _ = parent(src_trim);
+    let mut scp = Scp::start(comm, format!("scp -r -f {}", shell_quote(src_trim)), what.clone()).await?;
+    scp.send(Bytes::from_static(b"\0")).await?;
+    // The first record is `src` itself; its contents go straight into the sink.
+    let mut depth = 0usize;
+    loop {
+        let first = match scp.byte().await {
+            Ok(b) => b,
+            Err(e) if depth == 0 => return Err(e),
+            Err(e) => return Err(e),
+        };
+        match first {
+            b'D' => {
+                let line = format!("D{}", scp.line().await?);
+                let (mode, _, name) = parse_record(&line)?;
+                if depth > 0 {
+                    sink.enter_dir(&name, mode).await?;
+                }
+                depth += 1;
+                scp.send(Bytes::from_static(b"\0")).await?;
+            }
+            b'E' => {
+                scp.line().await?;
+                depth = depth.saturating_sub(1);
+                if depth > 0 {
+                    sink.leave_dir().await?;
+                }
+                scp.send(Bytes::from_static(b"\0")).await?;
+                if depth == 0 {
+                    break;
+                }
+            }
+            b'C' => {
+                let line = format!("C{}", scp.line().await?);
+                let (mode, size, name) = parse_record(&line)?;
+                if depth == 0 {
+                    return Err(remote(format!("{what}: `{src}` is a file, not a directory")));
+                }
+                let mut w = sink.create_file(&name, mode).await?;
+                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.recv_body(size, &mut w).await?;
+                w.flush().await?;
+            }
+            b'T' => {
+                scp.line().await?;
+                scp.send(Bytes::from_static(b"\0")).await?;
+            }
+            1 | 2 => {
+                let msg = scp.line().await?;
+                return Err(remote(format!("{what}: {}", msg.trim_start_matches("scp: "))));
+            }
+            other => return Err(remote(format!("{what}: unexpected scp record {:?}", other as char))),
+        }
+    }
+    scp.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r#"'it'"'"'s'"#);
+    }
+
+    #[test]
+    fn records_parse() {
+        assert_eq!(parse_record("C0644 12 a file").unwrap(), (0o644, 12, "a file".to_owned()));
+        assert!(parse_record("C06x4 12 a").is_err());
+        assert_eq!(base_name("/tmp/dir/"), "dir");
+        assert_eq!(parent("/tmp/dir/"), "/tmp");
+    }
+}

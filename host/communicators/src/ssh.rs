@@ -1,0 +1,370 @@
+//! The SSH communicator, on russh: commands run in session channels with their output
+//! streamed as it arrives; files move with the scp protocol, as Packer's do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::{self, PrivateKeyWithHashAlg};
+use russh::{cipher, ChannelMsg, Disconnect, Preferred};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use kiln_core::communicator::{CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess};
+use kiln_core::communicator::{TreeSink, TreeSource};
+use kiln_core::Ui;
+
+use crate::scp;
+
+/// How to reach and log in to the machine (Packer's `ssh_*` options).
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    /// `ssh_host`.
+    pub host: String,
+    /// `ssh_port`, default 22.
+    pub port: u16,
+    /// `ssh_username`.
+    pub username: String,
+    /// `ssh_password`.
+    pub password: Option<String>,
+    /// `ssh_private_key_file`.
+    pub private_key_file: Option<PathBuf>,
+    /// `ssh_timeout`: how long to keep trying to connect, default 5 minutes.
+    pub timeout: Duration,
+    /// `ssh_handshake_attempts`: how many failed handshakes (including refused logins)
+    /// to tolerate, default 10.
+    pub handshake_attempts: u32,
+}
+
+/// Why connecting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// Nothing answered within `ssh_timeout`.
+    #[error("timeout waiting for SSH on {host}:{port} after {timeout:?}: {last}")]
+    Timeout {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// `ssh_timeout`.
+        timeout: Duration,
+        /// The last error seen.
+        last: String,
+    },
+    /// The server answered, but refused every login attempt.
+    #[error("SSH authentication as `{user}` on {host}:{port} failed after {attempts} attempts: {reason}")]
+    Auth {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// `ssh_username`.
+        user: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Why.
+        reason: String,
+    },
+    /// The private key file could not be used.
+    #[error("ssh_private_key_file `{path}`: {reason}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The build was cancelled while connecting.
+    #[error("cancelled while waiting for SSH")]
+    Cancelled,
+}
+
+struct AcceptAnyHostKey;
+
+impl client::Handler for AcceptAnyHostKey {
+    type Error = russh::Error;
+
+    // Like Packer's SSH communicator, the machine being built is trusted on first use:
+    // its host key is typically generated during this very build.
+    async fn check_server_key(&mut self, _key: &keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+/// A connected SSH session.
+pub struct SshCommunicator {
+    handle: Arc<Handle<AcceptAnyHostKey>>,
+    config: SshConfig,
+}
+
+impl std::fmt::Debug for SshCommunicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SshCommunicator({}@{}:{})", self.config.username, self.config.host, self.config.port)
+    }
+}
+
+fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        nodelay: true,
+        window_size: 16 << 20,
+        keepalive_interval: Some(Duration::from_secs(10)),
+        keepalive_max: 6,
+        preferred: Preferred {
+            cipher: std::borrow::Cow::Owned(vec![
+                cipher::AES_128_GCM,
+                cipher::AES_256_GCM,
+                cipher::CHACHA20_POLY1305,
+                cipher::AES_256_CTR,
+                cipher::AES_128_CTR,
+            ]),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+enum Attempt {
+    /// Retry later: the host is not answering yet.
+    Unreachable(String),
+    /// The server answered but refused the login.
+    Refused(String),
+}
+
+impl SshCommunicator {
+    /// Connects, retrying until the host answers or `ssh_timeout` passes, as Packer does.
+    pub async fn connect(
+        config: SshConfig,
+        ui: &dyn Ui,
+        cancel: &CancellationToken,
+    ) -> Result<Self, SshError> {
+        let key = match &config.private_key_file {
+            Some(path) => {
+                let key = keys::load_secret_key(path, None)
+                    .map_err(|e| SshError::Key { path: path.clone(), reason: e.to_string() })?;
+                Some(Arc::new(key))
+            }
+            None => None,
+        };
+        ui.say("Waiting for SSH to become available...");
+        let started = Instant::now();
+        let mut refused = 0;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let remaining = config.timeout.saturating_sub(started.elapsed());
+            let attempt = tokio::select! {
+                _ = cancel.cancelled() => return Err(SshError::Cancelled),
+                r = tokio::time::timeout(remaining.max(Duration::from_millis(1)), Self::try_once(&config, key.clone())) => r,
+            };
+            let last = match attempt {
+                Ok(Ok(handle)) => {
+                    ui.say("Connected to SSH!");
+                    return Ok(SshCommunicator { handle: Arc::new(handle), config });
+                }
+                Ok(Err(Attempt::Refused(reason))) => {
+                    refused += 1;
+                    if refused >= config.handshake_attempts.max(1) {
+                        return Err(SshError::Auth {
+                            host: config.host.clone(),
+                            port: config.port,
+                            user: config.username.clone(),
+                            attempts: refused,
+                            reason,
+                        });
+                    }
+                    reason
+                }
+                Ok(Err(Attempt::Unreachable(reason))) => reason,
+                Err(_) => "connection attempt timed out".to_owned(),
+            };
+            tracing::debug!(error = %last, "SSH not ready");
+            if started.elapsed() + delay >= config.timeout {
+                return Err(SshError::Timeout {
+                    host: config.host.clone(),
+                    port: config.port,
+                    timeout: config.timeout,
+                    last,
+                });
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Err(SshError::Cancelled),
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn try_once(
+        config: &SshConfig,
+        key: Option<Arc<keys::PrivateKey>>,
+    ) -> Result<Handle<AcceptAnyHostKey>, Attempt> {
+        let mut handle = client::connect(client_config(), (config.host.as_str(), config.port), AcceptAnyHostKey)
+            .await
+            .map_err(|e| Attempt::Unreachable(e.to_string()))?;
+        let user = config.username.clone();
+        let mut reasons = Vec::new();
+        if let Some(key) = key {
+            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+            match handle.authenticate_publickey(&user, PrivateKeyWithHashAlg::new(key, hash)).await {
+                Ok(AuthResult::Success) => return Ok(handle),
+                Ok(AuthResult::Failure { .. }) => reasons.push("the server refused the private key"),
+                Err(e) => return Err(Attempt::Unreachable(e.to_string())),
+            }
+        }
+        if let Some(password) = &config.password {
+            match handle.authenticate_password(&user, password).await {
+                Ok(AuthResult::Success) => return Ok(handle),
+                Ok(AuthResult::Failure { .. }) => reasons.push("the server refused the password"),
+                Err(e) => return Err(Attempt::Unreachable(e.to_string())),
+            }
+        }
+        if reasons.is_empty() {
+            reasons.push("no ssh_password or ssh_private_key_file was given");
+        }
+        Err(Attempt::Refused(reasons.join("; ")))
+    }
+
+    /// Ends the session.
+    pub async fn disconnect(&self) {
+        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+
+    /// Opens a session channel running `command`, returning its halves.
+    pub(crate) async fn exec(&self, command: &str) -> Result<Exec, CommError> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| CommError::Connection(e.to_string()))?;
+        channel.exec(true, command).await.map_err(|e| CommError::Connection(e.to_string()))?;
+        let (read, write) = channel.split();
+        Ok(Exec { read, write })
+    }
+}
+
+/// A running remote command's two halves.
+pub(crate) struct Exec {
+    pub read: russh::ChannelReadHalf,
+    pub write: russh::ChannelWriteHalf<client::Msg>,
+}
+
+/// What the reader task of a command reports at the end.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    pub status: ExitStatus,
+    pub stderr: Vec<u8>,
+}
+
+/// Drains a channel's read half: stdout goes to `out`, stderr too (tagged) when
+/// `stderr_to_out`, otherwise it is collected; returns how the command ended. Draining
+/// continuously matters: a full inbound queue stalls the whole session.
+pub(crate) fn spawn_reader(
+    mut read: russh::ChannelReadHalf,
+    out: mpsc::Sender<Output>,
+    stderr_to_out: bool,
+) -> tokio::task::JoinHandle<Ended> {
+    tokio::spawn(async move {
+        let mut status = None;
+        let mut stderr = Vec::new();
+        let mut out = Some(out);
+        while let Some(msg) = read.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if let Some(tx) = &out {
+                        if tx.send(Output { stream: OutputStream::Stdout, data: data.to_vec() }).await.is_err() {
+                            out = None;
+                        }
+                    }
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    if stderr_to_out {
+                        if let Some(tx) = &out {
+                            if tx.send(Output { stream: OutputStream::Stderr, data: data.to_vec() }).await.is_err() {
+                                out = None;
+                            }
+                        }
+                    } else {
+                        stderr.extend_from_slice(&data);
+                    }
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = Some(ExitStatus::Exited(exit_status as i32)),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    let name = match signal_name {
+                        russh::Sig::Custom(s) => s,
+                        other => format!("{other:?}"),
+                    };
+                    status = Some(ExitStatus::Killed(name));
+                }
+                ChannelMsg::Failure => {
+                    stderr.extend_from_slice(b"the server refused to run the command");
+                    status.get_or_insert(ExitStatus::Exited(-1));
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+        Ended { status: status.unwrap_or(ExitStatus::Disconnected), stderr }
+    })
+}
+
+struct SshProcess {
+    output: mpsc::Receiver<Output>,
+    ended: Option<tokio::task::JoinHandle<Ended>>,
+    status: Option<ExitStatus>,
+    // Keeps the channel open until the process is dropped.
+    _write: russh::ChannelWriteHalf<client::Msg>,
+}
+
+#[async_trait]
+impl RemoteProcess for SshProcess {
+    async fn next_output(&mut self) -> Option<Output> {
+        self.output.recv().await
+    }
+
+    async fn wait(&mut self) -> Result<ExitStatus, CommError> {
+        if let Some(s) = &self.status {
+            return Ok(s.clone());
+        }
+        while self.output.recv().await.is_some() {}
+        let ended = match self.ended.take() {
+            Some(h) => h.await.map_err(|e| CommError::Connection(e.to_string()))?,
+            None => return Err(CommError::Connection("process already waited for".into())),
+        };
+        self.status = Some(ended.status.clone());
+        Ok(ended.status)
+    }
+}
+
+#[async_trait]
+impl Communicator for SshCommunicator {
+    #[tracing::instrument(skip(self))]
+    async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
+        let exec = self.exec(command).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let ended = spawn_reader(exec.read, tx, true);
+        Ok(Box::new(SshProcess { output: rx, ended: Some(ended), status: None, _write: exec.write }))
+    }
+
+    async fn upload(
+        &self,
+        dest: &str,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+        size: u64,
+        mode: u32,
+    ) -> Result<(), CommError> {
+        scp::upload_file(self, dest, reader, size, mode).await
+    }
+
+    async fn upload_dir(&self, dest: &str, tree: &mut dyn TreeSource) -> Result<(), CommError> {
+        scp::upload_dir(self, dest, tree).await
+    }
+
+    async fn download(&self, src: &str, writer: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<u64, CommError> {
+        scp::download_file(self, src, writer).await
+    }
+
+    async fn download_dir(&self, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError> {
+        scp::download_dir(self, src, sink).await
+    }
+}

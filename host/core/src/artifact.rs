@@ -1,0 +1,30 @@
+//! What a build produces.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One file of an artifact, with its size and digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactFile {
+    /// Host path of the file.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lower-case hex sha256 of the contents.
+    pub sha256: String,
+}
+
+/// The result of a builder or a post-processor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Artifact {
+    /// Identifies the kind of artifact, as Packer's builder ids do (`packer.file`).
+    pub builder_id: String,
+    /// A free-form identifier.
+    pub id: String,
+    /// The files that make up the artifact.
+    pub files: Vec<ArtifactFile>,
+    /// Builder-specific facts.
+    pub metadata: BTreeMap<String, String>,
+    /// The one line `kiln build` prints for this artifact in its summary.
+    pub description: String,
+}

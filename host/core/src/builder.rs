@@ -1,0 +1,87 @@
+//! Builders: they create (or reach) the machine, connect a communicator, call the
+//! provision hook, and clean up.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Artifact, Communicator, Ui};
+
+/// How the provisioning hook can reach the machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// `ssh`, `none`, ...
+    pub conn_type: String,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// User name.
+    pub user: String,
+}
+
+/// What a step knows about the build it runs in (mirrors the WIT `build-info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The build's full name.
+    pub build_name: String,
+    /// The source type (`null`).
+    pub source_type: String,
+    /// The source name (`web`).
+    pub source_name: String,
+    /// The connected communicator, if any.
+    pub connection: Option<ConnectionInfo>,
+    /// Variables the step may see, such as `PACKER_BUILD_NAME`.
+    pub variables: Vec<(String, String)>,
+}
+
+/// What every builder is given for one build.
+#[derive(Clone)]
+pub struct BuildContext {
+    /// The build's full name (`null.web`).
+    pub build_name: String,
+    /// The build's UI, already prefixed.
+    pub ui: Arc<dyn Ui>,
+    /// Cancelled on Ctrl-C.
+    pub cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for BuildContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildContext").field("build_name", &self.build_name).finish()
+    }
+}
+
+/// The provisioning step a builder runs once its communicator is connected. The engine
+/// implements it; builders never see components.
+#[async_trait]
+pub trait ProvisionHook: Send + Sync {
+    /// Runs every provisioner of the build against `communicator` (`None` when the
+    /// source sets `communicator = "none"`).
+    async fn provision(
+        &self,
+        communicator: Option<Arc<dyn Communicator>>,
+        connection: ConnectionInfo,
+    ) -> Result<(), BuildError>;
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The build was cancelled (Ctrl-C).
+    #[error("build was cancelled")]
+    Cancelled,
+    /// A step failed; the message says which and why.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A builder, configured and ready to run.
+#[async_trait]
+pub trait Builder: Send + Sync {
+    /// Runs the build: creates the machine, connects, calls `hook`, cleans up, and
+    /// returns the artifact. Cleanup of what the builder created happens inside `run`,
+    /// in reverse order, also when it fails or is cancelled.
+    async fn run(&self, cx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Artifact, BuildError>;
+}

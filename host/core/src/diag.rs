@@ -1,0 +1,172 @@
+//! Diagnostics that point at the place in a template that caused them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A place in a template file. Lines and columns count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The template file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    /// The source line the location is on, shown under the message.
+    pub source_line: String,
+    /// Width of the marked span on `source_line`, at least 1.
+    pub width: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The template cannot be used.
+    Error,
+    /// The template works, but probably not as intended.
+    Warning,
+}
+
+/// A problem found in a template, with where it is and, where one helps, what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// One line saying what is wrong.
+    pub summary: String,
+    /// Where, when the problem has a place.
+    pub location: Option<Location>,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `location`.
+    pub fn error(summary: impl Into<String>, location: Option<Location>) -> Self {
+        Diagnostic { severity: Severity::Error, summary: summary.into(), location, hint: None }
+    }
+
+    /// A warning at `location`.
+    pub fn warning(summary: impl Into<String>, location: Option<Location>) -> Self {
+        Diagnostic { severity: Severity::Warning, summary: summary.into(), location, hint: None }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Renders as Packer renders HCL diagnostics:
+///
+/// ```text
+/// Error: Unsupported argument
+///
+///   on web.pkr.hcl line 3, column 3:
+///    3:   ssh_usernme = "root"
+///         ^^^^^^^^^^^
+///
+/// An argument named "ssh_usernme" is not expected here. Did you mean "ssh_username"?
+/// ```
+///
+/// The first line always carries `file:line:col` so that it reads well alone.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+        };
+        match &self.location {
+            Some(loc) => {
+                write!(f, "{label}: {loc}: {}", self.summary)?;
+                if !loc.source_line.is_empty() {
+                    let num = loc.line.to_string();
+                    write!(f, "\n\n  {num} | {}", loc.source_line)?;
+                    let pad: String = loc
+                        .source_line
+                        .chars()
+                        .take(loc.col.saturating_sub(1))
+                        .map(|c| if c == '\t' { '\t' } else { ' ' })
+                        .collect();
+                    write!(
+                        f,
+                        "\n  {} | {pad}{}",
+                        " ".repeat(num.len()),
+                        "^".repeat(loc.width.max(1))
+                    )?;
+                }
+            }
+            None => write!(f, "{label}: {}", self.summary)?,
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n\n{hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Suggests the closest of `candidates` to `word`, for "did you mean" hints.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for cand in candidates {
+        let d = edit_distance(word, cand);
+        let limit = (word.len().max(cand.len()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["ssh_username", "ssh_password", "ssh_host"];
+        assert_eq!(did_you_mean("ssh_usernme", names), Some("ssh_username"));
+        assert_eq!(did_you_mean("ssh_hots", names), Some("ssh_host"));
+        assert_eq!(did_you_mean("colour", names), None);
+    }
+
+    #[test]
+    fn renders_location_and_marker() {
+        let d = Diagnostic::error(
+            "Unsupported argument \"ssh_usernme\"",
+            Some(Location {
+                file: "a.pkr.hcl".into(),
+                line: 3,
+                col: 3,
+                source_line: "  ssh_usernme = \"root\"".into(),
+                width: 11,
+            }),
+        );
+        let text = d.to_string();
+        assert!(text.starts_with("Error: a.pkr.hcl:3:3: Unsupported argument"), "{text}");
+        assert!(text.contains("  3 |   ssh_usernme = \"root\"\n    |   ^^^^^^^^^^^"), "{text}");
+    }
+}

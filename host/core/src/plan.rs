@@ -1,0 +1,71 @@
+//! The typed build plan the template crate produces and the engine runs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::Location;
+
+/// A configuration block (a source or a step) as JSON, with where each attribute was
+/// written so that errors found later can point at it.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigBlock {
+    /// The attributes, evaluated, as a JSON object.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Where the block starts.
+    pub location: Location,
+    /// Where each attribute (by name) was written.
+    pub fields: BTreeMap<String, Location>,
+}
+
+impl ConfigBlock {
+    /// The location of `field`, or of the block when the field was not written.
+    pub fn location_of(&self, field: Option<&str>) -> Location {
+        field
+            .and_then(|f| self.fields.get(f))
+            .cloned()
+            .unwrap_or_else(|| self.location.clone())
+    }
+}
+
+/// A provisioner step of a build.
+#[derive(Debug, Clone)]
+pub struct StepPlan {
+    /// The provisioner type (`shell`, `file`).
+    pub kind: String,
+    /// The optional `name` meta-argument.
+    pub name: Option<String>,
+    /// The step's own configuration.
+    pub block: ConfigBlock,
+    /// `pause_before`: wait this long before the step.
+    pub pause_before: Option<std::time::Duration>,
+    /// `max_retries`: run the step again this many times when it fails.
+    pub max_retries: u32,
+    /// `timeout`: fail the step when it runs longer.
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// One build: a source and the steps that run against it.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    /// Full name, `[build.]type.name`, used as the output prefix.
+    pub name: String,
+    /// The source type (`null`, `file`).
+    pub source_type: String,
+    /// The source name.
+    pub source_name: String,
+    /// The source's configuration.
+    pub source: ConfigBlock,
+    /// Provisioners, in template order.
+    pub provisioners: Vec<StepPlan>,
+}
+
+/// Everything a template asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The directory of the template (`path.root`).
+    pub template_dir: PathBuf,
+    /// The builds, in template order.
+    pub builds: Vec<BuildPlan>,
+    /// Values that must never be printed (sensitive variables).
+    pub sensitive: Vec<String>,
+}

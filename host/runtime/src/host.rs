@@ -1,0 +1,340 @@
+//! The host side of the WIT imports: what a component's calls do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use kiln_core::communicator::{self as core_comm, Communicator, RemoteProcess};
+use kiln_core::Ui;
+
+use crate::bindings::provisioner::kiln::plugin::{communicator, host_files, types, ui};
+use crate::grants::{Access, GrantError, GrantedPaths, PathKind};
+use crate::tree::{DirSink, DirSource};
+
+use types::{Error as WitError, ErrorKind};
+
+/// A remote command a component started, stored in the resource table.
+pub struct ProcessHandle {
+    inner: Box<dyn RemoteProcess>,
+}
+
+/// Everything one component instance may reach.
+pub struct StepState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) communicator: Option<Arc<dyn Communicator>>,
+    pub(crate) ui: Arc<dyn Ui>,
+    pub(crate) paths: GrantedPaths,
+    pub(crate) cwd: PathBuf,
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> WitError {
+    WitError { kind, message: message.into() }
+}
+
+fn comm_err(e: core_comm::CommError) -> WitError {
+    match e {
+        core_comm::CommError::Connection(m) => err(ErrorKind::Connection, m),
+        core_comm::CommError::Remote(m) => err(ErrorKind::Other, m),
+        core_comm::CommError::Io(e) => io_err(e),
+    }
+}
+
+fn io_err(e: std::io::Error) -> WitError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        _ => ErrorKind::Other,
+    };
+    err(kind, e.to_string())
+}
+
+fn grant_err(e: GrantError) -> WitError {
+    match e {
+        GrantError::NotGranted { .. } => err(ErrorKind::PermissionDenied, e.to_string()),
+        GrantError::Io { path, source } => {
+            let mut w = io_err(source);
+            w.message = format!("`{path}`: {}", w.message);
+            w
+        }
+    }
+}
+
+fn exit_status(s: core_comm::ExitStatus) -> communicator::ExitStatus {
+    match s {
+        core_comm::ExitStatus::Exited(c) => communicator::ExitStatus::Exited(c),
+        core_comm::ExitStatus::Killed(s) => communicator::ExitStatus::Killed(s),
+        core_comm::ExitStatus::Disconnected => communicator::ExitStatus::Disconnected,
+    }
+}
+
+impl StepState {
+    fn comm(&self) -> Result<Arc<dyn Communicator>, WitError> {
+        self.communicator.clone().ok_or_else(|| {
+            err(
+                ErrorKind::Connection,
+                "this build has no communicator (the source sets communicator = \"none\")",
+            )
+        })
+    }
+}
+
+/// Splits a stream of chunks into lines for the UI, keeping partial lines until they end.
+#[derive(Default)]
+struct LineBuffer {
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    fn push(&mut self, data: &[u8], ui: &dyn Ui) {
+        self.pending.extend_from_slice(data);
+        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            emit(&line[..line.len() - 1], ui);
+        }
+    }
+
+    fn finish(&mut self, ui: &dyn Ui) {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            emit(&rest, ui);
+        }
+    }
+}
+
+fn emit(line: &[u8], ui: &dyn Ui) {
+    let text = String::from_utf8_lossy(line);
+    ui.message(text.trim_end_matches('\r'));
+}
+
+impl types::Host for StepState {}
+
+impl ui::Host for StepState {
+    async fn say(&mut self, message: String) -> wasmtime::Result<()> {
+        self.ui.say(&message);
+        Ok(())
+    }
+
+    async fn message(&mut self, message: String) -> wasmtime::Result<()> {
+        self.ui.message(&message);
+        Ok(())
+    }
+
+    async fn error(&mut self, message: String) -> wasmtime::Result<()> {
+        self.ui.error(&message);
+        Ok(())
+    }
+}
+
+impl host_files::Host for StepState {
+    async fn kind(&mut self, path: String) -> wasmtime::Result<Result<host_files::PathKind, WitError>> {
+        Ok(self.paths.kind(&path).map_err(grant_err).map(|k| match k {
+            PathKind::File => host_files::PathKind::File,
+            PathKind::Directory => host_files::PathKind::Directory,
+            PathKind::Missing => host_files::PathKind::Missing,
+        }))
+    }
+}
+
+impl communicator::HostProcess for StepState {
+    async fn read_output(
+        &mut self,
+        process: Resource<ProcessHandle>,
+    ) -> wasmtime::Result<Option<communicator::Output>> {
+        let handle = self.table.get_mut(&process)?;
+        Ok(handle.inner.next_output().await.map(|o| communicator::Output {
+            source: match o.stream {
+                core_comm::OutputStream::Stdout => communicator::OutputStream::Stdout,
+                core_comm::OutputStream::Stderr => communicator::OutputStream::Stderr,
+            },
+            data: o.data,
+        }))
+    }
+
+    async fn wait(
+        &mut self,
+        process: Resource<ProcessHandle>,
+    ) -> wasmtime::Result<Result<communicator::ExitStatus, WitError>> {
+        let handle = self.table.get_mut(&process)?;
+        Ok(handle.inner.wait().await.map(exit_status).map_err(comm_err))
+    }
+
+    async fn drop(&mut self, process: Resource<ProcessHandle>) -> wasmtime::Result<()> {
+        self.table.delete(process)?;
+        Ok(())
+    }
+}
+
+impl communicator::Host for StepState {
+    #[tracing::instrument(skip_all, fields(command = %command))]
+    async fn run(
+        &mut self,
+        command: String,
+    ) -> wasmtime::Result<Result<communicator::ExitStatus, WitError>> {
+        let comm = match self.comm() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut process = match comm.start(&command).await {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(comm_err(e))),
+        };
+        let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
+        while let Some(chunk) = process.next_output().await {
+            match chunk.stream {
+                core_comm::OutputStream::Stdout => out.push(&chunk.data, &*self.ui),
+                core_comm::OutputStream::Stderr => errs.push(&chunk.data, &*self.ui),
+            }
+        }
+        out.finish(&*self.ui);
+        errs.finish(&*self.ui);
+        Ok(process.wait().await.map(exit_status).map_err(comm_err))
+    }
+
+    async fn start(
+        &mut self,
+        command: String,
+    ) -> wasmtime::Result<Result<Resource<ProcessHandle>, WitError>> {
+        let comm = match self.comm() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        match comm.start(&command).await {
+            Ok(inner) => Ok(Ok(self.table.push(ProcessHandle { inner })?)),
+            Err(e) => Ok(Err(comm_err(e))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(dest = %dest, len = data.len()))]
+    async fn upload_bytes(
+        &mut self,
+        data: Vec<u8>,
+        dest: String,
+        mode: Option<u32>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let comm = match self.comm() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut reader: &[u8] = &data;
+        let size = data.len() as u64;
+        Ok(comm.upload(&dest, &mut reader, size, mode.unwrap_or(0o644)).await.map_err(comm_err))
+    }
+
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn upload_file(
+        &mut self,
+        src: String,
+        dest: String,
+        mode: Option<u32>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(self.upload_file_inner(&src, &dest, mode).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn upload_dir(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(self.upload_dir_inner(&src, &dest).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn download_file(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(self.download_file_inner(&src, &dest).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn download_dir(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+        Ok(self.download_dir_inner(&src, &dest).await)
+    }
+}
+
+impl StepState {
+    async fn upload_file_inner(&mut self, src: &str, dest: &str, mode: Option<u32>) -> Result<(), WitError> {
+        use cap_std::fs::PermissionsExt;
+        let comm = self.comm()?;
+        let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
+            grant_err(GrantError::Io { path: src.to_owned(), source: e })
+        })?;
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(err(ErrorKind::Invalid, format!("`{src}` is a directory; use upload-dir")));
+        }
+        let mode = mode.unwrap_or(meta.permissions().mode() & 0o7777);
+        let mut reader = tokio::fs::File::from_std(file.into_std());
+        comm.upload(dest, &mut reader, meta.len(), mode).await.map_err(comm_err)
+    }
+
+    async fn upload_dir_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+        let comm = self.comm()?;
+        let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
+        let dir = resolved
+            .dir
+            .open_dir(resolved.rel_or_dot())
+            .map_err(|e| grant_err(GrantError::Io { path: src.to_owned(), source: e }))?;
+        let mut tree = DirSource::new(dir, src.trim_end_matches('/')).map_err(io_err)?;
+        comm.upload_dir(dest, &mut tree).await.map_err(comm_err)
+    }
+
+    async fn download_file_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+        let comm = self.comm()?;
+        let resolved = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
+        let rel = resolved.rel.clone();
+        if rel.as_os_str().is_empty() {
+            return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
+        }
+        let file = resolved
+            .dir
+            .create(&rel)
+            .map_err(|e| grant_err(GrantError::Io { path: dest.to_owned(), source: e }))?;
+        let mut writer = tokio::fs::File::from_std(file.into_std());
+        let result = comm.download(src, &mut writer).await;
+        let flushed = writer.flush().await;
+        match (result, flushed) {
+            (Ok(_), Ok(())) => Ok(()),
+            (Err(e), _) => {
+                // Leave no partial file behind that could pass for the real one.
+                let _ = resolved.dir.remove_file(&rel);
+                Err(comm_err(e))
+            }
+            (_, Err(e)) => {
+                let _ = resolved.dir.remove_file(&rel);
+                Err(io_err(e))
+            }
+        }
+    }
+
+    async fn download_dir_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+        let comm = self.comm()?;
+        let resolved = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
+        let target = if resolved.rel.as_os_str().is_empty() {
+            resolved.dir
+        } else {
+            match resolved.dir.create_dir_all(&resolved.rel) {
+                Ok(()) => {}
+                Err(e) => return Err(grant_err(GrantError::Io { path: dest.to_owned(), source: e })),
+            }
+            resolved
+                .dir
+                .open_dir(&resolved.rel)
+                .map_err(|e| grant_err(GrantError::Io { path: dest.to_owned(), source: e }))?
+        };
+        let mut sink = DirSink::new(target);
+        comm.download_dir(src, &mut sink).await.map_err(comm_err)
+    }
+}
+
+impl std::fmt::Debug for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepState").field("cwd", &self.cwd).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,573 @@
+//! Kiln's template language: Packer HCL2 templates (`*.pkr.hcl`) and variable files
+//! (`*.pkrvars.hcl`) into a typed [`Plan`].
+//!
+//! The only crate that knows HCL. Every diagnostic it returns carries `file:line:col`.
+//! Configuration of sources and provisioners is evaluated here into JSON; whether its
+//! attributes make sense is for the builder or component that receives it to say, and
+//! the engine maps their answers back onto the locations recorded in [`ConfigBlock`].
+
+mod files;
+mod values;
+mod variables;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl::edit::expr::Expression;
+use hcl::edit::structure::{Attribute, Block, Body, Structure};
+use hcl::edit::Span;
+use hcl::eval::{Context, Evaluate};
+
+use kiln_core::diag::did_you_mean;
+use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
+use kiln_core::{Diagnostic, Location};
+
+pub use files::SourceFile;
+use values::{to_json, EvalScope};
+pub use variables::VarArg;
+
+/// What the command line and environment add to a template.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-var` and `-var-file` arguments, in command-line order.
+    pub var_args: Vec<VarArg>,
+    /// The environment (`PKR_VAR_*` are read from it).
+    pub env: Vec<(String, String)>,
+    /// The working directory (`path.cwd`).
+    pub cwd: PathBuf,
+}
+
+/// A loaded template.
+#[derive(Debug)]
+pub struct Loaded {
+    /// What to build.
+    pub plan: Plan,
+    /// Problems that do not stop the build.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Top-level blocks Kiln understands.
+const TOP_LEVEL: &[&str] = &["variable", "variables", "locals", "local", "source", "build", "packer"];
+
+/// Where a block was found.
+struct At<'a> {
+    file: &'a SourceFile,
+}
+
+impl At<'_> {
+    fn loc(&self, span: Option<std::ops::Range<usize>>) -> Location {
+        self.file.location(span)
+    }
+
+    fn err(&self, span: Option<std::ops::Range<usize>>, summary: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(summary, Some(self.loc(span)))
+    }
+
+    fn unsupported_attr(&self, attr: &Attribute, allowed: &[&str]) -> Diagnostic {
+        let key = attr.key.as_str();
+        let d = self.err(attr.key.span(), format!("Unsupported argument \"{key}\""));
+        match did_you_mean(key, allowed.iter().copied()) {
+            Some(s) => d.with_hint(format!(
+                "An argument named \"{key}\" is not expected here. Did you mean \"{s}\"?"
+            )),
+            None => d.with_hint(format!("An argument named \"{key}\" is not expected here.")),
+        }
+    }
+
+    fn unsupported_block(&self, block: &Block, allowed: &[&str]) -> Diagnostic {
+        let name = block.ident.as_str();
+        let d = self.err(block.ident.span(), format!("Unsupported block type \"{name}\""));
+        match did_you_mean(name, allowed.iter().copied()) {
+            Some(s) => d.with_hint(format!(
+                "Blocks of type \"{name}\" are not expected here. Did you mean \"{s}\"?"
+            )),
+            None => d.with_hint(format!("Blocks of type \"{name}\" are not expected here.")),
+        }
+    }
+
+    fn labels(&self, block: &Block, want: &[&str]) -> Result<Vec<String>, Diagnostic> {
+        let labels: Vec<String> = block.labels.iter().map(|l| l.as_str().to_owned()).collect();
+        if labels.len() != want.len() {
+            let name = block.ident.as_str();
+            let expected = if want.is_empty() {
+                "no labels".to_owned()
+            } else {
+                want.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+            };
+            return Err(self.err(
+                block.ident.span(),
+                format!("Block \"{name}\" has {} labels; it takes {expected}", labels.len()),
+            ));
+        }
+        Ok(labels)
+    }
+}
+
+struct SourceDef<'a> {
+    at: At<'a>,
+    block: &'a Block,
+}
+
+struct BuildDef<'a> {
+    at: At<'a>,
+    block: &'a Block,
+}
+
+/// Loads the template at `path` (a file or a directory) with `opts`.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
+    let (template_paths, auto_var_paths) = files::discover(path).map_err(|d| vec![d])?;
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    for p in &template_paths {
+        match SourceFile::load(p) {
+            Ok(f) => files.push(f),
+            Err(d) => errors.push(d),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let template_dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().map(Path::to_owned).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into())
+    };
+    let mut warnings = Vec::new();
+
+    // Pass 1: collect the top-level blocks.
+    let mut var_blocks = Vec::new();
+    let mut local_attrs: Vec<(At<'_>, &Attribute, String)> = Vec::new();
+    let mut sources: BTreeMap<(String, String), SourceDef<'_>> = BTreeMap::new();
+    let mut builds = Vec::new();
+    for file in &files {
+        let at = || At { file };
+        for structure in file.body.iter() {
+            match structure {
+                Structure::Attribute(attr) => errors.push(at().unsupported_attr(attr, &[])),
+                Structure::Block(block) => match block.ident.as_str() {
+                    "variable" => match at().labels(block, &["name"]) {
+                        Ok(_) => var_blocks.push((at(), block)),
+                        Err(d) => errors.push(d),
+                    },
+                    "variables" => {
+                        if let Err(d) = at().labels(block, &[]) {
+                            errors.push(d);
+                        }
+                        var_blocks.push((at(), block));
+                    }
+                    "locals" => {
+                        if let Err(d) = at().labels(block, &[]) {
+                            errors.push(d);
+                        }
+                        for s in block.body.iter() {
+                            match s {
+                                Structure::Attribute(a) => local_attrs.push((at(), a, a.key.as_str().to_owned())),
+                                Structure::Block(b) => errors.push(at().unsupported_block(b, &[])),
+                            }
+                        }
+                    }
+                    "local" => match at().labels(block, &["name"]) {
+                        Ok(labels) => {
+                            for s in block.body.iter() {
+                                match s {
+                                    Structure::Attribute(a) if a.key.as_str() == "expression" => {
+                                        local_attrs.push((at(), a, labels[0].clone()))
+                                    }
+                                    Structure::Attribute(a) if a.key.as_str() == "sensitive" => {}
+                                    Structure::Attribute(a) => {
+                                        errors.push(at().unsupported_attr(a, &["expression", "sensitive"]))
+                                    }
+                                    Structure::Block(b) => errors.push(at().unsupported_block(b, &[])),
+                                }
+                            }
+                        }
+                        Err(d) => errors.push(d),
+                    },
+                    "source" => match at().labels(block, &["type", "name"]) {
+                        Ok(l) => {
+                            let key = (l[0].clone(), l[1].clone());
+                            if let Some(prev) = sources.get(&key) {
+                                let first = prev.at.loc(prev.block.ident.span());
+                                errors.push(
+                                    at().err(
+                                        block.ident.span(),
+                                        format!("Duplicate source \"{}.{}\"", key.0, key.1),
+                                    )
+                                    .with_hint(format!("The first definition is at {first}.")),
+                                );
+                            } else {
+                                sources.insert(key, SourceDef { at: at(), block });
+                            }
+                        }
+                        Err(d) => errors.push(d),
+                    },
+                    "build" => match at().labels(block, &[]) {
+                        Ok(_) => builds.push(BuildDef { at: at(), block }),
+                        Err(d) => errors.push(d),
+                    },
+                    "packer" => check_packer_block(&at(), block, &mut errors),
+                    "data" => errors.push(
+                        at().err(block.ident.span(), "Data sources are not supported by Kiln yet")
+                            .with_hint("Move the value into a variable or a local."),
+                    ),
+                    _ => errors.push(at().unsupported_block(block, TOP_LEVEL)),
+                },
+            }
+        }
+    }
+
+    // Variables, then locals.
+    let mut var_files = Vec::new();
+    for p in &auto_var_paths {
+        match SourceFile::load(p) {
+            Ok(f) => var_files.push((f, false)),
+            Err(d) => errors.push(d),
+        }
+    }
+    let vars = variables::resolve(
+        &var_blocks.iter().map(|(a, b)| (a.file, *b)).collect::<Vec<_>>(),
+        &var_files,
+        opts,
+        &mut errors,
+        &mut warnings,
+    );
+    let scope = EvalScope {
+        vars: vars.values.clone(),
+        template_dir: template_dir.clone(),
+        cwd: opts.cwd.clone(),
+    };
+    let locals = resolve_locals(&local_attrs, &scope, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // Builds.
+    let mut base = scope.context();
+    base.declare_var("local", hcl::Value::Object(locals));
+    let mut plan_builds = Vec::new();
+    if builds.is_empty() {
+        warnings.push(Diagnostic::warning("the template has no build block: nothing to build", None));
+    }
+    for build in &builds {
+        plan_build(build, &sources, &base, &mut plan_builds, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Loaded {
+        plan: Plan { template_dir, builds: plan_builds, sensitive: vars.sensitive },
+        warnings,
+    })
+}
+
+fn check_packer_block(at: &At<'_>, block: &Block, errors: &mut Vec<Diagnostic>) {
+    if let Err(d) = at.labels(block, &[]) {
+        errors.push(d);
+    }
+    for s in block.body.iter() {
+        match s {
+            Structure::Attribute(a) if a.key.as_str() == "required_version" => {}
+            Structure::Attribute(a) => errors.push(at.unsupported_attr(a, &["required_version"])),
+            Structure::Block(b) if b.ident.as_str() == "required_plugins" => {}
+            Structure::Block(b) => errors.push(at.unsupported_block(b, &["required_plugins"])),
+        }
+    }
+}
+
+/// Evaluates `locals` in dependency order: each round evaluates what it can, until all
+/// are done or a round makes no progress (then the first failure is reported).
+fn resolve_locals(
+    attrs: &[(At<'_>, &Attribute, String)],
+    scope: &EvalScope,
+    errors: &mut Vec<Diagnostic>,
+) -> hcl::Map<String, hcl::Value> {
+    let mut done: hcl::Map<String, hcl::Value> = hcl::Map::new();
+    let mut pending: Vec<usize> = (0..attrs.len()).collect();
+    let mut seen = BTreeMap::new();
+    for (at, a, name) in attrs {
+        let name = name.clone();
+        if let Some(first) = seen.insert(name.clone(), at.loc(a.key.span())) {
+            errors.push(
+                at.err(a.key.span(), format!("Duplicate local \"{name}\""))
+                    .with_hint(format!("The first definition is at {first}.")),
+            );
+        }
+    }
+    loop {
+        let mut ctx = scope.context();
+        ctx.declare_var("local", hcl::Value::Object(done.clone()));
+        let mut failed = Vec::new();
+        let before = pending.len();
+        for i in pending {
+            let (_, a, name) = &attrs[i];
+            let expr: hcl::Expression = a.value.clone().into();
+            match expr.evaluate(&ctx) {
+                Ok(v) => {
+                    done.insert(name.clone(), v);
+                }
+                Err(e) => failed.push((i, e)),
+            }
+        }
+        pending = failed.iter().map(|(i, _)| *i).collect();
+        if pending.is_empty() {
+            return done;
+        }
+        if pending.len() == before {
+            for (i, e) in failed {
+                let (at, a, _) = &attrs[i];
+                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
+            }
+            return done;
+        }
+    }
+}
+
+/// Evaluates a block body into a JSON object, recording where each attribute is.
+/// Nested blocks become arrays of objects under the block's name.
+fn eval_body(
+    at: &At<'_>,
+    body: &Body,
+    ctx: &Context<'_>,
+    skip: &[&str],
+    errors: &mut Vec<Diagnostic>,
+    out: &mut ConfigBlock,
+) {
+    for s in body.iter() {
+        match s {
+            Structure::Attribute(a) => {
+                let key = a.key.as_str();
+                if skip.contains(&key) {
+                    continue;
+                }
+                out.fields.insert(key.to_owned(), at.loc(a.key.span()));
+                match eval_expr(&a.value, ctx) {
+                    Ok(v) => {
+                        out.config.insert(key.to_owned(), v);
+                    }
+                    Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
+                }
+            }
+            Structure::Block(b) => {
+                let key = b.ident.as_str();
+                if skip.contains(&key) {
+                    continue;
+                }
+                out.fields.entry(key.to_owned()).or_insert_with(|| at.loc(b.ident.span()));
+                let mut inner = ConfigBlock { location: at.loc(b.ident.span()), ..Default::default() };
+                eval_body(at, &b.body, ctx, &[], errors, &mut inner);
+                let entry = out
+                    .config
+                    .entry(key.to_owned())
+                    .or_insert_with(|| serde_json::Value::Array(vec![]));
+                if let serde_json::Value::Array(items) = entry {
+                    items.push(serde_json::Value::Object(inner.config));
+                }
+            }
+        }
+    }
+}
+
+fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, hcl::eval::Error> {
+    let e: hcl::Expression = expr.clone().into();
+    e.evaluate(ctx).map(|v| to_json(&v))
+}
+
+const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
+const BUILD_BLOCKS: &[&str] = &["source", "provisioner"];
+const STEP_META: &[&str] = &["name", "only", "except", "pause_before", "max_retries", "timeout"];
+
+fn plan_build(
+    build: &BuildDef<'_>,
+    sources: &BTreeMap<(String, String), SourceDef<'_>>,
+    base: &Context<'_>,
+    out: &mut Vec<BuildPlan>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let at = &build.at;
+    let scope_ctx = base;
+    let mut build_name: Option<String> = None;
+    // (reference, override block, location)
+    let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
+    let mut provisioners: Vec<&Block> = Vec::new();
+    for s in build.block.body.iter() {
+        match s {
+            Structure::Attribute(a) => match a.key.as_str() {
+                "name" => match eval_expr(&a.value, scope_ctx) {
+                    Ok(serde_json::Value::String(n)) => build_name = Some(n),
+                    Ok(_) => errors.push(at.err(a.value.span(), "build name must be a string")),
+                    Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
+                },
+                "description" => {}
+                "sources" => match eval_expr(&a.value, scope_ctx) {
+                    Ok(serde_json::Value::Array(items)) => {
+                        for item in items {
+                            match item {
+                                serde_json::Value::String(r) => refs.push((r, None, at.loc(a.value.span()))),
+                                _ => errors.push(at.err(a.value.span(), "sources must be a list of strings")),
+                            }
+                        }
+                    }
+                    Ok(_) => errors.push(at.err(a.value.span(), "sources must be a list of strings")),
+                    Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
+                },
+                _ => errors.push(at.unsupported_attr(a, BUILD_ATTRS)),
+            },
+            Structure::Block(b) => match b.ident.as_str() {
+                "source" => match at.labels(b, &["reference"]) {
+                    Ok(l) => refs.push((l[0].clone(), Some(b), at.loc(b.labels[0].span()))),
+                    Err(d) => errors.push(d),
+                },
+                "provisioner" => match at.labels(b, &["type"]) {
+                    Ok(_) => provisioners.push(b),
+                    Err(d) => errors.push(d),
+                },
+                "post-processor" | "post-processors" | "error-cleanup-provisioner" => errors.push(
+                    at.err(b.ident.span(), format!("\"{}\" blocks are not supported by Kiln yet", b.ident.as_str())),
+                ),
+                _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
+            },
+        }
+    }
+    if refs.is_empty() {
+        errors.push(
+            at.err(build.block.ident.span(), "build has no sources")
+                .with_hint("Add `sources = [\"source.TYPE.NAME\"]` to the build block."),
+        );
+    }
+    for (reference, override_block, loc) in refs {
+        let key = reference.strip_prefix("source.").unwrap_or(&reference);
+        let Some((ty, name)) = key.split_once('.') else {
+            errors.push(Diagnostic::error(
+                format!("invalid source reference {reference:?}; expected \"source.TYPE.NAME\""),
+                Some(loc),
+            ));
+            continue;
+        };
+        let Some(def) = sources.get(&(ty.to_owned(), name.to_owned())) else {
+            let known: Vec<String> = sources.keys().map(|(t, n)| format!("source.{t}.{n}")).collect();
+            let mut d = Diagnostic::error(format!("Unknown source {reference:?}"), Some(loc));
+            if let Some(s) = did_you_mean(&format!("source.{key}"), known.iter().map(String::as_str)) {
+                d = d.with_hint(format!("Did you mean \"{s}\"?"));
+            }
+            errors.push(d);
+            continue;
+        };
+        let mut source_name = name.to_owned();
+        let mut source = ConfigBlock { location: def.at.loc(def.block.ident.span()), ..Default::default() };
+        let mut ctx = base.clone();
+        eval_body(&def.at, &def.block.body, &ctx, &[], errors, &mut source);
+        if let Some(ob) = override_block {
+            let mut over = ConfigBlock::default();
+            if let Some(a) = ob.body.get_attribute("name") {
+                match eval_expr(&a.value, &ctx) {
+                    Ok(serde_json::Value::String(n)) => source_name = n,
+                    _ => errors.push(at.err(a.value.span(), "source name must be a string")),
+                }
+            }
+            eval_body(at, &ob.body, &ctx, &["name"], errors, &mut over);
+            source.config.extend(over.config);
+            source.fields.extend(over.fields);
+        }
+        let full_name = match &build_name {
+            Some(b) => format!("{b}.{ty}.{source_name}"),
+            None => format!("{ty}.{source_name}"),
+        };
+        let mut source_obj = hcl::Map::new();
+        source_obj.insert("name".to_owned(), hcl::Value::from(source_name.clone()));
+        source_obj.insert("type".to_owned(), hcl::Value::from(ty.to_owned()));
+        ctx.declare_var("source", hcl::Value::Object(source_obj));
+        let mut build_obj = hcl::Map::new();
+        build_obj.insert("name".to_owned(), hcl::Value::from(build_name.clone().unwrap_or_default()));
+        build_obj.insert("ID".to_owned(), hcl::Value::from(full_name.clone()));
+        ctx.declare_var("build", hcl::Value::Object(build_obj));
+
+        let mut steps = Vec::new();
+        for p in &provisioners {
+            if let Some(step) = plan_step(at, p, &ctx, ty, &source_name, errors) {
+                steps.push(step);
+            }
+        }
+        out.push(BuildPlan {
+            name: full_name,
+            source_type: ty.to_owned(),
+            source_name,
+            source,
+            provisioners: steps,
+        });
+    }
+}
+
+fn plan_step(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    source_type: &str,
+    source_name: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<StepPlan> {
+    let kind = block.labels[0].as_str().to_owned();
+    let mut step = StepPlan {
+        kind,
+        name: None,
+        block: ConfigBlock { location: at.loc(block.labels[0].span()), ..Default::default() },
+        pause_before: None,
+        max_retries: 0,
+        timeout: None,
+    };
+    let mut included = true;
+    for a in block.body.attributes() {
+        let key = a.key.as_str();
+        if !STEP_META.contains(&key) {
+            continue;
+        }
+        let value = match eval_expr(&a.value, ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
+                continue;
+            }
+        };
+        let bad = |what: &str| at.err(a.value.span(), format!("`{key}` must be {what}"));
+        match key {
+            "name" => match value {
+                serde_json::Value::String(s) => step.name = Some(s),
+                _ => errors.push(bad("a string")),
+            },
+            "only" | "except" => match value.as_array() {
+                Some(list) => {
+                    let names: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
+                    let me = format!("{source_type}.{source_name}");
+                    let hit = names.iter().any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
+                    if (key == "only" && !hit) || (key == "except" && hit) {
+                        included = false;
+                    }
+                }
+                None => errors.push(bad("a list of source names")),
+            },
+            "pause_before" | "timeout" => {
+                let d = match &value {
+                    serde_json::Value::String(s) => kiln_core::config::parse_duration(s).ok(),
+                    serde_json::Value::Number(n) => n.as_f64().map(std::time::Duration::from_secs_f64),
+                    _ => None,
+                };
+                match d {
+                    Some(d) if key == "timeout" => step.timeout = Some(d),
+                    Some(d) => step.pause_before = Some(d),
+                    None => errors.push(bad("a duration such as \"30s\" or \"5m\"")),
+                }
+            }
+            "max_retries" => match value.as_u64() {
+                Some(n) => step.max_retries = u32::try_from(n).unwrap_or(u32::MAX),
+                None => errors.push(bad("a whole number")),
+            },
+            _ => {}
+        }
+    }
+    for b in block.body.blocks() {
+        if b.ident.as_str() == "override" {
+            errors.push(at.err(b.ident.span(), "provisioner `override` is not supported by Kiln yet"));
+        }
+    }
+    eval_body(at, &block.body, ctx, STEP_META, errors, &mut step.block);
+    included.then_some(step)
+}

@@ -1,0 +1,349 @@
+//! Input variables: declarations, and values from defaults, `PKR_VAR_*`, automatic
+//! variable files and the command line, in Packer's order of precedence (later wins):
+//! default, environment, `*.auto.pkrvars.hcl` (lexical order), then `-var-file` and
+//! `-var` in command-line order.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use hcl::edit::structure::{Block, Structure};
+use hcl::edit::Span;
+use hcl::eval::{Context, Evaluate};
+
+use kiln_core::diag::did_you_mean;
+use kiln_core::{Diagnostic, Location};
+
+use crate::files::SourceFile;
+use crate::values::eval_diagnostic;
+
+/// A `-var` or `-var-file` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VarArg {
+    /// `-var name=value`
+    Pair(String, String),
+    /// `-var-file path`
+    File(PathBuf),
+}
+
+struct Declared {
+    default: Option<hcl::Value>,
+    ty: Option<String>,
+    sensitive: bool,
+    location: Location,
+    validations: Vec<(hcl::Expression, Location, String)>,
+}
+
+/// The resolved values.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// `var.*`
+    pub values: hcl::Map<String, hcl::Value>,
+    /// The string forms of sensitive values, to mask in output.
+    pub sensitive: Vec<String>,
+}
+
+const VARIABLE_ATTRS: &[&str] = &["type", "default", "description", "sensitive", "nullable"];
+
+fn literal(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::Error> {
+    let e: hcl::Expression = expr.clone().into();
+    e.evaluate(&Context::new())
+}
+
+/// Collects declarations and values; reports problems into `errors` / `warnings`.
+pub fn resolve(
+    blocks: &[(&SourceFile, &Block)],
+    auto_files: &[(SourceFile, bool)],
+    opts: &crate::LoadOptions,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Resolved {
+    let mut declared: BTreeMap<String, Declared> = BTreeMap::new();
+    for (file, block) in blocks {
+        if block.ident.as_str() == "variables" {
+            for s in block.body.iter() {
+                match s {
+                    Structure::Attribute(a) => {
+                        let default = match literal(&a.value) {
+                            Ok(v) => Some(v),
+                            Err(e) => {
+                                errors.push(eval_diagnostic(file, a.value.span(), &e));
+                                None
+                            }
+                        };
+                        declared.insert(
+                            a.key.as_str().to_owned(),
+                            Declared {
+                                default,
+                                ty: None,
+                                sensitive: false,
+                                location: file.location(a.key.span()),
+                                validations: vec![],
+                            },
+                        );
+                    }
+                    Structure::Block(b) => errors.push(Diagnostic::error(
+                        format!("Unsupported block type \"{}\"", b.ident.as_str()),
+                        Some(file.location(b.ident.span())),
+                    )),
+                }
+            }
+            continue;
+        }
+        let name = block.labels[0].as_str().to_owned();
+        let location = file.location(block.labels[0].span());
+        if let Some(prev) = declared.get(&name) {
+            errors.push(
+                Diagnostic::error(format!("Duplicate variable \"{name}\""), Some(location))
+                    .with_hint(format!("The first declaration is at {}.", prev.location)),
+            );
+            continue;
+        }
+        let mut d = Declared { default: None, ty: None, sensitive: false, location, validations: vec![] };
+        for s in block.body.iter() {
+            match s {
+                Structure::Attribute(a) => match a.key.as_str() {
+                    "default" => match literal(&a.value) {
+                        Ok(v) => d.default = Some(v),
+                        Err(e) => errors.push(
+                            eval_diagnostic(file, a.value.span(), &e)
+                                .with_hint("A variable's default must be a literal value."),
+                        ),
+                    },
+                    "type" => {
+                        let span = a.value.span().unwrap_or(0..0);
+                        d.ty = Some(file.text[span].split_whitespace().collect::<String>());
+                    }
+                    "sensitive" => d.sensitive = matches!(literal(&a.value), Ok(hcl::Value::Bool(true))),
+                    "description" | "nullable" => {}
+                    key => {
+                        let mut diag = Diagnostic::error(
+                            format!("Unsupported argument \"{key}\""),
+                            Some(file.location(a.key.span())),
+                        );
+                        if let Some(s) = did_you_mean(key, VARIABLE_ATTRS.iter().copied()) {
+                            diag = diag.with_hint(format!("Did you mean \"{s}\"?"));
+                        }
+                        errors.push(diag);
+                    }
+                },
+                Structure::Block(b) if b.ident.as_str() == "validation" => {
+                    let cond = b.body.get_attribute("condition");
+                    let msg = b.body.get_attribute("error_message").and_then(|a| literal(&a.value).ok());
+                    match (cond, msg) {
+                        (Some(c), Some(hcl::Value::String(m))) => d.validations.push((
+                            c.value.clone().into(),
+                            file.location(c.value.span()),
+                            m,
+                        )),
+                        _ => errors.push(Diagnostic::error(
+                            "a validation block needs `condition` and a string `error_message`",
+                            Some(file.location(b.ident.span())),
+                        )),
+                    }
+                }
+                Structure::Block(b) => errors.push(Diagnostic::error(
+                    format!("Unsupported block type \"{}\"", b.ident.as_str()),
+                    Some(file.location(b.ident.span())),
+                )),
+            }
+        }
+        declared.insert(name, d);
+    }
+
+    let mut values: BTreeMap<String, hcl::Value> = BTreeMap::new();
+    for (name, d) in &declared {
+        if let Some(v) = &d.default {
+            values.insert(name.clone(), v.clone());
+        }
+    }
+    // Environment.
+    for (k, v) in &opts.env {
+        if let Some(name) = k.strip_prefix("PKR_VAR_") {
+            if let Some(d) = declared.get(name) {
+                match from_string(v, d.ty.as_deref()) {
+                    Ok(val) => {
+                        values.insert(name.to_owned(), val);
+                    }
+                    Err(e) => errors.push(Diagnostic::error(format!("invalid value for {k}: {e}"), None)),
+                }
+            }
+        }
+    }
+    // Automatic files, then the command line.
+    for (file, _) in auto_files {
+        apply_file(file, &declared, &mut values, errors, warnings);
+    }
+    for arg in &opts.var_args {
+        match arg {
+            VarArg::File(path) => match SourceFile::load(path) {
+                Ok(file) => apply_file(&file, &declared, &mut values, errors, warnings),
+                Err(d) => errors.push(d),
+            },
+            VarArg::Pair(name, raw) => match declared.get(name) {
+                Some(d) => match from_string(raw, d.ty.as_deref()) {
+                    Ok(v) => {
+                        values.insert(name.clone(), v);
+                    }
+                    Err(e) => errors.push(Diagnostic::error(format!("invalid value for -var {name}: {e}"), None)),
+                },
+                None => {
+                    let mut diag = Diagnostic::error(
+                        format!("Value for undeclared variable \"{name}\" given with -var"),
+                        None,
+                    );
+                    if let Some(s) = did_you_mean(name, declared.keys().map(String::as_str)) {
+                        diag = diag.with_hint(format!("Did you mean \"{s}\"?"));
+                    } else {
+                        diag = diag.with_hint(format!(
+                            "Declare it with a `variable \"{name}\" {{}}` block, or remove the -var."
+                        ));
+                    }
+                    errors.push(diag);
+                }
+            },
+        }
+    }
+
+    let mut resolved = Resolved::default();
+    for (name, d) in &declared {
+        let Some(v) = values.remove(name) else {
+            errors.push(
+                Diagnostic::error(format!("Unset variable \"{name}\""), Some(d.location.clone())).with_hint(
+                    format!(
+                        "A used variable must be set or have a default value. Set it with \
+                         -var {name}=VALUE, a .pkrvars.hcl file, or PKR_VAR_{name}."
+                    ),
+                ),
+            );
+            continue;
+        };
+        let v = match &d.ty {
+            Some(ty) => match convert(v, ty) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(Diagnostic::error(
+                        format!("Invalid value for variable \"{name}\": {e}"),
+                        Some(d.location.clone()),
+                    ));
+                    continue;
+                }
+            },
+            None => v,
+        };
+        if d.sensitive {
+            collect_strings(&v, &mut resolved.sensitive);
+        }
+        resolved.values.insert(name.clone(), v);
+    }
+    // Validations see every variable.
+    let mut ctx = Context::new();
+    ctx.declare_var("var", hcl::Value::Object(resolved.values.clone()));
+    for (name, d) in &declared {
+        for (cond, loc, message) in &d.validations {
+            match cond.evaluate(&ctx) {
+                Ok(hcl::Value::Bool(true)) => {}
+                Ok(hcl::Value::Bool(false)) => errors.push(
+                    Diagnostic::error(format!("Invalid value for variable \"{name}\""), Some(loc.clone()))
+                        .with_hint(message.clone()),
+                ),
+                Ok(_) => errors.push(Diagnostic::error("a validation condition must be true or false", Some(loc.clone()))),
+                Err(e) => errors.push(Diagnostic::error(format!("Invalid validation condition: {e}"), Some(loc.clone()))),
+            }
+        }
+    }
+    resolved
+}
+
+fn apply_file(
+    file: &SourceFile,
+    declared: &BTreeMap<String, Declared>,
+    values: &mut BTreeMap<String, hcl::Value>,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    for s in file.body.iter() {
+        match s {
+            Structure::Attribute(a) => {
+                let name = a.key.as_str();
+                if !declared.contains_key(name) {
+                    warnings.push(
+                        Diagnostic::warning(
+                            format!("Undefined variable \"{name}\""),
+                            Some(file.location(a.key.span())),
+                        )
+                        .with_hint("A value was given for a variable the template does not declare; it is ignored."),
+                    );
+                    continue;
+                }
+                match literal(&a.value) {
+                    Ok(v) => {
+                        values.insert(name.to_owned(), v);
+                    }
+                    Err(e) => errors.push(eval_diagnostic(file, a.value.span(), &e)),
+                }
+            }
+            Structure::Block(b) => errors.push(Diagnostic::error(
+                format!("Unexpected \"{}\" block: variable files contain only assignments", b.ident.as_str()),
+                Some(file.location(b.ident.span())),
+            )),
+        }
+    }
+}
+
+/// A value given as text (`-var`, `PKR_VAR_`): a string for string (or untyped)
+/// variables, an HCL expression otherwise.
+fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, String> {
+    match ty {
+        None | Some("string") => Ok(hcl::Value::String(raw.to_owned())),
+        Some(_) => {
+            let expr = hcl::edit::parser::parse_expr(raw).map_err(|e| e.message().to_owned())?;
+            literal(&expr).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Converts `v` to the type `ty` as HCL does for primitives; checks collection kinds.
+fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, String> {
+    use hcl::Value;
+    let base = ty.split('(').next().unwrap_or(ty);
+    match (base, v) {
+        ("any", v) => Ok(v),
+        ("string", Value::String(s)) => Ok(Value::String(s)),
+        ("string", Value::Number(n)) => Ok(Value::String(n.to_string())),
+        ("string", Value::Bool(b)) => Ok(Value::String(b.to_string())),
+        ("number", Value::Number(n)) => Ok(Value::Number(n)),
+        ("number", Value::String(s)) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(hcl::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| format!("a number is required, got {s:?}")),
+        ("bool", Value::Bool(b)) => Ok(Value::Bool(b)),
+        ("bool", Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+        ("list" | "set" | "tuple", Value::Array(a)) => Ok(Value::Array(a)),
+        ("map" | "object", Value::Object(o)) => Ok(Value::Object(o)),
+        (_, Value::Null) => Ok(Value::Null),
+        (want, got) => Err(format!("{want} required, got {}", kind(&got))),
+    }
+}
+
+fn kind(v: &hcl::Value) -> &'static str {
+    match v {
+        hcl::Value::Null => "null",
+        hcl::Value::Bool(_) => "bool",
+        hcl::Value::Number(_) => "number",
+        hcl::Value::String(_) => "string",
+        hcl::Value::Array(_) => "list",
+        hcl::Value::Object(_) => "object",
+    }
+}
+
+fn collect_strings(v: &hcl::Value, out: &mut Vec<String>) {
+    match v {
+        hcl::Value::String(s) if !s.is_empty() => out.push(s.clone()),
+        hcl::Value::Number(n) => out.push(n.to_string()),
+        hcl::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        hcl::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
+}

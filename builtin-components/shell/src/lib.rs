@@ -119,7 +119,9 @@ impl Provisioner for Shell {
             _ => unreachable!("validate requires one of inline, script, scripts"),
         };
 
-        let remote_path = remote_path(&config);
+        // A stable number per build, so that the same build writes the same path.
+        let build_number = build.build_name.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 10000;
+        let remote_path = remote_path(&config, build_number);
         let vars = flatten_vars(&config, build)?;
         let template = config.execute_command.as_deref().unwrap_or(DEFAULT_EXECUTE_COMMAND);
         let command = render_execute_command(template, &vars, &remote_path);
@@ -187,14 +189,14 @@ fn script_field(config: &Config) -> &'static str {
 
 /// Packer's default remote path is `/tmp/script_<n>.sh`; Kiln derives `<n>` from the
 /// build so that it is reproducible.
-fn remote_path(config: &Config) -> String {
+fn remote_path(config: &Config, build_number: u32) -> String {
     if let Some(p) = &config.remote_path {
         return p.clone();
     }
     let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
     let file = match &config.remote_file {
         Some(f) => f.clone(),
-        None => format!("script_{}.sh", std::process::id() % 10000),
+        None => format!("script_{}.sh", build_number),
     };
     format!("{}/{}", folder.trim_end_matches('/'), file)
 }

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use kiln_core::{BuildInfo, Communicator, Grant, Ui};
@@ -169,6 +170,9 @@ impl Runtime {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Traps are reported with the guest's own panic message (from its stderr), which
+        // says more to a user than a backtrace of unnamed functions.
+        config.wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Setup(e.to_string()))?;
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -207,8 +211,14 @@ impl Runtime {
         Ok(prepared)
     }
 
-    fn store(&self, req: &StepRequest, deadline: Option<Instant>) -> Result<Store<StepState>, RuntimeError> {
+    fn store(
+        &self,
+        req: &StepRequest,
+        deadline: Option<Instant>,
+        req_stderr: &MemoryOutputPipe,
+    ) -> Result<Store<StepState>, RuntimeError> {
         let mut wasi = WasiCtxBuilder::new();
+        wasi.stderr(req_stderr.clone());
         wasi.wall_clock(FixedClock(Duration::from_secs(req.clock_epoch)));
         wasi.insecure_random_seed(u128::from(req.clock_epoch));
         let state = StepState {
@@ -239,10 +249,11 @@ impl Runtime {
         component: &PreparedComponent,
         req: &StepRequest,
     ) -> Result<Vec<ConfigIssue>, RuntimeError> {
-        let mut store = self.store(req, None)?;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let mut store = self.store(req, None, &stderr)?;
         let trap = |e: wasmtime::Error| RuntimeError::Trap {
             component: component.name.clone(),
-            message: format!("{e:#}"),
+            message: trap_message(&e, &stderr),
         };
         let instance = component.pre.instantiate_async(&mut store).await.map_err(trap)?;
         match instance.call_validate(&mut store, &req.config_json).await.map_err(trap)? {
@@ -259,13 +270,14 @@ impl Runtime {
     pub async fn provision(&self, component: &PreparedComponent, req: StepRequest) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
-        let mut store = self.store(&req, deadline)?;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let mut store = self.store(&req, deadline, &stderr)?;
         let name = component.name.clone();
         let trap = |e: wasmtime::Error| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 RuntimeError::Timeout { component: name.clone(), timeout: req.timeout.unwrap_or_default() }
             } else {
-                RuntimeError::Trap { component: name.clone(), message: format!("{e:#}") }
+                RuntimeError::Trap { component: name.clone(), message: trap_message(&e, &stderr) }
             }
         };
         let build = to_wit_build(&req.build);
@@ -291,6 +303,20 @@ impl Runtime {
         };
         tracing::debug!(elapsed = ?started.elapsed(), "component returned");
         outcome?.map_err(RuntimeError::Failed)
+    }
+}
+
+/// How much of a component's stderr is kept to explain a crash.
+const STDERR_CAPTURE: usize = 64 << 10;
+
+/// The trap, with what the guest printed before it (a Rust panic message, say).
+fn trap_message(e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> String {
+    let printed = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
+    let trap = format!("{e:#}");
+    if printed.is_empty() {
+        trap
+    } else {
+        format!("{printed} ({trap})")
     }
 }
 

@@ -1,0 +1,322 @@
+//! The command line: `build`, `validate` and `version`, with Packer's flags (`-var`,
+//! `-var-file`, `-only`, `-except`, ...) spelled as Packer spells them.
+
+use crate::{engine, ui};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use kiln_core::{Diagnostic, Severity};
+use kiln_template::{LoadOptions, VarArg};
+
+/// Exit status of an interrupted build, as shells report SIGINT.
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, Parser)]
+#[command(name = "kiln", about = "Build identical machine images from Packer templates; provisioners run as sandboxed WebAssembly components.", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct TemplateArgs {
+    /// A .pkr.hcl template file, or a directory of them.
+    template: PathBuf,
+    /// Set a variable: -var 'name=value'. May be repeated.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    var: Vec<String>,
+    /// Read variables from a .pkrvars.hcl file. May be repeated.
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_file: Vec<PathBuf>,
+    /// Run only the builds with these names (comma-separated, globs allowed).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Run every build except these (comma-separated, globs allowed).
+    #[arg(long, value_delimiter = ',')]
+    except: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the images a template describes.
+    Build {
+        #[command(flatten)]
+        template: TemplateArgs,
+        /// Run at most this many builds at once (0: no limit).
+        #[arg(long = "parallel-builds", default_value_t = 0)]
+        parallel_builds: usize,
+        /// Colored output (also off when NO_COLOR is set).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        color: bool,
+    },
+    /// Check that a template is valid, including every provisioner's configuration.
+    Validate {
+        #[command(flatten)]
+        template: TemplateArgs,
+    },
+    /// Print Kiln's version.
+    Version,
+}
+
+/// Packer spells long flags with one dash (`-var`); clap wants two.
+fn packer_style_args() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest_is_positional = false;
+    for (i, arg) in std::env::args().enumerate() {
+        if i > 0 && !rest_is_positional {
+            if arg == "--" {
+                rest_is_positional = true;
+            } else if arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--") {
+                out.push(format!("-{arg}"));
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// `-var` and `-var-file` in the order they were written.
+fn ordered_var_args(matches: &ArgMatches, args: &TemplateArgs) -> Vec<VarArg> {
+    let mut indexed: Vec<(usize, VarArg)> = Vec::new();
+    if let Some(idx) = matches.indices_of("var") {
+        for (i, raw) in idx.zip(&args.var) {
+            let (k, v) = raw.split_once('=').unwrap_or((raw.as_str(), ""));
+            indexed.push((i, VarArg::Pair(k.to_owned(), v.to_owned())));
+        }
+    }
+    if let Some(idx) = matches.indices_of("var_file") {
+        for (i, p) in idx.zip(&args.var_file) {
+            indexed.push((i, VarArg::File(p.clone())));
+        }
+    }
+    indexed.sort_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, a)| a).collect()
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}\n");
+    }
+}
+
+/// Packer's glob on build names: `*` matches any run of characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+fn selected(name: &str, only: &[String], except: &[String]) -> bool {
+    // A build named `b.null.web` is also selected by `null.web`.
+    let short = name.splitn(2, '.').nth(1).filter(|_| name.matches('.').count() >= 2);
+    let hit = |pats: &[String]| pats.iter().any(|p| glob(p, name) || short.is_some_and(|s| glob(p, s)));
+    (only.is_empty() || hit(only)) && !hit(except)
+}
+
+struct Loaded {
+    plan: kiln_core::plan::Plan,
+    cwd: PathBuf,
+}
+
+fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let opts = LoadOptions { var_args: ordered_var_args(matches, args), env: std::env::vars().collect(), cwd: cwd.clone() };
+    match kiln_template::load(&args.template, &opts) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.warnings);
+            let mut plan = loaded.plan;
+            plan.builds.retain(|b| selected(&b.name, &args.only, &args.except));
+            Ok(Loaded { plan, cwd })
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            let n = diags.iter().filter(|d| d.severity == Severity::Error).count();
+            eprintln!("{n} error(s) in {}", args.template.display());
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
+    kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir()).map_err(|e| {
+        eprintln!("Error: {e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn validate(matches: &ArgMatches, args: &TemplateArgs) -> ExitCode {
+    let loaded = match load(matches, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match engine::prepare(&loaded.plan, &rt, &loaded.cwd).await {
+        Ok(_) => {
+            println!("The configuration is valid.");
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color: bool) -> ExitCode {
+    let loaded = match load(matches, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(r) => Arc::new(r),
+        Err(code) => return code,
+    };
+    let ready = match engine::prepare(&loaded.plan, &rt, &loaded.cwd).await {
+        Ok(r) => r,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
+    let color = color && std::env::var_os("NO_COLOR").is_none();
+    let out = Arc::new(ui::Output { color, sensitive: loaded.plan.sensitive.clone() });
+    let cancel = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        let interrupted = interrupted.clone();
+        let out = out.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+                out.line("==> Interrupt received. Cancelling builds and cleaning up...");
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    out.line("==> Second interrupt: exiting now.");
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+            }
+        });
+    }
+    let limit = if parallel == 0 { ready.len().max(1) } else { parallel };
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
+    let ready: Vec<Arc<engine::ReadyBuild>> = ready.into_iter().map(Arc::new).collect();
+    let mut tasks = Vec::new();
+    for (i, b) in ready.iter().enumerate() {
+        let (b, rt, out, cancel, sem, cwd) =
+            (b.clone(), rt.clone(), out.clone(), cancel.clone(), semaphore.clone(), loaded.cwd.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore open");
+            let bui: Arc<dyn kiln_core::Ui> = Arc::new(ui::BuildUi::new(&b.plan.name, i, out));
+            let outcome = engine::run_build(&b, &rt, bui.clone(), &cwd, cancel).await;
+            match &outcome.result {
+                Ok(_) => bui.say(&format!("Build '{}' finished after {}.", outcome.name, engine::human(outcome.elapsed))),
+                Err(e) => bui.error(&format!("Build '{}' errored after {}: {e}", outcome.name, engine::human(outcome.elapsed))),
+            }
+            outcome
+        }));
+    }
+    let started = std::time::Instant::now();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(o) => outcomes.push(o),
+            Err(e) => out.line(&format!("==> a build task failed: {e}")),
+        }
+    }
+    out.line("");
+    out.line(&format!("==> Wait completed after {}", engine::human(started.elapsed())));
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    if !failed.is_empty() {
+        out.line("");
+        out.line("==> Some builds didn't complete successfully and had errors:");
+        for o in &failed {
+            if let Err(e) = &o.result {
+                out.line(&format!("--> {}: {e}", o.name));
+            }
+        }
+    }
+    let succeeded: Vec<_> = outcomes.iter().filter_map(|o| o.result.as_ref().ok().map(|a| (&o.name, a))).collect();
+    if !succeeded.is_empty() {
+        out.line("");
+        out.line("==> Builds finished. The artifacts of successful builds are:");
+        for (name, artifact) in succeeded {
+            out.line(&format!("--> {name}: {}", artifact.description));
+        }
+    } else if outcomes.is_empty() {
+        out.line("==> No builds to run.");
+    }
+    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn init_tracing() {
+    let Ok(level) = std::env::var("KILN_LOG") else { return };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match std::env::var_os("KILN_LOG_PATH").and_then(|p| std::fs::File::create(Path::new(&p)).ok()) {
+        Some(file) => builder.with_writer(std::sync::Mutex::new(file)).with_ansi(false).init(),
+        None => builder.init(),
+    }
+}
+
+/// Runs the command line and returns the process's exit status.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let matches = Cli::command().get_matches_from(packer_style_args());
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::Version => {
+            println!("Kiln v{}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Validate { template } => rt.block_on(validate(&sub, &template)),
+        Command::Build { template, parallel_builds, color } => {
+            rt.block_on(build(&sub, &template, parallel_builds, color))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_select_builds_as_packer_does() {
+        assert!(selected("null.web", &["null.*".into()], &[]));
+        assert!(!selected("null.web", &["file.*".into()], &[]));
+        assert!(!selected("null.web", &[], &["*.web".into()]));
+        assert!(selected("app.null.web", &["null.web".into()], &[]));
+        assert!(selected("app.null.web", &["app.*".into()], &[]));
+    }
+}

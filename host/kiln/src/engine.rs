@@ -1,0 +1,264 @@
+//! The engine: checks a plan against the builders and components that will run it, then
+//! runs its builds — each builder creates or reaches its machine and calls the
+//! provision hook, which runs every provisioner component through the runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use kiln_core::config::{expected_fields, field_of, FieldError};
+use kiln_core::diag::did_you_mean;
+use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
+use kiln_core::{
+    Artifact, BuildContext, BuildError, BuildInfo, Builder, Communicator, ConnectionInfo, Diagnostic,
+    ProvisionHook, Ui,
+};
+use kiln_runtime::{PreparedComponent, Runtime, StepRequest, DEFAULT_MEMORY_LIMIT};
+
+/// A field error from a builder or component, placed on the attribute it names.
+pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Diagnostic {
+    let location = Some(block.location_of(err.field.as_deref()));
+    if err.message.starts_with("unknown field `") {
+        let name = field_of(&err.message).unwrap_or_default();
+        let expected = expected_fields(&err.message);
+        let d = Diagnostic::error(format!("Unsupported argument \"{name}\" in {what}"), location);
+        return match did_you_mean(&name, expected.iter().copied()) {
+            Some(s) => d.with_hint(format!(
+                "An argument named \"{name}\" is not expected here. Did you mean \"{s}\"?"
+            )),
+            None => d.with_hint(format!("An argument named \"{name}\" is not expected here.")),
+        };
+    }
+    let message = err.message.split(" at line ").next().unwrap_or(&err.message);
+    Diagnostic::error(format!("{what}: {message}"), location)
+}
+
+/// One build, checked and ready to run.
+pub struct ReadyBuild {
+    pub plan: BuildPlan,
+    pub builder: Box<dyn Builder>,
+    pub steps: Vec<(StepPlan, PreparedComponent)>,
+}
+
+/// Checks every build of `plan`: builder configuration, provisioner types, and each
+/// component's own `validate`. Returns the builds or every problem found.
+pub async fn prepare(
+    plan: &Plan,
+    runtime: &Runtime,
+    cwd: &Path,
+) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut ready = Vec::new();
+    let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::RecordingUi::default());
+    for build in &plan.builds {
+        let builder = match kiln_builders::new_builder(&build.source_type, &build.source.config, cwd) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errors.push(field_diagnostic(&build.source, &format!("source \"{}\"", build.source_type), &e));
+                None
+            }
+        };
+        if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
+            errors.push(Diagnostic::error(
+                format!("the {} builder has no machine to provision; remove the provisioners from its build", build.source_type),
+                Some(build.provisioners[0].block.location.clone()),
+            ));
+        }
+        let mut steps = Vec::new();
+        for step in &build.provisioners {
+            let Some(bytes) = kiln_builtins::component(&step.kind) else {
+                let known: Vec<&str> = kiln_builtins::names().collect();
+                let mut d = Diagnostic::error(
+                    format!("Unknown provisioner type \"{}\"", step.kind),
+                    Some(step.block.location.clone()),
+                );
+                d = match did_you_mean(&step.kind, known.iter().copied()) {
+                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                    None => d.with_hint(format!("Kiln ships these provisioners: {}.", known.join(", "))),
+                };
+                errors.push(d);
+                continue;
+            };
+            let component = match runtime.prepare(&step.kind, bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(Diagnostic::error(e.to_string(), Some(step.block.location.clone())));
+                    continue;
+                }
+            };
+            let req = step_request(step, build, None, ui.clone(), cwd, CancellationToken::new());
+            match runtime.validate(&component, &req).await {
+                Ok(issues) => {
+                    for issue in issues {
+                        let fe = FieldError { field: issue.field, message: issue.message };
+                        errors.push(field_diagnostic(&step.block, &format!("provisioner \"{}\"", step.kind), &fe));
+                    }
+                }
+                Err(e) => errors.push(Diagnostic::error(e.to_string(), Some(step.block.location.clone()))),
+            }
+            steps.push((step.clone(), component));
+        }
+        if let Some(builder) = builder {
+            ready.push(ReadyBuild { plan: build.clone(), builder, steps });
+        }
+    }
+    if errors.is_empty() {
+        Ok(ready)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The clock components see: SOURCE_DATE_EPOCH when set, else the build's start.
+pub fn clock_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
+
+fn step_request(
+    step: &StepPlan,
+    build: &BuildPlan,
+    communicator: Option<(Arc<dyn Communicator>, ConnectionInfo)>,
+    ui: Arc<dyn Ui>,
+    cwd: &Path,
+    cancel: CancellationToken,
+) -> StepRequest {
+    let (communicator, connection) = match communicator {
+        Some((c, info)) => (Some(c), Some(info)),
+        None => (None, None),
+    };
+    StepRequest {
+        config_json: serde_json::Value::Object(step.block.config.clone()).to_string(),
+        build: BuildInfo {
+            build_name: build.name.clone(),
+            source_type: build.source_type.clone(),
+            source_name: build.source_name.clone(),
+            connection,
+            variables: vec![
+                ("PACKER_BUILD_NAME".into(), build.source_name.clone()),
+                ("PACKER_BUILDER_TYPE".into(), build.source_type.clone()),
+            ],
+        },
+        communicator,
+        ui,
+        grant: kiln_builtins::derived_grant(&step.kind, &step.block.config, cwd),
+        cwd: cwd.to_owned(),
+        timeout: step.timeout,
+        memory_limit: DEFAULT_MEMORY_LIMIT,
+        cancel,
+        clock_epoch: clock_epoch(),
+    }
+}
+
+/// Runs a build's provisioners in order: the hook its builder calls.
+struct Provisioners<'a> {
+    build: &'a BuildPlan,
+    steps: &'a [(StepPlan, PreparedComponent)],
+    runtime: &'a Runtime,
+    ui: Arc<dyn Ui>,
+    cwd: PathBuf,
+    cancel: CancellationToken,
+}
+
+#[async_trait]
+impl ProvisionHook for Provisioners<'_> {
+    async fn provision(
+        &self,
+        communicator: Option<Arc<dyn Communicator>>,
+        connection: ConnectionInfo,
+    ) -> Result<(), BuildError> {
+        for (step, component) in self.steps {
+            if let Some(pause) = step.pause_before {
+                self.ui.say(&format!("Pausing {pause:?} before the next provisioner..."));
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return Err(BuildError::Cancelled),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+            kiln_builtins::prepare_host(&step.kind, &step.block.config, &self.cwd)
+                .map_err(|e| BuildError::Failed(format!("preparing provisioner \"{}\": {e}", step.kind)))?;
+            let mut attempt = 0;
+            loop {
+                let req = step_request(
+                    step,
+                    self.build,
+                    communicator.clone().map(|c| (c, connection.clone())),
+                    self.ui.clone(),
+                    &self.cwd,
+                    self.cancel.clone(),
+                );
+                match self.runtime.provision(component, req).await {
+                    Ok(()) => break,
+                    Err(kiln_runtime::RuntimeError::Cancelled) => return Err(BuildError::Cancelled),
+                    Err(e) if attempt < step.max_retries => {
+                        attempt += 1;
+                        self.ui.error(&format!(
+                            "Provisioner \"{}\" failed: {e}; retrying ({attempt}/{})",
+                            step.kind, step.max_retries
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(BuildError::Failed(format!("provisioner \"{}\" failed: {e}", step.kind)))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one build ended.
+pub struct Outcome {
+    pub name: String,
+    pub result: Result<Artifact, BuildError>,
+    pub elapsed: Duration,
+}
+
+/// Runs `build` to the end; cleanup happens inside the builder whatever the outcome.
+pub async fn run_build(
+    build: &ReadyBuild,
+    runtime: &Runtime,
+    ui: Arc<dyn Ui>,
+    cwd: &Path,
+    cancel: CancellationToken,
+) -> Outcome {
+    let started = Instant::now();
+    let cx = BuildContext { build_name: build.plan.name.clone(), ui: ui.clone(), cancel: cancel.clone() };
+    let hook = Provisioners {
+        build: &build.plan,
+        steps: &build.steps,
+        runtime,
+        ui,
+        cwd: cwd.to_owned(),
+        cancel,
+    };
+    let result = build.builder.run(&cx, &hook).await;
+    Outcome { name: build.plan.name.clone(), result, elapsed: started.elapsed() }
+}
+
+/// `1 second 24 milliseconds`, as Packer words durations.
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let ms = d.subsec_millis();
+    let mut parts = Vec::new();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let unit = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if h > 0 {
+        parts.push(unit(h, "hour"));
+    }
+    if m > 0 {
+        parts.push(unit(m, "minute"));
+    }
+    if s > 0 {
+        parts.push(unit(s, "second"));
+    }
+    if ms > 0 || parts.is_empty() {
+        parts.push(unit(u64::from(ms), "millisecond"));
+    }
+    parts.join(" ")
+}

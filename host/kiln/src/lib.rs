@@ -1,0 +1,6 @@
+//! The `kiln` program: the command line, the engine that runs a plan, and the terminal
+//! UI. The only crate that knows clap.
+
+pub mod cli;
+pub mod engine;
+pub mod ui;

@@ -1,0 +1,114 @@
+//! Fixtures for Kiln's end-to-end tests: real services started on loopback, on free
+//! ports, in temporary directories, and stopped when the fixture is dropped. A missing
+//! service is a failure, never a skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("running id -un");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen is required (apt-get install openssh-client)");
+    assert!(status.success(), "ssh-keygen failed");
+}
+
+/// A real OpenSSH server on 127.0.0.1 with its own host key and a user key.
+pub struct Sshd {
+    /// Holds the keys, the configuration and the log.
+    pub dir: tempfile::TempDir,
+    /// The port it listens on.
+    pub port: u16,
+    /// The user to log in as (whoever runs the tests).
+    pub user: String,
+    /// A private key the server accepts.
+    pub key: PathBuf,
+    /// A private key the server does not accept.
+    pub wrong_key: PathBuf,
+    child: Child,
+}
+
+impl Sshd {
+    /// Starts sshd and waits until it accepts connections.
+    pub fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(sshd.exists(), "OpenSSH sshd is required: apt-get install openssh-server");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all("/run/sshd").ok();
+        keygen(&d.join("host_key"));
+        keygen(&d.join("id_ed25519"));
+        keygen(&d.join("wrong_key"));
+        std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
+             MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        let child = Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("starting sshd");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "sshd did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Sshd {
+            port,
+            user: user(),
+            key: d.join("id_ed25519"),
+            wrong_key: d.join("wrong_key"),
+            dir,
+            child,
+        }
+    }
+
+    /// A `source "null" "NAME"` block reaching this server with `key`.
+    pub fn null_source(&self, name: &str, key: &Path) -> String {
+        format!(
+            "source \"null\" \"{name}\" {{\n  ssh_host             = \"127.0.0.1\"\n  ssh_port             = {}\n  \
+             ssh_username         = \"{}\"\n  ssh_private_key_file = \"{}\"\n  ssh_timeout          = \"10s\"\n}}\n",
+            self.port,
+            self.user,
+            key.display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One compile cache shared by every test of a run, so components compile once.
+pub fn cache_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-test-cache-{}", env!("CARGO_PKG_VERSION")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Stdout and stderr of `out` as text.
+pub fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}

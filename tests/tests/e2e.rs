@@ -1,0 +1,402 @@
+//! End-to-end: `kiln build` and `kiln validate` against a real OpenSSH sshd.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use kiln_tests::{cache_dir, text, Sshd};
+
+/// The kiln binary under test.
+fn kiln_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln-under-test"))
+}
+
+/// Runs kiln with `args` in `dir`, with a private compile cache, and returns its output.
+fn kiln(dir: &Path, args: &[&str]) -> Output {
+    Command::new(kiln_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kiln")
+}
+
+
+
+fn write(dir: &Path, name: &str, contents: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+// --- A full build: null builder + shell + file provisioners. -----------------------
+
+mod full_build {
+    use super::*;
+
+    #[test]
+    fn shell_and_file_provisioners_change_the_machine_and_stream_output() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        // The "machine" is this host reached over SSH: its files live under `remote`.
+        let remote = tempfile::tempdir().unwrap();
+        let r = remote.path().display().to_string();
+        write(w, "script.sh", "#!/bin/sh\necho \"script sees $GREETING and $OTHER\"\necho from-script > \"$TARGET/script-ran\"\n");
+        write(w, "app.conf", "listen = 8080\n");
+        write(w, "site/index.html", "<h1>hello</h1>\n");
+        write(w, "site/css/main.css", "body {}\n");
+        let template = format!(
+            "{source}\nvariable \"target\" {{\n  type = string\n}}\nlocals {{\n  marker = \"${{var.target}}/inline-ran\"\n}}\n\
+build {{\n  sources = [\"source.null.web\"]\n\
+  provisioner \"shell\" {{\n    inline = [\"echo hello from $PACKER_BUILD_NAME\", \"echo to-stderr >&2\", \"touch ${{local.marker}}\"]\n  }}\n\
+  provisioner \"shell\" {{\n    script           = \"script.sh\"\n    environment_vars = [\"GREETING=bonjour\", \"TARGET=${{var.target}}\"]\n    env              = {{ OTHER = \"it's quoted\" }}\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"app.conf\"\n    destination = \"${{var.target}}/app.conf\"\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"site\"\n    destination = \"${{var.target}}/www\"\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"site/\"\n    destination = \"${{var.target}}/flat\"\n  }}\n\
+  provisioner \"file\" {{\n    content     = \"generated\"\n    destination = \"${{var.target}}/content.txt\"\n  }}\n\
+  provisioner \"shell\" {{\n    inline = [\"echo remote-made > ${{var.target}}/made-remotely.txt\"]\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"${{var.target}}/made-remotely.txt\"\n    destination = \"downloaded/\"\n    direction   = \"download\"\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"${{var.target}}/www/\"\n    destination = \"mirror\"\n    direction   = \"download\"\n  }}\n\
+}}\n",
+            source = sshd.null_source("web", &sshd.key)
+        );
+        write(w, "web.pkr.hcl", &template);
+        let out = kiln(w, &["build", "-var", &format!("target={r}"), "."]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+        // Effects on the machine.
+        let rp = remote.path();
+        assert!(rp.join("inline-ran").exists());
+        assert_eq!(std::fs::read_to_string(rp.join("script-ran")).unwrap(), "from-script\n");
+        assert_eq!(std::fs::read_to_string(rp.join("app.conf")).unwrap(), "listen = 8080\n");
+        assert_eq!(std::fs::read_to_string(rp.join("www/site/index.html")).unwrap(), "<h1>hello</h1>\n");
+        assert_eq!(std::fs::read_to_string(rp.join("www/site/css/main.css")).unwrap(), "body {}\n");
+        assert_eq!(std::fs::read_to_string(rp.join("flat/index.html")).unwrap(), "<h1>hello</h1>\n");
+        assert_eq!(std::fs::read_to_string(rp.join("content.txt")).unwrap(), "generated");
+        // Downloads back to the host.
+        assert_eq!(std::fs::read_to_string(w.join("downloaded/made-remotely.txt")).unwrap(), "remote-made\n");
+        assert_eq!(std::fs::read_to_string(w.join("mirror/site/index.html")).unwrap(), "<h1>hello</h1>\n");
+        // The temporary scripts were cleaned up (skip_clean = false).
+        let leftovers: Vec<_> = std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("script_"))
+            .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains("GREETING") || s.contains("inline-ran")))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary scripts left: {leftovers:?}");
+
+        // Output as Packer prints it.
+        for expected in [
+            "==> null.web: Waiting for SSH to become available...",
+            "==> null.web: Connected to SSH!",
+            "==> null.web: Provisioning with shell script: <inline>",
+            "    null.web: hello from web",
+            "    null.web: to-stderr",
+            "==> null.web: Provisioning with shell script: script.sh",
+            "    null.web: script sees bonjour and it's quoted",
+            "==> null.web: Uploading site => ",
+            "==> Builds finished. The artifacts of successful builds are:",
+            "--> null.web: Did not export anything. This is the null builder",
+        ] {
+            assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        }
+    }
+
+    #[test]
+    fn remote_output_is_streamed_as_it_arrives() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "t.pkr.hcl",
+            &format!(
+                "{}\nbuild {{\n  sources = [\"source.null.slow\"]\n  provisioner \"shell\" {{\n    inline = [\"echo first-line\", \"sleep 3\", \"echo second-line\"]\n  }}\n}}\n",
+                sshd.null_source("slow", &sshd.key)
+            ),
+        );
+        let mut child = Command::new(kiln_bin())
+            .args(["build", "t.pkr.hcl"])
+            .current_dir(w)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut first_at = None;
+        let mut second_at = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if line.ends_with("first-line") {
+                first_at = Some(Instant::now());
+            }
+            if line.ends_with("second-line") {
+                second_at = Some(Instant::now());
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        let (first, second) = (first_at.expect("first line"), second_at.expect("second line"));
+        // The first line reached us while the remote command was still sleeping.
+        assert!(second.duration_since(first) >= Duration::from_secs(2), "output was buffered until the end");
+    }
+}
+
+// --- Failures: exit status 1, a one-line reason, cleanup. ----------------------------
+
+mod failures {
+    use super::*;
+
+    fn build_with(sshd: &Sshd, source: &str, provisioner: &str) -> (i32, String, String, tempfile::TempDir) {
+        let work = tempfile::tempdir().unwrap();
+        let name = source.split('"').nth(3).unwrap().to_owned();
+        write(
+            work.path(),
+            "t.pkr.hcl",
+            &format!("{source}\nbuild {{\n  sources = [\"source.null.{name}\"]\n{provisioner}\n}}\n"),
+        );
+        let _ = sshd;
+        let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        (out.status.code().unwrap_or(-1), stdout, stderr, work)
+    }
+
+    #[test]
+    fn exit_code_outside_valid_exit_codes_fails_the_build() {
+        let sshd = Sshd::start();
+        let (code, stdout, _, _w) = build_with(
+            &sshd,
+            &sshd.null_source("web", &sshd.key),
+            "  provisioner \"shell\" {\n    inline = [\"exit 3\"]\n    valid_exit_codes = [0, 2]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo never-runs\"]\n  }",
+        );
+        assert_eq!(code, 1, "{stdout}");
+        assert!(
+            stdout.contains("--> null.web: provisioner \"shell\" failed: script exited with non-zero exit status: 3. Allowed exit codes are: [0, 2]"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("never-runs"), "a step after the failure ran:\n{stdout}");
+    }
+
+    #[test]
+    fn valid_exit_codes_accepts_listed_codes() {
+        let sshd = Sshd::start();
+        let (code, stdout, _, _w) = build_with(
+            &sshd,
+            &sshd.null_source("web", &sshd.key),
+            "  provisioner \"shell\" {\n    inline = [\"exit 2\"]\n    valid_exit_codes = [0, 2]\n  }",
+        );
+        assert_eq!(code, 0, "{stdout}");
+    }
+
+    #[test]
+    fn a_host_that_never_answers_times_out() {
+        let sshd = Sshd::start();
+        let closed = kiln_tests::free_port();
+        let source = sshd
+            .null_source("web", &sshd.key)
+            .replace(&format!("= {}", sshd.port), &format!("= {closed}"))
+            .replace("\"10s\"", "\"2s\"");
+        let started = Instant::now();
+        let (code, stdout, _, _w) = build_with(&sshd, &source, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }");
+        assert_eq!(code, 1, "{stdout}");
+        assert!(stdout.contains(&format!("--> null.web: timeout waiting for SSH on 127.0.0.1:{closed} after 2s")), "{stdout}");
+        assert!(started.elapsed() < Duration::from_secs(60), "ssh_timeout was not honoured");
+    }
+
+    #[test]
+    fn a_wrong_key_is_refused() {
+        let sshd = Sshd::start();
+        let source = sshd
+            .null_source("web", &sshd.wrong_key)
+            .replace("  ssh_timeout", "  ssh_handshake_attempts = 2\n  ssh_timeout");
+        let (code, stdout, _, _w) = build_with(&sshd, &source, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }");
+        assert_eq!(code, 1, "{stdout}");
+        assert!(stdout.contains("SSH authentication as"), "{stdout}");
+        assert!(stdout.contains("the server refused the private key"), "{stdout}");
+    }
+
+    #[test]
+    fn a_missing_script_is_reported_at_its_attribute() {
+        let sshd = Sshd::start();
+        let (code, stdout, stderr, _w) = build_with(
+            &sshd,
+            &sshd.null_source("web", &sshd.key),
+            "  provisioner \"shell\" {\n    script = \"missing.sh\"\n  }",
+        );
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        // line 12 col 5 is `script` inside the provisioner block.
+        assert!(stderr.contains("t.pkr.hcl:12:5"), "{stderr}");
+        assert!(stderr.contains("bad script \"missing.sh\": no such file"), "{stderr}");
+        assert!(!stdout.contains("Connected to SSH"), "it connected before checking the template:\n{stdout}");
+    }
+
+    #[test]
+    fn a_typo_in_the_template_names_file_line_col() {
+        let sshd = Sshd::start();
+        let source = sshd.null_source("web", &sshd.key).replace("ssh_username ", "ssh_usernme  ");
+        let (code, _stdout, stderr, _w) = build_with(&sshd, &source, "");
+        assert_eq!(code, 1);
+        assert!(stderr.contains("Error: t.pkr.hcl:4:3: Unsupported argument \"ssh_usernme\""), "{stderr}");
+        assert!(stderr.contains("Did you mean \"ssh_username\"?"), "{stderr}");
+    }
+
+    #[test]
+    fn an_unknown_block_names_file_line_col() {
+        let work = tempfile::tempdir().unwrap();
+        write(work.path(), "t.pkr.hcl", "variable \"x\" {\n  default = 1\n}\n\nbuidl {\n}\n");
+        let out = kiln(work.path(), &["validate", "t.pkr.hcl"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("Error: t.pkr.hcl:5:1: Unsupported block type \"buidl\""), "{stderr}");
+        assert!(stderr.contains("Did you mean \"build\"?"), "{stderr}");
+    }
+
+    #[test]
+    fn an_unknown_provisioner_attribute_names_file_line_col() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        write(
+            work.path(),
+            "t.pkr.hcl",
+            &format!(
+                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"shell\" {{\n    inlin = [\"true\"]\n  }}\n}}\n",
+                sshd.null_source("web", &sshd.key)
+            ),
+        );
+        let out = kiln(work.path(), &["validate", "t.pkr.hcl"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("t.pkr.hcl:12:5: Unsupported argument \"inlin\" in provisioner \"shell\""), "{stderr}");
+        assert!(stderr.contains("Did you mean \"inline\"?"), "{stderr}");
+    }
+}
+
+// --- The file provisioner's grant: exactly the paths its configuration names. -------
+
+mod grants {
+    use super::*;
+
+    #[test]
+    fn a_symlink_out_of_a_granted_directory_is_refused() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let secret = tempfile::tempdir().unwrap();
+        write(secret.path(), "secret.txt", "TOP-SECRET\n");
+        write(w, "data/ok.txt", "fine\n");
+        std::os::unix::fs::symlink(secret.path().join("secret.txt"), w.join("data/leak")).unwrap();
+        let remote = tempfile::tempdir().unwrap();
+        write(
+            w,
+            "t.pkr.hcl",
+            &format!(
+                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n}}\n",
+                sshd.null_source("web", &sshd.key),
+                remote.path().display()
+            ),
+        );
+        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stdout.contains("refusing `data/leak`"), "{stdout}");
+        // Nothing of the secret reached the machine.
+        let mut found = Vec::new();
+        visit(&remote.path().join("copy"), &mut |p| {
+            if std::fs::read_to_string(p).is_ok_and(|s| s.contains("TOP-SECRET")) {
+                found.push(p.to_owned());
+            }
+        });
+        assert!(found.is_empty(), "secret copied to {found:?}");
+    }
+
+    #[test]
+    fn a_symlink_inside_a_granted_directory_is_followed() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(w, "data/real.txt", "real\n");
+        std::os::unix::fs::symlink("real.txt", w.join("data/alias.txt")).unwrap();
+        let remote = tempfile::tempdir().unwrap();
+        write(
+            w,
+            "t.pkr.hcl",
+            &format!(
+                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n}}\n",
+                sshd.null_source("web", &sshd.key),
+                remote.path().display()
+            ),
+        );
+        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        assert_eq!(std::fs::read_to_string(remote.path().join("copy/alias.txt")).unwrap(), "real\n");
+    }
+
+    fn visit(dir: &Path, f: &mut dyn FnMut(&Path)) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                visit(&p, f);
+            } else {
+                f(&p);
+            }
+        }
+    }
+}
+
+// --- Validate. ---------------------------------------------------------------------
+
+mod validate {
+    use super::*;
+
+    #[test]
+    fn a_good_template_is_valid_with_variables_from_every_place() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "t.pkr.hcl",
+            "variable \"a\" {\n  type = string\n}\nvariable \"b\" {\n  type    = number\n  default = 1\n}\nvariable \"c\" {\n  default = \"x\"\n}\n\
+source \"file\" \"out\" {\n  content = \"${var.a}-${var.b}-${var.c}\"\n  target  = \"out.txt\"\n}\nbuild {\n  sources = [\"source.file.out\"]\n}\n",
+        );
+        write(w, "x.auto.pkrvars.hcl", "b = 2\n");
+        write(w, "more.pkrvars.hcl", "c = \"from-file\"\n");
+        let out = Command::new(kiln_bin())
+            .args(["build", "-var-file", "more.pkrvars.hcl", "-var", "b=3", "."])
+            .current_dir(w)
+            .env("PKR_VAR_a", "env")
+            .env("KILN_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        assert_eq!(std::fs::read_to_string(w.join("out.txt")).unwrap(), "env-3-from-file");
+        let (stdout, _) = text(&out);
+        assert!(stdout.contains("--> file.out: Stored file: "), "{stdout}");
+    }
+
+    #[test]
+    fn an_undeclared_var_on_the_command_line_fails() {
+        let work = tempfile::tempdir().unwrap();
+        write(
+            work.path(),
+            "t.pkr.hcl",
+            "variable \"region\" {\n  default = \"a\"\n}\nsource \"file\" \"f\" {\n  content = var.region\n  target = \"o\"\n}\nbuild {\n  sources = [\"source.file.f\"]\n}\n",
+        );
+        let out = kiln(work.path(), &["validate", "-var", "regoin=x", "t.pkr.hcl"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("Value for undeclared variable \"regoin\""), "{stderr}");
+        assert!(stderr.contains("Did you mean \"region\"?"), "{stderr}");
+        let ok = kiln(work.path(), &["validate", "t.pkr.hcl"]);
+        assert_eq!(ok.status.code(), Some(0), "{:?}", text(&ok));
+        assert_eq!(text(&ok).0.trim(), "The configuration is valid.");
+    }
+}

@@ -9,7 +9,11 @@ use crate::ConfigError;
 pub fn parse_config<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Vec<ConfigError>> {
     serde_json::from_str(json).map_err(|e| {
         let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         let field = quoted_field(&message);
         vec![ConfigError { field, message }]
     })

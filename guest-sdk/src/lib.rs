@@ -102,8 +102,8 @@ macro_rules! provisioner {
             }
 
             fn provision(config: String, build: $crate::BuildInfo) -> Result<(), String> {
-                let parsed: <$ty as $crate::Provisioner>::Config =
-                    $crate::parse_config(&config).map_err(|e| $crate::config_errors_to_string(&e))?;
+                let parsed: <$ty as $crate::Provisioner>::Config = $crate::parse_config(&config)
+                    .map_err(|e| $crate::config_errors_to_string(&e))?;
                 <$ty as $crate::Provisioner>::validate(&parsed)
                     .map_err(|e| $crate::config_errors_to_string(&e))?;
                 <$ty as $crate::Provisioner>::provision(parsed, &build)
@@ -152,8 +152,8 @@ macro_rules! post_processor {
                 build: $crate::BuildInfo,
                 input: $crate::Artifact,
             ) -> Result<$crate::bindings::kiln::plugin::types::PostProcessResult, String> {
-                let parsed: <$ty as $crate::PostProcessor>::Config =
-                    $crate::parse_config(&config).map_err(|e| $crate::config_errors_to_string(&e))?;
+                let parsed: <$ty as $crate::PostProcessor>::Config = $crate::parse_config(&config)
+                    .map_err(|e| $crate::config_errors_to_string(&e))?;
                 <$ty as $crate::PostProcessor>::post_process(parsed, &build, input)
             }
         }

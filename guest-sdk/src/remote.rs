@@ -18,7 +18,11 @@ pub fn run(command: &str) -> Result<ExitStatus, Error> {
 /// Runs `command` and fails unless it exits with one of `valid_codes` (Packer's
 /// `valid_exit_codes`; an empty slice means `[0]`).
 pub fn run_checked(command: &str, valid_codes: &[i32]) -> Result<(), String> {
-    let valid: &[i32] = if valid_codes.is_empty() { &[0] } else { valid_codes };
+    let valid: &[i32] = if valid_codes.is_empty() {
+        &[0]
+    } else {
+        valid_codes
+    };
     match run(command).map_err(|e| e.message)? {
         ExitStatus::Exited(code) if valid.contains(&code) => Ok(()),
         ExitStatus::Exited(code) => Err(format!(

@@ -17,18 +17,31 @@ fn main() {
     let target_dir = root.join("target/builtin-wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(components.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(components.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
     // The outer build's settings must not leak into a build for another target.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key.starts_with("RUSTC") || key == "RUSTFLAGS" || key.ends_with("MAKEFLAGS") || key == "RUSTDOCFLAGS" {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key.starts_with("RUSTC")
+            || key == "RUSTFLAGS"
+            || key.ends_with("MAKEFLAGS")
+            || key == "RUSTDOCFLAGS"
+        {
             cmd.env_remove(&key);
         }
     }
-    let status = cmd.status().expect("running cargo for the builtin components");
+    let status = cmd
+        .status()
+        .expect("running cargo for the builtin components");
     if !status.success() {
         panic!(
             "building the builtin components for wasm32-wasip2 failed (is the target installed? \
@@ -41,14 +54,19 @@ fn main() {
         let wasm = target_dir.join(format!("wasm32-wasip2/release/kiln_builtin_{name}.wasm"));
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(&wasm, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
-        table.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", dest.display().to_string()));
+        table.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            dest.display().to_string()
+        ));
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).unwrap();
 }
 
 fn watch(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();

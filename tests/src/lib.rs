@@ -9,11 +9,18 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn user() -> String {
-    let out = Command::new("id").arg("-un").output().expect("running id -un");
+    let out = Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("running id -un");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -45,7 +52,10 @@ impl Sshd {
     /// Starts sshd and waits until it accepts connections.
     pub fn start() -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
-        assert!(sshd.exists(), "OpenSSH sshd is required: apt-get install openssh-server");
+        assert!(
+            sshd.exists(),
+            "OpenSSH sshd is required: apt-get install openssh-server"
+        );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all("/run/sshd").ok();
@@ -69,7 +79,10 @@ impl Sshd {
             .expect("starting sshd");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "sshd did not start listening");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "sshd did not start listening"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Sshd {
@@ -110,5 +123,8 @@ pub fn cache_dir() -> PathBuf {
 
 /// Stdout and stderr of `out` as text.
 pub fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

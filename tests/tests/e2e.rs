@@ -27,8 +27,6 @@ fn kiln(dir: &Path, args: &[&str]) -> Output {
         .expect("running kiln")
 }
 
-
-
 fn write(dir: &Path, name: &str, contents: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -70,28 +68,62 @@ build {{\n  sources = [\"source.null.web\"]\n\
         write(w, "web.pkr.hcl", &template);
         let out = kiln(w, &["build", "-var", &format!("target={r}"), "."]);
         let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
 
         // Effects on the machine.
         let rp = remote.path();
         assert!(rp.join("inline-ran").exists());
-        assert_eq!(std::fs::read_to_string(rp.join("script-ran")).unwrap(), "from-script\n");
-        assert_eq!(std::fs::read_to_string(rp.join("app.conf")).unwrap(), "listen = 8080\n");
-        assert_eq!(std::fs::read_to_string(rp.join("www/site/index.html")).unwrap(), "<h1>hello</h1>\n");
-        assert_eq!(std::fs::read_to_string(rp.join("www/site/css/main.css")).unwrap(), "body {}\n");
-        assert_eq!(std::fs::read_to_string(rp.join("flat/index.html")).unwrap(), "<h1>hello</h1>\n");
-        assert_eq!(std::fs::read_to_string(rp.join("content.txt")).unwrap(), "generated");
+        assert_eq!(
+            std::fs::read_to_string(rp.join("script-ran")).unwrap(),
+            "from-script\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rp.join("app.conf")).unwrap(),
+            "listen = 8080\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rp.join("www/site/index.html")).unwrap(),
+            "<h1>hello</h1>\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rp.join("www/site/css/main.css")).unwrap(),
+            "body {}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rp.join("flat/index.html")).unwrap(),
+            "<h1>hello</h1>\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(rp.join("content.txt")).unwrap(),
+            "generated"
+        );
         // Downloads back to the host.
-        assert_eq!(std::fs::read_to_string(w.join("downloaded/made-remotely.txt")).unwrap(), "remote-made\n");
-        assert_eq!(std::fs::read_to_string(w.join("mirror/site/index.html")).unwrap(), "<h1>hello</h1>\n");
+        assert_eq!(
+            std::fs::read_to_string(w.join("downloaded/made-remotely.txt")).unwrap(),
+            "remote-made\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(w.join("mirror/site/index.html")).unwrap(),
+            "<h1>hello</h1>\n"
+        );
         // The temporary scripts were cleaned up (skip_clean = false).
         let leftovers: Vec<_> = std::fs::read_dir("/tmp")
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("script_"))
-            .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|s| s.contains("GREETING") || s.contains("inline-ran")))
+            .filter(|e| {
+                std::fs::read_to_string(e.path())
+                    .is_ok_and(|s| s.contains("GREETING") || s.contains("inline-ran"))
+            })
             .collect();
-        assert!(leftovers.is_empty(), "temporary scripts left: {leftovers:?}");
+        assert!(
+            leftovers.is_empty(),
+            "temporary scripts left: {leftovers:?}"
+        );
 
         // Output as Packer prints it.
         for expected in [
@@ -106,7 +138,10 @@ build {{\n  sources = [\"source.null.web\"]\n\
             "==> Builds finished. The artifacts of successful builds are:",
             "--> null.web: Did not export anything. This is the null builder",
         ] {
-            assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+            assert!(
+                stdout.contains(expected),
+                "missing {expected:?} in:\n{stdout}"
+            );
         }
     }
 
@@ -144,9 +179,15 @@ build {{\n  sources = [\"source.null.web\"]\n\
             }
         }
         assert!(child.wait().unwrap().success());
-        let (first, second) = (first_at.expect("first line"), second_at.expect("second line"));
+        let (first, second) = (
+            first_at.expect("first line"),
+            second_at.expect("second line"),
+        );
         // The first line reached us while the remote command was still sleeping.
-        assert!(second.duration_since(first) >= Duration::from_secs(2), "output was buffered until the end");
+        assert!(
+            second.duration_since(first) >= Duration::from_secs(2),
+            "output was buffered until the end"
+        );
     }
 }
 
@@ -155,13 +196,19 @@ build {{\n  sources = [\"source.null.web\"]\n\
 mod failures {
     use super::*;
 
-    fn build_with(sshd: &Sshd, source: &str, provisioner: &str) -> (i32, String, String, tempfile::TempDir) {
+    fn build_with(
+        sshd: &Sshd,
+        source: &str,
+        provisioner: &str,
+    ) -> (i32, String, String, tempfile::TempDir) {
         let work = tempfile::tempdir().unwrap();
         let name = source.split('"').nth(3).unwrap().to_owned();
         write(
             work.path(),
             "t.pkr.hcl",
-            &format!("{source}\nbuild {{\n  sources = [\"source.null.{name}\"]\n{provisioner}\n}}\n"),
+            &format!(
+                "{source}\nbuild {{\n  sources = [\"source.null.{name}\"]\n{provisioner}\n}}\n"
+            ),
         );
         let _ = sshd;
         let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
@@ -182,7 +229,10 @@ mod failures {
             stdout.contains("--> null.web: provisioner \"shell\" failed: script exited with non-zero exit status: 3. Allowed exit codes are: [0, 2]"),
             "{stdout}"
         );
-        assert!(!stdout.contains("never-runs"), "a step after the failure ran:\n{stdout}");
+        assert!(
+            !stdout.contains("never-runs"),
+            "a step after the failure ran:\n{stdout}"
+        );
     }
 
     #[test]
@@ -205,22 +255,42 @@ mod failures {
             .replace(&format!("= {}", sshd.port), &format!("= {closed}"))
             .replace("\"10s\"", "\"2s\"");
         let started = Instant::now();
-        let (code, stdout, _, _w) = build_with(&sshd, &source, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }");
+        let (code, stdout, _, _w) = build_with(
+            &sshd,
+            &source,
+            "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }",
+        );
         assert_eq!(code, 1, "{stdout}");
-        assert!(stdout.contains(&format!("--> null.web: timeout waiting for SSH on 127.0.0.1:{closed} after 2s")), "{stdout}");
-        assert!(started.elapsed() < Duration::from_secs(60), "ssh_timeout was not honoured");
+        assert!(
+            stdout.contains(&format!(
+                "--> null.web: timeout waiting for SSH on 127.0.0.1:{closed} after 2s"
+            )),
+            "{stdout}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "ssh_timeout was not honoured"
+        );
     }
 
     #[test]
     fn a_wrong_key_is_refused() {
         let sshd = Sshd::start();
-        let source = sshd
-            .null_source("web", &sshd.wrong_key)
-            .replace("  ssh_timeout", "  ssh_handshake_attempts = 2\n  ssh_timeout");
-        let (code, stdout, _, _w) = build_with(&sshd, &source, "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }");
+        let source = sshd.null_source("web", &sshd.wrong_key).replace(
+            "  ssh_timeout",
+            "  ssh_handshake_attempts = 2\n  ssh_timeout",
+        );
+        let (code, stdout, _, _w) = build_with(
+            &sshd,
+            &source,
+            "  provisioner \"shell\" {\n    inline = [\"true\"]\n  }",
+        );
         assert_eq!(code, 1, "{stdout}");
         assert!(stdout.contains("SSH authentication as"), "{stdout}");
-        assert!(stdout.contains("the server refused the private key"), "{stdout}");
+        assert!(
+            stdout.contains("the server refused the private key"),
+            "{stdout}"
+        );
     }
 
     #[test]
@@ -234,28 +304,49 @@ mod failures {
         assert_eq!(code, 1, "{stdout}{stderr}");
         // line 12 col 5 is `script` inside the provisioner block.
         assert!(stderr.contains("t.pkr.hcl:12:5"), "{stderr}");
-        assert!(stderr.contains("bad script \"missing.sh\": no such file"), "{stderr}");
-        assert!(!stdout.contains("Connected to SSH"), "it connected before checking the template:\n{stdout}");
+        assert!(
+            stderr.contains("bad script \"missing.sh\": no such file"),
+            "{stderr}"
+        );
+        assert!(
+            !stdout.contains("Connected to SSH"),
+            "it connected before checking the template:\n{stdout}"
+        );
     }
 
     #[test]
     fn a_typo_in_the_template_names_file_line_col() {
         let sshd = Sshd::start();
-        let source = sshd.null_source("web", &sshd.key).replace("ssh_username ", "ssh_usernme  ");
+        let source = sshd
+            .null_source("web", &sshd.key)
+            .replace("ssh_username ", "ssh_usernme  ");
         let (code, _stdout, stderr, _w) = build_with(&sshd, &source, "");
         assert_eq!(code, 1);
-        assert!(stderr.contains("Error: t.pkr.hcl:4:3: Unsupported argument \"ssh_usernme\""), "{stderr}");
-        assert!(stderr.contains("Did you mean \"ssh_username\"?"), "{stderr}");
+        assert!(
+            stderr.contains("Error: t.pkr.hcl:4:3: Unsupported argument \"ssh_usernme\""),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("Did you mean \"ssh_username\"?"),
+            "{stderr}"
+        );
     }
 
     #[test]
     fn an_unknown_block_names_file_line_col() {
         let work = tempfile::tempdir().unwrap();
-        write(work.path(), "t.pkr.hcl", "variable \"x\" {\n  default = 1\n}\n\nbuidl {\n}\n");
+        write(
+            work.path(),
+            "t.pkr.hcl",
+            "variable \"x\" {\n  default = 1\n}\n\nbuidl {\n}\n",
+        );
         let out = kiln(work.path(), &["validate", "t.pkr.hcl"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr.contains("Error: t.pkr.hcl:5:1: Unsupported block type \"buidl\""), "{stderr}");
+        assert!(
+            stderr.contains("Error: t.pkr.hcl:5:1: Unsupported block type \"buidl\""),
+            "{stderr}"
+        );
         assert!(stderr.contains("Did you mean \"build\"?"), "{stderr}");
     }
 
@@ -274,7 +365,12 @@ mod failures {
         let out = kiln(work.path(), &["validate", "t.pkr.hcl"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr.contains("t.pkr.hcl:12:5: Unsupported argument \"inlin\" in provisioner \"shell\""), "{stderr}");
+        assert!(
+            stderr.contains(
+                "t.pkr.hcl:12:5: Unsupported argument \"inlin\" in provisioner \"shell\""
+            ),
+            "{stderr}"
+        );
         assert!(stderr.contains("Did you mean \"inline\"?"), "{stderr}");
     }
 }
@@ -284,18 +380,15 @@ mod failures {
 mod grants {
     use super::*;
 
-    #[test]
-    fn a_symlink_out_of_a_granted_directory_is_refused() {
+    /// Uploads `data/` (prepared by `setup` inside the work directory) to the machine's
+    /// `copy` directory; returns kiln's output and the machine's directory.
+    fn upload_data_dir(setup: impl FnOnce(&Path)) -> (std::process::Output, tempfile::TempDir) {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().unwrap();
-        let w = work.path();
-        let secret = tempfile::tempdir().unwrap();
-        write(secret.path(), "secret.txt", "TOP-SECRET\n");
-        write(w, "data/ok.txt", "fine\n");
-        std::os::unix::fs::symlink(secret.path().join("secret.txt"), w.join("data/leak")).unwrap();
+        setup(work.path());
         let remote = tempfile::tempdir().unwrap();
         write(
-            w,
+            work.path(),
             "t.pkr.hcl",
             &format!(
                 "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n}}\n",
@@ -303,7 +396,18 @@ mod grants {
                 remote.path().display()
             ),
         );
-        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        (kiln(work.path(), &["build", "t.pkr.hcl"]), remote)
+    }
+
+    #[test]
+    fn a_symlink_out_of_a_granted_directory_is_refused() {
+        let secret = tempfile::tempdir().unwrap();
+        write(secret.path(), "secret.txt", "TOP-SECRET\n");
+        let (out, remote) = upload_data_dir(|w| {
+            write(w, "data/ok.txt", "fine\n");
+            std::os::unix::fs::symlink(secret.path().join("secret.txt"), w.join("data/leak"))
+                .unwrap();
+        });
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
         assert!(stdout.contains("refusing `data/leak`"), "{stdout}");
@@ -319,28 +423,21 @@ mod grants {
 
     #[test]
     fn a_symlink_inside_a_granted_directory_is_followed() {
-        let sshd = Sshd::start();
-        let work = tempfile::tempdir().unwrap();
-        let w = work.path();
-        write(w, "data/real.txt", "real\n");
-        std::os::unix::fs::symlink("real.txt", w.join("data/alias.txt")).unwrap();
-        let remote = tempfile::tempdir().unwrap();
-        write(
-            w,
-            "t.pkr.hcl",
-            &format!(
-                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n}}\n",
-                sshd.null_source("web", &sshd.key),
-                remote.path().display()
-            ),
-        );
-        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        let (out, remote) = upload_data_dir(|w| {
+            write(w, "data/real.txt", "real\n");
+            std::os::unix::fs::symlink("real.txt", w.join("data/alias.txt")).unwrap();
+        });
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        assert_eq!(std::fs::read_to_string(remote.path().join("copy/alias.txt")).unwrap(), "real\n");
+        assert_eq!(
+            std::fs::read_to_string(remote.path().join("copy/alias.txt")).unwrap(),
+            "real\n"
+        );
     }
 
     fn visit(dir: &Path, f: &mut dyn FnMut(&Path)) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -377,7 +474,10 @@ source \"file\" \"out\" {\n  content = \"${var.a}-${var.b}-${var.c}\"\n  target 
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-        assert_eq!(std::fs::read_to_string(w.join("out.txt")).unwrap(), "env-3-from-file");
+        assert_eq!(
+            std::fs::read_to_string(w.join("out.txt")).unwrap(),
+            "env-3-from-file"
+        );
         let (stdout, _) = text(&out);
         assert!(stdout.contains("--> file.out: Stored file: "), "{stdout}");
     }
@@ -393,7 +493,10 @@ source \"file\" \"out\" {\n  content = \"${var.a}-${var.b}-${var.c}\"\n  target 
         let out = kiln(work.path(), &["validate", "-var", "regoin=x", "t.pkr.hcl"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr.contains("Value for undeclared variable \"regoin\""), "{stderr}");
+        assert!(
+            stderr.contains("Value for undeclared variable \"regoin\""),
+            "{stderr}"
+        );
         assert!(stderr.contains("Did you mean \"region\"?"), "{stderr}");
         let ok = kiln(work.path(), &["validate", "t.pkr.hcl"]);
         assert_eq!(ok.status.code(), Some(0), "{:?}", text(&ok));

@@ -43,10 +43,14 @@ impl Provisioner for File {
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let given = [config.source.is_some(), config.sources.is_some(), config.content.is_some()]
-            .iter()
-            .filter(|g| **g)
-            .count();
+        let given = [
+            config.source.is_some(),
+            config.sources.is_some(),
+            config.content.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
         if given != 1 {
             errors.push(ConfigError {
                 field: None,
@@ -67,7 +71,11 @@ impl Provisioner for File {
                 });
             }
         } else if !config.generated {
-            let field = if config.source.is_some() { "source" } else { "sources" };
+            let field = if config.source.is_some() {
+                "source"
+            } else {
+                "sources"
+            };
             for src in sources(config) {
                 match host::kind(src) {
                     Ok(PathKind::File | PathKind::Directory) => {}
@@ -104,7 +112,10 @@ fn sources(config: &Config) -> Vec<&str> {
 }
 
 fn base_name(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
 }
 
 fn join(dir: &str, name: &str) -> String {
@@ -127,8 +138,11 @@ fn upload(config: &Config) -> Result<(), String> {
             PathKind::Directory => {
                 // Packer: `dir/` copies the contents into the destination; `dir` copies
                 // the directory itself into it.
-                let target =
-                    if src.ends_with('/') { dst.to_owned() } else { join(dst, base_name(src)) };
+                let target = if src.ends_with('/') {
+                    dst.to_owned()
+                } else {
+                    join(dst, base_name(src))
+                };
                 remote::upload_dir(src, &target)
                     .map_err(|e| format!("uploading directory {src}: {}", e.message))?;
             }
@@ -154,8 +168,11 @@ fn download(config: &Config) -> Result<(), String> {
             remote::download_dir(src, dst)
                 .map_err(|e| format!("downloading directory {src}: {}", e.message))?;
         } else {
-            let target =
-                if dst.ends_with('/') { join(dst, base_name(src)) } else { dst.to_owned() };
+            let target = if dst.ends_with('/') {
+                join(dst, base_name(src))
+            } else {
+                dst.to_owned()
+            };
             remote::download_file(src, &target)
                 .map_err(|e| format!("downloading {src}: {}", e.message))?;
         }

@@ -59,10 +59,14 @@ impl Provisioner for Shell {
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let given = [config.inline.is_some(), config.script.is_some(), config.scripts.is_some()]
-            .iter()
-            .filter(|g| **g)
-            .count();
+        let given = [
+            config.inline.is_some(),
+            config.script.is_some(),
+            config.scripts.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
         if given != 1 {
             errors.push(ConfigError {
                 field: None,
@@ -120,10 +124,17 @@ impl Provisioner for Shell {
         };
 
         // A stable number per build, so that the same build writes the same path.
-        let build_number = build.build_name.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 10000;
+        let build_number = build
+            .build_name
+            .bytes()
+            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+            % 10000;
         let remote_path = remote_path(&config, build_number);
         let vars = flatten_vars(&config, build)?;
-        let template = config.execute_command.as_deref().unwrap_or(DEFAULT_EXECUTE_COMMAND);
+        let template = config
+            .execute_command
+            .as_deref()
+            .unwrap_or(DEFAULT_EXECUTE_COMMAND);
         let command = render_execute_command(template, &vars, &remote_path);
         let valid = config.valid_exit_codes.clone().unwrap_or_else(|| vec![0]);
 
@@ -140,12 +151,22 @@ impl Provisioner for Shell {
                         .map_err(|e| format!("error uploading script {path:?}: {}", e.message))?;
                 }
             }
-            let status = remote::run(&command).map_err(|e| e.message)?;
+            // The temporary script is removed by the same remote shell that ran it (on its
+            // own lines, so a trailing comment in execute_command cannot swallow it): one
+            // session fewer per script than a separate `rm`, with the exit status kept.
+            let full = if config.skip_clean {
+                command.clone()
+            } else {
+                format!(
+                    "{command}\n__kiln_status=$?\nrm -f {}\nexit $__kiln_status",
+                    quote(&remote_path)
+                )
+            };
+            let status = remote::run(&full).map_err(|e| e.message)?;
             match status {
                 ExitStatus::Exited(code) if valid.contains(&code) => {}
                 ExitStatus::Disconnected if config.expect_disconnect => {
                     ui::message("Remote end disconnected as expected (expect_disconnect)");
-                    continue;
                 }
                 ExitStatus::Exited(code) => {
                     return Err(format!(
@@ -159,13 +180,6 @@ impl Provisioner for Shell {
                     return Err("remote end disconnected while the script ran; \
                                 set expect_disconnect = true if the script reboots the machine"
                         .into())
-                }
-            }
-            if !config.skip_clean {
-                let rm = format!("rm -f {}", quote(&remote_path));
-                match remote::run(&rm).map_err(|e| e.message)? {
-                    ExitStatus::Exited(0) => {}
-                    other => return Err(format!("error removing temporary script at {remote_path}: {other:?}")),
                 }
             }
         }

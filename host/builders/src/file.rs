@@ -34,28 +34,44 @@ pub struct FileBuilder {
 
 impl FileBuilder {
     /// Checks and keeps the source's configuration.
-    pub fn new(config: &serde_json::Map<String, serde_json::Value>, cwd: &Path) -> Result<Self, FieldError> {
+    pub fn new(
+        config: &serde_json::Map<String, serde_json::Value>,
+        cwd: &Path,
+    ) -> Result<Self, FieldError> {
         let c: Config = decode(config)?;
         let input = match (c.source, c.content) {
             (Some(_), Some(_)) => {
-                return Err(FieldError::new("content", "only one of source or content may be specified"))
+                return Err(FieldError::new(
+                    "content",
+                    "only one of source or content may be specified",
+                ))
             }
             (Some(s), None) => Input::Source(cwd.join(s)),
             (None, Some(c)) => Input::Content(c),
             (None, None) => {
-                return Err(FieldError { field: None, message: "source or content must be specified".into() })
+                return Err(FieldError {
+                    field: None,
+                    message: "source or content must be specified".into(),
+                })
             }
         };
         if c.target.is_empty() {
             return Err(FieldError::new("target", "target must be specified"));
         }
-        Ok(FileBuilder { input, target: cwd.join(c.target) })
+        Ok(FileBuilder {
+            input,
+            target: cwd.join(c.target),
+        })
     }
 }
 
 #[async_trait]
 impl Builder for FileBuilder {
-    async fn run(&self, cx: &BuildContext, _hook: &dyn ProvisionHook) -> Result<Artifact, BuildError> {
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        _hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError> {
         let fail = |what: &str, e: std::io::Error| BuildError::Failed(format!("{what}: {e}"));
         match &self.input {
             Input::Content(text) => {
@@ -65,17 +81,26 @@ impl Builder for FileBuilder {
                     .map_err(|e| fail(&format!("writing {}", self.target.display()), e))?;
             }
             Input::Source(src) => {
-                cx.ui.say(&format!("Copying {} to {}...", src.display(), self.target.display()));
+                cx.ui.say(&format!(
+                    "Copying {} to {}...",
+                    src.display(),
+                    self.target.display()
+                ));
                 tokio::fs::copy(src, &self.target)
                     .await
                     .map_err(|e| fail(&format!("copying {}", src.display()), e))?;
             }
         }
-        let bytes = tokio::fs::read(&self.target).await.map_err(|e| fail("reading back the target", e))?;
+        let bytes = tokio::fs::read(&self.target)
+            .await
+            .map_err(|e| fail("reading back the target", e))?;
         let file = ArtifactFile {
             path: self.target.clone(),
             size: bytes.len() as u64,
-            sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
+            sha256: Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         };
         Ok(Artifact {
             builder_id: "packer.file".into(),

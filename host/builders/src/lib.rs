@@ -24,7 +24,10 @@ pub fn new_builder(
         "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
         other => Err(FieldError {
             field: None,
-            message: format!("unknown source type {other:?}; Kiln ships: {}", SOURCE_TYPES.join(", ")),
+            message: format!(
+                "unknown source type {other:?}; Kiln ships: {}",
+                SOURCE_TYPES.join(", ")
+            ),
         }),
     }
 }

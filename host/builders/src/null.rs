@@ -1,6 +1,6 @@
 //! The `null` builder: builds nothing, connects to an existing machine and provisions it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +43,10 @@ pub struct NullBuilder {
 
 impl NullBuilder {
     /// Checks and keeps the source's configuration.
-    pub fn new(config: &serde_json::Map<String, serde_json::Value>, cwd: &Path) -> Result<Self, FieldError> {
+    pub fn new(
+        config: &serde_json::Map<String, serde_json::Value>,
+        cwd: &Path,
+    ) -> Result<Self, FieldError> {
         let c: Config = decode(config)?;
         let communicator = c.communicator.as_deref().unwrap_or("ssh");
         let ssh = match communicator {
@@ -75,7 +78,7 @@ impl NullBuilder {
                     port: c.ssh_port.unwrap_or(22),
                     username,
                     password: c.ssh_password,
-                    private_key_file: private_key_file.map(PathBuf::from),
+                    private_key_file,
                     timeout: c.ssh_timeout.unwrap_or(Duration::from_secs(300)),
                     handshake_attempts: c.ssh_handshake_attempts.unwrap_or(10),
                 })
@@ -87,13 +90,20 @@ impl NullBuilder {
                 ))
             }
         };
-        Ok(NullBuilder { ssh, pause_before_connecting: c.pause_before_connecting.unwrap_or_default() })
+        Ok(NullBuilder {
+            ssh,
+            pause_before_connecting: c.pause_before_connecting.unwrap_or_default(),
+        })
     }
 }
 
 #[async_trait]
 impl Builder for NullBuilder {
-    async fn run(&self, cx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Artifact, BuildError> {
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError> {
         let artifact = Artifact {
             builder_id: "fnoeding.null".into(),
             id: "Null".into(),
@@ -102,20 +112,32 @@ impl Builder for NullBuilder {
             description: "Did not export anything. This is the null builder".into(),
         };
         let Some(ssh) = &self.ssh else {
-            hook.provision(None, ConnectionInfo { conn_type: "none".into(), ..Default::default() }).await?;
+            hook.provision(
+                None,
+                ConnectionInfo {
+                    conn_type: "none".into(),
+                    ..Default::default()
+                },
+            )
+            .await?;
             return Ok(artifact);
         };
         if !self.pause_before_connecting.is_zero() {
-            cx.ui.say(&format!("Pausing {:?} before connecting...", self.pause_before_connecting));
+            cx.ui.say(&format!(
+                "Pausing {:?} before connecting...",
+                self.pause_before_connecting
+            ));
             tokio::select! {
                 _ = cx.cancel.cancelled() => return Err(BuildError::Cancelled),
                 _ = tokio::time::sleep(self.pause_before_connecting) => {}
             }
         }
-        let comm = SshCommunicator::connect(ssh.clone(), &*cx.ui, &cx.cancel).await.map_err(|e| match e {
-            kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
-            other => BuildError::Failed(other.to_string()),
-        })?;
+        let comm = SshCommunicator::connect(ssh.clone(), &*cx.ui, &cx.cancel)
+            .await
+            .map_err(|e| match e {
+                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
+                other => BuildError::Failed(other.to_string()),
+            })?;
         let comm = Arc::new(comm);
         let connection = ConnectionInfo {
             conn_type: "ssh".into(),

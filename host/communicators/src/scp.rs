@@ -29,7 +29,11 @@ fn conn(e: russh::Error) -> CommError {
 
 fn base_name(path: &str) -> &str {
     let trimmed = path.trim_end_matches('/');
-    trimmed.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or(trimmed)
+    trimmed
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(trimmed)
 }
 
 fn parent(path: &str) -> &str {
@@ -51,11 +55,21 @@ struct Scp {
 }
 
 impl Scp {
-    async fn start(comm: &SshCommunicator, command: String, what: String) -> Result<Self, CommError> {
+    async fn start(
+        comm: &SshCommunicator,
+        command: String,
+        what: String,
+    ) -> Result<Self, CommError> {
         let exec = comm.exec(&command).await?;
         let (tx, rx) = mpsc::channel(64);
         let ended = spawn_reader(exec.read, tx, false);
-        Ok(Scp { write: exec.write, output: rx, buf: Bytes::new(), ended: Some(ended), what })
+        Ok(Scp {
+            write: exec.write,
+            output: rx,
+            buf: Bytes::new(),
+            ended: Some(ended),
+            what,
+        })
     }
 
     async fn fill(&mut self) -> Result<(), CommError> {
@@ -113,7 +127,11 @@ impl Scp {
             0 => Ok(()),
             1 | 2 => {
                 let msg = self.line().await?;
-                Err(remote(format!("{}: {}", self.what, msg.trim_start_matches("scp: "))))
+                Err(remote(format!(
+                    "{}: {}",
+                    self.what,
+                    msg.trim_start_matches("scp: ")
+                )))
             }
             other => {
                 let rest = self.line().await.unwrap_or_default();
@@ -130,15 +148,25 @@ impl Scp {
         self.write.data_bytes(data.into()).await.map_err(conn)
     }
 
-    async fn send_body(&mut self, reader: &mut (dyn AsyncRead + Send + Unpin), size: u64) -> Result<(), CommError> {
+    async fn send_body(
+        &mut self,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+        size: u64,
+    ) -> Result<(), CommError> {
         let mut left = size;
         while left > 0 {
             let want = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
             let mut chunk = BytesMut::with_capacity(want);
             while chunk.len() < want {
-                let n = (&mut *reader).take((want - chunk.len()) as u64).read_buf(&mut chunk).await?;
+                let n = (&mut *reader)
+                    .take((want - chunk.len()) as u64)
+                    .read_buf(&mut chunk)
+                    .await?;
                 if n == 0 {
-                    return Err(remote(format!("{}: the local file is shorter than its size", self.what)));
+                    return Err(remote(format!(
+                        "{}: the local file is shorter than its size",
+                        self.what
+                    )));
                 }
             }
             left -= chunk.len() as u64;
@@ -155,16 +183,24 @@ impl Scp {
         size: u64,
         reader: &mut (dyn AsyncRead + Send + Unpin),
     ) -> Result<(), CommError> {
-        self.send(format!("C{:04o} {size} {name}\n", mode & 0o7777)).await?;
+        self.send(format!("C{:04o} {size} {name}\n", mode & 0o7777))
+            .await?;
         self.ack().await?;
         self.send_body(reader, size).await
     }
 
-    async fn recv_body(&mut self, size: u64, writer: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<(), CommError> {
+    async fn recv_body(
+        &mut self,
+        size: u64,
+        writer: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<(), CommError> {
         let mut left = size;
         while left > 0 {
             self.fill().await?;
-            let n = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             let part = self.buf.split_to(n);
             writer.write_all(&part).await?;
             left -= n as u64;
@@ -185,7 +221,10 @@ impl Scp {
             ExitStatus::Exited(0) => Ok(()),
             status => {
                 let text = String::from_utf8_lossy(&ended.stderr).trim().to_owned();
-                Err(remote(format!("{}: remote scp failed ({status}) {text}", self.what)))
+                Err(remote(format!(
+                    "{}: remote scp failed ({status}) {text}",
+                    self.what
+                )))
             }
         }
     }
@@ -219,7 +258,11 @@ pub async fn upload_file(
 }
 
 /// Creates the remote directory `dest` and copies `tree` into it.
-pub async fn upload_dir(comm: &SshCommunicator, dest: &str, tree: &mut dyn TreeSource) -> Result<(), CommError> {
+pub async fn upload_dir(
+    comm: &SshCommunicator,
+    dest: &str,
+    tree: &mut dyn TreeSource,
+) -> Result<(), CommError> {
     let what = format!("upload to {dest}");
     let mkdir = format!("mkdir -p {}", shell_quote(dest));
     let mut p = kiln_core::Communicator::start(comm, &mkdir).await?;
@@ -230,7 +273,10 @@ pub async fn upload_dir(comm: &SshCommunicator, dest: &str, tree: &mut dyn TreeS
     match p.wait().await? {
         ExitStatus::Exited(0) => {}
         other => {
-            return Err(remote(format!("{what}: `{mkdir}` failed ({other}): {}", String::from_utf8_lossy(&errors).trim())))
+            return Err(remote(format!(
+                "{what}: `{mkdir}` failed ({other}): {}",
+                String::from_utf8_lossy(&errors).trim()
+            )))
         }
     }
     let mut scp = Scp::start(comm, format!("scp -r -t {}", shell_quote(dest)), what).await?;
@@ -238,14 +284,20 @@ pub async fn upload_dir(comm: &SshCommunicator, dest: &str, tree: &mut dyn TreeS
     while let Some(entry) = tree.next_entry().await? {
         match entry {
             TreeEntry::EnterDir { name, mode } => {
-                scp.send(format!("D{:04o} 0 {name}\n", mode & 0o7777)).await?;
+                scp.send(format!("D{:04o} 0 {name}\n", mode & 0o7777))
+                    .await?;
                 scp.ack().await?;
             }
             TreeEntry::LeaveDir => {
                 scp.send(Bytes::from_static(b"E\n")).await?;
                 scp.ack().await?;
             }
-            TreeEntry::File { name, mode, size, mut reader } => {
+            TreeEntry::File {
+                name,
+                mode,
+                size,
+                mut reader,
+            } => {
                 scp.send_file(&name, mode, size, &mut reader).await?;
             }
         }
@@ -280,20 +332,37 @@ pub async fn download_file(
             }
             1 | 2 => {
                 let msg = scp.line().await?;
-                return Err(remote(format!("download of {src}: {}", msg.trim_start_matches("scp: "))));
+                return Err(remote(format!(
+                    "download of {src}: {}",
+                    msg.trim_start_matches("scp: ")
+                )));
             }
-            other => return Err(remote(format!("download of {src}: unexpected scp record {:?}", other as char))),
+            other => {
+                return Err(remote(format!(
+                    "download of {src}: unexpected scp record {:?}",
+                    other as char
+                )))
+            }
         }
     }
 }
 
 /// Copies the contents of the remote directory `src` into `sink`.
-pub async fn download_dir(comm: &SshCommunicator, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError> {
+pub async fn download_dir(
+    comm: &SshCommunicator,
+    src: &str,
+    sink: &mut dyn TreeSink,
+) -> Result<(), CommError> {
     let what = format!("download of {src}");
     let src_trim = src.trim_end_matches('/');
     let src_trim = if src_trim.is_empty() { "/" } else { src_trim };
     let _ = parent(src_trim);
-    let mut scp = Scp::start(comm, format!("scp -r -f {}", shell_quote(src_trim)), what.clone()).await?;
+    let mut scp = Scp::start(
+        comm,
+        format!("scp -r -f {}", shell_quote(src_trim)),
+        what.clone(),
+    )
+    .await?;
     scp.send(Bytes::from_static(b"\0")).await?;
     // The first record is `src` itself; its contents go straight into the sink.
     let mut depth = 0usize;
@@ -328,7 +397,9 @@ pub async fn download_dir(comm: &SshCommunicator, src: &str, sink: &mut dyn Tree
                 let line = format!("C{}", scp.line().await?);
                 let (mode, size, name) = parse_record(&line)?;
                 if depth == 0 {
-                    return Err(remote(format!("{what}: `{src}` is a file, not a directory")));
+                    return Err(remote(format!(
+                        "{what}: `{src}` is a file, not a directory"
+                    )));
                 }
                 let mut w = sink.create_file(&name, mode).await?;
                 scp.send(Bytes::from_static(b"\0")).await?;
@@ -341,9 +412,17 @@ pub async fn download_dir(comm: &SshCommunicator, src: &str, sink: &mut dyn Tree
             }
             1 | 2 => {
                 let msg = scp.line().await?;
-                return Err(remote(format!("{what}: {}", msg.trim_start_matches("scp: "))));
+                return Err(remote(format!(
+                    "{what}: {}",
+                    msg.trim_start_matches("scp: ")
+                )));
             }
-            other => return Err(remote(format!("{what}: unexpected scp record {:?}", other as char))),
+            other => {
+                return Err(remote(format!(
+                    "{what}: unexpected scp record {:?}",
+                    other as char
+                )))
+            }
         }
     }
     scp.finish().await
@@ -361,7 +440,10 @@ mod tests {
 
     #[test]
     fn records_parse() {
-        assert_eq!(parse_record("C0644 12 a file").unwrap(), (0o644, 12, "a file".to_owned()));
+        assert_eq!(
+            parse_record("C0644 12 a file").unwrap(),
+            (0o644, 12, "a file".to_owned())
+        );
         assert!(parse_record("C06x4 12 a").is_err());
         assert_eq!(base_name("/tmp/dir/"), "dir");
         assert_eq!(parent("/tmp/dir/"), "/tmp");

@@ -13,7 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use kiln_core::communicator::{CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess};
+use kiln_core::communicator::{
+    CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess,
+};
 use kiln_core::communicator::{TreeSink, TreeSource};
 use kiln_core::Ui;
 
@@ -88,7 +90,10 @@ impl client::Handler for AcceptAnyHostKey {
 
     // Like Packer's SSH communicator, the machine being built is trusted on first use:
     // its host key is typically generated during this very build.
-    async fn check_server_key(&mut self, _key: &keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        _key: &keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         Ok(true)
     }
 }
@@ -101,7 +106,11 @@ pub struct SshCommunicator {
 
 impl std::fmt::Debug for SshCommunicator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SshCommunicator({}@{}:{})", self.config.username, self.config.host, self.config.port)
+        write!(
+            f,
+            "SshCommunicator({}@{}:{})",
+            self.config.username, self.config.host, self.config.port
+        )
     }
 }
 
@@ -141,8 +150,10 @@ impl SshCommunicator {
     ) -> Result<Self, SshError> {
         let key = match &config.private_key_file {
             Some(path) => {
-                let key = keys::load_secret_key(path, None)
-                    .map_err(|e| SshError::Key { path: path.clone(), reason: e.to_string() })?;
+                let key = keys::load_secret_key(path, None).map_err(|e| SshError::Key {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
                 Some(Arc::new(key))
             }
             None => None,
@@ -160,7 +171,10 @@ impl SshCommunicator {
             let last = match attempt {
                 Ok(Ok(handle)) => {
                     ui.say("Connected to SSH!");
-                    return Ok(SshCommunicator { handle: Arc::new(handle), config });
+                    return Ok(SshCommunicator {
+                        handle: Arc::new(handle),
+                        config,
+                    });
                 }
                 Ok(Err(Attempt::Refused(reason))) => {
                     refused += 1;
@@ -199,16 +213,30 @@ impl SshCommunicator {
         config: &SshConfig,
         key: Option<Arc<keys::PrivateKey>>,
     ) -> Result<Handle<AcceptAnyHostKey>, Attempt> {
-        let mut handle = client::connect(client_config(), (config.host.as_str(), config.port), AcceptAnyHostKey)
-            .await
-            .map_err(|e| Attempt::Unreachable(e.to_string()))?;
+        let mut handle = client::connect(
+            client_config(),
+            (config.host.as_str(), config.port),
+            AcceptAnyHostKey,
+        )
+        .await
+        .map_err(|e| Attempt::Unreachable(e.to_string()))?;
         let user = config.username.clone();
         let mut reasons = Vec::new();
         if let Some(key) = key {
-            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
-            match handle.authenticate_publickey(&user, PrivateKeyWithHashAlg::new(key, hash)).await {
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            match handle
+                .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(key, hash))
+                .await
+            {
                 Ok(AuthResult::Success) => return Ok(handle),
-                Ok(AuthResult::Failure { .. }) => reasons.push("the server refused the private key"),
+                Ok(AuthResult::Failure { .. }) => {
+                    reasons.push("the server refused the private key")
+                }
                 Err(e) => return Err(Attempt::Unreachable(e.to_string())),
             }
         }
@@ -227,7 +255,10 @@ impl SshCommunicator {
 
     /// Ends the session.
     pub async fn disconnect(&self) {
-        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
     }
 
     /// Opens a session channel running `command`, returning its halves.
@@ -237,7 +268,10 @@ impl SshCommunicator {
             .channel_open_session()
             .await
             .map_err(|e| CommError::Connection(e.to_string()))?;
-        channel.exec(true, command).await.map_err(|e| CommError::Connection(e.to_string()))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| CommError::Connection(e.to_string()))?;
         let (read, write) = channel.split();
         Ok(Exec { read, write })
     }
@@ -272,7 +306,14 @@ pub(crate) fn spawn_reader(
             match msg {
                 ChannelMsg::Data { data } => {
                     if let Some(tx) = &out {
-                        if tx.send(Output { stream: OutputStream::Stdout, data: data.to_vec() }).await.is_err() {
+                        if tx
+                            .send(Output {
+                                stream: OutputStream::Stdout,
+                                data: data.to_vec(),
+                            })
+                            .await
+                            .is_err()
+                        {
                             out = None;
                         }
                     }
@@ -280,7 +321,14 @@ pub(crate) fn spawn_reader(
                 ChannelMsg::ExtendedData { data, ext: 1 } => {
                     if stderr_to_out {
                         if let Some(tx) = &out {
-                            if tx.send(Output { stream: OutputStream::Stderr, data: data.to_vec() }).await.is_err() {
+                            if tx
+                                .send(Output {
+                                    stream: OutputStream::Stderr,
+                                    data: data.to_vec(),
+                                })
+                                .await
+                                .is_err()
+                            {
                                 out = None;
                             }
                         }
@@ -288,7 +336,9 @@ pub(crate) fn spawn_reader(
                         stderr.extend_from_slice(&data);
                     }
                 }
-                ChannelMsg::ExitStatus { exit_status } => status = Some(ExitStatus::Exited(exit_status as i32)),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    status = Some(ExitStatus::Exited(exit_status as i32))
+                }
                 ChannelMsg::ExitSignal { signal_name, .. } => {
                     let name = match signal_name {
                         russh::Sig::Custom(s) => s,
@@ -304,7 +354,10 @@ pub(crate) fn spawn_reader(
                 _ => {}
             }
         }
-        Ended { status: status.unwrap_or(ExitStatus::Disconnected), stderr }
+        Ended {
+            status: status.unwrap_or(ExitStatus::Disconnected),
+            stderr,
+        }
     })
 }
 
@@ -343,7 +396,12 @@ impl Communicator for SshCommunicator {
         let exec = self.exec(command).await?;
         let (tx, rx) = mpsc::channel(64);
         let ended = spawn_reader(exec.read, tx, true);
-        Ok(Box::new(SshProcess { output: rx, ended: Some(ended), status: None, _write: exec.write }))
+        Ok(Box::new(SshProcess {
+            output: rx,
+            ended: Some(ended),
+            status: None,
+            _write: exec.write,
+        }))
     }
 
     async fn upload(
@@ -360,7 +418,11 @@ impl Communicator for SshCommunicator {
         scp::upload_dir(self, dest, tree).await
     }
 
-    async fn download(&self, src: &str, writer: &mut (dyn AsyncWrite + Send + Unpin)) -> Result<u64, CommError> {
+    async fn download(
+        &self,
+        src: &str,
+        writer: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<u64, CommError> {
         scp::download_file(self, src, writer).await
     }
 

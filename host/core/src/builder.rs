@@ -49,7 +49,9 @@ pub struct BuildContext {
 
 impl std::fmt::Debug for BuildContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BuildContext").field("build_name", &self.build_name).finish()
+        f.debug_struct("BuildContext")
+            .field("build_name", &self.build_name)
+            .finish()
     }
 }
 
@@ -83,5 +85,9 @@ pub trait Builder: Send + Sync {
     /// Runs the build: creates the machine, connects, calls `hook`, cleans up, and
     /// returns the artifact. Cleanup of what the builder created happens inside `run`,
     /// in reverse order, also when it fails or is cancelled.
-    async fn run(&self, cx: &BuildContext, hook: &dyn ProvisionHook) -> Result<Artifact, BuildError>;
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError>;
 }

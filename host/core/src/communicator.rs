@@ -96,7 +96,9 @@ impl std::fmt::Debug for TreeEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TreeEntry::EnterDir { name, mode } => write!(f, "EnterDir({name}, {mode:o})"),
-            TreeEntry::File { name, mode, size, .. } => write!(f, "File({name}, {mode:o}, {size})"),
+            TreeEntry::File {
+                name, mode, size, ..
+            } => write!(f, "File({name}, {mode:o}, {size})"),
             TreeEntry::LeaveDir => write!(f, "LeaveDir"),
         }
     }

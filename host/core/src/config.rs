@@ -15,14 +15,19 @@ pub struct FieldError {
 impl FieldError {
     /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: Some(field.into()), message: message.into() }
+        FieldError {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 }
 
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.field {
-            Some(field) if !self.message.contains(field.as_str()) => write!(f, "{field}: {}", self.message),
+            Some(field) if !self.message.contains(field.as_str()) => {
+                write!(f, "{field}: {}", self.message)
+            }
             _ => f.write_str(&self.message),
         }
     }
@@ -34,7 +39,10 @@ pub fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, FieldError> {
     serde_json::from_value(serde_json::Value::Object(config.clone())).map_err(|e| {
         let message = e.to_string();
-        FieldError { field: field_of(&message), message }
+        FieldError {
+            field: field_of(&message),
+            message,
+        }
     })
 }
 
@@ -74,13 +82,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_len == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number at {rest:?}"));
+            return Err(format!(
+                "invalid duration {text:?}: expected a number at {rest:?}"
+            ));
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| format!("invalid duration {text:?}"))?;
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let scale = match unit {
@@ -90,7 +106,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("invalid duration {text:?}: missing unit (e.g. \"30s\", \"5m\")")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {text:?}: missing unit (e.g. \"30s\", \"5m\")"
+                ))
+            }
             other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
         };
         total += Duration::from_secs_f64(value * scale);
@@ -103,7 +123,9 @@ pub mod duration_opt {
     use std::time::Duration;
 
     /// Deserializes `"5m"` (or a number of seconds) into `Some(Duration)`.
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
         enum Raw {
@@ -114,7 +136,9 @@ pub mod duration_opt {
             None => Ok(None),
             Some(Raw::Secs(s)) if s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
             Some(Raw::Secs(s)) => Err(serde::de::Error::custom(format!("negative duration {s}"))),
-            Some(Raw::Text(t)) => super::parse_duration(&t).map(Some).map_err(serde::de::Error::custom),
+            Some(Raw::Text(t)) => super::parse_duration(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
         }
     }
     use serde::Deserialize;

@@ -49,12 +49,22 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error at `location`.
     pub fn error(summary: impl Into<String>, location: Option<Location>) -> Self {
-        Diagnostic { severity: Severity::Error, summary: summary.into(), location, hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            location,
+            hint: None,
+        }
     }
 
     /// A warning at `location`.
     pub fn warning(summary: impl Into<String>, location: Option<Location>) -> Self {
-        Diagnostic { severity: Severity::Warning, summary: summary.into(), location, hint: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            location,
+            hint: None,
+        }
     }
 
     /// Adds a hint.
@@ -113,7 +123,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// Suggests the closest of `candidates` to `word`, for "did you mean" hints.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for cand in candidates {
         let d = edit_distance(word, cand);
@@ -134,13 +147,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -175,7 +190,13 @@ mod tests {
             }),
         );
         let text = d.to_string();
-        assert!(text.starts_with("Error: a.pkr.hcl:3:3: Unsupported argument"), "{text}");
-        assert!(text.contains("  3 |   ssh_usernme = \"root\"\n    |   ^^^^^^^^^^^"), "{text}");
+        assert!(
+            text.starts_with("Error: a.pkr.hcl:3:3: Unsupported argument"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  3 |   ssh_usernme = \"root\"\n    |   ^^^^^^^^^^^"),
+            "{text}"
+        );
     }
 }

@@ -18,6 +18,9 @@ pub struct Grant {
 impl Grant {
     /// True when the grant adds nothing to the communicator and the UI.
     pub fn is_empty(&self) -> bool {
-        self.read.is_empty() && self.write.is_empty() && self.env.is_empty() && self.network.is_empty()
+        self.read.is_empty()
+            && self.write.is_empty()
+            && self.env.is_empty()
+            && self.network.is_empty()
     }
 }

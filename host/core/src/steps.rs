@@ -83,14 +83,25 @@ mod tests {
             Ok(())
         }
         async fn cleanup(&self, _state: &mut u32) {
-            self.log.lock().unwrap().push(format!("cleanup {}", self.name));
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("cleanup {}", self.name));
         }
     }
 
-    fn steps(spec: &[(&'static str, bool, bool)], log: &Arc<Mutex<Vec<String>>>) -> Vec<Box<dyn Step<u32>>> {
+    fn steps(
+        spec: &[(&'static str, bool, bool)],
+        log: &Arc<Mutex<Vec<String>>>,
+    ) -> Vec<Box<dyn Step<u32>>> {
         spec.iter()
             .map(|&(name, fail, hang)| {
-                Box::new(Recorder { name, fail, hang, log: log.clone() }) as Box<dyn Step<u32>>
+                Box::new(Recorder {
+                    name,
+                    fail,
+                    hang,
+                    log: log.clone(),
+                }) as Box<dyn Step<u32>>
             })
             .collect()
     }
@@ -100,25 +111,41 @@ mod tests {
         let log = Arc::new(Mutex::new(vec![]));
         let s = steps(&[("a", false, false), ("b", false, false)], &log);
         let mut state = 0;
-        run_steps(&s, &mut state, &CancellationToken::new()).await.unwrap();
+        run_steps(&s, &mut state, &CancellationToken::new())
+            .await
+            .unwrap();
         assert_eq!(state, 2);
-        assert_eq!(*log.lock().unwrap(), ["run a", "run b", "cleanup b", "cleanup a"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["run a", "run b", "cleanup b", "cleanup a"]
+        );
     }
 
     #[tokio::test]
     async fn failure_stops_and_cleans_up_only_started_steps() {
         let log = Arc::new(Mutex::new(vec![]));
-        let s = steps(&[("a", false, false), ("b", true, false), ("c", false, false)], &log);
+        let s = steps(
+            &[("a", false, false), ("b", true, false), ("c", false, false)],
+            &log,
+        );
         let mut state = 0;
-        let err = run_steps(&s, &mut state, &CancellationToken::new()).await.unwrap_err();
+        let err = run_steps(&s, &mut state, &CancellationToken::new())
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "b failed");
-        assert_eq!(*log.lock().unwrap(), ["run a", "run b", "cleanup b", "cleanup a"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["run a", "run b", "cleanup b", "cleanup a"]
+        );
     }
 
     #[tokio::test]
     async fn cancellation_abandons_running_step_and_cleans_up() {
         let log = Arc::new(Mutex::new(vec![]));
-        let s = steps(&[("a", false, false), ("b", false, true), ("c", false, false)], &log);
+        let s = steps(
+            &[("a", false, false), ("b", false, true), ("c", false, false)],
+            &log,
+        );
         let cancel = CancellationToken::new();
         let c2 = cancel.clone();
         tokio::spawn(async move {
@@ -128,6 +155,9 @@ mod tests {
         let mut state = 0;
         let err = run_steps(&s, &mut state, &cancel).await.unwrap_err();
         assert!(matches!(err, BuildError::Cancelled));
-        assert_eq!(*log.lock().unwrap(), ["run a", "run b", "cleanup b", "cleanup a"]);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["run a", "run b", "cleanup b", "cleanup a"]
+        );
     }
 }

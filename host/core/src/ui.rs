@@ -37,12 +37,21 @@ impl RecordingUi {
 
 impl Ui for RecordingUi {
     fn say(&self, message: &str) {
-        self.lines.lock().expect("ui lock").push((UiLevel::Say, message.to_owned()));
+        self.lines
+            .lock()
+            .expect("ui lock")
+            .push((UiLevel::Say, message.to_owned()));
     }
     fn message(&self, message: &str) {
-        self.lines.lock().expect("ui lock").push((UiLevel::Message, message.to_owned()));
+        self.lines
+            .lock()
+            .expect("ui lock")
+            .push((UiLevel::Message, message.to_owned()));
     }
     fn error(&self, message: &str) {
-        self.lines.lock().expect("ui lock").push((UiLevel::Error, message.to_owned()));
+        self.lines
+            .lock()
+            .expect("ui lock")
+            .push((UiLevel::Error, message.to_owned()));
     }
 }

@@ -16,7 +16,11 @@ use kiln_template::{LoadOptions, VarArg};
 const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
-#[command(name = "kiln", about = "Build identical machine images from Packer templates; provisioners run as sandboxed WebAssembly components.", disable_version_flag = true)]
+#[command(
+    name = "kiln",
+    about = "Build identical machine images from Packer templates; provisioners run as sandboxed WebAssembly components.",
+    disable_version_flag = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -119,8 +123,14 @@ fn glob(pattern: &str, name: &str) -> bool {
 
 fn selected(name: &str, only: &[String], except: &[String]) -> bool {
     // A build named `b.null.web` is also selected by `null.web`.
-    let short = name.splitn(2, '.').nth(1).filter(|_| name.matches('.').count() >= 2);
-    let hit = |pats: &[String]| pats.iter().any(|p| glob(p, name) || short.is_some_and(|s| glob(p, s)));
+    let short = name
+        .split_once('.')
+        .map(|(_, rest)| rest)
+        .filter(|_| name.matches('.').count() >= 2);
+    let hit = |pats: &[String]| {
+        pats.iter()
+            .any(|p| glob(p, name) || short.is_some_and(|s| glob(p, s)))
+    };
     (only.is_empty() || hit(only)) && !hit(except)
 }
 
@@ -131,17 +141,25 @@ struct Loaded {
 
 fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let opts = LoadOptions { var_args: ordered_var_args(matches, args), env: std::env::vars().collect(), cwd: cwd.clone() };
+    let opts = LoadOptions {
+        var_args: ordered_var_args(matches, args),
+        env: std::env::vars().collect(),
+        cwd: cwd.clone(),
+    };
     match kiln_template::load(&args.template, &opts) {
         Ok(loaded) => {
             print_diagnostics(&loaded.warnings);
             let mut plan = loaded.plan;
-            plan.builds.retain(|b| selected(&b.name, &args.only, &args.except));
+            plan.builds
+                .retain(|b| selected(&b.name, &args.only, &args.except));
             Ok(Loaded { plan, cwd })
         }
         Err(diags) => {
             print_diagnostics(&diags);
-            let n = diags.iter().filter(|d| d.severity == Severity::Error).count();
+            let n = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             eprintln!("{n} error(s) in {}", args.template.display());
             Err(ExitCode::from(1))
         }
@@ -176,7 +194,12 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs) -> ExitCode {
     }
 }
 
-async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color: bool) -> ExitCode {
+async fn build(
+    matches: &ArgMatches,
+    args: &TemplateArgs,
+    parallel: usize,
+    color: bool,
+) -> ExitCode {
     let loaded = match load(matches, args) {
         Ok(l) => l,
         Err(code) => return code,
@@ -193,7 +216,10 @@ async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color
         }
     };
     let color = color && std::env::var_os("NO_COLOR").is_none();
-    let out = Arc::new(ui::Output { color, sensitive: loaded.plan.sensitive.clone() });
+    let out = Arc::new(ui::Output {
+        color,
+        sensitive: loaded.plan.sensitive.clone(),
+    });
     let cancel = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -212,20 +238,38 @@ async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color
             }
         });
     }
-    let limit = if parallel == 0 { ready.len().max(1) } else { parallel };
+    let limit = if parallel == 0 {
+        ready.len().max(1)
+    } else {
+        parallel
+    };
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
     let ready: Vec<Arc<engine::ReadyBuild>> = ready.into_iter().map(Arc::new).collect();
     let mut tasks = Vec::new();
     for (i, b) in ready.iter().enumerate() {
-        let (b, rt, out, cancel, sem, cwd) =
-            (b.clone(), rt.clone(), out.clone(), cancel.clone(), semaphore.clone(), loaded.cwd.clone());
+        let (b, rt, out, cancel, sem, cwd) = (
+            b.clone(),
+            rt.clone(),
+            out.clone(),
+            cancel.clone(),
+            semaphore.clone(),
+            loaded.cwd.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let bui: Arc<dyn kiln_core::Ui> = Arc::new(ui::BuildUi::new(&b.plan.name, i, out));
             let outcome = engine::run_build(&b, &rt, bui.clone(), &cwd, cancel).await;
             match &outcome.result {
-                Ok(_) => bui.say(&format!("Build '{}' finished after {}.", outcome.name, engine::human(outcome.elapsed))),
-                Err(e) => bui.error(&format!("Build '{}' errored after {}: {e}", outcome.name, engine::human(outcome.elapsed))),
+                Ok(_) => bui.say(&format!(
+                    "Build '{}' finished after {}.",
+                    outcome.name,
+                    engine::human(outcome.elapsed)
+                )),
+                Err(e) => bui.error(&format!(
+                    "Build '{}' errored after {}: {e}",
+                    outcome.name,
+                    engine::human(outcome.elapsed)
+                )),
             }
             outcome
         }));
@@ -239,7 +283,10 @@ async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color
         }
     }
     out.line("");
-    out.line(&format!("==> Wait completed after {}", engine::human(started.elapsed())));
+    out.line(&format!(
+        "==> Wait completed after {}",
+        engine::human(started.elapsed())
+    ));
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     if !failed.is_empty() {
         out.line("");
@@ -250,7 +297,10 @@ async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color
             }
         }
     }
-    let succeeded: Vec<_> = outcomes.iter().filter_map(|o| o.result.as_ref().ok().map(|a| (&o.name, a))).collect();
+    let succeeded: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok().map(|a| (&o.name, a)))
+        .collect();
     if !succeeded.is_empty() {
         out.line("");
         out.line("==> Builds finished. The artifacts of successful builds are:");
@@ -270,11 +320,19 @@ async fn build(matches: &ArgMatches, args: &TemplateArgs, parallel: usize, color
 }
 
 fn init_tracing() {
-    let Ok(level) = std::env::var("KILN_LOG") else { return };
+    let Ok(level) = std::env::var("KILN_LOG") else {
+        return;
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match std::env::var_os("KILN_LOG_PATH").and_then(|p| std::fs::File::create(Path::new(&p)).ok()) {
-        Some(file) => builder.with_writer(std::sync::Mutex::new(file)).with_ansi(false).init(),
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var_os("KILN_LOG_PATH").and_then(|p| std::fs::File::create(Path::new(&p)).ok())
+    {
+        Some(file) => builder
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .init(),
         None => builder.init(),
     }
 }
@@ -287,8 +345,14 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let sub = matches.subcommand().map(|(_, m)| m.clone()).unwrap_or_default();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: starting the async runtime: {e}");
@@ -301,9 +365,11 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { template } => rt.block_on(validate(&sub, &template)),
-        Command::Build { template, parallel_builds, color } => {
-            rt.block_on(build(&sub, &template, parallel_builds, color))
-        }
+        Command::Build {
+            template,
+            parallel_builds,
+            color,
+        } => rt.block_on(build(&sub, &template, parallel_builds, color)),
     }
 }
 

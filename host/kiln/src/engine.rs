@@ -13,8 +13,8 @@ use kiln_core::config::{expected_fields, field_of, FieldError};
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
 use kiln_core::{
-    Artifact, BuildContext, BuildError, BuildInfo, Builder, Communicator, ConnectionInfo, Diagnostic,
-    ProvisionHook, Ui,
+    Artifact, BuildContext, BuildError, BuildInfo, Builder, Communicator, ConnectionInfo,
+    Diagnostic, ProvisionHook, Ui,
 };
 use kiln_runtime::{PreparedComponent, Runtime, StepRequest, DEFAULT_MEMORY_LIMIT};
 
@@ -24,15 +24,24 @@ pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Di
     if err.message.starts_with("unknown field `") {
         let name = field_of(&err.message).unwrap_or_default();
         let expected = expected_fields(&err.message);
-        let d = Diagnostic::error(format!("Unsupported argument \"{name}\" in {what}"), location);
+        let d = Diagnostic::error(
+            format!("Unsupported argument \"{name}\" in {what}"),
+            location,
+        );
         return match did_you_mean(&name, expected.iter().copied()) {
             Some(s) => d.with_hint(format!(
                 "An argument named \"{name}\" is not expected here. Did you mean \"{s}\"?"
             )),
-            None => d.with_hint(format!("An argument named \"{name}\" is not expected here.")),
+            None => d.with_hint(format!(
+                "An argument named \"{name}\" is not expected here."
+            )),
         };
     }
-    let message = err.message.split(" at line ").next().unwrap_or(&err.message);
+    let message = err
+        .message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&err.message);
     Diagnostic::error(format!("{what}: {message}"), location)
 }
 
@@ -54,13 +63,18 @@ pub async fn prepare(
     let mut ready = Vec::new();
     let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::RecordingUi::default());
     for build in &plan.builds {
-        let builder = match kiln_builders::new_builder(&build.source_type, &build.source.config, cwd) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                errors.push(field_diagnostic(&build.source, &format!("source \"{}\"", build.source_type), &e));
-                None
-            }
-        };
+        let builder =
+            match kiln_builders::new_builder(&build.source_type, &build.source.config, cwd) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    errors.push(field_diagnostic(
+                        &build.source,
+                        &format!("source \"{}\"", build.source_type),
+                        &e,
+                    ));
+                    None
+                }
+            };
         if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
             errors.push(Diagnostic::error(
                 format!("the {} builder has no machine to provision; remove the provisioners from its build", build.source_type),
@@ -77,7 +91,10 @@ pub async fn prepare(
                 );
                 d = match did_you_mean(&step.kind, known.iter().copied()) {
                     Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
-                    None => d.with_hint(format!("Kiln ships these provisioners: {}.", known.join(", "))),
+                    None => d.with_hint(format!(
+                        "Kiln ships these provisioners: {}.",
+                        known.join(", ")
+                    )),
                 };
                 errors.push(d);
                 continue;
@@ -85,7 +102,10 @@ pub async fn prepare(
             let component = match runtime.prepare(&step.kind, bytes) {
                 Ok(c) => c,
                 Err(e) => {
-                    errors.push(Diagnostic::error(e.to_string(), Some(step.block.location.clone())));
+                    errors.push(Diagnostic::error(
+                        e.to_string(),
+                        Some(step.block.location.clone()),
+                    ));
                     continue;
                 }
             };
@@ -93,16 +113,30 @@ pub async fn prepare(
             match runtime.validate(&component, &req).await {
                 Ok(issues) => {
                     for issue in issues {
-                        let fe = FieldError { field: issue.field, message: issue.message };
-                        errors.push(field_diagnostic(&step.block, &format!("provisioner \"{}\"", step.kind), &fe));
+                        let fe = FieldError {
+                            field: issue.field,
+                            message: issue.message,
+                        };
+                        errors.push(field_diagnostic(
+                            &step.block,
+                            &format!("provisioner \"{}\"", step.kind),
+                            &fe,
+                        ));
                     }
                 }
-                Err(e) => errors.push(Diagnostic::error(e.to_string(), Some(step.block.location.clone()))),
+                Err(e) => errors.push(Diagnostic::error(
+                    e.to_string(),
+                    Some(step.block.location.clone()),
+                )),
             }
             steps.push((step.clone(), component));
         }
         if let Some(builder) = builder {
-            ready.push(ReadyBuild { plan: build.clone(), builder, steps });
+            ready.push(ReadyBuild {
+                plan: build.clone(),
+                builder,
+                steps,
+            });
         }
     }
     if errors.is_empty() {
@@ -117,7 +151,12 @@ pub fn clock_epoch() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
 }
 
 fn step_request(
@@ -174,14 +213,16 @@ impl ProvisionHook for Provisioners<'_> {
     ) -> Result<(), BuildError> {
         for (step, component) in self.steps {
             if let Some(pause) = step.pause_before {
-                self.ui.say(&format!("Pausing {pause:?} before the next provisioner..."));
+                self.ui
+                    .say(&format!("Pausing {pause:?} before the next provisioner..."));
                 tokio::select! {
                     _ = self.cancel.cancelled() => return Err(BuildError::Cancelled),
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
-            kiln_builtins::prepare_host(&step.kind, &step.block.config, &self.cwd)
-                .map_err(|e| BuildError::Failed(format!("preparing provisioner \"{}\": {e}", step.kind)))?;
+            kiln_builtins::prepare_host(&step.kind, &step.block.config, &self.cwd).map_err(
+                |e| BuildError::Failed(format!("preparing provisioner \"{}\": {e}", step.kind)),
+            )?;
             let mut attempt = 0;
             loop {
                 let req = step_request(
@@ -194,7 +235,9 @@ impl ProvisionHook for Provisioners<'_> {
                 );
                 match self.runtime.provision(component, req).await {
                     Ok(()) => break,
-                    Err(kiln_runtime::RuntimeError::Cancelled) => return Err(BuildError::Cancelled),
+                    Err(kiln_runtime::RuntimeError::Cancelled) => {
+                        return Err(BuildError::Cancelled)
+                    }
                     Err(e) if attempt < step.max_retries => {
                         attempt += 1;
                         self.ui.error(&format!(
@@ -203,7 +246,10 @@ impl ProvisionHook for Provisioners<'_> {
                         ));
                     }
                     Err(e) => {
-                        return Err(BuildError::Failed(format!("provisioner \"{}\" failed: {e}", step.kind)))
+                        return Err(BuildError::Failed(format!(
+                            "provisioner \"{}\" failed: {e}",
+                            step.kind
+                        )))
                     }
                 }
             }
@@ -228,7 +274,11 @@ pub async fn run_build(
     cancel: CancellationToken,
 ) -> Outcome {
     let started = Instant::now();
-    let cx = BuildContext { build_name: build.plan.name.clone(), ui: ui.clone(), cancel: cancel.clone() };
+    let cx = BuildContext {
+        build_name: build.plan.name.clone(),
+        ui: ui.clone(),
+        cancel: cancel.clone(),
+    };
     let hook = Provisioners {
         build: &build.plan,
         steps: &build.steps,
@@ -238,7 +288,11 @@ pub async fn run_build(
         cancel,
     };
     let result = build.builder.run(&cx, &hook).await;
-    Outcome { name: build.plan.name.clone(), result, elapsed: started.elapsed() }
+    Outcome {
+        name: build.plan.name.clone(),
+        result,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// `1 second 24 milliseconds`, as Packer words durations.

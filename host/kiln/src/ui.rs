@@ -58,29 +58,49 @@ const COLORS: &[&str] = &["1;32", "1;36", "1;35", "1;33", "1;34"];
 impl BuildUi {
     /// The UI of the `index`th build, named `name`.
     pub fn new(name: &str, index: usize, out: Arc<Output>) -> Self {
-        BuildUi { prefix: name.to_owned(), color: COLORS[index % COLORS.len()], out }
+        BuildUi {
+            prefix: name.to_owned(),
+            color: COLORS[index % COLORS.len()],
+            out,
+        }
     }
 }
 
 impl Ui for BuildUi {
     fn say(&self, message: &str) {
         for line in message.lines() {
-            self.out.line(&self.out.paint(self.color, &format!("==> {}: {line}", self.prefix)));
+            self.out.line(
+                &self
+                    .out
+                    .paint(self.color, &format!("==> {}: {line}", self.prefix)),
+            );
         }
     }
 
     fn message(&self, message: &str) {
         if message.is_empty() {
-            self.out.line(&self.out.paint(self.color, &format!("    {}: ", self.prefix)));
+            self.out.line(
+                &self
+                    .out
+                    .paint(self.color, &format!("    {}: ", self.prefix)),
+            );
         }
         for line in message.lines() {
-            self.out.line(&self.out.paint(self.color, &format!("    {}: {line}", self.prefix)));
+            self.out.line(
+                &self
+                    .out
+                    .paint(self.color, &format!("    {}: {line}", self.prefix)),
+            );
         }
     }
 
     fn error(&self, message: &str) {
         for line in message.lines() {
-            self.out.line(&self.out.paint("1;31", &format!("==> {}: {line}", self.prefix)));
+            self.out.line(
+                &self
+                    .out
+                    .paint("1;31", &format!("==> {}: {line}", self.prefix)),
+            );
         }
     }
 }

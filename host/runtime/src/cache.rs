@@ -20,7 +20,9 @@ pub fn load_or_compile(
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let path = dir.join("compiled").join(format!("{sha256}-{:016x}.cwasm", h.finish()));
+    let path = dir
+        .join("compiled")
+        .join(format!("{sha256}-{:016x}.cwasm", h.finish()));
     if path.exists() {
         // SAFETY-relevant: the file is only ever written by this function from
         // `Component::serialize`, into a directory owned by the user; wasmtime checks
@@ -49,7 +51,11 @@ pub fn load_or_compile(
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache path has a parent");
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), path.file_name().unwrap().to_string_lossy()));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().unwrap().to_string_lossy()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }

@@ -84,17 +84,26 @@ impl GrantedPaths {
         let prep = |paths: &[PathBuf]| {
             paths
                 .iter()
-                .map(|p| GrantedPath { lexical: normalize(&cwd.join(p)) })
+                .map(|p| GrantedPath {
+                    lexical: normalize(&cwd.join(p)),
+                })
                 .collect::<Vec<_>>()
         };
-        GrantedPaths { cwd: cwd.to_owned(), read: prep(&grant.read), write: prep(&grant.write) }
+        GrantedPaths {
+            cwd: cwd.to_owned(),
+            read: prep(&grant.read),
+            write: prep(&grant.write),
+        }
     }
 
     fn describe(list: &[GrantedPath]) -> String {
         if list.is_empty() {
             "nothing on the host".into()
         } else {
-            list.iter().map(|g| format!("`{}`", g.lexical.display())).collect::<Vec<_>>().join(", ")
+            list.iter()
+                .map(|g| format!("`{}`", g.lexical.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     }
 
@@ -105,16 +114,25 @@ impl GrantedPaths {
             Access::Read => &self.read,
             Access::Write => &self.write,
         };
-        let io = |source| GrantError::Io { path: path.to_owned(), source };
+        let io = |source| GrantError::Io {
+            path: path.to_owned(),
+            source,
+        };
         for g in list {
-            let Ok(below) = abs.strip_prefix(&g.lexical) else { continue };
+            let Ok(below) = abs.strip_prefix(&g.lexical) else {
+                continue;
+            };
             // The granted path itself: a file is opened from its parent by name, so that
             // a file grant never exposes its siblings.
             if below.as_os_str().is_empty() {
                 match std::fs::metadata(&g.lexical) {
                     Ok(m) if m.is_dir() => {
-                        let dir = Dir::open_ambient_dir(&g.lexical, ambient_authority()).map_err(io)?;
-                        return Ok(Resolved { dir, rel: PathBuf::new() });
+                        let dir =
+                            Dir::open_ambient_dir(&g.lexical, ambient_authority()).map_err(io)?;
+                        return Ok(Resolved {
+                            dir,
+                            rel: PathBuf::new(),
+                        });
                     }
                     _ => {
                         let parent = g.lexical.parent().unwrap_or(Path::new("/"));
@@ -125,7 +143,10 @@ impl GrantedPaths {
                 }
             }
             let dir = Dir::open_ambient_dir(&g.lexical, ambient_authority()).map_err(io)?;
-            return Ok(Resolved { dir, rel: below.to_owned() });
+            return Ok(Resolved {
+                dir,
+                rel: below.to_owned(),
+            });
         }
         Err(GrantError::NotGranted {
             path: path.to_owned(),
@@ -148,7 +169,10 @@ impl GrantedPaths {
             Ok(m) if m.is_dir() => Ok(PathKind::Directory),
             Ok(_) => Ok(PathKind::File),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PathKind::Missing),
-            Err(e) => Err(GrantError::Io { path: path.to_owned(), source: e }),
+            Err(e) => Err(GrantError::Io {
+                path: path.to_owned(),
+                source: e,
+            }),
         }
     }
 }
@@ -205,7 +229,9 @@ mod tests {
 
     fn read(paths: &GrantedPaths, p: &str) -> Result<String, String> {
         let r = paths.resolve(p, Access::Read).map_err(|e| e.to_string())?;
-        r.dir.read_to_string(r.rel_or_dot()).map_err(|e| e.to_string())
+        r.dir
+            .read_to_string(r.rel_or_dot())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -219,13 +245,22 @@ mod tests {
     #[test]
     fn refuses_paths_outside_the_grant() {
         let (t, paths) = setup();
-        for p in ["secret.txt", "granted/../secret.txt", "single.txt/../secret.txt", "sibling.txt"] {
+        for p in [
+            "secret.txt",
+            "granted/../secret.txt",
+            "single.txt/../secret.txt",
+            "sibling.txt",
+        ] {
             let err = read(&paths, p).unwrap_err();
             assert!(err.contains("not granted"), "{p}: {err}");
         }
         let abs = t.path().join("secret.txt");
-        assert!(read(&paths, abs.to_str().unwrap()).unwrap_err().contains("not granted"));
-        assert!(read(&paths, "/etc/passwd").unwrap_err().contains("not granted"));
+        assert!(read(&paths, abs.to_str().unwrap())
+            .unwrap_err()
+            .contains("not granted"));
+        assert!(read(&paths, "/etc/passwd")
+            .unwrap_err()
+            .contains("not granted"));
     }
 
     #[test]

@@ -34,12 +34,18 @@ pub struct StepState {
 
 impl WasiView for StepState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> WitError {
-    WitError { kind, message: message.into() }
+    WitError {
+        kind,
+        message: message.into(),
+    }
 }
 
 fn comm_err(e: core_comm::CommError) -> WitError {
@@ -137,7 +143,10 @@ impl ui::Host for StepState {
 }
 
 impl host_files::Host for StepState {
-    async fn kind(&mut self, path: String) -> wasmtime::Result<Result<host_files::PathKind, WitError>> {
+    async fn kind(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<host_files::PathKind, WitError>> {
         Ok(self.paths.kind(&path).map_err(grant_err).map(|k| match k {
             PathKind::File => host_files::PathKind::File,
             PathKind::Directory => host_files::PathKind::Directory,
@@ -152,13 +161,17 @@ impl communicator::HostProcess for StepState {
         process: Resource<ProcessHandle>,
     ) -> wasmtime::Result<Option<communicator::Output>> {
         let handle = self.table.get_mut(&process)?;
-        Ok(handle.inner.next_output().await.map(|o| communicator::Output {
-            source: match o.stream {
-                core_comm::OutputStream::Stdout => communicator::OutputStream::Stdout,
-                core_comm::OutputStream::Stderr => communicator::OutputStream::Stderr,
-            },
-            data: o.data,
-        }))
+        Ok(handle
+            .inner
+            .next_output()
+            .await
+            .map(|o| communicator::Output {
+                source: match o.stream {
+                    core_comm::OutputStream::Stdout => communicator::OutputStream::Stdout,
+                    core_comm::OutputStream::Stderr => communicator::OutputStream::Stderr,
+                },
+                data: o.data,
+            }))
     }
 
     async fn wait(
@@ -228,7 +241,10 @@ impl communicator::Host for StepState {
         };
         let mut reader: &[u8] = &data;
         let size = data.len() as u64;
-        Ok(comm.upload(&dest, &mut reader, size, mode.unwrap_or(0o644)).await.map_err(comm_err))
+        Ok(comm
+            .upload(&dest, &mut reader, size, mode.unwrap_or(0o644))
+            .await
+            .map_err(comm_err))
     }
 
     #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
@@ -242,45 +258,72 @@ impl communicator::Host for StepState {
     }
 
     #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn upload_dir(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+    async fn upload_dir(
+        &mut self,
+        src: String,
+        dest: String,
+    ) -> wasmtime::Result<Result<(), WitError>> {
         Ok(self.upload_dir_inner(&src, &dest).await)
     }
 
     #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn download_file(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+    async fn download_file(
+        &mut self,
+        src: String,
+        dest: String,
+    ) -> wasmtime::Result<Result<(), WitError>> {
         Ok(self.download_file_inner(&src, &dest).await)
     }
 
     #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn download_dir(&mut self, src: String, dest: String) -> wasmtime::Result<Result<(), WitError>> {
+    async fn download_dir(
+        &mut self,
+        src: String,
+        dest: String,
+    ) -> wasmtime::Result<Result<(), WitError>> {
         Ok(self.download_dir_inner(&src, &dest).await)
     }
 }
 
 impl StepState {
-    async fn upload_file_inner(&mut self, src: &str, dest: &str, mode: Option<u32>) -> Result<(), WitError> {
+    async fn upload_file_inner(
+        &mut self,
+        src: &str,
+        dest: &str,
+        mode: Option<u32>,
+    ) -> Result<(), WitError> {
         use cap_std::fs::PermissionsExt;
         let comm = self.comm()?;
         let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
         let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
-            grant_err(GrantError::Io { path: src.to_owned(), source: e })
+            grant_err(GrantError::Io {
+                path: src.to_owned(),
+                source: e,
+            })
         })?;
         let meta = file.metadata().map_err(io_err)?;
         if meta.is_dir() {
-            return Err(err(ErrorKind::Invalid, format!("`{src}` is a directory; use upload-dir")));
+            return Err(err(
+                ErrorKind::Invalid,
+                format!("`{src}` is a directory; use upload-dir"),
+            ));
         }
         let mode = mode.unwrap_or(meta.permissions().mode() & 0o7777);
         let mut reader = tokio::fs::File::from_std(file.into_std());
-        comm.upload(dest, &mut reader, meta.len(), mode).await.map_err(comm_err)
+        comm.upload(dest, &mut reader, meta.len(), mode)
+            .await
+            .map_err(comm_err)
     }
 
     async fn upload_dir_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
         let comm = self.comm()?;
         let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
-        let dir = resolved
-            .dir
-            .open_dir(resolved.rel_or_dot())
-            .map_err(|e| grant_err(GrantError::Io { path: src.to_owned(), source: e }))?;
+        let dir = resolved.dir.open_dir(resolved.rel_or_dot()).map_err(|e| {
+            grant_err(GrantError::Io {
+                path: src.to_owned(),
+                source: e,
+            })
+        })?;
         let mut tree = DirSource::new(dir, src.trim_end_matches('/')).map_err(io_err)?;
         comm.upload_dir(dest, &mut tree).await.map_err(comm_err)
     }
@@ -292,10 +335,12 @@ impl StepState {
         if rel.as_os_str().is_empty() {
             return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
         }
-        let file = resolved
-            .dir
-            .create(&rel)
-            .map_err(|e| grant_err(GrantError::Io { path: dest.to_owned(), source: e }))?;
+        let file = resolved.dir.create(&rel).map_err(|e| {
+            grant_err(GrantError::Io {
+                path: dest.to_owned(),
+                source: e,
+            })
+        })?;
         let mut writer = tokio::fs::File::from_std(file.into_std());
         let result = comm.download(src, &mut writer).await;
         let flushed = writer.flush().await;
@@ -321,12 +366,19 @@ impl StepState {
         } else {
             match resolved.dir.create_dir_all(&resolved.rel) {
                 Ok(()) => {}
-                Err(e) => return Err(grant_err(GrantError::Io { path: dest.to_owned(), source: e })),
+                Err(e) => {
+                    return Err(grant_err(GrantError::Io {
+                        path: dest.to_owned(),
+                        source: e,
+                    }))
+                }
             }
-            resolved
-                .dir
-                .open_dir(&resolved.rel)
-                .map_err(|e| grant_err(GrantError::Io { path: dest.to_owned(), source: e }))?
+            resolved.dir.open_dir(&resolved.rel).map_err(|e| {
+                grant_err(GrantError::Io {
+                    path: dest.to_owned(),
+                    source: e,
+                })
+            })?
         };
         let mut sink = DirSink::new(target);
         comm.download_dir(src, &mut sink).await.map_err(comm_err)
@@ -335,6 +387,8 @@ impl StepState {
 
 impl std::fmt::Debug for StepState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StepState").field("cwd", &self.cwd).finish_non_exhaustive()
+        f.debug_struct("StepState")
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
     }
 }

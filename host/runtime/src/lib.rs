@@ -92,7 +92,10 @@ pub struct PreparedComponent {
 
 impl std::fmt::Debug for PreparedComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedComponent").field("name", &self.name).field("sha256", &self.sha256).finish()
+        f.debug_struct("PreparedComponent")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .finish()
     }
 }
 
@@ -134,7 +137,10 @@ pub struct StepRequest {
 
 impl std::fmt::Debug for StepRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StepRequest").field("build", &self.build.build_name).field("grant", &self.grant).finish()
+        f.debug_struct("StepRequest")
+            .field("build", &self.build.build_name)
+            .field("grant", &self.grant)
+            .finish()
     }
 }
 
@@ -148,7 +154,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cache_dir", &self.cache_dir).finish()
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
     }
 }
 
@@ -186,10 +194,16 @@ impl Runtime {
             })
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         Provisioner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
-        Ok(Runtime { engine, linker, cache_dir, prepared: Mutex::new(HashMap::new()) })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir,
+            prepared: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Compiles `wasm` (or loads its compiled form from the cache) and checks that it
@@ -199,15 +213,31 @@ impl Runtime {
         if let Some(p) = self.prepared.lock().expect("prepared lock").get(&sha256) {
             return Ok(p.clone());
         }
-        let load = |message: String| RuntimeError::Load { component: name.to_owned(), message };
-        let component = cache::load_or_compile(&self.engine, self.cache_dir.as_deref(), &sha256, wasm)
+        let load = |message: String| RuntimeError::Load {
+            component: name.to_owned(),
+            message,
+        };
+        let component =
+            cache::load_or_compile(&self.engine, self.cache_dir.as_deref(), &sha256, wasm)
+                .map_err(|e| load(format!("{e:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
             .map_err(|e| load(format!("{e:#}")))?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| load(format!("{e:#}")))?;
         let pre = ProvisionerPre::new(instance_pre).map_err(|e| {
-            load(format!("it does not implement the kiln:plugin provisioner world: {e:#}"))
+            load(format!(
+                "it does not implement the kiln:plugin provisioner world: {e:#}"
+            ))
         })?;
-        let prepared = PreparedComponent { name: name.to_owned(), sha256: sha256.clone(), pre };
-        self.prepared.lock().expect("prepared lock").insert(sha256, prepared.clone());
+        let prepared = PreparedComponent {
+            name: name.to_owned(),
+            sha256: sha256.clone(),
+            pre,
+        };
+        self.prepared
+            .lock()
+            .expect("prepared lock")
+            .insert(sha256, prepared.clone());
         Ok(prepared)
     }
 
@@ -237,7 +267,9 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| match deadline {
-            Some(d) if Instant::now() >= d => Err(wasmtime::Error::msg("the step's timeout expired")),
+            Some(d) if Instant::now() >= d => {
+                Err(wasmtime::Error::msg("the step's timeout expired"))
+            }
             _ => Ok(UpdateDeadline::Yield(1)),
         });
         Ok(store)
@@ -255,19 +287,34 @@ impl Runtime {
             component: component.name.clone(),
             message: trap_message(&e, &stderr),
         };
-        let instance = component.pre.instantiate_async(&mut store).await.map_err(trap)?;
-        match instance.call_validate(&mut store, &req.config_json).await.map_err(trap)? {
+        let instance = component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(trap)?;
+        match instance
+            .call_validate(&mut store, &req.config_json)
+            .await
+            .map_err(trap)?
+        {
             Ok(()) => Ok(vec![]),
             Err(errors) => Ok(errors
                 .into_iter()
-                .map(|e| ConfigIssue { field: e.field, message: e.message })
+                .map(|e| ConfigIssue {
+                    field: e.field,
+                    message: e.message,
+                })
                 .collect()),
         }
     }
 
     /// Runs the component's `provision` for one step.
     #[tracing::instrument(skip_all, fields(build = %req.build.build_name, component = %component.name))]
-    pub async fn provision(&self, component: &PreparedComponent, req: StepRequest) -> Result<(), RuntimeError> {
+    pub async fn provision(
+        &self,
+        component: &PreparedComponent,
+        req: StepRequest,
+    ) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -275,15 +322,28 @@ impl Runtime {
         let name = component.name.clone();
         let trap = |e: wasmtime::Error| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                RuntimeError::Timeout { component: name.clone(), timeout: req.timeout.unwrap_or_default() }
+                RuntimeError::Timeout {
+                    component: name.clone(),
+                    timeout: req.timeout.unwrap_or_default(),
+                }
             } else {
-                RuntimeError::Trap { component: name.clone(), message: trap_message(&e, &stderr) }
+                RuntimeError::Trap {
+                    component: name.clone(),
+                    message: trap_message(&e, &stderr),
+                }
             }
         };
         let build = to_wit_build(&req.build);
         let run = async {
-            let instance: Provisioner = component.pre.instantiate_async(&mut store).await.map_err(trap)?;
-            instance.call_provision(&mut store, &req.config_json, &build).await.map_err(trap)
+            let instance: Provisioner = component
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(trap)?;
+            instance
+                .call_provision(&mut store, &req.config_json, &build)
+                .await
+                .map_err(trap)
         };
         // Host calls (a remote command) are not interrupted by epochs, so the timeout
         // and cancellation also race the whole call.
@@ -311,7 +371,9 @@ const STDERR_CAPTURE: usize = 64 << 10;
 
 /// The trap, with what the guest printed before it (a Rust panic message, say).
 fn trap_message(e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> String {
-    let printed = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
+    let printed = String::from_utf8_lossy(&stderr.contents())
+        .trim()
+        .to_owned();
     let trap = format!("{e:#}");
     if printed.is_empty() {
         trap

@@ -29,7 +29,11 @@ fn frame(dir: Dir) -> std::io::Result<Frame> {
         names.push(entry?.file_name().to_string_lossy().into_owned());
     }
     names.sort();
-    Ok(Frame { dir, names, next: 0 })
+    Ok(Frame {
+        dir,
+        names,
+        next: 0,
+    })
 }
 
 fn escape_error(label: &str, name: &str, e: std::io::Error) -> std::io::Error {
@@ -42,7 +46,10 @@ fn escape_error(label: &str, name: &str, e: std::io::Error) -> std::io::Error {
 impl DirSource {
     /// Starts a walk of `dir`.
     pub fn new(dir: Dir, label: &str) -> std::io::Result<Self> {
-        Ok(DirSource { stack: vec![frame(dir)?], label: label.to_owned() })
+        Ok(DirSource {
+            stack: vec![frame(dir)?],
+            label: label.to_owned(),
+        })
     }
 }
 
@@ -50,16 +57,25 @@ impl DirSource {
 impl TreeSource for DirSource {
     async fn next_entry(&mut self) -> std::io::Result<Option<TreeEntry>> {
         let depth = self.stack.len();
-        let Some(top) = self.stack.last_mut() else { return Ok(None) };
+        let Some(top) = self.stack.last_mut() else {
+            return Ok(None);
+        };
         if top.next == top.names.len() {
             self.stack.pop();
-            return Ok(if self.stack.is_empty() { None } else { Some(TreeEntry::LeaveDir) });
+            return Ok(if self.stack.is_empty() {
+                None
+            } else {
+                Some(TreeEntry::LeaveDir)
+            });
         }
         let name = top.names[top.next].clone();
         top.next += 1;
         // `metadata` follows symbolic links, but only inside the directory handle:
         // one that leads out fails here.
-        let meta = top.dir.metadata(&name).map_err(|e| escape_error(&self.label, &name, e))?;
+        let meta = top
+            .dir
+            .metadata(&name)
+            .map_err(|e| escape_error(&self.label, &name, e))?;
         let mode = meta.permissions().mode() & 0o7777;
         if meta.is_dir() {
             if depth >= MAX_DEPTH {
@@ -68,14 +84,25 @@ impl TreeSource for DirSource {
                     self.label
                 )));
             }
-            let sub = top.dir.open_dir(&name).map_err(|e| escape_error(&self.label, &name, e))?;
+            let sub = top
+                .dir
+                .open_dir(&name)
+                .map_err(|e| escape_error(&self.label, &name, e))?;
             self.stack.push(frame(sub)?);
             Ok(Some(TreeEntry::EnterDir { name, mode }))
         } else {
-            let file = top.dir.open(&name).map_err(|e| escape_error(&self.label, &name, e))?;
+            let file = top
+                .dir
+                .open(&name)
+                .map_err(|e| escape_error(&self.label, &name, e))?;
             let size = meta.len();
             let file = tokio::fs::File::from_std(file.into_std());
-            Ok(Some(TreeEntry::File { name, mode, size, reader: Box::new(file) }))
+            Ok(Some(TreeEntry::File {
+                name,
+                mode,
+                size,
+                reader: Box::new(file),
+            }))
         }
     }
 }
@@ -114,7 +141,8 @@ impl TreeSink for DirSink {
         let dir = self.current();
         match dir.create_dir(name) {
             Ok(()) => {
-                let _ = dir.set_permissions(name, cap_std::fs::Permissions::from_mode(mode | 0o700));
+                let _ =
+                    dir.set_permissions(name, cap_std::fs::Permissions::from_mode(mode | 0o700));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),

@@ -20,16 +20,19 @@ pub struct SourceFile {
 impl SourceFile {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Self, Diagnostic> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostic::error(format!("cannot read {}: {e}", path.display()), None)
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostic::error(format!("cannot read {}: {e}", path.display()), None))?;
         Self::parse(path, text)
     }
 
     /// Parses `text` as the contents of `path`.
     pub fn parse(path: &Path, text: String) -> Result<Self, Diagnostic> {
         match hcl::edit::parser::parse_body(&text) {
-            Ok(body) => Ok(SourceFile { path: path.to_owned(), text, body }),
+            Ok(body) => Ok(SourceFile {
+                path: path.to_owned(),
+                text,
+                body,
+            }),
             Err(e) => {
                 let loc = e.location();
                 let location = Location {
@@ -40,7 +43,10 @@ impl SourceFile {
                     width: 1,
                 };
                 let message = e.message().to_owned();
-                Err(Diagnostic::error(format!("Invalid HCL: {message}"), Some(location)))
+                Err(Diagnostic::error(
+                    format!("Invalid HCL: {message}"),
+                    Some(location),
+                ))
             }
         }
     }
@@ -53,11 +59,21 @@ impl SourceFile {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = self.text[line_start..start].chars().count() + 1;
-        let line_end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
-        let source_line = self.text[line_start..line_end].trim_end_matches('\r').to_owned();
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
+        let source_line = self.text[line_start..line_end]
+            .trim_end_matches('\r')
+            .to_owned();
         let end = span.end.clamp(start, line_end);
         let width = self.text[start..end].chars().count().max(1);
-        Location { file: self.path.clone(), line, col, source_line, width }
+        Location {
+            file: self.path.clone(),
+            line,
+            col,
+            source_line,
+            width,
+        }
     }
 }
 
@@ -65,19 +81,30 @@ impl SourceFile {
 /// (`*.auto.pkrvars.hcl`) of `path`: a directory, or a single template file.
 pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diagnostic> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        Diagnostic::error(format!("cannot open template {}: {e}", path.display()), None)
-            .with_hint("Pass a .pkr.hcl file or a directory containing .pkr.hcl files.")
+        Diagnostic::error(
+            format!("cannot open template {}: {e}", path.display()),
+            None,
+        )
+        .with_hint("Pass a .pkr.hcl file or a directory containing .pkr.hcl files.")
     })?;
     if !meta.is_dir() {
         return Ok((vec![path.to_owned()], vec![]));
     }
     let mut templates = Vec::new();
     let mut auto_vars = Vec::new();
-    let entries = std::fs::read_dir(path)
-        .map_err(|e| Diagnostic::error(format!("cannot read directory {}: {e}", path.display()), None))?;
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        Diagnostic::error(
+            format!("cannot read directory {}: {e}", path.display()),
+            None,
+        )
+    })?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let p = if path == Path::new(".") { PathBuf::from(&name) } else { path.join(&name) };
+        let p = if path == Path::new(".") {
+            PathBuf::from(&name)
+        } else {
+            path.join(&name)
+        };
         if name.ends_with(".auto.pkrvars.hcl") {
             auto_vars.push(p);
         } else if name.ends_with(".pkr.hcl") {

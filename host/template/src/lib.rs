@@ -47,7 +47,15 @@ pub struct Loaded {
 }
 
 /// Top-level blocks Kiln understands.
-const TOP_LEVEL: &[&str] = &["variable", "variables", "locals", "local", "source", "build", "packer"];
+const TOP_LEVEL: &[&str] = &[
+    "variable",
+    "variables",
+    "locals",
+    "local",
+    "source",
+    "build",
+    "packer",
+];
 
 /// Where a block was found.
 struct At<'a> {
@@ -76,7 +84,10 @@ impl At<'_> {
 
     fn unsupported_block(&self, block: &Block, allowed: &[&str]) -> Diagnostic {
         let name = block.ident.as_str();
-        let d = self.err(block.ident.span(), format!("Unsupported block type \"{name}\""));
+        let d = self.err(
+            block.ident.span(),
+            format!("Unsupported block type \"{name}\""),
+        );
         match did_you_mean(name, allowed.iter().copied()) {
             Some(s) => d.with_hint(format!(
                 "Blocks of type \"{name}\" are not expected here. Did you mean \"{s}\"?"
@@ -92,11 +103,17 @@ impl At<'_> {
             let expected = if want.is_empty() {
                 "no labels".to_owned()
             } else {
-                want.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+                want.iter()
+                    .map(|w| format!("\"{w}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             };
             return Err(self.err(
                 block.ident.span(),
-                format!("Block \"{name}\" has {} labels; it takes {expected}", labels.len()),
+                format!(
+                    "Block \"{name}\" has {} labels; it takes {expected}",
+                    labels.len()
+                ),
             ));
         }
         Ok(labels)
@@ -130,7 +147,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
     let template_dir = if path.is_dir() {
         path.to_owned()
     } else {
-        path.parent().map(Path::to_owned).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| ".".into())
+        path.parent()
+            .map(Path::to_owned)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| ".".into())
     };
     let mut warnings = Vec::new();
 
@@ -161,7 +181,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
                         }
                         for s in block.body.iter() {
                             match s {
-                                Structure::Attribute(a) => local_attrs.push((at(), a, a.key.as_str().to_owned())),
+                                Structure::Attribute(a) => {
+                                    local_attrs.push((at(), a, a.key.as_str().to_owned()))
+                                }
                                 Structure::Block(b) => errors.push(at().unsupported_block(b, &[])),
                             }
                         }
@@ -174,10 +196,12 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
                                         local_attrs.push((at(), a, labels[0].clone()))
                                     }
                                     Structure::Attribute(a) if a.key.as_str() == "sensitive" => {}
-                                    Structure::Attribute(a) => {
-                                        errors.push(at().unsupported_attr(a, &["expression", "sensitive"]))
+                                    Structure::Attribute(a) => errors.push(
+                                        at().unsupported_attr(a, &["expression", "sensitive"]),
+                                    ),
+                                    Structure::Block(b) => {
+                                        errors.push(at().unsupported_block(b, &[]))
                                     }
-                                    Structure::Block(b) => errors.push(at().unsupported_block(b, &[])),
                                 }
                             }
                         }
@@ -207,8 +231,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
                     },
                     "packer" => check_packer_block(&at(), block, &mut errors),
                     "data" => errors.push(
-                        at().err(block.ident.span(), "Data sources are not supported by Kiln yet")
-                            .with_hint("Move the value into a variable or a local."),
+                        at().err(
+                            block.ident.span(),
+                            "Data sources are not supported by Kiln yet",
+                        )
+                        .with_hint("Move the value into a variable or a local."),
                     ),
                     _ => errors.push(at().unsupported_block(block, TOP_LEVEL)),
                 },
@@ -225,7 +252,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
         }
     }
     let vars = variables::resolve(
-        &var_blocks.iter().map(|(a, b)| (a.file, *b)).collect::<Vec<_>>(),
+        &var_blocks
+            .iter()
+            .map(|(a, b)| (a.file, *b))
+            .collect::<Vec<_>>(),
         &var_files,
         opts,
         &mut errors,
@@ -246,7 +276,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
     base.declare_var("local", hcl::Value::Object(locals));
     let mut plan_builds = Vec::new();
     if builds.is_empty() {
-        warnings.push(Diagnostic::warning("the template has no build block: nothing to build", None));
+        warnings.push(Diagnostic::warning(
+            "the template has no build block: nothing to build",
+            None,
+        ));
     }
     for build in &builds {
         plan_build(build, &sources, &base, &mut plan_builds, &mut errors);
@@ -255,7 +288,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
         return Err(errors);
     }
     Ok(Loaded {
-        plan: Plan { template_dir, builds: plan_builds, sensitive: vars.sensitive },
+        plan: Plan {
+            template_dir,
+            builds: plan_builds,
+            sensitive: vars.sensitive,
+        },
         warnings,
     })
 }
@@ -352,8 +389,13 @@ fn eval_body(
                 if skip.contains(&key) {
                     continue;
                 }
-                out.fields.entry(key.to_owned()).or_insert_with(|| at.loc(b.ident.span()));
-                let mut inner = ConfigBlock { location: at.loc(b.ident.span()), ..Default::default() };
+                out.fields
+                    .entry(key.to_owned())
+                    .or_insert_with(|| at.loc(b.ident.span()));
+                let mut inner = ConfigBlock {
+                    location: at.loc(b.ident.span()),
+                    ..Default::default()
+                };
                 eval_body(at, &b.body, ctx, &[], errors, &mut inner);
                 let entry = out
                     .config
@@ -374,7 +416,14 @@ fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, 
 
 const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
 const BUILD_BLOCKS: &[&str] = &["source", "provisioner"];
-const STEP_META: &[&str] = &["name", "only", "except", "pause_before", "max_retries", "timeout"];
+const STEP_META: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "pause_before",
+    "max_retries",
+    "timeout",
+];
 
 fn plan_build(
     build: &BuildDef<'_>,
@@ -402,12 +451,18 @@ fn plan_build(
                     Ok(serde_json::Value::Array(items)) => {
                         for item in items {
                             match item {
-                                serde_json::Value::String(r) => refs.push((r, None, at.loc(a.value.span()))),
-                                _ => errors.push(at.err(a.value.span(), "sources must be a list of strings")),
+                                serde_json::Value::String(r) => {
+                                    refs.push((r, None, at.loc(a.value.span())))
+                                }
+                                _ => errors.push(
+                                    at.err(a.value.span(), "sources must be a list of strings"),
+                                ),
                             }
                         }
                     }
-                    Ok(_) => errors.push(at.err(a.value.span(), "sources must be a list of strings")),
+                    Ok(_) => {
+                        errors.push(at.err(a.value.span(), "sources must be a list of strings"))
+                    }
                     Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
                 },
                 _ => errors.push(at.unsupported_attr(a, BUILD_ATTRS)),
@@ -421,9 +476,15 @@ fn plan_build(
                     Ok(_) => provisioners.push(b),
                     Err(d) => errors.push(d),
                 },
-                "post-processor" | "post-processors" | "error-cleanup-provisioner" => errors.push(
-                    at.err(b.ident.span(), format!("\"{}\" blocks are not supported by Kiln yet", b.ident.as_str())),
-                ),
+                "post-processor" | "post-processors" | "error-cleanup-provisioner" => {
+                    errors.push(at.err(
+                        b.ident.span(),
+                        format!(
+                            "\"{}\" blocks are not supported by Kiln yet",
+                            b.ident.as_str()
+                        ),
+                    ))
+                }
                 _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
             },
         }
@@ -444,16 +505,24 @@ fn plan_build(
             continue;
         };
         let Some(def) = sources.get(&(ty.to_owned(), name.to_owned())) else {
-            let known: Vec<String> = sources.keys().map(|(t, n)| format!("source.{t}.{n}")).collect();
+            let known: Vec<String> = sources
+                .keys()
+                .map(|(t, n)| format!("source.{t}.{n}"))
+                .collect();
             let mut d = Diagnostic::error(format!("Unknown source {reference:?}"), Some(loc));
-            if let Some(s) = did_you_mean(&format!("source.{key}"), known.iter().map(String::as_str)) {
+            if let Some(s) =
+                did_you_mean(&format!("source.{key}"), known.iter().map(String::as_str))
+            {
                 d = d.with_hint(format!("Did you mean \"{s}\"?"));
             }
             errors.push(d);
             continue;
         };
         let mut source_name = name.to_owned();
-        let mut source = ConfigBlock { location: def.at.loc(def.block.ident.span()), ..Default::default() };
+        let mut source = ConfigBlock {
+            location: def.at.loc(def.block.ident.span()),
+            ..Default::default()
+        };
         let mut ctx = base.clone();
         eval_body(&def.at, &def.block.body, &ctx, &[], errors, &mut source);
         if let Some(ob) = override_block {
@@ -477,7 +546,10 @@ fn plan_build(
         source_obj.insert("type".to_owned(), hcl::Value::from(ty.to_owned()));
         ctx.declare_var("source", hcl::Value::Object(source_obj));
         let mut build_obj = hcl::Map::new();
-        build_obj.insert("name".to_owned(), hcl::Value::from(build_name.clone().unwrap_or_default()));
+        build_obj.insert(
+            "name".to_owned(),
+            hcl::Value::from(build_name.clone().unwrap_or_default()),
+        );
         build_obj.insert("ID".to_owned(), hcl::Value::from(full_name.clone()));
         ctx.declare_var("build", hcl::Value::Object(build_obj));
 
@@ -509,7 +581,10 @@ fn plan_step(
     let mut step = StepPlan {
         kind,
         name: None,
-        block: ConfigBlock { location: at.loc(block.labels[0].span()), ..Default::default() },
+        block: ConfigBlock {
+            location: at.loc(block.labels[0].span()),
+            ..Default::default()
+        },
         pause_before: None,
         max_retries: 0,
         timeout: None,
@@ -537,7 +612,9 @@ fn plan_step(
                 Some(list) => {
                     let names: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
                     let me = format!("{source_type}.{source_name}");
-                    let hit = names.iter().any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
+                    let hit = names
+                        .iter()
+                        .any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
                     if (key == "only" && !hit) || (key == "except" && hit) {
                         included = false;
                     }
@@ -547,7 +624,9 @@ fn plan_step(
             "pause_before" | "timeout" => {
                 let d = match &value {
                     serde_json::Value::String(s) => kiln_core::config::parse_duration(s).ok(),
-                    serde_json::Value::Number(n) => n.as_f64().map(std::time::Duration::from_secs_f64),
+                    serde_json::Value::Number(n) => {
+                        n.as_f64().map(std::time::Duration::from_secs_f64)
+                    }
                     _ => None,
                 };
                 match d {
@@ -565,7 +644,10 @@ fn plan_step(
     }
     for b in block.body.blocks() {
         if b.ident.as_str() == "override" {
-            errors.push(at.err(b.ident.span(), "provisioner `override` is not supported by Kiln yet"));
+            errors.push(at.err(
+                b.ident.span(),
+                "provisioner `override` is not supported by Kiln yet",
+            ));
         }
     }
     eval_body(at, &block.body, ctx, STEP_META, errors, &mut step.block);

@@ -25,8 +25,14 @@ impl EvalScope {
         let mut ctx = Context::new();
         ctx.declare_var("var", hcl::Value::Object(self.vars.clone()));
         let mut path = hcl::Map::new();
-        path.insert("root".to_owned(), hcl::Value::from(self.template_dir.display().to_string()));
-        path.insert("cwd".to_owned(), hcl::Value::from(self.cwd.display().to_string()));
+        path.insert(
+            "root".to_owned(),
+            hcl::Value::from(self.template_dir.display().to_string()),
+        );
+        path.insert(
+            "cwd".to_owned(),
+            hcl::Value::from(self.cwd.display().to_string()),
+        );
         ctx.declare_var("path", hcl::Value::Object(path));
         ctx
     }
@@ -38,22 +44,29 @@ pub fn to_json(v: &hcl::Value) -> serde_json::Value {
 }
 
 /// A diagnostic for an evaluation error at `span` of `file`, in the words Packer uses.
-pub fn eval_diagnostic(file: &SourceFile, span: Option<Range<usize>>, err: &hcl::eval::Error) -> Diagnostic {
+pub fn eval_diagnostic(
+    file: &SourceFile,
+    span: Option<Range<usize>>,
+    err: &hcl::eval::Error,
+) -> Diagnostic {
     let loc = Some(file.location(span));
     let in_var_traversal = err
         .expr()
         .map(|e| e.to_string().trim_start().starts_with("var."))
         .unwrap_or(false);
     match err.kind() {
-        ErrorKind::NoSuchKey(key) if in_var_traversal => {
-            Diagnostic::error(format!("Reference to undeclared input variable \"{key}\""), loc)
-                .with_hint(format!(
-                    "An input variable with the name \"{key}\" has not been declared. \
+        ErrorKind::NoSuchKey(key) if in_var_traversal => Diagnostic::error(
+            format!("Reference to undeclared input variable \"{key}\""),
+            loc,
+        )
+        .with_hint(format!(
+            "An input variable with the name \"{key}\" has not been declared. \
                      Declare it with a `variable \"{key}\" {{}}` block."
-                ))
+        )),
+        ErrorKind::UndefinedVar(name) => {
+            Diagnostic::error(format!("Unknown variable \"{name}\""), loc)
+                .with_hint("Expressions may refer to var.*, local.*, source.*, build.* and path.*.")
         }
-        ErrorKind::UndefinedVar(name) => Diagnostic::error(format!("Unknown variable \"{name}\""), loc)
-            .with_hint("Expressions may refer to var.*, local.*, source.*, build.* and path.*."),
         ErrorKind::UndefinedFunc(name) => {
             Diagnostic::error(format!("Call to unknown function \"{name}\""), loc)
                 .with_hint("Kiln does not provide this function yet.")

@@ -98,7 +98,13 @@ pub fn resolve(
             );
             continue;
         }
-        let mut d = Declared { default: None, ty: None, sensitive: false, location, validations: vec![] };
+        let mut d = Declared {
+            default: None,
+            ty: None,
+            sensitive: false,
+            location,
+            validations: vec![],
+        };
         for s in block.body.iter() {
             match s {
                 Structure::Attribute(a) => match a.key.as_str() {
@@ -113,7 +119,9 @@ pub fn resolve(
                         let span = a.value.span().unwrap_or(0..0);
                         d.ty = Some(file.text[span].split_whitespace().collect::<String>());
                     }
-                    "sensitive" => d.sensitive = matches!(literal(&a.value), Ok(hcl::Value::Bool(true))),
+                    "sensitive" => {
+                        d.sensitive = matches!(literal(&a.value), Ok(hcl::Value::Bool(true)))
+                    }
                     "description" | "nullable" => {}
                     key => {
                         let mut diag = Diagnostic::error(
@@ -128,7 +136,10 @@ pub fn resolve(
                 },
                 Structure::Block(b) if b.ident.as_str() == "validation" => {
                     let cond = b.body.get_attribute("condition");
-                    let msg = b.body.get_attribute("error_message").and_then(|a| literal(&a.value).ok());
+                    let msg = b
+                        .body
+                        .get_attribute("error_message")
+                        .and_then(|a| literal(&a.value).ok());
                     match (cond, msg) {
                         (Some(c), Some(hcl::Value::String(m))) => d.validations.push((
                             c.value.clone().into(),
@@ -164,7 +175,10 @@ pub fn resolve(
                     Ok(val) => {
                         values.insert(name.to_owned(), val);
                     }
-                    Err(e) => errors.push(Diagnostic::error(format!("invalid value for {k}: {e}"), None)),
+                    Err(e) => errors.push(Diagnostic::error(
+                        format!("invalid value for {k}: {e}"),
+                        None,
+                    )),
                 }
             }
         }
@@ -184,7 +198,10 @@ pub fn resolve(
                     Ok(v) => {
                         values.insert(name.clone(), v);
                     }
-                    Err(e) => errors.push(Diagnostic::error(format!("invalid value for -var {name}: {e}"), None)),
+                    Err(e) => errors.push(Diagnostic::error(
+                        format!("invalid value for -var {name}: {e}"),
+                        None,
+                    )),
                 },
                 None => {
                     let mut diag = Diagnostic::error(
@@ -208,12 +225,14 @@ pub fn resolve(
     for (name, d) in &declared {
         let Some(v) = values.remove(name) else {
             errors.push(
-                Diagnostic::error(format!("Unset variable \"{name}\""), Some(d.location.clone())).with_hint(
-                    format!(
-                        "A used variable must be set or have a default value. Set it with \
+                Diagnostic::error(
+                    format!("Unset variable \"{name}\""),
+                    Some(d.location.clone()),
+                )
+                .with_hint(format!(
+                    "A used variable must be set or have a default value. Set it with \
                          -var {name}=VALUE, a .pkrvars.hcl file, or PKR_VAR_{name}."
-                    ),
-                ),
+                )),
             );
             continue;
         };
@@ -243,11 +262,20 @@ pub fn resolve(
             match cond.evaluate(&ctx) {
                 Ok(hcl::Value::Bool(true)) => {}
                 Ok(hcl::Value::Bool(false)) => errors.push(
-                    Diagnostic::error(format!("Invalid value for variable \"{name}\""), Some(loc.clone()))
-                        .with_hint(message.clone()),
+                    Diagnostic::error(
+                        format!("Invalid value for variable \"{name}\""),
+                        Some(loc.clone()),
+                    )
+                    .with_hint(message.clone()),
                 ),
-                Ok(_) => errors.push(Diagnostic::error("a validation condition must be true or false", Some(loc.clone()))),
-                Err(e) => errors.push(Diagnostic::error(format!("Invalid validation condition: {e}"), Some(loc.clone()))),
+                Ok(_) => errors.push(Diagnostic::error(
+                    "a validation condition must be true or false",
+                    Some(loc.clone()),
+                )),
+                Err(e) => errors.push(Diagnostic::error(
+                    format!("Invalid validation condition: {e}"),
+                    Some(loc.clone()),
+                )),
             }
         }
     }
@@ -283,7 +311,10 @@ fn apply_file(
                 }
             }
             Structure::Block(b) => errors.push(Diagnostic::error(
-                format!("Unexpected \"{}\" block: variable files contain only assignments", b.ident.as_str()),
+                format!(
+                    "Unexpected \"{}\" block: variable files contain only assignments",
+                    b.ident.as_str()
+                ),
                 Some(file.location(b.ident.span())),
             )),
         }

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Benchmarks Kiln against Packer (Debian's `packer`) and OpenSSH on the same sshd:
+#   (a) per-provisioner overhead: 10 inline shell provisioners vs none
+#   (b) a 256 MiB upload through the file provisioner vs `scp -O`
+#   (c) `kiln validate`: wall time and peak memory
+# Prints a table. Usage: tests/bench/ssh.sh [runs]   (needs packer, openssh-server)
+set -eu
+cd "$(dirname "$0")/../.."
+runs=${1:-5}
+command -v packer >/dev/null || { echo "packer is required: apt-get install packer" >&2; exit 1; }
+cargo build --release -p kiln >/dev/null 2>&1
+kiln=$(pwd)/target/release/kiln
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+trap 'examples/sshd.sh stop "$work/sshd"; rm -rf "$work" /tmp/kiln-bench-upload' EXIT INT TERM
+examples/sshd.sh start "$work/sshd" "$port"
+user=$(id -un)
+export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1 NO_COLOR=1 KILN_CACHE_DIR="$work/cache"
+
+source_block() {
+    cat <<HCL
+source "null" "bench" {
+  communicator         = "ssh"
+  ssh_host             = "127.0.0.1"
+  ssh_port             = $port
+  ssh_username         = "$user"
+  ssh_private_key_file = "$work/sshd/id_ed25519"
+}
+HCL
+}
+
+template() { # name, number of shell provisioners, extra provisioner text
+    d="$work/$1"; mkdir -p "$d"
+    { source_block; echo 'build {'; echo '  sources = ["source.null.bench"]'
+      i=0; while [ "$i" -lt "$2" ]; do echo '  provisioner "shell" { inline = ["true"] }'; i=$((i + 1)); done
+      printf '%s\n' "$3"; echo '}'; } > "$d/t.pkr.hcl"
+    echo "$d"
+}
+
+# Median wall time in seconds of running "$@" $runs times.
+median() {
+    i=0; : > "$work/times"
+    while [ "$i" -lt "$runs" ]; do
+        s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+        e=$(date +%s.%N); echo "$e - $s" | bc -l >> "$work/times"; i=$((i + 1))
+    done
+    sort -n "$work/times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+
+empty=$(template empty 0 "")
+ten=$(template ten 10 "")
+head -c $((256 * 1024 * 1024)) /dev/urandom > "$work/big.bin"
+upload=$(template upload 0 "  provisioner \"file\" {
+    source      = \"$work/big.bin\"
+    destination = \"/tmp/kiln-bench-upload\"
+  }")
+
+"$kiln" validate "$ten/t.pkr.hcl" >/dev/null   # fills the compile cache
+
+k_empty=$(median "$kiln" build "$empty/t.pkr.hcl")
+k_ten=$(median "$kiln" build "$ten/t.pkr.hcl")
+k_up=$(median "$kiln" build "$upload/t.pkr.hcl")
+p_empty=$(median packer build "$empty/t.pkr.hcl")
+p_ten=$(median packer build "$ten/t.pkr.hcl")
+p_up=$(median packer build "$upload/t.pkr.hcl")
+scp_t=$(median scp -O -q -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i "$work/sshd/id_ed25519" -P "$port" "$work/big.bin" "$user@127.0.0.1:/tmp/kiln-bench-upload")
+/usr/bin/time -f "%e %M" -o "$work/validate" "$kiln" validate "$ten/t.pkr.hcl" >/dev/null
+v_wall=$(median "$kiln" validate "$ten/t.pkr.hcl")
+v_mem=$(awk '{print $2}' "$work/validate")
+
+per() { echo "($2 - $1) * 1000 / 10" | bc -l; }
+mibs() { echo "256 / ($2 - $1)" | bc -l; }
+k_per=$(per "$k_empty" "$k_ten"); p_per=$(per "$p_empty" "$p_ten")
+k_mibs=$(mibs "$k_empty" "$k_up"); p_mibs=$(mibs "$p_empty" "$p_up"); scp_mibs=$(echo "256 / $scp_t" | bc -l)
+
+printf '\n%-46s %12s %12s %12s\n' "benchmark (median of $runs runs)" "kiln" "packer" "scp -O"
+printf '%-46s %12.1f %12.1f %12s\n' "(a) per shell provisioner overhead, ms" "$k_per" "$p_per" "-"
+printf '%-46s %12.0f %12.0f %12.0f\n' "(b) 256 MiB upload, MiB/s (net of connect)" "$k_mibs" "$p_mibs" "$scp_mibs"
+printf '%-46s %12.1f %12s %12s\n' "(c) kiln validate wall time, ms" "$(echo "$v_wall * 1000" | bc -l)" "-" "-"
+printf '%-46s %12.1f %12s %12s\n' "(c) kiln validate peak memory, MiB" "$(echo "$v_mem / 1024" | bc -l)" "-" "-"
+printf '\nratios: kiln/packer provisioner overhead %.2f (target <= 0.5); kiln/scp upload %.2f (target >= 0.9)\n' \
+    "$(echo "$k_per / $p_per" | bc -l)" "$(echo "$k_mibs / $scp_mibs" | bc -l)"

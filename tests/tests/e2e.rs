@@ -33,6 +33,16 @@ fn write(dir: &Path, name: &str, contents: &str) {
     std::fs::write(path, contents).unwrap();
 }
 
+/// Writes `t.pkr.hcl` in `dir`: one build of the null source `web` on `sshd` with
+/// `provisioners` (HCL text) in its build block.
+fn write_web_build(sshd: &Sshd, dir: &Path, provisioners: &str) {
+    let template = format!(
+        "{}\nbuild {{\n  sources = [\"source.null.web\"]\n{provisioners}}}\n",
+        sshd.null_source("web", &sshd.key)
+    );
+    write(dir, "t.pkr.hcl", &template);
+}
+
 // --- A full build: null builder + shell + file provisioners. -----------------------
 
 mod full_build {
@@ -354,13 +364,10 @@ mod failures {
     fn an_unknown_provisioner_attribute_names_file_line_col() {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().unwrap();
-        write(
+        write_web_build(
+            &sshd,
             work.path(),
-            "t.pkr.hcl",
-            &format!(
-                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"shell\" {{\n    inlin = [\"true\"]\n  }}\n}}\n",
-                sshd.null_source("web", &sshd.key)
-            ),
+            "  provisioner \"shell\" {\n    inlin = [\"true\"]\n  }\n",
         );
         let out = kiln(work.path(), &["validate", "t.pkr.hcl"]);
         let (_, stderr) = text(&out);
@@ -387,12 +394,11 @@ mod grants {
         let work = tempfile::tempdir().unwrap();
         setup(work.path());
         let remote = tempfile::tempdir().unwrap();
-        write(
+        write_web_build(
+            &sshd,
             work.path(),
-            "t.pkr.hcl",
             &format!(
-                "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n}}\n",
-                sshd.null_source("web", &sshd.key),
+                "  provisioner \"file\" {{\n    source      = \"data/\"\n    destination = \"{}/copy\"\n  }}\n",
                 remote.path().display()
             ),
         );
@@ -501,5 +507,59 @@ source \"file\" \"out\" {\n  content = \"${var.a}-${var.b}-${var.c}\"\n  target 
         let ok = kiln(work.path(), &["validate", "t.pkr.hcl"]);
         assert_eq!(ok.status.code(), Some(0), "{:?}", text(&ok));
         assert_eq!(text(&ok).0.trim(), "The configuration is valid.");
+    }
+}
+
+// --- Ctrl-C. -----------------------------------------------------------------------
+
+mod interrupt {
+    use super::*;
+
+    #[test]
+    fn sigint_during_a_provisioner_cancels_cleans_up_and_exits_130() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        write_web_build(
+            &sshd,
+            work.path(),
+            "  provisioner \"shell\" {\n    inline = [\"echo started-sleeping\", \"sleep 60\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo never-runs\"]\n  }\n",
+        );
+        let mut child = Command::new(kiln_bin())
+            .args(["build", "t.pkr.hcl"])
+            .current_dir(work.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push(line.clone());
+            if line.ends_with("started-sleeping") {
+                break;
+            }
+        }
+        let interrupted_at = Instant::now();
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        seen.extend(lines.map(|l| l.unwrap()));
+        let code = child.wait().unwrap().code();
+        let out = seen.join("\n");
+        assert_eq!(code, Some(130), "{out}");
+        assert!(
+            interrupted_at.elapsed() < Duration::from_secs(30),
+            "cancellation waited for the remote command"
+        );
+        assert!(
+            out.contains("==> Interrupt received. Cancelling builds and cleaning up..."),
+            "{out}"
+        );
+        assert!(out.contains("--> null.web: build was cancelled"), "{out}");
+        assert!(!out.contains("never-runs"), "{out}");
     }
 }

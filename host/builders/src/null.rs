@@ -9,7 +9,10 @@ use serde::Deserialize;
 
 use kiln_communicators::{SshCommunicator, SshConfig};
 use kiln_core::config::{decode, duration_opt, FieldError};
-use kiln_core::{Artifact, BuildContext, BuildError, Builder, ConnectionInfo, ProvisionHook};
+use kiln_core::steps::{run_steps, Step};
+use kiln_core::{
+    Artifact, BuildContext, BuildError, Builder, Communicator, ConnectionInfo, ProvisionHook,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +100,96 @@ impl NullBuilder {
     }
 }
 
+/// What the null builder's steps share.
+struct State<'a> {
+    builder: &'a NullBuilder,
+    cx: &'a BuildContext,
+    hook: &'a dyn ProvisionHook,
+    communicator: Option<Arc<SshCommunicator>>,
+}
+
+/// `pause_before_connecting`.
+struct Pause;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Pause {
+    fn name(&self) -> &'static str {
+        "pause-before-connecting"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let pause = state.builder.pause_before_connecting;
+        if !pause.is_zero() {
+            state
+                .cx
+                .ui
+                .say(&format!("Pausing {pause:?} before connecting..."));
+            tokio::time::sleep(pause).await;
+        }
+        Ok(())
+    }
+}
+
+/// Connects the SSH communicator; its cleanup disconnects.
+struct Connect;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Connect {
+    fn name(&self) -> &'static str {
+        "connect"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let Some(ssh) = &state.builder.ssh else {
+            return Ok(());
+        };
+        let comm = SshCommunicator::connect(ssh.clone(), &*state.cx.ui, &state.cx.cancel)
+            .await
+            .map_err(|e| match e {
+                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
+                other => BuildError::Failed(other.to_string()),
+            })?;
+        state.communicator = Some(Arc::new(comm));
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(comm) = state.communicator.take() {
+            comm.disconnect().await;
+        }
+    }
+}
+
+/// Runs the provisioners through the hook.
+struct Provision;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Provision {
+    fn name(&self) -> &'static str {
+        "provision"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let connection = match &state.builder.ssh {
+            Some(ssh) => ConnectionInfo {
+                conn_type: "ssh".into(),
+                host: ssh.host.clone(),
+                port: ssh.port,
+                user: ssh.username.clone(),
+            },
+            None => ConnectionInfo {
+                conn_type: "none".into(),
+                ..Default::default()
+            },
+        };
+        let comm = state
+            .communicator
+            .clone()
+            .map(|c| c as Arc<dyn Communicator>);
+        state.hook.provision(comm, connection).await
+    }
+}
+
 #[async_trait]
 impl Builder for NullBuilder {
     async fn run(
@@ -104,54 +197,21 @@ impl Builder for NullBuilder {
         cx: &BuildContext,
         hook: &dyn ProvisionHook,
     ) -> Result<Artifact, BuildError> {
-        let artifact = Artifact {
+        let steps: Vec<Box<dyn Step<State<'_>>>> =
+            vec![Box::new(Pause), Box::new(Connect), Box::new(Provision)];
+        let mut state = State {
+            builder: self,
+            cx,
+            hook,
+            communicator: None,
+        };
+        run_steps(&steps, &mut state, &cx.cancel).await?;
+        Ok(Artifact {
             builder_id: "fnoeding.null".into(),
             id: "Null".into(),
             files: vec![],
             metadata: Default::default(),
             description: "Did not export anything. This is the null builder".into(),
-        };
-        let Some(ssh) = &self.ssh else {
-            hook.provision(
-                None,
-                ConnectionInfo {
-                    conn_type: "none".into(),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            return Ok(artifact);
-        };
-        if !self.pause_before_connecting.is_zero() {
-            cx.ui.say(&format!(
-                "Pausing {:?} before connecting...",
-                self.pause_before_connecting
-            ));
-            tokio::select! {
-                _ = cx.cancel.cancelled() => return Err(BuildError::Cancelled),
-                _ = tokio::time::sleep(self.pause_before_connecting) => {}
-            }
-        }
-        let comm = SshCommunicator::connect(ssh.clone(), &*cx.ui, &cx.cancel)
-            .await
-            .map_err(|e| match e {
-                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
-                other => BuildError::Failed(other.to_string()),
-            })?;
-        let comm = Arc::new(comm);
-        let connection = ConnectionInfo {
-            conn_type: "ssh".into(),
-            host: ssh.host.clone(),
-            port: ssh.port,
-            user: ssh.username.clone(),
-        };
-        let result = tokio::select! {
-            biased;
-            _ = cx.cancel.cancelled() => Err(BuildError::Cancelled),
-            r = hook.provision(Some(comm.clone()), connection) => r,
-        };
-        // Cleanup runs whatever happened above.
-        comm.disconnect().await;
-        result.map(|()| artifact)
+        })
     }
 }

@@ -563,3 +563,209 @@ mod interrupt {
         assert!(!out.contains("never-runs"), "{out}");
     }
 }
+
+// --- Many builds: parallelism, selection, machine-readable output. --------------------
+
+mod many_builds {
+    use super::*;
+
+    fn four_sleeping_builds(sshd: &Sshd, dir: &Path) {
+        let mut template = String::new();
+        for i in 1..=4 {
+            template.push_str(&sshd.null_source(&format!("w{i}"), &sshd.key));
+        }
+        template.push_str(
+            "build {\n  sources = [\"source.null.w1\", \"source.null.w2\", \"source.null.w3\", \"source.null.w4\"]\n  \
+             provisioner \"shell\" {\n    inline = [\"echo start-$PACKER_BUILD_NAME\", \"sleep 2\", \"echo end-$PACKER_BUILD_NAME\"]\n  }\n}\n",
+        );
+        write(dir, "t.pkr.hcl", &template);
+    }
+
+    #[test]
+    fn four_builds_in_parallel_take_about_as_long_as_the_slowest() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        four_sleeping_builds(&sshd, work.path());
+        let started = Instant::now();
+        let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
+        let elapsed = started.elapsed();
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        for i in 1..=4 {
+            assert!(
+                stdout.contains(&format!("--> null.w{i}: Did not export anything")),
+                "{stdout}"
+            );
+        }
+        // One build sleeps 2 s; four in a row would take over 8 s.
+        assert!(
+            elapsed < Duration::from_secs(6),
+            "4 parallel builds took {elapsed:?}"
+        );
+    }
+
+    #[test]
+    fn parallel_builds_one_runs_them_one_at_a_time() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        four_sleeping_builds(&sshd, work.path());
+        let out = kiln(work.path(), &["build", "-parallel-builds=1", "t.pkr.hcl"]);
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        // Every build ends before the next one starts.
+        let marks: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .filter(|m| m.starts_with("start-") || m.starts_with("end-"))
+            .collect();
+        assert_eq!(marks.len(), 8, "{stdout}");
+        for pair in marks.chunks(2) {
+            assert_eq!(
+                pair[0].strip_prefix("start-"),
+                pair[1].strip_prefix("end-"),
+                "interleaved: {marks:?}"
+            );
+        }
+    }
+
+    fn file_builds(dir: &Path) {
+        write(
+            dir,
+            "t.pkr.hcl",
+            "source \"file\" \"a1\" {\n  content = \"a1\"\n  target  = \"a1.txt\"\n}\n\
+source \"file\" \"a2\" {\n  content = \"a2\"\n  target  = \"a2.txt\"\n}\n\
+source \"file\" \"b1\" {\n  content = \"b1\"\n  target  = \"b1.txt\"\n}\n\
+build {\n  sources = [\"source.file.a1\", \"source.file.a2\", \"source.file.b1\"]\n}\n",
+        );
+    }
+
+    fn built(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = ["a1", "a2", "b1"]
+            .iter()
+            .filter(|n| dir.join(format!("{n}.txt")).exists())
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        for n in &names {
+            std::fs::remove_file(dir.join(format!("{n}.txt"))).unwrap();
+        }
+        names
+    }
+
+    #[test]
+    fn only_and_except_select_builds_with_globs() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        file_builds(w);
+        for (args, expected) in [
+            (vec!["build", "t.pkr.hcl"], vec!["a1", "a2", "b1"]),
+            (
+                vec!["build", "-only=file.a*", "t.pkr.hcl"],
+                vec!["a1", "a2"],
+            ),
+            (
+                vec!["build", "-only", "*.b1,file.a2", "t.pkr.hcl"],
+                vec!["a2", "b1"],
+            ),
+            (vec!["build", "-except=*.a1", "t.pkr.hcl"], vec!["a2", "b1"]),
+            (
+                vec!["build", "-only=file.*", "-except=file.b*", "t.pkr.hcl"],
+                vec!["a1", "a2"],
+            ),
+            (vec!["build", "-only=null.*", "t.pkr.hcl"], vec![]),
+        ] {
+            let out = kiln(w, &args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {:?}", text(&out));
+            assert_eq!(built(w), expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn machine_readable_output_is_packers_format() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        file_builds(w);
+        let out = kiln(
+            w,
+            &["build", "-machine-readable", "-only=file.a1", "t.pkr.hcl"],
+        );
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let target = w.join("a1.txt").display().to_string();
+        let mut normalized = Vec::new();
+        for line in stdout.lines() {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert!(fields.len() >= 4, "not a machine-readable line: {line:?}");
+            assert!(
+                fields[0].parse::<u64>().is_ok(),
+                "bad timestamp in {line:?}"
+            );
+            let rest = fields[1..].join(",").replace(&target, "TARGET");
+            let rest = rest.split(" finished after ").next().unwrap().to_owned();
+            let rest = rest
+                .split("Wait completed after ")
+                .next()
+                .unwrap()
+                .to_owned();
+            normalized.push(rest);
+        }
+        let expected = [
+            ",ui,say,==> file.a1: Writing content to target...",
+            ",ui,say,==> file.a1: Build 'file.a1'",
+            ",ui,say,",
+            ",ui,say,==> ",
+            ",ui,say,",
+            ",ui,say,==> Builds finished. The artifacts of successful builds are:",
+            ",ui,say,--> file.a1: Stored file: TARGET",
+            "file.a1,artifact-count,1",
+            "file.a1,artifact,0,builder-id,packer.file",
+            "file.a1,artifact,0,id,TARGET",
+            "file.a1,artifact,0,string,Stored file: TARGET",
+            "file.a1,artifact,0,files-count,1",
+            "file.a1,artifact,0,file,0,TARGET",
+            "file.a1,artifact,0,end",
+        ];
+        assert_eq!(normalized, expected, "{stdout}");
+    }
+
+    #[test]
+    fn machine_readable_escapes_commas_and_newlines() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "t.pkr.hcl",
+            "source \"file\" \"x\" {\n  content = \"x\"\n  target  = \"a,b.txt\"\n}\nbuild {\n  sources = [\"source.file.x\"]\n}\n",
+        );
+        let out = kiln(w, &["build", "-machine-readable", "t.pkr.hcl"]);
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(",artifact,0,file,0,"))
+            .expect(&stdout);
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 7, "{line}");
+        assert!(fields[6].ends_with("a%!(PACKER_COMMA)b.txt"), "{line}");
+    }
+
+    #[test]
+    fn timestamp_ui_prefixes_lines_with_utc_time() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        file_builds(w);
+        let out = kiln(w, &["build", "-timestamp-ui", "-only=file.a1", "t.pkr.hcl"]);
+        let (stdout, _) = text(&out);
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("Writing content"))
+            .expect(&stdout);
+        let (stamp, rest) = line.split_once(": ").unwrap();
+        assert_eq!(stamp.len(), 20, "{line}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{line}"
+        );
+        assert_eq!(rest, "==> file.a1: Writing content to target...");
+    }
+}

@@ -56,6 +56,12 @@ enum Command {
         /// Colored output (also off when NO_COLOR is set).
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         color: bool,
+        /// Print Packer's machine-readable `timestamp,target,type,data...` lines.
+        #[arg(long = "machine-readable")]
+        machine_readable: bool,
+        /// Prefix every line with the time (UTC).
+        #[arg(long = "timestamp-ui")]
+        timestamp_ui: bool,
     },
     /// Check that a template is valid, including every provisioner's configuration.
     Validate {
@@ -194,11 +200,18 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs) -> ExitCode {
     }
 }
 
+/// How `kiln build` writes its output.
+struct OutputFlags {
+    color: bool,
+    machine_readable: bool,
+    timestamps: bool,
+}
+
 async fn build(
     matches: &ArgMatches,
     args: &TemplateArgs,
     parallel: usize,
-    color: bool,
+    flags: OutputFlags,
 ) -> ExitCode {
     let loaded = match load(matches, args) {
         Ok(l) => l,
@@ -215,10 +228,12 @@ async fn build(
             return ExitCode::from(1);
         }
     };
-    let color = color && std::env::var_os("NO_COLOR").is_none();
+    let color = flags.color && std::env::var_os("NO_COLOR").is_none();
     let out = Arc::new(ui::Output {
         color,
         sensitive: loaded.plan.sensitive.clone(),
+        machine_readable: flags.machine_readable,
+        timestamps: flags.timestamps,
     });
     let cancel = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -245,6 +260,7 @@ async fn build(
     };
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
     let ready: Vec<Arc<engine::ReadyBuild>> = ready.into_iter().map(Arc::new).collect();
+    let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for (i, b) in ready.iter().enumerate() {
         let (b, rt, out, cancel, sem, cwd) = (
@@ -274,7 +290,6 @@ async fn build(
             outcome
         }));
     }
-    let started = std::time::Instant::now();
     let mut outcomes = Vec::new();
     for t in tasks {
         match t.await {
@@ -294,6 +309,7 @@ async fn build(
         for o in &failed {
             if let Err(e) = &o.result {
                 out.line(&format!("--> {}: {e}", o.name));
+                out.machine(&o.name, "error", &[&e.to_string()]);
             }
         }
     }
@@ -306,6 +322,7 @@ async fn build(
         out.line("==> Builds finished. The artifacts of successful builds are:");
         for (name, artifact) in succeeded {
             out.line(&format!("--> {name}: {}", artifact.description));
+            machine_artifact(&out, name, artifact);
         }
     } else if outcomes.is_empty() {
         out.line("==> No builds to run.");
@@ -317,6 +334,21 @@ async fn build(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// Packer's machine-readable artifact records.
+fn machine_artifact(out: &ui::Output, name: &str, artifact: &kiln_core::Artifact) {
+    out.machine(name, "artifact-count", &["1"]);
+    out.machine(name, "artifact", &["0", "builder-id", &artifact.builder_id]);
+    out.machine(name, "artifact", &["0", "id", &artifact.id]);
+    out.machine(name, "artifact", &["0", "string", &artifact.description]);
+    let count = artifact.files.len().to_string();
+    out.machine(name, "artifact", &["0", "files-count", &count]);
+    for (i, f) in artifact.files.iter().enumerate() {
+        let path = f.path.display().to_string();
+        out.machine(name, "artifact", &["0", "file", &i.to_string(), &path]);
+    }
+    out.machine(name, "artifact", &["0", "end"]);
 }
 
 fn init_tracing() {
@@ -369,7 +401,16 @@ pub fn main() -> ExitCode {
             template,
             parallel_builds,
             color,
-        } => rt.block_on(build(&sub, &template, parallel_builds, color)),
+            machine_readable,
+            timestamp_ui,
+        } => {
+            let flags = OutputFlags {
+                color,
+                machine_readable,
+                timestamps: timestamp_ui,
+            };
+            rt.block_on(build(&sub, &template, parallel_builds, flags))
+        }
     }
 }
 

@@ -6,13 +6,54 @@ use std::sync::Arc;
 
 use kiln_core::Ui;
 
-/// Shared by every build's UI: the color switch and the values to mask.
+/// Shared by every build's UI: the output mode and the values to mask.
 #[derive(Debug, Default)]
 pub struct Output {
     /// Use ANSI colors.
     pub color: bool,
     /// Strings that must never be printed.
     pub sensitive: Vec<String>,
+    /// `-machine-readable`: Packer's `timestamp,target,type,data...` lines.
+    pub machine_readable: bool,
+    /// `-timestamp-ui`: prefix every human line with the time.
+    pub timestamps: bool,
+}
+
+/// Escapes one field of a machine-readable line as Packer does.
+pub fn machine_escape(field: &str) -> String {
+    field
+        .replace(',', "%!(PACKER_COMMA)")
+        .replace('\r', "\\r")
+        .replace('\n', "\\n")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `2026-11-21T02:43:32Z` for `secs` since the Unix epoch (UTC).
+pub fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 impl Output {
@@ -27,17 +68,50 @@ impl Output {
         out
     }
 
-    /// Prints a line to stdout, masked; one write per line so parallel builds do not
-    /// interleave within a line.
-    pub fn line(&self, text: &str) {
+    fn write(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{}", self.mask(text));
+        let _ = writeln!(stdout, "{text}");
         let _ = stdout.flush();
+    }
+
+    /// Prints a UI line of `kind` (`say`, `message`, `error`), masked: as it is, or as
+    /// a machine-readable `ui` record. One write per line, so that parallel builds do
+    /// not interleave within a line.
+    pub fn ui(&self, kind: &str, text: &str) {
+        let text = self.mask(text);
+        if self.machine_readable {
+            self.write(&format!(
+                "{},,ui,{kind},{}",
+                unix_now(),
+                machine_escape(&text)
+            ));
+        } else if self.timestamps {
+            self.write(&format!("{}: {text}", rfc3339(unix_now())));
+        } else {
+            self.write(&text);
+        }
+    }
+
+    /// A plain announcement line (`say`).
+    pub fn line(&self, text: &str) {
+        self.ui("say", text);
+    }
+
+    /// A machine-readable record for `target` (only in `-machine-readable` mode).
+    pub fn machine(&self, target: &str, kind: &str, data: &[&str]) {
+        if self.machine_readable {
+            let fields: Vec<String> = data.iter().map(|d| machine_escape(&self.mask(d))).collect();
+            self.write(&format!(
+                "{},{target},{kind},{}",
+                unix_now(),
+                fields.join(",")
+            ));
+        }
     }
 
     /// Colors `text` with the ANSI code `code` when color is on.
     pub fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
+        if self.color && !self.machine_readable {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
             text.to_owned()
@@ -102,5 +176,22 @@ impl Ui for BuildUi {
                     .paint("1;31", &format!("==> {}: {line}", self.prefix)),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_fields_escape_as_packer_does() {
+        assert_eq!(machine_escape("a,b\nc"), "a%!(PACKER_COMMA)b\\nc");
+    }
+
+    #[test]
+    fn timestamps_are_utc_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_746_212), "2026-11-27T02:23:32Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

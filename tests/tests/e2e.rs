@@ -769,3 +769,135 @@ build {\n  sources = [\"source.file.a1\", \"source.file.a2\", \"source.file.b1\"
         assert_eq!(rest, "==> file.a1: Writing content to target...");
     }
 }
+
+// --- -on-error. --------------------------------------------------------------------
+
+mod on_error {
+    use super::*;
+    use std::io::Write;
+
+    /// A build whose first provisioner fails the first time (exit 7) and succeeds when
+    /// run again, with an error-cleanup-provisioner that leaves a mark.
+    fn failing_once(sshd: &Sshd, dir: &Path) {
+        let d = dir.display();
+        write_web_build(
+            sshd,
+            dir,
+            &format!(
+                "  provisioner \"shell\" {{\n    inline = [\"if [ -f {d}/tried ]; then echo second-try-ok; else touch {d}/tried; exit 7; fi\"]\n  }}\n\
+                 \x20 provisioner \"shell\" {{\n    inline = [\"echo after-the-failure\"]\n  }}\n\
+                 \x20 error-cleanup-provisioner \"shell\" {{\n    inline = [\"echo cleanup-ran > {d}/cleaned\"]\n  }}\n"
+            ),
+        );
+    }
+
+    fn run(mode: &str) -> (i32, String, tempfile::TempDir) {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        failing_once(&sshd, work.path());
+        let out = kiln(
+            work.path(),
+            &["build", &format!("-on-error={mode}"), "t.pkr.hcl"],
+        );
+        let (stdout, stderr) = text(&out);
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{stdout}{stderr}"),
+            work,
+        )
+    }
+
+    const FAILURE: &str =
+        "--> null.web: provisioner \"shell\" failed: script exited with non-zero exit status: 7";
+
+    #[test]
+    fn cleanup_runs_the_error_cleanup_provisioner_and_fails() {
+        let (code, out, work) = run("cleanup");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(FAILURE), "{out}");
+        assert!(!out.contains("aborted"), "{out}");
+        assert!(!out.contains("after-the-failure"), "{out}");
+        assert!(out.contains("Running the cleanup provisioner"), "{out}");
+        assert_eq!(
+            std::fs::read_to_string(work.path().join("cleaned")).unwrap(),
+            "cleanup-ran\n"
+        );
+    }
+
+    #[test]
+    fn abort_stops_without_any_cleanup() {
+        let (code, out, work) = run("abort");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(FAILURE), "{out}");
+        assert!(
+            out.contains("Allowed exit codes are: [0] (aborted without cleanup)"),
+            "{out}"
+        );
+        assert!(!work.path().join("cleaned").exists(), "{out}");
+    }
+
+    #[test]
+    fn run_cleanup_provisioner_runs_it_then_aborts() {
+        let (code, out, work) = run("run-cleanup-provisioner");
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(FAILURE), "{out}");
+        assert!(
+            out.contains("Allowed exit codes are: [0] (aborted without cleanup)"),
+            "{out}"
+        );
+        assert!(work.path().join("cleaned").exists(), "{out}");
+    }
+
+    #[test]
+    fn ask_without_a_terminal_cleans_up() {
+        let (code, out, work) = run("ask");
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("-on-error=ask needs a terminal on stdin"),
+            "{out}"
+        );
+        assert!(!out.contains("[c] Clean up and exit"), "{out}");
+        assert!(work.path().join("cleaned").exists(), "{out}");
+    }
+
+    #[test]
+    fn ask_on_a_terminal_retries_the_step_and_succeeds() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        failing_once(&sshd, work.path());
+        // `script` (util-linux) runs kiln on a pseudo-terminal and relays our input to it.
+        let command = format!("{} build -on-error=ask t.pkr.hcl", kiln_bin().display());
+        let mut child = Command::new("script")
+            .args(["-qefc", &command, "/dev/null"])
+            .current_dir(work.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux is required");
+        let mut stdin = child.stdin.take().unwrap();
+        let mut seen = Vec::new();
+        let mut answered = false;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if !answered
+                && line
+                    .contains("[c] Clean up and exit, [a] abort without cleanup, or [r] retry step")
+            {
+                stdin.write_all(b"r\n").unwrap();
+                stdin.flush().unwrap();
+                answered = true;
+            }
+            seen.push(line);
+        }
+        let code = child.wait().unwrap().code();
+        let out = seen.join("\n");
+        assert!(answered, "no prompt:\n{out}");
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.contains("Retrying provisioner \"shell\""), "{out}");
+        assert!(out.contains("second-try-ok"), "{out}");
+        assert!(out.contains("after-the-failure"), "{out}");
+        assert!(!work.path().join("cleaned").exists(), "{out}");
+    }
+}

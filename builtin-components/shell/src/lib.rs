@@ -123,12 +123,13 @@ impl Provisioner for Shell {
             _ => unreachable!("validate requires one of inline, script, scripts"),
         };
 
-        // A stable number per build, so that the same build writes the same path.
-        let build_number = build
-            .build_name
-            .bytes()
-            .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
-            % 10000;
+        // Packer picks a random number; two builds on one machine (or two runs at once)
+        // must not overwrite each other's scripts.
+        let build_number = {
+            use std::hash::BuildHasher;
+            let random = std::collections::hash_map::RandomState::new();
+            (random.hash_one(&build.build_name) % 1_000_000_000) as u32
+        };
         let remote_path = remote_path(&config, build_number);
         let vars = flatten_vars(&config, build)?;
         let template = config

@@ -77,6 +77,10 @@ pub enum BuildError {
     /// A step failed; the message says which and why.
     #[error("{0}")]
     Failed(String),
+    /// A step failed and the user chose to stop without cleaning up (`-on-error=abort`),
+    /// leaving everything as it is for inspection.
+    #[error("{0} (aborted without cleanup)")]
+    Aborted(String),
 }
 
 /// A builder, configured and ready to run.

@@ -57,6 +57,8 @@ pub struct BuildPlan {
     pub source: ConfigBlock,
     /// Provisioners, in template order.
     pub provisioners: Vec<StepPlan>,
+    /// `error-cleanup-provisioner`: runs when a provisioner fails.
+    pub error_cleanup: Option<StepPlan>,
 }
 
 /// Everything a template asks for.

@@ -47,6 +47,10 @@ pub async fn run_steps<S: Send>(
             break;
         }
     }
+    if matches!(result, Err(BuildError::Aborted(_))) {
+        tracing::debug!("aborted: skipping cleanup");
+        return result;
+    }
     for step in steps[..started].iter().rev() {
         tracing::debug!(step = step.name(), "cleaning up step");
         step.cleanup(state).await;
@@ -137,6 +141,31 @@ mod tests {
             *log.lock().unwrap(),
             ["run a", "run b", "cleanup b", "cleanup a"]
         );
+    }
+
+    struct Aborter;
+
+    #[async_trait]
+    impl Step<u32> for Aborter {
+        fn name(&self) -> &'static str {
+            "aborter"
+        }
+        async fn run(&self, _state: &mut u32) -> Result<(), BuildError> {
+            Err(BuildError::Aborted("stop here".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn abort_skips_every_cleanup() {
+        let log = Arc::new(Mutex::new(vec![]));
+        let mut s = steps(&[("a", false, false)], &log);
+        s.push(Box::new(Aborter));
+        let mut state = 0;
+        let err = run_steps(&s, &mut state, &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Aborted(_)));
+        assert_eq!(*log.lock().unwrap(), ["run a"]);
     }
 
     #[tokio::test]

@@ -62,6 +62,9 @@ enum Command {
         /// Prefix every line with the time (UTC).
         #[arg(long = "timestamp-ui")]
         timestamp_ui: bool,
+        /// What to do when a step fails.
+        #[arg(long = "on-error", value_enum, default_value_t = engine::OnError::Cleanup)]
+        on_error: engine::OnError,
     },
     /// Check that a template is valid, including every provisioner's configuration.
     Validate {
@@ -205,6 +208,7 @@ struct OutputFlags {
     color: bool,
     machine_readable: bool,
     timestamps: bool,
+    on_error: engine::OnError,
 }
 
 async fn build(
@@ -253,6 +257,11 @@ async fn build(
             }
         });
     }
+    let on_error = flags.on_error;
+    if on_error == engine::OnError::Ask && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        out.line("==> -on-error=ask needs a terminal on stdin; a failed step will be cleaned up instead.");
+    }
+    let prompt = Arc::new(tokio::sync::Mutex::new(()));
     let limit = if parallel == 0 {
         ready.len().max(1)
     } else {
@@ -271,10 +280,12 @@ async fn build(
             semaphore.clone(),
             loaded.cwd.clone(),
         );
+        let prompt = prompt.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let bui: Arc<dyn kiln_core::Ui> = Arc::new(ui::BuildUi::new(&b.plan.name, i, out));
-            let outcome = engine::run_build(&b, &rt, bui.clone(), &cwd, cancel).await;
+            let outcome =
+                engine::run_build(&b, &rt, bui.clone(), &cwd, cancel, on_error, prompt).await;
             match &outcome.result {
                 Ok(_) => bui.say(&format!(
                     "Build '{}' finished after {}.",
@@ -403,11 +414,13 @@ pub fn main() -> ExitCode {
             color,
             machine_readable,
             timestamp_ui,
+            on_error,
         } => {
             let flags = OutputFlags {
                 color,
                 machine_readable,
                 timestamps: timestamp_ui,
+                on_error,
             };
             rt.block_on(build(&sub, &template, parallel_builds, flags))
         }

@@ -50,6 +50,64 @@ pub struct ReadyBuild {
     pub plan: BuildPlan,
     pub builder: Box<dyn Builder>,
     pub steps: Vec<(StepPlan, PreparedComponent)>,
+    pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
+}
+
+/// Finds, compiles and validates the component of one step; problems go to `errors`.
+async fn prepare_step(
+    step: &StepPlan,
+    build: &BuildPlan,
+    runtime: &Runtime,
+    cwd: &Path,
+    ui: &Arc<dyn Ui>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PreparedComponent> {
+    let Some(bytes) = kiln_builtins::component(&step.kind) else {
+        let known: Vec<&str> = kiln_builtins::names().collect();
+        let d = Diagnostic::error(
+            format!("Unknown provisioner type \"{}\"", step.kind),
+            Some(step.block.location.clone()),
+        );
+        errors.push(match did_you_mean(&step.kind, known.iter().copied()) {
+            Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+            None => d.with_hint(format!(
+                "Kiln ships these provisioners: {}.",
+                known.join(", ")
+            )),
+        });
+        return None;
+    };
+    let component = match runtime.prepare(&step.kind, bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(Diagnostic::error(
+                e.to_string(),
+                Some(step.block.location.clone()),
+            ));
+            return None;
+        }
+    };
+    let req = step_request(step, build, None, ui.clone(), cwd, CancellationToken::new());
+    match runtime.validate(&component, &req).await {
+        Ok(issues) => {
+            for issue in issues {
+                let fe = FieldError {
+                    field: issue.field,
+                    message: issue.message,
+                };
+                errors.push(field_diagnostic(
+                    &step.block,
+                    &format!("provisioner \"{}\"", step.kind),
+                    &fe,
+                ));
+            }
+        }
+        Err(e) => errors.push(Diagnostic::error(
+            e.to_string(),
+            Some(step.block.location.clone()),
+        )),
+    }
+    Some(component)
 }
 
 /// Checks every build of `plan`: builder configuration, provisioner types, and each
@@ -83,59 +141,24 @@ pub async fn prepare(
         }
         let mut steps = Vec::new();
         for step in &build.provisioners {
-            let Some(bytes) = kiln_builtins::component(&step.kind) else {
-                let known: Vec<&str> = kiln_builtins::names().collect();
-                let mut d = Diagnostic::error(
-                    format!("Unknown provisioner type \"{}\"", step.kind),
-                    Some(step.block.location.clone()),
-                );
-                d = match did_you_mean(&step.kind, known.iter().copied()) {
-                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
-                    None => d.with_hint(format!(
-                        "Kiln ships these provisioners: {}.",
-                        known.join(", ")
-                    )),
-                };
-                errors.push(d);
-                continue;
-            };
-            let component = match runtime.prepare(&step.kind, bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    errors.push(Diagnostic::error(
-                        e.to_string(),
-                        Some(step.block.location.clone()),
-                    ));
-                    continue;
-                }
-            };
-            let req = step_request(step, build, None, ui.clone(), cwd, CancellationToken::new());
-            match runtime.validate(&component, &req).await {
-                Ok(issues) => {
-                    for issue in issues {
-                        let fe = FieldError {
-                            field: issue.field,
-                            message: issue.message,
-                        };
-                        errors.push(field_diagnostic(
-                            &step.block,
-                            &format!("provisioner \"{}\"", step.kind),
-                            &fe,
-                        ));
-                    }
-                }
-                Err(e) => errors.push(Diagnostic::error(
-                    e.to_string(),
-                    Some(step.block.location.clone()),
-                )),
+            if let Some(component) = prepare_step(step, build, runtime, cwd, &ui, &mut errors).await
+            {
+                steps.push((step.clone(), component));
             }
-            steps.push((step.clone(), component));
+        }
+        let mut error_cleanup = None;
+        if let Some(step) = &build.error_cleanup {
+            if let Some(component) = prepare_step(step, build, runtime, cwd, &ui, &mut errors).await
+            {
+                error_cleanup = Some((step.clone(), component));
+            }
         }
         if let Some(builder) = builder {
             ready.push(ReadyBuild {
                 plan: build.clone(),
                 builder,
                 steps,
+                error_cleanup,
             });
         }
     }
@@ -194,14 +217,106 @@ fn step_request(
     }
 }
 
+/// What to do when a step fails (`-on-error`), with Packer's meanings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnError {
+    /// Run the error-cleanup-provisioner, clean up, fail the build.
+    #[default]
+    Cleanup,
+    /// Stop at once and leave everything as it is.
+    Abort,
+    /// Ask on the terminal: clean up, abort, or retry the step.
+    Ask,
+    /// Run the error-cleanup-provisioner, then stop without cleaning up.
+    RunCleanupProvisioner,
+}
+
+/// What happens after a failed step.
+enum Decision {
+    Retry,
+    Cleanup,
+    Abort,
+    CleanupProvisionerThenAbort,
+}
+
 /// Runs a build's provisioners in order: the hook its builder calls.
 struct Provisioners<'a> {
-    build: &'a BuildPlan,
-    steps: &'a [(StepPlan, PreparedComponent)],
+    build: &'a ReadyBuild,
     runtime: &'a Runtime,
     ui: Arc<dyn Ui>,
     cwd: PathBuf,
     cancel: CancellationToken,
+    on_error: OnError,
+    /// One question on the terminal at a time, whichever build asks.
+    prompt: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Provisioners<'_> {
+    async fn run_step(
+        &self,
+        step: &StepPlan,
+        component: &PreparedComponent,
+        comm: &Option<(Arc<dyn Communicator>, ConnectionInfo)>,
+    ) -> Result<(), kiln_runtime::RuntimeError> {
+        let req = step_request(
+            step,
+            &self.build.plan,
+            comm.clone(),
+            self.ui.clone(),
+            &self.cwd,
+            self.cancel.clone(),
+        );
+        self.runtime.provision(component, req).await
+    }
+
+    async fn error_cleanup(&self, comm: &Option<(Arc<dyn Communicator>, ConnectionInfo)>) {
+        let Some((step, component)) = &self.build.error_cleanup else {
+            return;
+        };
+        self.ui
+            .say("Provisioning step had errors: Running the cleanup provisioner, if present...");
+        if let Err(e) = self.run_step(step, component, comm).await {
+            self.ui.error(&format!(
+                "error-cleanup-provisioner \"{}\" failed: {e}",
+                step.kind
+            ));
+        }
+    }
+
+    async fn decide(&self, step: &StepPlan) -> Decision {
+        match self.on_error {
+            OnError::Cleanup => Decision::Cleanup,
+            OnError::Abort => Decision::Abort,
+            OnError::RunCleanupProvisioner => Decision::CleanupProvisionerThenAbort,
+            OnError::Ask if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+                Decision::Cleanup
+            }
+            OnError::Ask => {
+                let _turn = self.prompt.lock().await;
+                loop {
+                    self.ui
+                        .error(&format!("Step \"provisioner {}\" failed", step.kind));
+                    self.ui.error(
+                        "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?",
+                    );
+                    let answer = tokio::task::spawn_blocking(|| {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line).map(|n| (n, line))
+                    })
+                    .await;
+                    match answer {
+                        Ok(Ok((0, _))) | Ok(Err(_)) | Err(_) => return Decision::Cleanup,
+                        Ok(Ok((_, line))) => match line.trim() {
+                            "c" | "C" => return Decision::Cleanup,
+                            "a" | "A" => return Decision::Abort,
+                            "r" | "R" => return Decision::Retry,
+                            _ => {}
+                        },
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -211,7 +326,8 @@ impl ProvisionHook for Provisioners<'_> {
         communicator: Option<Arc<dyn Communicator>>,
         connection: ConnectionInfo,
     ) -> Result<(), BuildError> {
-        for (step, component) in self.steps {
+        let comm = communicator.map(|c| (c, connection));
+        for (step, component) in &self.build.steps {
             if let Some(pause) = step.pause_before {
                 self.ui
                     .say(&format!("Pausing {pause:?} before the next provisioner..."));
@@ -225,31 +341,37 @@ impl ProvisionHook for Provisioners<'_> {
             )?;
             let mut attempt = 0;
             loop {
-                let req = step_request(
-                    step,
-                    self.build,
-                    communicator.clone().map(|c| (c, connection.clone())),
-                    self.ui.clone(),
-                    &self.cwd,
-                    self.cancel.clone(),
-                );
-                match self.runtime.provision(component, req).await {
+                let error = match self.run_step(step, component, &comm).await {
                     Ok(()) => break,
                     Err(kiln_runtime::RuntimeError::Cancelled) => {
                         return Err(BuildError::Cancelled)
                     }
-                    Err(e) if attempt < step.max_retries => {
-                        attempt += 1;
-                        self.ui.error(&format!(
-                            "Provisioner \"{}\" failed: {e}; retrying ({attempt}/{})",
-                            step.kind, step.max_retries
-                        ));
+                    Err(e) => e,
+                };
+                if attempt < step.max_retries {
+                    attempt += 1;
+                    self.ui.error(&format!(
+                        "Provisioner \"{}\" failed: {error}; retrying ({attempt}/{})",
+                        step.kind, step.max_retries
+                    ));
+                    continue;
+                }
+                let message = format!("provisioner \"{}\" failed: {error}", step.kind);
+                self.ui.error(&message);
+                match self.decide(step).await {
+                    Decision::Retry => {
+                        attempt = 0;
+                        self.ui
+                            .say(&format!("Retrying provisioner \"{}\"...", step.kind));
                     }
-                    Err(e) => {
-                        return Err(BuildError::Failed(format!(
-                            "provisioner \"{}\" failed: {e}",
-                            step.kind
-                        )))
+                    Decision::Cleanup => {
+                        self.error_cleanup(&comm).await;
+                        return Err(BuildError::Failed(message));
+                    }
+                    Decision::Abort => return Err(BuildError::Aborted(message)),
+                    Decision::CleanupProvisionerThenAbort => {
+                        self.error_cleanup(&comm).await;
+                        return Err(BuildError::Aborted(message));
                     }
                 }
             }
@@ -272,6 +394,8 @@ pub async fn run_build(
     ui: Arc<dyn Ui>,
     cwd: &Path,
     cancel: CancellationToken,
+    on_error: OnError,
+    prompt: Arc<tokio::sync::Mutex<()>>,
 ) -> Outcome {
     let started = Instant::now();
     let cx = BuildContext {
@@ -280,12 +404,13 @@ pub async fn run_build(
         cancel: cancel.clone(),
     };
     let hook = Provisioners {
-        build: &build.plan,
-        steps: &build.steps,
+        build,
         runtime,
         ui,
         cwd: cwd.to_owned(),
         cancel,
+        on_error,
+        prompt,
     };
     let result = build.builder.run(&cx, &hook).await;
     Outcome {

@@ -415,7 +415,7 @@ fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, 
 }
 
 const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
-const BUILD_BLOCKS: &[&str] = &["source", "provisioner"];
+const BUILD_BLOCKS: &[&str] = &["source", "provisioner", "error-cleanup-provisioner"];
 const STEP_META: &[&str] = &[
     "name",
     "only",
@@ -438,6 +438,7 @@ fn plan_build(
     // (reference, override block, location)
     let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
     let mut provisioners: Vec<&Block> = Vec::new();
+    let mut error_cleanup: Option<&Block> = None;
     for s in build.block.body.iter() {
         match s {
             Structure::Attribute(a) => match a.key.as_str() {
@@ -476,15 +477,24 @@ fn plan_build(
                     Ok(_) => provisioners.push(b),
                     Err(d) => errors.push(d),
                 },
-                "post-processor" | "post-processors" | "error-cleanup-provisioner" => {
-                    errors.push(at.err(
-                        b.ident.span(),
-                        format!(
-                            "\"{}\" blocks are not supported by Kiln yet",
-                            b.ident.as_str()
-                        ),
-                    ))
-                }
+                "error-cleanup-provisioner" => match at.labels(b, &["type"]) {
+                    Ok(_) => {
+                        if error_cleanup.replace(b).is_some() {
+                            errors.push(at.err(
+                                b.ident.span(),
+                                "only one error-cleanup-provisioner is allowed per build",
+                            ));
+                        }
+                    }
+                    Err(d) => errors.push(d),
+                },
+                "post-processor" | "post-processors" => errors.push(at.err(
+                    b.ident.span(),
+                    format!(
+                        "\"{}\" blocks are not supported by Kiln yet",
+                        b.ident.as_str()
+                    ),
+                )),
                 _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
             },
         }
@@ -559,12 +569,15 @@ fn plan_build(
                 steps.push(step);
             }
         }
+        let error_cleanup =
+            error_cleanup.and_then(|b| plan_step(at, b, &ctx, ty, &source_name, errors));
         out.push(BuildPlan {
             name: full_name,
             source_type: ty.to_owned(),
             source_name,
             source,
             provisioners: steps,
+            error_cleanup,
         });
     }
 }

@@ -5,19 +5,13 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
-cargo build --release -p kiln >/dev/null 2>&1
-kiln=$(pwd)/target/release/kiln
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'examples/sshd.sh stop "$work/sshd"; rm -rf "$work"' EXIT INT TERM
-examples/sshd.sh start "$work/sshd" "$port"
-export NO_COLOR=1 KILN_CACHE_DIR="$work/cache"
+. tests/bench/common.sh
 {
     for i in 1 2 3 4; do cat <<HCL
 source "null" "w$i" {
   ssh_host             = "127.0.0.1"
   ssh_port             = $port
-  ssh_username         = "$(id -un)"
+  ssh_username         = "$user"
   ssh_private_key_file = "$work/sshd/id_ed25519"
 }
 HCL
@@ -27,14 +21,6 @@ HCL
     echo '  provisioner "shell" { inline = ["sleep 2"] }'
     echo '}'
 } > "$work/t.pkr.hcl"
-median() {
-    i=0; : > "$work/times"
-    while [ "$i" -lt "$runs" ]; do
-        s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-        e=$(date +%s.%N); echo "$e - $s" | bc -l >> "$work/times"; i=$((i + 1))
-    done
-    sort -n "$work/times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
 one=$(median "$kiln" build -only=null.w1 "$work/t.pkr.hcl")
 par=$(median "$kiln" build "$work/t.pkr.hcl")
 seq=$(median "$kiln" build -parallel-builds=1 "$work/t.pkr.hcl")

@@ -8,14 +8,9 @@ set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
 command -v packer >/dev/null || { echo "packer is required: apt-get install packer" >&2; exit 1; }
-cargo build --release -p kiln >/dev/null 2>&1
-kiln=$(pwd)/target/release/kiln
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'examples/sshd.sh stop "$work/sshd"; rm -rf "$work" /tmp/kiln-bench-upload' EXIT INT TERM
-examples/sshd.sh start "$work/sshd" "$port"
-user=$(id -un)
-export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1 NO_COLOR=1 KILN_CACHE_DIR="$work/cache"
+extra_cleanup=/tmp/kiln-bench-upload
+. tests/bench/common.sh
+export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1
 
 source_block() {
     cat <<HCL
@@ -35,16 +30,6 @@ template() { # name, number of shell provisioners, extra provisioner text
       i=0; while [ "$i" -lt "$2" ]; do echo '  provisioner "shell" { inline = ["true"] }'; i=$((i + 1)); done
       printf '%s\n' "$3"; echo '}'; } > "$d/t.pkr.hcl"
     echo "$d"
-}
-
-# Median wall time in seconds of running "$@" $runs times.
-median() {
-    i=0; : > "$work/times"
-    while [ "$i" -lt "$runs" ]; do
-        s=$(date +%s.%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-        e=$(date +%s.%N); echo "$e - $s" | bc -l >> "$work/times"; i=$((i + 1))
-    done
-    sort -n "$work/times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
 empty=$(template empty 0 "")

@@ -87,39 +87,22 @@ build {{\n  sources = [\"source.null.web\"]\n\
         // Effects on the machine.
         let rp = remote.path();
         assert!(rp.join("inline-ran").exists());
-        assert_eq!(
-            std::fs::read_to_string(rp.join("script-ran")).unwrap(),
-            "from-script\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(rp.join("app.conf")).unwrap(),
-            "listen = 8080\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(rp.join("www/site/index.html")).unwrap(),
-            "<h1>hello</h1>\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(rp.join("www/site/css/main.css")).unwrap(),
-            "body {}\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(rp.join("flat/index.html")).unwrap(),
-            "<h1>hello</h1>\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(rp.join("content.txt")).unwrap(),
-            "generated"
-        );
-        // Downloads back to the host.
-        assert_eq!(
-            std::fs::read_to_string(w.join("downloaded/made-remotely.txt")).unwrap(),
-            "remote-made\n"
-        );
-        assert_eq!(
-            std::fs::read_to_string(w.join("mirror/site/index.html")).unwrap(),
-            "<h1>hello</h1>\n"
-        );
+        let read = |p: std::path::PathBuf| {
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        for (path, expected) in [
+            (rp.join("script-ran"), "from-script\n"),
+            (rp.join("app.conf"), "listen = 8080\n"),
+            (rp.join("www/site/index.html"), "<h1>hello</h1>\n"),
+            (rp.join("www/site/css/main.css"), "body {}\n"),
+            (rp.join("flat/index.html"), "<h1>hello</h1>\n"),
+            (rp.join("content.txt"), "generated"),
+            // Downloads back to the host.
+            (w.join("downloaded/made-remotely.txt"), "remote-made\n"),
+            (w.join("mirror/site/index.html"), "<h1>hello</h1>\n"),
+        ] {
+            assert_eq!(read(path), expected);
+        }
         // The temporary scripts were cleaned up (skip_clean = false).
         let leftovers: Vec<_> = std::fs::read_dir("/tmp")
             .unwrap()

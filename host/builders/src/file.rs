@@ -91,16 +91,13 @@ impl Builder for FileBuilder {
                     .map_err(|e| fail(&format!("copying {}", src.display()), e))?;
             }
         }
-        let bytes = tokio::fs::read(&self.target)
+        let (size, sha256) = digest(&self.target)
             .await
             .map_err(|e| fail("reading back the target", e))?;
         let file = ArtifactFile {
             path: self.target.clone(),
-            size: bytes.len() as u64,
-            sha256: Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            size,
+            sha256,
         };
         Ok(Artifact {
             builder_id: "packer.file".into(),
@@ -109,5 +106,23 @@ impl Builder for FileBuilder {
             metadata: Default::default(),
             description: format!("Stored file: {}", self.target.display()),
         })
+    }
+}
+
+/// Size and sha256 of the file at `path`, read in chunks so that a large file is never
+/// held in memory.
+async fn digest(path: &Path) -> std::io::Result<(u64, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok((size, kiln_core::artifact::hex(&hasher.finalize())));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
     }
 }

@@ -36,15 +36,6 @@ fn base_name(path: &str) -> &str {
         .unwrap_or(trimmed)
 }
 
-fn parent(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &trimmed[..i],
-        None => ".",
-    }
-}
-
 /// One scp exchange: a remote `scp` process and the byte stream of its stdout.
 struct Scp {
     write: russh::ChannelWriteHalf<russh::client::Msg>,
@@ -356,7 +347,6 @@ pub async fn download_dir(
     let what = format!("download of {src}");
     let src_trim = src.trim_end_matches('/');
     let src_trim = if src_trim.is_empty() { "/" } else { src_trim };
-    let _ = parent(src_trim);
     let mut scp = Scp::start(
         comm,
         format!("scp -r -f {}", shell_quote(src_trim)),
@@ -367,12 +357,7 @@ pub async fn download_dir(
     // The first record is `src` itself; its contents go straight into the sink.
     let mut depth = 0usize;
     loop {
-        let first = match scp.byte().await {
-            Ok(b) => b,
-            Err(e) if depth == 0 => return Err(e),
-            Err(e) => return Err(e),
-        };
-        match first {
+        match scp.byte().await? {
             b'D' => {
                 let line = format!("D{}", scp.line().await?);
                 let (mode, _, name) = parse_record(&line)?;
@@ -446,6 +431,5 @@ mod tests {
         );
         assert!(parse_record("C06x4 12 a").is_err());
         assert_eq!(base_name("/tmp/dir/"), "dir");
-        assert_eq!(parent("/tmp/dir/"), "/tmp");
     }
 }

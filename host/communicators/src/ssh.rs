@@ -303,41 +303,16 @@ pub(crate) fn spawn_reader(
         let mut stderr = Vec::new();
         let mut out = Some(out);
         while let Some(msg) = read.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    if let Some(tx) = &out {
-                        if tx
-                            .send(Output {
-                                stream: OutputStream::Stdout,
-                                data: data.to_vec(),
-                            })
-                            .await
-                            .is_err()
-                        {
-                            out = None;
-                        }
-                    }
+            let (stream, data) = match msg {
+                ChannelMsg::Data { data } => (OutputStream::Stdout, data),
+                ChannelMsg::ExtendedData { data, ext: 1 } if !stderr_to_out => {
+                    stderr.extend_from_slice(&data);
+                    continue;
                 }
-                ChannelMsg::ExtendedData { data, ext: 1 } => {
-                    if stderr_to_out {
-                        if let Some(tx) = &out {
-                            if tx
-                                .send(Output {
-                                    stream: OutputStream::Stderr,
-                                    data: data.to_vec(),
-                                })
-                                .await
-                                .is_err()
-                            {
-                                out = None;
-                            }
-                        }
-                    } else {
-                        stderr.extend_from_slice(&data);
-                    }
-                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => (OutputStream::Stderr, data),
                 ChannelMsg::ExitStatus { exit_status } => {
-                    status = Some(ExitStatus::Exited(exit_status as i32))
+                    status = Some(ExitStatus::Exited(exit_status as i32));
+                    continue;
                 }
                 ChannelMsg::ExitSignal { signal_name, .. } => {
                     let name = match signal_name {
@@ -345,13 +320,25 @@ pub(crate) fn spawn_reader(
                         other => format!("{other:?}"),
                     };
                     status = Some(ExitStatus::Killed(name));
+                    continue;
                 }
                 ChannelMsg::Failure => {
                     stderr.extend_from_slice(b"the server refused to run the command");
                     status.get_or_insert(ExitStatus::Exited(-1));
+                    continue;
                 }
                 ChannelMsg::Close => break,
-                _ => {}
+                _ => continue,
+            };
+            // Once the receiver is gone (nobody reads the output), keep draining anyway.
+            if let Some(tx) = &out {
+                let output = Output {
+                    stream,
+                    data: data.to_vec(),
+                };
+                if tx.send(output).await.is_err() {
+                    out = None;
+                }
             }
         }
         Ended {

@@ -28,3 +28,8 @@ pub struct Artifact {
     /// The one line `kiln build` prints for this artifact in its summary.
     pub description: String,
 }
+
+/// Lower-case hex of `bytes` (how digests are written everywhere in Kiln).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

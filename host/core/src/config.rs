@@ -122,6 +122,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub mod duration_opt {
     use std::time::Duration;
 
+    use serde::Deserialize;
+
     /// Deserializes `"5m"` (or a number of seconds) into `Some(Duration)`.
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
@@ -141,7 +143,6 @@ pub mod duration_opt {
                 .map_err(serde::de::Error::custom),
         }
     }
-    use serde::Deserialize;
 }
 
 #[cfg(test)]

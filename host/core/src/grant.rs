@@ -14,13 +14,3 @@ pub struct Grant {
     /// `host:port` pairs the step may connect to.
     pub network: Vec<String>,
 }
-
-impl Grant {
-    /// True when the grant adds nothing to the communicator and the UI.
-    pub fn is_empty(&self) -> bool {
-        self.read.is_empty()
-            && self.write.is_empty()
-            && self.env.is_empty()
-            && self.network.is_empty()
-    }
-}

@@ -11,47 +11,13 @@ pub trait Ui: Send + Sync {
     fn error(&self, message: &str);
 }
 
-/// A `Ui` that records every line, for tests and for capturing output.
+/// A `Ui` that drops everything: for work whose messages nobody should see, such as
+/// running components' `validate` while checking a template.
 #[derive(Debug, Default)]
-pub struct RecordingUi {
-    lines: std::sync::Mutex<Vec<(UiLevel, String)>>,
-}
+pub struct DiscardUi;
 
-/// Which `Ui` method produced a recorded line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UiLevel {
-    /// [`Ui::say`]
-    Say,
-    /// [`Ui::message`]
-    Message,
-    /// [`Ui::error`]
-    Error,
-}
-
-impl RecordingUi {
-    /// Every line recorded so far, in order.
-    pub fn lines(&self) -> Vec<(UiLevel, String)> {
-        self.lines.lock().expect("ui lock").clone()
-    }
-}
-
-impl Ui for RecordingUi {
-    fn say(&self, message: &str) {
-        self.lines
-            .lock()
-            .expect("ui lock")
-            .push((UiLevel::Say, message.to_owned()));
-    }
-    fn message(&self, message: &str) {
-        self.lines
-            .lock()
-            .expect("ui lock")
-            .push((UiLevel::Message, message.to_owned()));
-    }
-    fn error(&self, message: &str) {
-        self.lines
-            .lock()
-            .expect("ui lock")
-            .push((UiLevel::Error, message.to_owned()));
-    }
+impl Ui for DiscardUi {
+    fn say(&self, _message: &str) {}
+    fn message(&self, _message: &str) {}
+    fn error(&self, _message: &str) {}
 }

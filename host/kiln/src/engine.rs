@@ -119,7 +119,7 @@ pub async fn prepare(
 ) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut ready = Vec::new();
-    let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::RecordingUi::default());
+    let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
     for build in &plan.builds {
         let builder =
             match kiln_builders::new_builder(&build.source_type, &build.source.config, cwd) {

@@ -1,6 +1,5 @@
 //! The host side of the WIT imports: what a component's calls do.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
@@ -29,7 +28,6 @@ pub struct StepState {
     pub(crate) communicator: Option<Arc<dyn Communicator>>,
     pub(crate) ui: Arc<dyn Ui>,
     pub(crate) paths: GrantedPaths,
-    pub(crate) cwd: PathBuf,
 }
 
 impl WasiView for StepState {
@@ -387,8 +385,6 @@ impl StepState {
 
 impl std::fmt::Debug for StepState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StepState")
-            .field("cwd", &self.cwd)
-            .finish_non_exhaustive()
+        f.debug_struct("StepState").finish_non_exhaustive()
     }
 }

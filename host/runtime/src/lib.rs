@@ -23,6 +23,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
+use kiln_core::artifact::hex;
 use kiln_core::{BuildInfo, Communicator, Grant, Ui};
 
 use bindings::provisioner::{Provisioner, ProvisionerPre};
@@ -96,18 +97,6 @@ impl std::fmt::Debug for PreparedComponent {
             .field("name", &self.name)
             .field("sha256", &self.sha256)
             .finish()
-    }
-}
-
-impl PreparedComponent {
-    /// The component's name (for messages).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Lower-case hex sha256 of the component's bytes.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
     }
 }
 
@@ -245,10 +234,10 @@ impl Runtime {
         &self,
         req: &StepRequest,
         deadline: Option<Instant>,
-        req_stderr: &MemoryOutputPipe,
-    ) -> Result<Store<StepState>, RuntimeError> {
+        stderr: &MemoryOutputPipe,
+    ) -> Store<StepState> {
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stderr(req_stderr.clone());
+        wasi.stderr(stderr.clone());
         wasi.wall_clock(FixedClock(Duration::from_secs(req.clock_epoch)));
         wasi.insecure_random_seed(u128::from(req.clock_epoch));
         let state = StepState {
@@ -261,7 +250,6 @@ impl Runtime {
             communicator: req.communicator.clone(),
             ui: req.ui.clone(),
             paths: GrantedPaths::new(&req.grant, &req.cwd),
-            cwd: req.cwd.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -272,7 +260,7 @@ impl Runtime {
             }
             _ => Ok(UpdateDeadline::Yield(1)),
         });
-        Ok(store)
+        store
     }
 
     /// Runs the component's `validate` with `req`'s grant; returns the issues it found.
@@ -282,7 +270,7 @@ impl Runtime {
         req: &StepRequest,
     ) -> Result<Vec<ConfigIssue>, RuntimeError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let mut store = self.store(req, None, &stderr)?;
+        let mut store = self.store(req, None, &stderr);
         let trap = |e: wasmtime::Error| RuntimeError::Trap {
             component: component.name.clone(),
             message: trap_message(&e, &stderr),
@@ -318,7 +306,7 @@ impl Runtime {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let mut store = self.store(&req, deadline, &stderr)?;
+        let mut store = self.store(&req, deadline, &stderr);
         let name = component.name.clone();
         let trap = |e: wasmtime::Error| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -396,11 +384,6 @@ fn to_wit_build(b: &BuildInfo) -> bindings::provisioner::kiln::plugin::types::Bu
         }),
         variables: b.variables.clone(),
     }
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The default on-disk cache of compiled components: `$KILN_CACHE_DIR`, else

@@ -433,7 +433,6 @@ fn plan_build(
     errors: &mut Vec<Diagnostic>,
 ) {
     let at = &build.at;
-    let scope_ctx = base;
     let mut build_name: Option<String> = None;
     // (reference, override block, location)
     let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
@@ -442,13 +441,13 @@ fn plan_build(
     for s in build.block.body.iter() {
         match s {
             Structure::Attribute(a) => match a.key.as_str() {
-                "name" => match eval_expr(&a.value, scope_ctx) {
+                "name" => match eval_expr(&a.value, base) {
                     Ok(serde_json::Value::String(n)) => build_name = Some(n),
                     Ok(_) => errors.push(at.err(a.value.span(), "build name must be a string")),
                     Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
                 },
                 "description" => {}
-                "sources" => match eval_expr(&a.value, scope_ctx) {
+                "sources" => match eval_expr(&a.value, base) {
                     Ok(serde_json::Value::Array(items)) => {
                         for item in items {
                             match item {

@@ -1,22 +1,19 @@
 #!/bin/sh
-# The main job: builds Kiln, starts a throwaway OpenSSH server on loopback, and builds
-# examples/hello/hello.pkr.hcl against it. The result is examples/output/report.txt,
-# downloaded from the machine by the template's last step.
+# The main job: builds Kiln and, with the container builder, a Debian 12 image from the
+# Debian package repositories alone (examples/debian/debian.pkr.hcl). The result is the
+# OCI image archive examples/output/debian.tar. Needs root (Linux namespaces, mounts).
 set -eu
 cd "$(dirname "$0")/.."
-if ! command -v /usr/sbin/sshd >/dev/null 2>&1; then
-    echo "Installing openssh-server (needed for the throwaway machine)..."
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server
+if ! [ -x /usr/sbin/debootstrap ]; then
+    echo "Installing debootstrap (it makes the Debian base)..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap
 fi
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build --release -p kiln
-state=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 2222)
-root=$(pwd)
-trap '"$root/examples/sshd.sh" stop "$state"; rm -rf "$state"' EXIT INT TERM
-"$root/examples/sshd.sh" start "$state" "$port"
 cd examples
-../target/release/kiln build -var "ssh_port=$port" -var "ssh_key=$state/id_ed25519" -var "ssh_user=$(id -un)" hello
+../target/release/kiln build debian
 echo
-echo "Report downloaded from the machine (examples/output/report.txt):"
-cat output/report.txt
+echo "Image written to examples/output/debian.tar (an OCI image archive). Run it with:"
+echo "  podman run --rm oci-archive:examples/output/debian.tar"
+echo "or load it into Docker first:"
+echo "  skopeo copy oci-archive:examples/output/debian.tar docker-daemon:kiln-example:latest && docker run --rm kiln-example"

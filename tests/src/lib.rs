@@ -128,3 +128,126 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Makes a tiny root filesystem at `dir` from Debian's statically linked busybox
+/// (package busybox-static): `/bin/busybox`, a link per applet, `/etc/passwd` and
+/// `/etc/group`. It has no `/proc`, `/dev` or `/tmp`: the container builder adds them.
+pub fn busybox_rootfs(dir: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    let list = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .expect("busybox is required: apt-get install busybox-static");
+    let file = Command::new("file").arg("-L").arg(busybox).output();
+    if let Ok(f) = file {
+        assert!(
+            String::from_utf8_lossy(&f.stdout).contains("statically linked"),
+            "/bin/busybox must be the static one: apt-get install busybox-static"
+        );
+    }
+    for d in ["bin", "etc", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// A real OCI registry (Debian's docker-registry, the CNCF distribution) on 127.0.0.1.
+pub struct Registry {
+    /// Holds the configuration and the stored images.
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    child: Child,
+}
+
+impl Registry {
+    /// Starts the registry and waits until it answers.
+    pub fn start() -> Registry {
+        let bin = Path::new("/usr/bin/docker-registry");
+        assert!(
+            bin.exists(),
+            "an OCI registry is required: apt-get install docker-registry"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("registry.err")).unwrap())
+            .spawn()
+            .expect("starting docker-registry");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "docker-registry did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry {
+            dir,
+            address: format!("127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `skopeo` (Debian's) with `args` and returns its stdout; panics with its stderr
+/// when it fails.
+pub fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is required: apt-get install skopeo");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "skopeo {args:?} failed: {stderr}");
+    stdout
+}
+
+/// Host PIDs of live processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(marker) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// This process's mount table (`/proc/self/mountinfo`), one mount per line.
+pub fn mounts() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}

@@ -884,3 +884,8 @@ mod on_error {
         assert!(!work.path().join("cleaned").exists(), "{out}");
     }
 }
+
+// --- The container builder (Linux namespaces, OCI images, a registry). ---------------
+
+#[path = "e2e/container.rs"]
+mod container;

@@ -124,11 +124,21 @@ impl Provisioner for Shell {
         };
 
         // Packer picks a random number; two builds on one machine (or two runs at once)
-        // must not overwrite each other's scripts.
+        // must not overwrite each other's scripts. This sandbox's random numbers are
+        // seeded deterministically, so the number comes from the build's name and the
+        // run's PACKER_RUN_UUID instead.
         let build_number = {
-            use std::hash::BuildHasher;
-            let random = std::collections::hash_map::RandomState::new();
-            (random.hash_one(&build.build_name) % 1_000_000_000) as u32
+            let run = build.variables.iter().find(|(k, _)| k == "PACKER_RUN_UUID");
+            let key = format!(
+                "{}/{}",
+                build.build_name,
+                run.map_or("", |(_, v)| v.as_str())
+            );
+            // FNV-1a: a fixed hash, the same in every run given the same key.
+            let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            (hash % 1_000_000_000) as u32
         };
         let remote_path = remote_path(&config, build_number);
         let vars = flatten_vars(&config, build)?;
@@ -202,8 +212,8 @@ fn script_field(config: &Config) -> &'static str {
     }
 }
 
-/// Packer's default remote path is `/tmp/script_<n>.sh`; Kiln derives `<n>` from the
-/// build so that it is reproducible.
+/// Packer's default remote path is `/tmp/script_<n>.sh`, `<n>` different for every build
+/// of every run.
 fn remote_path(config: &Config, build_number: u32) -> String {
     if let Some(p) = &config.remote_path {
         return p.clone();

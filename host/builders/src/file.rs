@@ -111,7 +111,7 @@ impl Builder for FileBuilder {
 
 /// Size and sha256 of the file at `path`, read in chunks so that a large file is never
 /// held in memory.
-async fn digest(path: &Path) -> std::io::Result<(u64, String)> {
+pub(crate) async fn digest(path: &Path) -> std::io::Result<(u64, String)> {
     use tokio::io::AsyncReadExt;
     let mut file = tokio::fs::File::open(path).await?;
     let mut hasher = Sha256::new();

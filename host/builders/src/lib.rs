@@ -1,6 +1,7 @@
 //! Kiln's builders. Each turns a source block into a [`Builder`]; the engine picks one
 //! by the source type.
 
+pub mod container;
 pub mod file;
 pub mod null;
 
@@ -10,16 +11,22 @@ use kiln_core::config::FieldError;
 use kiln_core::Builder;
 
 /// The source types Kiln ships.
-pub const SOURCE_TYPES: &[&str] = &["null", "file"];
+pub const SOURCE_TYPES: &[&str] = &["container", "null", "file"];
 
 /// Creates the builder for `source_type` from its configuration. Relative paths in the
-/// configuration resolve against `cwd`.
+/// configuration resolve against `cwd`; `source_name` names default outputs.
 pub fn new_builder(
     source_type: &str,
+    source_name: &str,
     config: &serde_json::Map<String, serde_json::Value>,
     cwd: &Path,
 ) -> Result<Box<dyn Builder>, FieldError> {
     match source_type {
+        "container" => Ok(Box::new(container::ContainerBuilder::new(
+            config,
+            cwd,
+            source_name,
+        )?)),
         "null" => Ok(Box::new(null::NullBuilder::new(config, cwd)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
         other => Err(FieldError {

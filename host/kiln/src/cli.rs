@@ -382,6 +382,11 @@ fn init_tracing() {
 
 /// Runs the command line and returns the process's exit status.
 pub fn main() -> ExitCode {
+    // The container runtime runs parts of itself as this binary with a hidden first
+    // argument; those must start before any thread does.
+    if let Some(code) = kiln_communicators::container::helper_main() {
+        return code;
+    }
     init_tracing();
     let matches = Cli::command().get_matches_from(packer_style_args());
     let cli = match Cli::from_arg_matches(&matches) {

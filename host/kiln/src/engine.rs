@@ -121,18 +121,22 @@ pub async fn prepare(
     let mut ready = Vec::new();
     let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
     for build in &plan.builds {
-        let builder =
-            match kiln_builders::new_builder(&build.source_type, &build.source.config, cwd) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    errors.push(field_diagnostic(
-                        &build.source,
-                        &format!("source \"{}\"", build.source_type),
-                        &e,
-                    ));
-                    None
-                }
-            };
+        let builder = match kiln_builders::new_builder(
+            &build.source_type,
+            &build.source_name,
+            &build.source.config,
+            cwd,
+        ) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                errors.push(field_diagnostic(
+                    &build.source,
+                    &format!("source \"{}\"", build.source_type),
+                    &e,
+                ));
+                None
+            }
+        };
         if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
             errors.push(Diagnostic::error(
                 format!("the {} builder has no machine to provision; remove the provisioners from its build", build.source_type),
@@ -204,6 +208,7 @@ fn step_request(
             variables: vec![
                 ("PACKER_BUILD_NAME".into(), build.source_name.clone()),
                 ("PACKER_BUILDER_TYPE".into(), build.source_type.clone()),
+                ("PACKER_RUN_UUID".into(), run_uuid().to_owned()),
             ],
         },
         communicator,
@@ -378,6 +383,34 @@ impl ProvisionHook for Provisioners<'_> {
         }
         Ok(())
     }
+}
+
+/// A random UUID (version 4) naming this run of kiln, as Packer's `PACKER_RUN_UUID`.
+/// Steps use it to keep what they leave on a machine apart from other runs' (their own
+/// random numbers are seeded deterministically).
+pub fn run_uuid() -> &'static str {
+    static UUID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    UUID.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut bytes = [0u8; 16];
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            // Each RandomState carries fresh keys from the operating system.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex = kiln_core::artifact::hex(&bytes);
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    })
 }
 
 /// How one build ended.

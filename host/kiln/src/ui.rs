@@ -34,28 +34,6 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `2026-11-21T02:43:32Z` for `secs` since the Unix epoch (UTC).
-pub fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 impl Output {
     /// Replaces every sensitive value in `text` with `<sensitive>`.
     pub fn mask(&self, text: &str) -> String {
@@ -86,7 +64,7 @@ impl Output {
                 machine_escape(&text)
             ));
         } else if self.timestamps {
-            self.write(&format!("{}: {text}", rfc3339(unix_now())));
+            self.write(&format!("{}: {text}", kiln_core::rfc3339(unix_now())));
         } else {
             self.write(&text);
         }
@@ -186,12 +164,5 @@ mod tests {
     #[test]
     fn machine_fields_escape_as_packer_does() {
         assert_eq!(machine_escape("a,b\nc"), "a%!(PACKER_COMMA)b\\nc");
-    }
-
-    #[test]
-    fn timestamps_are_utc_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_746_212), "2026-11-27T02:23:32Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }

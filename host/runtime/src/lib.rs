@@ -12,7 +12,7 @@ mod host;
 mod tree;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -386,14 +386,4 @@ fn to_wit_build(b: &BuildInfo) -> bindings::provisioner::kiln::plugin::types::Bu
     }
 }
 
-/// The default on-disk cache of compiled components: `$KILN_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("KILN_CACHE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(Path::new(&d).join("kiln"));
-    }
-    std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/kiln"))
-}
+pub use kiln_core::default_cache_dir;

@@ -1,0 +1,284 @@
+//! The `changes` option: Dockerfile instructions applied to the committed image's
+//! configuration, as `docker commit --change` (and Packer's docker builder) take them.
+
+use std::collections::BTreeMap;
+
+use kiln_core::diag::did_you_mean;
+use kiln_registry::ContainerConfig;
+
+/// The instructions `changes` accepts.
+const INSTRUCTIONS: &[&str] = &[
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+];
+
+/// One parsed instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Cmd(Vec<String>),
+    Entrypoint(Vec<String>),
+    Env(Vec<(String, String)>),
+    Expose(Vec<String>),
+    Label(Vec<(String, String)>),
+    StopSignal(String),
+    User(String),
+    Volume(Vec<String>),
+    Workdir(String),
+}
+
+/// Parses one `changes` entry; the error says what is wrong and what would be right.
+pub fn parse(line: &str) -> Result<Change, String> {
+    let line = line.trim();
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let rest = rest.trim();
+    let upper = word.to_ascii_uppercase();
+    let need_args = || {
+        if rest.is_empty() {
+            Err(format!("{upper} needs an argument"))
+        } else {
+            Ok(())
+        }
+    };
+    Ok(match upper.as_str() {
+        "CMD" => Change::Cmd(command_form(rest)?),
+        "ENTRYPOINT" => Change::Entrypoint(command_form(rest)?),
+        "ENV" => {
+            need_args()?;
+            Change::Env(pairs(rest, true)?)
+        }
+        "LABEL" => {
+            need_args()?;
+            Change::Label(pairs(rest, false)?)
+        }
+        "EXPOSE" => {
+            need_args()?;
+            let ports = words(rest)?
+                .into_iter()
+                .map(|p| port(&p))
+                .collect::<Result<_, _>>()?;
+            Change::Expose(ports)
+        }
+        "VOLUME" => {
+            need_args()?;
+            Change::Volume(if rest.starts_with('[') {
+                json_list(rest)?
+            } else {
+                words(rest)?
+            })
+        }
+        "USER" => {
+            need_args()?;
+            Change::User(rest.to_owned())
+        }
+        "WORKDIR" => {
+            need_args()?;
+            Change::Workdir(rest.to_owned())
+        }
+        "STOPSIGNAL" => {
+            need_args()?;
+            Change::StopSignal(rest.to_owned())
+        }
+        "ONBUILD" | "RUN" | "COPY" | "ADD" | "FROM" | "ARG" | "HEALTHCHECK" | "SHELL" => {
+            return Err(format!(
+                "{upper} cannot be applied to a committed image; use one of {}",
+                INSTRUCTIONS.join(", ")
+            ))
+        }
+        _ => {
+            let hint = did_you_mean(&upper, INSTRUCTIONS.iter().copied())
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "unknown instruction {word:?}{hint}; changes accepts {}",
+                INSTRUCTIONS.join(", ")
+            ));
+        }
+    })
+}
+
+/// Applies `change` to `config`.
+pub fn apply(change: &Change, config: &mut ContainerConfig) {
+    match change.clone() {
+        Change::Cmd(c) => config.cmd = Some(c),
+        Change::Entrypoint(e) => {
+            config.entrypoint = Some(e);
+            // As in a Dockerfile, a new entrypoint drops the inherited command.
+            config.cmd = None;
+        }
+        Change::Env(vars) => {
+            let env = config.env.get_or_insert_with(Vec::new);
+            for (k, v) in vars {
+                env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k.as_str()));
+                env.push(format!("{k}={v}"));
+            }
+        }
+        Change::Expose(ports) => {
+            let exposed = config.exposed_ports.get_or_insert_with(BTreeMap::new);
+            for p in ports {
+                exposed.insert(p, Default::default());
+            }
+        }
+        Change::Label(labels) => {
+            let map = config.labels.get_or_insert_with(BTreeMap::new);
+            map.extend(labels);
+        }
+        Change::StopSignal(s) => config.stop_signal = Some(s),
+        Change::User(u) => config.user = Some(u),
+        Change::Volume(vols) => {
+            let map = config.volumes.get_or_insert_with(BTreeMap::new);
+            for v in vols {
+                map.insert(v, Default::default());
+            }
+        }
+        Change::Workdir(w) => config.working_dir = Some(w),
+    }
+}
+
+/// `["a", "b"]` (exec form) or `a b` (shell form, run with `/bin/sh -c`).
+fn command_form(rest: &str) -> Result<Vec<String>, String> {
+    if rest.starts_with('[') {
+        json_list(rest)
+    } else if rest.is_empty() {
+        Err("needs a command, as [\"executable\", \"arg\"] or a shell command".into())
+    } else {
+        Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
+    }
+}
+
+fn json_list(rest: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str(rest).map_err(|e| format!("{rest} is not a JSON list of strings ({e})"))
+}
+
+/// Splits on whitespace, honouring double quotes and backslash escapes.
+fn words(text: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut any) = (false, false);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            '\\' => cur.extend(chars.next()),
+            c if c.is_whitespace() && !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("unterminated quote in {text:?}"));
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// `K=V K2="v 2"`, or for ENV also the old `K value with spaces` form.
+fn pairs(rest: &str, env: bool) -> Result<Vec<(String, String)>, String> {
+    let first = rest.split_whitespace().next().unwrap_or("");
+    if env && !first.contains('=') {
+        let value = rest[first.len()..].trim();
+        return Ok(vec![(first.to_owned(), value.to_owned())]);
+    }
+    words(rest)?
+        .into_iter()
+        .map(|w| match w.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(format!("{w:?} is not of the form key=value")),
+        })
+        .collect()
+}
+
+fn port(text: &str) -> Result<String, String> {
+    let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
+    if num.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
+        return Err(format!("{text:?} is not a port (like 8080 or 53/udp)"));
+    }
+    Ok(format!("{num}/{proto}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_docker_accepts() {
+        assert_eq!(
+            parse(r#"CMD ["nginx", "-g", "daemon off;"]"#),
+            Ok(Change::Cmd(vec![
+                "nginx".into(),
+                "-g".into(),
+                "daemon off;".into()
+            ]))
+        );
+        assert_eq!(
+            parse("entrypoint /start.sh --now"),
+            Ok(Change::Entrypoint(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "/start.sh --now".into()
+            ]))
+        );
+        assert_eq!(
+            parse(r#"ENV A=1 B="two words""#),
+            Ok(Change::Env(vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into())
+            ]))
+        );
+        assert_eq!(
+            parse("ENV GREETING hello world"),
+            Ok(Change::Env(vec![("GREETING".into(), "hello world".into())]))
+        );
+        assert_eq!(
+            parse("EXPOSE 80 53/udp"),
+            Ok(Change::Expose(vec!["80/tcp".into(), "53/udp".into()]))
+        );
+        assert_eq!(parse("WORKDIR /srv"), Ok(Change::Workdir("/srv".into())));
+        assert_eq!(
+            parse("VOLUME [\"/data\"]"),
+            Ok(Change::Volume(vec!["/data".into()]))
+        );
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_apply() {
+        let e = parse("ENTRYPIONT [\"x\"]").unwrap_err();
+        assert!(e.contains("did you mean ENTRYPOINT?"), "{e}");
+        assert!(parse("RUN apt-get update")
+            .unwrap_err()
+            .contains("cannot be applied"));
+        assert!(parse("EXPOSE http").unwrap_err().contains("not a port"));
+        assert!(parse("LABEL novalue").unwrap_err().contains("key=value"));
+        assert!(parse("CMD [\"unterminated\"")
+            .unwrap_err()
+            .contains("JSON list"));
+    }
+
+    #[test]
+    fn entrypoint_resets_cmd_and_env_replaces() {
+        let mut c = ContainerConfig {
+            cmd: Some(vec!["bash".into()]),
+            env: Some(vec!["PATH=/bin".into(), "A=0".into()]),
+            ..Default::default()
+        };
+        apply(&parse("ENTRYPOINT [\"/init\"]").unwrap(), &mut c);
+        apply(&parse("ENV A=1").unwrap(), &mut c);
+        assert_eq!(c.cmd, None);
+        assert_eq!(c.env, Some(vec!["PATH=/bin".into(), "A=1".into()]));
+    }
+}

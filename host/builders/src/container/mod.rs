@@ -1,0 +1,675 @@
+//! The `container` builder: an OCI image built in Linux namespaces, with no daemon.
+//!
+//! The base (a registry image, an OCI layout or archive on disk, a root filesystem
+//! directory, a debootstrap run, or nothing) is unpacked once into the cache and used as
+//! the read-only lower layer of an overlay; everything the provisioners change lands in
+//! the overlay's upper directory, which becomes the committed image's one new layer.
+
+mod base;
+pub mod changes;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use kiln_communicators::{Container, InitConfig};
+use kiln_core::config::{decode, FieldError};
+use kiln_core::steps::{run_steps, Step};
+use kiln_core::{
+    Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
+    ProvisionHook,
+};
+use kiln_registry::{BlobStore, Reference, RegistryAuth};
+
+use base::{Base, BaseSource, Bootstrap};
+
+/// The `PATH` a command gets when the image does not set one (the one container engines
+/// use).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Mount points the container needs; created for the run when the base lacks them and
+/// left out of the committed layer.
+const MOUNT_POINTS: &[&str] = &["proc", "dev", "tmp"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    rootfs: Option<String>,
+    #[serde(default)]
+    bootstrap: Option<OneBlock<Bootstrap>>,
+    #[serde(default)]
+    pull: Option<bool>,
+    #[serde(default)]
+    commit: bool,
+    #[serde(default)]
+    discard: bool,
+    #[serde(default)]
+    export_path: Option<String>,
+    #[serde(default)]
+    changes: Vec<String>,
+    #[serde(default)]
+    output_image: Option<String>,
+    #[serde(default)]
+    image_tag: Option<String>,
+    #[serde(default)]
+    push: Option<String>,
+    #[serde(default)]
+    login_username: Option<String>,
+    #[serde(default)]
+    login_password: Option<String>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    network: Option<String>,
+    #[serde(default)]
+    hostname: Option<String>,
+}
+
+/// A nested block: HCL gives a list of one object, JSON templates an object.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneBlock<T> {
+    One(T),
+    List(Vec<T>),
+}
+
+/// What happens to the container once provisioned.
+#[derive(Debug, Clone)]
+enum Output {
+    /// A new image, written to `path` (an `oci-archive` when it ends in `.tar`, else an
+    /// OCI image layout directory) and optionally pushed.
+    Commit {
+        path: PathBuf,
+        tag: String,
+        push: Option<Reference>,
+    },
+    /// A tarball of the root filesystem.
+    Export(PathBuf),
+    /// Nothing.
+    Discard,
+}
+
+/// The configured `container` builder.
+#[derive(Debug)]
+pub struct ContainerBuilder {
+    base: BaseSource,
+    output: Output,
+    changes: Vec<changes::Change>,
+    auth: Option<RegistryAuth>,
+    author: Option<String>,
+    message: Option<String>,
+    env: BTreeMap<String, String>,
+    host_network: bool,
+    hostname: String,
+}
+
+impl ContainerBuilder {
+    /// Checks and keeps the source's configuration.
+    pub fn new(
+        config: &serde_json::Map<String, serde_json::Value>,
+        cwd: &Path,
+        source_name: &str,
+    ) -> Result<Self, FieldError> {
+        let c: Config = decode(config)?;
+        let bootstrap = match c.bootstrap {
+            None => None,
+            Some(OneBlock::One(b)) => Some(b),
+            Some(OneBlock::List(mut list)) if list.len() == 1 => list.pop(),
+            Some(OneBlock::List(_)) => {
+                return Err(FieldError::new(
+                    "bootstrap",
+                    "only one bootstrap block is allowed",
+                ))
+            }
+        };
+        let given = [c.image.is_some(), c.rootfs.is_some(), bootstrap.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(FieldError::new(
+                "image",
+                "exactly one of image, rootfs or a bootstrap block must be specified \
+                 (image = \"scratch\" starts from nothing)",
+            ));
+        }
+        let base = if let Some(image) = c.image {
+            BaseSource::parse_image(&image, cwd, c.pull.unwrap_or(true))
+                .map_err(|e| FieldError::new("image", e))?
+        } else if let Some(dir) = c.rootfs {
+            let dir = cwd.join(dir);
+            if !dir.is_dir() {
+                return Err(FieldError::new(
+                    "rootfs",
+                    format!("rootfs {} is not a directory", dir.display()),
+                ));
+            }
+            BaseSource::Rootfs(dir)
+        } else {
+            let b = bootstrap.expect("counted above");
+            b.check().map_err(|e| FieldError::new("bootstrap", e))?;
+            BaseSource::Bootstrap(b)
+        };
+
+        let outputs = [c.commit, c.discard, c.export_path.is_some()];
+        if outputs.iter().filter(|o| **o).count() != 1 {
+            return Err(FieldError::new(
+                "commit",
+                "exactly one of commit, discard, or export_path must be specified",
+            ));
+        }
+        let output = if c.commit {
+            let path = c
+                .output_image
+                .map(|p| cwd.join(p))
+                .unwrap_or_else(|| cwd.join(format!("output-{source_name}/image.tar")));
+            let push = c
+                .push
+                .map(|p| {
+                    p.parse::<Reference>()
+                        .map_err(|e| FieldError::new("push", e.to_string()))
+                })
+                .transpose()?;
+            Output::Commit {
+                path,
+                tag: c.image_tag.unwrap_or_else(|| "latest".into()),
+                push,
+            }
+        } else if let Some(p) = c.export_path {
+            for (field, set) in [
+                ("output_image", c.output_image.is_some()),
+                ("push", c.push.is_some()),
+            ] {
+                if set {
+                    return Err(FieldError::new(
+                        field,
+                        format!("{field} needs commit = true"),
+                    ));
+                }
+            }
+            Output::Export(cwd.join(p))
+        } else {
+            Output::Discard
+        };
+        if !matches!(output, Output::Commit { .. }) && !c.changes.is_empty() {
+            return Err(FieldError::new("changes", "changes need commit = true"));
+        }
+        let changes = c
+            .changes
+            .iter()
+            .map(|line| {
+                changes::parse(line)
+                    .map_err(|e| FieldError::new("changes", format!("{line:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let host_network = match c.network.as_deref() {
+            None | Some("none") => false,
+            Some("host") => true,
+            Some(other) => {
+                return Err(FieldError::new(
+                    "network",
+                    format!(
+                    "network {other:?} is not supported; use \"none\" (the default) or \"host\""
+                ),
+                ))
+            }
+        };
+        let auth = match (c.login_username, c.login_password) {
+            (Some(username), Some(password)) => Some(RegistryAuth { username, password }),
+            (None, None) => None,
+            _ => {
+                return Err(FieldError::new(
+                    "login_username",
+                    "login_username and login_password must be given together",
+                ))
+            }
+        };
+        Ok(ContainerBuilder {
+            base,
+            output,
+            changes,
+            auth,
+            author: c.author,
+            message: c.message,
+            env: c.env,
+            host_network,
+            hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
+        })
+    }
+}
+
+/// What the steps share.
+struct State<'a> {
+    builder: &'a ContainerBuilder,
+    cx: &'a BuildContext,
+    hook: &'a dyn ProvisionHook,
+    store: BlobStore,
+    cache: PathBuf,
+    base: Option<Base>,
+    /// The build's scratch directory: overlay upper, work and mount point.
+    dir: Option<PathBuf>,
+    /// Mount points created in the upper directory for the run.
+    created: Vec<PathBuf>,
+    container: Option<Container>,
+    artifact: Option<Artifact>,
+}
+
+fn failed(what: &str) -> impl Fn(String) -> BuildError + '_ {
+    move |e| BuildError::Failed(format!("{what}: {e}"))
+}
+
+/// Brings the base into the cache.
+struct ResolveBase;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for ResolveBase {
+    fn name(&self) -> &'static str {
+        "base"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let base = base::resolve(
+            &state.builder.base,
+            state.builder.auth.as_ref(),
+            &state.store,
+            &state.cache,
+            &*state.cx.ui,
+        )
+        .await
+        .map_err(BuildError::Failed)?;
+        state.base = Some(base);
+        Ok(())
+    }
+}
+
+/// Creates the scratch directory (removed by cleanup, whatever happened).
+struct Workdir;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Workdir {
+    fn name(&self) -> &'static str {
+        "workdir"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let dir = std::env::temp_dir().join(format!("kiln-container-{}", random_suffix()));
+        state.dir = Some(dir.clone());
+        let lower = &state.base.as_ref().expect("resolved").rootfs;
+        let upper = dir.join("upper");
+        for d in ["upper", "work", "root"] {
+            std::fs::create_dir_all(dir.join(d))
+                .map_err(|e| failed("creating the work directory")(e.to_string()))?;
+        }
+        for m in MOUNT_POINTS {
+            if std::fs::symlink_metadata(lower.join(m)).is_err() {
+                std::fs::create_dir(upper.join(m))
+                    .map_err(|e| failed("creating mount points")(e.to_string()))?;
+                state.created.push(PathBuf::from(m));
+            }
+        }
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(dir) = state.dir.take() {
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+                state
+                    .cx
+                    .ui
+                    .error(&format!("removing {}: {e}", dir.display()));
+            }
+        }
+    }
+}
+
+/// Starts the container; its cleanup stops it if it is still running.
+struct Start;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Start {
+    fn name(&self) -> &'static str {
+        "start"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let dir = state.dir.clone().expect("created");
+        let base = state.base.as_ref().expect("resolved");
+        let config = InitConfig {
+            root: dir.join("root"),
+            lower: vec![base.rootfs.clone()],
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            hostname: state.builder.hostname.clone(),
+            host_network: state.builder.host_network,
+        };
+        state.cx.ui.say(&format!(
+            "Starting a container on {} ({} network)...",
+            base.description,
+            if config.host_network { "host" } else { "no" }
+        ));
+        let container = Container::start(&config)
+            .await
+            .map_err(|e| BuildError::Failed(e.to_string()))?;
+        state.container = Some(container);
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(c) = state.container.take() {
+            c.stop().await;
+        }
+    }
+}
+
+/// Runs the provisioners inside the container.
+struct Provision;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Provision {
+    fn name(&self) -> &'static str {
+        "provision"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let base = state.base.as_ref().expect("resolved");
+        let image_config = base.config.config.clone().unwrap_or_default();
+        let mut env: BTreeMap<String, String> = image_config
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        env.entry("PATH".into())
+            .or_insert_with(|| DEFAULT_PATH.into());
+        env.insert("HOSTNAME".into(), state.builder.hostname.clone());
+        env.entry("HOME".into()).or_insert_with(|| "/root".into());
+        env.extend(state.builder.env.clone());
+        let workdir = image_config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into());
+        let container = state.container.as_ref().expect("started");
+        let comm = Arc::new(container.communicator(env.into_iter().collect(), workdir));
+        let connection = ConnectionInfo {
+            conn_type: "container".into(),
+            host: state.builder.hostname.clone(),
+            port: 0,
+            user: "root".into(),
+        };
+        state
+            .hook
+            .provision(Some(comm as Arc<dyn Communicator>), connection)
+            .await
+    }
+}
+
+/// `export_path`: a tarball of the container's root filesystem, taken while it runs.
+struct Export;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Export {
+    fn name(&self) -> &'static str {
+        "export"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let Output::Export(path) = &state.builder.output else {
+            return Ok(());
+        };
+        state.cx.ui.say(&format!(
+            "Exporting the container's filesystem to {}...",
+            path.display()
+        ));
+        let pid = state.container.as_ref().expect("started").pid();
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let path = path.clone();
+        let epoch = source_date_epoch();
+        let file = tokio::task::spawn_blocking(move || -> Result<ArtifactFile, String> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            let options = kiln_registry::LayerOptions {
+                epoch,
+                overlay_upper: false,
+                exclude: MOUNT_POINTS.iter().map(PathBuf::from).collect(),
+            };
+            let tmp = path.with_extension("tar.partial");
+            let out = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            let written = kiln_registry::write_tar(&root, &options, std::io::BufWriter::new(out));
+            let digest = match written {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e.to_string());
+                }
+            };
+            std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+            let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+            Ok(ArtifactFile {
+                path,
+                size,
+                sha256: digest.hex().to_owned(),
+            })
+        })
+        .await
+        .map_err(|e| BuildError::Failed(e.to_string()))?
+        .map_err(failed("exporting the filesystem"))?;
+        state.artifact = Some(Artifact {
+            builder_id: "kiln.container".into(),
+            id: file.path.display().to_string(),
+            description: format!("Exported root filesystem: {}", file.path.display()),
+            files: vec![file],
+            metadata: Default::default(),
+        });
+        Ok(())
+    }
+}
+
+/// Stops the container so that its upper directory is final.
+struct Stop;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Stop {
+    fn name(&self) -> &'static str {
+        "stop"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        if let Some(c) = state.container.take() {
+            c.stop().await;
+        }
+        Ok(())
+    }
+}
+
+/// `commit`: the changes as one new layer over the base, written and pushed.
+struct Commit;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Commit {
+    fn name(&self) -> &'static str {
+        "commit"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let Output::Commit { path, tag, push } = &state.builder.output else {
+            return Ok(());
+        };
+        state
+            .cx
+            .ui
+            .say("Committing the container's changes as a new layer...");
+        let base = state.base.take().expect("resolved");
+        let upper = state.dir.as_ref().expect("created").join("upper");
+        let store = state.store.clone();
+        let options = kiln_registry::LayerOptions {
+            epoch: source_date_epoch(),
+            overlay_upper: true,
+            exclude: state.created.clone(),
+        };
+        let author = state.builder.author.clone();
+        let message = state.builder.message.clone();
+        let changes = state.builder.changes.clone();
+        let (path2, tag2) = (path.clone(), tag.clone());
+        let build_name = state.cx.build_name.clone();
+        let (image, layer_size) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let mut layers = base.layers.clone();
+            let mut config = base.config.clone();
+            let base_layers = base::base_layers(&base, &store, options.epoch)?;
+            for (descriptor, diff_id) in base_layers {
+                layers.push(descriptor);
+                config.rootfs.diff_ids.push(diff_id);
+            }
+            let layer =
+                kiln_registry::write_layer(&upper, &options, &store).map_err(|e| e.to_string())?;
+            layers.push(layer.descriptor());
+            config.rootfs.diff_ids.push(layer.diff_id.clone());
+            let created = kiln_core::rfc3339(options.epoch.max(0) as u64);
+            config.created = Some(created.clone());
+            if author.is_some() {
+                config.author = author.clone();
+            }
+            config.history.push(kiln_registry::History {
+                created: Some(created),
+                created_by: Some(format!("kiln build {build_name}")),
+                author,
+                comment: message,
+                empty_layer: None,
+            });
+            let mut cc = config.config.take().unwrap_or_default();
+            for change in &changes {
+                changes::apply(change, &mut cc);
+            }
+            config.config = Some(cc);
+            if config.os.is_empty() {
+                config.os = "linux".into();
+            }
+            if config.architecture.is_empty() {
+                config.architecture = "amd64".into();
+            }
+            let image =
+                kiln_registry::store_image(&store, layers, config).map_err(|e| e.to_string())?;
+            if let Some(parent) = path2.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            let written = if path2.extension().is_some_and(|e| e == "tar") {
+                kiln_registry::write_oci_archive(&path2, &store, &image, &tag2)
+            } else {
+                kiln_registry::write_oci_layout(&path2, &store, &image, &tag2)
+            };
+            written.map_err(|e| e.to_string())?;
+            Ok((image, layer.size))
+        })
+        .await
+        .map_err(|e| BuildError::Failed(e.to_string()))?
+        .map_err(failed("committing the image"))?;
+        let digest = image.manifest_digest.to_string();
+        state.cx.ui.say(&format!(
+            "Committed image {digest} (new layer {layer_size} bytes) to {}",
+            path.display()
+        ));
+        let mut metadata = BTreeMap::from([
+            ("image_digest".to_owned(), digest.clone()),
+            ("image_tag".to_owned(), tag.clone()),
+        ]);
+        if let Some(reference) = push {
+            state
+                .cx
+                .ui
+                .say(&format!("Pushing the image to {reference}..."));
+            let pushed =
+                kiln_registry::push(reference, state.builder.auth.as_ref(), &state.store, &image)
+                    .await
+                    .map_err(|e| BuildError::Failed(format!("pushing to {reference}: {e}")))?;
+            state.cx.ui.say(&format!("Pushed {reference}@{pushed}"));
+            metadata.insert("pushed".into(), format!("{reference}@{pushed}"));
+        }
+        let files = if path.is_file() {
+            let (size, sha256) = crate::file::digest(path)
+                .await
+                .map_err(|e| failed("reading back the image")(e.to_string()))?;
+            vec![ArtifactFile {
+                path: path.clone(),
+                size,
+                sha256,
+            }]
+        } else {
+            vec![]
+        };
+        state.artifact = Some(Artifact {
+            builder_id: "kiln.container".into(),
+            id: digest.clone(),
+            description: format!("Imported Docker image: {digest} in {}", path.display()),
+            files,
+            metadata,
+        });
+        Ok(())
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, or 0: timestamps in committed layers never depend on when the
+/// build ran.
+pub fn source_date_epoch() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn random_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+#[async_trait]
+impl Builder for ContainerBuilder {
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError> {
+        let cache = kiln_core::default_cache_dir().ok_or_else(|| {
+            BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
+        })?;
+        let steps: Vec<Box<dyn Step<State<'_>>>> = vec![
+            Box::new(ResolveBase),
+            Box::new(Workdir),
+            Box::new(Start),
+            Box::new(Provision),
+            Box::new(Export),
+            Box::new(Stop),
+            Box::new(Commit),
+        ];
+        let mut state = State {
+            builder: self,
+            cx,
+            hook,
+            store: BlobStore::new(cache.join("blobs")),
+            cache,
+            base: None,
+            dir: None,
+            created: vec![],
+            container: None,
+            artifact: None,
+        };
+        run_steps(&steps, &mut state, &cx.cancel).await?;
+        Ok(state.artifact.take().unwrap_or_else(|| Artifact {
+            builder_id: "kiln.container".into(),
+            id: "discarded".into(),
+            files: vec![],
+            metadata: Default::default(),
+            description: "The container was discarded".into(),
+        }))
+    }
+}

@@ -1,0 +1,382 @@
+//! A container made of Linux namespaces alone (no daemon): new mount, PID, UTS, IPC and
+//! (unless asked otherwise) network namespaces around an overlay of the base root
+//! filesystem, and a communicator that runs commands and moves files inside it.
+//!
+//! The namespace work happens in helper processes (see [`helper`]): the kiln binary runs
+//! itself with a hidden first argument. The container is PID 1 of its own PID namespace
+//! and lives exactly as long as kiln holds its standard input open, so neither a failure
+//! nor a killed kiln leaves processes or mounts behind; the mounts only ever exist in
+//! the container's own mount namespace.
+
+pub mod helper;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use kiln_core::communicator::{
+    CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess, TreeEntry, TreeSink,
+    TreeSource,
+};
+
+pub use helper::helper_main;
+
+const INIT_ARG: &str = "__kiln-container-init";
+const EXEC_ARG: &str = "__kiln-container-exec";
+/// The program that holds the helpers: this very binary.
+const SELF_EXE: &str = "/proc/self/exe";
+
+/// How to set up a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitConfig {
+    /// Where the overlay is mounted (an empty directory).
+    pub root: PathBuf,
+    /// The read-only layers, uppermost first.
+    pub lower: Vec<PathBuf>,
+    /// Receives every change made in the container.
+    pub upper: PathBuf,
+    /// Overlayfs' work directory, on the same filesystem as `upper`.
+    pub work: PathBuf,
+    /// The container's host name.
+    pub hostname: String,
+    /// Share the host's network namespace instead of getting an empty one.
+    pub host_network: bool,
+}
+
+/// A running container. Dropping it kills everything inside.
+#[derive(Debug)]
+pub struct Container {
+    init: Child,
+    pid: i32,
+}
+
+impl Container {
+    /// Creates the namespaces and mounts, and waits until the container is ready.
+    pub async fn start(config: &InitConfig) -> Result<Container, CommError> {
+        let json = serde_json::to_string(config).map_err(|e| CommError::Remote(e.to_string()))?;
+        let mut init = Command::new(SELF_EXE)
+            .arg(INIT_ARG)
+            .arg(json)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| CommError::Remote(format!("starting the container helper: {e}")))?;
+        let stdout = init.stdout.take().expect("piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut pid, mut ready) = (None, false);
+        while !(ready && pid.is_some()) {
+            match lines.next_line().await? {
+                Some(line) if line == "ready" => ready = true,
+                Some(line) => {
+                    pid = line
+                        .strip_prefix("pid ")
+                        .and_then(|p| p.parse::<i32>().ok())
+                }
+                None => {
+                    let mut err = String::new();
+                    if let Some(mut stderr) = init.stderr.take() {
+                        let _ = stderr.read_to_string(&mut err).await;
+                    }
+                    let _ = init.wait().await;
+                    return Err(CommError::Remote(format!(
+                        "the container did not start: {}",
+                        err.trim()
+                    )));
+                }
+            }
+        }
+        Ok(Container {
+            init,
+            pid: pid.expect("checked above"),
+        })
+    }
+
+    /// The host PID of the container's init process.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// A communicator into this container; commands get exactly `env` as environment
+    /// and start in `workdir`.
+    pub fn communicator(
+        &self,
+        env: Vec<(String, String)>,
+        workdir: String,
+    ) -> ContainerCommunicator {
+        ContainerCommunicator {
+            pid: self.pid,
+            env,
+            workdir,
+        }
+    }
+
+    /// Kills everything in the container and waits until it is gone, mounts included.
+    pub async fn stop(mut self) {
+        drop(self.init.stdin.take());
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.init.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.init.kill().await;
+        }
+    }
+}
+
+/// Runs commands and moves files inside a [`Container`].
+#[derive(Debug, Clone)]
+pub struct ContainerCommunicator {
+    pid: i32,
+    env: Vec<(String, String)>,
+    workdir: String,
+}
+
+impl ContainerCommunicator {
+    fn helper(&self, op: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(SELF_EXE);
+        cmd.arg(EXEC_ARG)
+            .arg(self.pid.to_string())
+            .arg(op)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs a transfer helper that consumes stdin and/or produces stdout, then checks
+    /// that it succeeded.
+    async fn finish(mut child: Child, what: &str, path: &str) -> Result<(), CommError> {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err).await;
+        }
+        let status = child.wait().await?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(CommError::Remote(format!(
+                "{what} {path} in the container: {}",
+                err.trim()
+            )))
+        }
+    }
+}
+
+fn spawn_err(e: std::io::Error) -> CommError {
+    CommError::Connection(format!("starting the container helper: {e}"))
+}
+
+/// A command running in the container.
+struct ContainerProcess {
+    child: Child,
+    output: mpsc::Receiver<Output>,
+}
+
+fn forward(
+    mut reader: impl AsyncRead + Unpin + Send + 'static,
+    stream: OutputStream,
+    tx: mpsc::Sender<Output>,
+) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = reader.read(&mut buf).await {
+            if n == 0
+                || tx
+                    .send(Output {
+                        stream,
+                        data: buf[..n].to_vec(),
+                    })
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+#[async_trait]
+impl RemoteProcess for ContainerProcess {
+    async fn next_output(&mut self) -> Option<Output> {
+        self.output.recv().await
+    }
+
+    async fn wait(&mut self) -> Result<ExitStatus, CommError> {
+        while self.output.recv().await.is_some() {}
+        let status = self.child.wait().await?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited(code),
+            (None, Some(sig)) => ExitStatus::Killed(
+                nix::sys::signal::Signal::try_from(sig)
+                    .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
+                    .unwrap_or_else(|_| sig.to_string()),
+            ),
+            (None, None) => ExitStatus::Disconnected,
+        })
+    }
+}
+
+#[async_trait]
+impl Communicator for ContainerCommunicator {
+    async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
+        let mut child = self
+            .helper("run", &[&self.workdir, command])
+            .spawn()
+            .map_err(spawn_err)?;
+        let (tx, rx) = mpsc::channel(64);
+        forward(
+            child.stdout.take().expect("piped"),
+            OutputStream::Stdout,
+            tx.clone(),
+        );
+        forward(
+            child.stderr.take().expect("piped"),
+            OutputStream::Stderr,
+            tx,
+        );
+        Ok(Box::new(ContainerProcess { child, output: rx }))
+    }
+
+    async fn upload(
+        &self,
+        dest: &str,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+        size: u64,
+        mode: u32,
+    ) -> Result<(), CommError> {
+        let mut child = self
+            .helper("put", &[dest, &format!("{mode:o}")])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let copied = tokio::io::copy(&mut reader.take(size), &mut stdin).await;
+        drop(stdin);
+        let done = Self::finish(child, "writing", dest).await;
+        done?;
+        if copied? != size {
+            return Err(CommError::Remote(format!(
+                "uploading {dest}: the source ended early"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn upload_dir(&self, dest: &str, tree: &mut dyn TreeSource) -> Result<(), CommError> {
+        let mut child = self
+            .helper("put-tree", &[dest])
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        let mut stdin = tokio::io::BufWriter::new(child.stdin.take().expect("piped"));
+        let sent = async {
+            while let Some(entry) = tree.next_entry().await? {
+                match entry {
+                    TreeEntry::EnterDir { name, mode } => {
+                        stdin
+                            .write_all(format!("D {mode:o} {}\n{name}", name.len()).as_bytes())
+                            .await?;
+                    }
+                    TreeEntry::File {
+                        name,
+                        mode,
+                        size,
+                        mut reader,
+                    } => {
+                        stdin
+                            .write_all(
+                                format!("F {mode:o} {size} {}\n{name}", name.len()).as_bytes(),
+                            )
+                            .await?;
+                        let n = tokio::io::copy(&mut (&mut reader).take(size), &mut stdin).await?;
+                        if n != size {
+                            return Err(std::io::Error::other(format!("{name} ended early")));
+                        }
+                    }
+                    TreeEntry::LeaveDir => stdin.write_all(b"U\n").await?,
+                }
+            }
+            stdin.flush().await
+        }
+        .await;
+        drop(stdin);
+        Self::finish(child, "writing", dest).await?;
+        sent.map_err(CommError::from)
+    }
+
+    async fn download(
+        &self,
+        src: &str,
+        writer: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<u64, CommError> {
+        let mut child = self.helper("get", &[src]).spawn().map_err(spawn_err)?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let copied = tokio::io::copy(&mut stdout, writer).await;
+        Self::finish(child, "reading", src).await?;
+        writer.flush().await?;
+        Ok(copied?)
+    }
+
+    async fn download_dir(&self, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError> {
+        let mut child = self.helper("get-tree", &[src]).spawn().map_err(spawn_err)?;
+        let mut input = BufReader::new(child.stdout.take().expect("piped"));
+        let received = async {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if input.read_line(&mut line).await? == 0 {
+                    return Ok::<_, std::io::Error>(());
+                }
+                let fields: Vec<&str> = line.trim_end().split(' ').collect();
+                let mode = |m: &str| u32::from_str_radix(m, 8).unwrap_or(0o644);
+                match fields.as_slice() {
+                    ["D", m, len] => {
+                        let name = read_name(&mut input, len).await?;
+                        sink.enter_dir(&name, mode(m)).await?;
+                    }
+                    ["F", m, size, len] => {
+                        let name = read_name(&mut input, len).await?;
+                        let size: u64 = size.parse().map_err(std::io::Error::other)?;
+                        let mut out = sink.create_file(&name, mode(m)).await?;
+                        let n = tokio::io::copy(&mut (&mut input).take(size), &mut out).await?;
+                        out.shutdown().await?;
+                        if n != size {
+                            return Err(std::io::Error::other("download ended early"));
+                        }
+                    }
+                    ["U"] => sink.leave_dir().await?,
+                    _ => {
+                        return Err(std::io::Error::other(format!(
+                            "malformed tree entry {line:?}"
+                        )))
+                    }
+                }
+            }
+        }
+        .await;
+        Self::finish(child, "reading", src).await?;
+        received.map_err(CommError::from)
+    }
+}
+
+async fn read_name(input: &mut (impl AsyncRead + Unpin), len: &str) -> std::io::Result<String> {
+    let len: usize = len.parse().map_err(std::io::Error::other)?;
+    if len > 4096 {
+        return Err(std::io::Error::other("file name too long"));
+    }
+    let mut name = vec![0; len];
+    input.read_exact(&mut name).await?;
+    String::from_utf8(name).map_err(std::io::Error::other)
+}

@@ -1,0 +1,95 @@
+//! The one error type of this crate; every message says what failed, where, and what to do.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::Digest;
+
+/// What can go wrong reading, writing, pulling or pushing an image. `what` fields name
+/// the file, blob or manifest concerned; `layout` is a layout directory or archive.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A string that is not `sha256:` followed by 64 lowercase hex digits.
+    #[error("invalid digest {0:?}: expected \"sha256:\" followed by 64 lowercase hex digits")]
+    InvalidDigest(String),
+    /// Content whose sha256 is not the digest it was named by.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}; the content is corrupt or was changed")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// A blob the image needs is not in the store.
+    #[error("blob {digest} is not in the blob store {store}; pull or read the image again")]
+    MissingBlob { digest: Digest, store: PathBuf },
+    /// A file system operation failed.
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    /// A manifest, index or config that does not parse.
+    #[error("{what} is not valid: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
+    /// A directory or archive that is not a usable OCI image layout.
+    #[error("{layout} is not a usable OCI image layout: {reason}")]
+    BadLayout { layout: PathBuf, reason: String },
+    /// The layout has no manifest with the requested `org.opencontainers.image.ref.name`.
+    #[error("image layout {layout} has no manifest tagged {tag:?}; it has: {available}")]
+    TagNotFound {
+        layout: PathBuf,
+        tag: String,
+        available: String,
+    },
+    /// No name was given and the layout holds more than one manifest.
+    #[error("image layout {layout} has several manifests ({available}); name the one to use")]
+    AmbiguousManifest { layout: PathBuf, available: String },
+    /// An image index without a linux/amd64 manifest.
+    #[error("{what} has no linux/amd64 image; it has: {available}")]
+    NoPlatform { what: String, available: String },
+    /// A manifest, config or layer of a kind this crate does not handle.
+    #[error("{what} has media type {media_type:?}, which is not supported (OCI or Docker schema 2 images with tar or tar+gzip layers are)")]
+    UnsupportedMediaType { what: String, media_type: String },
+    /// An image reference that does not parse.
+    #[error("invalid image reference {reference:?}: {reason}")]
+    InvalidReference { reference: String, reason: String },
+    /// The registry has no such repository, tag or digest.
+    #[error(
+        "no image {reference} at registry {registry} (HTTP 404); check the repository name and tag"
+    )]
+    NotFound { reference: String, registry: String },
+    /// The registry refused the credentials (or their absence).
+    #[error("registry {registry} refused access to {reference}; check the username and password")]
+    Unauthorized { reference: String, registry: String },
+    /// Any other registry failure: network, TLS, an unexpected answer.
+    #[error("registry request for {reference} failed: {source}")]
+    Registry {
+        reference: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A layer entry that would land outside the extraction directory.
+    #[error("layer {layer} has entry {path:?} that would be written outside the destination; refusing to extract it")]
+    UnsafePath { layer: Digest, path: String },
+}
+
+/// Wraps an `io::Error` with what was being done.
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+impl Error {
+    /// Names `what` as the content of a digest mismatch; other errors pass unchanged.
+    pub(crate) fn naming(self, what: impl Into<String>) -> Error {
+        match self {
+            Error::DigestMismatch {
+                expected, actual, ..
+            } => Error::DigestMismatch {
+                what: what.into(),
+                expected,
+                actual,
+            },
+            e => e,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! OCI images on disk and in registries, for Kiln's container builder.
+//!
+//! Everything an image is made of lives in a [`BlobStore`], a directory of blobs named by
+//! their sha256. An [`Image`] is a manifest digest plus the parsed manifest and config;
+//! the functions below move images between the store and the outside world:
+//!
+//! | from / to | read into the store | write from the store |
+//! |---|---|---|
+//! | OCI image layout directory | [`read_oci_layout`] | [`write_oci_layout`] |
+//! | oci-archive (tar of a layout) | [`read_oci_archive`] | [`write_oci_archive`] |
+//! | registry ([`Reference`], [`RegistryAuth`]) | [`pull`] (async) | [`push`] (async) |
+//! | a directory tree | [`write_layer`] → [`LayerInfo`] | [`extract_layers`] |
+//!
+//! [`store_image`] turns layer [`Descriptor`]s (see [`LayerInfo::descriptor`]) and an
+//! [`ImageConfig`] into an [`Image`]; errors are one [`Error`] enum.
+//!
+//! A typical build: read or pull a base, [`extract_layers`] it into a root directory, run
+//! the provisioners in an overlay over it, [`write_layer`] the overlay's upper directory
+//! (`overlay_upper: true`), append the layer's descriptor and diff id to the base's
+//! manifest layers and config, [`store_image`], then write or push the result.
+//!
+//! Guarantees: every blob is checked against its digest on the way in; a blob is renamed
+//! to its digest only once complete; layers, manifests, configs and archives are
+//! deterministic, so the same inputs give the same digests. Docker schema 2 images are
+//! accepted when reading; the manifests this crate makes are always OCI.
+
+mod digest;
+mod error;
+mod extract;
+mod layer;
+mod layout;
+mod registry;
+mod spec;
+mod store;
+
+pub use digest::Digest;
+pub use error::Error;
+pub use extract::extract_layers;
+pub use layer::{write_layer, write_tar, LayerInfo, LayerOptions};
+pub use layout::{read_oci_archive, read_oci_layout, write_oci_archive, write_oci_layout};
+pub use registry::{pull, push, Reference, RegistryAuth};
+pub use spec::*;
+pub use store::{BlobStore, BlobWriter};

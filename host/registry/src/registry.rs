@@ -1,0 +1,453 @@
+//! Image references and pulling from / pushing to registries over the distribution API.
+//!
+//! `oci-client` speaks HTTP and does the bearer-token dance; this module decides what to
+//! fetch, streams blobs into and out of the [`BlobStore`] and checks every digest.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use futures_util::{StreamExt, TryStreamExt};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{DigestError, OciDistributionError as OciError, OciErrorCode as Code};
+use oci_client::secrets::RegistryAuth as OciAuth;
+use oci_client::{Client, Reference as OciRef, RegistryOperation};
+use tokio_util::io::ReaderStream;
+
+use crate::error::io_err;
+use crate::spec::{parse, pick_platform, unsupported};
+use crate::spec::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST};
+use crate::spec::{MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
+use crate::{BlobStore, Digest, Error, Image, ImageIndex, ImageManifest};
+
+/// An image in a registry, `[host[:port]/]repository[:tag][@sha256:…]`, with Docker's
+/// defaults: `docker.io`, `library/` for single-name Hub repositories, tag `latest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    registry: String,
+    repository: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+impl Reference {
+    /// The registry host, with its port if one was given.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// The repository, e.g. `library/debian`.
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
+    /// The tag; `latest` when neither a tag nor a digest was given.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The pinned manifest digest, if any.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// Whether the registry is on this machine (localhost, 127.0.0.0/8, ::1); those are
+    /// spoken to over plain http, as Docker does. All others use https.
+    pub fn is_loopback(&self) -> bool {
+        let host = match self.registry.strip_prefix('[') {
+            Some(rest) => rest.split(']').next(),
+            None => self.registry.split(':').next(),
+        };
+        let host = host.unwrap_or_default();
+        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
+    fn to_oci(&self) -> OciRef {
+        let (r, repo) = (self.registry.clone(), self.repository.clone());
+        match (self.tag.clone(), &self.digest) {
+            (Some(t), Some(d)) => OciRef::with_tag_and_digest(r, repo, t, d.to_string()),
+            (None, Some(d)) => OciRef::with_digest(r, repo, d.to_string()),
+            (t, None) => OciRef::with_tag(r, repo, t.unwrap_or_else(|| "latest".into())),
+        }
+    }
+}
+
+impl FromStr for Reference {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Reference, Error> {
+        let invalid = |reason: &str| Error::InvalidReference {
+            reference: s.into(),
+            reason: reason.into(),
+        };
+        let (name, digest) = match s.rsplit_once('@') {
+            Some((name, d)) => (name, Some(d.parse().map_err(|_| invalid("bad digest"))?)),
+            None => (s, None),
+        };
+        let (name, tag) = match name.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+            _ => (name, None),
+        };
+        // As Docker: the first component is a host if it looks like one.
+        let (registry, repository) = match name.split_once('/') {
+            Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (host, rest),
+            _ => ("docker.io", name),
+        };
+        let registry = if registry == "index.docker.io" {
+            "docker.io"
+        } else {
+            registry
+        };
+        let repository = match registry == "docker.io" && !repository.contains('/') {
+            true => format!("library/{repository}"),
+            false => repository.to_string(),
+        };
+        if !repository.split('/').all(|c| valid_name(c, b"._-", true)) {
+            return Err(invalid(
+                "the repository must be lowercase letters, digits and ._- separated by /",
+            ));
+        }
+        if tag.is_some_and(|t| t.len() > 128 || !valid_name(t, b"_.-", false)) {
+            return Err(invalid(
+                "the tag must be 1 to 128 letters, digits and ._-, not starting with . or -",
+            ));
+        }
+        let tag = match (tag, &digest) {
+            (None, None) => Some("latest"),
+            (tag, _) => tag,
+        };
+        let tag = tag.map(str::to_string);
+        Ok(Reference {
+            registry: registry.into(),
+            repository,
+            tag,
+            digest,
+        })
+    }
+}
+
+/// Alphanumeric first character, then alphanumerics and `extra`; lowercase if asked.
+fn valid_name(s: &str, extra: &[u8], lowercase: bool) -> bool {
+    let ok = |b: u8| {
+        b.is_ascii_digit() || b.is_ascii_lowercase() || (!lowercase && b.is_ascii_alphabetic())
+    };
+    s.bytes()
+        .next()
+        .is_some_and(|b| ok(b) || (!lowercase && b == b'_'))
+        && s.bytes().all(|b| ok(b) || extra.contains(&b))
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Registry credentials: sent as HTTP basic auth, or traded for a bearer token when the
+/// registry asks for one. `Debug` leaves the password out.
+#[derive(Clone)]
+pub struct RegistryAuth {
+    /// The user name.
+    pub username: String,
+    /// The password or access token.
+    pub password: String,
+}
+
+impl fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RegistryAuth");
+        d.field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+const MANIFEST_TYPES: [&str; 4] = [
+    MEDIA_TYPE_OCI_MANIFEST,
+    MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_OCI_INDEX,
+    MEDIA_TYPE_DOCKER_LIST,
+];
+
+/// Pulls `reference` into `store`: its manifest (an index resolved to linux/amd64), config
+/// and layers, checking every digest, and the manifest's against a pinned digest. Blobs
+/// already in the store are not downloaded again.
+#[tracing::instrument(skip_all, fields(reference = %reference))]
+pub async fn pull(
+    reference: &Reference,
+    auth: Option<&RegistryAuth>,
+    store: &BlobStore,
+) -> Result<Image, Error> {
+    let (client, auth, oci_ref) = (client(reference), oci_auth(auth), reference.to_oci());
+    let fail = |e| registry_error(reference, e);
+    let mut pinned = reference.digest().cloned();
+    let mut what = format!("manifest of {reference}");
+    let (mut bytes, _) = client
+        .pull_manifest_raw(&oci_ref, &auth, &MANIFEST_TYPES)
+        .await
+        .map_err(fail)?;
+    // An index names one manifest per platform; a few levels of nesting are plenty.
+    for _ in 0..4 {
+        let digest = Digest::of(&bytes);
+        check(&what, pinned.as_ref(), &digest)?;
+        let json: serde_json::Value = parse(&bytes, &what)?;
+        let is_index = match json["mediaType"].as_str() {
+            Some(t) => t == MEDIA_TYPE_OCI_INDEX || t == MEDIA_TYPE_DOCKER_LIST,
+            None => json.get("manifests").is_some(),
+        };
+        if !is_index {
+            break;
+        }
+        let index: ImageIndex = parse(&bytes, &what)?;
+        let chosen = pick_platform(&index, &format!("index {digest} of {reference}"))?;
+        let at = Reference {
+            tag: None,
+            digest: Some(chosen.digest.clone()),
+            ..reference.clone()
+        };
+        (bytes, _) = client
+            .pull_manifest_raw(&at.to_oci(), &auth, &MANIFEST_TYPES)
+            .await
+            .map_err(fail)?;
+        (what, pinned) = (
+            format!("manifest {} of {reference}", chosen.digest),
+            Some(chosen.digest.clone()),
+        );
+    }
+    let digest = store.put_bytes(&bytes)?;
+    check(&what, pinned.as_ref(), &digest)?;
+    let manifest: ImageManifest = parse(&bytes, &what)?;
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        if store.contains(&blob.digest) {
+            continue;
+        }
+        tracing::debug!(digest = %blob.digest, size = blob.size, "downloading blob");
+        let what = format!("blob {} of {reference}", blob.digest);
+        let mut stream = client
+            .pull_blob_stream(&oci_ref, blob.digest.as_str())
+            .await
+            .map_err(fail)?;
+        let mut writer = store.writer()?;
+        while let Some(chunk) = stream.next().await {
+            // A chunk lands in the page cache; a blocking write of one is cheap.
+            let chunk = chunk.map_err(|e| {
+                let digest_error = e.get_ref().and_then(|e| e.downcast_ref());
+                let ours = digest_error.and_then(|d| mismatch(d, &what));
+                ours.unwrap_or_else(|| io_err(format!("downloading {what}"))(e))
+            })?;
+            std::io::Write::write_all(&mut writer, &chunk)
+                .map_err(io_err(format!("storing {what}")))?;
+        }
+        writer
+            .finish(Some(&blob.digest))
+            .map_err(|e| e.naming(what))?;
+    }
+    Image::load(store, digest)
+}
+
+/// Pushes `image` from `store` to `reference`: layers and config (each only if the
+/// registry lacks it), streamed from their files, then the manifest. Returns the manifest
+/// digest the registry reports, which must be `image.manifest_digest`.
+#[tracing::instrument(skip_all, fields(reference = %reference, manifest = %image.manifest_digest))]
+pub async fn push(
+    reference: &Reference,
+    auth: Option<&RegistryAuth>,
+    store: &BlobStore,
+    image: &Image,
+) -> Result<Digest, Error> {
+    let (client, auth, target) = (client(reference), oci_auth(auth), reference.to_oci());
+    let fail = |e| registry_error(reference, e);
+    client
+        .auth(&target, &auth, RegistryOperation::Push)
+        .await
+        .map_err(fail)?;
+    for blob in image.manifest.layers.iter().chain([&image.manifest.config]) {
+        let d = blob.digest.as_str();
+        if client.blob_exists(&target, d).await.map_err(fail)? {
+            continue;
+        }
+        tracing::debug!(digest = d, size = blob.size, "uploading blob");
+        let file = tokio::fs::File::from_std(store.open(&blob.digest)?);
+        let stream = ReaderStream::new(file).map_err(OciError::from);
+        client
+            .push_blob_stream(&target, stream, d, Some(blob.size))
+            .await
+            .map_err(fail)?;
+    }
+    let manifest = store.read(&image.manifest_digest)?;
+    let what = format!("manifest {}", image.manifest_digest);
+    let media_type = image.manifest_media_type();
+    let media_type = media_type
+        .parse()
+        .map_err(|_| unsupported(&what, media_type))?;
+    client
+        .push_manifest_raw(&target, manifest, media_type)
+        .await
+        .map_err(fail)?;
+    let reported = client
+        .fetch_manifest_digest(&target, &auth)
+        .await
+        .map_err(fail)?
+        .parse()?;
+    check(
+        &format!("manifest pushed to {reference}"),
+        Some(&image.manifest_digest),
+        &reported,
+    )?;
+    Ok(reported)
+}
+
+fn client(reference: &Reference) -> Client {
+    let protocol = match reference.is_loopback() {
+        true => ClientProtocol::Http,
+        false => ClientProtocol::Https,
+    };
+    Client::new(ClientConfig {
+        protocol,
+        ..ClientConfig::default()
+    })
+}
+
+fn oci_auth(auth: Option<&RegistryAuth>) -> OciAuth {
+    auth.map_or(OciAuth::Anonymous, |a| {
+        OciAuth::Basic(a.username.clone(), a.password.clone())
+    })
+}
+
+fn check(what: &str, expected: Option<&Digest>, actual: &Digest) -> Result<(), Error> {
+    match expected {
+        Some(expected) if expected != actual => Err(Error::DigestMismatch {
+            what: what.into(),
+            expected: expected.clone(),
+            actual: actual.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A digest mismatch oci-client found, as ours.
+fn mismatch(e: &DigestError, what: &str) -> Option<Error> {
+    let DigestError::VerificationError { expected, actual } = e else {
+        return None;
+    };
+    let (expected, actual) = (expected.parse().ok()?, actual.parse().ok()?);
+    Some(Error::DigestMismatch {
+        what: what.into(),
+        expected,
+        actual,
+    })
+}
+
+fn registry_error(reference: &Reference, e: OciError) -> Error {
+    if let OciError::DigestError(d) = &e {
+        if let Some(e) = mismatch(d, &format!("manifest of {reference}")) {
+            return e;
+        }
+    }
+    let codes: Vec<&Code> = match &e {
+        OciError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().map(|e| &e.code).collect()
+        }
+        _ => Vec::new(),
+    };
+    let status = match &e {
+        OciError::ServerError { code, .. } => *code,
+        OciError::UnauthorizedError { .. } | OciError::AuthenticationFailure(_) => 401,
+        _ if codes
+            .iter()
+            .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown)) =>
+        {
+            404
+        }
+        _ if codes
+            .iter()
+            .any(|c| matches!(c, Code::Unauthorized | Code::Denied)) =>
+        {
+            401
+        }
+        _ => 0,
+    };
+    let (reference, registry) = (reference.to_string(), reference.registry.clone());
+    match status {
+        404 => Error::NotFound {
+            reference,
+            registry,
+        },
+        401 | 403 => Error::Unauthorized {
+            reference,
+            registry,
+        },
+        _ => Error::Registry {
+            reference,
+            source: Box::new(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(s: &str) -> (String, String, Option<String>, Option<String>) {
+        let r: Reference = s.parse().unwrap();
+        (
+            r.registry,
+            r.repository,
+            r.tag,
+            r.digest.map(|d| d.to_string()),
+        )
+    }
+
+    const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn docker_hub_defaults() {
+        let hub = |repo: &str, tag: &str| ("docker.io".into(), repo.into(), Some(tag.into()), None);
+        assert_eq!(parts("debian"), hub("library/debian", "latest"));
+        assert_eq!(parts("debian:12"), hub("library/debian", "12"));
+        assert_eq!(parts("index.docker.io/foo/bar:1"), hub("foo/bar", "1"));
+        let shown = "debian".parse::<Reference>().unwrap().to_string();
+        assert_eq!(shown, "docker.io/library/debian:latest");
+    }
+
+    #[test]
+    fn host_port_and_loopback() {
+        let r: Reference = "localhost:5000/a/b:v1".parse().unwrap();
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("localhost:5000", "a/b", Some("v1"))
+        );
+        assert!(r.is_loopback());
+        assert!("127.0.0.2:80/x".parse::<Reference>().unwrap().is_loopback());
+        assert!("[::1]:5000/x:y".parse::<Reference>().unwrap().is_loopback());
+        assert!(!"ghcr.io/x/y".parse::<Reference>().unwrap().is_loopback());
+        assert_eq!(parts("quay.io/x").2.as_deref(), Some("latest"));
+    }
+
+    #[test]
+    fn digest_and_tag_with_digest() {
+        let by_digest = ("ghcr.io".into(), "x/y".into(), None, Some(D.into()));
+        assert_eq!(parts(&format!("ghcr.io/x/y@{D}")), by_digest);
+        assert_eq!(
+            parts(&format!("localhost:5000/y:v2@{D}")).2.as_deref(),
+            Some("v2")
+        );
+        let shown = format!("y:v2@{D}")
+            .parse::<Reference>()
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, format!("docker.io/library/y:v2@{D}"));
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        for bad in ["Debian", "x@sha256:abc", "x:-tag", "a//b", "", "x:"] {
+            assert!(bad.parse::<Reference>().is_err(), "{bad}");
+        }
+    }
+}

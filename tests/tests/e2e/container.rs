@@ -1,0 +1,645 @@
+//! The container builder: real Linux namespaces, a busybox root filesystem, Debian's
+//! skopeo to check the images, and Debian's docker-registry to pull from and push to.
+
+use super::*;
+use kiln_tests::{busybox_rootfs, mounts, processes_with, skopeo, Registry};
+
+/// A fixed SOURCE_DATE_EPOCH so that committed images are reproducible.
+const EPOCH: &str = "1700000000";
+
+/// A build directory: `rootfs/` (busybox) and a private TMPDIR for kiln, so that what
+/// the build leaves behind can be checked without seeing other tests' files.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        let dir = tempfile::tempdir().unwrap();
+        busybox_rootfs(&dir.path().join("rootfs"));
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
+        Work { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.path().join("tmp")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(kiln_bin());
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("TMPDIR", self.tmp())
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn kiln(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("running kiln")
+    }
+
+    /// Asserts that the build left no scratch directory, process or mount behind.
+    fn assert_nothing_left(&self, mounts_before: &[String]) {
+        let left: Vec<_> = std::fs::read_dir(self.tmp())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+        let marker = self.tmp().display().to_string();
+        assert_eq!(
+            processes_with(&marker),
+            Vec::<u32>::new(),
+            "container processes left running"
+        );
+        assert_eq!(mounts(), mounts_before, "mounts changed");
+    }
+}
+
+fn container_source(body: &str) -> String {
+    format!("source \"container\" \"app\" {{\n{body}}}\n")
+}
+
+fn build_block(provisioners: &str) -> String {
+    format!("build {{\n  sources = [\"source.container.app\"]\n{provisioners}}}\n")
+}
+
+/// Reads the OCI layout inside an oci-archive: (manifest digest, manifest, config).
+fn open_archive(
+    archive: &Path,
+) -> (
+    String,
+    serde_json::Value,
+    serde_json::Value,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar could not open {}", archive.display());
+    let blob = |digest: &str| {
+        dir.path()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&digest)).unwrap()).unwrap();
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(config_digest)).unwrap()).unwrap();
+    (digest, manifest, config, dir)
+}
+
+/// `tar -tvzf` of a layer blob: one "mode owner size date name" line per entry.
+fn list_layer(layout: &Path, digest: &str) -> Vec<String> {
+    let out = Command::new("tar")
+        .args(["--numeric-owner", "--full-time", "-tvzf"])
+        .arg(
+            layout
+                .join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar could not list the layer");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+const APP_TEMPLATE_PROVISIONERS: &str = "  provisioner \"shell\" {\n    inline = [\n      \
+     \"echo hello from $(hostname) > /etc/motd\",\n      \"mkdir -p /srv/app\",\n      \"rm /etc/group\",\n      \
+     \"test -z \\\"$SECRET_FROM_HOST\\\"\",\n      \"echo \\\"GREETING=$GREETING\\\" > /srv/app/env\",\n    ]\n  }\n  \
+     provisioner \"file\" {\n    source      = \"app.conf\"\n    destination = \"/srv/app/app.conf\"\n  }\n  \
+     provisioner \"file\" {\n    source      = \"site/\"\n    destination = \"/srv/www\"\n  }\n";
+
+fn write_app(w: &Path, output: &str) {
+    write(w, "app.conf", "listen = 8080\n");
+    write(w, "site/index.html", "<h1>hi</h1>\n");
+    let source = container_source(&format!(
+        "  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"{output}\"\n  image_tag    = \"1.0\"\n  \
+         env          = {{ GREETING = \"bonjour\" }}\n  changes = [\n    \"ENTRYPOINT [\\\"/bin/sh\\\", \\\"-c\\\"]\",\n    \
+         \"CMD [\\\"cat /etc/motd\\\"]\",\n    \"ENV APP_HOME=/srv/app\",\n    \"LABEL org.example.team=images\",\n    \
+         \"WORKDIR /srv/app\",\n    \"USER root\",\n    \"EXPOSE 8080\",\n  ]\n"
+    ));
+    write(
+        w,
+        "app.pkr.hcl",
+        &format!("{source}{}", build_block(APP_TEMPLATE_PROVISIONERS)),
+    );
+}
+
+#[test]
+fn commit_writes_a_reproducible_oci_image_holding_exactly_the_changes() {
+    let work = Work::new();
+    let w = work.path();
+    write_app(w, "out/app.tar");
+    let mounts_before = mounts();
+    let out = work
+        .command(&["build", "."])
+        .env("SECRET_FROM_HOST", "leak")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    work.assert_nothing_left(&mounts_before);
+    let archive = w.join("out/app.tar");
+
+    // skopeo accepts it and sees the configuration the changes asked for.
+    let inspect: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}:1.0", archive.display()),
+    ]))
+    .unwrap();
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2, "{inspect}");
+    assert_eq!(inspect["Labels"]["org.example.team"], "images");
+    let (digest, manifest, config, layout) = open_archive(&archive);
+    let cc = &config["config"];
+    assert_eq!(cc["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    assert_eq!(cc["Cmd"], serde_json::json!(["cat /etc/motd"]));
+    assert_eq!(cc["WorkingDir"], "/srv/app");
+    assert_eq!(cc["User"], "root");
+    assert!(cc["ExposedPorts"].get("8080/tcp").is_some(), "{cc}");
+    assert!(
+        cc["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "APP_HOME=/srv/app"),
+        "{cc}"
+    );
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+
+    // The new layer holds exactly the provisioned changes: no mount points, no /tmp
+    // (where the shell provisioner put its script), owners from inside the container,
+    // times clamped to SOURCE_DATE_EPOCH.
+    let layer = manifest["layers"][1]["digest"].as_str().unwrap();
+    let entries = list_layer(layout.path(), layer);
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "etc/",
+            "etc/.wh.group",
+            "etc/motd",
+            "srv/",
+            "srv/app/",
+            "srv/app/app.conf",
+            "srv/app/env",
+            "srv/www/",
+            "srv/www/index.html",
+        ],
+        "{entries:#?}"
+    );
+    for line in &entries {
+        assert!(line.contains(" 0/0 "), "owner is not root: {line}");
+        assert!(
+            !line.contains("2026-") && !line.contains("2027-"),
+            "time not clamped: {line}"
+        );
+    }
+    let extracted = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(
+            layout
+                .path()
+                .join("blobs/sha256")
+                .join(layer.trim_start_matches("sha256:")),
+        )
+        .arg("-C")
+        .arg(extracted.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let read = |p: &str| std::fs::read_to_string(extracted.path().join(p)).unwrap();
+    assert_eq!(read("etc/motd"), "hello from app\n");
+    assert_eq!(read("srv/app/app.conf"), "listen = 8080\n");
+    assert_eq!(
+        read("srv/app/env"),
+        "GREETING=bonjour\n",
+        "the template's env reaches commands"
+    );
+    assert_eq!(read("srv/www/index.html"), "<h1>hi</h1>\n");
+
+    // The same inputs again: the same image, byte for byte.
+    write_app(w, "again/app.tar");
+    let out = work.kiln(&["build", "."]);
+    assert!(
+        out.status.success(),
+        "second build failed: {:?}",
+        text(&out)
+    );
+    let (digest2, ..) = open_archive(&w.join("again/app.tar"));
+    assert_eq!(digest, digest2, "same inputs, different image");
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        std::fs::read(w.join("again/app.tar")).unwrap(),
+        "the archives differ"
+    );
+    assert!(
+        stdout.contains(&digest),
+        "the digest is not reported:\n{stdout}"
+    );
+}
+
+#[test]
+fn export_path_writes_the_root_filesystem_and_discard_writes_nothing() {
+    let work = Work::new();
+    let w = work.path();
+    let provision =
+        "  provisioner \"shell\" {\n    inline = [\"echo exported > /root/note\"]\n  }\n";
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs      = \"rootfs\"\n  export_path = \"rootfs.tar\"\n"),
+            build_block(provision)
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(w.join("rootfs.tar"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.lines().any(|l| l == "root/note"), "{listing}");
+    assert!(listing.lines().any(|l| l == "bin/busybox"), "{listing}");
+    assert!(
+        !listing.lines().any(|l| l.starts_with("proc/")),
+        "{listing}"
+    );
+
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs  = \"rootfs\"\n  discard = true\n"),
+            build_block(provision)
+        ),
+    );
+    let before: Vec<_> = std::fs::read_dir(w)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let out = work.kiln(&["build", "."]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let after: Vec<_> = std::fs::read_dir(w)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after);
+    assert!(text(&out).0.contains("discarded"));
+}
+
+#[test]
+fn commands_in_the_container_reach_neither_the_host_filesystem_nor_its_network() {
+    let work = Work::new();
+    let w = work.path();
+    // A host file outside the root filesystem, and a host service on loopback.
+    let secret = tempfile::tempdir().unwrap();
+    let secret_file = secret.path().join("host-secret");
+    std::fs::write(&secret_file, "secret").unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let script = format!(
+        "set -u\n\
+         if [ -e {secret} ]; then echo ESCAPE: host file visible; exit 1; fi\n\
+         if ls / | grep -qx work; then echo ESCAPE: host root visible; exit 1; fi\n\
+         if echo hi | nc -w 2 127.0.0.1 {port}; then echo ESCAPE: host network reachable; exit 1; fi\n\
+         if mknod /root/disk b 8 0 2>/dev/null; then echo ESCAPE: could make a device node; exit 1; fi\n\
+         if mount -t tmpfs none /mnt 2>/dev/null; then echo ESCAPE: could mount; exit 1; fi\n\
+         test \"$(cat /proc/1/cmdline | tr '\\0' ' ')\" != \"\"\n\
+         ls /dev | tr '\\n' ' '; echo\n\
+         echo PIDS $(ls /proc | grep -c '^[0-9]')\n\
+         echo confined\n",
+        secret = secret_file.display()
+    );
+    write(w, "check.sh", &script);
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs  = \"rootfs\"\n  discard = true\n"),
+            build_block("  provisioner \"shell\" {\n    script = \"check.sh\"\n  }\n")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("confined"), "{stdout}");
+    assert!(!stdout.contains("ESCAPE"), "{stdout}");
+    assert!(
+        listener.accept().is_err(),
+        "a connection reached the host's listener"
+    );
+    // Only the harmless devices exist.
+    let dev_line = stdout.lines().find(|l| l.contains("null")).unwrap();
+    for bad in ["sda", "vda", "mem", "kmsg"] {
+        assert!(!dev_line.split_whitespace().any(|d| d == bad), "{dev_line}");
+    }
+}
+
+#[test]
+fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
+    let work = Work::new();
+    let w = work.path();
+    let mounts_before = mounts();
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs = \"rootfs\"\n  commit = true\n"),
+            build_block(
+                "  provisioner \"shell\" {\n    inline = [\"echo failing\", \"exit 3\"]\n  }\n"
+            )
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert!(
+        !w.join("output-app").exists(),
+        "a failed build wrote an image"
+    );
+    work.assert_nothing_left(&mounts_before);
+
+    // Ctrl-C while a command runs in the container.
+    let marker = format!("{}", 4000 + std::process::id() % 1000);
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs = \"rootfs\"\n  discard = true\n"),
+            build_block(&format!(
+                "  provisioner \"shell\" {{\n    inline = [\"echo started\", \"sleep {marker}.5\"]\n  }}\n"
+            ))
+        ),
+    );
+    let mut child = work
+        .command(&["build", "."])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    loop {
+        let line = lines
+            .next()
+            .expect("kiln ended before the command started")
+            .unwrap();
+        if line.contains("started") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120));
+    }
+    let sleep_marker = format!("{marker}.5");
+    while processes_with(&sleep_marker).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        processes_with(&sleep_marker),
+        Vec::<u32>::new(),
+        "the container's command survived"
+    );
+    work.assert_nothing_left(&mounts_before);
+}
+
+#[test]
+fn bad_input_is_reported_at_its_attribute() {
+    let work = Work::new();
+    let w = work.path();
+    let check = |body: &str, wants: &[&str]| {
+        write(
+            w,
+            "t.pkr.hcl",
+            &format!("{}{}", container_source(body), build_block("")),
+        );
+        let out = work.kiln(&["validate", "."]);
+        let (stdout, stderr) = text(&out);
+        let all = format!("{stdout}{stderr}");
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        for want in wants {
+            assert!(all.contains(want), "wanted {want:?} in:\n{all}");
+        }
+    };
+    check(
+        "  rootfs = \"missing\"\n  commit = true\n",
+        &["t.pkr.hcl:2:3", "missing is not a directory"],
+    );
+    check(
+        "  image = \"oci:nowhere:v1\"\n  commit = true\n",
+        &["t.pkr.hcl:2:3", "nowhere is not an OCI image layout"],
+    );
+    check(
+        "  image = \"oci-archive:absent.tar\"\n  commit = true\n",
+        &["t.pkr.hcl:2:3", "absent.tar does not exist"],
+    );
+    check(
+        "  rootfs  = \"rootfs\"\n  commit  = true\n  changes = [\"ENTRYPIONT [\\\"/app\\\"]\"]\n",
+        &[
+            "t.pkr.hcl:4:3",
+            "unknown instruction",
+            "did you mean ENTRYPOINT?",
+        ],
+    );
+    check(
+        "  rootfs = \"rootfs\"\n",
+        &["exactly one of commit, discard, or export_path"],
+    );
+}
+
+#[test]
+fn a_corrupted_base_blob_is_refused_with_both_digests() {
+    let work = Work::new();
+    let w = work.path();
+    // A base image made by kiln itself, as an OCI layout.
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source(
+                "  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base\"\n"
+            ),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    skopeo(&[
+        "inspect",
+        &format!("oci:{}:latest", w.join("base").display()),
+    ]);
+    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    // Flip one byte of the biggest blob (the busybox layer).
+    let blobs = w.join("base/blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&biggest, bytes).unwrap();
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  image   = \"oci:base:latest\"\n  discard = true\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let expected = biggest.file_name().unwrap().to_string_lossy().into_owned();
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("digest mismatch") && all.contains(&expected),
+        "{all}"
+    );
+}
+
+#[test]
+fn pulls_its_base_from_a_registry_and_pushes_the_result_back() {
+    let registry = Registry::start();
+    let work = Work::new();
+    let w = work.path();
+    // Put a base image into the registry with skopeo.
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let base_ref = format!("{}/kiln/base:1", registry.address);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", w.join("base.tar").display()),
+        &format!("docker://{base_ref}"),
+    ]);
+    let base_digest = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{base_ref}"),
+    ]);
+    let base_digest = base_digest.trim();
+
+    // Build on it, pinned by digest, and push the result.
+    let app_ref = format!("{}/kiln/app:2", registry.address);
+    let pinned = format!("{}/kiln/base@{base_digest}", registry.address);
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source(&format!(
+                "  image        = \"{pinned}\"\n  commit       = true\n  output_image = \"app.tar\"\n  push         = \"{app_ref}\"\n"
+            )),
+            build_block("  provisioner \"shell\" {\n    inline = [\"echo from-registry > /etc/built\"]\n  }\n")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (digest, manifest, ..) = open_archive(&w.join("app.tar"));
+    let (_, base_manifest, ..) = open_archive(&w.join("base.tar"));
+    let base_layers = base_manifest["layers"].as_array().unwrap();
+    let pushed = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{app_ref}"),
+    ]);
+    assert_eq!(
+        pushed.trim(),
+        digest,
+        "the registry holds a different image"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.len(),
+        base_layers.len() + 1,
+        "the base's layers + the new one"
+    );
+    assert_eq!(
+        &layers[..base_layers.len()],
+        &base_layers[..],
+        "the base's layers are kept as they are"
+    );
+    assert!(
+        stdout.contains(&format!("Pushed {app_ref}@{digest}")),
+        "{stdout}"
+    );
+
+    // A digest the registry does not have is an error that names it.
+    let wrong = format!("{}/kiln/base@sha256:{}", registry.address, "0".repeat(64));
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source(&format!("  image   = \"{wrong}\"\n  discard = true\n")),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "."]);
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains(&"0".repeat(64)), "{all}");
+}

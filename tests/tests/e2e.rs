@@ -889,3 +889,165 @@ mod on_error {
 
 #[path = "e2e/container.rs"]
 mod container;
+
+// --- The other commands: fmt, console, inspect, hcl2_upgrade, validate -syntax-only. --
+
+mod commands {
+    use super::*;
+    use std::io::Write;
+
+    fn kiln_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(kiln_bin())
+            .args(args)
+            .current_dir(dir)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    const MESSY: &str =
+        "source \"null\" \"web\" {\n communicator=\"none\"\n  ssh_timeout = \"5m\"\n}\n";
+    const TIDY: &str =
+        "source \"null\" \"web\" {\n  communicator = \"none\"\n  ssh_timeout  = \"5m\"\n}\n";
+
+    #[test]
+    fn fmt_checks_shows_and_rewrites_like_packer_fmt() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(w, "a.pkr.hcl", MESSY);
+        write(w, "sub/b.pkr.hcl", MESSY);
+        write(w, "ok.pkrvars.hcl", "x = 1\n");
+
+        let out = kiln(w, &["fmt", "-check", "."]);
+        assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+        assert_eq!(text(&out).0, "a.pkr.hcl\n");
+        assert_eq!(
+            std::fs::read_to_string(w.join("a.pkr.hcl")).unwrap(),
+            MESSY,
+            "-check wrote"
+        );
+
+        let out = kiln(w, &["fmt", "-diff", "-write=false", "."]);
+        let (stdout, _) = text(&out);
+        assert!(
+            stdout.contains("--- old/a.pkr.hcl") && stdout.contains("+  communicator = \"none\""),
+            "{stdout}"
+        );
+        assert_eq!(std::fs::read_to_string(w.join("a.pkr.hcl")).unwrap(), MESSY);
+
+        let out = kiln(w, &["fmt", "-recursive", "."]);
+        assert!(out.status.success());
+        assert_eq!(std::fs::read_to_string(w.join("a.pkr.hcl")).unwrap(), TIDY);
+        assert_eq!(
+            std::fs::read_to_string(w.join("sub/b.pkr.hcl")).unwrap(),
+            TIDY
+        );
+        let out = kiln(w, &["fmt", "-check", "-recursive", "."]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "formatting is not stable: {:?}",
+            text(&out)
+        );
+
+        let out = kiln_stdin(w, &["fmt", "-"], MESSY);
+        assert_eq!(text(&out).0, TIDY);
+        let out = kiln_stdin(w, &["fmt", "-"], "source {\n");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out).1.contains("<stdin>:"), "{:?}", text(&out));
+    }
+
+    #[test]
+    fn console_evaluates_expressions_against_the_template() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "t.pkr.hcl",
+            "variable \"name\" {\n  default = \"web\"\n}\nvariable \"pw\" {\n  default   = \"hunter2\"\n  sensitive = true\n}\n\
+             locals {\n  fqdn = \"${var.name}.example.com\"\n}\n",
+        );
+        let out = kiln_stdin(
+            w,
+            &["console", "-var", "name=api", "t.pkr.hcl"],
+            "local.fqdn\nupper(var.name)\n[for s in [\"a\", \"b\"] : \"${s}-${var.name}\"]\nvar.pw\nnosuch(1)\n",
+        );
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stdout,
+            "api.example.com\nAPI\n[\n  \"a-api\",\n  \"b-api\",\n]\n<sensitive>\n"
+        );
+        assert!(stderr.contains("nosuch"), "{stderr}");
+        let out = kiln_stdin(w, &["console"], "cidrhost(\"10.0.0.0/24\", 7)\n");
+        assert_eq!(text(&out).0, "10.0.0.7\n");
+    }
+
+    #[test]
+    fn hcl2_upgrade_writes_a_template_that_means_the_same() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "legacy.json",
+            r#"{
+  "variables": { "greeting": "hello" },
+  "builders": [ { "type": "null", "name": "web", "communicator": "none" } ],
+  "provisioners": [ { "type": "shell", "inline": ["echo {{user `greeting`}}"] } ]
+}
+"#,
+        );
+        let out = kiln(w, &["hcl2_upgrade", "legacy.json"]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let hcl = std::fs::read_to_string(w.join("legacy.json.pkr.hcl")).unwrap();
+        assert!(hcl.contains("source \"null\" \"web\""), "{hcl}");
+        let json = kiln(w, &["inspect", "legacy.json"]);
+        assert!(
+            text(&json).0.contains("web (null)") || text(&json).0.contains("  web"),
+            "{:?}",
+            text(&json)
+        );
+        let upgraded = kiln(w, &["validate", "legacy.json.pkr.hcl"]);
+        assert!(upgraded.status.success(), "{:?}", text(&upgraded));
+        let check = kiln(w, &["fmt", "-check", "legacy.json.pkr.hcl"]);
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "the upgrade is not formatted: {hcl}"
+        );
+    }
+
+    #[test]
+    fn syntax_only_skips_what_components_would_say() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        write(
+            w,
+            "t.pkr.hcl",
+            "source \"null\" \"web\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.web\"]\n  \
+             provisioner \"shell\" {\n    inlne = [\"typo\"]\n  }\n}\n",
+        );
+        let out = kiln(w, &["validate", "-syntax-only", "t.pkr.hcl"]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        assert_eq!(
+            text(&out).0,
+            "Syntax-only check passed. Everything looks okay.\n"
+        );
+        let out = kiln(w, &["validate", "t.pkr.hcl"]);
+        assert_eq!(out.status.code(), Some(1));
+        write(w, "t.pkr.hcl", "source \"null\" \"web\" {\n");
+        let out = kiln(w, &["validate", "-syntax-only", "t.pkr.hcl"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out).1.contains("t.pkr.hcl:"), "{:?}", text(&out));
+    }
+}

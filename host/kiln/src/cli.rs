@@ -1,4 +1,5 @@
-//! The command line: `build`, `validate` and `version`, with Packer's flags (`-var`,
+//! The command line: `build`, `validate`, `inspect`, `console`, `fmt`, `hcl2_upgrade` and
+//! `version`, with Packer's flags (`-var`,
 //! `-var-file`, `-only`, `-except`, ...) spelled as Packer spells them.
 
 use crate::{engine, ui};
@@ -70,6 +71,54 @@ enum Command {
     Validate {
         #[command(flatten)]
         template: TemplateArgs,
+        /// Only check the template's syntax and expressions, not what builders and
+        /// provisioners make of their configuration.
+        #[arg(long = "syntax-only")]
+        syntax_only: bool,
+    },
+    /// Show a template's variables, locals and builds.
+    Inspect {
+        #[command(flatten)]
+        template: TemplateArgs,
+    },
+    /// Evaluate expressions against a template's variables, locals and functions, one
+    /// per line from stdin (with a prompt on a terminal).
+    Console {
+        /// The template (optional: without one, only functions are available).
+        template: Option<PathBuf>,
+        /// Set a variable: -var 'name=value'. May be repeated.
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        var: Vec<String>,
+        /// Read variables from a .pkrvars.hcl file. May be repeated.
+        #[arg(long = "var-file", value_name = "FILE")]
+        var_file: Vec<PathBuf>,
+    },
+    /// Translate a legacy JSON template into HCL2.
+    #[command(name = "hcl2_upgrade")]
+    Hcl2Upgrade {
+        /// The JSON template.
+        template: PathBuf,
+        /// Where to write the HCL2 (default: TEMPLATE.pkr.hcl next to the template).
+        #[arg(long = "output-file")]
+        output_file: Option<PathBuf>,
+    },
+    /// Rewrite HCL2 templates and variable files in the canonical layout (`packer fmt`).
+    Fmt {
+        /// A file, a directory of .pkr.hcl / .pkrvars.hcl files, or `-` for stdin.
+        #[arg(default_value = ".")]
+        target: PathBuf,
+        /// Only check: list the files that are not formatted and exit with 3.
+        #[arg(long)]
+        check: bool,
+        /// Show what would change as a unified diff.
+        #[arg(long)]
+        diff: bool,
+        /// Write the result back to the files (-write=false to only show it).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        write: bool,
+        /// Also format the files in subdirectories.
+        #[arg(long)]
+        recursive: bool,
     },
     /// Print Kiln's version.
     Version,
@@ -145,6 +194,7 @@ fn selected(name: &str, only: &[String], except: &[String]) -> bool {
 
 struct Loaded {
     plan: kiln_core::plan::Plan,
+    inspection: kiln_template::Inspection,
     cwd: PathBuf,
 }
 
@@ -161,7 +211,11 @@ fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
             let mut plan = loaded.plan;
             plan.builds
                 .retain(|b| selected(&b.name, &args.only, &args.except));
-            Ok(Loaded { plan, cwd })
+            Ok(Loaded {
+                plan,
+                inspection: loaded.inspection,
+                cwd,
+            })
         }
         Err(diags) => {
             print_diagnostics(&diags);
@@ -175,6 +229,89 @@ fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
     }
 }
 
+/// `kiln console`: one expression per line of stdin, its value on stdout.
+fn console(
+    matches: &ArgMatches,
+    template: Option<PathBuf>,
+    var: Vec<String>,
+    var_file: Vec<PathBuf>,
+) -> ExitCode {
+    use std::io::{BufRead, IsTerminal, Write};
+    let args = TemplateArgs {
+        template: template.clone().unwrap_or_default(),
+        var,
+        var_file,
+        only: vec![],
+        except: vec![],
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let opts = LoadOptions {
+        var_args: ordered_var_args(matches, &args),
+        env: std::env::vars().collect(),
+        cwd,
+    };
+    let loaded = match template {
+        Some(t) => kiln_template::load(&t, &opts),
+        None => kiln_template::load_source("console.pkr.hcl", "", &opts),
+    };
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
+    let interactive = std::io::stdin().is_terminal();
+    let prompt = || {
+        if interactive {
+            print!("> ");
+            let _ = std::io::stdout().flush();
+        }
+    };
+    prompt();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        if line == "exit" {
+            break;
+        }
+        if !line.is_empty() {
+            match loaded.evaluate(line) {
+                Ok(serde_json::Value::String(s)) => println!("{s}"),
+                Ok(other) => println!("{}", kiln_template::inspect::hcl_value(&other, 0)),
+                Err(d) => eprintln!("{d}"),
+            }
+        }
+        prompt();
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kiln hcl2_upgrade`: writes the HCL2 translation of a JSON template.
+fn hcl2_upgrade(template: &Path, output_file: Option<PathBuf>) -> ExitCode {
+    let out = output_file.unwrap_or_else(|| {
+        let mut name = template.as_os_str().to_owned();
+        name.push(".pkr.hcl");
+        PathBuf::from(name)
+    });
+    match kiln_template::hcl2_upgrade(template) {
+        Ok(text) => match std::fs::write(&out, text) {
+            Ok(()) => {
+                println!("Successfully created {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("Error: writing {}: {e}", out.display());
+                ExitCode::from(1)
+            }
+        },
+        Err(diags) => {
+            print_diagnostics(&diags);
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
     kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir()).map_err(|e| {
         eprintln!("Error: {e}");
@@ -182,11 +319,15 @@ fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
     })
 }
 
-async fn validate(matches: &ArgMatches, args: &TemplateArgs) -> ExitCode {
+async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) -> ExitCode {
     let loaded = match load(matches, args) {
         Ok(l) => l,
         Err(code) => return code,
     };
+    if syntax_only {
+        println!("Syntax-only check passed. Everything looks okay.");
+        return ExitCode::SUCCESS;
+    }
     let rt = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -412,7 +553,41 @@ pub fn main() -> ExitCode {
             println!("Kiln v{}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Validate { template } => rt.block_on(validate(&sub, &template)),
+        Command::Validate {
+            template,
+            syntax_only,
+        } => rt.block_on(validate(&sub, &template, syntax_only)),
+        Command::Inspect { template } => match load(&sub, &template) {
+            Ok(loaded) => {
+                print!("{}", loaded.inspection.render());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Console {
+            template,
+            var,
+            var_file,
+        } => console(&sub, template, var, var_file),
+        Command::Hcl2Upgrade {
+            template,
+            output_file,
+        } => hcl2_upgrade(&template, output_file),
+        Command::Fmt {
+            target,
+            check,
+            diff,
+            write,
+            recursive,
+        } => crate::fmt::run(
+            &target,
+            &crate::fmt::FmtOptions {
+                check,
+                diff,
+                write,
+                recursive,
+            },
+        ),
         Command::Build {
             template,
             parallel_builds,

@@ -2,6 +2,7 @@
 //! runs its builds — each builder creates or reaches its machine and calls the
 //! provision hook, which runs every provisioner component through the runtime.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,13 +54,18 @@ pub struct ReadyBuild {
     pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
 }
 
+/// What a component's `validate` said, by step kind, configuration (as JSON text) and
+/// source type. A template with many sources repeats the same provisioners for each;
+/// each distinct configuration is validated once.
+type Validated = HashMap<(String, String, String), Result<Vec<kiln_runtime::ConfigIssue>, String>>;
+
 /// Finds, compiles and validates the component of one step; problems go to `errors`.
 async fn prepare_step(
     step: &StepPlan,
     build: &BuildPlan,
     runtime: &Runtime,
     cwd: &Path,
-    ui: &Arc<dyn Ui>,
+    validated: &mut Validated,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PreparedComponent> {
     let Some(bytes) = kiln_builtins::component(&step.kind) else {
@@ -87,8 +93,25 @@ async fn prepare_step(
             return None;
         }
     };
-    let req = step_request(step, build, None, ui.clone(), cwd, CancellationToken::new());
-    match runtime.validate(&component, &req).await {
+    let key = (
+        step.kind.clone(),
+        serde_json::Value::Object(step.block.config.clone()).to_string(),
+        build.source_type.clone(),
+    );
+    let answer = match validated.get(&key) {
+        Some(answer) => answer.clone(),
+        None => {
+            let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
+            let req = step_request(step, build, None, ui, cwd, CancellationToken::new());
+            let answer = runtime
+                .validate(&component, &req)
+                .await
+                .map_err(|e| e.to_string());
+            validated.insert(key, answer.clone());
+            answer
+        }
+    };
+    match answer {
         Ok(issues) => {
             for issue in issues {
                 let fe = FieldError {
@@ -102,10 +125,7 @@ async fn prepare_step(
                 ));
             }
         }
-        Err(e) => errors.push(Diagnostic::error(
-            e.to_string(),
-            Some(step.block.location.clone()),
-        )),
+        Err(e) => errors.push(Diagnostic::error(e, Some(step.block.location.clone()))),
     }
     Some(component)
 }
@@ -119,7 +139,7 @@ pub async fn prepare(
 ) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut ready = Vec::new();
-    let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
+    let mut validated = Validated::new();
     for build in &plan.builds {
         let builder = match kiln_builders::new_builder(
             &build.source_type,
@@ -145,14 +165,16 @@ pub async fn prepare(
         }
         let mut steps = Vec::new();
         for step in &build.provisioners {
-            if let Some(component) = prepare_step(step, build, runtime, cwd, &ui, &mut errors).await
+            if let Some(component) =
+                prepare_step(step, build, runtime, cwd, &mut validated, &mut errors).await
             {
                 steps.push((step.clone(), component));
             }
         }
         let mut error_cleanup = None;
         if let Some(step) = &build.error_cleanup {
-            if let Some(component) = prepare_step(step, build, runtime, cwd, &ui, &mut errors).await
+            if let Some(component) =
+                prepare_step(step, build, runtime, cwd, &mut validated, &mut errors).await
             {
                 error_cleanup = Some((step.clone(), component));
             }
@@ -169,6 +191,9 @@ pub async fn prepare(
     if errors.is_empty() {
         Ok(ready)
     } else {
+        // The same mistake in a provisioner shared by many sources is reported once.
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|d| seen.insert(d.to_string()));
         Err(errors)
     }
 }

@@ -53,27 +53,60 @@ impl SourceFile {
 
     /// The location of byte range `span`.
     pub fn location(&self, span: Option<Range<usize>>) -> Location {
-        let span = span.unwrap_or(0..0);
-        let start = span.start.min(self.text.len());
-        let before = &self.text[..start];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text[line_start..start].chars().count() + 1;
-        let line_end = self.text[start..]
-            .find('\n')
-            .map_or(self.text.len(), |i| start + i);
-        let source_line = self.text[line_start..line_end]
-            .trim_end_matches('\r')
-            .to_owned();
-        let end = span.end.clamp(start, line_end);
-        let width = self.text[start..end].chars().count().max(1);
-        Location {
-            file: self.path.clone(),
-            line,
-            col,
-            source_line,
-            width,
-        }
+        location_in(&self.path, &self.text, span.unwrap_or(0..0))
+    }
+}
+
+/// The location of byte range `span` of `text`, the contents of `path`.
+pub fn location_in(path: &Path, text: &str, span: Range<usize>) -> Location {
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..start].chars().count() + 1;
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
+    let mut end = span.end.clamp(start, line_end);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let width = text[start..end].chars().count().max(1);
+    Location {
+        file: path.to_owned(),
+        line,
+        col,
+        source_line,
+        width,
+    }
+}
+
+/// The language a template path is written in, as Packer 1.6.6 decides it from the
+/// path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateKind {
+    /// HCL2: a `*.pkr.hcl` file, or a directory of them.
+    Hcl,
+    /// HCL2 in its JSON syntax (`*.pkr.json`), which Kiln cannot read yet.
+    HclJson,
+    /// A legacy JSON template (`*.json` other than `*.pkr.json`), read by
+    /// [`crate::load_json`].
+    LegacyJson,
+}
+
+/// Which language the template at `path` is written in. Packer 1.6.6 reads
+/// `*.pkr.json` as HCL2 in JSON syntax, not as a legacy template; only other `*.json`
+/// files are legacy JSON templates.
+pub fn kind(path: &Path) -> TemplateKind {
+    let name = path.to_string_lossy();
+    if name.ends_with(".pkr.json") {
+        TemplateKind::HclJson
+    } else if name.ends_with(".json") && !path.is_dir() {
+        TemplateKind::LegacyJson
+    } else {
+        TemplateKind::Hcl
     }
 }
 

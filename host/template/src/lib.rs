@@ -7,6 +7,10 @@
 //! the engine maps their answers back onto the locations recorded in [`ConfigBlock`].
 
 mod files;
+pub mod fmt;
+mod functions;
+pub mod inspect;
+mod json;
 mod values;
 mod variables;
 
@@ -16,13 +20,15 @@ use std::path::{Path, PathBuf};
 use hcl::edit::expr::Expression;
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use hcl::edit::Span;
-use hcl::eval::{Context, Evaluate};
+use hcl::eval::Context;
 
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
 use kiln_core::{Diagnostic, Location};
 
-pub use files::SourceFile;
+pub use files::{kind, SourceFile, TemplateKind};
+pub use inspect::Inspection;
+pub use json::{hcl2_upgrade, load_json};
 use values::{to_json, EvalScope};
 pub use variables::VarArg;
 
@@ -44,6 +50,52 @@ pub struct Loaded {
     pub plan: Plan,
     /// Problems that do not stop the build.
     pub warnings: Vec<Diagnostic>,
+    /// What `kiln inspect` shows.
+    pub inspection: Inspection,
+    /// What `kiln console` evaluates against (HCL2 templates only).
+    console: Option<EvalScope>,
+}
+
+impl Loaded {
+    /// Evaluates the HCL2 expression `text` against the template's variables, locals and
+    /// functions, as `kiln console` does. Sensitive values come back masked.
+    pub fn evaluate(&self, text: &str) -> Result<serde_json::Value, Diagnostic> {
+        let Some(scope) = &self.console else {
+            return Err(Diagnostic::error(
+                "kiln console evaluates HCL2 expressions; this is a legacy JSON template",
+                None,
+            )
+            .with_hint("Convert it with `kiln hcl2_upgrade` first."));
+        };
+        let expr: hcl::Expression = text
+            .parse()
+            .map_err(|e: hcl::Error| Diagnostic::error(format!("Invalid expression: {e}"), None))?;
+        let value = functions::evaluate(&expr, &scope.context())
+            .map_err(|e| Diagnostic::error(format!("Invalid expression: {e}"), None))?;
+        Ok(mask(to_json(&value), &self.plan.sensitive))
+    }
+}
+
+/// `value` with every sensitive string replaced by `<sensitive>`.
+fn mask(value: serde_json::Value, sensitive: &[String]) -> serde_json::Value {
+    match value {
+        serde_json::Value::String(s)
+            if sensitive
+                .iter()
+                .any(|x| !x.is_empty() && s.contains(x.as_str())) =>
+        {
+            serde_json::Value::String("<sensitive>".into())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(|v| mask(v, sensitive)).collect())
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, mask(v, sensitive)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Top-level blocks Kiln understands.
@@ -130,8 +182,14 @@ struct BuildDef<'a> {
     block: &'a Block,
 }
 
-/// Loads the template at `path` (a file or a directory) with `opts`.
+/// Loads the template at `path` (a file or a directory of `.pkr.hcl` files, or a legacy
+/// `.json` template) with `opts`.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
+    match files::kind(path) {
+        TemplateKind::LegacyJson => return json::load_json(path, opts),
+        TemplateKind::HclJson => return json::load_json(path, opts),
+        TemplateKind::Hcl => {}
+    }
     let (template_paths, auto_var_paths) = files::discover(path).map_err(|d| vec![d])?;
     let mut errors = Vec::new();
     let mut files = Vec::new();
@@ -152,14 +210,31 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| ".".into())
     };
+    load_files(&files, &auto_var_paths, template_dir, opts)
+}
+
+/// Loads HCL2 template text as if it were the file `name` (for tools and fuzzing).
+pub fn load_source(name: &str, text: &str, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
+    let file = SourceFile::parse(Path::new(name), text.to_owned()).map_err(|d| vec![d])?;
+    load_files(&[file], &[], PathBuf::from("."), opts)
+}
+
+fn load_files(
+    files: &[SourceFile],
+    auto_var_paths: &[PathBuf],
+    template_dir: PathBuf,
+    opts: &LoadOptions,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
     let mut warnings = Vec::new();
+    let mut sensitive_locals = Vec::new();
 
     // Pass 1: collect the top-level blocks.
     let mut var_blocks = Vec::new();
     let mut local_attrs: Vec<(At<'_>, &Attribute, String)> = Vec::new();
     let mut sources: BTreeMap<(String, String), SourceDef<'_>> = BTreeMap::new();
     let mut builds = Vec::new();
-    for file in &files {
+    for file in files {
         let at = || At { file };
         for structure in file.body.iter() {
             match structure {
@@ -195,7 +270,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
                                     Structure::Attribute(a) if a.key.as_str() == "expression" => {
                                         local_attrs.push((at(), a, labels[0].clone()))
                                     }
-                                    Structure::Attribute(a) if a.key.as_str() == "sensitive" => {}
+                                    Structure::Attribute(a) if a.key.as_str() == "sensitive" => {
+                                        if a.value.to_string().trim() == "true" {
+                                            sensitive_locals.push(labels[0].clone());
+                                        }
+                                    }
                                     Structure::Attribute(a) => errors.push(
                                         at().unsupported_attr(a, &["expression", "sensitive"]),
                                     ),
@@ -245,7 +324,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
 
     // Variables, then locals.
     let mut var_files = Vec::new();
-    for p in &auto_var_paths {
+    for p in auto_var_paths {
         match SourceFile::load(p) {
             Ok(f) => var_files.push((f, false)),
             Err(d) => errors.push(d),
@@ -265,6 +344,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
         vars: vars.values.clone(),
         template_dir: template_dir.clone(),
         cwd: opts.cwd.clone(),
+        locals: None,
     };
     let locals = resolve_locals(&local_attrs, &scope, &mut errors);
     if !errors.is_empty() {
@@ -273,7 +353,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
 
     // Builds.
     let mut base = scope.context();
-    base.declare_var("local", hcl::Value::Object(locals));
+    base.declare_var("local", hcl::Value::Object(locals.clone()));
     let mut plan_builds = Vec::new();
     if builds.is_empty() {
         warnings.push(Diagnostic::warning(
@@ -281,20 +361,87 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
             None,
         ));
     }
+    let mut summaries = Vec::new();
     for build in &builds {
+        let first = plan_builds.len();
         plan_build(build, &sources, &base, &mut plan_builds, &mut errors);
+        summaries.push(summarize(build, &base, &plan_builds[first..]));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut sensitive = vars.sensitive;
+    for name in &sensitive_locals {
+        if let Some(hcl::Value::String(s)) = locals.get(name) {
+            sensitive.push(s.clone());
+        }
+    }
+    let value = |name: &String, v: &hcl::Value, secret: bool| inspect::Value {
+        name: name.clone(),
+        value: Some(to_json(v)),
+        sensitive: secret,
+    };
+    let inspection = Inspection {
+        variables: (vars.values.iter())
+            .map(|(n, v)| value(n, v, vars.sensitive_names.contains(n)))
+            .collect(),
+        locals: (locals.iter())
+            .map(|(n, v)| value(n, v, sensitive_locals.contains(n)))
+            .collect(),
+        builds: summaries,
+        legacy: None,
+    };
+    let mut console = scope;
+    console.locals = Some(locals);
     Ok(Loaded {
         plan: Plan {
             template_dir,
             builds: plan_builds,
-            sensitive: vars.sensitive,
+            sensitive,
         },
         warnings,
+        inspection,
+        console: Some(console),
     })
+}
+
+/// The `kiln inspect` view of one build block: its name, the sources it references
+/// (as written, before any per-build renaming) and every provisioner block, as Packer
+/// lists them.
+fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> inspect::BuildSummary {
+    let name = made.first().and_then(|b| {
+        b.name
+            .strip_suffix(&format!("{}.{}", b.source_type, b.source_name))
+            .and_then(|prefix| prefix.strip_suffix('.'))
+            .map(str::to_owned)
+    });
+    let mut sources = Vec::new();
+    let mut provisioners = Vec::new();
+    for s in build.block.body.iter() {
+        match s {
+            Structure::Attribute(a) if a.key.as_str() == "sources" => {
+                if let Ok(serde_json::Value::Array(items)) = eval_expr(&a.value, ctx) {
+                    sources.extend(items.iter().filter_map(|i| i.as_str()).map(str::to_owned));
+                }
+            }
+            Structure::Block(b) if b.ident.as_str() == "source" => {
+                sources.extend(b.labels.first().map(|l| l.as_str().to_owned()));
+            }
+            Structure::Block(b) if b.ident.as_str() == "provisioner" => {
+                provisioners.extend(b.labels.first().map(|l| l.as_str().to_owned()));
+            }
+            _ => {}
+        }
+    }
+    let sources = sources
+        .into_iter()
+        .map(|s| s.strip_prefix("source.").map(str::to_owned).unwrap_or(s))
+        .collect();
+    inspect::BuildSummary {
+        name,
+        sources,
+        provisioners,
+    }
 }
 
 fn check_packer_block(at: &At<'_>, block: &Block, errors: &mut Vec<Diagnostic>) {
@@ -335,14 +482,22 @@ fn resolve_locals(
         ctx.declare_var("local", hcl::Value::Object(done.clone()));
         let mut failed = Vec::new();
         let before = pending.len();
+        let waiting: Vec<&str> = pending.iter().map(|i| attrs[*i].2.as_str()).collect();
         for i in pending {
             let (_, a, name) = &attrs[i];
+            // A local that uses another not yet computed waits for it, even where `try`
+            // or `can` would hide the missing value.
+            let text = a.value.to_string();
+            if referenced_locals(&text).any(|r| r != name.as_str() && waiting.contains(&r)) {
+                failed.push((i, None));
+                continue;
+            }
             let expr: hcl::Expression = a.value.clone().into();
-            match expr.evaluate(&ctx) {
+            match functions::evaluate(&expr, &ctx) {
                 Ok(v) => {
                     done.insert(name.clone(), v);
                 }
-                Err(e) => failed.push((i, e)),
+                Err(e) => failed.push((i, Some(e))),
             }
         }
         pending = failed.iter().map(|(i, _)| *i).collect();
@@ -350,13 +505,50 @@ fn resolve_locals(
             return done;
         }
         if pending.len() == before {
+            // What is left either refers to something that does not exist, or the
+            // remaining locals refer to each other.
+            let stuck: Vec<&str> = failed.iter().map(|(i, _)| attrs[*i].2.as_str()).collect();
             for (i, e) in failed {
-                let (at, a, _) = &attrs[i];
-                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
+                let (at, a, name) = &attrs[i];
+                let text = a.value.to_string();
+                let waits_on = referenced_locals(&text)
+                    .find(|r| stuck.contains(r))
+                    .map(str::to_owned);
+                errors.push(match (waits_on, e) {
+                    (Some(other), _) => at
+                        .err(
+                            a.value.span(),
+                            format!("Cycle in local values: \"{name}\" needs \"{other}\""),
+                        )
+                        .with_hint(format!(
+                            "These locals depend on each other and none can be computed first: {}.",
+                            stuck.join(", ")
+                        )),
+                    (None, Some(e)) => values::eval_diagnostic(at.file, a.value.span(), &e),
+                    (None, None) => unreachable!("a local waits only on pending locals"),
+                });
             }
             return done;
         }
     }
+}
+
+/// The names `expr_text` refers to as `local.NAME` (a textual scan: enough to order
+/// locals, which may only refer to one another this way).
+fn referenced_locals(expr_text: &str) -> impl Iterator<Item = &str> {
+    expr_text
+        .match_indices("local.")
+        .filter_map(move |(at, _)| {
+            let before = expr_text[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                return None;
+            }
+            let rest = &expr_text[at + "local.".len()..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            (end > 0).then(|| &rest[..end])
+        })
 }
 
 /// Evaluates a block body into a JSON object, recording where each attribute is.
@@ -411,7 +603,7 @@ fn eval_body(
 
 fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, hcl::eval::Error> {
     let e: hcl::Expression = expr.clone().into();
-    e.evaluate(ctx).map(|v| to_json(&v))
+    functions::evaluate(&e, ctx).map(|v| to_json(&v))
 }
 
 const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];

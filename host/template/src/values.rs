@@ -4,9 +4,11 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use hcl::eval::{Context, ErrorKind};
+use kiln_core::diag::did_you_mean;
 use kiln_core::Diagnostic;
 
 use crate::files::SourceFile;
+use crate::functions;
 
 /// The values every expression of a template may reference.
 #[derive(Debug, Clone)]
@@ -17,12 +19,15 @@ pub struct EvalScope {
     pub template_dir: PathBuf,
     /// `path.cwd`
     pub cwd: PathBuf,
+    /// `local.*`, once the locals are known.
+    pub locals: Option<hcl::Map<String, hcl::Value>>,
 }
 
 impl EvalScope {
     /// A context with `var` and `path` declared.
     pub fn context(&self) -> Context<'static> {
         let mut ctx = Context::new();
+        functions::declare(&mut ctx, false);
         ctx.declare_var("var", hcl::Value::Object(self.vars.clone()));
         let mut path = hcl::Map::new();
         path.insert(
@@ -34,6 +39,9 @@ impl EvalScope {
             hcl::Value::from(self.cwd.display().to_string()),
         );
         ctx.declare_var("path", hcl::Value::Object(path));
+        if let Some(locals) = &self.locals {
+            ctx.declare_var("local", hcl::Value::Object(locals.clone()));
+        }
         ctx
     }
 }
@@ -50,12 +58,20 @@ pub fn eval_diagnostic(
     err: &hcl::eval::Error,
 ) -> Diagnostic {
     let loc = Some(file.location(span));
-    let in_var_traversal = err
-        .expr()
-        .map(|e| e.to_string().trim_start().starts_with("var."))
-        .unwrap_or(false);
+    let expr_text = err.expr().map(|e| e.to_string()).unwrap_or_default();
+    let refers = |prefix: &str, key: &str| {
+        expr_text.trim_start().starts_with(prefix) || expr_text.contains(&format!("{prefix}{key}"))
+    };
     match err.kind() {
-        ErrorKind::NoSuchKey(key) if in_var_traversal => Diagnostic::error(
+        ErrorKind::NoSuchKey(key) if refers("local.", key) => Diagnostic::error(
+            format!("Reference to undeclared local value \"{key}\""),
+            loc,
+        )
+        .with_hint(format!(
+            "A local value with the name \"{key}\" has not been declared. \
+             Declare it in a `locals {{}}` block."
+        )),
+        ErrorKind::NoSuchKey(key) if refers("var.", key) => Diagnostic::error(
             format!("Reference to undeclared input variable \"{key}\""),
             loc,
         )
@@ -68,8 +84,20 @@ pub fn eval_diagnostic(
                 .with_hint("Expressions may refer to var.*, local.*, source.*, build.* and path.*.")
         }
         ErrorKind::UndefinedFunc(name) => {
-            Diagnostic::error(format!("Call to unknown function \"{name}\""), loc)
-                .with_hint("Kiln does not provide this function yet.")
+            let name = name.to_string();
+            let hint = if name == "env" {
+                "env() is only allowed in a variable's default value: declare a variable \
+                 with `default = env(\"NAME\")` and use it here."
+                    .to_owned()
+            } else {
+                match did_you_mean(&name, functions::names()) {
+                    Some(close) => {
+                        format!("There is no function named \"{name}\". Did you mean \"{close}\"?")
+                    }
+                    None => format!("There is no function named \"{name}\"."),
+                }
+            };
+            Diagnostic::error(format!("Call to unknown function \"{name}\""), loc).with_hint(hint)
         }
         _ => Diagnostic::error(format!("Invalid expression: {err}"), loc),
     }

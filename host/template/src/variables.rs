@@ -14,6 +14,7 @@ use kiln_core::diag::did_you_mean;
 use kiln_core::{Diagnostic, Location};
 
 use crate::files::SourceFile;
+use crate::functions;
 use crate::values::eval_diagnostic;
 
 /// A `-var` or `-var-file` argument.
@@ -40,6 +41,8 @@ pub struct Resolved {
     pub values: hcl::Map<String, hcl::Value>,
     /// The string forms of sensitive values, to mask in output.
     pub sensitive: Vec<String>,
+    /// The names of the variables declared sensitive.
+    pub sensitive_names: Vec<String>,
 }
 
 const VARIABLE_ATTRS: &[&str] = &["type", "default", "description", "sensitive", "nullable"];
@@ -47,6 +50,14 @@ const VARIABLE_ATTRS: &[&str] = &["type", "default", "description", "sensitive",
 fn literal(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::Error> {
     let e: hcl::Expression = expr.clone().into();
     e.evaluate(&Context::new())
+}
+
+/// A variable's default: a literal that may call functions, `env()` included (the only
+/// place Packer allows it).
+fn default_value(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::Error> {
+    let mut ctx = Context::new();
+    functions::declare(&mut ctx, true);
+    functions::evaluate(&expr.clone().into(), &ctx)
 }
 
 /// Collects declarations and values; reports problems into `errors` / `warnings`.
@@ -63,7 +74,7 @@ pub fn resolve(
             for s in block.body.iter() {
                 match s {
                     Structure::Attribute(a) => {
-                        let default = match literal(&a.value) {
+                        let default = match default_value(&a.value) {
                             Ok(v) => Some(v),
                             Err(e) => {
                                 errors.push(eval_diagnostic(file, a.value.span(), &e));
@@ -108,7 +119,7 @@ pub fn resolve(
         for s in block.body.iter() {
             match s {
                 Structure::Attribute(a) => match a.key.as_str() {
-                    "default" => match literal(&a.value) {
+                    "default" => match default_value(&a.value) {
                         Ok(v) => d.default = Some(v),
                         Err(e) => errors.push(
                             eval_diagnostic(file, a.value.span(), &e)
@@ -117,7 +128,7 @@ pub fn resolve(
                     },
                     "type" => {
                         let span = a.value.span().unwrap_or(0..0);
-                        d.ty = Some(file.text[span].split_whitespace().collect::<String>());
+                        d.ty = Some(file.text[span].trim().to_owned());
                     }
                     "sensitive" => {
                         d.sensitive = matches!(literal(&a.value), Ok(hcl::Value::Bool(true)))
@@ -251,15 +262,17 @@ pub fn resolve(
         };
         if d.sensitive {
             collect_strings(&v, &mut resolved.sensitive);
+            resolved.sensitive_names.push(name.clone());
         }
         resolved.values.insert(name.clone(), v);
     }
     // Validations see every variable.
     let mut ctx = Context::new();
+    functions::declare(&mut ctx, false);
     ctx.declare_var("var", hcl::Value::Object(resolved.values.clone()));
     for (name, d) in &declared {
         for (cond, loc, message) in &d.validations {
-            match cond.evaluate(&ctx) {
+            match functions::evaluate(cond, &ctx) {
                 Ok(hcl::Value::Bool(true)) => {}
                 Ok(hcl::Value::Bool(false)) => errors.push(
                     Diagnostic::error(
@@ -333,40 +346,9 @@ fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, String> {
     }
 }
 
-/// Converts `v` to the type `ty` as HCL does for primitives; checks collection kinds.
+/// Converts `v` to the variable's type `ty`, as Packer (cty) converts.
 fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, String> {
-    use hcl::Value;
-    let base = ty.split('(').next().unwrap_or(ty);
-    match (base, v) {
-        ("any", v) => Ok(v),
-        ("string", Value::String(s)) => Ok(Value::String(s)),
-        ("string", Value::Number(n)) => Ok(Value::String(n.to_string())),
-        ("string", Value::Bool(b)) => Ok(Value::String(b.to_string())),
-        ("number", Value::Number(n)) => Ok(Value::Number(n)),
-        ("number", Value::String(s)) => s
-            .parse::<f64>()
-            .ok()
-            .and_then(hcl::Number::from_f64)
-            .map(Value::Number)
-            .ok_or_else(|| format!("a number is required, got {s:?}")),
-        ("bool", Value::Bool(b)) => Ok(Value::Bool(b)),
-        ("bool", Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
-        ("list" | "set" | "tuple", Value::Array(a)) => Ok(Value::Array(a)),
-        ("map" | "object", Value::Object(o)) => Ok(Value::Object(o)),
-        (_, Value::Null) => Ok(Value::Null),
-        (want, got) => Err(format!("{want} required, got {}", kind(&got))),
-    }
-}
-
-fn kind(v: &hcl::Value) -> &'static str {
-    match v {
-        hcl::Value::Null => "null",
-        hcl::Value::Bool(_) => "bool",
-        hcl::Value::Number(_) => "number",
-        hcl::Value::String(_) => "string",
-        hcl::Value::Array(_) => "list",
-        hcl::Value::Object(_) => "object",
-    }
+    functions::convert_to(&v, ty)
 }
 
 fn collect_strings(v: &hcl::Value, out: &mut Vec<String>) {

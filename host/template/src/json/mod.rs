@@ -1,0 +1,216 @@
+//! Packer's legacy JSON templates, read as Packer 1.6.6 reads them, into the same
+//! [`Plan`](kiln_core::plan::Plan) HCL2 gives, and turned into HCL2 text by
+//! [`hcl2_upgrade`].
+//!
+//! Reading goes: [`reader`] (JSON with the position of every key and value) →
+//! [`template`] (the sections, checked as Packer's parser and validator check them) →
+//! [`vars`] (user variables) → [`plan`] (one build per builder, every string
+//! interpolated by [`interpolate`], Packer's Go-template subset).
+
+mod interpolate;
+mod plan;
+mod reader;
+mod source;
+mod template;
+mod upgrade;
+mod vars;
+
+use std::path::{Path, PathBuf};
+
+use kiln_core::plan::Plan;
+use kiln_core::Diagnostic;
+
+use crate::files::{self, TemplateKind};
+use crate::{LoadOptions, Loaded};
+use source::JsonFile;
+
+pub use upgrade::hcl2_upgrade;
+
+/// Loads a legacy JSON template (`*.json`) into the same Plan HCL2 gives.
+///
+/// Packer 1.6.6 reads `*.pkr.json` as HCL2 in its JSON syntax, not as a legacy
+/// template, so such a path is refused with a diagnostic saying so.
+pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
+    if files::kind(path) == TemplateKind::HclJson {
+        return Err(vec![hcl_json_unsupported(path)]);
+    }
+    let file = JsonFile::read(path).map_err(|d| vec![d])?;
+    let root = file.parse().map_err(|d| vec![d])?;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let t = template::read(&file, &root, &mut errors);
+    if errors.is_empty() {
+        template::validate(&file, &t, &mut errors);
+    }
+    for pp in &t.post_processors {
+        errors.push(
+            file.error(
+                pp.span.clone(),
+                "post-processors are not supported by Kiln yet",
+            )
+            .with_hint("Remove the post-processor, or run it after the build."),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(dedup(errors));
+    }
+
+    let template_dir = path
+        .parent()
+        .map(Path::to_owned)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| ".".into());
+    let cwd = if opts.cwd.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        opts.cwd.clone()
+    };
+    let abs_dir = absolute(&template_dir, &cwd).display().to_string();
+    let pwd = cwd.display().to_string();
+    let clock = interpolate::Clock::from_env(&opts.env);
+    let var_scope = interpolate::Scope {
+        env: Some(&opts.env),
+        build: None,
+        template_dir: &abs_dir,
+        pwd: &pwd,
+        packer_version: None,
+        clock,
+    };
+    let vars = vars::resolve(
+        &file,
+        &t,
+        &opts.var_args,
+        &var_scope,
+        &mut errors,
+        &mut warnings,
+    );
+    if !errors.is_empty() {
+        return Err(dedup(errors));
+    }
+    let common = plan::Common {
+        file: &file,
+        template_dir: &abs_dir,
+        pwd: &pwd,
+        clock,
+        vars: &vars.values,
+    };
+    let builds = plan::builds(&common, &t, &mut errors, &mut warnings);
+    if !errors.is_empty() {
+        return Err(dedup(errors));
+    }
+    let inspection = crate::Inspection {
+        variables: vars
+            .values
+            .iter()
+            .map(|(name, value)| crate::inspect::Value {
+                name: name.clone(),
+                value: Some(serde_json::Value::String(value.clone())),
+                sensitive: t.sensitive.contains(name),
+            })
+            .collect(),
+        locals: vec![],
+        builds: vec![],
+        legacy: Some(crate::inspect::LegacyJson {
+            builders: t
+                .builders
+                .iter()
+                .map(|b| (b.name.clone(), b.ty.clone()))
+                .collect(),
+            provisioners: t.provisioners.iter().map(|p| p.ty.clone()).collect(),
+        }),
+    };
+    Ok(Loaded {
+        plan: Plan {
+            template_dir,
+            builds,
+            sensitive: vars.sensitive,
+        },
+        warnings: dedup(warnings),
+        inspection,
+        console: None,
+    })
+}
+
+fn hcl_json_unsupported(path: &Path) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "{}: Kiln cannot read HCL2 templates in JSON syntax (*.pkr.json) yet",
+            path.display()
+        ),
+        None,
+    )
+    .with_hint(
+        "Packer reads *.pkr.json files as HCL2 in JSON syntax, not as legacy JSON \
+         templates. A legacy JSON template is named *.json.",
+    )
+}
+
+/// Drops repeats (a provisioner's problem is found once per build it runs in).
+fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// `dir` made absolute against `cwd` and cleaned lexically, as Go's `filepath.Abs`.
+fn absolute(dir: &Path, cwd: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if dir.is_absolute() {
+        dir.to_owned()
+    } else {
+        cwd.join(dir)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_show_the_offending_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(
+            &path,
+            "{\n  \"builders\": [{\"type\": \"null\"}],\n  \"provisoners\": []\n}\n",
+        )
+        .unwrap();
+        let errs = load_json(&path, &LoadOptions::default()).unwrap_err();
+        let text = errs[0].to_string();
+        assert!(
+            text.contains("t.json:3:3: Unknown root level key in template: 'provisoners'"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  3 |   \"provisoners\": []\n    |   ^^^^^^^^^^^^^"),
+            "{text}"
+        );
+        assert_eq!(
+            errs[0].hint.as_deref(),
+            Some("Did you mean \"provisioners\"?")
+        );
+    }
+
+    #[test]
+    fn pkr_json_is_refused() {
+        let errs = load_json(Path::new("x.pkr.json"), &LoadOptions::default()).unwrap_err();
+        assert!(errs[0].summary.contains("JSON syntax"), "{errs:?}");
+        assert_eq!(files::kind(Path::new("a/b.json")), TemplateKind::LegacyJson);
+        assert_eq!(files::kind(Path::new("b.pkr.hcl")), TemplateKind::Hcl);
+    }
+}

@@ -1,0 +1,739 @@
+//! The sections of a legacy JSON template, read and checked as Packer 1.6.6 parses
+//! (`template.Parse`) and validates (`Template.Validate`, `Core.validate`) them.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use kiln_core::diag::did_you_mean;
+use kiln_core::Diagnostic;
+
+use super::reader::{duplicate_keys, Member, Node, Value};
+use super::source::JsonFile;
+
+/// The Packer version whose JSON template semantics Kiln follows; it answers
+/// `{{packer_version}}` and is what `min_packer_version` is compared with.
+pub const PACKER_VERSION: &str = "1.6.6";
+
+/// Top-level keys Packer 1.6.6 knows. Packer matches them case-insensitively.
+const TOP_LEVEL: &[&str] = &[
+    "builders",
+    "provisioners",
+    "post-processors",
+    "variables",
+    "sensitive-variables",
+    "error-cleanup-provisioner",
+    "description",
+    "min_packer_version",
+    "comments",
+    "push",
+];
+
+/// Keys of a provisioner that are Packer's, not the provisioner's.
+pub const PROVISIONER_META: &[&str] = &[
+    "type",
+    "only",
+    "except",
+    "override",
+    "pause_before",
+    "max_retries",
+    "timeout",
+];
+
+/// A template's sections, each with where it was written.
+#[derive(Debug, Default)]
+pub struct JsonTemplate<'n> {
+    /// `description`
+    pub description: Option<String>,
+    /// `min_packer_version`
+    pub min_version: Option<(String, Range<usize>)>,
+    /// `variables`, in file order.
+    pub variables: Vec<Variable<'n>>,
+    /// `sensitive-variables`
+    pub sensitive: Vec<String>,
+    /// `builders`, in file order.
+    pub builders: Vec<Builder<'n>>,
+    /// Where the `builders` key is, if written.
+    pub builders_key: Option<Range<usize>>,
+    /// `provisioners`, in file order.
+    pub provisioners: Vec<Provisioner<'n>>,
+    /// `error-cleanup-provisioner`
+    pub cleanup: Option<Provisioner<'n>>,
+    /// `post-processors`: each item (a type, an object or a chain).
+    pub post_processors: Vec<&'n Node>,
+}
+
+/// A variable: its name and its default, or none when it is required (`null`).
+#[derive(Debug)]
+pub struct Variable<'n> {
+    /// The name.
+    pub name: &'n str,
+    /// Where the name is.
+    pub key_span: Range<usize>,
+    /// The default (a string node); `None` when the variable is required.
+    pub default: Option<&'n Node>,
+}
+
+/// A builder: the source of one build.
+#[derive(Debug)]
+pub struct Builder<'n> {
+    /// The name as written (`name`, else `type`), before interpolation.
+    pub name: String,
+    /// Where the name is (the `type` when no name is written).
+    pub name_span: Range<usize>,
+    /// The builder type.
+    pub ty: String,
+    /// Where the `type` value is.
+    pub type_span: Range<usize>,
+    /// The builder's own attributes (all but `name` and `type`).
+    pub config: Vec<&'n Member>,
+}
+
+/// A provisioner, or the error-cleanup provisioner.
+#[derive(Debug)]
+pub struct Provisioner<'n> {
+    /// The provisioner type.
+    pub ty: String,
+    /// Where the `type` value is.
+    pub type_span: Range<usize>,
+    /// The provisioner's own attributes (all but [`PROVISIONER_META`]).
+    pub config: Vec<&'n Member>,
+    /// `only`: build names, each with where it is.
+    pub only: Vec<(String, Range<usize>)>,
+    /// `except`: build names, each with where it is.
+    pub except: Vec<(String, Range<usize>)>,
+    /// Where the `only` key is.
+    pub only_key: Option<Range<usize>>,
+    /// `override`: per build name, attributes merged over `config`.
+    pub overrides: Vec<&'n Member>,
+    /// `pause_before`
+    pub pause_before: Option<Duration>,
+    /// `timeout`
+    pub timeout: Option<Duration>,
+    /// `max_retries` as text (Packer interpolates it before reading the number).
+    pub max_retries: Option<(String, &'n Node)>,
+}
+
+impl Provisioner<'_> {
+    /// Whether the step runs in the build whose name (as written) is `name`.
+    pub fn applies_to(&self, name: &str) -> bool {
+        if !self.only.is_empty() {
+            return self.only.iter().any(|(n, _)| n == name);
+        }
+        !self.except.iter().any(|(n, _)| n == name)
+    }
+
+    /// The override for build `name`, if any.
+    pub fn override_for(&self, name: &str) -> Option<&Member> {
+        self.overrides.iter().rev().copied().find(|m| m.key == name)
+    }
+}
+
+/// Reads the sections of `root`, reporting what Packer's parser rejects.
+pub fn read<'n>(file: &JsonFile, root: &'n Node, errors: &mut Vec<Diagnostic>) -> JsonTemplate<'n> {
+    let mut t = JsonTemplate::default();
+    for dup in duplicate_keys(root) {
+        errors.push(file.error(
+            dup.key_span.clone(),
+            format!("template has duplicate field: {}", dup.key),
+        ));
+    }
+    let Some(members) = root.members() else {
+        errors.push(file.error(
+            root.span.start..root.span.start + 1,
+            format!(
+                "a template must be a JSON object, not {}",
+                article(root.kind())
+            ),
+        ));
+        return t;
+    };
+    for m in members {
+        let key = m.key.to_ascii_lowercase();
+        let v = &m.value;
+        if matches!(v.value, Value::Null) && TOP_LEVEL.contains(&key.as_str()) {
+            continue;
+        }
+        match key.as_str() {
+            "description" => match v.as_str() {
+                Some(s) => t.description = Some(s.to_owned()),
+                None => errors.push(expected(file, m, "a string")),
+            },
+            "min_packer_version" => match v.as_str() {
+                Some(s) => t.min_version = Some((s.to_owned(), v.span.clone())),
+                None => errors.push(expected(file, m, "a string")),
+            },
+            "variables" => read_variables(file, m, &mut t, errors),
+            "sensitive-variables" => match v.items() {
+                Some(items) => {
+                    for item in items {
+                        match item.as_str() {
+                            Some(s) => t.sensitive.push(s.to_owned()),
+                            None => errors.push(file.error(
+                                item.span.clone(),
+                                format!(
+                                    "\"sensitive-variables\" lists variable names: expected a string, found {}",
+                                    article(item.kind())
+                                ),
+                            )),
+                        }
+                    }
+                }
+                None => errors.push(expected(file, m, "a list of variable names")),
+            },
+            "builders" => {
+                t.builders_key = Some(m.key_span.clone());
+                match v.items() {
+                    Some(items) => read_builders(file, items, &mut t, errors),
+                    None => errors.push(expected(file, m, "a list of builders")),
+                }
+            }
+            "provisioners" => match v.items() {
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(p) =
+                            read_provisioner(file, item, &format!("provisioner {}", i + 1), errors)
+                        {
+                            t.provisioners.push(p);
+                        }
+                    }
+                }
+                None => errors.push(expected(file, m, "a list of provisioners")),
+            },
+            "error-cleanup-provisioner" => {
+                t.cleanup = read_provisioner(file, v, "error-cleanup-provisioner", errors);
+            }
+            "post-processors" => match v.items() {
+                Some(items) => t.post_processors.extend(items.iter()),
+                None => errors.push(expected(file, m, "a list of post-processors")),
+            },
+            "comments" => {}
+            "push" => {
+                if v.members().is_none() {
+                    errors.push(expected(file, m, "an object"));
+                }
+            }
+            _ if m.key.starts_with('_') => {
+                if v.as_str().is_none() {
+                    errors.push(file.error(
+                        v.span.clone(),
+                        format!("the root-level comment \"{}\" must be a string", m.key),
+                    ));
+                }
+            }
+            _ => {
+                let d = file.error(
+                    m.key_span.clone(),
+                    format!("Unknown root level key in template: '{}'", m.key),
+                );
+                errors.push(match did_you_mean(&m.key, TOP_LEVEL.iter().copied()) {
+                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                    None => d.with_hint(format!(
+                        "A template's top level has {}; keys starting with \"_\" are comments.",
+                        TOP_LEVEL.join(", ")
+                    )),
+                });
+            }
+        }
+    }
+    t
+}
+
+fn read_variables<'n>(
+    file: &JsonFile,
+    m: &'n Member,
+    t: &mut JsonTemplate<'n>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let Some(vars) = m.value.members() else {
+        errors.push(expected(
+            file,
+            m,
+            "an object of variable names and default values",
+        ));
+        return;
+    };
+    for v in vars {
+        let default = match &v.value.value {
+            Value::Null => None,
+            Value::String(_) => Some(&v.value),
+            _ => {
+                errors.push(
+                    file.error(
+                        v.value.span.clone(),
+                        format!(
+                            "variable {}: the default must be a string, not {}",
+                            v.key,
+                            article(v.value.kind())
+                        ),
+                    )
+                    .with_hint("JSON template variables are strings; write null to make the variable required."),
+                );
+                continue;
+            }
+        };
+        if let Some(i) = t.variables.iter().position(|x| x.name == v.key) {
+            t.variables.remove(i);
+        }
+        t.variables.push(Variable {
+            name: &v.key,
+            key_span: v.key_span.clone(),
+            default,
+        });
+    }
+}
+
+fn read_builders<'n>(
+    file: &JsonFile,
+    items: &'n [Node],
+    t: &mut JsonTemplate<'n>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for (i, item) in items.iter().enumerate() {
+        let Some(members) = item.members() else {
+            errors.push(file.error(
+                item.span.clone(),
+                format!(
+                    "builder {}: expected an object, found {}",
+                    i + 1,
+                    article(item.kind())
+                ),
+            ));
+            continue;
+        };
+        let ty = item
+            .get("type")
+            .and_then(|m| weak_string(file, m, errors).map(|s| (s, m.value.span.clone())));
+        let name = item
+            .get("name")
+            .and_then(|m| weak_string(file, m, errors).map(|s| (s, m.value.span.clone())));
+        let Some((ty, type_span)) = ty.filter(|(t, _)| !t.is_empty()) else {
+            errors.push(file.error(
+                item.span.start..item.span.start + 1,
+                format!("builder {}: missing 'type'", i + 1),
+            ));
+            continue;
+        };
+        let (name, name_span) = name
+            .filter(|(n, _)| !n.is_empty())
+            .unwrap_or_else(|| (ty.clone(), type_span.clone()));
+        if let Some(first) = t.builders.iter().find(|b| b.name == name) {
+            errors.push(
+                file.error(
+                    name_span,
+                    format!(
+                        "builder {}: builder with name '{name}' already exists",
+                        i + 1
+                    ),
+                )
+                .with_hint(format!(
+                    "The first one is at {}. Give each builder a distinct \"name\".",
+                    file.loc(first.name_span.clone())
+                )),
+            );
+            continue;
+        }
+        t.builders.push(Builder {
+            name,
+            name_span,
+            ty,
+            type_span,
+            config: members
+                .iter()
+                .filter(|m| m.key != "name" && m.key != "type")
+                .collect(),
+        });
+    }
+}
+
+fn read_provisioner<'n>(
+    file: &JsonFile,
+    node: &'n Node,
+    what: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Provisioner<'n>> {
+    let Some(members) = node.members() else {
+        errors.push(file.error(
+            node.span.clone(),
+            format!("{what}: expected an object, found {}", article(node.kind())),
+        ));
+        return None;
+    };
+    let before = errors.len();
+    let ty = node
+        .get("type")
+        .and_then(|m| weak_string(file, m, errors).map(|s| (s, m.value.span.clone())));
+    let mut p = Provisioner {
+        ty: String::new(),
+        type_span: 0..0,
+        config: members
+            .iter()
+            .filter(|m| !PROVISIONER_META.contains(&m.key.as_str()))
+            .collect(),
+        only: vec![],
+        except: vec![],
+        only_key: None,
+        overrides: vec![],
+        pause_before: None,
+        timeout: None,
+        max_retries: None,
+    };
+    for m in members {
+        match m.key.as_str() {
+            "only" | "except" => {
+                let names = weak_strings(file, m, errors);
+                if m.key == "only" {
+                    p.only = names;
+                    p.only_key = Some(m.key_span.clone());
+                } else {
+                    p.except = names;
+                }
+            }
+            "override" => match &m.value.value {
+                Value::Object(o) => p.overrides = o.iter().collect(),
+                Value::Null => {}
+                _ => errors.push(expected(file, m, "an object of build names and attributes")),
+            },
+            "pause_before" | "timeout" => {
+                let d = match &m.value.value {
+                    Value::Null => None,
+                    Value::String(s) => match parse_go_duration(s) {
+                        Ok(d) => d,
+                        Err(e) => {
+                            errors.push(
+                                file.error(m.value.span.clone(), format!("error decoding '{}': {e}", m.key))
+                                    .with_hint("Durations look like \"30s\", \"5m\" or \"1h30m\"; they are not interpolated."),
+                            );
+                            None
+                        }
+                    },
+                    // Packer decodes a bare number as nanoseconds.
+                    Value::Number(n) => n
+                        .as_f64()
+                        .filter(|f| *f >= 1.0)
+                        .map(|f| Duration::from_nanos(f as u64)),
+                    _ => {
+                        errors.push(expected(file, m, "a duration such as \"30s\""));
+                        None
+                    }
+                };
+                if m.key == "pause_before" {
+                    p.pause_before = d;
+                } else {
+                    p.timeout = d;
+                }
+            }
+            "max_retries" => {
+                if let Some(s) = weak_string(file, m, errors).filter(|s| !s.is_empty()) {
+                    p.max_retries = Some((s, &m.value));
+                }
+            }
+            _ => {}
+        }
+    }
+    match ty.filter(|(t, _)| !t.is_empty()) {
+        Some((ty, span)) => {
+            p.ty = ty;
+            p.type_span = span;
+        }
+        None => {
+            errors.push(file.error(
+                node.span.start..node.span.start + 1,
+                format!("{what}: missing 'type'"),
+            ));
+        }
+    }
+    (errors.len() == before).then_some(p)
+}
+
+/// Packer's `Template.Validate` and the version check of `Core.validate`.
+pub fn validate(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<Diagnostic>) {
+    if let Some((v, span)) = &t.min_version {
+        match (parse_version(v), parse_version(PACKER_VERSION)) {
+            (None, _) => errors.push(file.error(span.clone(), format!("min_version is invalid: Malformed version: {v}"))),
+            (Some(min), Some(ours)) if ours < min => errors.push(
+                file.error(
+                    span.clone(),
+                    format!("This template requires Packer version {v} or higher; using {PACKER_VERSION}"),
+                )
+                .with_hint(format!(
+                    "Kiln reads JSON templates as Packer {PACKER_VERSION} does."
+                )),
+            ),
+            _ => {}
+        }
+    }
+    if t.builders.is_empty() {
+        let span = t.builders_key.clone().unwrap_or(0..1);
+        errors.push(file.error(span, "at least one builder must be defined"));
+    }
+    check_references(file, t, errors);
+}
+
+/// The part of `Template.Validate` about names: `only`, `except` and `override` name
+/// builds that exist, and a provisioner has at most one of `only` and `except`.
+pub fn check_references(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<Diagnostic>) {
+    let names: Vec<&str> = t.builders.iter().map(|b| b.name.as_str()).collect();
+    let unknown = |what: &str, name: &str, span: &Range<usize>| {
+        let d = file.error(
+            span.clone(),
+            format!("'{what}' specified builder '{name}' not found"),
+        );
+        match did_you_mean(name, names.iter().copied()) {
+            Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+            None => d.with_hint(format!("The builds are: {}.", names.join(", "))),
+        }
+    };
+    for (i, p) in t.provisioners.iter().enumerate() {
+        if !p.only.is_empty() && !p.except.is_empty() {
+            let span = p.only_key.clone().unwrap_or_else(|| p.type_span.clone());
+            errors.push(file.error(
+                span,
+                format!(
+                    "provisioner {}: only one of 'only' or 'except' may be specified",
+                    i + 1
+                ),
+            ));
+        }
+        for (what, list) in [("only", &p.only), ("except", &p.except)] {
+            for (name, span) in list {
+                if !names.contains(&name.as_str()) {
+                    errors.push(unknown(what, name, span));
+                }
+            }
+        }
+        for o in &p.overrides {
+            if !names.contains(&o.key.as_str()) {
+                let d = file.error(
+                    o.key_span.clone(),
+                    format!("provisioner {}: override '{}' doesn't exist", i + 1, o.key),
+                );
+                errors.push(match did_you_mean(&o.key, names.iter().copied()) {
+                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                    None => d.with_hint(format!("The builds are: {}.", names.join(", "))),
+                });
+            }
+        }
+    }
+}
+
+/// A value decoded as mapstructure's weak decoding does into a string: strings as
+/// they are, numbers and booleans as text, `null` as nothing.
+fn weak_string(file: &JsonFile, m: &Member, errors: &mut Vec<Diagnostic>) -> Option<String> {
+    match &m.value.value {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if n.is_f64() => super::interpolate::go_float(f),
+            _ => n.to_string(),
+        }),
+        Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+        _ => {
+            errors.push(expected(file, m, "a string"));
+            None
+        }
+    }
+}
+
+/// A list of strings, or one string standing for a list of one.
+fn weak_strings(
+    file: &JsonFile,
+    m: &Member,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, Range<usize>)> {
+    match &m.value.value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| match &item.value {
+                Value::String(s) => Some((s.clone(), item.span.clone())),
+                Value::Number(n) => Some((n.to_string(), item.span.clone())),
+                _ => {
+                    errors.push(file.error(
+                        item.span.clone(),
+                        format!(
+                            "'{}' lists build names: expected a string, found {}",
+                            m.key,
+                            article(item.kind())
+                        ),
+                    ));
+                    None
+                }
+            })
+            .collect(),
+        Value::String(s) => vec![(s.clone(), m.value.span.clone())],
+        Value::Null => vec![],
+        _ => {
+            errors.push(expected(file, m, "a list of build names"));
+            vec![]
+        }
+    }
+}
+
+fn expected(file: &JsonFile, m: &Member, what: &str) -> Diagnostic {
+    file.error(
+        m.value.span.clone(),
+        format!(
+            "'{}' must be {what}, not {}",
+            m.key,
+            article(m.value.kind())
+        ),
+    )
+}
+
+/// "an object", "a string", ...
+pub fn article(kind: &str) -> String {
+    match kind {
+        "array" | "object" => format!("an {kind}"),
+        "null" => "null".into(),
+        k => format!("a {k}"),
+    }
+}
+
+/// Go's `time.ParseDuration`; `None` for zero or negative durations, which Packer
+/// treats as not set.
+pub fn parse_go_duration(s: &str) -> Result<Option<Duration>, String> {
+    let invalid = || format!("time: invalid duration {s:?}");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(None);
+    }
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." {
+            return Err(invalid());
+        }
+        let value: f64 = num.parse().map_err(|_| invalid())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("time: missing unit in duration {s:?}")),
+            u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    if neg || total < 1.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_nanos(total as u64)))
+}
+
+/// Go's `Duration.String`: `1h2m3.5s`, `300ms`, `0s`.
+pub fn go_duration_string(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".into();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, scale) = match nanos {
+            n if n < 1_000 => ("ns", 1u128),
+            n if n < 1_000_000 => ("µs", 1_000),
+            _ => ("ms", 1_000_000),
+        };
+        return format!("{}{unit}", fraction(nanos, scale));
+    }
+    let hours = nanos / 3_600_000_000_000;
+    let minutes = nanos / 60_000_000_000 % 60;
+    let secs = nanos % 60_000_000_000;
+    let mut out = String::new();
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&format!("{}s", fraction(secs, 1_000_000_000)));
+    out
+}
+
+/// `n / scale` with its decimals, trailing zeros dropped.
+fn fraction(n: u128, scale: u128) -> String {
+    let whole = n / scale;
+    let rem = n % scale;
+    if rem == 0 {
+        return whole.to_string();
+    }
+    let width = scale.to_string().len() - 1;
+    let digits = format!("{rem:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// A version as hashicorp/go-version reads it: numeric segments (padded to three),
+/// then whether it is a pre-release (which sorts first).
+fn parse_version(v: &str) -> Option<(Vec<u64>, bool)> {
+    let v = v.trim().strip_prefix('v').unwrap_or(v.trim());
+    let (core, meta) = match v.find(['-', '+']) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, ""),
+    };
+    let mut segs: Vec<u64> = core
+        .split('.')
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    if meta.len() == 1 {
+        return None;
+    }
+    while segs.len() < 3 {
+        segs.push(0);
+    }
+    // A release sorts after its pre-releases.
+    Some((segs, !meta.starts_with('-')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let d = |s: &str| parse_go_duration(s);
+        assert_eq!(d("30s"), Ok(Some(Duration::from_secs(30))));
+        assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
+        assert_eq!(d("1.5s"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(d("0"), Ok(None));
+        assert_eq!(d("-5s"), Ok(None));
+        assert_eq!(d("5"), Err("time: missing unit in duration \"5\"".into()));
+        assert_eq!(
+            d("5d"),
+            Err("time: unknown unit \"d\" in duration \"5d\"".into())
+        );
+        assert_eq!(d(""), Err("time: invalid duration \"\"".into()));
+    }
+
+    #[test]
+    fn go_duration_strings() {
+        let s = |n: u64| go_duration_string(Duration::from_nanos(n));
+        assert_eq!(s(60_000_000_000), "1m0s");
+        assert_eq!(s(5_400_500_000_000), "1h30m0.5s");
+        assert_eq!(s(5), "5ns");
+        assert_eq!(s(1_500_000), "1.5ms");
+        assert_eq!(s(3_000_000_000), "3s");
+    }
+
+    #[test]
+    fn versions_compare_like_go_version() {
+        let v = |s: &str| parse_version(s).unwrap();
+        assert!(v("1.6.6") >= v("1.6"));
+        assert!(v("1.6.6") < v("1.7.0"));
+        assert!(v("1.6.6") > v("1.6.6-dev"));
+        assert!(v("v1.5.0") < v("1.6.6"));
+        assert!(parse_version("abc").is_none());
+    }
+}

@@ -1,0 +1,5 @@
+a=1
+bb   = "two"
+ccc= true
+dddd =null
+e =    [1,2]

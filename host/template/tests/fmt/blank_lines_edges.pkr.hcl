@@ -1,0 +1,8 @@
+
+
+
+# after blank lines
+a = 1
+
+
+

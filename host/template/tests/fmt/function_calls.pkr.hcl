@@ -1,0 +1,8 @@
+a = upper ( "x" )
+b = concat([1],[2])
+c = max(var.list...)
+d = format("%s-%s",var.a,var.b)
+e = f()
+f = join(",", [for x in var.l: x])
+g = merge({a=1},{b=2})
+h = lookup(var.m, "k", null)

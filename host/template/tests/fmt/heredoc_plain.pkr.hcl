@@ -1,0 +1,8 @@
+locals {
+x = <<EOF
+  hello   world
+	tabbed line
+    {not a brace}
+EOF
+yy = 1
+}

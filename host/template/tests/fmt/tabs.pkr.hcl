@@ -1,0 +1,7 @@
+locals {
+	a	=	1
+		bb = "x\ty"	# tab	
+	c = [
+		1,
+	]
+}

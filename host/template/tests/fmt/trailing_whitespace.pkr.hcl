@@ -1,0 +1,5 @@
+a = 1   
+b {   
+  c = 2	
+}  
+# comment keeps its trailing space   

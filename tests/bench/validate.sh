@@ -1,0 +1,58 @@
+#!/bin/sh
+# `kiln validate` on a large template: 50 sources, one build over all of them with 200
+# provisioners (shell and file, several referencing variables and source.name), against
+# Debian's `packer validate` (1.6.6) on the same file. Prints a table of median wall time
+# and peak memory. Target: kiln under 50 ms. Usage: tests/bench/validate.sh [runs]
+set -eu
+cd "$(dirname "$0")/../.."
+runs=${1:-10}
+cargo build --release -p kiln >/dev/null 2>&1
+kiln=$(pwd)/target/release/kiln
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+export NO_COLOR=1 KILN_CACHE_DIR="$work/cache" CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1
+
+t="$work/big.pkr.hcl"
+{
+    echo 'variable "greeting" {'; echo '  type    = string'; echo '  default = "hello"'; echo '}'
+    i=0; while [ "$i" -lt 50 ]; do
+        printf 'source "null" "s%02d" {\n  communicator = "none"\n}\n' "$i"; i=$((i + 1))
+    done
+    echo 'build {'
+    printf '  sources = ['
+    i=0; while [ "$i" -lt 50 ]; do printf '"source.null.s%02d", ' "$i"; i=$((i + 1)); done
+    echo ']'
+    i=0; while [ "$i" -lt 200 ]; do
+        case $((i % 4)) in
+            0) printf '  provisioner "shell" {\n    inline = ["echo ${var.greeting} %d"]\n  }\n' "$i" ;;
+            1) printf '  provisioner "shell" {\n    inline           = ["echo $A"]\n    environment_vars = ["A=%d"]\n  }\n' "$i" ;;
+            2) printf '  provisioner "file" {\n    content     = "step %d"\n    destination = "/tmp/f%d"\n  }\n' "$i" "$i" ;;
+            3) printf '  provisioner "shell" {\n    inline = ["echo ${source.name} %d"]\n  }\n' "$i" ;;
+        esac
+        i=$((i + 1))
+    done
+    echo '}'
+} > "$t"
+
+"$kiln" validate "$t" >/dev/null   # compiles the components into the cache once
+packer validate "$t" >/dev/null || { echo "packer rejects the benchmark template" >&2; exit 1; }
+
+# Median wall time (ms, from the clock in ns) and the peak RSS (MiB) of that run.
+measure() {
+    i=0; : > "$work/times"
+    while [ "$i" -lt "$runs" ]; do
+        s=$(date +%s%N)
+        /usr/bin/time -f "%M" -o "$work/one" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+        e=$(date +%s%N)
+        echo "$(( (e - s) / 1000 )) $(cat "$work/one")" >> "$work/times"; i=$((i + 1))
+    done
+    sort -n "$work/times" | awk '{t[NR]=$1; m[NR]=$2} END {i=int((NR+1)/2); printf "%.1f %.1f", t[i]/1000, m[i]/1024}'
+}
+set -- $(measure "$kiln" validate "$t"); k_ms=$1; k_mib=$2
+set -- $(measure packer validate "$t"); p_ms=$1; p_mib=$2
+lines=$(wc -l < "$t")
+echo "kiln validate: 50 sources, 200 provisioners ($lines lines), median of $runs runs"
+printf '%-22s %10s %10s\n' "" "wall (ms)" "peak (MiB)"
+printf '%-22s %10s %10s\n' "kiln validate" "$k_ms" "$k_mib"
+printf '%-22s %10s %10s\n' "packer 1.6.6 validate" "$p_ms" "$p_mib"
+echo "target: kiln under 50 ms"

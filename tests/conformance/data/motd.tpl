@@ -1,0 +1,4 @@
+Welcome to ${name}!
+%{ for i in items ~}
+- ${i}
+%{ endfor ~}

@@ -1,0 +1,12 @@
+# packer: agree
+source "null" "web" {
+  communicator = "none"
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}

@@ -1,0 +1,12 @@
+# packer: agree
+locals {
+  home = env("HOME")
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}

@@ -1,0 +1,12 @@
+# packer: agree
+locals {
+  n = parseint("zz", 10)
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}

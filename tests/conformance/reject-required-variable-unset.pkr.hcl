@@ -1,0 +1,12 @@
+# packer: agree
+variable "region" {
+  type = string
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}

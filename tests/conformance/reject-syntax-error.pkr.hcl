@@ -1,0 +1,7 @@
+# packer: agree
+source "null" "web" {
+  communicator = "none"
+
+build {
+  sources = ["source.null.web"]
+}

@@ -1,0 +1,8 @@
+# packer: agree
+source "null" "web" {
+  communicator = "none"
+}
+
+bulid {
+  sources = ["source.null.web"]
+}

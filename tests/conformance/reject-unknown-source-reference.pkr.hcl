@@ -1,0 +1,8 @@
+# packer: agree
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.wbe"]
+}

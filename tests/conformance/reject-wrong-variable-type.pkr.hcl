@@ -1,0 +1,13 @@
+# packer: agree
+variable "port" {
+  type    = number
+  default = "eighty"
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}

@@ -1028,6 +1028,52 @@ mod commands {
     }
 
     #[test]
+    fn sensitive_values_are_masked_in_output_machine_readable_and_log() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let template = format!(
+            "variable \"token\" {{\n  type      = string\n  sensitive = true\n}}\n{}\n\
+             build {{\n  sources = [\"source.null.web\"]\n  provisioner \"shell\" {{\n    \
+             inline = [\"echo token=${{var.token}}\", \"echo $TOKEN >&2\", \"exit 7\"]\n    \
+             environment_vars = [\"TOKEN=${{var.token}}\"]\n  }}\n}}\n",
+            sshd.null_source("web", &sshd.key)
+        );
+        write(w, "t.pkr.hcl", &template);
+        let secret = "s3cr3t-t0ken-value";
+        let log = w.join("kiln.log");
+        for flags in [&[][..], &["-machine-readable"][..]] {
+            let mut args = vec!["build"];
+            args.extend_from_slice(flags);
+            let var = format!("token={secret}");
+            args.extend_from_slice(&["-var", &var, "t.pkr.hcl"]);
+            let out = Command::new(kiln_bin())
+                .args(&args)
+                .current_dir(w)
+                .env("KILN_CACHE_DIR", cache_dir())
+                .env("KILN_LOG", "debug")
+                .env("KILN_LOG_PATH", &log)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+            let logged = std::fs::read_to_string(&log).unwrap();
+            for (what, text) in [("stdout", &stdout), ("stderr", &stderr), ("log", &logged)] {
+                assert!(
+                    !text.contains(secret),
+                    "the secret is in the {what}:\n{text}"
+                );
+            }
+            assert!(stdout.contains("token=<sensitive>"), "{stdout}");
+            assert!(
+                logged.contains("running step") && logged.contains("<sensitive>"),
+                "{logged}"
+            );
+        }
+    }
+
+    #[test]
     fn syntax_only_skips_what_components_would_say() {
         let work = tempfile::tempdir().unwrap();
         let w = work.path();

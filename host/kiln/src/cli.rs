@@ -207,6 +207,7 @@ fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
     };
     match kiln_template::load(&args.template, &opts) {
         Ok(loaded) => {
+            ui::mask_in_log(&loaded.plan.sensitive);
             print_diagnostics(&loaded.warnings);
             let mut plan = loaded.plan;
             plan.builds
@@ -508,16 +509,39 @@ fn init_tracing() {
         return;
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&level).unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    // Sensitive values are masked in the log as everywhere else.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match std::env::var_os("KILN_LOG_PATH").and_then(|p| std::fs::File::create(Path::new(&p)).ok())
     {
-        Some(file) => builder
-            .with_writer(std::sync::Mutex::new(file))
-            .with_ansi(false)
+        Some(file) => {
+            let file = Arc::new(std::sync::Mutex::new(file));
+            builder
+                .with_writer(move || ui::MaskingWriter(SharedFile(file.clone())))
+                .with_ansi(false)
+                .init()
+        }
+        None => builder
+            .with_writer(|| ui::MaskingWriter(std::io::stderr()))
             .init(),
-        None => builder.init(),
+    }
+}
+
+/// The log file, shared by every thread that logs.
+struct SharedFile(Arc<std::sync::Mutex<std::fs::File>>);
+
+impl std::io::Write for SharedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(_) => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut f) => f.flush(),
+            Err(_) => Ok(()),
+        }
     }
 }
 

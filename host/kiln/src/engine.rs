@@ -296,6 +296,12 @@ impl Provisioners<'_> {
             &self.cwd,
             self.cancel.clone(),
         );
+        tracing::debug!(
+            build = %self.build.plan.name,
+            step = %step.kind,
+            config = %serde_json::Value::Object(step.block.config.clone()),
+            "running step"
+        );
         self.runtime.provision(component, req).await
     }
 

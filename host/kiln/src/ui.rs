@@ -34,16 +34,50 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// `text` with every value of `sensitive` replaced by `<sensitive>`.
+pub fn mask_all(text: &str, sensitive: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in sensitive {
+        if !s.is_empty() {
+            out = out.replace(s.as_str(), "<sensitive>");
+        }
+    }
+    out
+}
+
+/// The sensitive values of the loaded template, masked in the log too.
+static LOG_SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Makes the log mask `sensitive` from now on.
+pub fn mask_in_log(sensitive: &[String]) {
+    if let Ok(mut secrets) = LOG_SECRETS.write() {
+        secrets.extend(sensitive.iter().cloned());
+    }
+}
+
+/// A log destination that masks sensitive values in everything written through it.
+pub struct MaskingWriter<W: Write>(pub W);
+
+impl<W: Write> Write for MaskingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let secrets = LOG_SECRETS.read().map(|s| s.clone()).unwrap_or_default();
+        if secrets.is_empty() {
+            return self.0.write(buf);
+        }
+        let masked = mask_all(&String::from_utf8_lossy(buf), &secrets);
+        self.0.write_all(masked.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 impl Output {
     /// Replaces every sensitive value in `text` with `<sensitive>`.
     pub fn mask(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for s in &self.sensitive {
-            if !s.is_empty() {
-                out = out.replace(s.as_str(), "<sensitive>");
-            }
-        }
-        out
+        mask_all(text, &self.sensitive)
     }
 
     fn write(&self, text: &str) {

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use crate::hcl_string::quote;
+
 /// A variable or local and its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {
@@ -167,7 +169,7 @@ pub fn hcl_value(v: &serde_json::Value, indent: usize) -> String {
         serde_json::Value::Null => "null".into(),
         serde_json::Value::Bool(b) => b.to_string(),
         serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::String(s) => hcl_string(s),
+        serde_json::Value::String(s) => quote(s),
         serde_json::Value::Array(items) if items.is_empty() => "[]".into(),
         serde_json::Value::Array(items) => {
             let mut out = String::from("[\n");
@@ -185,35 +187,13 @@ pub fn hcl_value(v: &serde_json::Value, indent: usize) -> String {
                 let _ = writeln!(
                     out,
                     "{pad}{} = {}",
-                    hcl_string(k),
+                    quote(k),
                     hcl_value(&map[k], indent + 1)
                 );
             }
             out + &end + "}"
         }
     }
-}
-
-/// A quoted HCL string literal.
-pub fn hcl_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `s` quoted as Go's `%q` quotes it.
@@ -253,6 +233,5 @@ mod tests {
             "{\n  \"k\" = \"v\"\n  \"n\" = {\n    \"x\" = []\n  }\n  \"z\" = 1\n}"
         );
         assert_eq!(go_quote("a\"b\nc"), "\"a\\\"b\\nc\"");
-        assert_eq!(hcl_string("q\"${x}"), "\"q\\\"$${x}\"");
     }
 }

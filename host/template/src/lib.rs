@@ -9,6 +9,8 @@
 mod files;
 pub mod fmt;
 mod functions;
+mod gotime;
+mod hcl_string;
 pub mod inspect;
 mod json;
 mod values;

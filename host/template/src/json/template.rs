@@ -9,6 +9,7 @@ use kiln_core::Diagnostic;
 
 use super::reader::{duplicate_keys, Member, Node, Value};
 use super::source::JsonFile;
+use crate::gotime;
 
 /// The Packer version whose JSON template semantics Kiln follows; it answers
 /// `{{packer_version}}` and is what `min_packer_version` is compared with.
@@ -591,48 +592,8 @@ pub fn article(kind: &str) -> String {
 /// Go's `time.ParseDuration`; `None` for zero or negative durations, which Packer
 /// treats as not set.
 pub fn parse_go_duration(s: &str) -> Result<Option<Duration>, String> {
-    let invalid = || format!("time: invalid duration {s:?}");
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if rest == "0" {
-        return Ok(None);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num = &rest[..num_len];
-        if num.is_empty() || num == "." {
-            return Err(invalid());
-        }
-        let value: f64 = num.parse().map_err(|_| invalid())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration {s:?}")),
-            u => return Err(format!("time: unknown unit {u:?} in duration {s:?}")),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    if neg || total < 1.0 {
-        return Ok(None);
-    }
-    Ok(Some(Duration::from_nanos(total as u64)))
+    let nanos = gotime::parse_duration(s)?;
+    Ok((nanos >= 1.0).then(|| Duration::from_nanos(nanos as u64)))
 }
 
 /// Go's `Duration.String`: `1h2m3.5s`, `300ms`, `0s`.

@@ -1,6 +1,3 @@
-use chrono::{TimeZone, Utc};
-
-use super::super::datetime::{go_layout, strftime};
 use super::{check, check_err, check_str, ok};
 
 #[test]
@@ -92,38 +89,6 @@ fn timestamp_and_legacy_functions() {
     assert_eq!(ok("legacy_strftime()"), start);
     assert_eq!(ok(r#"legacy_isotime("2006-01-02T15:04:05Z07:00")"#), start);
     check_err(r#"legacy_isotime("a", "b")"#, &["too many values"]);
-}
-
-#[test]
-fn go_layouts() {
-    let t = Utc
-        .with_ymd_and_hms(2018, 1, 2, 23, 12, 1)
-        .single()
-        .expect("valid")
-        + chrono::Duration::milliseconds(50);
-    for (layout, want) in [
-        ("2006-01-02T15:04:05Z07:00", "2018-01-02T23:12:01Z"),
-        (
-            "Mon Jan _2 15:04:05 MST 2006",
-            "Tue Jan  2 23:12:01 UTC 2018",
-        ),
-        (
-            "Monday, January 2, 2006 3:04PM",
-            "Tuesday, January 2, 2018 11:12PM",
-        ),
-        (
-            "06-1-2 03:4:5 pm -0700 -07:00",
-            "18-1-2 11:12:1 pm +0000 +00:00",
-        ),
-        ("15:04:05.000 .999 ,00 .9|", "23:12:01.050 .05 ,05 |"),
-        ("002 __2 Janet", "002   2 Janet"),
-    ] {
-        assert_eq!(go_layout(&t, layout), want, "{layout}");
-    }
-    assert_eq!(
-        strftime(&t, "%Y%m%d-%H%M%S%L %a %b %p %Z %z %q %%"),
-        "20180102-231201.050 Tue Jan PM UTC +0000 %q %"
-    );
 }
 
 #[test]

@@ -4,10 +4,11 @@
 //! component that runs the step has (shell's `{{.Vars}}`, a builder's `{{.HTTPIP}}`):
 //! such actions are passed on as written, as Packer's first interpolation pass does.
 
-use super::clock::{Clock, RFC3339};
+use super::clock::Clock;
 use super::parse::{
     describe, Arg, Command, Control, ControlKind, Node, NumConst, Pipeline, Template,
 };
+use crate::gotime::RFC3339;
 
 /// What a template string can see besides user variables.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ mod clock;
 mod eval;
 mod parse;
 
-pub use clock::{to_formatdate, Clock};
+pub use clock::Clock;
 pub use eval::{eval_pipeline, go_float, render, Scope, UserVars, Val};
 pub use parse::{parse, Arg, Command, Control, ControlKind, Node, Pipeline, Template};
 

@@ -22,8 +22,9 @@ use super::reader::{Member, Node, Value};
 use super::source::JsonFile;
 use super::template::{self, go_duration_string, Builder, JsonTemplate, Provisioner};
 use crate::files::{self, TemplateKind};
+use crate::hcl_string::escape;
 use transpose::{Place, Transposer, Unhandled};
-use write::{escape, is_identifier, write_block, write_body, Block, Expr, Item};
+use write::{is_identifier, write_block, write_body, Block, Expr, Item};
 
 /// Packer's `hcl2_upgrade`: the HCL2 text equivalent to a JSON template.
 pub fn hcl2_upgrade(path: &Path) -> Result<String, Vec<Diagnostic>> {

@@ -7,9 +7,11 @@
 use std::cell::Cell;
 use std::collections::BTreeSet;
 
-use super::write::{escape, is_identifier, quote};
+use super::write::is_identifier;
+use crate::gotime::to_formatdate;
+use crate::hcl_string::{escape, quote};
 use crate::json::interpolate::{
-    self, to_formatdate, Arg, Clock, Command, Control, Node, Pipeline, Scope, Template, UserVars,
+    self, Arg, Clock, Command, Control, Node, Pipeline, Scope, Template, UserVars,
 };
 
 /// Where a string is written, which decides what the build functions become.

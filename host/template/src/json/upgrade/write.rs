@@ -1,6 +1,8 @@
 //! HCL2 text: bodies of attributes and blocks, laid out as `packer fmt` (hclwrite)
 //! lays them out, with the `=` of neighbouring one-line attributes aligned.
 
+use crate::hcl_string::quote;
+
 /// An HCL2 expression, ready to print.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -45,33 +47,6 @@ pub fn is_identifier(s: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
-/// `s` as the inside of an HCL2 quoted template, meaning exactly `s`.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '$' | '%' if chars.peek() == Some(&'{') => {
-                out.push(c);
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` as an HCL2 quoted string literal.
-pub fn quote(s: &str) -> String {
-    format!("\"{}\"", escape(s))
 }
 
 impl Expr {
@@ -212,11 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn escapes_what_hcl_would_read_as_syntax() {
-        assert_eq!(
-            escape("a \"b\" \\ ${x} %{y} $z\n"),
-            "a \\\"b\\\" \\\\ $${x} %%{y} $z\\n"
-        );
+    fn identifiers_are_written_bare() {
         assert!(is_identifier("root-device-type"));
         assert!(!is_identifier("1x") && !is_identifier("a b") && !is_identifier(""));
     }

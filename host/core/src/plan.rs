@@ -34,8 +34,9 @@ pub struct StepPlan {
     pub kind: String,
     /// The optional `name` meta-argument.
     pub name: Option<String>,
-    /// The step's own configuration.
-    pub block: ConfigBlock,
+    /// The step's own configuration (shared: one step planned for many sources is one
+    /// allocation).
+    pub block: std::sync::Arc<ConfigBlock>,
     /// `pause_before`: wait this long before the step.
     pub pause_before: Option<std::time::Duration>,
     /// `max_retries`: run the step again this many times when it fails.

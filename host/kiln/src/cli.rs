@@ -207,6 +207,7 @@ fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
     };
     match kiln_template::load(&args.template, &opts) {
         Ok(loaded) => {
+            tracing::debug!(builds = loaded.plan.builds.len(), "template loaded");
             ui::mask_in_log(&loaded.plan.sensitive);
             print_diagnostics(&loaded.warnings);
             let mut plan = loaded.plan;
@@ -336,7 +337,13 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) 
     match engine::prepare(&loaded.plan, &rt, &loaded.cwd).await {
         Ok(_) => {
             println!("The configuration is valid.");
-            ExitCode::SUCCESS
+            tracing::debug!("validated");
+            // Nothing is left to do: exit without tearing down the plan and the
+            // WebAssembly runtime, which takes longer than the check itself on large
+            // templates.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(0)
         }
         Err(diags) => {
             print_diagnostics(&diags);

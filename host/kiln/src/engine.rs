@@ -54,20 +54,27 @@ pub struct ReadyBuild {
     pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
 }
 
-/// What a component's `validate` said, by step kind, configuration (as JSON text) and
-/// source type. A template with many sources repeats the same provisioners for each;
-/// each distinct configuration is validated once.
-type Validated = HashMap<(String, String, String), Result<Vec<kiln_runtime::ConfigIssue>, String>>;
+/// A step's component and configuration, as `validate` sees them: its kind and its
+/// configuration as JSON text. A template with many sources repeats the same
+/// provisioners for each; each distinct configuration is validated once.
+type ValidateKey = (String, String);
 
-/// Finds, compiles and validates the component of one step; problems go to `errors`.
-async fn prepare_step(
+fn validate_key(step: &StepPlan) -> ValidateKey {
+    let config = serde_json::to_string(&step.block.config).unwrap_or_default();
+    (step.kind.clone(), config)
+}
+
+/// Finds and compiles the component of one step (once per kind: `prepared` remembers);
+/// problems go to `errors`.
+fn prepare_step(
     step: &StepPlan,
-    build: &BuildPlan,
     runtime: &Runtime,
-    cwd: &Path,
-    validated: &mut Validated,
+    prepared: &mut HashMap<String, PreparedComponent>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PreparedComponent> {
+    if let Some(c) = prepared.get(&step.kind) {
+        return Some(c.clone());
+    }
     let Some(bytes) = kiln_builtins::component(&step.kind) else {
         let known: Vec<&str> = kiln_builtins::names().collect();
         let d = Diagnostic::error(
@@ -83,51 +90,53 @@ async fn prepare_step(
         });
         return None;
     };
-    let component = match runtime.prepare(&step.kind, bytes) {
-        Ok(c) => c,
+    match runtime.prepare(&step.kind, bytes) {
+        Ok(c) => {
+            prepared.insert(step.kind.clone(), c.clone());
+            Some(c)
+        }
         Err(e) => {
             errors.push(Diagnostic::error(
                 e.to_string(),
                 Some(step.block.location.clone()),
             ));
-            return None;
+            None
         }
-    };
-    let key = (
-        step.kind.clone(),
-        serde_json::Value::Object(step.block.config.clone()).to_string(),
-        build.source_type.clone(),
-    );
-    let answer = match validated.get(&key) {
-        Some(answer) => answer.clone(),
-        None => {
-            let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
-            let req = step_request(step, build, None, ui, cwd, CancellationToken::new());
-            let answer = runtime
-                .validate(&component, &req)
-                .await
-                .map_err(|e| e.to_string());
-            validated.insert(key, answer.clone());
-            answer
-        }
-    };
-    match answer {
-        Ok(issues) => {
-            for issue in issues {
-                let fe = FieldError {
-                    field: issue.field,
-                    message: issue.message,
-                };
-                errors.push(field_diagnostic(
-                    &step.block,
-                    &format!("provisioner \"{}\"", step.kind),
-                    &fe,
-                ));
-            }
-        }
-        Err(e) => errors.push(Diagnostic::error(e, Some(step.block.location.clone()))),
     }
-    Some(component)
+}
+
+/// Runs `validate` once for every distinct step configuration of `builds`, one
+/// component instance per kind, and returns each configuration's answer.
+async fn validate_steps(
+    steps: &[(&BuildPlan, &(StepPlan, PreparedComponent))],
+    runtime: &Runtime,
+    cwd: &Path,
+) -> HashMap<ValidateKey, Result<Vec<kiln_runtime::ConfigIssue>, String>> {
+    let mut by_kind: HashMap<String, (PreparedComponent, Vec<(ValidateKey, StepRequest)>)> =
+        HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for (build, (step, component)) in steps {
+        let key = validate_key(step);
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
+        let req = step_request(step, build, None, ui, cwd, CancellationToken::new());
+        by_kind
+            .entry(step.kind.clone())
+            .or_insert_with(|| (component.clone(), Vec::new()))
+            .1
+            .push((key, req));
+    }
+    let mut answers = HashMap::new();
+    for (_, (component, requests)) in by_kind {
+        let (keys, reqs): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
+        let results = runtime.validate_all(&component, &reqs).await;
+        for (key, result) in keys.into_iter().zip(results) {
+            answers.insert(key, result.map_err(|e| e.to_string()));
+        }
+    }
+    answers
 }
 
 /// Checks every build of `plan`: builder configuration, provisioner types, and each
@@ -138,8 +147,9 @@ pub async fn prepare(
     cwd: &Path,
 ) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let mut ready = Vec::new();
-    let mut validated = Validated::new();
+    // Every build's steps are validated, also where the builder's configuration failed.
+    let mut checked = Vec::new();
+    let mut prepared = HashMap::new();
     for build in &plan.builds {
         let builder = match kiln_builders::new_builder(
             &build.source_type,
@@ -165,31 +175,65 @@ pub async fn prepare(
         }
         let mut steps = Vec::new();
         for step in &build.provisioners {
-            if let Some(component) =
-                prepare_step(step, build, runtime, cwd, &mut validated, &mut errors).await
-            {
+            if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
                 steps.push((step.clone(), component));
             }
         }
         let mut error_cleanup = None;
         if let Some(step) = &build.error_cleanup {
-            if let Some(component) =
-                prepare_step(step, build, runtime, cwd, &mut validated, &mut errors).await
-            {
+            if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
                 error_cleanup = Some((step.clone(), component));
             }
         }
-        if let Some(builder) = builder {
-            ready.push(ReadyBuild {
-                plan: build.clone(),
-                builder,
-                steps,
-                error_cleanup,
-            });
+        checked.push((builder, build, steps, error_cleanup));
+    }
+    let all_steps: Vec<_> = checked
+        .iter()
+        .flat_map(|(_, build, steps, cleanup)| {
+            steps.iter().chain(cleanup).map(move |s| (*build, s))
+        })
+        .collect();
+    tracing::debug!(
+        steps = all_steps.len(),
+        "builders configured, components ready"
+    );
+    let answers = validate_steps(&all_steps, runtime, cwd).await;
+    tracing::debug!(configurations = answers.len(), "steps validated");
+    for (_, _, steps, cleanup) in &checked {
+        for (step, _) in steps.iter().chain(cleanup) {
+            match &answers[&validate_key(step)] {
+                Ok(issues) => {
+                    for issue in issues {
+                        let fe = FieldError {
+                            field: issue.field.clone(),
+                            message: issue.message.clone(),
+                        };
+                        errors.push(field_diagnostic(
+                            &step.block,
+                            &format!("provisioner \"{}\"", step.kind),
+                            &fe,
+                        ));
+                    }
+                }
+                Err(e) => errors.push(Diagnostic::error(
+                    e.clone(),
+                    Some(step.block.location.clone()),
+                )),
+            }
         }
     }
     if errors.is_empty() {
-        Ok(ready)
+        Ok(checked
+            .into_iter()
+            .filter_map(|(builder, build, steps, error_cleanup)| {
+                Some(ReadyBuild {
+                    plan: build.clone(),
+                    builder: builder?,
+                    steps,
+                    error_cleanup,
+                })
+            })
+            .collect())
     } else {
         // The same mistake in a provisioner shared by many sources is reported once.
         let mut seen = std::collections::HashSet::new();

@@ -74,6 +74,22 @@ pub enum RuntimeError {
     Setup(String),
 }
 
+/// The issues of a `validate` answer.
+fn issues(
+    answer: Result<(), Vec<bindings::provisioner::kiln::plugin::types::ConfigError>>,
+) -> Vec<ConfigIssue> {
+    match answer {
+        Ok(()) => vec![],
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| ConfigIssue {
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
+    }
+}
+
 /// A configuration problem a component's `validate` reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -263,6 +279,48 @@ impl Runtime {
         store
     }
 
+    /// Runs the component's `validate` on each request's configuration, with that
+    /// request's grant, in one instance (a fresh one after a trap): validation is a
+    /// function of the configuration, and instantiating once per configuration would
+    /// dominate `kiln validate` on templates with many steps.
+    pub async fn validate_all(
+        &self,
+        component: &PreparedComponent,
+        reqs: &[StepRequest],
+    ) -> Vec<Result<Vec<ConfigIssue>, RuntimeError>> {
+        let mut results = Vec::with_capacity(reqs.len());
+        let mut current: Option<(Store<StepState>, Provisioner, MemoryOutputPipe)> = None;
+        for req in reqs {
+            if current.is_none() {
+                let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+                let mut store = self.store(req, None, &stderr);
+                match component.pre.instantiate_async(&mut store).await {
+                    Ok(instance) => current = Some((store, instance, stderr)),
+                    Err(e) => {
+                        results.push(Err(RuntimeError::Trap {
+                            component: component.name.clone(),
+                            message: trap_message(&e, &stderr),
+                        }));
+                        continue;
+                    }
+                }
+            }
+            let (store, instance, stderr) = current.as_mut().expect("instantiated above");
+            store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
+            match instance.call_validate(&mut *store, &req.config_json).await {
+                Ok(answer) => results.push(Ok(issues(answer))),
+                Err(e) => {
+                    results.push(Err(RuntimeError::Trap {
+                        component: component.name.clone(),
+                        message: trap_message(&e, stderr),
+                    }));
+                    current = None;
+                }
+            }
+        }
+        results
+    }
+
     /// Runs the component's `validate` with `req`'s grant; returns the issues it found.
     pub async fn validate(
         &self,
@@ -280,20 +338,11 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(trap)?;
-        match instance
+        let answer = instance
             .call_validate(&mut store, &req.config_json)
             .await
-            .map_err(trap)?
-        {
-            Ok(()) => Ok(vec![]),
-            Err(errors) => Ok(errors
-                .into_iter()
-                .map(|e| ConfigIssue {
-                    field: e.field,
-                    message: e.message,
-                })
-                .collect()),
-        }
+            .map_err(trap)?;
+        Ok(issues(answer))
     }
 
     /// Runs the component's `provision` for one step.

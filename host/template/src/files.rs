@@ -15,6 +15,9 @@ pub struct SourceFile {
     pub text: String,
     /// The parsed body.
     pub body: Body,
+    /// Byte offset of the start of each line, so that a span's line is found by binary
+    /// search (large templates ask for thousands of locations).
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
@@ -28,11 +31,17 @@ impl SourceFile {
     /// Parses `text` as the contents of `path`.
     pub fn parse(path: &Path, text: String) -> Result<Self, Diagnostic> {
         match hcl::edit::parser::parse_body(&text) {
-            Ok(body) => Ok(SourceFile {
-                path: path.to_owned(),
-                text,
-                body,
-            }),
+            Ok(body) => {
+                let line_starts = std::iter::once(0)
+                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect();
+                Ok(SourceFile {
+                    path: path.to_owned(),
+                    text,
+                    body,
+                    line_starts,
+                })
+            }
             Err(e) => {
                 let loc = e.location();
                 let location = Location {
@@ -53,19 +62,40 @@ impl SourceFile {
 
     /// The location of byte range `span`.
     pub fn location(&self, span: Option<Range<usize>>) -> Location {
-        location_in(&self.path, &self.text, span.unwrap_or(0..0))
+        let span = span.unwrap_or(0..0);
+        let line = self
+            .line_starts
+            .partition_point(|&s| s <= span.start)
+            .max(1);
+        locate(
+            &self.path,
+            &self.text,
+            span,
+            line,
+            self.line_starts[line - 1],
+        )
     }
 }
 
 /// The location of byte range `span` of `text`, the contents of `path`.
 pub fn location_in(path: &Path, text: &str, span: Range<usize>) -> Location {
-    let mut start = span.start.min(text.len());
-    while !text.is_char_boundary(start) {
-        start -= 1;
-    }
-    let before = &text[..start];
+    let before = &text[..floor_boundary(text, span.start)];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    locate(path, text, span, line, line_start)
+}
+
+fn floor_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The location of `span`, which starts on 1-based `line`, beginning at `line_start`.
+fn locate(path: &Path, text: &str, span: Range<usize>, line: usize, line_start: usize) -> Location {
+    let start = floor_boundary(text, span.start).max(line_start);
     let col = text[line_start..start].chars().count() + 1;
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();

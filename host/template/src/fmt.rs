@@ -61,6 +61,20 @@ pub fn format_hcl(source: &str, name: &str) -> Result<String, Diagnostic> {
         out.extend(std::iter::repeat_n(' ', t.spaces));
         out.push_str(t.text);
     }
+    // A safety net: never hand back text that no longer parses. It happens only where
+    // the parser reads a file differently from HCL (found by fuzzing: a template
+    // directive left open across a heredoc's end marker).
+    if let Err(broken) = crate::SourceFile::parse(Path::new(name), out.clone()) {
+        let line = broken.location.as_ref().map_or(0, |l| l.line);
+        return Err(Diagnostic::error(
+            "Kiln cannot format this file: it is not valid HCL as Packer reads it",
+            Some(file.location(Some(0..0))),
+        )
+        .with_hint(format!(
+            "Formatting would make line {line} unparseable; check that every heredoc and \
+             template directive (%{{ for }}, %{{ if }}) is closed where intended."
+        )));
+    }
     Ok(out)
 }
 

@@ -31,6 +31,10 @@ use kiln_core::{Diagnostic, Location};
 pub use files::{kind, SourceFile, TemplateKind};
 pub use inspect::Inspection;
 pub use json::{hcl2_upgrade, load_json};
+
+/// The Packer release whose template language Kiln follows (`packer.version`,
+/// `{{packer_version}}`).
+pub const PACKER_VERSION: &str = "1.6.6";
 use values::{to_json, EvalScope};
 pub use variables::VarArg;
 
@@ -310,7 +314,7 @@ fn load_files(
                         Ok(_) => builds.push(BuildDef { at: at(), block }),
                         Err(d) => errors.push(d),
                     },
-                    "packer" => check_packer_block(&at(), block, &mut errors),
+                    "packer" => check_packer_block(&at(), block, &mut errors, &mut warnings),
                     "data" => errors.push(
                         at().err(
                             block.ident.span(),
@@ -446,7 +450,12 @@ fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> ins
     }
 }
 
-fn check_packer_block(at: &At<'_>, block: &Block, errors: &mut Vec<Diagnostic>) {
+fn check_packer_block(
+    at: &At<'_>,
+    block: &Block,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
     if let Err(d) = at.labels(block, &[]) {
         errors.push(d);
     }
@@ -454,10 +463,43 @@ fn check_packer_block(at: &At<'_>, block: &Block, errors: &mut Vec<Diagnostic>) 
         match s {
             Structure::Attribute(a) if a.key.as_str() == "required_version" => {}
             Structure::Attribute(a) => errors.push(at.unsupported_attr(a, &["required_version"])),
-            Structure::Block(b) if b.ident.as_str() == "required_plugins" => {}
+            Structure::Block(b) if b.ident.as_str() == "required_plugins" => {
+                for p in b.body.iter() {
+                    if let Structure::Attribute(a) = p {
+                        let source = eval_expr(&a.value, &Context::new())
+                            .ok()
+                            .and_then(|v| {
+                                v.get("source").and_then(|s| s.as_str()).map(str::to_owned)
+                            })
+                            .unwrap_or_else(|| a.key.as_str().to_owned());
+                        warnings.push(plugin_warning(at, a, &source));
+                    }
+                }
+            }
             Structure::Block(b) => errors.push(at.unsupported_block(b, &["required_plugins"])),
         }
     }
+}
+
+/// What Kiln says about a plugin a template requires: Kiln has no plugins; its builders
+/// are built in and its provisioners are components.
+fn plugin_warning(at: &At<'_>, attr: &Attribute, source: &str) -> Diagnostic {
+    let plugin = source.rsplit('/').next().unwrap_or(source);
+    let hint = match plugin {
+        "docker" => "Kiln builds container images without a daemon: use `source \"container\"` \
+                     (image, commit, changes, export_path, discard) in place of `source \"docker\"`."
+            .to_owned(),
+        _ => format!(
+            "Kiln ships the container, null and file builders and the shell and file \
+             provisioners; the builders and provisioners of {source} are not available, and \
+             blocks that use them will be reported."
+        ),
+    };
+    Diagnostic::warning(
+        format!("Plugin \"{source}\" is not needed by Kiln"),
+        Some(at.loc(attr.key.span())),
+    )
+    .with_hint(hint)
 }
 
 /// Evaluates `locals` in dependency order: each round evaluates what it can, until all
@@ -578,6 +620,9 @@ fn eval_body(
                     Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
                 }
             }
+            Structure::Block(b) if b.ident.as_str() == "dynamic" => {
+                eval_dynamic(at, b, ctx, errors, out);
+            }
             Structure::Block(b) => {
                 let key = b.ident.as_str();
                 if skip.contains(&key) {
@@ -601,6 +646,94 @@ fn eval_body(
             }
         }
     }
+}
+
+/// A `dynamic "NAME" { for_each = ..., iterator = ..., content { ... } }` block: one
+/// `NAME` block per element, its content evaluated with `ITERATOR.key` and
+/// `ITERATOR.value` (the iterator is named after the block unless `iterator` says).
+fn eval_dynamic(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    errors: &mut Vec<Diagnostic>,
+    out: &mut ConfigBlock,
+) {
+    let name = match at.labels(block, &["name"]) {
+        Ok(labels) => labels[0].clone(),
+        Err(d) => {
+            errors.push(d);
+            return;
+        }
+    };
+    let (mut for_each, mut iterator, mut content) = (None, name.clone(), None);
+    for s in block.body.iter() {
+        match s {
+            Structure::Attribute(a) if a.key.as_str() == "for_each" => for_each = Some(a),
+            Structure::Attribute(a) if a.key.as_str() == "iterator" => {
+                iterator = a.value.to_string().trim().to_owned();
+            }
+            Structure::Attribute(a) => {
+                errors.push(at.unsupported_attr(a, &["for_each", "iterator", "labels"]))
+            }
+            Structure::Block(b) if b.ident.as_str() == "content" => content = Some(b),
+            Structure::Block(b) => errors.push(at.unsupported_block(b, &["content"])),
+        }
+    }
+    let (Some(for_each), Some(content)) = (for_each, content) else {
+        errors.push(at.err(
+            block.ident.span(),
+            format!("dynamic \"{name}\" needs for_each and a content block"),
+        ));
+        return;
+    };
+    let items: Vec<(hcl::Value, hcl::Value)> = match eval_expr(&for_each.value, ctx) {
+        Ok(serde_json::Value::Array(list)) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (hcl::Value::from(i as u64), json_to_hcl(v)))
+            .collect(),
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| (hcl::Value::from(k), json_to_hcl(v)))
+            .collect(),
+        Ok(_) => {
+            errors.push(at.err(
+                for_each.value.span(),
+                "for_each must be a list, a set or a map",
+            ));
+            return;
+        }
+        Err(e) => {
+            errors.push(values::eval_diagnostic(at.file, for_each.value.span(), &e));
+            return;
+        }
+    };
+    out.fields
+        .entry(name.clone())
+        .or_insert_with(|| at.loc(block.ident.span()));
+    for (key, value) in items {
+        let mut scoped = ctx.clone();
+        let mut it = hcl::Map::new();
+        it.insert("key".to_owned(), key);
+        it.insert("value".to_owned(), value);
+        scoped.declare_var(iterator.clone(), hcl::Value::Object(it));
+        let mut inner = ConfigBlock {
+            location: at.loc(content.ident.span()),
+            ..Default::default()
+        };
+        eval_body(at, &content.body, &scoped, &[], errors, &mut inner);
+        let entry = out
+            .config
+            .entry(name.clone())
+            .or_insert_with(|| serde_json::Value::Array(vec![]));
+        if let serde_json::Value::Array(list) = entry {
+            list.push(serde_json::Value::Object(inner.config));
+        }
+    }
+}
+
+fn json_to_hcl(v: serde_json::Value) -> hcl::Value {
+    hcl::to_value(v).unwrap_or(hcl::Value::Null)
 }
 
 fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, hcl::eval::Error> {
@@ -698,6 +831,17 @@ fn plan_build(
                 .with_hint("Add `sources = [\"source.TYPE.NAME\"]` to the build block."),
         );
     }
+    let independent: Vec<bool> = provisioners
+        .iter()
+        .map(|p| {
+            let text = p.body.to_string();
+            !text.contains("source.")
+                && !text.contains("build.")
+                && p.body.get_attribute("only").is_none()
+                && p.body.get_attribute("except").is_none()
+        })
+        .collect();
+    let mut shared: Vec<Option<Option<StepPlan>>> = vec![None; provisioners.len()];
     for (reference, override_block, loc) in refs {
         let key = reference.strip_prefix("source.").unwrap_or(&reference);
         let Some((ty, name)) = key.split_once('.') else {
@@ -757,10 +901,20 @@ fn plan_build(
         ctx.declare_var("build", hcl::Value::Object(build_obj));
 
         let mut steps = Vec::new();
-        for p in &provisioners {
-            if let Some(step) = plan_step(at, p, &ctx, ty, &source_name, errors) {
-                steps.push(step);
-            }
+        for (i, p) in provisioners.iter().enumerate() {
+            // A provisioner that depends on nothing per source is evaluated once for
+            // all of them (large templates repeat many steps over many sources).
+            let step = match &shared[i] {
+                Some(cached) => cached.clone(),
+                None => {
+                    let step = plan_step(at, p, &ctx, ty, &source_name, errors);
+                    if independent[i] {
+                        shared[i] = Some(step.clone());
+                    }
+                    step
+                }
+            };
+            steps.extend(step);
         }
         let error_cleanup =
             error_cleanup.and_then(|b| plan_step(at, b, &ctx, ty, &source_name, errors));
@@ -784,13 +938,14 @@ fn plan_step(
     errors: &mut Vec<Diagnostic>,
 ) -> Option<StepPlan> {
     let kind = block.labels[0].as_str().to_owned();
+    let mut config = ConfigBlock {
+        location: at.loc(block.labels[0].span()),
+        ..Default::default()
+    };
     let mut step = StepPlan {
         kind,
         name: None,
-        block: ConfigBlock {
-            location: at.loc(block.labels[0].span()),
-            ..Default::default()
-        },
+        block: Default::default(),
         pause_before: None,
         max_retries: 0,
         timeout: None,
@@ -856,6 +1011,7 @@ fn plan_step(
             ));
         }
     }
-    eval_body(at, &block.body, ctx, STEP_META, errors, &mut step.block);
+    eval_body(at, &block.body, ctx, STEP_META, errors, &mut config);
+    step.block = std::sync::Arc::new(config);
     included.then_some(step)
 }

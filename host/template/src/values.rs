@@ -39,6 +39,13 @@ impl EvalScope {
             hcl::Value::from(self.cwd.display().to_string()),
         );
         ctx.declare_var("path", hcl::Value::Object(path));
+        // `packer.version`: the Packer release whose template language Kiln follows.
+        let mut packer = hcl::Map::new();
+        packer.insert(
+            "version".to_owned(),
+            hcl::Value::from(crate::PACKER_VERSION),
+        );
+        ctx.declare_var("packer", hcl::Value::Object(packer));
         if let Some(locals) = &self.locals {
             ctx.declare_var("local", hcl::Value::Object(locals.clone()));
         }

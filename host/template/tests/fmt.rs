@@ -133,3 +133,23 @@ fn unparseable_input_is_an_error_at_file_line_col() {
     );
     assert!(loc.to_string().starts_with("bad.pkr.hcl:2:"), "{loc}");
 }
+
+/// Inputs the fuzzer (tests/fuzz, target `fmt`) found: formatting must either refuse them
+/// or give text that parses and formats to itself.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fmt-regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Ok(once) = format_hcl(&text, "case.pkr.hcl") {
+            let twice = format_hcl(&once, "case.pkr.hcl").unwrap_or_else(|e| {
+                panic!("{}: formatted output does not parse: {e}", path.display())
+            });
+            assert_eq!(once, twice, "{}: not stable", path.display());
+        }
+        seen += 1;
+    }
+    assert!(seen > 0);
+}

@@ -406,13 +406,14 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
             ))
         ),
     );
-    let mut child = work
-        .command(&["build", "."])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut child = Interrupted(
+        work.command(&["build", "."])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
     let started = Instant::now();
     loop {
         let line = lines
@@ -433,11 +434,11 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     assert_eq!(
         processes_with(&sleep_marker),
@@ -445,6 +446,30 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
         "the container's command survived"
     );
     work.assert_nothing_left(&mounts_before);
+}
+
+/// A kiln run that gets Ctrl-C (then, if it must, SIGKILL) when the test ends, also when
+/// an assertion fails midway, so that a failing test leaves no build running.
+struct Interrupted(std::process::Child);
+
+impl Drop for Interrupted {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -288,7 +288,7 @@ fn step(
     Some(StepPlan {
         kind: p.ty.clone(),
         name: None,
-        block,
+        block: std::sync::Arc::new(block),
         pause_before: p.pause_before,
         max_retries,
         timeout: p.timeout,

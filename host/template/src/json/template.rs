@@ -13,7 +13,7 @@ use crate::gotime;
 
 /// The Packer version whose JSON template semantics Kiln follows; it answers
 /// `{{packer_version}}` and is what `min_packer_version` is compared with.
-pub const PACKER_VERSION: &str = "1.6.6";
+pub const PACKER_VERSION: &str = crate::PACKER_VERSION;
 
 /// Top-level keys Packer 1.6.6 knows. Packer matches them case-insensitively.
 const TOP_LEVEL: &[&str] = &[

@@ -1,0 +1,100 @@
+//! `dynamic` blocks, `packer.version` and `required_plugins` in real templates.
+
+use kiln_template::{load_source, LoadOptions};
+
+#[test]
+fn dynamic_blocks_expand_into_one_block_per_element() {
+    let text = r#"
+variable "disks" {
+  default = { data = 10, logs = 2 }
+}
+
+source "null" "web" {
+  communicator = "none"
+  dynamic "disk" {
+    for_each = var.disks
+    content {
+      name = disk.key
+      size = disk.value * 1024
+    }
+  }
+  dynamic "tag" {
+    for_each = ["a", "b"]
+    iterator = t
+    content {
+      value = "${t.key}:${t.value}:${packer.version}"
+    }
+  }
+}
+
+build {
+  sources = ["source.null.web"]
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", text, &LoadOptions::default()).unwrap();
+    let config = &loaded.plan.builds[0].source.config;
+    assert_eq!(
+        config["disk"],
+        serde_json::json!([{ "name": "data", "size": 10240 }, { "name": "logs", "size": 2048 }])
+    );
+    assert_eq!(
+        config["tag"],
+        serde_json::json!([{ "value": "0:a:1.6.6" }, { "value": "1:b:1.6.6" }])
+    );
+}
+
+#[test]
+fn a_dynamic_block_without_content_is_an_error_at_its_place() {
+    let text = "source \"null\" \"web\" {\n  dynamic \"disk\" {\n    for_each = [1]\n  }\n}\n\
+                build {\n  sources = [\"source.null.web\"]\n}\n";
+    let errors = load_source("t.pkr.hcl", text, &LoadOptions::default()).unwrap_err();
+    let shown = errors
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        shown.contains("t.pkr.hcl:2:3") && shown.contains("needs for_each and a content block"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn required_plugins_are_accepted_with_a_warning_that_says_what_kiln_offers() {
+    let text = r#"
+packer {
+  required_plugins {
+    docker = {
+      version = ">= 1.0.0"
+      source  = "github.com/hashicorp/docker"
+    }
+    amazon = {
+      version = ">= 1.0.0"
+      source  = "github.com/hashicorp/amazon"
+    }
+  }
+}
+
+source "null" "web" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web"]
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", text, &LoadOptions::default()).unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(
+        shown.iter().any(
+            |w| w.contains("github.com/hashicorp/docker") && w.contains("source \"container\"")
+        ),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|w| w.contains("github.com/hashicorp/amazon") && w.contains("t.pkr.hcl:8:5")),
+        "{shown:?}"
+    );
+}

@@ -41,6 +41,11 @@ pub fn format_hcl(source: &str, name: &str) -> Result<String, Diagnostic> {
                 "Unterminated template string",
                 "No closing marker was found for the string.",
             ),
+            Refused::StrayCarriageReturn(span) => (
+                span,
+                "Invalid character",
+                "A carriage return may only come right before a newline.",
+            ),
             Refused::MultiLineString(span) => (
                 span,
                 "Invalid multi-line string",

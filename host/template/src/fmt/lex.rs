@@ -153,6 +153,8 @@ pub enum Refused {
     UnterminatedHeredoc(Range<usize>),
     /// A quoted string with a line break in its text: the span of the break.
     MultiLineString(Range<usize>),
+    /// A carriage return that does not end a line (HCL allows it only in `\r\n`).
+    StrayCarriageReturn(Range<usize>),
 }
 
 /// Splits `src` into tokens; the last one is [`Kind::Eof`].
@@ -235,6 +237,11 @@ impl<'s> Lexer<'s> {
         let (kind, len) = match c {
             '\n' => (Kind::Newline, 1),
             '\r' if two == "\r\n" => (Kind::Newline, 2),
+            '\r' => {
+                self.refused
+                    .get_or_insert(Refused::StrayCarriageReturn(self.pos..self.pos + 1));
+                return false;
+            }
             '#' => (Kind::Comment, line_len(rest)),
             '/' if two == "//" => (Kind::Comment, line_len(rest)),
             '/' if two == "/*" => (

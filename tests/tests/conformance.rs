@@ -165,3 +165,56 @@ fn every_case_has_the_expected_outcome_and_packer_agrees_where_it_should() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `kiln fmt` formats every HCL2 file of the suite exactly as `packer fmt` does, and
+/// formatting twice changes nothing.
+#[test]
+fn kiln_fmt_matches_packer_fmt_on_the_suite() {
+    let kiln = PathBuf::from(env!("CARGO_BIN_EXE_kiln-under-test"));
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut names = Vec::new();
+    for case in cases() {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        // Files that do not parse cannot be formatted by either tool.
+        if !name.ends_with(".pkr.hcl") || name == "reject-syntax-error.pkr.hcl" {
+            continue;
+        }
+        std::fs::copy(&case, ours.path().join(&name)).unwrap();
+        std::fs::copy(&case, theirs.path().join(&name)).unwrap();
+        names.push(name);
+    }
+    assert!(names.len() >= 25, "only {} HCL2 cases", names.len());
+    let fmt = |program: &Path, dir: &Path| {
+        let out = Command::new(program)
+            .arg("fmt")
+            .arg(".")
+            .current_dir(dir)
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} fmt failed: {:?}",
+            program.display(),
+            text(&out)
+        );
+    };
+    fmt(&kiln, ours.path());
+    fmt(Path::new("/usr/bin/packer"), theirs.path());
+    for name in &names {
+        let a = std::fs::read_to_string(ours.path().join(name)).unwrap();
+        let b = std::fs::read_to_string(theirs.path().join(name)).unwrap();
+        assert_eq!(a, b, "{name}: kiln fmt and packer fmt differ");
+    }
+    let again = Command::new(&kiln)
+        .args(["fmt", "-check", "."])
+        .current_dir(ours.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "not stable: {:?}",
+        text(&again)
+    );
+}

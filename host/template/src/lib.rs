@@ -750,6 +750,7 @@ const STEP_META: &[&str] = &[
     "pause_before",
     "max_retries",
     "timeout",
+    "override",
 ];
 
 fn plan_build(
@@ -839,6 +840,7 @@ fn plan_build(
                 && !text.contains("build.")
                 && p.body.get_attribute("only").is_none()
                 && p.body.get_attribute("except").is_none()
+                && p.body.get_attribute("override").is_none()
         })
         .collect();
     let mut shared: Vec<Option<Option<StepPlan>>> = vec![None; provisioners.len()];
@@ -1003,15 +1005,36 @@ fn plan_step(
             _ => {}
         }
     }
-    for b in block.body.blocks() {
-        if b.ident.as_str() == "override" {
-            errors.push(at.err(
-                b.ident.span(),
-                "provisioner `override` is not supported by Kiln yet",
-            ));
+    eval_body(at, &block.body, ctx, STEP_META, errors, &mut config);
+    // `override = { "TYPE.NAME" = { ... } }` (or keyed by the source name or type):
+    // attributes that replace the step's own for that source.
+    if let Some(a) = block.body.get_attribute("override") {
+        match eval_expr(&a.value, ctx) {
+            Ok(serde_json::Value::Object(by_source)) => {
+                let keys = [
+                    format!("{source_type}.{source_name}"),
+                    source_name.to_owned(),
+                    source_type.to_owned(),
+                ];
+                if let Some(serde_json::Value::Object(attrs)) =
+                    keys.iter().find_map(|k| by_source.get(k))
+                {
+                    for (k, v) in attrs {
+                        config.config.insert(k.clone(), v.clone());
+                        config
+                            .fields
+                            .entry(k.clone())
+                            .or_insert_with(|| at.loc(a.key.span()));
+                    }
+                }
+            }
+            Ok(_) => errors.push(at.err(
+                a.value.span(),
+                "`override` must be an object keyed by source, such as { \"null.web\" = { ... } }",
+            )),
+            Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
         }
     }
-    eval_body(at, &block.body, ctx, STEP_META, errors, &mut config);
     step.block = std::sync::Arc::new(config);
     included.then_some(step)
 }

@@ -98,3 +98,34 @@ build {
         "{shown:?}"
     );
 }
+
+#[test]
+fn provisioner_override_replaces_attributes_for_one_source() {
+    let text = r#"
+source "null" "web" {
+  communicator = "none"
+}
+
+source "null" "db" {
+  communicator = "none"
+}
+
+build {
+  sources = ["source.null.web", "source.null.db"]
+  provisioner "shell" {
+    inline = ["echo default"]
+    override = {
+      "null.db" = {
+        inline = ["echo for db"]
+      }
+    }
+  }
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", text, &LoadOptions::default()).unwrap();
+    let inline = |i: usize| loaded.plan.builds[i].provisioners[0].block.config["inline"].clone();
+    assert_eq!(loaded.plan.builds[0].source_name, "web");
+    assert_eq!(inline(0), serde_json::json!(["echo default"]));
+    assert_eq!(inline(1), serde_json::json!(["echo for db"]));
+    assert!(loaded.plan.builds[1].provisioners[0].block.config.get("override").is_none());
+}

@@ -1074,6 +1074,34 @@ mod commands {
     }
 
     #[test]
+    fn build_connection_variables_are_filled_in_when_the_step_runs() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        write_web_build(
+            &sshd,
+            work.path(),
+            "  provisioner \"shell\" {\n    inline = [\"echo host=${build.Host} port=${build.Port} user=${build.User} \
+             type=${build.ConnType} run=${build.PackerRunUUID} id=${build.ID}\"]\n  }\n",
+        );
+        let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        let want = format!(
+            "host=127.0.0.1 port={} user={} type=ssh run=",
+            sshd.port, sshd.user
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("host="))
+            .unwrap_or_else(|| panic!("no output line:\n{stdout}"));
+        assert!(line.contains(&want), "{line}");
+        let uuid = line.split("run=").nth(1).unwrap().split(' ').next().unwrap();
+        assert_eq!(uuid.len(), 36, "{uuid}");
+        assert_eq!(uuid.as_bytes()[14], b'4', "not a version 4 UUID: {uuid}");
+        assert!(line.ends_with("id=null.web"), "{line}");
+    }
+
+    #[test]
     fn syntax_only_skips_what_components_would_say() {
         let work = tempfile::tempdir().unwrap();
         let w = work.path();

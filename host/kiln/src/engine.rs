@@ -267,8 +267,12 @@ fn step_request(
         Some((c, info)) => (Some(c), Some(info)),
         None => (None, None),
     };
+    let mut config_json = serde_json::to_string(&step.block.config).unwrap_or_default();
+    if let Some(info) = &connection {
+        config_json = fill_build_values(&config_json, info);
+    }
     StepRequest {
-        config_json: serde_json::Value::Object(step.block.config.clone()).to_string(),
+        config_json,
         build: BuildInfo {
             build_name: build.name.clone(),
             source_type: build.source_type.clone(),
@@ -289,6 +293,34 @@ fn step_request(
         cancel,
         clock_epoch: clock_epoch(),
     }
+}
+
+/// Replaces the `build.Host`-style placeholders in a step's configuration (JSON text)
+/// with what the builder's connection says, as Packer fills them in when a provisioner
+/// runs. Values Kiln has no source for (an HTTP server, the SSH key pair) are empty.
+fn fill_build_values(config_json: &str, info: &ConnectionInfo) -> String {
+    if !config_json.contains("kiln:build.") {
+        return config_json.to_owned();
+    }
+    // Both the placeholder and the value go in as JSON string contents.
+    let json_text = |s: &str| {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        quoted[1..quoted.len() - 1].to_owned()
+    };
+    let mut out = config_json.to_owned();
+    for key in kiln_template::BUILD_CONNECTION_KEYS {
+        let value = match *key {
+            "Host" => info.host.clone(),
+            "Port" => info.port.to_string(),
+            "User" => info.user.clone(),
+            "ConnType" => info.conn_type.clone(),
+            "PackerRunUUID" => run_uuid().to_owned(),
+            _ => String::new(),
+        };
+        let placeholder = json_text(&kiln_template::build_placeholder(key));
+        out = out.replace(&placeholder, &json_text(&value));
+    }
+    out
 }
 
 /// What to do when a step fails (`-on-error`), with Packer's meanings.

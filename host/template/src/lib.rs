@@ -32,6 +32,28 @@ pub use files::{kind, SourceFile, TemplateKind};
 pub use inspect::Inspection;
 pub use json::{hcl2_upgrade, load_json};
 
+/// The `build.*` values known only once the machine is reached (`build.Host`, ...). In
+/// a provisioner's configuration they stand as [`build_placeholder`] until the engine
+/// fills them in when the step runs.
+pub const BUILD_CONNECTION_KEYS: &[&str] = &[
+    "Host",
+    "Port",
+    "User",
+    "Password",
+    "ConnType",
+    "PackerRunUUID",
+    "PackerHTTPIP",
+    "PackerHTTPPort",
+    "PackerHTTPAddr",
+    "SSHPublicKey",
+    "SSHPrivateKey",
+];
+
+/// The text that stands for `build.KEY` in a planned step's configuration.
+pub fn build_placeholder(key: &str) -> String {
+    format!("\u{1}kiln:build.{key}\u{1}")
+}
+
 /// The Packer release whose template language Kiln follows (`packer.version`,
 /// `{{packer_version}}`).
 pub const PACKER_VERSION: &str = "1.6.6";
@@ -900,6 +922,9 @@ fn plan_build(
             hcl::Value::from(build_name.clone().unwrap_or_default()),
         );
         build_obj.insert("ID".to_owned(), hcl::Value::from(full_name.clone()));
+        for key in BUILD_CONNECTION_KEYS {
+            build_obj.insert((*key).to_owned(), hcl::Value::from(build_placeholder(key)));
+        }
         ctx.declare_var("build", hcl::Value::Object(build_obj));
 
         let mut steps = Vec::new();

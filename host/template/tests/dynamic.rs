@@ -127,5 +127,9 @@ build {
     assert_eq!(loaded.plan.builds[0].source_name, "web");
     assert_eq!(inline(0), serde_json::json!(["echo default"]));
     assert_eq!(inline(1), serde_json::json!(["echo for db"]));
-    assert!(loaded.plan.builds[1].provisioners[0].block.config.get("override").is_none());
+    assert!(loaded.plan.builds[1].provisioners[0]
+        .block
+        .config
+        .get("override")
+        .is_none());
 }

@@ -1095,7 +1095,13 @@ mod commands {
             .find(|l| l.contains("host="))
             .unwrap_or_else(|| panic!("no output line:\n{stdout}"));
         assert!(line.contains(&want), "{line}");
-        let uuid = line.split("run=").nth(1).unwrap().split(' ').next().unwrap();
+        let uuid = line
+            .split("run=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
         assert_eq!(uuid.len(), 36, "{uuid}");
         assert_eq!(uuid.as_bytes()[14], b'4', "not a version 4 UUID: {uuid}");
         assert!(line.ends_with("id=null.web"), "{line}");

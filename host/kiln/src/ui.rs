@@ -60,11 +60,10 @@ pub struct MaskingWriter<W: Write>(pub W);
 
 impl<W: Write> Write for MaskingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let secrets = LOG_SECRETS.read().map(|s| s.clone()).unwrap_or_default();
-        if secrets.is_empty() {
-            return self.0.write(buf);
-        }
-        let masked = mask_all(&String::from_utf8_lossy(buf), &secrets);
+        let masked = match LOG_SECRETS.read() {
+            Ok(secrets) if !secrets.is_empty() => mask_all(&String::from_utf8_lossy(buf), &secrets),
+            _ => return self.0.write(buf),
+        };
         self.0.write_all(masked.as_bytes())?;
         Ok(buf.len())
     }

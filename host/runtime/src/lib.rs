@@ -321,30 +321,6 @@ impl Runtime {
         results
     }
 
-    /// Runs the component's `validate` with `req`'s grant; returns the issues it found.
-    pub async fn validate(
-        &self,
-        component: &PreparedComponent,
-        req: &StepRequest,
-    ) -> Result<Vec<ConfigIssue>, RuntimeError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let mut store = self.store(req, None, &stderr);
-        let trap = |e: wasmtime::Error| RuntimeError::Trap {
-            component: component.name.clone(),
-            message: trap_message(&e, &stderr),
-        };
-        let instance = component
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(trap)?;
-        let answer = instance
-            .call_validate(&mut store, &req.config_json)
-            .await
-            .map_err(trap)?;
-        Ok(issues(answer))
-    }
-
     /// Runs the component's `provision` for one step.
     #[tracing::instrument(skip_all, fields(build = %req.build.build_name, component = %component.name))]
     pub async fn provision(

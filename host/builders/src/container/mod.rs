@@ -428,40 +428,21 @@ impl<'a> Step<State<'a>> for Export {
             "Exporting the container's filesystem to {}...",
             path.display()
         ));
-        let pid = state.container.as_ref().expect("started").pid();
-        let root = PathBuf::from(format!("/proc/{pid}/root"));
-        let path = path.clone();
-        let epoch = source_date_epoch();
-        let file = tokio::task::spawn_blocking(move || -> Result<ArtifactFile, String> {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-            }
-            let options = kiln_registry::LayerOptions {
-                epoch,
-                overlay_upper: false,
-                exclude: MOUNT_POINTS.iter().map(PathBuf::from).collect(),
-            };
-            let tmp = path.with_extension("tar.partial");
-            let out = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            let written = kiln_registry::write_tar(&root, &options, std::io::BufWriter::new(out));
-            let digest = match written {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e.to_string());
-                }
-            };
-            std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-            let size = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-            Ok(ArtifactFile {
-                path,
-                size,
-                sha256: digest.hex().to_owned(),
-            })
-        })
-        .await
-        .map_err(|e| BuildError::Failed(e.to_string()))?
-        .map_err(failed("exporting the filesystem"))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                failed("exporting the filesystem")(format!("{}: {e}", parent.display()))
+            })?;
+        }
+        let container = state.container.as_ref().expect("started");
+        let (size, sha256) = container
+            .export(path, source_date_epoch(), MOUNT_POINTS)
+            .await
+            .map_err(|e| failed("exporting the filesystem")(e.to_string()))?;
+        let file = ArtifactFile {
+            path: path.clone(),
+            size,
+            sha256,
+        };
         state.artifact = Some(Artifact {
             builder_id: "kiln.container".into(),
             id: file.path.display().to_string(),

@@ -308,6 +308,7 @@ fn exec_main(args: &[OsString]) -> u8 {
         ("get", [path]) => get_file(Path::new(path)),
         ("put-tree", [path]) => put_tree(Path::new(path)),
         ("get-tree", [path]) => get_tree(Path::new(path)),
+        ("export", [epoch, exclude @ ..]) => export(epoch, exclude),
         _ => Err(io::Error::other("unknown operation")),
     };
     match result {
@@ -398,6 +399,19 @@ fn run(dir: &str, command: &str) -> u8 {
         }
     }
     128
+}
+
+/// The container's whole root filesystem as a deterministic tar on stdout, read from
+/// inside the container's root so that no symlink in it can lead outside.
+fn export(epoch: &str, exclude: &[String]) -> io::Result<()> {
+    let options = kiln_registry::LayerOptions {
+        epoch: epoch.parse().map_err(io::Error::other)?,
+        overlay_upper: false,
+        exclude: exclude.iter().map(PathBuf::from).collect(),
+    };
+    let out = BufWriter::new(io::stdout().lock());
+    kiln_registry::write_tar(Path::new("/"), &options, out).map_err(io::Error::other)?;
+    Ok(())
 }
 
 fn put_file(path: &Path, mode: u32) -> io::Result<()> {

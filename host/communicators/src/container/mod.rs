@@ -10,7 +10,7 @@
 
 pub mod helper;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use async_trait::async_trait;
@@ -115,6 +115,54 @@ impl Container {
             pid: self.pid,
             env,
             workdir,
+        }
+    }
+
+    /// Writes the container's root filesystem as a deterministic tar (times clamped to
+    /// `epoch`, the top-level `exclude` paths left out) to `dest`, by way of a temporary
+    /// file next to it; returns its size and sha256 (lower-case hex).
+    pub async fn export(
+        &self,
+        dest: &Path,
+        epoch: i64,
+        exclude: &[&str],
+    ) -> Result<(u64, String), CommError> {
+        use sha2::Digest;
+        let comm = self.communicator(vec![], "/".into());
+        let mut args = vec![epoch.to_string()];
+        args.extend(exclude.iter().map(|e| e.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = comm.helper("export", &args).spawn().map_err(spawn_err)?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let tmp = dest.with_extension("partial");
+        let copied = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = stdout.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n]).await?;
+                size += n as u64;
+            }
+            file.flush().await?;
+            Ok::<_, std::io::Error>((size, kiln_core::artifact::hex(&hasher.finalize())))
+        }
+        .await;
+        let finished = ContainerCommunicator::finish(child, "exporting", "/").await;
+        match (finished, copied) {
+            (Ok(()), Ok(done)) => {
+                tokio::fs::rename(&tmp, dest).await?;
+                Ok(done)
+            }
+            (finished, copied) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                finished?;
+                copied.map_err(CommError::from)
+            }
         }
     }
 

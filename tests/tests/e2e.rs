@@ -1081,7 +1081,8 @@ mod commands {
             &sshd,
             work.path(),
             "  provisioner \"shell\" {\n    inline = [\"echo host=${build.Host} port=${build.Port} user=${build.User} \
-             type=${build.ConnType} run=${build.PackerRunUUID} id=${build.ID}\"]\n  }\n",
+             type=${build.ConnType} run=${build.PackerRunUUID} id=${build.ID}\", \
+             \"echo pub=${build.SSHPublicKey} pass=[${build.Password}] http=[${build.PackerHTTPAddr}]\"]\n  }\n",
         );
         let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
         let (stdout, stderr) = text(&out);
@@ -1105,6 +1106,19 @@ mod commands {
         assert_eq!(uuid.len(), 36, "{uuid}");
         assert_eq!(uuid.as_bytes()[14], b'4', "not a version 4 UUID: {uuid}");
         assert!(line.ends_with("id=null.web"), "{line}");
+        // The public half of the key the communicator logs in with, as ssh-keygen
+        // wrote it (without its comment); no password and no HTTP server here.
+        let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
+        let public: Vec<&str> = public.split_whitespace().take(2).collect();
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("pub="))
+            .unwrap_or_else(|| panic!("no pub= line:\n{stdout}"));
+        assert!(
+            line.contains(&format!("pub={}", public.join(" "))),
+            "{line}"
+        );
+        assert!(line.ends_with("pass=[] http=[]"), "{line}");
     }
 
     #[test]

@@ -171,12 +171,19 @@ impl<'a> Step<State<'a>> for Provision {
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let connection = match &state.builder.ssh {
-            Some(ssh) => ConnectionInfo {
-                conn_type: "ssh".into(),
-                host: ssh.host.clone(),
-                port: ssh.port,
-                user: ssh.username.clone(),
-            },
+            Some(ssh) => {
+                let (ssh_private_key, ssh_public_key) = ssh.key_pair_text();
+                ConnectionInfo {
+                    conn_type: "ssh".into(),
+                    host: ssh.host.clone(),
+                    port: ssh.port,
+                    user: ssh.username.clone(),
+                    password: ssh.password.clone().unwrap_or_default(),
+                    ssh_private_key,
+                    ssh_public_key,
+                    http: None,
+                }
+            }
             None => ConnectionInfo {
                 conn_type: "none".into(),
                 ..Default::default()

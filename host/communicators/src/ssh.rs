@@ -141,6 +141,22 @@ enum Attempt {
     Refused(String),
 }
 
+impl SshConfig {
+    /// The private key file's text and its public key in OpenSSH form (both empty
+    /// without a key file; the public key empty if the file cannot be read as a key).
+    pub fn key_pair_text(&self) -> (String, String) {
+        let Some(path) = &self.private_key_file else {
+            return (String::new(), String::new());
+        };
+        let private = std::fs::read_to_string(path).unwrap_or_default();
+        let public = keys::load_secret_key(path, None)
+            .ok()
+            .and_then(|k| k.public_key().to_openssh().ok())
+            .unwrap_or_default();
+        (private, public)
+    }
+}
+
 impl SshCommunicator {
     /// Connects, retrying until the host answers or `ssh_timeout` passes, as Packer does.
     pub async fn connect(

@@ -19,6 +19,14 @@ pub struct ConnectionInfo {
     pub port: u16,
     /// User name.
     pub user: String,
+    /// The password the communicator logs in with (empty when it uses none).
+    pub password: String,
+    /// The private key the communicator logs in with, in the file's own format.
+    pub ssh_private_key: String,
+    /// Its public key in OpenSSH `authorized_keys` form.
+    pub ssh_public_key: String,
+    /// The builder's HTTP server (`http_directory`), when it runs one.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// What a step knows about the build it runs in (mirrors the WIT `build-info`).

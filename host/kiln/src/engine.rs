@@ -269,6 +269,8 @@ fn step_request(
     };
     let mut config_json = serde_json::to_string(&step.block.config).unwrap_or_default();
     if let Some(info) = &connection {
+        // The login secrets never reach the log, wherever a step prints them.
+        crate::ui::mask_in_log(&[info.password.clone(), info.ssh_private_key.clone()]);
         config_json = fill_build_values(&config_json, info);
     }
     StepRequest {
@@ -315,6 +317,12 @@ fn fill_build_values(config_json: &str, info: &ConnectionInfo) -> String {
             "User" => info.user.clone(),
             "ConnType" => info.conn_type.clone(),
             "PackerRunUUID" => run_uuid().to_owned(),
+            "Password" => info.password.clone(),
+            "SSHPrivateKey" => info.ssh_private_key.clone(),
+            "SSHPublicKey" => info.ssh_public_key.clone(),
+            "PackerHTTPIP" => info.http.map(|a| a.ip().to_string()).unwrap_or_default(),
+            "PackerHTTPPort" => info.http.map(|a| a.port().to_string()).unwrap_or_default(),
+            "PackerHTTPAddr" => info.http.map(|a| a.to_string()).unwrap_or_default(),
             _ => String::new(),
         };
         let placeholder = json_text(&kiln_template::build_placeholder(key));

@@ -51,7 +51,11 @@ static LOG_SECRETS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec:
 /// Makes the log mask `sensitive` from now on.
 pub fn mask_in_log(sensitive: &[String]) {
     if let Ok(mut secrets) = LOG_SECRETS.write() {
-        secrets.extend(sensitive.iter().cloned());
+        for s in sensitive {
+            if !s.is_empty() && !secrets.contains(s) {
+                secrets.push(s.clone());
+            }
+        }
     }
 }
 

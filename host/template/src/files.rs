@@ -11,21 +11,92 @@ use kiln_core::{Diagnostic, Location};
 pub struct SourceFile {
     /// The path as given (relative paths stay relative, as users typed them).
     pub path: PathBuf,
-    /// The file's text.
+    /// The file's text (for HCL2's JSON syntax, the native HCL2 it was turned into).
     pub text: String,
     /// The parsed body.
     pub body: Body,
     /// Byte offset of the start of each line, so that a span's line is found by binary
     /// search (large templates ask for thousands of locations).
     line_starts: Vec<usize>,
+    /// For a file in HCL2's JSON syntax: its JSON text and where each piece of
+    /// [`SourceFile::text`] came from in it.
+    json: Option<JsonOrigin>,
+}
+
+#[derive(Debug)]
+struct JsonOrigin {
+    text: String,
+    origins: Vec<(usize, Range<usize>)>,
+}
+
+impl JsonOrigin {
+    /// Where in the JSON the generated text at `offset` came from.
+    fn locate(&self, path: &Path, offset: usize) -> Location {
+        let at = self.origins.partition_point(|(o, _)| *o <= offset);
+        let span = at
+            .checked_sub(1)
+            .map_or(0..0, |i| self.origins[i].1.clone());
+        location_in(path, &self.text, span)
+    }
 }
 
 impl SourceFile {
-    /// Reads and parses `path`.
+    /// Reads and parses `path`: native HCL2, or HCL2's JSON syntax when the name ends
+    /// in `.json` (`*.pkr.json` templates, `*.pkrvars.json` variable files).
     pub fn load(path: &Path) -> Result<Self, Diagnostic> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Diagnostic::error(format!("cannot read {}: {e}", path.display()), None))?;
+        if path.to_string_lossy().ends_with(".json") {
+            let schema = if path.to_string_lossy().ends_with(".pkr.json") {
+                crate::hcl_json::Schema::Template
+            } else {
+                crate::hcl_json::Schema::Vars
+            };
+            return Self::parse_json(path, text, schema);
+        }
         Self::parse(path, text)
+    }
+
+    /// Parses `text`, HCL2 in its JSON syntax, as the contents of `path`.
+    pub fn parse_json(
+        path: &Path,
+        text: String,
+        schema: crate::hcl_json::Schema,
+    ) -> Result<Self, Diagnostic> {
+        let translated = crate::hcl_json::translate(&text, schema).map_err(|e| {
+            Diagnostic::error(
+                format!("Invalid JSON: {}", e.message),
+                Some(location_in(path, &text, e.span)),
+            )
+        })?;
+        let origin = JsonOrigin {
+            text,
+            origins: translated.origins,
+        };
+        let hcl = translated.hcl;
+        match Self::parse(path, hcl.clone()) {
+            Ok(mut file) => {
+                file.json = Some(origin);
+                Ok(file)
+            }
+            Err(mut d) => {
+                // A string in the JSON is not a valid template or expression: point at
+                // that string, not at the generated text.
+                if let Some(loc) = &d.location {
+                    let line_start: usize = hcl
+                        .split_inclusive('\n')
+                        .take(loc.line.saturating_sub(1))
+                        .map(str::len)
+                        .sum();
+                    let offset = hcl[line_start..]
+                        .char_indices()
+                        .nth(loc.col.saturating_sub(1))
+                        .map_or(hcl.len(), |(i, _)| line_start + i);
+                    d.location = Some(origin.locate(path, offset));
+                }
+                Err(d)
+            }
+        }
     }
 
     /// Parses `text` as the contents of `path`.
@@ -40,6 +111,7 @@ impl SourceFile {
                     text,
                     body,
                     line_starts,
+                    json: None,
                 })
             }
             Err(e) => {
@@ -60,9 +132,17 @@ impl SourceFile {
         }
     }
 
+    /// Whether the file is written in HCL2's JSON syntax.
+    pub fn is_json(&self) -> bool {
+        self.json.is_some()
+    }
+
     /// The location of byte range `span`.
     pub fn location(&self, span: Option<Range<usize>>) -> Location {
         let span = span.unwrap_or(0..0);
+        if let Some(json) = &self.json {
+            return json.locate(&self.path, span.start);
+        }
         let line = self
             .line_starts
             .partition_point(|&s| s <= span.start)
@@ -119,7 +199,7 @@ fn locate(path: &Path, text: &str, span: Range<usize>, line: usize, line_start: 
 pub enum TemplateKind {
     /// HCL2: a `*.pkr.hcl` file, or a directory of them.
     Hcl,
-    /// HCL2 in its JSON syntax (`*.pkr.json`), which Kiln cannot read yet.
+    /// HCL2 in its JSON syntax (`*.pkr.json`).
     HclJson,
     /// A legacy JSON template (`*.json` other than `*.pkr.json`), read by
     /// [`crate::load_json`].
@@ -168,17 +248,22 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diagnostic>
         } else {
             path.join(&name)
         };
-        if name.ends_with(".auto.pkrvars.hcl") {
+        if name.ends_with(".auto.pkrvars.hcl") || name.ends_with(".auto.pkrvars.json") {
             auto_vars.push(p);
-        } else if name.ends_with(".pkr.hcl") {
+        } else if name.ends_with(".pkr.hcl") || name.ends_with(".pkr.json") {
             templates.push(p);
         }
     }
-    templates.sort();
-    auto_vars.sort();
+    // Packer reads every native file, then every JSON one, each group in name order.
+    let order = |p: &PathBuf| (p.to_string_lossy().ends_with(".json"), p.clone());
+    templates.sort_by_key(order);
+    auto_vars.sort_by_key(order);
     if templates.is_empty() {
         return Err(Diagnostic::error(
-            format!("no .pkr.hcl template files in {}", path.display()),
+            format!(
+                "no .pkr.hcl or .pkr.json template files in {}",
+                path.display()
+            ),
             None,
         ));
     }

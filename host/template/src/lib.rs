@@ -6,15 +6,18 @@
 //! attributes make sense is for the builder or component that receives it to say, and
 //! the engine maps their answers back onto the locations recorded in [`ConfigBlock`].
 
+mod data;
 mod files;
 pub mod fmt;
 mod functions;
 mod gotime;
+mod hcl_json;
 mod hcl_string;
 pub mod inspect;
 mod json;
 mod values;
 mod variables;
+mod version;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,6 +137,7 @@ const TOP_LEVEL: &[&str] = &[
     "local",
     "source",
     "build",
+    "data",
     "packer",
 ];
 
@@ -159,6 +163,25 @@ impl At<'_> {
                 "An argument named \"{key}\" is not expected here. Did you mean \"{s}\"?"
             )),
             None => d.with_hint(format!("An argument named \"{key}\" is not expected here.")),
+        }
+    }
+
+    /// An unexpected attribute where `attrs` and `blocks` are expected. In HCL2's JSON
+    /// syntax an unknown property may have been meant as either, so both are offered.
+    fn unsupported_key(&self, attr: &Attribute, attrs: &[&str], blocks: &[&str]) -> Diagnostic {
+        if !self.file.is_json() {
+            return self.unsupported_attr(attr, attrs);
+        }
+        let key = attr.key.as_str();
+        let d = self.err(
+            attr.key.span(),
+            format!("Unsupported argument or block \"{key}\""),
+        );
+        match did_you_mean(key, attrs.iter().chain(blocks).copied()) {
+            Some(s) => d.with_hint(format!(
+                "No argument or block type is named \"{key}\". Did you mean \"{s}\"?"
+            )),
+            None => d.with_hint(format!("No argument or block type is named \"{key}\".")),
         }
     }
 
@@ -215,7 +238,11 @@ struct BuildDef<'a> {
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
     match files::kind(path) {
         TemplateKind::LegacyJson => return json::load_json(path, opts),
-        TemplateKind::HclJson => return json::load_json(path, opts),
+        TemplateKind::HclJson => {
+            if let Some(loaded) = json::load_legacy_pkr_json(path, opts) {
+                return loaded;
+            }
+        }
         TemplateKind::Hcl => {}
     }
     let (template_paths, auto_var_paths) = files::discover(path).map_err(|d| vec![d])?;
@@ -262,11 +289,14 @@ fn load_files(
     let mut local_attrs: Vec<(At<'_>, &Attribute, String)> = Vec::new();
     let mut sources: BTreeMap<(String, String), SourceDef<'_>> = BTreeMap::new();
     let mut builds = Vec::new();
+    let mut data_defs = Vec::new();
     for file in files {
         let at = || At { file };
         for structure in file.body.iter() {
             match structure {
-                Structure::Attribute(attr) => errors.push(at().unsupported_attr(attr, &[])),
+                Structure::Attribute(attr) => {
+                    errors.push(at().unsupported_key(attr, &[], TOP_LEVEL))
+                }
                 Structure::Block(block) => match block.ident.as_str() {
                     "variable" => match at().labels(block, &["name"]) {
                         Ok(_) => var_blocks.push((at(), block)),
@@ -337,13 +367,7 @@ fn load_files(
                         Err(d) => errors.push(d),
                     },
                     "packer" => check_packer_block(&at(), block, &mut errors, &mut warnings),
-                    "data" => errors.push(
-                        at().err(
-                            block.ident.span(),
-                            "Data sources are not supported by Kiln yet",
-                        )
-                        .with_hint("Move the value into a variable or a local."),
-                    ),
+                    "data" => data_defs.extend(data::collect(at(), block, &mut errors)),
                     _ => errors.push(at().unsupported_block(block, TOP_LEVEL)),
                 },
             }
@@ -368,12 +392,17 @@ fn load_files(
         &mut errors,
         &mut warnings,
     );
-    let scope = EvalScope {
+    let mut scope = EvalScope {
         vars: vars.values.clone(),
         template_dir: template_dir.clone(),
         cwd: opts.cwd.clone(),
+        data: hcl::Map::new(),
         locals: None,
     };
+    // Data sources run only for a template otherwise sound (they may fetch over HTTP).
+    if errors.is_empty() && !data_defs.is_empty() {
+        scope.data = data::resolve(&data_defs, &scope, &mut errors);
+    }
     let locals = resolve_locals(&local_attrs, &scope, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
@@ -483,7 +512,9 @@ fn check_packer_block(
     }
     for s in block.body.iter() {
         match s {
-            Structure::Attribute(a) if a.key.as_str() == "required_version" => {}
+            Structure::Attribute(a) if a.key.as_str() == "required_version" => {
+                check_required_version(at, a, errors)
+            }
             Structure::Attribute(a) => errors.push(at.unsupported_attr(a, &["required_version"])),
             Structure::Block(b) if b.ident.as_str() == "required_plugins" => {
                 for p in b.body.iter() {
@@ -500,6 +531,39 @@ fn check_packer_block(
             }
             Structure::Block(b) => errors.push(at.unsupported_block(b, &["required_plugins"])),
         }
+    }
+}
+
+/// `required_version` is checked against the Packer version whose language Kiln
+/// implements, as Packer checks it against its own.
+fn check_required_version(at: &At<'_>, a: &Attribute, errors: &mut Vec<Diagnostic>) {
+    let constraint = match eval_expr(&a.value, &Context::new()) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => {
+            errors.push(
+                at.err(a.value.span(), "Invalid version constraint")
+                    .with_hint("required_version must be a literal string such as \">= 1.6.0\"."),
+            );
+            return;
+        }
+    };
+    match version::satisfies(&constraint, PACKER_VERSION) {
+        Ok(true) => {}
+        Ok(false) => errors.push(
+            at.err(a.value.span(), "Unsupported Packer Core version")
+                .with_hint(format!(
+                    "This configuration does not support Packer version {PACKER_VERSION}, the \
+                 version of the template language Kiln implements. Update the constraint \
+                 if the template does not need a newer Packer's features."
+                )),
+        ),
+        Err(e) => errors.push(
+            at.err(a.value.span(), "Invalid version constraint")
+                .with_hint(format!(
+                    "{e}: write terms such as \">= 1.6.0\", \"~> 1.6\" or \">= 1.5, < 2\", \
+                 separated by commas."
+                )),
+        ),
     }
 }
 
@@ -815,7 +879,7 @@ fn plan_build(
                     }
                     Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
                 },
-                _ => errors.push(at.unsupported_attr(a, BUILD_ATTRS)),
+                _ => errors.push(at.unsupported_key(a, BUILD_ATTRS, BUILD_BLOCKS)),
             },
             Structure::Block(b) => match b.ident.as_str() {
                 "source" => match at.labels(b, &["reference"]) {

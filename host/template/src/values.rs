@@ -19,6 +19,8 @@ pub struct EvalScope {
     pub template_dir: PathBuf,
     /// `path.cwd`
     pub cwd: PathBuf,
+    /// `data.TYPE.NAME`, the results of the template's data sources.
+    pub data: hcl::Map<String, hcl::Value>,
     /// `local.*`, once the locals are known.
     pub locals: Option<hcl::Map<String, hcl::Value>>,
 }
@@ -29,6 +31,7 @@ impl EvalScope {
         let mut ctx = Context::new();
         functions::declare(&mut ctx, false);
         ctx.declare_var("var", hcl::Value::Object(self.vars.clone()));
+        ctx.declare_var("data", hcl::Value::Object(self.data.clone()));
         let mut path = hcl::Map::new();
         path.insert(
             "root".to_owned(),

@@ -52,13 +52,17 @@ fn literal(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::
     e.evaluate(&Context::new())
 }
 
-/// A variable's default: a literal that may call functions, `env()` included (the only
-/// place Packer allows it).
+/// A variable's default: a literal whose only function is `env()`, as in Packer (which
+/// allows `env()` there and nowhere else, and no other function there).
 fn default_value(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::Error> {
     let mut ctx = Context::new();
-    functions::declare(&mut ctx, true);
+    functions::declare_env_only(&mut ctx);
     functions::evaluate(&expr.clone().into(), &ctx)
 }
+
+/// What to do about a default that is not a literal.
+const DEFAULT_HINT: &str = "A variable's default must be a literal value; the only function it \
+    may call is env(). Compute other values in a local.";
 
 /// Collects declarations and values; reports problems into `errors` / `warnings`.
 pub fn resolve(
@@ -77,8 +81,12 @@ pub fn resolve(
                         let default = match default_value(&a.value) {
                             Ok(v) => Some(v),
                             Err(e) => {
-                                errors.push(eval_diagnostic(file, a.value.span(), &e));
-                                None
+                                errors.push(
+                                    eval_diagnostic(file, a.value.span(), &e)
+                                        .with_hint(DEFAULT_HINT),
+                                );
+                                // Reported once: the variable is not also "unset".
+                                Some(hcl::Value::Null)
                             }
                         };
                         declared.insert(
@@ -121,10 +129,13 @@ pub fn resolve(
                 Structure::Attribute(a) => match a.key.as_str() {
                     "default" => match default_value(&a.value) {
                         Ok(v) => d.default = Some(v),
-                        Err(e) => errors.push(
-                            eval_diagnostic(file, a.value.span(), &e)
-                                .with_hint("A variable's default must be a literal value."),
-                        ),
+                        Err(e) => {
+                            errors.push(
+                                eval_diagnostic(file, a.value.span(), &e).with_hint(DEFAULT_HINT),
+                            );
+                            // Reported once: the variable is not also "unset".
+                            d.default = Some(hcl::Value::Null);
+                        }
                     },
                     "type" => {
                         let span = a.value.span().unwrap_or(0..0);

@@ -270,12 +270,17 @@ fn post_processors_are_reported_as_unsupported() {
 
 /// A `.pkr.json` file is HCL2 in JSON syntax for Packer 1.6.6, not a legacy template.
 #[test]
-fn pkr_json_is_not_a_legacy_template() {
+fn a_legacy_template_named_pkr_json_loads_with_a_warning_packer_rejects_it() {
     let template = Path::new("tests/json/unsupported/legacy.pkr.json");
-    let diags = load_json(template, &options(&Args::default())).unwrap_err();
+    let loaded = load(template, &options(&Args::default())).unwrap();
+    assert_eq!(loaded.plan.builds.len(), 1);
+    assert_eq!(loaded.plan.builds[0].source_type, "null");
     assert!(
-        diags[0].summary.contains("HCL2 templates in JSON syntax"),
-        "{diags:?}"
+        loaded.warnings[0]
+            .summary
+            .contains("is a legacy JSON template"),
+        "{:?}",
+        loaded.warnings
     );
     let (ok, out) = packer_accepts(template, &Args::default());
     assert!(!ok, "Packer accepts it:\n{out}");

@@ -403,6 +403,7 @@ impl<'a> Step<State<'a>> for Provision {
             host: state.builder.hostname.clone(),
             port: 0,
             user: "root".into(),
+            ..Default::default()
         };
         state
             .hook

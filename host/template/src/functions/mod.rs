@@ -112,6 +112,11 @@ pub fn declare(ctx: &mut Context<'_>, with_env: bool) {
     }
 }
 
+/// Declares `env()` alone: the context of a variable's default.
+pub fn declare_env_only(ctx: &mut Context<'_>) {
+    ctx.declare_func(ENV.name, ENV.func_def());
+}
+
 /// The name of every function the library has, `env` included.
 pub fn names() -> impl Iterator<Item = &'static str> {
     FAMILIES

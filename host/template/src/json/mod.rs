@@ -9,7 +9,7 @@
 
 mod interpolate;
 mod plan;
-mod reader;
+pub(crate) mod reader;
 mod source;
 mod template;
 mod upgrade;
@@ -20,20 +20,40 @@ use std::path::{Path, PathBuf};
 use kiln_core::plan::Plan;
 use kiln_core::Diagnostic;
 
-use crate::files::{self, TemplateKind};
 use crate::{LoadOptions, Loaded};
 use source::JsonFile;
 
 pub use upgrade::hcl2_upgrade;
 
-/// Loads a legacy JSON template (`*.json`) into the same Plan HCL2 gives.
-///
-/// Packer 1.6.6 reads `*.pkr.json` as HCL2 in its JSON syntax, not as a legacy
-/// template, so such a path is refused with a diagnostic saying so.
-pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
-    if files::kind(path) == TemplateKind::HclJson {
-        return Err(vec![hcl_json_unsupported(path)]);
+/// A `*.pkr.json` file holding a legacy template (a top-level `builders` array)
+/// rather than HCL2's JSON syntax, loaded as the legacy template it is, with a warning
+/// that Packer reads such names as HCL2; `None` when the file is not one.
+pub fn load_legacy_pkr_json(
+    path: &Path,
+    opts: &LoadOptions,
+) -> Option<Result<Loaded, Vec<Diagnostic>>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if !crate::hcl_json::looks_legacy(&text) {
+        return None;
     }
+    let warning = Diagnostic::warning(
+        format!("{} is a legacy JSON template, read as one", path.display()),
+        None,
+    )
+    .with_hint(
+        "Packer reads *.pkr.json files as HCL2 in JSON syntax and rejects a legacy \
+         template under that name. Rename it to *.json, or convert it with \
+         `kiln hcl2_upgrade`.",
+    );
+    Some(load_json(path, opts).map(|mut loaded| {
+        loaded.warnings.insert(0, warning);
+        loaded
+    }))
+}
+
+/// Loads a legacy JSON template (`*.json`, or a `*.pkr.json` holding one) into the
+/// same Plan HCL2 gives.
+pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
     let file = JsonFile::read(path).map_err(|d| vec![d])?;
     let root = file.parse().map_err(|d| vec![d])?;
     let mut errors = Vec::new();
@@ -131,20 +151,6 @@ pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnost
     })
 }
 
-fn hcl_json_unsupported(path: &Path) -> Diagnostic {
-    Diagnostic::error(
-        format!(
-            "{}: Kiln cannot read HCL2 templates in JSON syntax (*.pkr.json) yet",
-            path.display()
-        ),
-        None,
-    )
-    .with_hint(
-        "Packer reads *.pkr.json files as HCL2 in JSON syntax, not as legacy JSON \
-         templates. A legacy JSON template is named *.json.",
-    )
-}
-
 /// Drops repeats (a provisioner's problem is found once per build it runs in).
 fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
@@ -180,6 +186,7 @@ fn absolute(dir: &Path, cwd: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::{self, TemplateKind};
 
     #[test]
     fn diagnostics_show_the_offending_json() {
@@ -207,9 +214,8 @@ mod tests {
     }
 
     #[test]
-    fn pkr_json_is_refused() {
-        let errs = load_json(Path::new("x.pkr.json"), &LoadOptions::default()).unwrap_err();
-        assert!(errs[0].summary.contains("JSON syntax"), "{errs:?}");
+    fn template_kinds_follow_the_name() {
+        assert_eq!(files::kind(Path::new("x.pkr.json")), TemplateKind::HclJson);
         assert_eq!(files::kind(Path::new("a/b.json")), TemplateKind::LegacyJson);
         assert_eq!(files::kind(Path::new("b.pkr.hcl")), TemplateKind::Hcl);
     }

@@ -28,8 +28,16 @@ use write::{is_identifier, write_block, write_body, Block, Expr, Item};
 
 /// Packer's `hcl2_upgrade`: the HCL2 text equivalent to a JSON template.
 pub fn hcl2_upgrade(path: &Path) -> Result<String, Vec<Diagnostic>> {
-    if files::kind(path) == TemplateKind::HclJson {
-        return Err(vec![super::hcl_json_unsupported(path)]);
+    if files::kind(path) == TemplateKind::HclJson
+        && !std::fs::read_to_string(path).is_ok_and(|t| crate::hcl_json::looks_legacy(&t))
+    {
+        return Err(vec![Diagnostic::error(
+            format!(
+                "{} is already HCL2 (in its JSON syntax): there is nothing to upgrade",
+                path.display()
+            ),
+            None,
+        )]);
     }
     let file = JsonFile::read(path).map_err(|d| vec![d])?;
     let root = file.parse().map_err(|d| vec![d])?;

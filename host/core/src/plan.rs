@@ -45,6 +45,21 @@ pub struct StepPlan {
     pub timeout: Option<std::time::Duration>,
 }
 
+/// A post-processor step of a build.
+#[derive(Debug, Clone)]
+pub struct PostProcessorPlan {
+    /// The post-processor type (`checksum`, `compress`, `manifest`, ...).
+    pub kind: String,
+    /// The optional `name` meta-argument.
+    pub name: Option<String>,
+    /// The step's own configuration, meta-arguments removed.
+    pub block: std::sync::Arc<ConfigBlock>,
+    /// `keep_input_artifact`: `None` when not written (the post-processor decides).
+    pub keep_input_artifact: Option<bool>,
+    /// `grant { exec_host = true }`: the template lets this step run host commands.
+    pub exec_host: bool,
+}
+
 /// One build: a source and the steps that run against it.
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
@@ -60,6 +75,10 @@ pub struct BuildPlan {
     pub provisioners: Vec<StepPlan>,
     /// `error-cleanup-provisioner`: runs when a provisioner fails.
     pub error_cleanup: Option<StepPlan>,
+    /// Post-processor chains, in template order: a top-level `post-processor` is a
+    /// chain of one, a `post-processors {}` block a chain of several. `only`/`except`
+    /// already applied; a chain left empty by them is dropped.
+    pub post_processors: Vec<Vec<PostProcessorPlan>>,
 }
 
 /// Everything a template asks for.

@@ -1016,6 +1016,7 @@ fn plan_build(
             source,
             provisioners: steps,
             error_cleanup,
+            post_processors: Vec::new(),
         });
     }
 }

@@ -235,6 +235,7 @@ pub fn builds(
             source,
             provisioners: steps,
             error_cleanup,
+            post_processors: Vec::new(),
         });
     }
     out

@@ -68,6 +68,12 @@ pub use bindings::kiln::plugin::types::{
 #[cfg(feature = "provisioner")]
 pub mod remote;
 
+#[cfg(feature = "post-processor")]
+pub mod artifacts;
+
+#[cfg(feature = "post-processor")]
+pub use bindings::kiln::plugin::types::PostProcessResult;
+
 pub mod host;
 pub mod ui;
 

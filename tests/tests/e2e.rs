@@ -890,6 +890,9 @@ mod on_error {
 #[path = "e2e/container.rs"]
 mod container;
 
+#[path = "e2e/post.rs"]
+mod post;
+
 // --- The other commands: fmt, console, inspect, hcl2_upgrade, validate -syntax-only. --
 
 mod commands {

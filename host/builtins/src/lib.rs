@@ -1,4 +1,5 @@
-//! The builtin components Kiln embeds (`shell`, `file`), and the grant each one's
+//! The builtin components Kiln embeds (provisioners `shell`, `file`; post-processors
+//! `checksum`, `compress`, `manifest`, `artifice`), and the grant each one's
 //! configuration implies: a builtin reaches exactly the host paths its configuration
 //! names, and nothing else.
 
@@ -8,17 +9,100 @@ use kiln_core::Grant;
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
-/// The bytes of the builtin component `name`.
-pub fn component(name: &str) -> Option<&'static [u8]> {
+fn find(world: &str, name: &str) -> Option<&'static [u8]> {
     EMBEDDED
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, bytes)| *bytes)
+        .find(|(w, n, _)| *w == world && *n == name)
+        .map(|(_, _, bytes)| *bytes)
+}
+
+/// The bytes of the builtin provisioner `name`.
+pub fn component(name: &str) -> Option<&'static [u8]> {
+    find("provisioner", name)
+}
+
+/// The bytes of the builtin post-processor `name`.
+pub fn post_processor(name: &str) -> Option<&'static [u8]> {
+    find("post-processor", name)
 }
 
 /// The names of every builtin provisioner.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    EMBEDDED.iter().map(|(n, _)| *n)
+    EMBEDDED
+        .iter()
+        .filter(|(w, _, _)| *w == "provisioner")
+        .map(|(_, n, _)| *n)
+}
+
+/// The names of every builtin post-processor component.
+pub fn post_processor_names() -> impl Iterator<Item = &'static str> {
+    EMBEDDED
+        .iter()
+        .filter(|(w, _, _)| *w == "post-processor")
+        .map(|(_, n, _)| *n)
+}
+
+/// Where a post-processor may write, given its `output` (or `default`): the output file
+/// itself, or, when the name is a template (`packer_{{.BuildName}}.tar.gz`), the
+/// directory the fixed part of it names.
+fn output_grant(
+    config: &serde_json::Map<String, serde_json::Value>,
+    default: &str,
+    cwd: &Path,
+) -> PathBuf {
+    let output = config
+        .get("output")
+        .and_then(|o| o.as_str())
+        .unwrap_or(default);
+    match output.find("{{") {
+        None => cwd.join(output),
+        Some(at) => {
+            let fixed = &output[..at];
+            match fixed.rfind('/') {
+                Some(slash) => cwd.join(&fixed[..=slash]),
+                None => cwd.to_owned(),
+            }
+        }
+    }
+}
+
+/// The grant a builtin post-processor's configuration implies, on top of reading its
+/// input artifact (which every post-processor gets).
+pub fn post_processor_grant(
+    name: &str,
+    config: &serde_json::Map<String, serde_json::Value>,
+    cwd: &Path,
+) -> Grant {
+    match name {
+        "checksum" => Grant {
+            write: vec![output_grant(
+                config,
+                "packer_{{.BuildName}}_{{.ChecksumType}}.checksum",
+                cwd,
+            )],
+            ..Grant::default()
+        },
+        "compress" => Grant {
+            write: vec![output_grant(
+                config,
+                "packer_{{.BuildName}}_{{.BuilderType}}",
+                cwd,
+            )],
+            ..Grant::default()
+        },
+        "manifest" => Grant {
+            write: vec![output_grant(config, "packer-manifest.json", cwd)],
+            ..Grant::default()
+        },
+        "artifice" => Grant {
+            read: strings(config, "files")
+                .iter()
+                .map(|p| cwd.join(p))
+                .collect(),
+            ..Grant::default()
+        },
+        _ => Grant::default(),
+    }
 }
 
 fn strings(config: &serde_json::Map<String, serde_json::Value>, key: &str) -> Vec<String> {
@@ -113,6 +197,36 @@ mod tests {
                 &[0x0d, 0x00, 0x01, 0x00],
                 "{name} is not a component"
             );
+        }
+    }
+
+    #[test]
+    fn post_processors_write_only_where_their_output_goes() {
+        let cwd = Path::new("/w");
+        let grant = |name: &str, cfg: serde_json::Value| {
+            post_processor_grant(name, cfg.as_object().unwrap(), cwd)
+        };
+        assert_eq!(
+            grant(
+                "compress",
+                serde_json::json!({"output": "out/{{.BuildName}}.tar.gz"})
+            )
+            .write,
+            [PathBuf::from("/w/out/")]
+        );
+        assert_eq!(
+            grant("manifest", serde_json::json!({})).write,
+            [PathBuf::from("/w/packer-manifest.json")]
+        );
+        assert_eq!(
+            grant("checksum", serde_json::json!({})).write,
+            [PathBuf::from("/w")]
+        );
+        let artifice = grant("artifice", serde_json::json!({"files": ["a.img"]}));
+        assert_eq!(artifice.read, [PathBuf::from("/w/a.img")]);
+        assert!(artifice.write.is_empty());
+        for name in ["checksum", "compress", "manifest", "artifice"] {
+            assert!(post_processor(name).is_some(), "{name} is not embedded");
         }
     }
 

@@ -480,9 +480,25 @@ async fn build(
     if !succeeded.is_empty() {
         out.line("");
         out.line("==> Builds finished. The artifacts of successful builds are:");
-        for (name, artifact) in succeeded {
-            out.line(&format!("--> {name}: {}", artifact.description));
-            machine_artifact(&out, name, artifact);
+        for (name, artifacts) in succeeded {
+            for artifact in artifacts {
+                out.line(&format!("--> {name}: {}", artifact.description));
+                // Machine-readable output carries the files in its artifact records.
+                if !out.machine_readable {
+                    for f in &artifact.files {
+                        out.line(&format!(
+                            "    {} ({} bytes, sha256 {})",
+                            f.path.display(),
+                            f.size,
+                            f.sha256
+                        ));
+                    }
+                }
+            }
+            out.machine(name, "artifact-count", &[&artifacts.len().to_string()]);
+            for (i, artifact) in artifacts.iter().enumerate() {
+                machine_artifact(&out, name, i, artifact);
+            }
         }
     } else if outcomes.is_empty() {
         out.line("==> No builds to run.");
@@ -496,19 +512,19 @@ async fn build(
     }
 }
 
-/// Packer's machine-readable artifact records.
-fn machine_artifact(out: &ui::Output, name: &str, artifact: &kiln_core::Artifact) {
-    out.machine(name, "artifact-count", &["1"]);
-    out.machine(name, "artifact", &["0", "builder-id", &artifact.builder_id]);
-    out.machine(name, "artifact", &["0", "id", &artifact.id]);
-    out.machine(name, "artifact", &["0", "string", &artifact.description]);
+/// Packer's machine-readable records of artifact number `index` of a build.
+fn machine_artifact(out: &ui::Output, name: &str, index: usize, artifact: &kiln_core::Artifact) {
+    let n = index.to_string();
+    out.machine(name, "artifact", &[&n, "builder-id", &artifact.builder_id]);
+    out.machine(name, "artifact", &[&n, "id", &artifact.id]);
+    out.machine(name, "artifact", &[&n, "string", &artifact.description]);
     let count = artifact.files.len().to_string();
-    out.machine(name, "artifact", &["0", "files-count", &count]);
+    out.machine(name, "artifact", &[&n, "files-count", &count]);
     for (i, f) in artifact.files.iter().enumerate() {
         let path = f.path.display().to_string();
-        out.machine(name, "artifact", &["0", "file", &i.to_string(), &path]);
+        out.machine(name, "artifact", &[&n, "file", &i.to_string(), &path]);
     }
-    out.machine(name, "artifact", &["0", "end"]);
+    out.machine(name, "artifact", &[&n, "end"]);
 }
 
 fn init_tracing() {

@@ -52,6 +52,7 @@ pub struct ReadyBuild {
     pub builder: Box<dyn Builder>,
     pub steps: Vec<(StepPlan, PreparedComponent)>,
     pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
+    pub post_processors: Vec<Vec<crate::post::ReadyPostProcessor>>,
 }
 
 /// A step's component and configuration, as `validate` sees them: its kind and its
@@ -90,7 +91,7 @@ fn prepare_step(
         });
         return None;
     };
-    match runtime.prepare(&step.kind, bytes) {
+    match runtime.prepare(&step.kind, bytes, kiln_runtime::World::Provisioner) {
         Ok(c) => {
             prepared.insert(step.kind.clone(), c.clone());
             Some(c)
@@ -150,6 +151,7 @@ pub async fn prepare(
     // Every build's steps are validated, also where the builder's configuration failed.
     let mut checked = Vec::new();
     let mut prepared = HashMap::new();
+    let mut prepared_post = HashMap::new();
     for build in &plan.builds {
         let builder = match kiln_builders::new_builder(
             &build.source_type,
@@ -185,11 +187,12 @@ pub async fn prepare(
                 error_cleanup = Some((step.clone(), component));
             }
         }
-        checked.push((builder, build, steps, error_cleanup));
+        let post = crate::post::prepare(build, runtime, cwd, &mut prepared_post, &mut errors).await;
+        checked.push((builder, build, steps, error_cleanup, post));
     }
     let all_steps: Vec<_> = checked
         .iter()
-        .flat_map(|(_, build, steps, cleanup)| {
+        .flat_map(|(_, build, steps, cleanup, _)| {
             steps.iter().chain(cleanup).map(move |s| (*build, s))
         })
         .collect();
@@ -199,7 +202,7 @@ pub async fn prepare(
     );
     let answers = validate_steps(&all_steps, runtime, cwd).await;
     tracing::debug!(configurations = answers.len(), "steps validated");
-    for (_, _, steps, cleanup) in &checked {
+    for (_, _, steps, cleanup, _) in &checked {
         for (step, _) in steps.iter().chain(cleanup) {
             match &answers[&validate_key(step)] {
                 Ok(issues) => {
@@ -225,12 +228,13 @@ pub async fn prepare(
     if errors.is_empty() {
         Ok(checked
             .into_iter()
-            .filter_map(|(builder, build, steps, error_cleanup)| {
+            .filter_map(|(builder, build, steps, error_cleanup, post_processors)| {
                 Some(ReadyBuild {
                     plan: build.clone(),
                     builder: builder?,
                     steps,
                     error_cleanup,
+                    post_processors,
                 })
             })
             .collect())
@@ -275,17 +279,7 @@ fn step_request(
     }
     StepRequest {
         config_json,
-        build: BuildInfo {
-            build_name: build.name.clone(),
-            source_type: build.source_type.clone(),
-            source_name: build.source_name.clone(),
-            connection,
-            variables: vec![
-                ("PACKER_BUILD_NAME".into(), build.source_name.clone()),
-                ("PACKER_BUILDER_TYPE".into(), build.source_type.clone()),
-                ("PACKER_RUN_UUID".into(), run_uuid().to_owned()),
-            ],
-        },
+        build: build_info(build, connection),
         communicator,
         ui,
         grant: kiln_builtins::derived_grant(&step.kind, &step.block.config, cwd),
@@ -294,7 +288,33 @@ fn step_request(
         memory_limit: DEFAULT_MEMORY_LIMIT,
         cancel,
         clock_epoch: clock_epoch(),
+        archive_epoch: archive_epoch(),
     }
+}
+
+/// What a step learns about its build, as Packer's `PACKER_*` variables say it.
+pub fn build_info(build: &BuildPlan, connection: Option<ConnectionInfo>) -> BuildInfo {
+    BuildInfo {
+        build_name: build.name.clone(),
+        source_type: build.source_type.clone(),
+        source_name: build.source_name.clone(),
+        connection,
+        variables: vec![
+            ("PACKER_BUILD_NAME".into(), build.source_name.clone()),
+            ("PACKER_BUILDER_TYPE".into(), build.source_type.clone()),
+            ("PACKER_RUN_UUID".into(), run_uuid().to_owned()),
+        ],
+    }
+}
+
+/// Modification times in archives the steps write are clamped to this:
+/// SOURCE_DATE_EPOCH when set, else the Unix epoch, so that archives never depend on
+/// when they were made.
+pub fn archive_epoch() -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Replaces the `build.Host`-style placeholders in a step's configuration (JSON text)
@@ -503,9 +523,18 @@ impl ProvisionHook for Provisioners<'_> {
 /// A random UUID (version 4) naming this run of kiln, as Packer's `PACKER_RUN_UUID`.
 /// Steps use it to keep what they leave on a machine apart from other runs' (their own
 /// random numbers are seeded deterministically).
+///
+/// A `PACKER_RUN_UUID` in the environment is used as it is, so that a caller can pin
+/// the run's identity (a reproducible manifest records it).
 pub fn run_uuid() -> &'static str {
     static UUID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     UUID.get_or_init(|| {
+        if let Some(pinned) = std::env::var("PACKER_RUN_UUID")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            return pinned;
+        }
         use std::hash::{BuildHasher, Hasher};
         let mut bytes = [0u8; 16];
         for (i, chunk) in bytes.chunks_mut(8).enumerate() {
@@ -528,10 +557,10 @@ pub fn run_uuid() -> &'static str {
     })
 }
 
-/// How one build ended.
+/// How one build ended: the artifacts that remain after its post-processors.
 pub struct Outcome {
     pub name: String,
-    pub result: Result<Artifact, BuildError>,
+    pub result: Result<Vec<Artifact>, BuildError>,
     pub elapsed: Duration,
 }
 
@@ -554,13 +583,27 @@ pub async fn run_build(
     let hook = Provisioners {
         build,
         runtime,
-        ui,
+        ui: ui.clone(),
         cwd: cwd.to_owned(),
-        cancel,
+        cancel: cancel.clone(),
         on_error,
         prompt,
     };
-    let result = build.builder.run(&cx, &hook).await;
+    let result = match build.builder.run(&cx, &hook).await {
+        Ok(artifact) => {
+            crate::post::run_chains(
+                &build.post_processors,
+                &build.plan,
+                artifact,
+                runtime,
+                ui,
+                cwd,
+                &cancel,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     Outcome {
         name: build.plan.name.clone(),
         result,

@@ -4,4 +4,6 @@
 pub mod cli;
 pub mod engine;
 pub mod fmt;
+pub mod post;
+mod shell_local;
 pub mod ui;

@@ -96,6 +96,11 @@ impl GrantedPaths {
         }
     }
 
+    /// The directory relative paths resolve against.
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
     fn describe(list: &[GrantedPath]) -> String {
         if list.is_empty() {
             "nothing on the host".into()

@@ -28,6 +28,10 @@ pub struct StepState {
     pub(crate) communicator: Option<Arc<dyn Communicator>>,
     pub(crate) ui: Arc<dyn Ui>,
     pub(crate) paths: GrantedPaths,
+    /// Archive entries' modification times are clamped to this (seconds).
+    pub(crate) archive_epoch: u64,
+    /// Digests of the files the step wrote, taken on the way out.
+    pub(crate) written: Vec<crate::artifact_files::KnownDigest>,
 }
 
 impl WasiView for StepState {
@@ -39,7 +43,7 @@ impl WasiView for StepState {
     }
 }
 
-fn err(kind: ErrorKind, message: impl Into<String>) -> WitError {
+pub(crate) fn err(kind: ErrorKind, message: impl Into<String>) -> WitError {
     WitError {
         kind,
         message: message.into(),
@@ -54,7 +58,7 @@ fn comm_err(e: core_comm::CommError) -> WitError {
     }
 }
 
-fn io_err(e: std::io::Error) -> WitError {
+pub(crate) fn io_err(e: std::io::Error) -> WitError {
     let kind = match e.kind() {
         std::io::ErrorKind::NotFound => ErrorKind::NotFound,
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
@@ -63,7 +67,7 @@ fn io_err(e: std::io::Error) -> WitError {
     err(kind, e.to_string())
 }
 
-fn grant_err(e: GrantError) -> WitError {
+pub(crate) fn grant_err(e: GrantError) -> WitError {
     match e {
         GrantError::NotGranted { .. } => err(ErrorKind::PermissionDenied, e.to_string()),
         GrantError::Io { path, source } => {

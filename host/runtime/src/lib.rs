@@ -5,6 +5,7 @@
 //! only that step's grants, and implements the WIT imports on top of the step's
 //! communicator and UI.
 
+mod artifact_files;
 mod bindings;
 mod cache;
 mod grants;
@@ -24,8 +25,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use kiln_core::artifact::hex;
-use kiln_core::{BuildInfo, Communicator, Grant, Ui};
+use kiln_core::{Artifact, ArtifactFile, BuildInfo, Communicator, Grant, Ui};
 
+use bindings::post_processor::{PostProcessor, PostProcessorPre};
 use bindings::provisioner::{Provisioner, ProvisionerPre};
 pub use grants::{normalize, Access, GrantError, GrantedPaths, PathKind};
 pub use host::{ProcessHandle, StepState};
@@ -99,12 +101,73 @@ pub struct ConfigIssue {
     pub message: String,
 }
 
+/// The world a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// `provisioner`: runs against the machine being built.
+    Provisioner,
+    /// `post-processor`: turns an artifact into another.
+    PostProcessor,
+}
+
+impl World {
+    fn name(self) -> &'static str {
+        match self {
+            World::Provisioner => "provisioner",
+            World::PostProcessor => "post-processor",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Pre {
+    Provisioner(ProvisionerPre<StepState>),
+    PostProcessor(PostProcessorPre<StepState>),
+}
+
+enum Instance {
+    Provisioner(Provisioner),
+    PostProcessor(PostProcessor),
+}
+
+impl Pre {
+    async fn instantiate(&self, store: &mut Store<StepState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Pre::Provisioner(p) => Instance::Provisioner(p.instantiate_async(store).await?),
+            Pre::PostProcessor(p) => Instance::PostProcessor(p.instantiate_async(store).await?),
+        })
+    }
+}
+
+impl Instance {
+    async fn validate(
+        &self,
+        store: &mut Store<StepState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), Vec<bindings::provisioner::kiln::plugin::types::ConfigError>>>
+    {
+        match self {
+            Instance::Provisioner(i) => i.call_validate(store, config).await,
+            Instance::PostProcessor(i) => i.call_validate(store, config).await,
+        }
+    }
+}
+
 /// A compiled component, ready to instantiate.
 #[derive(Clone)]
 pub struct PreparedComponent {
     name: String,
     sha256: String,
-    pre: ProvisionerPre<StepState>,
+    pre: Pre,
+}
+
+/// What a post-processor made of its input.
+#[derive(Debug, Clone)]
+pub struct PostProcessed {
+    /// The new artifact; each file's size and sha256 measured by the host.
+    pub artifact: Artifact,
+    /// The component asks to keep its input artifact.
+    pub keep_input: bool,
 }
 
 impl std::fmt::Debug for PreparedComponent {
@@ -138,6 +201,8 @@ pub struct StepRequest {
     pub cancel: CancellationToken,
     /// The wall clock the component sees, as seconds since the Unix epoch.
     pub clock_epoch: u64,
+    /// Modification times in archives the step writes are clamped to this.
+    pub archive_epoch: u64,
 }
 
 impl std::fmt::Debug for StepRequest {
@@ -203,6 +268,12 @@ impl Runtime {
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         Provisioner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        // The post-processor world's other imports are the provisioner world's.
+        bindings::post_processor::kiln::plugin::artifact_files::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         Ok(Runtime {
             engine,
             linker,
@@ -212,10 +283,16 @@ impl Runtime {
     }
 
     /// Compiles `wasm` (or loads its compiled form from the cache) and checks that it
-    /// implements the `provisioner` world.
-    pub fn prepare(&self, name: &str, wasm: &[u8]) -> Result<PreparedComponent, RuntimeError> {
+    /// implements `world`.
+    pub fn prepare(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        world: World,
+    ) -> Result<PreparedComponent, RuntimeError> {
         let sha256 = hex(&Sha256::digest(wasm));
-        if let Some(p) = self.prepared.lock().expect("prepared lock").get(&sha256) {
+        let key = format!("{}:{sha256}", world.name());
+        if let Some(p) = self.prepared.lock().expect("prepared lock").get(&key) {
             return Ok(p.clone());
         }
         let load = |message: String| RuntimeError::Load {
@@ -229,11 +306,20 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load(format!("{e:#}")))?;
-        let pre = ProvisionerPre::new(instance_pre).map_err(|e| {
+        let wrong_world = |e: wasmtime::Error| {
             load(format!(
-                "it does not implement the kiln:plugin provisioner world: {e:#}"
+                "it does not implement the kiln:plugin {} world: {e:#}",
+                world.name()
             ))
-        })?;
+        };
+        let pre = match world {
+            World::Provisioner => {
+                Pre::Provisioner(ProvisionerPre::new(instance_pre).map_err(wrong_world)?)
+            }
+            World::PostProcessor => {
+                Pre::PostProcessor(PostProcessorPre::new(instance_pre).map_err(wrong_world)?)
+            }
+        };
         let prepared = PreparedComponent {
             name: name.to_owned(),
             sha256: sha256.clone(),
@@ -242,7 +328,7 @@ impl Runtime {
         self.prepared
             .lock()
             .expect("prepared lock")
-            .insert(sha256, prepared.clone());
+            .insert(key, prepared.clone());
         Ok(prepared)
     }
 
@@ -266,6 +352,8 @@ impl Runtime {
             communicator: req.communicator.clone(),
             ui: req.ui.clone(),
             paths: GrantedPaths::new(&req.grant, &req.cwd),
+            archive_epoch: req.archive_epoch,
+            written: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -289,12 +377,12 @@ impl Runtime {
         reqs: &[StepRequest],
     ) -> Vec<Result<Vec<ConfigIssue>, RuntimeError>> {
         let mut results = Vec::with_capacity(reqs.len());
-        let mut current: Option<(Store<StepState>, Provisioner, MemoryOutputPipe)> = None;
+        let mut current: Option<(Store<StepState>, Instance, MemoryOutputPipe)> = None;
         for req in reqs {
             if current.is_none() {
                 let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
                 let mut store = self.store(req, None, &stderr);
-                match component.pre.instantiate_async(&mut store).await {
+                match component.pre.instantiate(&mut store).await {
                     Ok(instance) => current = Some((store, instance, stderr)),
                     Err(e) => {
                         results.push(Err(RuntimeError::Trap {
@@ -307,7 +395,7 @@ impl Runtime {
             }
             let (store, instance, stderr) = current.as_mut().expect("instantiated above");
             store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
-            match instance.call_validate(&mut *store, &req.config_json).await {
+            match instance.validate(&mut *store, &req.config_json).await {
                 Ok(answer) => results.push(Ok(issues(answer))),
                 Err(e) => {
                     results.push(Err(RuntimeError::Trap {
@@ -328,6 +416,65 @@ impl Runtime {
         component: &PreparedComponent,
         req: StepRequest,
     ) -> Result<(), RuntimeError> {
+        self.run(component, req, None).await.map(|_| ())
+    }
+
+    /// Runs the component's `post-process` on `input` for one step. The files of the
+    /// artifact it returns must be readable by the step (its input, or what it wrote);
+    /// the host measures each one's size and sha256 itself.
+    #[tracing::instrument(skip_all, fields(build = %req.build.build_name, component = %component.name))]
+    pub async fn post_process(
+        &self,
+        component: &PreparedComponent,
+        req: StepRequest,
+        input: &Artifact,
+    ) -> Result<PostProcessed, RuntimeError> {
+        let paths = GrantedPaths::new(&req.grant, &req.cwd);
+        let name = component.name.clone();
+        let (result, written) = self.run(component, req, Some(input)).await?;
+        let result = result.expect("a post-processor answers with an artifact");
+        let mut files = Vec::with_capacity(result.artifact.files.len());
+        for f in &result.artifact.files {
+            files.push(measure(&paths, &f.path, &written).map_err(|e| {
+                RuntimeError::Failed(format!(
+                    "component `{name}` returned an artifact listing `{}`, which the step \
+                     cannot reach: {e}",
+                    f.path
+                ))
+            })?);
+        }
+        let mut metadata: std::collections::BTreeMap<String, String> =
+            result.artifact.metadata.into_iter().collect();
+        // A component describes its artifact for the summary line under this key.
+        let description = metadata
+            .remove("description")
+            .unwrap_or_else(|| result.artifact.id.clone());
+        Ok(PostProcessed {
+            artifact: Artifact {
+                builder_id: result.artifact.builder_id,
+                description,
+                id: result.artifact.id,
+                files,
+                metadata,
+            },
+            keep_input: result.keep_input,
+        })
+    }
+
+    /// Instantiates `component` for `req` and calls `provision` (without `input`) or
+    /// `post-process`, under the step's timeout and the build's cancellation.
+    async fn run(
+        &self,
+        component: &PreparedComponent,
+        req: StepRequest,
+        input: Option<&Artifact>,
+    ) -> Result<
+        (
+            Option<WitPostProcessResult>,
+            Vec<artifact_files::KnownDigest>,
+        ),
+        RuntimeError,
+    > {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -348,15 +495,28 @@ impl Runtime {
         };
         let build = to_wit_build(&req.build);
         let run = async {
-            let instance: Provisioner = component
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(trap)?;
-            instance
-                .call_provision(&mut store, &req.config_json, &build)
-                .await
-                .map_err(trap)
+            let instance = component.pre.instantiate(&mut store).await.map_err(trap)?;
+            match (instance, input) {
+                (Instance::Provisioner(i), None) => Ok(i
+                    .call_provision(&mut store, &req.config_json, &build)
+                    .await
+                    .map_err(trap)?
+                    .map(|()| None)),
+                (Instance::PostProcessor(i), Some(input)) => Ok(i
+                    .call_post_process(
+                        &mut store,
+                        &req.config_json,
+                        &build,
+                        &to_wit_artifact(input, &req.cwd),
+                    )
+                    .await
+                    .map_err(trap)?
+                    .map(Some)),
+                (_, _) => Err(RuntimeError::Load {
+                    component: name.clone(),
+                    message: "it implements another kiln:plugin world than this step needs".into(),
+                }),
+            }
         };
         // Host calls (a remote command) are not interrupted by epochs, so the timeout
         // and cancellation also race the whole call.
@@ -375,7 +535,78 @@ impl Runtime {
             }),
         };
         tracing::debug!(elapsed = ?started.elapsed(), "component returned");
-        outcome?.map_err(RuntimeError::Failed)
+        let answer = outcome?.map_err(RuntimeError::Failed)?;
+        Ok((answer, std::mem::take(&mut store.data_mut().written)))
+    }
+}
+
+type WitPostProcessResult = bindings::provisioner::kiln::plugin::types::PostProcessResult;
+
+/// Size and sha256 of an artifact file, read through the step's grant (read, else
+/// write): a component cannot name a file it could not reach itself.
+fn measure(
+    paths: &GrantedPaths,
+    path: &str,
+    written: &[artifact_files::KnownDigest],
+) -> Result<ArtifactFile, String> {
+    let resolved = match paths.resolve(path, Access::Read) {
+        Ok(r) => r,
+        Err(GrantError::NotGranted { .. }) => paths
+            .resolve(path, Access::Write)
+            .map_err(|e| e.to_string())?,
+        Err(e) => return Err(e.to_string()),
+    };
+    let file = resolved
+        .dir
+        .open(resolved.rel_or_dot())
+        .map_err(|e| e.to_string())?
+        .into_std();
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let abs = normalize(&paths.cwd().join(path));
+    let sha256 = match artifact_files::KnownDigest::lookup(written, &abs, &meta) {
+        Some(known) => known.to_owned(),
+        None => kiln_artifacts::hash_reader(file, &[kiln_artifacts::HashAlgorithm::Sha256])
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .unwrap_or_default(),
+    };
+    Ok(ArtifactFile {
+        path: abs,
+        size: meta.len(),
+        sha256,
+    })
+}
+
+/// `a` as a component sees it: paths under `cwd` relative to it (as the template
+/// wrote them), the summary line as the `description` metadata.
+fn to_wit_artifact(
+    a: &Artifact,
+    cwd: &std::path::Path,
+) -> bindings::provisioner::kiln::plugin::types::Artifact {
+    use bindings::provisioner::kiln::plugin::types as t;
+    let mut metadata: Vec<(String, String)> = a.metadata.clone().into_iter().collect();
+    if !a.description.is_empty() && !a.metadata.contains_key("description") {
+        metadata.push(("description".into(), a.description.clone()));
+    }
+    t::Artifact {
+        builder_id: a.builder_id.clone(),
+        id: a.id.clone(),
+        files: a
+            .files
+            .iter()
+            .map(|f| t::ArtifactFile {
+                path: f
+                    .path
+                    .strip_prefix(cwd)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string(),
+                size: f.size,
+                sha256: f.sha256.clone(),
+            })
+            .collect(),
+        metadata,
     }
 }
 

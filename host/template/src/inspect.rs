@@ -25,6 +25,9 @@ pub struct BuildSummary {
     pub sources: Vec<String>,
     /// The provisioners' types, in order.
     pub provisioners: Vec<String>,
+    /// The post-processor chains as written (before `only` / `except`), each
+    /// post-processor as `TYPE`, or `TYPE.NAME` when it has a name.
+    pub post_processors: Vec<Vec<String>>,
 }
 
 /// A template as `kiln inspect` shows it.
@@ -62,6 +65,9 @@ impl Inspection {
             .unwrap_or(0);
         let mut sorted: Vec<&Value> = self.variables.iter().collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        if sorted.is_empty() {
+            out.push_str("Variables:\n\n  <No variables>\n\n");
+        }
         let required: Vec<&&Value> = sorted.iter().filter(|v| v.value.is_none()).collect();
         if !required.is_empty() {
             out.push_str("Required variables:\n\n");
@@ -153,7 +159,19 @@ impl Inspection {
             for p in &b.provisioners {
                 let _ = writeln!(out, "      {p}");
             }
-            out.push_str("\n    post-processors:\n\n      <no post-processor>\n");
+            out.push_str("\n    post-processors:\n\n");
+            if b.post_processors.is_empty() {
+                out.push_str("      <no post-processor>\n");
+            }
+            for (i, chain) in b.post_processors.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                let _ = writeln!(out, "      {i}:");
+                for p in chain {
+                    let _ = writeln!(out, "        {p}");
+                }
+            }
         }
         out.push('\n');
         out

@@ -28,7 +28,7 @@ use hcl::edit::Span;
 use hcl::eval::Context;
 
 use kiln_core::diag::did_you_mean;
-use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
+use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::{Diagnostic, Location};
 
 pub use files::{kind, SourceFile, TemplateKind};
@@ -463,8 +463,8 @@ fn load_files(
 }
 
 /// The `kiln inspect` view of one build block: its name, the sources it references
-/// (as written, before any per-build renaming) and every provisioner block, as Packer
-/// lists them.
+/// (as written, before any per-build renaming), every provisioner block and every
+/// post-processor chain (before `only` / `except`), as Packer lists them.
 fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> inspect::BuildSummary {
     let name = made.first().and_then(|b| {
         b.name
@@ -474,6 +474,7 @@ fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> ins
     });
     let mut sources = Vec::new();
     let mut provisioners = Vec::new();
+    let mut post_processors = Vec::new();
     for s in build.block.body.iter() {
         match s {
             Structure::Attribute(a) if a.key.as_str() == "sources" => {
@@ -487,6 +488,17 @@ fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> ins
             Structure::Block(b) if b.ident.as_str() == "provisioner" => {
                 provisioners.extend(b.labels.first().map(|l| l.as_str().to_owned()));
             }
+            Structure::Block(b) if b.ident.as_str() == "post-processor" => {
+                post_processors.push(post_processor_title(b, ctx).into_iter().collect());
+            }
+            Structure::Block(b) if b.ident.as_str() == "post-processors" => {
+                post_processors.push(
+                    b.body
+                        .get_blocks("post-processor")
+                        .filter_map(|p| post_processor_title(p, ctx))
+                        .collect(),
+                );
+            }
             _ => {}
         }
     }
@@ -498,7 +510,24 @@ fn summarize(build: &BuildDef<'_>, ctx: &Context<'_>, made: &[BuildPlan]) -> ins
         name,
         sources,
         provisioners,
+        post_processors,
     }
+}
+
+/// A post-processor as `packer inspect` lists it: `TYPE`, or `TYPE.NAME` when it has a
+/// name.
+fn post_processor_title(block: &Block, ctx: &Context<'_>) -> Option<String> {
+    let ty = block.labels.first()?.as_str();
+    let name = block
+        .body
+        .get_attribute("name")
+        .and_then(|a| eval_expr(&a.value, ctx).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|n| !n.is_empty());
+    Some(match name {
+        Some(n) => format!("{ty}.{n}"),
+        None => ty.to_owned(),
+    })
 }
 
 fn check_packer_block(
@@ -828,7 +857,15 @@ fn eval_expr(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, 
 }
 
 const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
-const BUILD_BLOCKS: &[&str] = &["source", "provisioner", "error-cleanup-provisioner"];
+const BUILD_BLOCKS: &[&str] = &[
+    "source",
+    "provisioner",
+    "error-cleanup-provisioner",
+    "post-processor",
+    "post-processors",
+];
+/// The only block a `post-processors {}` chain holds.
+const CHAIN_BLOCKS: &[&str] = &["post-processor"];
 const STEP_META: &[&str] = &[
     "name",
     "only",
@@ -838,6 +875,10 @@ const STEP_META: &[&str] = &[
     "timeout",
     "override",
 ];
+/// Meta-arguments of a post-processor: Packer's, and Kiln's `grant`.
+const POST_PROCESSOR_META: &[&str] = &["name", "only", "except", "keep_input_artifact", "grant"];
+/// What a post-processor's `grant` may allow.
+const GRANTS: &[&str] = &["exec_host"];
 
 fn plan_build(
     build: &BuildDef<'_>,
@@ -852,6 +893,8 @@ fn plan_build(
     let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
     let mut provisioners: Vec<&Block> = Vec::new();
     let mut error_cleanup: Option<&Block> = None;
+    // Post-processor chains as written: a `post-processor` is a chain of one.
+    let mut chains: Vec<Vec<&Block>> = Vec::new();
     for s in build.block.body.iter() {
         match s {
             Structure::Attribute(a) => match a.key.as_str() {
@@ -901,13 +944,16 @@ fn plan_build(
                     }
                     Err(d) => errors.push(d),
                 },
-                "post-processor" | "post-processors" => errors.push(at.err(
-                    b.ident.span(),
-                    format!(
-                        "\"{}\" blocks are not supported by Kiln yet",
-                        b.ident.as_str()
-                    ),
-                )),
+                "post-processor" => match at.labels(b, &["type"]) {
+                    Ok(_) => chains.push(vec![b]),
+                    Err(d) => errors.push(d),
+                },
+                "post-processors" => {
+                    if let Err(d) = at.labels(b, &[]) {
+                        errors.push(d);
+                    }
+                    chains.push(chain_blocks(at, b, errors));
+                }
                 _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
             },
         }
@@ -1009,6 +1055,16 @@ fn plan_build(
         }
         let error_cleanup =
             error_cleanup.and_then(|b| plan_step(at, b, &ctx, ty, &source_name, errors));
+        let mut post_processors = Vec::new();
+        for chain in &chains {
+            let planned: Vec<PostProcessorPlan> = chain
+                .iter()
+                .filter_map(|b| plan_post_processor(at, b, &ctx, ty, &source_name, errors))
+                .collect();
+            if !planned.is_empty() {
+                post_processors.push(planned);
+            }
+        }
         out.push(BuildPlan {
             name: full_name,
             source_type: ty.to_owned(),
@@ -1016,8 +1072,242 @@ fn plan_build(
             source,
             provisioners: steps,
             error_cleanup,
-            post_processors: Vec::new(),
+            post_processors,
         });
+    }
+}
+
+/// The `post-processor` blocks of a `post-processors {}` chain; anything else in it is
+/// reported where it is.
+fn chain_blocks<'b>(at: &At<'_>, chain: &'b Block, errors: &mut Vec<Diagnostic>) -> Vec<&'b Block> {
+    let mut blocks = Vec::new();
+    for s in chain.body.iter() {
+        match s {
+            Structure::Block(b) if b.ident.as_str() == "post-processor" => {
+                match at.labels(b, &["type"]) {
+                    Ok(_) => blocks.push(b),
+                    Err(d) => errors.push(d),
+                }
+            }
+            Structure::Block(b) => errors.push(at.unsupported_block(b, CHAIN_BLOCKS)),
+            Structure::Attribute(a) => errors.push(at.unsupported_key(a, &[], CHAIN_BLOCKS)),
+        }
+    }
+    blocks
+}
+
+/// Whether a step whose `only` or `except` (`key`) lists the source names `value` runs
+/// for source `TYPE.NAME`; `None` when `value` is not a list. Names are written
+/// `TYPE.NAME`, with or without a leading `source.`.
+fn selected(
+    key: &str,
+    value: &serde_json::Value,
+    source_type: &str,
+    source_name: &str,
+) -> Option<bool> {
+    let list = value.as_array()?;
+    let me = format!("{source_type}.{source_name}");
+    let hit = list
+        .iter()
+        .filter_map(|v| v.as_str())
+        .any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
+    Some(if key == "only" { hit } else { !hit })
+}
+
+/// A boolean as HCL converts one: `true`, `false`, or the strings "true" and "false".
+fn as_bool(value: &serde_json::Value) -> Option<bool> {
+    match value {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) if s == "true" => Some(true),
+        serde_json::Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// One post-processor of a chain, for one source: `None` when `only` / `except` leave
+/// it out.
+fn plan_post_processor(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    source_type: &str,
+    source_name: &str,
+    all_errors: &mut Vec<Diagnostic>,
+) -> Option<PostProcessorPlan> {
+    // A post-processor is planned once per source: its problems are reported once.
+    let mut errors = Vec::new();
+    let planned = plan_post_processor_once(at, block, ctx, source_type, source_name, &mut errors);
+    for d in errors {
+        if !all_errors.contains(&d) {
+            all_errors.push(d);
+        }
+    }
+    planned
+}
+
+fn plan_post_processor_once(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    source_type: &str,
+    source_name: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PostProcessorPlan> {
+    let mut config = ConfigBlock {
+        location: at.loc(block.labels[0].span()),
+        ..Default::default()
+    };
+    let mut pp = PostProcessorPlan {
+        kind: block.labels[0].as_str().to_owned(),
+        name: None,
+        block: Default::default(),
+        keep_input_artifact: None,
+        exec_host: false,
+    };
+    let mut included = true;
+    for s in block.body.iter() {
+        let a = match s {
+            Structure::Attribute(a) if POST_PROCESSOR_META.contains(&a.key.as_str()) => a,
+            Structure::Block(b) if b.ident.as_str() == "grant" => {
+                grant_block(at, b, ctx, &mut pp, errors);
+                continue;
+            }
+            _ => continue,
+        };
+        let key = a.key.as_str();
+        let value = match eval_expr(&a.value, ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
+                continue;
+            }
+        };
+        let bad = |what: &str| at.err(a.value.span(), format!("`{key}` must be {what}"));
+        match key {
+            "name" => match value {
+                serde_json::Value::String(s) => pp.name = Some(s),
+                _ => errors.push(bad("a string")),
+            },
+            "only" | "except" => match selected(key, &value, source_type, source_name) {
+                Some(runs) => included &= runs,
+                None => errors.push(bad("a list of source names")),
+            },
+            "keep_input_artifact" => match as_bool(&value) {
+                Some(b) => pp.keep_input_artifact = Some(b),
+                None => errors.push(bad("true or false")),
+            },
+            "grant" => grant_object(at, a, value, &mut pp, errors),
+            _ => {}
+        }
+    }
+    eval_body(
+        at,
+        &block.body,
+        ctx,
+        POST_PROCESSOR_META,
+        errors,
+        &mut config,
+    );
+    pp.block = std::sync::Arc::new(config);
+    included.then_some(pp)
+}
+
+/// `grant { exec_host = true }` in a post-processor.
+fn grant_block(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    pp: &mut PostProcessorPlan,
+    errors: &mut Vec<Diagnostic>,
+) {
+    if let Err(d) = at.labels(block, &[]) {
+        errors.push(d);
+    }
+    for s in block.body.iter() {
+        match s {
+            Structure::Attribute(a) => match eval_expr(&a.value, ctx) {
+                Ok(v) => grant(
+                    at,
+                    a.key.as_str(),
+                    a.key.span(),
+                    a.value.span(),
+                    &v,
+                    pp,
+                    errors,
+                ),
+                Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
+            },
+            Structure::Block(b) => errors.push(at.unsupported_block(b, &[])),
+        }
+    }
+}
+
+/// `grant = { exec_host = true }` in a post-processor (the form HCL2's JSON syntax
+/// gives): each key is reported where it is written.
+fn grant_object(
+    at: &At<'_>,
+    attr: &Attribute,
+    value: serde_json::Value,
+    pp: &mut PostProcessorPlan,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let serde_json::Value::Object(map) = value else {
+        errors.push(at.err(
+            attr.value.span(),
+            "`grant` must be an object, such as { exec_host = true }",
+        ));
+        return;
+    };
+    for (key, v) in &map {
+        let (key_span, value_span) =
+            object_spans(&attr.value, key).unwrap_or((attr.value.span(), attr.value.span()));
+        grant(at, key, key_span, value_span, v, pp, errors);
+    }
+}
+
+/// A place in the file, if known.
+type MaybeSpan = Option<std::ops::Range<usize>>;
+
+/// Where the key `key` of the object expression `expr`, and its value, are written.
+fn object_spans(expr: &Expression, key: &str) -> Option<(MaybeSpan, MaybeSpan)> {
+    let Expression::Object(obj) = expr else {
+        return None;
+    };
+    obj.iter().find_map(|(k, v)| {
+        let name = match k {
+            hcl::edit::expr::ObjectKey::Ident(i) => i.value().as_str().to_owned(),
+            hcl::edit::expr::ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+            _ => return None,
+        };
+        (name == key).then(|| (k.span(), v.expr().span()))
+    })
+}
+
+/// One entry of a `grant`.
+fn grant(
+    at: &At<'_>,
+    key: &str,
+    key_span: MaybeSpan,
+    value_span: MaybeSpan,
+    value: &serde_json::Value,
+    pp: &mut PostProcessorPlan,
+    errors: &mut Vec<Diagnostic>,
+) {
+    match key {
+        "exec_host" => match as_bool(value) {
+            Some(b) => pp.exec_host = b,
+            None => errors.push(at.err(value_span, "`exec_host` must be true or false")),
+        },
+        _ => {
+            let d = at.err(key_span, format!("unknown grant \"{key}\""));
+            errors.push(match did_you_mean(key, GRANTS.iter().copied()) {
+                Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                None => d.with_hint(format!(
+                    "A post-processor can be granted: {}.",
+                    GRANTS.join(", ")
+                )),
+            });
+        }
     }
 }
 
@@ -1061,17 +1351,8 @@ fn plan_step(
                 serde_json::Value::String(s) => step.name = Some(s),
                 _ => errors.push(bad("a string")),
             },
-            "only" | "except" => match value.as_array() {
-                Some(list) => {
-                    let names: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
-                    let me = format!("{source_type}.{source_name}");
-                    let hit = names
-                        .iter()
-                        .any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
-                    if (key == "only" && !hit) || (key == "except" && hit) {
-                        included = false;
-                    }
-                }
+            "only" | "except" => match selected(key, &value, source_type, source_name) {
+                Some(runs) => included &= runs,
                 None => errors.push(bad("a list of source names")),
             },
             "pause_before" | "timeout" => {

@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
+use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::Diagnostic;
 use kiln_template::{hcl2_upgrade, load, load_json, LoadOptions, VarArg};
 use serde_json::{json, Value};
@@ -173,6 +173,20 @@ fn step_summary(s: &StepPlan) -> Value {
     v
 }
 
+fn post_processor_summary(p: &PostProcessorPlan) -> Value {
+    let mut v = json!({ "kind": p.kind, "block": config_summary(&p.block) });
+    if let Some(n) = &p.name {
+        v["name"] = json!(n);
+    }
+    if let Some(k) = p.keep_input_artifact {
+        v["keep_input_artifact"] = json!(k);
+    }
+    if p.exec_host {
+        v["exec_host"] = json!(true);
+    }
+    v
+}
+
 fn build_summary(b: &BuildPlan) -> Value {
     let mut v = json!({
         "name": b.name,
@@ -183,6 +197,13 @@ fn build_summary(b: &BuildPlan) -> Value {
     });
     if let Some(c) = &b.error_cleanup {
         v["error_cleanup"] = step_summary(c);
+    }
+    if !b.post_processors.is_empty() {
+        v["post_processors"] = b
+            .post_processors
+            .iter()
+            .map(|chain| chain.iter().map(post_processor_summary).collect::<Value>())
+            .collect();
     }
     v
 }
@@ -257,17 +278,6 @@ fn rejected_templates_point_at_the_problem_and_packer_agrees() {
     }
 }
 
-/// Kiln reports post-processors as not supported yet; Packer runs them. The one place
-/// where the two disagree on purpose.
-#[test]
-fn post_processors_are_reported_as_unsupported() {
-    let template = Path::new("tests/json/unsupported/post-processors.json");
-    let diags = load_json(template, &options(&Args::default())).unwrap_err();
-    check_golden(&template.with_extension("err"), &diagnostics(&diags));
-    let (ok, out) = packer_accepts(template, &Args::default());
-    assert!(ok, "Packer rejects it:\n{out}");
-}
-
 /// A `.pkr.json` file is HCL2 in JSON syntax for Packer 1.6.6, not a legacy template.
 #[test]
 fn a_legacy_template_named_pkr_json_loads_with_a_warning_packer_rejects_it() {
@@ -312,12 +322,23 @@ fn comparable(p: &Plan, sort: bool) -> Vec<Value> {
                     "max_retries": s.max_retries,
                 })
             };
+            let post_processor = |p: &PostProcessorPlan| {
+                json!({
+                    "kind": p.kind,
+                    "name": p.name,
+                    "config": p.block.config,
+                    "fields": p.block.fields.keys().collect::<Vec<_>>(),
+                    "keep_input_artifact": p.keep_input_artifact,
+                    "exec_host": p.exec_host,
+                })
+            };
             json!({
                 "type": b.source_type,
                 "source": b.source.config,
                 "source_fields": b.source.fields.keys().collect::<Vec<_>>(),
                 "provisioners": b.provisioners.iter().map(step).collect::<Vec<_>>(),
                 "error_cleanup": b.error_cleanup.as_ref().map(step),
+                "post_processors": b.post_processors.iter().map(|c| c.iter().map(post_processor).collect::<Vec<_>>()).collect::<Vec<_>>(),
             })
         })
         .collect()

@@ -5,7 +5,8 @@
 //! Reading goes: [`reader`] (JSON with the position of every key and value) →
 //! [`template`] (the sections, checked as Packer's parser and validator check them) →
 //! [`vars`] (user variables) → [`plan`] (one build per builder, every string
-//! interpolated by [`interpolate`], Packer's Go-template subset).
+//! interpolated by [`interpolate`], Packer's Go-template subset), with the provisioners
+//! and post-processor chains whose `only` / `except` let them run in it.
 
 mod interpolate;
 mod plan;
@@ -61,15 +62,6 @@ pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnost
     let t = template::read(&file, &root, &mut errors);
     if errors.is_empty() {
         template::validate(&file, &t, &mut errors);
-    }
-    for pp in &t.post_processors {
-        errors.push(
-            file.error(
-                pp.span.clone(),
-                "post-processors are not supported by Kiln yet",
-            )
-            .with_hint("Remove the post-processor, or run it after the build."),
-        );
     }
     if !errors.is_empty() {
         return Err(dedup(errors));

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use kiln_core::plan::{BuildPlan, ConfigBlock, StepPlan};
+use kiln_core::plan::{BuildPlan, ConfigBlock, PostProcessorPlan, StepPlan};
 use kiln_core::Diagnostic;
 
 use super::interpolate::{self, Scope, UserVars};
 use super::reader::{Member, Node, Value};
 use super::source::JsonFile;
-use super::template::{Builder, JsonTemplate, Provisioner, PACKER_VERSION};
+use super::template::{Builder, JsonTemplate, PostProcessor, Provisioner, PACKER_VERSION};
 
 /// User variables outside the `variables` section: unknown names read as empty
 /// strings, as in Packer; each is remembered for a warning.
@@ -228,6 +228,18 @@ pub fn builds(
             .cleanup
             .as_ref()
             .and_then(|p| step(&build, &core, p, &b.name, errors, warnings));
+        let post_processors = t
+            .post_processors
+            .iter()
+            .map(|chain| {
+                chain
+                    .iter()
+                    .filter(|p| p.applies_to(&b.name))
+                    .map(|p| post_processor(&build, p, errors, warnings))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|chain| !chain.is_empty())
+            .collect();
         out.push(BuildPlan {
             name: name.clone(),
             source_type: b.ty.clone(),
@@ -235,7 +247,7 @@ pub fn builds(
             source,
             provisioners: steps,
             error_cleanup,
-            post_processors: Vec::new(),
+            post_processors,
         });
     }
     out
@@ -294,4 +306,27 @@ fn step(
         max_retries,
         timeout: p.timeout,
     })
+}
+
+/// A post-processor for one build: its configuration interpolated as a provisioner's.
+/// A `name` equal to the type is no name (Packer names a post-processor after its type
+/// when no name is written).
+fn post_processor(
+    build: &Interpolator<'_>,
+    p: &PostProcessor<'_>,
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) -> PostProcessorPlan {
+    let mut block = ConfigBlock {
+        location: build.file.loc(p.type_span.clone()),
+        ..Default::default()
+    };
+    build.config(&p.config, &mut block, errors, warnings);
+    PostProcessorPlan {
+        kind: p.ty.clone(),
+        name: p.name.clone().filter(|n| *n != p.ty),
+        block: std::sync::Arc::new(block),
+        keep_input_artifact: p.keep_input_artifact,
+        exec_host: false,
+    }
 }

@@ -40,6 +40,9 @@ pub const PROVISIONER_META: &[&str] = &[
     "timeout",
 ];
 
+/// Keys of a post-processor that are Packer's, not the post-processor's.
+pub const POST_PROCESSOR_META: &[&str] = &["type", "name", "only", "except", "keep_input_artifact"];
+
 /// A template's sections, each with where it was written.
 #[derive(Debug, Default)]
 pub struct JsonTemplate<'n> {
@@ -59,8 +62,9 @@ pub struct JsonTemplate<'n> {
     pub provisioners: Vec<Provisioner<'n>>,
     /// `error-cleanup-provisioner`
     pub cleanup: Option<Provisioner<'n>>,
-    /// `post-processors`: each item (a type, an object or a chain).
-    pub post_processors: Vec<&'n Node>,
+    /// `post-processors`: chains, in file order (a type or an object is a chain of
+    /// one).
+    pub post_processors: Vec<Vec<PostProcessor<'n>>>,
 }
 
 /// A variable: its name and its default, or none when it is required (`null`).
@@ -112,6 +116,39 @@ pub struct Provisioner<'n> {
     pub timeout: Option<Duration>,
     /// `max_retries` as text (Packer interpolates it before reading the number).
     pub max_retries: Option<(String, &'n Node)>,
+}
+
+/// A post-processor of a chain.
+#[derive(Debug)]
+pub struct PostProcessor<'n> {
+    /// `post-processor I.J` in messages: the chain's place and this one's in it.
+    pub what: String,
+    /// The post-processor type.
+    pub ty: String,
+    /// Where the type is (the string, for a post-processor written as its type only).
+    pub type_span: Range<usize>,
+    /// `name`, when written and not empty.
+    pub name: Option<String>,
+    /// The post-processor's own attributes (all but [`POST_PROCESSOR_META`]).
+    pub config: Vec<&'n Member>,
+    /// `only`: build names, each with where it is.
+    pub only: Vec<(String, Range<usize>)>,
+    /// `except`: build names, each with where it is.
+    pub except: Vec<(String, Range<usize>)>,
+    /// Where the `only` key is.
+    pub only_key: Option<Range<usize>>,
+    /// `keep_input_artifact`
+    pub keep_input_artifact: Option<bool>,
+}
+
+impl PostProcessor<'_> {
+    /// Whether the post-processor runs in the build whose name (as written) is `name`.
+    pub fn applies_to(&self, name: &str) -> bool {
+        if !self.only.is_empty() {
+            return self.only.iter().any(|(n, _)| n == name);
+        }
+        !self.except.iter().any(|(n, _)| n == name)
+    }
 }
 
 impl Provisioner<'_> {
@@ -204,7 +241,13 @@ pub fn read<'n>(file: &JsonFile, root: &'n Node, errors: &mut Vec<Diagnostic>) -
                 t.cleanup = read_provisioner(file, v, "error-cleanup-provisioner", errors);
             }
             "post-processors" => match v.items() {
-                Some(items) => t.post_processors.extend(items.iter()),
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(chain) = read_chain(file, item, i + 1, errors) {
+                            t.post_processors.push(chain);
+                        }
+                    }
+                }
                 None => errors.push(expected(file, m, "a list of post-processors")),
             },
             "comments" => {}
@@ -446,6 +489,140 @@ fn read_provisioner<'n>(
     (errors.len() == before).then_some(p)
 }
 
+/// One item of `post-processors`: a type, an object, or a chain (a list of types and
+/// objects), as the chain it stands for.
+fn read_chain<'n>(
+    file: &JsonFile,
+    item: &'n Node,
+    index: usize,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Vec<PostProcessor<'n>>> {
+    let entries: Vec<&Node> = match &item.value {
+        Value::String(_) | Value::Object(_) => vec![item],
+        Value::Array(list) => list.iter().collect(),
+        _ => {
+            errors.push(
+                file.error(
+                    item.span.clone(),
+                    format!(
+                        "post-processor {index}: expected a type, an object or a list of them, found {}",
+                        article(item.kind())
+                    ),
+                )
+                .with_hint("Write \"checksum\", {\"type\": \"checksum\", ...}, or a chain such as [\"compress\", {\"type\": \"manifest\"}]."),
+            );
+            return None;
+        }
+    };
+    let before = errors.len();
+    let mut chain = Vec::new();
+    for (j, e) in entries.into_iter().enumerate() {
+        let what = format!("post-processor {index}.{}", j + 1);
+        if let Some(pp) = read_post_processor(file, e, what, errors) {
+            chain.push(pp);
+        }
+    }
+    (errors.len() == before).then_some(chain)
+}
+
+fn read_post_processor<'n>(
+    file: &JsonFile,
+    node: &'n Node,
+    what: String,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PostProcessor<'n>> {
+    let mut pp = PostProcessor {
+        what,
+        ty: String::new(),
+        type_span: node.span.clone(),
+        name: None,
+        config: vec![],
+        only: vec![],
+        except: vec![],
+        only_key: None,
+        keep_input_artifact: None,
+    };
+    let members = match &node.value {
+        Value::String(s) if !s.is_empty() => {
+            pp.ty = s.clone();
+            return Some(pp);
+        }
+        Value::Object(members) => members,
+        Value::Array(_) => {
+            errors.push(file.error(
+                node.span.clone(),
+                format!("{}: a chain may not contain a chain", pp.what),
+            ));
+            return None;
+        }
+        Value::String(_) => {
+            errors.push(file.error(node.span.clone(), format!("{}: missing 'type'", pp.what)));
+            return None;
+        }
+        _ => {
+            errors.push(file.error(
+                node.span.clone(),
+                format!(
+                    "{}: expected a type or an object, found {}",
+                    pp.what,
+                    article(node.kind())
+                ),
+            ));
+            return None;
+        }
+    };
+    let before = errors.len();
+    pp.config = members
+        .iter()
+        .filter(|m| !POST_PROCESSOR_META.contains(&m.key.as_str()))
+        .collect();
+    // Packer decodes these strictly: no number for a string, no string for a bool.
+    for m in members {
+        match (m.key.as_str(), &m.value.value) {
+            (_, Value::Null) => {}
+            ("type", Value::String(s)) => {
+                pp.ty = s.clone();
+                pp.type_span = m.value.span.clone();
+            }
+            ("name", Value::String(s)) => pp.name = Some(s.clone()).filter(|s| !s.is_empty()),
+            ("type" | "name", _) => errors.push(expected(file, m, "a string")),
+            ("keep_input_artifact", Value::Bool(b)) => pp.keep_input_artifact = Some(*b),
+            ("keep_input_artifact", _) => errors.push(expected(file, m, "true or false")),
+            ("only" | "except", Value::Array(items)) => {
+                let mut names = Vec::new();
+                for item in items {
+                    match &item.value {
+                        Value::String(s) => names.push((s.clone(), item.span.clone())),
+                        _ => errors.push(file.error(
+                            item.span.clone(),
+                            format!(
+                                "'{}' lists build names: expected a string, found {}",
+                                m.key,
+                                article(item.kind())
+                            ),
+                        )),
+                    }
+                }
+                if m.key == "only" {
+                    pp.only = names;
+                    pp.only_key = Some(m.key_span.clone());
+                } else {
+                    pp.except = names;
+                }
+            }
+            ("only" | "except", _) => errors.push(expected(file, m, "a list of build names")),
+            _ => {}
+        }
+    }
+    if pp.ty.is_empty() && errors.len() == before {
+        errors.push(file.error(
+            node.span.start..node.span.start + 1,
+            format!("{}: missing 'type'", pp.what),
+        ));
+    }
+    (errors.len() == before).then_some(pp)
+}
+
 /// Packer's `Template.Validate` and the version check of `Core.validate`.
 pub fn validate(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<Diagnostic>) {
     if let Some((v, span)) = &t.min_version {
@@ -471,7 +648,8 @@ pub fn validate(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<Diagnost
 }
 
 /// The part of `Template.Validate` about names: `only`, `except` and `override` name
-/// builds that exist, and a provisioner has at most one of `only` and `except`.
+/// builds that exist, and a provisioner or post-processor has at most one of `only`
+/// and `except`.
 pub fn check_references(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<Diagnostic>) {
     let names: Vec<&str> = t.builders.iter().map(|b| b.name.as_str()).collect();
     let unknown = |what: &str, name: &str, span: &Range<usize>| {
@@ -512,6 +690,25 @@ pub fn check_references(file: &JsonFile, t: &JsonTemplate<'_>, errors: &mut Vec<
                     Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
                     None => d.with_hint(format!("The builds are: {}.", names.join(", "))),
                 });
+            }
+        }
+    }
+    for pp in t.post_processors.iter().flatten() {
+        if !pp.only.is_empty() && !pp.except.is_empty() {
+            let span = pp.only_key.clone().unwrap_or_else(|| pp.type_span.clone());
+            errors.push(file.error(
+                span,
+                format!(
+                    "{}: only one of 'only' or 'except' may be specified",
+                    pp.what
+                ),
+            ));
+        }
+        for (what, list) in [("only", &pp.only), ("except", &pp.except)] {
+            for (name, span) in list {
+                if !names.contains(&name.as_str()) {
+                    errors.push(unknown(what, name, span));
+                }
             }
         }
     }

@@ -20,7 +20,9 @@ use kiln_core::Diagnostic;
 
 use super::reader::{Member, Node, Value};
 use super::source::JsonFile;
-use super::template::{self, go_duration_string, Builder, JsonTemplate, Provisioner};
+use super::template::{
+    self, go_duration_string, Builder, JsonTemplate, PostProcessor, Provisioner,
+};
 use crate::files::{self, TemplateKind};
 use crate::hcl_string::escape;
 use transpose::{Place, Transposer, Unhandled};
@@ -104,7 +106,12 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                     .map(|m| &m.value)
                     .chain(p.overrides.iter().map(|m| &m.value))
             })
-            .chain(t.post_processors.iter().copied())
+            .chain(
+                t.post_processors
+                    .iter()
+                    .flatten()
+                    .flat_map(|p| p.config.iter().map(|m| &m.value)),
+            )
             .any(|n| mentions(n, "build_name"));
         let mut builders: Vec<&Builder<'n>> = t.builders.iter().collect();
         builders.sort_by_key(|b| b.ty.clone() + &b.name);
@@ -479,8 +486,8 @@ impl<'t, 'n> Upgrade<'t, 'n> {
             }
             body.push(Item::Block(block));
         }
-        for item in t.post_processors.iter().copied() {
-            if let Some((comment, block)) = self.post_processors(item) {
+        for chain in &t.post_processors {
+            if let Some((comment, block)) = self.post_processors(chain) {
                 body.push(Item::Blank);
                 if let Some(c) = comment {
                     body.push(Item::Comment(c));
@@ -584,60 +591,40 @@ impl<'t, 'n> Upgrade<'t, 'n> {
             .collect()
     }
 
-    /// A post-processor item: a `post-processor` block, or `post-processors` for a chain.
-    fn post_processors(&mut self, item: &Node) -> Option<(Option<String>, Block)> {
-        let entries: Vec<&Node> = match &item.value {
-            Value::Array(chain) => chain.iter().collect(),
-            _ => vec![item],
-        };
+    /// A post-processor chain: a `post-processor` block for a chain of one, else a
+    /// `post-processors` block, written as Packer's upgrade writes them
+    /// (`keep_input_artifact` first, then the rest sorted, `name` left out when it is
+    /// the type), with `only` / `except` naming sources.
+    fn post_processors(&mut self, chain: &[PostProcessor<'n>]) -> Option<(Option<String>, Block)> {
         let mut blocks = Vec::new();
         let mut notes = Vec::new();
-        for e in entries {
-            let (ty, members): (String, Vec<&Member>) = match &e.value {
-                Value::String(s) => (s.clone(), vec![]),
-                Value::Object(m) => match e.get("type").and_then(|t| t.value.as_str()) {
-                    Some(t) => (t.to_owned(), m.iter().collect()),
-                    None => {
-                        self.errors.push(
-                            self.file
-                                .error(e.span.clone(), "post-processor: type is required"),
-                        );
-                        continue;
-                    }
-                },
-                _ => {
-                    self.errors.push(self.file.error(
-                        e.span.clone(),
-                        "post-processor: expected a type name or an object (a chain may not contain a chain)",
-                    ));
-                    continue;
-                }
-            };
+        for p in chain {
             let mut extra = Vec::new();
-            let mut config = Vec::new();
-            for m in members {
-                match m.key.as_str() {
-                    "type" => {}
-                    "name" if m.value.as_str() == Some(ty.as_str()) => {}
-                    "only" | "except" => {
-                        let names: Vec<String> = match &m.value.value {
-                            Value::Array(a) => a
-                                .iter()
-                                .filter_map(|n| n.as_str().map(|s| self.reference(s)))
-                                .collect(),
-                            Value::String(s) => vec![self.reference(s)],
-                            _ => vec![],
-                        };
-                        extra.push((
-                            m.key.clone(),
-                            Expr::List(names.iter().map(|n| Expr::Template(escape(n))).collect()),
-                        ));
-                    }
-                    _ => config.push(m),
+            for (key, list) in [("only", &p.only), ("except", &p.except)] {
+                if !list.is_empty() {
+                    let refs = list
+                        .iter()
+                        .map(|(n, _)| Expr::Template(escape(&self.reference(n))))
+                        .collect();
+                    extra.push((key.to_owned(), Expr::List(refs)));
                 }
             }
-            let (block, note) =
-                self.block("post-processor", vec![ty], &config, extra, Place::Build);
+            if let Some(n) = p.name.as_ref().filter(|n| **n != p.ty) {
+                extra.push(("name".to_owned(), Expr::Template(escape(n))));
+            }
+            let (mut block, note) = self.block(
+                "post-processor",
+                vec![p.ty.clone()],
+                &p.config,
+                extra,
+                Place::Build,
+            );
+            if let Some(keep) = p.keep_input_artifact {
+                block.body.insert(
+                    0,
+                    Item::Attr("keep_input_artifact".into(), Expr::Raw(keep.to_string())),
+                );
+            }
             notes.extend(note.map(|n| fallback_note(&n)));
             blocks.push(block);
         }

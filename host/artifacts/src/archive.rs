@@ -1,0 +1,640 @@
+//! Deterministic archives (tar, zip) and compressed streams (gzip, zstd, xz) of artifacts,
+//! written as they are read.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+/// zstd worker threads (see `Sink::new`).
+const ZSTD_WORKERS: u32 = 2;
+/// Bytes of input per zstd job.
+const ZSTD_JOB_SIZE: u32 = 2 << 20;
+
+use crate::CHUNK;
+
+/// What the compress post-processor writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    Tar,
+    TarGz,
+    TarZst,
+    TarXz,
+    Zip,
+    Gz,
+    Zst,
+    Xz,
+}
+
+/// The compression wrapped around the bytes (a tar stream or a single file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+    Xz,
+}
+
+impl ArchiveFormat {
+    /// Every format, in the order of the enum.
+    pub const ALL: [ArchiveFormat; 8] = [
+        ArchiveFormat::Tar,
+        ArchiveFormat::TarGz,
+        ArchiveFormat::TarZst,
+        ArchiveFormat::TarXz,
+        ArchiveFormat::Zip,
+        ArchiveFormat::Gz,
+        ArchiveFormat::Zst,
+        ArchiveFormat::Xz,
+    ];
+
+    /// From a file name's extension as Packer's compress post-processor reads it:
+    /// ".tar" ".tar.gz"/".tgz" ".tar.zst" ".tar.xz" ".zip" ".gz" ".zst" ".xz"; None otherwise.
+    ///
+    /// Extensions are matched as written (lower case), on the end of `path`.
+    pub fn from_path(path: &str) -> Option<Self> {
+        const SUFFIXES: [(&str, ArchiveFormat); 9] = [
+            (".tar.gz", ArchiveFormat::TarGz),
+            (".tgz", ArchiveFormat::TarGz),
+            (".tar.zst", ArchiveFormat::TarZst),
+            (".tar.xz", ArchiveFormat::TarXz),
+            (".tar", ArchiveFormat::Tar),
+            (".zip", ArchiveFormat::Zip),
+            (".gz", ArchiveFormat::Gz),
+            (".zst", ArchiveFormat::Zst),
+            (".xz", ArchiveFormat::Xz),
+        ];
+        SUFFIXES
+            .iter()
+            .find(|(suffix, _)| path.ends_with(suffix))
+            .map(|&(_, format)| format)
+    }
+
+    /// From a `format` setting: "tar", "tar.gz", "tgz", "tar.zst", "tar.xz", "zip", "gz", "zst", "xz".
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "tgz" {
+            return Some(ArchiveFormat::TarGz);
+        }
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The format's canonical `format` setting ("tar.gz" for [`ArchiveFormat::TarGz`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveFormat::Tar => "tar",
+            ArchiveFormat::TarGz => "tar.gz",
+            ArchiveFormat::TarZst => "tar.zst",
+            ArchiveFormat::TarXz => "tar.xz",
+            ArchiveFormat::Zip => "zip",
+            ArchiveFormat::Gz => "gz",
+            ArchiveFormat::Zst => "zst",
+            ArchiveFormat::Xz => "xz",
+        }
+    }
+
+    /// Whether the format holds exactly one file's bytes (gz, zst, xz) rather than an archive.
+    pub fn is_single_stream(self) -> bool {
+        matches!(
+            self,
+            ArchiveFormat::Gz | ArchiveFormat::Zst | ArchiveFormat::Xz
+        )
+    }
+
+    /// The compression levels the format accepts, or None when it does not compress (tar).
+    /// gzip and zip (deflate) take 1..=9, zstd 1..=22, xz 0..=9.
+    pub fn level_range(self) -> Option<RangeInclusive<i32>> {
+        match self {
+            ArchiveFormat::Tar => None,
+            ArchiveFormat::TarGz | ArchiveFormat::Gz | ArchiveFormat::Zip => Some(1..=9),
+            ArchiveFormat::TarZst | ArchiveFormat::Zst => Some(1..=22),
+            ArchiveFormat::TarXz | ArchiveFormat::Xz => Some(0..=9),
+        }
+    }
+
+    /// The level used when none is given: gzip 6, zstd 3, xz 6, zip (deflate) 6; None for tar.
+    pub fn default_level(self) -> Option<i32> {
+        match self {
+            ArchiveFormat::Tar => None,
+            ArchiveFormat::TarGz | ArchiveFormat::Gz | ArchiveFormat::Zip => Some(6),
+            ArchiveFormat::TarZst | ArchiveFormat::Zst => Some(3),
+            ArchiveFormat::TarXz | ArchiveFormat::Xz => Some(6),
+        }
+    }
+
+    fn compression(self) -> Compression {
+        match self {
+            ArchiveFormat::Tar | ArchiveFormat::Zip => Compression::None,
+            ArchiveFormat::TarGz | ArchiveFormat::Gz => Compression::Gzip,
+            ArchiveFormat::TarZst | ArchiveFormat::Zst => Compression::Zstd,
+            ArchiveFormat::TarXz | ArchiveFormat::Xz => Compression::Xz,
+        }
+    }
+
+    /// The level to use: `level` checked against the format's range, or the default.
+    /// Tar does not compress, so any level is accepted and ignored (0 is returned).
+    fn resolve_level(self, level: Option<i32>) -> io::Result<i32> {
+        let (Some(range), Some(default)) = (self.level_range(), self.default_level()) else {
+            return Ok(0);
+        };
+        match level {
+            None => Ok(default),
+            Some(l) if range.contains(&l) => Ok(l),
+            Some(l) => Err(invalid(format!(
+                "compression level {l} is out of range for {}: valid levels are {} to {}",
+                self.name(),
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+}
+
+/// One file to put in an archive.
+#[derive(Debug)]
+pub struct Entry {
+    /// The path inside the archive, '/'-separated and relative: no empty, `.` or `..`
+    /// components, no leading or trailing '/', no backslash or NUL. Ignored by the
+    /// single-stream formats.
+    pub name: String,
+    /// The file; its whole content is written, from its start whatever its current position.
+    pub file: File,
+    /// Permission bits (`mode & 0o7777` is kept; zip keeps `mode & 0o777`).
+    pub mode: u32,
+    /// Modification time, seconds since the Unix epoch (clamped by `max_mtime`).
+    pub mtime: u64,
+}
+
+fn invalid(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message.into())
+}
+
+/// Writes `entries` to `out` in `format`. Deterministic: entries sorted by name, each mtime
+/// clamped to `max_mtime` (min(entry.mtime, max_mtime)), uid/gid 0 with empty user/group names,
+/// no extended/pax timestamps, gzip header without name and mtime 0, zip entries with
+/// the clamped DOS time. `level`: compression level (None = the format's default; gzip 6,
+/// zstd 3, xz 6, zip deflate 6); out-of-range levels are an InvalidInput error naming the valid range.
+/// Single-stream formats need exactly one entry (InvalidInput otherwise).
+/// Streams: memory stays bounded whatever the file sizes (no whole-file buffers).
+/// Returns how many bytes reached `out` and, for sequential formats, their sha256.
+///
+/// The output starts at `out`'s current position; when `out` is a regular file it is first
+/// truncated there, so no stale bytes follow the archive. Only zip needs `out` to be
+/// seekable (its local headers are completed in place); the other formats are written
+/// strictly sequentially.
+///
+/// Tar archives use GNU headers (long names as GNU long-name entries, sizes past 8 GiB in
+/// base-256), regular-file entries only, no directory entries. Zip entries are deflated,
+/// marked as made on Unix, with ZIP64 fields only for files near or past 4 GiB; DOS times
+/// are the UTC calendar time of the clamped mtime, limited to 1980..=2107. Names must be
+/// valid (see [`Entry::name`]) and unique in archive formats, else InvalidInput.
+pub fn write_archive(
+    entries: Vec<Entry>,
+    mut out: File,
+    format: ArchiveFormat,
+    level: Option<i32>,
+    max_mtime: u64,
+) -> io::Result<Written> {
+    let level = format.resolve_level(level)?;
+    let mut entries = entries;
+    if format.is_single_stream() {
+        if entries.len() != 1 {
+            return Err(invalid(format!(
+                "the {} format holds exactly one file, but {} were given",
+                format.name(),
+                entries.len()
+            )));
+        }
+    } else {
+        for e in &entries {
+            check_name(&e.name)?;
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = entries.windows(2).find(|p| p[0].name == p[1].name) {
+            return Err(invalid(format!(
+                "duplicate archive entry {:?}",
+                pair[0].name
+            )));
+        }
+    }
+
+    if out.metadata()?.is_file() {
+        let start = out.stream_position()?;
+        out.set_len(start)?;
+    }
+
+    match format {
+        // Zip completes its headers in place, so its bytes are not hashed on the way.
+        ArchiveFormat::Zip => {
+            write_zip(entries, out, level, max_mtime).map(|size| Written { size, sha256: None })
+        }
+        _ if format.is_single_stream() => {
+            let entry = entries.pop().expect("one entry, checked above");
+            let mut sink = Sink::new(format.compression(), level, out)?;
+            let mut file = entry.file;
+            file.rewind()?;
+            copy_chunked(&mut file, &mut sink, &mut vec![0u8; CHUNK])?;
+            sink.finish()
+        }
+        _ => write_tar(
+            entries,
+            Sink::new(format.compression(), level, out)?,
+            max_mtime,
+        ),
+    }
+}
+
+/// What `write_archive` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written.
+    pub size: u64,
+    /// Their lower-case hex sha256, when the format is written sequentially (every
+    /// format but zip).
+    pub sha256: Option<String>,
+}
+
+/// Rejects names that would not extract to the path they spell.
+fn check_name(name: &str) -> io::Result<()> {
+    let bad = name.is_empty()
+        || name.contains('\0')
+        || name.contains('\\')
+        || name
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        return Err(invalid(format!(
+            "invalid archive entry name {name:?}: it must be a relative '/'-separated path \
+             without empty, '.' or '..' components"
+        )));
+    }
+    Ok(())
+}
+
+/// Copies `r` to its end into `w`, a chunk at a time. Returns the number of bytes copied.
+fn copy_chunked(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// A writer that counts and hashes (sha256) the bytes that reached it, so that a
+/// sequentially written archive's digest needs no second read.
+struct Counted<W> {
+    inner: W,
+    count: u64,
+    sha256: sha2::Sha256,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use sha2::Digest;
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        self.sha256.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Out = BufWriter<Counted<File>>;
+
+/// The compressed (or plain) byte stream a tar archive or a single file goes into.
+enum Sink {
+    Plain(Out),
+    Gzip(flate2::write::GzEncoder<Out>),
+    Zstd(zstd::stream::write::Encoder<'static, Out>),
+    Xz(liblzma::write::XzEncoder<Out>),
+}
+
+impl Sink {
+    fn new(compression: Compression, level: i32, out: File) -> io::Result<Self> {
+        let out = BufWriter::with_capacity(
+            CHUNK,
+            Counted {
+                inner: out,
+                count: 0,
+                sha256: sha2::Sha256::default(),
+            },
+        );
+        // Levels were checked against the format's range, so the conversions hold.
+        let unsigned = u32::try_from(level).map_err(|_| invalid("negative compression level"));
+        Ok(match compression {
+            Compression::None => Sink::Plain(out),
+            // No file name, mtime 0, OS "unknown": the header depends on the level only.
+            Compression::Gzip => Sink::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(out, flate2::Compression::new(unsigned?)),
+            ),
+            Compression::Zstd => {
+                let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+                // A content checksum, as the zstd tool writes by default.
+                encoder.include_checksum(true)?;
+                // Two workers whatever the machine: zstd's output depends on whether it
+                // runs multi-threaded, not on how many workers it has, so archives stay
+                // identical across machines while compression runs beside the reading.
+                encoder.multithread(ZSTD_WORKERS)?;
+                // Small jobs keep the workers' buffers (and so peak memory) small; a fixed
+                // size keeps the output independent of the machine.
+                encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
+                Sink::Zstd(encoder)
+            }
+            // CRC64 check, as the xz tool writes by default.
+            Compression::Xz => Sink::Xz(liblzma::write::XzEncoder::new(out, unsigned?)),
+        })
+    }
+
+    /// Ends the stream; says how many bytes reached the file and their sha256.
+    fn finish(self) -> io::Result<Written> {
+        let out = match self {
+            Sink::Plain(out) => out,
+            Sink::Gzip(encoder) => encoder.finish()?,
+            Sink::Zstd(encoder) => encoder.finish()?,
+            Sink::Xz(encoder) => encoder.finish()?,
+        };
+        let counted = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        use sha2::Digest;
+        Ok(Written {
+            size: counted.count,
+            sha256: Some(crate::hash::hex(&counted.sha256.finalize())),
+        })
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+            Sink::Xz(w) => w.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.write_all(buf),
+            Sink::Gzip(w) => w.write_all(buf),
+            Sink::Zstd(w) => w.write_all(buf),
+            Sink::Xz(w) => w.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+            Sink::Xz(w) => w.flush(),
+        }
+    }
+}
+
+/// Reads exactly `remaining` bytes of an entry: a file that shrank after its size went into
+/// the header is an error rather than a corrupt archive, and bytes it gained are left out.
+struct Exact<'a, R> {
+    inner: R,
+    remaining: u64,
+    name: &'a str,
+}
+
+impl<R: Read> Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let max = usize::try_from(self.remaining).map_or(buf.len(), |r| r.min(buf.len()));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{:?} ended {} bytes short of its size: it changed while being archived",
+                    self.name, self.remaining
+                ),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Opens an entry's file for reading from its start; returns it with its size.
+fn open_entry(entry: &mut Entry) -> io::Result<u64> {
+    let meta = entry.file.metadata()?;
+    if !meta.is_file() {
+        return Err(invalid(format!(
+            "archive entry {:?} is not a regular file",
+            entry.name
+        )));
+    }
+    entry.file.rewind()?;
+    Ok(meta.len())
+}
+
+fn write_tar(entries: Vec<Entry>, sink: Sink, max_mtime: u64) -> io::Result<Written> {
+    // The tar builder copies in small pieces; the compressor gets whole chunks.
+    let mut builder = tar::Builder::new(BufWriter::with_capacity(CHUNK, sink));
+    for mut entry in entries {
+        let size = open_entry(&mut entry)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(entry.mode & 0o7777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_username("")?;
+        header.set_groupname("")?;
+        header.set_mtime(entry.mtime.min(max_mtime));
+        let data = Exact {
+            inner: BufReader::with_capacity(CHUNK, &entry.file),
+            remaining: size,
+            name: &entry.name,
+        };
+        builder.append_data(&mut header, Path::new(&entry.name), data)?;
+    }
+    builder
+        .into_inner()?
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .finish()
+}
+
+/// Files whose deflated size could reach 4 GiB get ZIP64 sizes. Deflate grows incompressible
+/// data by well under 1/1024 (stored blocks cost 5 bytes per 64 KiB), so this margin holds.
+fn needs_zip64(size: u64) -> bool {
+    size.saturating_add(size / 1024 + 4096) >= u64::from(u32::MAX)
+}
+
+fn write_zip(entries: Vec<Entry>, mut out: File, level: i32, max_mtime: u64) -> io::Result<u64> {
+    let start = out.stream_position()?;
+    let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, out));
+    let mut buf = vec![0u8; CHUNK];
+    for mut entry in entries {
+        let size = open_entry(&mut entry)?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(i64::from(level)))
+            .last_modified_time(dos_time(entry.mtime.min(max_mtime)))
+            .system(zip::System::Unix)
+            .unix_permissions(entry.mode)
+            .large_file(needs_zip64(size));
+        zip.start_file(entry.name.as_str(), options)?;
+        let mut data = Exact {
+            inner: &entry.file,
+            remaining: size,
+            name: &entry.name,
+        };
+        copy_chunked(&mut data, &mut zip, &mut buf)?;
+    }
+    let mut out = zip.finish()?;
+    let end = out.stream_position()?;
+    out.flush()?;
+    Ok(end - start)
+}
+
+/// The DOS date and time of `secs` since the Unix epoch, in UTC, limited to the range DOS
+/// times can hold (1980-01-01 00:00:00 to 2107-12-31 23:59:58).
+fn dos_time(secs: u64) -> zip::DateTime {
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    if year < 1980 {
+        return zip::DateTime::default();
+    }
+    let rem = secs % 86_400;
+    let (hour, minute, second) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let fields = (
+        u16::try_from(year).ok(),
+        u8::try_from(hour),
+        u8::try_from(minute),
+        u8::try_from(second),
+    );
+    let latest = || zip::DateTime::from_date_and_time(2107, 12, 31, 23, 59, 58);
+    match fields {
+        (Some(y), Ok(h), Ok(mi), Ok(s)) if y <= 2107 => {
+            zip::DateTime::from_date_and_time(y, month, day, h, mi, s)
+        }
+        _ => latest(),
+    }
+    .unwrap_or_default()
+}
+
+/// The proleptic Gregorian (year, month, day) of the day `days` after 1970-01-01.
+fn civil_from_days(days: u64) -> (u64, u8, u8) {
+    // Count from 0000-03-01 so that the leap day ends each 4/100/400-year cycle.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    // month is 1..=12 and day 1..=31 by construction.
+    (year, month as u8, day as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(59), (1970, 3, 1));
+        assert_eq!(civil_from_days(10_957), (2000, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
+        assert_eq!(civil_from_days(20_453), (2025, 12, 31));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+    }
+
+    #[test]
+    fn dos_times() {
+        // 2024-02-29 13:45:31 UTC: DOS keeps even seconds.
+        let t = dos_time(1_709_214_331);
+        assert_eq!(
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            (2024, 2, 29, 13, 45, 30)
+        );
+        assert_eq!(dos_time(0), zip::DateTime::default());
+        let last = dos_time(u64::MAX);
+        assert_eq!((last.year(), last.month(), last.day()), (2107, 12, 31));
+    }
+
+    #[test]
+    fn names() {
+        for good in ["a", "a/b.txt", "dir/sub/file.qcow2", ".hidden", "a..b"] {
+            check_name(good).unwrap();
+        }
+        for bad in [
+            "", "/abs", "a/", "a//b", "./a", "a/../b", "..", "a\\b", "a\0b",
+        ] {
+            assert_eq!(
+                check_name(bad).unwrap_err().kind(),
+                io::ErrorKind::InvalidInput,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn formats() {
+        for f in ArchiveFormat::ALL {
+            assert_eq!(ArchiveFormat::parse(f.name()), Some(f));
+            assert_eq!(
+                ArchiveFormat::from_path(&format!("out/image.{}", f.name())),
+                Some(f)
+            );
+        }
+        assert_eq!(ArchiveFormat::parse("tgz"), Some(ArchiveFormat::TarGz));
+        assert_eq!(
+            ArchiveFormat::from_path("image.tgz"),
+            Some(ArchiveFormat::TarGz)
+        );
+        assert_eq!(
+            ArchiveFormat::from_path("image.raw.gz"),
+            Some(ArchiveFormat::Gz)
+        );
+        assert_eq!(ArchiveFormat::from_path("image.qcow2"), None);
+        assert_eq!(ArchiveFormat::from_path("image.lz4"), None);
+        assert_eq!(ArchiveFormat::parse("tar.bz2"), None);
+        assert!(ArchiveFormat::Xz.is_single_stream());
+        assert!(!ArchiveFormat::TarXz.is_single_stream());
+        assert!(!ArchiveFormat::Zip.is_single_stream());
+    }
+
+    #[test]
+    fn zip64_margin() {
+        assert!(!needs_zip64(0));
+        assert!(!needs_zip64(1 << 31));
+        assert!(needs_zip64(u64::from(u32::MAX) - 1));
+        assert!(needs_zip64(
+            u64::from(u32::MAX) - (u64::from(u32::MAX) >> 10)
+        ));
+    }
+}

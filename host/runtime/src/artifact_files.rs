@@ -1,0 +1,304 @@
+//! The host side of `artifact-files`: a post-processor's reads of its input artifact
+//! and writes to its output directory, every path resolved through the step's grant.
+//! Hashing and archiving stream the files on a blocking thread; their bytes never
+//! enter the sandbox.
+
+use std::path::{Path, PathBuf};
+
+use cap_std::fs::Dir;
+use kiln_artifacts::{ArchiveFormat, Entry, HashAlgorithm};
+
+use crate::bindings::post_processor::kiln::plugin::artifact_files as af;
+use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
+use crate::grants::{Access, GrantError, Resolved};
+use crate::host::{err, grant_err, io_err, StepState};
+
+/// A file the step wrote and its sha256, computed while it was written, so that
+/// measuring the artifact does not read it again. It stands only while the file is the
+/// same: same inode, size and modification time.
+#[derive(Debug, Clone)]
+pub struct KnownDigest {
+    pub path: PathBuf,
+    pub ino: u64,
+    pub size: u64,
+    pub modified: Option<std::time::SystemTime>,
+    pub sha256: String,
+}
+
+impl KnownDigest {
+    fn of(path: PathBuf, meta: &std::fs::Metadata, sha256: String) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        KnownDigest {
+            path,
+            ino: meta.ino(),
+            size: meta.len(),
+            modified: meta.modified().ok(),
+            sha256,
+        }
+    }
+
+    /// The digest of `path` (absolute, normalized) as it is now, if known.
+    pub fn lookup<'a>(
+        known: &'a [KnownDigest],
+        path: &Path,
+        meta: &std::fs::Metadata,
+    ) -> Option<&'a str> {
+        use std::os::unix::fs::MetadataExt;
+        known
+            .iter()
+            .rev()
+            .find(|k| {
+                k.path == path
+                    && k.ino == meta.ino()
+                    && k.size == meta.len()
+                    && k.modified == meta.modified().ok()
+            })
+            .map(|k| k.sha256.as_str())
+    }
+}
+
+/// The largest file `read-file` hands to a component.
+const READ_FILE_LIMIT: u64 = 16 << 20;
+
+fn algorithm(a: af::HashAlgorithm) -> HashAlgorithm {
+    match a {
+        af::HashAlgorithm::Md5 => HashAlgorithm::Md5,
+        af::HashAlgorithm::Sha1 => HashAlgorithm::Sha1,
+        af::HashAlgorithm::Sha224 => HashAlgorithm::Sha224,
+        af::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+        af::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+        af::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+    }
+}
+
+fn format(f: af::ArchiveFormat) -> ArchiveFormat {
+    match f {
+        af::ArchiveFormat::Tar => ArchiveFormat::Tar,
+        af::ArchiveFormat::TarGz => ArchiveFormat::TarGz,
+        af::ArchiveFormat::TarZst => ArchiveFormat::TarZst,
+        af::ArchiveFormat::TarXz => ArchiveFormat::TarXz,
+        af::ArchiveFormat::Zip => ArchiveFormat::Zip,
+        af::ArchiveFormat::Gz => ArchiveFormat::Gz,
+        af::ArchiveFormat::Zst => ArchiveFormat::Zst,
+        af::ArchiveFormat::Xz => ArchiveFormat::Xz,
+    }
+}
+
+/// Runs `work` on a blocking thread: file work must not stall the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WitError> + Send + 'static,
+) -> Result<T, WitError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(err(ErrorKind::Other, format!("host task failed: {e}"))))
+}
+
+impl StepState {
+    /// Opens `path` for reading: the input artifact (read grant) or, for what the step
+    /// wrote itself, its output directory (write grant).
+    fn open_readable(&self, path: &str) -> Result<(std::fs::File, std::fs::Metadata), WitError> {
+        let resolved = match self.paths.resolve(path, Access::Read) {
+            Ok(r) => r,
+            Err(GrantError::NotGranted { .. }) => {
+                self.paths.resolve(path, Access::Write).map_err(|_| {
+                    err(
+                        ErrorKind::PermissionDenied,
+                        format!(
+                            "access to `{path}` is not granted to this step (it may read its \
+                             input artifact's files and write its output directory)"
+                        ),
+                    )
+                })?
+            }
+            Err(e) => return Err(grant_err(e)),
+        };
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
+            grant_err(GrantError::Io {
+                path: path.to_owned(),
+                source: e,
+            })
+        })?;
+        let file = file.into_std();
+        let meta = file.metadata().map_err(io_err)?;
+        if meta.is_dir() {
+            return Err(err(ErrorKind::Invalid, format!("`{path}` is a directory")));
+        }
+        Ok((file, meta))
+    }
+
+    /// Resolves `dest` for writing a new file: its directory (created) and name.
+    fn writable(&self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
+        let Resolved { dir, rel } = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
+        if rel.as_os_str().is_empty() {
+            return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
+        }
+        let io = |e| {
+            grant_err(GrantError::Io {
+                path: dest.to_owned(),
+                source: e,
+            })
+        };
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let dir = if parent.as_os_str().is_empty() {
+            dir
+        } else {
+            dir.create_dir_all(parent).map_err(io)?;
+            dir.open_dir(parent).map_err(io)?
+        };
+        let name = PathBuf::from(rel.file_name().unwrap_or_default());
+        Ok((dir, name))
+    }
+}
+
+/// Writes `dest` in `dir` through a temporary name, renamed into place only once
+/// `write` succeeded: a failed or interrupted step never leaves a partial file under
+/// the real name.
+fn write_atomically<T>(
+    dir: &Dir,
+    name: &Path,
+    write: impl FnOnce(std::fs::File) -> std::io::Result<T>,
+) -> std::io::Result<(T, std::fs::Metadata)> {
+    let tmp = PathBuf::from(format!(".{}.kiln-partial", name.display()));
+    let file = dir.create(&tmp)?.into_std();
+    let handle = file.try_clone()?;
+    match write(file) {
+        Ok(v) => {
+            dir.rename(&tmp, dir, name)?;
+            Ok((v, handle.metadata()?))
+        }
+        Err(e) => {
+            let _ = dir.remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn mtime(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs())
+}
+
+impl af::Host for StepState {
+    #[tracing::instrument(skip_all, fields(path = %path))]
+    async fn hash_file(
+        &mut self,
+        path: String,
+        algorithms: Vec<af::HashAlgorithm>,
+    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
+        let (file, _) = match self.open_readable(&path) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        let algorithms: Vec<HashAlgorithm> = algorithms.into_iter().map(algorithm).collect();
+        Ok(blocking(move || kiln_artifacts::hash_reader(file, &algorithms).map_err(io_err)).await)
+    }
+
+    #[tracing::instrument(skip_all, fields(dest = %dest, entries = entries.len()))]
+    async fn write_archive(
+        &mut self,
+        entries: Vec<af::ArchiveEntry>,
+        dest: String,
+        archive_format: af::ArchiveFormat,
+        level: Option<i32>,
+    ) -> wasmtime::Result<Result<u64, WitError>> {
+        let mut opened = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let (file, meta) = match self.open_readable(&e.source) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(e)),
+            };
+            use std::os::unix::fs::PermissionsExt;
+            opened.push(Entry {
+                name: e.name.clone(),
+                mode: meta.permissions().mode() & 0o7777,
+                mtime: mtime(&meta),
+                file,
+            });
+        }
+        let (dir, name) = match self.writable(&dest) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(e)),
+        };
+        let epoch = self.archive_epoch;
+        let fmt = format(archive_format);
+        let done = blocking(move || {
+            write_atomically(&dir, &name, |out| {
+                kiln_artifacts::write_archive(opened, out, fmt, level, epoch)
+            })
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidInput => err(ErrorKind::Invalid, e.to_string()),
+                _ => io_err(e),
+            })
+        })
+        .await;
+        Ok(done.map(|(written, meta)| {
+            if let Some(sha256) = written.sha256 {
+                let path = crate::normalize(&self.paths.cwd().join(&dest));
+                self.written.push(KnownDigest::of(path, &meta, sha256));
+            }
+            written.size
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(dest = %dest, len = data.len()))]
+    async fn write_file(
+        &mut self,
+        dest: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let (dir, name) = match self.writable(&dest) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(e)),
+        };
+        let sha256 = kiln_artifacts::hash_reader(&data[..], &[HashAlgorithm::Sha256])
+            .map(|mut d| d.remove(0))
+            .ok();
+        let done = blocking(move || {
+            write_atomically(&dir, &name, |mut out| {
+                use std::io::Write;
+                out.write_all(&data)?;
+                out.sync_all()
+            })
+            .map_err(io_err)
+        })
+        .await;
+        Ok(done.map(|((), meta)| {
+            if let Some(sha256) = sha256 {
+                let path = crate::normalize(&self.paths.cwd().join(&dest));
+                self.written.push(KnownDigest::of(path, &meta, sha256));
+            }
+        }))
+    }
+
+    async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, WitError>> {
+        let (file, meta) = match self.open_readable(&path) {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(e)),
+        };
+        if meta.len() > READ_FILE_LIMIT {
+            return Ok(Err(err(
+                ErrorKind::Limit,
+                format!(
+                    "`{path}` is {} bytes; read-file hands over at most {READ_FILE_LIMIT} \
+                     (use hash-file or write-archive, which stream)",
+                    meta.len()
+                ),
+            )));
+        }
+        Ok(blocking(move || {
+            use std::io::Read;
+            let mut data = Vec::with_capacity(meta.len() as usize);
+            file.take(READ_FILE_LIMIT)
+                .read_to_end(&mut data)
+                .map_err(io_err)?;
+            Ok(data)
+        })
+        .await)
+    }
+
+    async fn file_size(&mut self, path: String) -> wasmtime::Result<Result<u64, WitError>> {
+        Ok(self.open_readable(&path).map(|(_, meta)| meta.len()))
+    }
+}

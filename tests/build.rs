@@ -1,0 +1,35 @@
+//! Builds the test components of `tests/components/` for wasm32-wasip2 with a nested
+//! cargo, and tells the tests where they are (`HOSTILE_POST_PROCESSOR_WASM`). The nested
+//! build uses its own target directory so that it never waits on the lock of the outer
+//! build. A failed nested build fails this build: a sandbox test that silently skips
+//! proves nothing.
+
+use std::path::PathBuf;
+
+#[path = "../host/builtins/wasm_build.rs"]
+mod wasm_build;
+use wasm_build::{nested_build, watch};
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.join("..").canonicalize().unwrap();
+    let components = manifest_dir.join("components");
+    println!("cargo:rerun-if-changed=build.rs");
+    for watched in [components.clone(), root.join("guest-sdk"), root.join("wit")] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+        watch(&watched);
+    }
+    let target_dir = root.join("target/test-components");
+    nested_build(&components.join("Cargo.toml"), &target_dir, &[]);
+    let wasm = target_dir.join("wasm32-wasip2/release/hostile_post_processor.wasm");
+    if !wasm.is_file() {
+        panic!(
+            "the nested build succeeded but `{}` is missing",
+            wasm.display()
+        );
+    }
+    println!(
+        "cargo:rustc-env=HOSTILE_POST_PROCESSOR_WASM={}",
+        wasm.display()
+    );
+}

@@ -1,0 +1,390 @@
+//! Post-processors end to end: the builtin components (checksum, compress, manifest,
+//! artifice), shell-local on the host, and Packer's chain semantics. Outputs are checked
+//! with the tools people use on them: sha256sum -c, tar, unzip, zstd, xz, gzip.
+
+use super::*;
+
+/// A fixed clock, so that outputs are reproducible.
+const EPOCH: &str = "1700000000";
+const RUN_UUID: &str = "0b7c3c2e-5d7e-4d0e-9a41-6f1f8f2d9e11";
+
+fn build(dir: &Path) -> (bool, String) {
+    let out = Command::new(kiln_bin())
+        .args(["build", "t.pkr.hcl"])
+        .current_dir(dir)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("PACKER_RUN_UUID", RUN_UUID)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kiln");
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// A work directory with `t.pkr.hcl` (one null build whose post-processors are `pps`)
+/// and two input files.
+fn work(pps: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "in/disk.img",
+        &"disk image bytes\n".repeat(1000),
+    );
+    write(dir.path(), "in/notes.txt", "built by kiln\n");
+    write(
+        dir.path(),
+        "t.pkr.hcl",
+        &format!(
+            "source \"null\" \"web\" {{\n  communicator = \"none\"\n}}\nbuild {{\n  sources = [\"source.null.web\"]\n{pps}}}\n"
+        ),
+    );
+    dir
+}
+
+/// An `artifice` step naming both input files (the null builder makes none).
+const INPUTS: &str =
+    "post-processor \"artifice\" {\n      files = [\"in/disk.img\", \"in/notes.txt\"]\n    }\n";
+
+fn chain(steps: &str) -> String {
+    format!("  post-processors {{\n    {INPUTS}    {steps}\n  }}\n")
+}
+
+fn run_tool(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required: {e}"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{program} {args:?}: {stdout}{stderr}");
+    stdout
+}
+
+fn sha256(path: &Path) -> String {
+    let out = run_tool(Path::new("/"), "sha256sum", &[path.to_str().unwrap()]);
+    out.split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn checksum_files_verify_with_the_coreutils_tools() {
+    let dir = work(&chain(
+        "post-processor \"checksum\" {\n      checksum_types = [\"md5\", \"sha1\", \"sha224\", \"sha256\", \"sha384\", \"sha512\"]\n      output = \"in/{{.BuildName}}.{{.ChecksumType}}\"\n      keep_input_artifact = true\n    }",
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    let inputs = dir.path().join("in");
+    for (ty, tool) in [
+        ("md5", "md5sum"),
+        ("sha1", "sha1sum"),
+        ("sha224", "sha224sum"),
+        ("sha256", "sha256sum"),
+        ("sha384", "sha384sum"),
+        ("sha512", "sha512sum"),
+    ] {
+        let file = format!("web.{ty}");
+        let checked = run_tool(&inputs, tool, &["-c", &file]);
+        assert_eq!(checked, "disk.img: OK\nnotes.txt: OK\n", "{ty}");
+    }
+    // The checksums are the artifact; the inputs stay (keep_input_artifact).
+    assert!(out.contains("in/web.sha256"), "{out}");
+    assert!(inputs.join("disk.img").exists());
+}
+
+#[test]
+fn compressed_outputs_open_with_the_usual_tools() {
+    for (output, open) in [
+        ("out/a.tar", vec!["tar", "-xf", "out/a.tar", "-C", "x"]),
+        (
+            "out/a.tar.gz",
+            vec!["tar", "-xzf", "out/a.tar.gz", "-C", "x"],
+        ),
+        ("out/a.tgz", vec!["tar", "-xzf", "out/a.tgz", "-C", "x"]),
+        (
+            "out/a.tar.zst",
+            vec!["tar", "--zstd", "-xf", "out/a.tar.zst", "-C", "x"],
+        ),
+        (
+            "out/a.tar.xz",
+            vec!["tar", "-xJf", "out/a.tar.xz", "-C", "x"],
+        ),
+        ("out/a.zip", vec!["unzip", "-q", "out/a.zip", "-d", "x"]),
+    ] {
+        let dir = work(&chain(&format!(
+            "post-processor \"compress\" {{\n      output = \"{output}\"\n      keep_input_artifact = true\n    }}"
+        )));
+        let (ok, out) = build(dir.path());
+        assert!(ok, "{output}: {out}");
+        std::fs::create_dir(dir.path().join("x")).unwrap();
+        run_tool(dir.path(), open[0], &open[1..]);
+        for name in ["disk.img", "notes.txt"] {
+            assert_eq!(
+                std::fs::read(dir.path().join("x").join(name)).unwrap(),
+                std::fs::read(dir.path().join("in").join(name)).unwrap(),
+                "{output}: {name}"
+            );
+        }
+    }
+    // Single-file formats take one file: compress only the image.
+    for (output, tool, args) in [
+        ("out/d.img.gz", "gzip", vec!["-dc", "out/d.img.gz"]),
+        ("out/d.img.zst", "zstd", vec!["-dcq", "out/d.img.zst"]),
+        ("out/d.img.xz", "xz", vec!["-dc", "out/d.img.xz"]),
+    ] {
+        let dir = work(&format!(
+            "  post-processors {{\n    post-processor \"artifice\" {{\n      files = [\"in/disk.img\"]\n    }}\n    post-processor \"compress\" {{\n      output = \"{output}\"\n      compression_level = 9\n      keep_input_artifact = true\n    }}\n  }}\n"
+        ));
+        let (ok, out) = build(dir.path());
+        assert!(ok, "{output}: {out}");
+        let plain = run_tool(dir.path(), tool, &args);
+        assert_eq!(
+            plain,
+            std::fs::read_to_string(dir.path().join("in/disk.img")).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_single_file_format_refuses_several_files_and_a_bad_level_is_a_validation_error() {
+    let dir = work(&chain(
+        "post-processor \"compress\" {\n      output = \"out/both.gz\"\n    }",
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("single-file format cannot hold the 2 files"),
+        "{out}"
+    );
+    assert!(!dir.path().join("out/both.gz").exists());
+    // Nothing is lost to the failure: the inputs are still there.
+    assert!(dir.path().join("in/disk.img").exists());
+
+    let dir = work(&chain(
+        "post-processor \"compress\" {\n      output = \"out/a.tar.gz\"\n      compression_level = 12\n    }",
+    ));
+    let out = kiln(dir.path(), &["validate", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("t.pkr.hcl:12:7")
+            && stderr.contains("compression_level 12 is out of range"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn the_manifest_lists_what_was_built_with_sizes_and_digests() {
+    let dir = work(&chain(
+        "post-processor \"manifest\" {\n      output = \"out/manifest.json\"\n      custom_data = {\n        release = \"12\"\n      }\n    }",
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    // Twice: the manifest grows by one build, as Packer's does.
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/manifest.json")).unwrap())
+            .unwrap();
+    let builds = manifest["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 2);
+    let b = &builds[1];
+    assert_eq!(b["name"], "web");
+    assert_eq!(b["builder_type"], "null");
+    assert_eq!(b["build_time"], 1_700_000_000);
+    assert_eq!(b["packer_run_uuid"], RUN_UUID);
+    assert_eq!(b["custom_data"]["release"], "12");
+    assert_eq!(manifest["last_run_uuid"], RUN_UUID);
+    let files = b["files"].as_array().unwrap();
+    assert_eq!(files[0]["name"], "in/disk.img");
+    assert_eq!(files[0]["size"], 17_000);
+    assert_eq!(
+        files[0]["sha256"],
+        sha256(&dir.path().join("in/disk.img")).as_str()
+    );
+    assert_eq!(files[1]["name"], "in/notes.txt");
+}
+
+#[test]
+fn keep_input_artifact_decides_whether_the_previous_files_stay() {
+    // compress does not keep its input by default: the artifice files go.
+    let dir = work(&chain(
+        "post-processor \"compress\" {\n      output = \"out/a.tar.gz\"\n    }",
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    assert!(dir.path().join("out/a.tar.gz").exists());
+    assert!(!dir.path().join("in/disk.img").exists(), "{out}");
+    assert!(
+        out.contains("--> null.web: compressed artifacts in: out/a.tar.gz"),
+        "{out}"
+    );
+
+    let dir = work(&chain(
+        "post-processor \"compress\" {\n      output = \"out/a.tar.gz\"\n      keep_input_artifact = true\n    }",
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    assert!(dir.path().join("in/disk.img").exists(), "{out}");
+}
+
+#[test]
+fn only_and_except_pick_the_builds_a_post_processor_runs_for() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "in/a.txt", "a\n");
+    write(
+        dir.path(),
+        "t.pkr.hcl",
+        "source \"null\" \"one\" {\n  communicator = \"none\"\n}\nsource \"null\" \"two\" {\n  communicator = \"none\"\n}\n\
+         build {\n  sources = [\"source.null.one\", \"source.null.two\"]\n  post-processors {\n    \
+         post-processor \"artifice\" {\n      files = [\"in/a.txt\"]\n    }\n    \
+         post-processor \"checksum\" {\n      only = [\"null.one\"]\n      output = \"sums/one.{{.ChecksumType}}\"\n      keep_input_artifact = true\n    }\n    \
+         post-processor \"checksum\" {\n      except = [\"null.one\"]\n      output = \"sums/not-one.{{.ChecksumType}}\"\n      keep_input_artifact = true\n    }\n  }\n}\n",
+    );
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    let mut made: Vec<String> = std::fs::read_dir(dir.path().join("sums"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(made, ["not-one.md5", "one.md5"], "{out}");
+}
+
+#[test]
+fn a_failure_in_the_middle_stops_its_chain_fails_the_build_and_loses_nothing() {
+    let dir = work(&format!(
+        "{}  post-processor \"checksum\" {{\n    output = \"sums/{{{{.ChecksumType}}}}\"\n  }}\n",
+        chain(
+            "post-processor \"compress\" {\n      output = \"out/two.zst\"\n    }\n    post-processor \"manifest\" {\n      output = \"out/manifest.json\"\n    }"
+        )
+    ));
+    let (ok, out) = build(dir.path());
+    assert!(!ok, "{out}");
+    assert!(out.contains("Post-processor failed"), "{out}");
+    // The step after the failure did not run; the other chain did.
+    assert!(!dir.path().join("out/manifest.json").exists(), "{out}");
+    assert!(!dir.path().join("out/two.zst").exists(), "{out}");
+    assert!(dir.path().join("sums/md5").exists(), "{out}");
+    // The failed chain's input is still there.
+    assert!(dir.path().join("in/disk.img").exists(), "{out}");
+    assert!(
+        out.contains("Some builds didn't complete successfully"),
+        "{out}"
+    );
+}
+
+#[test]
+fn shell_local_runs_only_when_granted_and_says_so() {
+    let pp = "  post-processor \"shell-local\" {\n    inline = [\"echo built $PACKER_BUILD_NAME > marker.txt\"]\n  }\n";
+    let dir = work(pp);
+    let out = kiln(dir.path(), &["validate", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("t.pkr.hcl:6:18") && stderr.contains("grant { exec_host = true }"),
+        "{stderr}"
+    );
+    let (ok, _) = build(dir.path());
+    assert!(!ok);
+    assert!(!dir.path().join("marker.txt").exists());
+
+    let granted = "  post-processor \"shell-local\" {\n    inline = [\"echo built $PACKER_BUILD_NAME > marker.txt\"]\n    grant {\n      exec_host = true\n    }\n  }\n";
+    let dir = work(granted);
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    assert!(out.contains("runs commands on this host"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("marker.txt")).unwrap(),
+        "built web\n"
+    );
+}
+
+#[test]
+fn machine_readable_output_lists_every_artifact() {
+    // Two chains: two artifacts (the builder's is not kept, nor the chain's middle one).
+    let dir = work(&format!(
+        "{}  post-processor \"artifice\" {{\n    files = [\"in/notes.txt\"]\n  }}\n",
+        chain(
+            "post-processor \"checksum\" {\n      output = \"sums/{{.ChecksumType}}\"\n      keep_input_artifact = true\n    }"
+        )
+    ));
+    let out = Command::new(kiln_bin())
+        .args(["build", "-machine-readable", "t.pkr.hcl"])
+        .current_dir(dir.path())
+        .env("KILN_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let records: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.len() > 2 && f[2].starts_with("artifact"))
+        .collect();
+    assert!(records.iter().all(|r| r[1] == "null.web"), "{stdout}");
+    assert!(
+        records.contains(&vec![records[0][0], "null.web", "artifact-count", "2"]),
+        "{stdout}"
+    );
+    assert!(
+        records.iter().any(|r| r[2..]
+            == [
+                "artifact",
+                "0",
+                "builder-id",
+                "packer.post-processor.checksum"
+            ]),
+        "{stdout}"
+    );
+    assert!(
+        records.iter().any(|r| r[2..]
+            == [
+                "artifact",
+                "1",
+                "builder-id",
+                "packer.post-processor.artifice"
+            ]),
+        "{stdout}"
+    );
+    let notes = dir.path().join("in/notes.txt");
+    assert!(
+        records
+            .iter()
+            .any(|r| r[2..] == ["artifact", "1", "file", "0", notes.to_str().unwrap()]),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_same_build_twice_gives_byte_identical_outputs() {
+    let pps = format!(
+        "{}{}",
+        chain(
+            "post-processor \"compress\" {\n      output = \"out/all.tar.zst\"\n      keep_input_artifact = true\n    }\n    post-processor \"manifest\" {\n      output = \"out/manifest.json\"\n    }"
+        ),
+        chain(
+            "post-processor \"compress\" {\n      output = \"out/all.zip\"\n      keep_input_artifact = true\n    }\n    post-processor \"checksum\" {\n      checksum_types = [\"sha256\"]\n      output = \"out/all.{{.ChecksumType}}\"\n      keep_input_artifact = true\n    }"
+        )
+    );
+    let first = work(&pps);
+    let second = work(&pps);
+    // Modification times after SOURCE_DATE_EPOCH are clamped to it: a newer input
+    // file changes nothing.
+    run_tool(
+        second.path(),
+        "touch",
+        &["-d", "2031-02-03 04:05:06", "in/disk.img"],
+    );
+    for dir in [&first, &second] {
+        let (ok, out) = build(dir.path());
+        assert!(ok, "{out}");
+    }
+    for name in ["all.tar.zst", "manifest.json", "all.zip", "all.sha256"] {
+        assert_eq!(
+            sha256(&first.path().join("out").join(name)),
+            sha256(&second.path().join("out").join(name)),
+            "{name} differs between two runs"
+        );
+    }
+}

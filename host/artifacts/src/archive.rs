@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 
 /// zstd worker threads (see `Sink::new`).
-const ZSTD_WORKERS: u32 = 2;
+const ZSTD_WORKERS: u32 = 1;
 /// Bytes of input per zstd job.
 const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
@@ -285,20 +285,56 @@ fn copy_chunked(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> io::Re
     }
 }
 
-/// A writer that counts and hashes (sha256) the bytes that reached it, so that a
-/// sequentially written archive's digest needs no second read.
+/// A writer that counts the bytes that reached it and hashes them (sha256) on a thread
+/// of its own, so that a sequentially written archive's digest costs neither a second
+/// read nor time on the compressing path. At most `HASH_QUEUE` chunks wait for it.
 struct Counted<W> {
     inner: W,
     count: u64,
-    sha256: sha2::Sha256,
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<String>>,
+}
+
+/// Chunks (of up to `CHUNK` bytes) queued for the hashing thread.
+const HASH_QUEUE: usize = 4;
+
+impl<W> Counted<W> {
+    fn new(inner: W) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
+        let hasher = std::thread::spawn(move || {
+            use sha2::Digest;
+            let mut sha = sha2::Sha256::default();
+            for chunk in rx {
+                sha.update(&chunk);
+            }
+            crate::hash::hex(&sha.finalize())
+        });
+        Counted {
+            inner,
+            count: 0,
+            chunks: Some(tx),
+            hasher: Some(hasher),
+        }
+    }
+
+    /// The sha256 of everything written.
+    fn digest(&mut self) -> io::Result<String> {
+        drop(self.chunks.take());
+        self.hasher
+            .take()
+            .and_then(|h| h.join().ok())
+            .ok_or_else(|| io::Error::other("the hashing thread failed"))
+    }
 }
 
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        use sha2::Digest;
         let n = self.inner.write(buf)?;
         self.count += n as u64;
-        self.sha256.update(&buf[..n]);
+        if let Some(tx) = &self.chunks {
+            tx.send(buf[..n].to_vec())
+                .map_err(|_| io::Error::other("the hashing thread stopped"))?;
+        }
         Ok(n)
     }
 
@@ -319,14 +355,7 @@ enum Sink {
 
 impl Sink {
     fn new(compression: Compression, level: i32, out: File) -> io::Result<Self> {
-        let out = BufWriter::with_capacity(
-            CHUNK,
-            Counted {
-                inner: out,
-                count: 0,
-                sha256: sha2::Sha256::default(),
-            },
-        );
+        let out = BufWriter::with_capacity(CHUNK, Counted::new(out));
         // Levels were checked against the format's range, so the conversions hold.
         let unsigned = u32::try_from(level).map_err(|_| invalid("negative compression level"));
         Ok(match compression {
@@ -341,9 +370,9 @@ impl Sink {
                 let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
                 // A content checksum, as the zstd tool writes by default.
                 encoder.include_checksum(true)?;
-                // Two workers whatever the machine: zstd's output depends on whether it
-                // runs multi-threaded, not on how many workers it has, so archives stay
-                // identical across machines while compression runs beside the reading.
+                // One worker whatever the machine: compression runs beside the reading and
+                // hashing, and zstd's output depends on whether it runs multi-threaded,
+                // not on how many workers it has, so archives are the same everywhere.
                 encoder.multithread(ZSTD_WORKERS)?;
                 // Small jobs keep the workers' buffers (and so peak memory) small; a fixed
                 // size keeps the output independent of the machine.
@@ -363,11 +392,10 @@ impl Sink {
             Sink::Zstd(encoder) => encoder.finish()?,
             Sink::Xz(encoder) => encoder.finish()?,
         };
-        let counted = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        use sha2::Digest;
+        let mut counted = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         Ok(Written {
             size: counted.count,
-            sha256: Some(crate::hash::hex(&counted.sha256.finalize())),
+            sha256: Some(counted.digest()?),
         })
     }
 }

@@ -187,7 +187,15 @@ pub async fn prepare(
                 error_cleanup = Some((step.clone(), component));
             }
         }
-        let post = crate::post::prepare(build, runtime, cwd, &mut prepared_post, &mut errors).await;
+        let post = crate::post::prepare(
+            build,
+            &plan.sensitive,
+            runtime,
+            cwd,
+            &mut prepared_post,
+            &mut errors,
+        )
+        .await;
         checked.push((builder, build, steps, error_cleanup, post));
     }
     let all_steps: Vec<_> = checked

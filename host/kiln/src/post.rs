@@ -84,6 +84,7 @@ fn request(
 /// `shell-local` needs, and each component's own `validate`.
 pub async fn prepare(
     build: &BuildPlan,
+    sensitive: &[String],
     runtime: &Runtime,
     cwd: &Path,
     prepared: &mut HashMap<String, PreparedComponent>,
@@ -93,6 +94,13 @@ pub async fn prepare(
     for chain in &build.post_processors {
         let mut ready = Vec::new();
         for pp in chain {
+            let masked;
+            let pp = if pp.kind == "manifest" {
+                masked = masked_manifest(pp, sensitive);
+                &masked
+            } else {
+                pp
+            };
             let what = format!("post-processor \"{}\"", pp.kind);
             if pp.kind == "shell-local" {
                 if !pp.exec_host {
@@ -176,6 +184,27 @@ pub async fn prepare(
         chains.push(ready);
     }
     chains
+}
+
+/// A manifest writes what its configuration says (`custom_data`) into a file people
+/// share: sensitive values are masked in it, as everywhere Kiln writes.
+fn masked_manifest(pp: &PostProcessorPlan, sensitive: &[String]) -> PostProcessorPlan {
+    let text = serde_json::to_string(&pp.block.config).unwrap_or_default();
+    let mut masked = text.clone();
+    for secret in sensitive.iter().filter(|s| !s.is_empty()) {
+        // Compare as JSON string contents, so quotes and escapes line up.
+        let quoted = serde_json::to_string(secret).unwrap_or_default();
+        masked = masked.replace(&quoted[1..quoted.len() - 1], "<sensitive>");
+    }
+    let mut out = pp.clone();
+    if masked != text {
+        if let Ok(config) = serde_json::from_str(&masked) {
+            let mut block = (*pp.block).clone();
+            block.config = config;
+            out.block = Arc::new(block);
+        }
+    }
+    out
 }
 
 fn empty() -> Artifact {

@@ -563,7 +563,9 @@ fn measure(
         .into_std();
     let meta = file.metadata().map_err(|e| e.to_string())?;
     let abs = normalize(&paths.cwd().join(path));
-    let sha256 = match artifact_files::KnownDigest::lookup(written, &abs, &meta) {
+    let known = artifact_files::KnownDigest::lookup(written, &abs, &meta);
+    tracing::debug!(path = %abs.display(), known = known.is_some(), "measuring an artifact file");
+    let sha256 = match known {
         Some(known) => known.to_owned(),
         None => kiln_artifacts::hash_reader(file, &[kiln_artifacts::HashAlgorithm::Sha256])
             .map_err(|e| e.to_string())?

@@ -206,6 +206,31 @@ fn the_manifest_lists_what_was_built_with_sizes_and_digests() {
 }
 
 #[test]
+fn sensitive_values_are_masked_in_the_manifest() {
+    let dir = work(&chain(
+        "post-processor \"manifest\" {\n      output = \"out/manifest.json\"\n      custom_data = {\n        token = var.token\n        note  = \"uses ${var.token}\"\n      }\n    }",
+    ));
+    let template = std::fs::read_to_string(dir.path().join("t.pkr.hcl")).unwrap();
+    write(
+        dir.path(),
+        "t.pkr.hcl",
+        &format!("variable \"token\" {{\n  default   = \"s3cr3t-t0ken\"\n  sensitive = true\n}}\n{template}"),
+    );
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    let manifest = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
+    assert!(!manifest.contains("s3cr3t-t0ken"), "{manifest}");
+    assert!(
+        manifest.contains("\"token\": \"<sensitive>\""),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("\"note\": \"uses <sensitive>\""),
+        "{manifest}"
+    );
+}
+
+#[test]
 fn keep_input_artifact_decides_whether_the_previous_files_stay() {
     // compress does not keep its input by default: the artifice files go.
     let dir = work(&chain(

@@ -18,7 +18,7 @@ pub use artifact::{Artifact, ArtifactFile};
 pub use builder::{BuildContext, BuildError, BuildInfo, Builder, ConnectionInfo, ProvisionHook};
 pub use communicator::{CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess};
 pub use diag::{Diagnostic, Location, Severity};
-pub use grant::Grant;
+pub use grant::{network_allows, Grant, Limits};
 pub use ui::Ui;
 
 /// Kiln's on-disk cache (compiled components, base images, blobs): `$KILN_CACHE_DIR`, else

@@ -43,6 +43,11 @@ pub struct StepPlan {
     pub max_retries: u32,
     /// `timeout`: fail the step when it runs longer.
     pub timeout: Option<std::time::Duration>,
+    /// `grant { ... }` (Kiln's extension): what the template grants the step beyond what
+    /// a builtin's configuration implies. Paths absolute.
+    pub grant: crate::Grant,
+    /// `limits { ... }` (Kiln's extension): the step's own limits.
+    pub limits: crate::Limits,
 }
 
 /// A post-processor step of a build.
@@ -56,8 +61,11 @@ pub struct PostProcessorPlan {
     pub block: std::sync::Arc<ConfigBlock>,
     /// `keep_input_artifact`: `None` when not written (the post-processor decides).
     pub keep_input_artifact: Option<bool>,
-    /// `grant { exec_host = true }`: the template lets this step run host commands.
-    pub exec_host: bool,
+    /// `grant { ... }` (Kiln's extension), as for provisioners; `exec_host = true` lets
+    /// shell-local run host commands.
+    pub grant: crate::Grant,
+    /// `limits { ... }` (Kiln's extension).
+    pub limits: crate::Limits,
 }
 
 /// One build: a source and the steps that run against it.

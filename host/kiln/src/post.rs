@@ -103,7 +103,7 @@ pub async fn prepare(
             };
             let what = format!("post-processor \"{}\"", pp.kind);
             if pp.kind == "shell-local" {
-                if !pp.exec_host {
+                if !pp.grant.exec_host {
                     errors.push(
                         Diagnostic::error(
                             "the shell-local post-processor runs commands on this host, and \

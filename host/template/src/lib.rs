@@ -1162,7 +1162,8 @@ fn plan_post_processor_once(
         name: None,
         block: Default::default(),
         keep_input_artifact: None,
-        exec_host: false,
+        grant: Default::default(),
+        limits: Default::default(),
     };
     let mut included = true;
     for s in block.body.iter() {
@@ -1295,7 +1296,7 @@ fn grant(
 ) {
     match key {
         "exec_host" => match as_bool(value) {
-            Some(b) => pp.exec_host = b,
+            Some(b) => pp.grant.exec_host = b,
             None => errors.push(at.err(value_span, "`exec_host` must be true or false")),
         },
         _ => {
@@ -1331,6 +1332,8 @@ fn plan_step(
         pause_before: None,
         max_retries: 0,
         timeout: None,
+        grant: Default::default(),
+        limits: Default::default(),
     };
     let mut included = true;
     for a in block.body.attributes() {

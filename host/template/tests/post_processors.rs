@@ -117,7 +117,7 @@ build {{
     );
     for p in b.post_processors.iter().flatten() {
         assert_eq!(p.keep_input_artifact, None);
-        assert!(p.name.is_none() && !p.exec_host);
+        assert!(p.name.is_none() && !p.grant.exec_host);
     }
 }
 
@@ -253,7 +253,7 @@ build {{
     ));
     let pps: Vec<&PostProcessorPlan> = builds[0].post_processors.iter().flatten().collect();
     assert_eq!(
-        pps.iter().map(|p| p.exec_host).collect::<Vec<_>>(),
+        pps.iter().map(|p| p.grant.exec_host).collect::<Vec<_>>(),
         [true, true, false, false]
     );
     for p in pps {
@@ -320,7 +320,7 @@ fn grant_in_hcl_json_syntax_is_an_object() {
                 p.kind.as_str(),
                 p.name.as_deref(),
                 p.keep_input_artifact,
-                p.exec_host,
+                p.grant.exec_host,
             )
         })
         .collect();

@@ -305,6 +305,8 @@ fn step(
         pause_before: p.pause_before,
         max_retries,
         timeout: p.timeout,
+        grant: Default::default(),
+        limits: Default::default(),
     })
 }
 
@@ -327,6 +329,7 @@ fn post_processor(
         name: p.name.clone().filter(|n| *n != p.ty),
         block: std::sync::Arc::new(block),
         keep_input_artifact: p.keep_input_artifact,
-        exec_host: false,
+        grant: Default::default(),
+        limits: Default::default(),
     }
 }

@@ -181,7 +181,7 @@ fn post_processor_summary(p: &PostProcessorPlan) -> Value {
     if let Some(k) = p.keep_input_artifact {
         v["keep_input_artifact"] = json!(k);
     }
-    if p.exec_host {
+    if p.grant.exec_host {
         v["exec_host"] = json!(true);
     }
     v
@@ -329,7 +329,7 @@ fn comparable(p: &Plan, sort: bool) -> Vec<Value> {
                     "config": p.block.config,
                     "fields": p.block.fields.keys().collect::<Vec<_>>(),
                     "keep_input_artifact": p.keep_input_artifact,
-                    "exec_host": p.exec_host,
+                    "exec_host": p.grant.exec_host,
                 })
             };
             json!({

@@ -77,6 +77,26 @@ pub use bindings::kiln::plugin::types::PostProcessResult;
 pub mod host;
 pub mod ui;
 
+/// Declares the grants the component needs, as JSON in its `kiln:grants` custom
+/// section; Kiln runs the component only where the template grants all of it, and
+/// otherwise says exactly what is missing.
+///
+/// ```ignore
+/// kiln_guest_sdk::declare_grants!(br#"{"env": ["HTTP_PROXY"], "network": ["mirror.example:443"]}"#);
+/// ```
+///
+/// Keys: `read`, `write` (host paths, relative to the template's directory), `env`,
+/// `network` (`host:port`, `host:*`), `exec_host` (bool), `clock`, `random`
+/// (`"host"`).
+#[macro_export]
+macro_rules! declare_grants {
+    ($json:literal) => {
+        #[used]
+        #[link_section = "kiln:grants"]
+        static __KILN_GRANTS: [u8; $json.len()] = *$json;
+    };
+}
+
 /// A provisioning step.
 #[cfg(feature = "provisioner")]
 pub trait Provisioner {

@@ -155,7 +155,7 @@ impl Host {
             },
             cwd: self.work.clone(),
             timeout: Some(Duration::from_secs(60)),
-            memory_limit: kiln_runtime::DEFAULT_MEMORY_LIMIT,
+            limits: kiln_core::Limits::default(),
             cancel: CancellationToken::new(),
             clock_epoch: 0,
             archive_epoch: 0,

@@ -512,6 +512,79 @@ async fn build(
     }
 }
 
+/// What `kiln inspect` adds after Packer's sections: every step's effective grant
+/// (what a builtin's configuration implies plus the template's `grant` block). Empty
+/// when no step is granted anything beyond the communicator and the UI.
+fn grants_section(plan: &kiln_core::plan::Plan, cwd: &std::path::Path) -> String {
+    fn describe(g: &kiln_core::Grant) -> Vec<String> {
+        let list = |items: Vec<String>| {
+            items
+                .iter()
+                .map(|i| format!("{i:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let paths =
+            |p: &[std::path::PathBuf]| list(p.iter().map(|p| p.display().to_string()).collect());
+        let mut out = Vec::new();
+        if !g.read.is_empty() {
+            out.push(format!("read = [{}]", paths(&g.read)));
+        }
+        if !g.write.is_empty() {
+            out.push(format!("write = [{}]", paths(&g.write)));
+        }
+        if !g.env.is_empty() {
+            out.push(format!("env = [{}]", list(g.env.clone())));
+        }
+        if !g.network.is_empty() {
+            out.push(format!("network = [{}]", list(g.network.clone())));
+        }
+        if g.exec_host {
+            out.push("exec_host = true".into());
+        }
+        if g.clock_host {
+            out.push("clock = \"host\"".into());
+        }
+        if g.random_host {
+            out.push("random = \"host\"".into());
+        }
+        out
+    }
+    let mut text = String::new();
+    for build in &plan.builds {
+        let mut lines = Vec::new();
+        for step in build.provisioners.iter().chain(&build.error_cleanup) {
+            let g = describe(&engine::effective_grant(step, cwd));
+            if !g.is_empty() {
+                lines.push(format!(
+                    "    provisioner \"{}\": {}",
+                    step.kind,
+                    g.join(", ")
+                ));
+            }
+        }
+        for pp in build.post_processors.iter().flatten() {
+            let mut grant = kiln_builtins::post_processor_grant(&pp.kind, &pp.block.config, cwd);
+            grant.extend(&pp.grant);
+            let mut g = vec!["read = its input artifact's files".to_owned()];
+            g.extend(describe(&grant));
+            lines.push(format!(
+                "    post-processor \"{}\": {}",
+                pp.kind,
+                g.join(", ")
+            ));
+        }
+        if !lines.is_empty() {
+            text.push_str(&format!("\n  {}:\n\n{}\n", build.name, lines.join("\n")));
+        }
+    }
+    if text.is_empty() {
+        text
+    } else {
+        format!("\n> grants (Kiln):\n{text}")
+    }
+}
+
 /// Packer's machine-readable records of artifact number `index` of a build.
 fn machine_artifact(out: &ui::Output, name: &str, index: usize, artifact: &kiln_core::Artifact) {
     let n = index.to_string();
@@ -607,6 +680,7 @@ pub fn main() -> ExitCode {
         Command::Inspect { template } => match load(&sub, &template) {
             Ok(loaded) => {
                 print!("{}", loaded.inspection.render());
+                print!("{}", grants_section(&loaded.plan, &loaded.cwd));
                 ExitCode::SUCCESS
             }
             Err(code) => code,

@@ -17,7 +17,7 @@ use kiln_core::{
     Artifact, BuildContext, BuildError, BuildInfo, Builder, Communicator, ConnectionInfo,
     Diagnostic, ProvisionHook, Ui,
 };
-use kiln_runtime::{PreparedComponent, Runtime, StepRequest, DEFAULT_MEMORY_LIMIT};
+use kiln_runtime::{PreparedComponent, Runtime, StepRequest};
 
 /// A field error from a builder or component, placed on the attribute it names.
 pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Diagnostic {
@@ -44,6 +44,48 @@ pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Di
         .next()
         .unwrap_or(&err.message);
     Diagnostic::error(format!("{what}: {message}"), location)
+}
+
+/// The grant of a provisioner step: what a builtin's configuration implies plus what
+/// the template's `grant` block adds.
+pub fn effective_grant(step: &StepPlan, cwd: &Path) -> kiln_core::Grant {
+    let mut grant = kiln_builtins::derived_grant(&step.kind, &step.block.config, cwd);
+    grant.extend(&step.grant);
+    grant
+}
+
+/// Refuses a component whose declared needs (`kiln:grants`) exceed `granted`, saying
+/// exactly which grant is missing.
+pub fn check_declared(
+    component: &PreparedComponent,
+    granted: &kiln_core::Grant,
+    cwd: &Path,
+    what: &str,
+    location: &kiln_core::Location,
+) -> Option<Diagnostic> {
+    let declared = component.declared.as_ref()?;
+    let mut need = declared.clone();
+    for p in need.read.iter_mut().chain(need.write.iter_mut()) {
+        *p = kiln_runtime::normalize(&cwd.join(&*p));
+    }
+    let missing = granted.missing(&need);
+    if missing.is_empty() {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            format!(
+                "{what} needs grants the template does not give it: {}",
+                missing.join(", ")
+            ),
+            Some(location.clone()),
+        )
+        .with_hint(format!(
+            "The component declares what it needs; Kiln runs it only with all of it. If you \
+             trust it, add to the step: grant {{ {} }}",
+            missing.join(" ")
+        )),
+    )
 }
 
 /// One build, checked and ready to run.
@@ -176,14 +218,27 @@ pub async fn prepare(
             ));
         }
         let mut steps = Vec::new();
+        let declared = |step: &StepPlan, c: &PreparedComponent, errors: &mut Vec<Diagnostic>| {
+            let what = format!("provisioner \"{}\"", step.kind);
+            let granted = effective_grant(step, cwd);
+            errors.extend(check_declared(
+                c,
+                &granted,
+                cwd,
+                &what,
+                &step.block.location,
+            ));
+        };
         for step in &build.provisioners {
             if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
+                declared(step, &component, &mut errors);
                 steps.push((step.clone(), component));
             }
         }
         let mut error_cleanup = None;
         if let Some(step) = &build.error_cleanup {
             if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
+                declared(step, &component, &mut errors);
                 error_cleanup = Some((step.clone(), component));
             }
         }
@@ -290,10 +345,10 @@ fn step_request(
         build: build_info(build, connection),
         communicator,
         ui,
-        grant: kiln_builtins::derived_grant(&step.kind, &step.block.config, cwd),
+        grant: effective_grant(step, cwd),
         cwd: cwd.to_owned(),
         timeout: step.timeout,
-        memory_limit: DEFAULT_MEMORY_LIMIT,
+        limits: step.limits,
         cancel,
         clock_epoch: clock_epoch(),
         archive_epoch: archive_epoch(),
@@ -639,4 +694,83 @@ pub fn human(d: Duration) -> String {
         parts.push(unit(u64::from(ms), "millisecond"));
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod declared_grants {
+    use super::*;
+
+    /// `wasm` with a top-level custom section `name` holding `data` appended.
+    fn with_section(wasm: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+        fn leb(mut n: usize, out: &mut Vec<u8>) {
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                if n == 0 {
+                    out.push(byte);
+                    return;
+                }
+                out.push(byte | 0x80);
+            }
+        }
+        let mut body = Vec::new();
+        leb(name.len(), &mut body);
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(data);
+        let mut out = wasm.to_vec();
+        out.push(0);
+        leb(body.len(), &mut out);
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn a_component_that_needs_more_than_granted_is_refused_naming_the_grant() {
+        let shell = kiln_builtins::component("shell").unwrap();
+        let wasm = with_section(
+            shell,
+            kiln_runtime::GRANTS_SECTION,
+            br#"{"env": ["HOME"], "network": ["mirror.example:443"], "read": ["files"], "clock": "host"}"#,
+        );
+        let runtime = Runtime::new(None).unwrap();
+        let component = runtime
+            .prepare("needy", &wasm, kiln_runtime::World::Provisioner)
+            .unwrap();
+        let cwd = Path::new("/w");
+        let location = kiln_core::Location::default();
+        let granted = kiln_core::Grant {
+            read: vec!["/w/files".into()],
+            env: vec!["HOME".into()],
+            ..Default::default()
+        };
+        let d = check_declared(
+            &component,
+            &granted,
+            cwd,
+            "provisioner \"needy\"",
+            &location,
+        )
+        .expect("refused");
+        assert_eq!(
+            d.summary,
+            "provisioner \"needy\" needs grants the template does not give it: \
+             network = [\"mirror.example:443\"], clock = \"host\""
+        );
+        let everything = kiln_core::Grant {
+            network: vec!["mirror.example:*".into()],
+            clock_host: true,
+            ..granted
+        };
+        assert!(check_declared(&component, &everything, cwd, "p", &location).is_none());
+
+        let bad = with_section(
+            shell,
+            kiln_runtime::GRANTS_SECTION,
+            br#"{"clock": "sometimes"}"#,
+        );
+        let err = runtime
+            .prepare("bad", &bad, kiln_runtime::World::Provisioner)
+            .unwrap_err();
+        assert!(err.to_string().contains("clock = \"sometimes\""), "{err}");
+    }
 }

@@ -21,7 +21,7 @@ use kiln_core::config::FieldError;
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, PostProcessorPlan};
 use kiln_core::{Artifact, BuildError, Diagnostic, Grant, Ui};
-use kiln_runtime::{PreparedComponent, Runtime, StepRequest, World, DEFAULT_MEMORY_LIMIT};
+use kiln_runtime::{PreparedComponent, Runtime, StepRequest, World};
 
 use crate::engine::{archive_epoch, build_info, clock_epoch, field_diagnostic};
 use crate::shell_local;
@@ -51,6 +51,7 @@ fn known() -> Vec<&'static str> {
 /// a builtin's configuration implies.
 fn grant(pp: &PostProcessorPlan, input: &Artifact, cwd: &Path) -> Grant {
     let mut grant = kiln_builtins::post_processor_grant(&pp.kind, &pp.block.config, cwd);
+    grant.extend(&pp.grant);
     grant
         .read
         .extend(input.files.iter().map(|f| cwd.join(&f.path)));
@@ -73,7 +74,7 @@ fn request(
         grant: grant(pp, input, cwd),
         cwd: cwd.to_owned(),
         timeout: None,
-        memory_limit: DEFAULT_MEMORY_LIMIT,
+        limits: pp.limits,
         cancel,
         clock_epoch: clock_epoch(),
         archive_epoch: archive_epoch(),
@@ -159,6 +160,13 @@ pub async fn prepare(
             };
             let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
             let req = request(pp, build, &empty(), ui, cwd, CancellationToken::new());
+            errors.extend(crate::engine::check_declared(
+                &component,
+                &req.grant,
+                cwd,
+                &what,
+                &pp.block.location,
+            ));
             let answer = runtime.validate_all(&component, &[req]).await;
             match answer.into_iter().next() {
                 Some(Ok(issues)) => {

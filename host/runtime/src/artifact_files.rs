@@ -248,6 +248,7 @@ impl af::Host for StepState {
         dest: String,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), WitError>> {
+        self.check_message(data.len(), "a write-file buffer")?;
         let (dir, name) = match self.writable(&dest) {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
@@ -277,6 +278,10 @@ impl af::Host for StepState {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };
+        self.check_message(
+            usize::try_from(meta.len().min(READ_FILE_LIMIT)).unwrap_or(usize::MAX),
+            "a read-file result",
+        )?;
         if meta.len() > READ_FILE_LIMIT {
             return Ok(Err(err(
                 ErrorKind::Limit,

@@ -25,6 +25,12 @@ pub struct StepState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limits: wasmtime::StoreLimits,
+    /// The step's own limits (UI output, calls in flight, message size).
+    pub(crate) step_limits: kiln_core::Limits,
+    /// UI bytes printed so far.
+    pub(crate) ui_printed: u64,
+    /// Remote commands started and not yet dropped.
+    pub(crate) in_flight: u32,
     pub(crate) communicator: Option<Arc<dyn Communicator>>,
     pub(crate) ui: Arc<dyn Ui>,
     pub(crate) paths: GrantedPaths,
@@ -127,20 +133,56 @@ fn emit(line: &[u8], ui: &dyn Ui) {
 
 impl types::Host for StepState {}
 
+/// The trap that ends a step which hit one of its limits: names the limit, its value,
+/// and how to raise it.
+pub(crate) fn limit_hit(name: &str, value: impl std::fmt::Display, what: &str) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "the step hit its {name} limit ({value}): {what}; raise it with `limits {{ {name} = ... }}` if the step needs more"
+    ))
+}
+
+impl StepState {
+    /// Fails when `len` bytes crossing the boundary exceed the message size limit.
+    pub(crate) fn check_message(&self, len: usize, what: &str) -> wasmtime::Result<()> {
+        let max = self.step_limits.message_size();
+        if len as u64 > max {
+            return Err(limit_hit(
+                "message_size",
+                format!("{max} bytes"),
+                &format!("{what} of {len} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `message` against the UI output limit, then prints it with `print`.
+    fn print(&mut self, message: &str, print: impl FnOnce(&dyn Ui, &str)) -> wasmtime::Result<()> {
+        self.check_message(message.len(), "a UI message")?;
+        self.ui_printed += message.len() as u64;
+        let max = self.step_limits.ui_output();
+        if self.ui_printed > max {
+            return Err(limit_hit(
+                "ui_output",
+                format!("{max} bytes"),
+                "the step printed more than that through the UI",
+            ));
+        }
+        print(&*self.ui, message);
+        Ok(())
+    }
+}
+
 impl ui::Host for StepState {
     async fn say(&mut self, message: String) -> wasmtime::Result<()> {
-        self.ui.say(&message);
-        Ok(())
+        self.print(&message, |ui, m| ui.say(m))
     }
 
     async fn message(&mut self, message: String) -> wasmtime::Result<()> {
-        self.ui.message(&message);
-        Ok(())
+        self.print(&message, |ui, m| ui.message(m))
     }
 
     async fn error(&mut self, message: String) -> wasmtime::Result<()> {
-        self.ui.error(&message);
-        Ok(())
+        self.print(&message, |ui, m| ui.error(m))
     }
 }
 
@@ -186,6 +228,7 @@ impl communicator::HostProcess for StepState {
 
     async fn drop(&mut self, process: Resource<ProcessHandle>) -> wasmtime::Result<()> {
         self.table.delete(process)?;
+        self.in_flight = self.in_flight.saturating_sub(1);
         Ok(())
     }
 }
@@ -224,8 +267,19 @@ impl communicator::Host for StepState {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
+        let max = self.step_limits.calls_in_flight();
+        if self.in_flight >= max {
+            return Err(limit_hit(
+                "calls_in_flight",
+                max,
+                "the step started more remote commands than that without dropping them",
+            ));
+        }
         match comm.start(&command).await {
-            Ok(inner) => Ok(Ok(self.table.push(ProcessHandle { inner })?)),
+            Ok(inner) => {
+                self.in_flight += 1;
+                Ok(Ok(self.table.push(ProcessHandle { inner })?))
+            }
             Err(e) => Ok(Err(comm_err(e))),
         }
     }
@@ -237,6 +291,7 @@ impl communicator::Host for StepState {
         dest: String,
         mode: Option<u32>,
     ) -> wasmtime::Result<Result<(), WitError>> {
+        self.check_message(data.len(), "an upload-bytes buffer")?;
         let comm = match self.comm() {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),

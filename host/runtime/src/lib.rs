@@ -35,9 +35,6 @@ pub use host::{ProcessHandle, StepState};
 /// How often the epoch advances; also how often a running guest yields to the host.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Default linear memory limit of one instance.
-pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
-
 /// Why a component step could not run or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -159,6 +156,72 @@ pub struct PreparedComponent {
     name: String,
     sha256: String,
     pre: Pre,
+    /// What the component declares it needs (its `kiln:grants` custom section).
+    pub declared: Option<Grant>,
+}
+
+/// The custom section in which a component declares the grants it needs, as JSON:
+/// `{"read": [..], "write": [..], "env": [..], "network": [..], "exec_host": true,
+/// "clock": "host", "random": "host"}` (every key optional; paths relative to the
+/// template's directory).
+pub const GRANTS_SECTION: &str = "kiln:grants";
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeclaredGrants {
+    #[serde(default)]
+    read: Vec<PathBuf>,
+    #[serde(default)]
+    write: Vec<PathBuf>,
+    #[serde(default)]
+    env: Vec<String>,
+    #[serde(default)]
+    network: Vec<String>,
+    #[serde(default)]
+    exec_host: bool,
+    #[serde(default)]
+    clock: Option<String>,
+    #[serde(default)]
+    random: Option<String>,
+}
+
+/// The grants `wasm` declares in its `kiln:grants` section (in the component or any
+/// module inside it), if it has one.
+pub fn declared_grants(wasm: &[u8]) -> Result<Option<Grant>, String> {
+    let mut found: Option<Grant> = None;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(|e| format!("reading its sections: {e}"))?;
+        if let wasmparser::Payload::CustomSection(c) = payload {
+            if c.name() != GRANTS_SECTION {
+                continue;
+            }
+            let d: DeclaredGrants = serde_json::from_slice(c.data())
+                .map_err(|e| format!("its `{GRANTS_SECTION}` section is not valid: {e}"))?;
+            let host = |v: &Option<String>, key: &str| {
+                match v.as_deref() {
+                None | Some("fixed") => Ok(false),
+                Some("host") => Ok(true),
+                Some(other) => Err(format!(
+                    "its `{GRANTS_SECTION}` section says {key} = {other:?}; use \"host\" or \"fixed\""
+                )),
+            }
+            };
+            let grant = Grant {
+                read: d.read,
+                write: d.write,
+                env: d.env,
+                network: d.network,
+                exec_host: d.exec_host,
+                clock_host: host(&d.clock, "clock")?,
+                random_host: host(&d.random, "random")?,
+            };
+            match &mut found {
+                Some(g) => g.extend(&grant),
+                None => found = Some(grant),
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// What a post-processor made of its input.
@@ -195,8 +258,8 @@ pub struct StepRequest {
     pub cwd: PathBuf,
     /// Fails the step when it runs longer.
     pub timeout: Option<Duration>,
-    /// Linear memory limit of the instance.
-    pub memory_limit: usize,
+    /// The instance's limits (memory, UI output, calls in flight, message size).
+    pub limits: kiln_core::Limits,
     /// The build's cancellation.
     pub cancel: CancellationToken,
     /// The wall clock the component sees, as seconds since the Unix epoch.
@@ -320,10 +383,12 @@ impl Runtime {
                 Pre::PostProcessor(PostProcessorPre::new(instance_pre).map_err(wrong_world)?)
             }
         };
+        let declared = declared_grants(wasm).map_err(load)?;
         let prepared = PreparedComponent {
             name: name.to_owned(),
             sha256: sha256.clone(),
             pre,
+            declared,
         };
         self.prepared
             .lock()
@@ -340,15 +405,49 @@ impl Runtime {
     ) -> Store<StepState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stderr(stderr.clone());
-        wasi.wall_clock(FixedClock(Duration::from_secs(req.clock_epoch)));
-        wasi.insecure_random_seed(u128::from(req.clock_epoch));
+        // The deterministic environment, unless the template opts out in its grant.
+        if !req.grant.clock_host {
+            wasi.wall_clock(FixedClock(Duration::from_secs(req.clock_epoch)));
+        }
+        if !req.grant.random_host {
+            use rand::SeedableRng;
+            let seed = req.clock_epoch ^ 0x6b69_6c6e; // "kiln"
+            wasi.insecure_random_seed(u128::from(req.clock_epoch));
+            wasi.insecure_random(rand::rngs::StdRng::seed_from_u64(seed));
+            wasi.secure_random(rand::rngs::StdRng::seed_from_u64(seed.rotate_left(32)));
+        }
+        // Only the environment variables granted by name, with the host's values.
+        for name in &req.grant.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        // Sockets only to the granted `host:port` pairs (names resolved now, so that
+        // the check compares addresses); name lookups only when something is granted.
+        if !req.grant.network.is_empty() {
+            let allowed = resolve_allow_list(&req.grant.network);
+            wasi.allow_ip_name_lookup(true);
+            wasi.socket_addr_check(move |addr, _use| {
+                let ok = allowed
+                    .iter()
+                    .any(|(ip, port)| *ip == addr.ip() && port.is_none_or(|p| p == addr.port()));
+                Box::pin(async move { ok })
+            });
+        }
         let state = StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(req.memory_limit)
+                .memory_size(usize::try_from(req.limits.memory()).unwrap_or(usize::MAX))
+                .instances(16)
+                .tables(64)
+                .memories(16)
+                .table_elements(1 << 20)
                 .trap_on_grow_failure(true)
                 .build(),
+            step_limits: req.limits,
+            ui_printed: 0,
+            in_flight: 0,
             communicator: req.communicator.clone(),
             ui: req.ui.clone(),
             paths: GrantedPaths::new(&req.grant, &req.cwd),
@@ -610,6 +709,34 @@ fn to_wit_artifact(
             .collect(),
         metadata,
     }
+}
+
+/// The addresses of a network allow list (`host:port`, `host:*`), host names resolved;
+/// `None` as the port: any port.
+fn resolve_allow_list(granted: &[String]) -> Vec<(std::net::IpAddr, Option<u16>)> {
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for entry in granted {
+        let Some((host, port)) = entry.rsplit_once(':') else {
+            continue;
+        };
+        let port: Option<u16> = if port == "*" {
+            None
+        } else {
+            match port.parse() {
+                Ok(p) => Some(p),
+                Err(_) => continue,
+            }
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match (host, port.unwrap_or(0)).to_socket_addrs() {
+            Ok(addrs) => out.extend(addrs.map(|a| (a.ip(), port))),
+            Err(e) => {
+                tracing::warn!(entry = %entry, error = %e, "a granted network host does not resolve")
+            }
+        }
+    }
+    out
 }
 
 /// How much of a component's stderr is kept to explain a crash.

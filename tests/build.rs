@@ -1,8 +1,8 @@
 //! Builds the test components of `tests/components/` for wasm32-wasip2 with a nested
-//! cargo, and tells the tests where they are (`HOSTILE_POST_PROCESSOR_WASM`). The nested
-//! build uses its own target directory so that it never waits on the lock of the outer
-//! build. A failed nested build fails this build: a sandbox test that silently skips
-//! proves nothing.
+//! cargo, and tells the tests where they are (`HOSTILE_POST_PROCESSOR_WASM`,
+//! `HOSTILE_PROVISIONER_WASM`). The nested build uses its own target directory so that it
+//! never waits on the lock of the outer build. A failed nested build fails this build: a
+//! sandbox test that silently skips proves nothing.
 
 use std::path::PathBuf;
 
@@ -20,16 +20,28 @@ fn main() {
         watch(&watched);
     }
     let target_dir = root.join("target/test-components");
-    nested_build(&components.join("Cargo.toml"), &target_dir, &[]);
-    let wasm = target_dir.join("wasm32-wasip2/release/hostile_post_processor.wasm");
-    if !wasm.is_file() {
-        panic!(
-            "the nested build succeeded but `{}` is missing",
-            wasm.display()
+    // (crate, variable): one nested cargo run per crate, so that the guest SDK is built
+    // with exactly that crate's world feature (it refuses two at once).
+    const COMPONENTS: &[(&str, &str)] = &[
+        ("hostile-post-processor", "HOSTILE_POST_PROCESSOR_WASM"),
+        ("hostile-provisioner", "HOSTILE_PROVISIONER_WASM"),
+    ];
+    for (krate, variable) in COMPONENTS {
+        nested_build(
+            &components.join("Cargo.toml"),
+            &target_dir,
+            &[krate.to_string()],
         );
+        let wasm = target_dir.join(format!(
+            "wasm32-wasip2/release/{}.wasm",
+            krate.replace('-', "_")
+        ));
+        if !wasm.is_file() {
+            panic!(
+                "the nested build succeeded but `{}` is missing",
+                wasm.display()
+            );
+        }
+        println!("cargo:rustc-env={variable}={}", wasm.display());
     }
-    println!(
-        "cargo:rustc-env=HOSTILE_POST_PROCESSOR_WASM={}",
-        wasm.display()
-    );
 }

@@ -49,7 +49,11 @@ impl Grant {
         for e in need.env.iter().filter(|e| !self.env.contains(e)) {
             out.push(format!("env = [\"{e}\"]"));
         }
-        for n in need.network.iter().filter(|n| !network_allows(&self.network, n)) {
+        for n in need
+            .network
+            .iter()
+            .filter(|n| !network_allows(&self.network, n))
+        {
             out.push(format!("network = [\"{n}\"]"));
         }
         if need.exec_host && !self.exec_host {
@@ -131,7 +135,11 @@ mod tests {
         };
         let need = Grant {
             read: vec!["/w/files/a".into(), "/etc/hosts".into()],
-            network: vec!["example.com:443".into(), "mirror:80".into(), "evil:1".into()],
+            network: vec![
+                "example.com:443".into(),
+                "mirror:80".into(),
+                "evil:1".into(),
+            ],
             env: vec!["HOME".into()],
             exec_host: true,
             ..Grant::default()

@@ -109,12 +109,28 @@ struct LineBuffer {
     pending: Vec<u8>,
 }
 
+/// The longest remote line kept whole; a longer one is printed in pieces of this size,
+/// so an endless line never piles up in the host.
+const MAX_LINE: usize = 64 << 10;
+
 impl LineBuffer {
     fn push(&mut self, data: &[u8], ui: &dyn Ui) {
+        let mut searched = self.pending.len();
         self.pending.extend_from_slice(data);
-        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            emit(&line[..line.len() - 1], ui);
+        loop {
+            match self.pending[searched..].iter().position(|b| *b == b'\n') {
+                Some(at) => {
+                    let line: Vec<u8> = self.pending.drain(..=searched + at).collect();
+                    emit(&line[..line.len() - 1], ui);
+                    searched = 0;
+                }
+                None if self.pending.len() >= MAX_LINE => {
+                    let piece: Vec<u8> = self.pending.drain(..MAX_LINE).collect();
+                    emit(&piece, ui);
+                    searched = 0;
+                }
+                None => break,
+            }
         }
     }
 
@@ -248,7 +264,17 @@ impl communicator::Host for StepState {
             Err(e) => return Ok(Err(comm_err(e))),
         };
         let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
+        let max = self.step_limits.ui_output();
         while let Some(chunk) = process.next_output().await {
+            // Remote output reaches the UI too, and counts against the same limit.
+            self.ui_printed += chunk.data.len() as u64;
+            if self.ui_printed > max {
+                return Err(limit_hit(
+                    "ui_output",
+                    format!("{max} bytes"),
+                    "the step's commands and messages printed more than that",
+                ));
+            }
             match chunk.stream {
                 core_comm::OutputStream::Stdout => out.push(&chunk.data, &*self.ui),
                 core_comm::OutputStream::Stderr => errs.push(&chunk.data, &*self.ui),

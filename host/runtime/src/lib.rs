@@ -427,10 +427,19 @@ impl Runtime {
         if !req.grant.network.is_empty() {
             let allowed = resolve_allow_list(&req.grant.network);
             wasi.allow_ip_name_lookup(true);
-            wasi.socket_addr_check(move |addr, _use| {
-                let ok = allowed
-                    .iter()
-                    .any(|(ip, port)| *ip == addr.ip() && port.is_none_or(|p| p == addr.port()));
+            wasi.socket_addr_check(move |addr, use_| {
+                use wasmtime_wasi::sockets::SocketAddrUse;
+                let ok = match use_ {
+                    // A connect binds the wildcard address on an ephemeral port first.
+                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
+                        addr.ip().is_unspecified() && addr.port() == 0
+                    }
+                    SocketAddrUse::TcpConnect => allowed.iter().any(|(ip, port)| {
+                        *ip == addr.ip() && port.is_none_or(|p| p == addr.port())
+                    }),
+                    // Listening, and UDP beyond binding, are never granted.
+                    _ => false,
+                };
                 Box::pin(async move { ok })
             });
         }
@@ -586,9 +595,17 @@ impl Runtime {
                     timeout: req.timeout.unwrap_or_default(),
                 }
             } else {
+                let mut message = trap_message(&e, &stderr);
+                if message.contains("forcing trap when growing memory") {
+                    message = format!(
+                        "the step hit its memory limit ({} bytes): {message}; raise it with \
+                         `limits {{ memory = ... }}` if the step needs more",
+                        req.limits.memory()
+                    );
+                }
                 RuntimeError::Trap {
                     component: name.clone(),
-                    message: trap_message(&e, &stderr),
+                    message,
                 }
             }
         };

@@ -11,6 +11,7 @@ mod files;
 pub mod fmt;
 mod functions;
 mod gotime;
+mod grants;
 mod hcl_json;
 mod hcl_string;
 pub mod inspect;
@@ -419,9 +420,19 @@ fn load_files(
         ));
     }
     let mut summaries = Vec::new();
+    // Relative paths in `grant` are relative to the template's directory.
+    let cwd = if opts.cwd.as_os_str().is_empty() {
+        std::env::current_dir().unwrap_or_default()
+    } else {
+        opts.cwd.clone()
+    };
+    let root = GrantRoot {
+        dir: grants::absolute(&template_dir, &cwd),
+        cwd: opts.cwd.display().to_string(),
+    };
     for build in &builds {
         let first = plan_builds.len();
-        plan_build(build, &sources, &base, &mut plan_builds, &mut errors);
+        plan_build(build, &sources, &base, &root, &mut plan_builds, &mut errors);
         summaries.push(summarize(build, &base, &plan_builds[first..]));
     }
     if !errors.is_empty() {
@@ -875,15 +886,37 @@ const STEP_META: &[&str] = &[
     "timeout",
     "override",
 ];
-/// Meta-arguments of a post-processor: Packer's, and Kiln's `grant`.
-const POST_PROCESSOR_META: &[&str] = &["name", "only", "except", "keep_input_artifact", "grant"];
-/// What a post-processor's `grant` may allow.
-const GRANTS: &[&str] = &["exec_host"];
+/// What the configuration of a provisioner leaves out: Packer's meta-arguments and
+/// Kiln's `grant` and `limits`.
+const STEP_SKIP: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "pause_before",
+    "max_retries",
+    "timeout",
+    "override",
+    "grant",
+    "limits",
+];
+/// Meta-arguments of a post-processor: Packer's.
+const POST_PROCESSOR_META: &[&str] = &["name", "only", "except", "keep_input_artifact"];
+/// What the configuration of a post-processor leaves out: Packer's meta-arguments and
+/// Kiln's `grant` and `limits`.
+const POST_PROCESSOR_SKIP: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "keep_input_artifact",
+    "grant",
+    "limits",
+];
 
 fn plan_build(
     build: &BuildDef<'_>,
     sources: &BTreeMap<(String, String), SourceDef<'_>>,
     base: &Context<'_>,
+    root: &GrantRoot,
     out: &mut Vec<BuildPlan>,
     errors: &mut Vec<Diagnostic>,
 ) {
@@ -1044,7 +1077,7 @@ fn plan_build(
             let step = match &shared[i] {
                 Some(cached) => cached.clone(),
                 None => {
-                    let step = plan_step(at, p, &ctx, ty, &source_name, errors);
+                    let step = plan_step(at, p, &ctx, root, ty, &source_name, errors);
                     if independent[i] {
                         shared[i] = Some(step.clone());
                     }
@@ -1054,12 +1087,12 @@ fn plan_build(
             steps.extend(step);
         }
         let error_cleanup =
-            error_cleanup.and_then(|b| plan_step(at, b, &ctx, ty, &source_name, errors));
+            error_cleanup.and_then(|b| plan_step(at, b, &ctx, root, ty, &source_name, errors));
         let mut post_processors = Vec::new();
         for chain in &chains {
             let planned: Vec<PostProcessorPlan> = chain
                 .iter()
-                .filter_map(|b| plan_post_processor(at, b, &ctx, ty, &source_name, errors))
+                .filter_map(|b| plan_post_processor(at, b, &ctx, root, ty, &source_name, errors))
                 .collect();
             if !planned.is_empty() {
                 post_processors.push(planned);
@@ -1130,13 +1163,15 @@ fn plan_post_processor(
     at: &At<'_>,
     block: &Block,
     ctx: &Context<'_>,
+    root: &GrantRoot,
     source_type: &str,
     source_name: &str,
     all_errors: &mut Vec<Diagnostic>,
 ) -> Option<PostProcessorPlan> {
     // A post-processor is planned once per source: its problems are reported once.
     let mut errors = Vec::new();
-    let planned = plan_post_processor_once(at, block, ctx, source_type, source_name, &mut errors);
+    let planned =
+        plan_post_processor_once(at, block, ctx, root, source_type, source_name, &mut errors);
     for d in errors {
         if !all_errors.contains(&d) {
             all_errors.push(d);
@@ -1149,6 +1184,7 @@ fn plan_post_processor_once(
     at: &At<'_>,
     block: &Block,
     ctx: &Context<'_>,
+    root: &GrantRoot,
     source_type: &str,
     source_name: &str,
     errors: &mut Vec<Diagnostic>,
@@ -1166,16 +1202,11 @@ fn plan_post_processor_once(
         limits: Default::default(),
     };
     let mut included = true;
-    for s in block.body.iter() {
-        let a = match s {
-            Structure::Attribute(a) if POST_PROCESSOR_META.contains(&a.key.as_str()) => a,
-            Structure::Block(b) if b.ident.as_str() == "grant" => {
-                grant_block(at, b, ctx, &mut pp, errors);
-                continue;
-            }
-            _ => continue,
-        };
+    for a in block.body.attributes() {
         let key = a.key.as_str();
+        if !POST_PROCESSOR_META.contains(&key) {
+            continue;
+        }
         let value = match eval_expr(&a.value, ctx) {
             Ok(v) => v,
             Err(e) => {
@@ -1197,15 +1228,15 @@ fn plan_post_processor_once(
                 Some(b) => pp.keep_input_artifact = Some(b),
                 None => errors.push(bad("true or false")),
             },
-            "grant" => grant_object(at, a, value, &mut pp, errors),
             _ => {}
         }
     }
+    (pp.grant, pp.limits) = step_grants(at, &block.body, ctx, root, errors);
     eval_body(
         at,
         &block.body,
         ctx,
-        POST_PROCESSOR_META,
+        POST_PROCESSOR_SKIP,
         errors,
         &mut config,
     );
@@ -1213,102 +1244,168 @@ fn plan_post_processor_once(
     included.then_some(pp)
 }
 
-/// `grant { exec_host = true }` in a post-processor.
-fn grant_block(
+/// The template's directory, absolute: relative paths in a `grant` are taken from it,
+/// and `path.root` is it there (so that `"${path.root}/files"` means the same as
+/// `"files"` wherever Kiln runs from). `cwd` is `path.cwd`.
+struct GrantRoot {
+    dir: PathBuf,
+    cwd: String,
+}
+
+/// Kiln's `grant` and `limits` of a step, each a block (`grant { ... }`) or an
+/// object-valued attribute (`grant = { ... }`, the form HCL2's JSON syntax gives),
+/// evaluated in the step's context. Each problem is reported where it is written.
+fn step_grants(
     at: &At<'_>,
-    block: &Block,
+    body: &Body,
     ctx: &Context<'_>,
-    pp: &mut PostProcessorPlan,
+    root: &GrantRoot,
     errors: &mut Vec<Diagnostic>,
-) {
-    if let Err(d) = at.labels(block, &[]) {
-        errors.push(d);
-    }
-    for s in block.body.iter() {
-        match s {
-            Structure::Attribute(a) => match eval_expr(&a.value, ctx) {
-                Ok(v) => grant(
-                    at,
-                    a.key.as_str(),
-                    a.key.span(),
-                    a.value.span(),
-                    &v,
-                    pp,
-                    errors,
-                ),
-                Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
-            },
-            Structure::Block(b) => errors.push(at.unsupported_block(b, &[])),
+) -> (kiln_core::Grant, kiln_core::Limits) {
+    let mut grant = kiln_core::Grant::default();
+    let mut limits = kiln_core::Limits::default();
+    let is_grant = |s: &&Structure| match s {
+        Structure::Attribute(a) => grants::Section::named(a.key.as_str()).is_some(),
+        Structure::Block(b) => grants::Section::named(b.ident.as_str()).is_some(),
+    };
+    let scoped;
+    let ctx = if body.iter().filter(is_grant).any(|s| match s {
+        Structure::Attribute(a) => a.value.to_string().contains("path."),
+        Structure::Block(b) => b.body.to_string().contains("path."),
+    }) {
+        let mut path = hcl::Map::new();
+        path.insert(
+            "root".to_owned(),
+            hcl::Value::from(root.dir.display().to_string()),
+        );
+        path.insert("cwd".to_owned(), hcl::Value::from(root.cwd.clone()));
+        let mut c = ctx.clone();
+        c.declare_var("path", hcl::Value::Object(path));
+        scoped = c;
+        &scoped
+    } else {
+        ctx
+    };
+    let mut entry = |section, key: &str, key_span, value: &Expression, v, errors: &mut Vec<_>| {
+        if let Err(e) = grants::apply(section, key, &v, &root.dir, &mut grant, &mut limits) {
+            push_once(errors, entry_error(at, e, key_span, value));
         }
+    };
+    let mut seen: Vec<(grants::Section, Location)> = Vec::new();
+    for s in body.iter() {
+        let (name, span) = match s {
+            Structure::Attribute(a) => (a.key.as_str(), a.key.span()),
+            Structure::Block(b) => (b.ident.as_str(), b.ident.span()),
+        };
+        let Some(section) = grants::Section::named(name) else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(s, _)| *s == section) {
+            let (summary, hint) = section.duplicate(first);
+            push_once(errors, at.err(span, summary).with_hint(hint));
+            continue;
+        }
+        seen.push((section, at.loc(span)));
+        match s {
+            Structure::Block(b) => {
+                if let Err(d) = at.labels(b, &[]) {
+                    push_once(errors, d);
+                }
+                for inner in b.body.iter() {
+                    match inner {
+                        Structure::Attribute(a) => match eval_expr(&a.value, ctx) {
+                            Ok(v) => {
+                                entry(section, a.key.as_str(), a.key.span(), &a.value, v, errors)
+                            }
+                            Err(e) => push_once(
+                                errors,
+                                values::eval_diagnostic(at.file, a.value.span(), &e),
+                            ),
+                        },
+                        Structure::Block(b) => push_once(errors, at.unsupported_block(b, &[])),
+                    }
+                }
+            }
+            Structure::Attribute(a) => match eval_expr(&a.value, ctx) {
+                Ok(serde_json::Value::Object(mut map)) => {
+                    // In the order written, where the keys can be seen.
+                    let mut keys: Vec<String> = match &a.value {
+                        Expression::Object(obj) => {
+                            obj.iter().filter_map(|(k, _)| object_key(k)).collect()
+                        }
+                        _ => vec![],
+                    };
+                    keys.retain(|k| map.contains_key(k));
+                    keys.extend(
+                        map.keys()
+                            .filter(|k| !keys.contains(k))
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    );
+                    for key in keys {
+                        let Some(v) = map.remove(&key) else {
+                            continue;
+                        };
+                        let (key_span, value) =
+                            object_entry(&a.value, &key).unwrap_or((a.value.span(), &a.value));
+                        entry(section, &key, key_span, value, v, errors);
+                    }
+                }
+                Ok(_) => push_once(errors, at.err(a.value.span(), section.not_an_object(false))),
+                Err(e) => push_once(errors, values::eval_diagnostic(at.file, a.value.span(), &e)),
+            },
+        }
+    }
+    (grant, limits)
+}
+
+/// Adds `d` to `errors` unless it is there already (a step planned for several sources
+/// finds the same problems in each).
+fn push_once(errors: &mut Vec<Diagnostic>, d: Diagnostic) {
+    if !errors.contains(&d) {
+        errors.push(d);
     }
 }
 
-/// `grant = { exec_host = true }` in a post-processor (the form HCL2's JSON syntax
-/// gives): each key is reported where it is written.
-fn grant_object(
+/// The diagnostic for a bad entry of a `grant` or `limits`: an unknown key where the
+/// key is, a bad value where the value (or the element of the list to blame) is.
+fn entry_error(
     at: &At<'_>,
-    attr: &Attribute,
-    value: serde_json::Value,
-    pp: &mut PostProcessorPlan,
-    errors: &mut Vec<Diagnostic>,
-) {
-    let serde_json::Value::Object(map) = value else {
-        errors.push(at.err(
-            attr.value.span(),
-            "`grant` must be an object, such as { exec_host = true }",
-        ));
-        return;
-    };
-    for (key, v) in &map {
-        let (key_span, value_span) =
-            object_spans(&attr.value, key).unwrap_or((attr.value.span(), attr.value.span()));
-        grant(at, key, key_span, value_span, v, pp, errors);
+    e: grants::EntryError,
+    key_span: MaybeSpan,
+    value: &Expression,
+) -> Diagnostic {
+    match e {
+        grants::EntryError::UnknownKey(summary, hint) => at.err(key_span, summary).with_hint(hint),
+        grants::EntryError::Value(message, item) => {
+            let span = match (value, item) {
+                (Expression::Array(list), Some(i)) => list.get(i).and_then(|e| e.span()),
+                _ => None,
+            };
+            at.err(span.or_else(|| value.span()), message)
+        }
     }
 }
 
 /// A place in the file, if known.
 type MaybeSpan = Option<std::ops::Range<usize>>;
 
-/// Where the key `key` of the object expression `expr`, and its value, are written.
-fn object_spans(expr: &Expression, key: &str) -> Option<(MaybeSpan, MaybeSpan)> {
+/// Where the key `key` of the object expression `expr` is written, and its value.
+fn object_entry<'e>(expr: &'e Expression, key: &str) -> Option<(MaybeSpan, &'e Expression)> {
     let Expression::Object(obj) = expr else {
         return None;
     };
-    obj.iter().find_map(|(k, v)| {
-        let name = match k {
-            hcl::edit::expr::ObjectKey::Ident(i) => i.value().as_str().to_owned(),
-            hcl::edit::expr::ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
-            _ => return None,
-        };
-        (name == key).then(|| (k.span(), v.expr().span()))
-    })
+    obj.iter()
+        .find(|(k, _)| object_key(k).is_some_and(|name| name == key))
+        .map(|(k, v)| (k.span(), v.expr()))
 }
 
-/// One entry of a `grant`.
-fn grant(
-    at: &At<'_>,
-    key: &str,
-    key_span: MaybeSpan,
-    value_span: MaybeSpan,
-    value: &serde_json::Value,
-    pp: &mut PostProcessorPlan,
-    errors: &mut Vec<Diagnostic>,
-) {
+/// The name an object key is written as, when it is a name or a literal string.
+fn object_key(key: &hcl::edit::expr::ObjectKey) -> Option<String> {
     match key {
-        "exec_host" => match as_bool(value) {
-            Some(b) => pp.grant.exec_host = b,
-            None => errors.push(at.err(value_span, "`exec_host` must be true or false")),
-        },
-        _ => {
-            let d = at.err(key_span, format!("unknown grant \"{key}\""));
-            errors.push(match did_you_mean(key, GRANTS.iter().copied()) {
-                Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
-                None => d.with_hint(format!(
-                    "A post-processor can be granted: {}.",
-                    GRANTS.join(", ")
-                )),
-            });
-        }
+        hcl::edit::expr::ObjectKey::Ident(i) => Some(i.value().as_str().to_owned()),
+        hcl::edit::expr::ObjectKey::Expression(Expression::String(s)) => Some(s.value().clone()),
+        _ => None,
     }
 }
 
@@ -1316,6 +1413,7 @@ fn plan_step(
     at: &At<'_>,
     block: &Block,
     ctx: &Context<'_>,
+    root: &GrantRoot,
     source_type: &str,
     source_name: &str,
     errors: &mut Vec<Diagnostic>,
@@ -1379,7 +1477,8 @@ fn plan_step(
             _ => {}
         }
     }
-    eval_body(at, &block.body, ctx, STEP_META, errors, &mut config);
+    (step.grant, step.limits) = step_grants(at, &block.body, ctx, root, errors);
+    eval_body(at, &block.body, ctx, STEP_SKIP, errors, &mut config);
     // `override = { "TYPE.NAME" = { ... } }` (or keyed by the source name or type):
     // attributes that replace the step's own for that source.
     if let Some(a) = block.body.get_attribute("override") {

@@ -303,7 +303,7 @@ fn grant_in_hcl_json_syntax_is_an_object() {
     );
     assert_eq!(
         errors[0].hint.as_deref(),
-        Some("Did you mean \"exec_host\"?")
+        Some("Did you mean \"exec_host\"? A step can be granted: read, write, env, network, exec_host, clock, random.")
     );
 
     let text = std::fs::read_to_string(&path)
@@ -458,18 +458,14 @@ build {{
         places(&errors),
         [
             "t.pkr.hcl:15:19: `exec_host` must be true or false",
-            "t.pkr.hcl:16:7: unknown grant \"network\"",
+            "t.pkr.hcl:16:19: `network` must be a list of \"host:port\" entries, such as [\"mirror.example:443\", \"10.0.0.5:*\"]",
             "t.pkr.hcl:21:15: unknown grant \"exec_hots\"",
             "t.pkr.hcl:25:13: `grant` must be an object, such as { exec_host = true }",
         ]
     );
     assert_eq!(
-        errors[1].hint.as_deref(),
-        Some("A post-processor can be granted: exec_host.")
-    );
-    assert_eq!(
         errors[2].hint.as_deref(),
-        Some("Did you mean \"exec_host\"?")
+        Some("Did you mean \"exec_host\"? A step can be granted: read, write, env, network, exec_host, clock, random.")
     );
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kiln_core::plan::{BuildPlan, ConfigBlock, PostProcessorPlan, StepPlan};
-use kiln_core::Diagnostic;
+use kiln_core::{Diagnostic, Grant, Limits};
 
 use super::interpolate::{self, Scope, UserVars};
 use super::reader::{Member, Node, Value};
@@ -298,6 +298,7 @@ fn step(
             }
         }
     }
+    let (grant, limits) = grants(build, &p.kiln, errors, warnings);
     Some(StepPlan {
         kind: p.ty.clone(),
         name: None,
@@ -305,8 +306,8 @@ fn step(
         pause_before: p.pause_before,
         max_retries,
         timeout: p.timeout,
-        grant: Default::default(),
-        limits: Default::default(),
+        grant,
+        limits,
     })
 }
 
@@ -324,12 +325,54 @@ fn post_processor(
         ..Default::default()
     };
     build.config(&p.config, &mut block, errors, warnings);
+    let (grant, limits) = grants(build, &p.kiln, errors, warnings);
     PostProcessorPlan {
         kind: p.ty.clone(),
         name: p.name.clone().filter(|n| *n != p.ty),
         block: std::sync::Arc::new(block),
         keep_input_artifact: p.keep_input_artifact,
-        grant: Default::default(),
-        limits: Default::default(),
+        grant,
+        limits,
     }
+}
+
+/// Kiln's `grant` and `limits` of a step (`kiln`, objects whose keys the reader has
+/// checked), strings interpolated as the step's configuration is; relative paths are
+/// relative to the template's directory.
+fn grants(
+    build: &Interpolator<'_>,
+    kiln: &[&Member],
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) -> (Grant, Limits) {
+    let (mut grant, mut limits) = (Grant::default(), Limits::default());
+    let root = std::path::Path::new(build.scope.template_dir);
+    for m in kiln {
+        let Some(section) = crate::grants::Section::named(&m.key) else {
+            continue;
+        };
+        for inner in m.value.members().unwrap_or_default() {
+            let before = errors.len();
+            let value = build.value(&inner.value, errors, warnings);
+            if errors.len() > before {
+                continue;
+            }
+            match crate::grants::apply(section, &inner.key, &value, root, &mut grant, &mut limits) {
+                Ok(()) => {}
+                Err(crate::grants::EntryError::UnknownKey(summary, hint)) => errors.push(
+                    build
+                        .file
+                        .error(inner.key_span.clone(), summary)
+                        .with_hint(hint),
+                ),
+                Err(crate::grants::EntryError::Value(message, item)) => {
+                    let span = item
+                        .and_then(|i| inner.value.items().and_then(|items| items.get(i)))
+                        .map_or_else(|| inner.value.span.clone(), |n| n.span.clone());
+                    errors.push(build.file.error(span, message));
+                }
+            }
+        }
+    }
+    (grant, limits)
 }

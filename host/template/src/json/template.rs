@@ -43,6 +43,10 @@ pub const PROVISIONER_META: &[&str] = &[
 /// Keys of a post-processor that are Packer's, not the post-processor's.
 pub const POST_PROCESSOR_META: &[&str] = &["type", "name", "only", "except", "keep_input_artifact"];
 
+/// Kiln's keys of a provisioner or post-processor: its `grant` and `limits`, which a
+/// component does not see.
+pub const KILN_STEP_KEYS: &[&str] = &["grant", "limits"];
+
 /// A template's sections, each with where it was written.
 #[derive(Debug, Default)]
 pub struct JsonTemplate<'n> {
@@ -116,6 +120,8 @@ pub struct Provisioner<'n> {
     pub timeout: Option<Duration>,
     /// `max_retries` as text (Packer interpolates it before reading the number).
     pub max_retries: Option<(String, &'n Node)>,
+    /// Kiln's `grant` and `limits`, in file order: objects whose keys are known.
+    pub kiln: Vec<&'n Member>,
 }
 
 /// A post-processor of a chain.
@@ -139,6 +145,8 @@ pub struct PostProcessor<'n> {
     pub only_key: Option<Range<usize>>,
     /// `keep_input_artifact`
     pub keep_input_artifact: Option<bool>,
+    /// Kiln's `grant` and `limits`, in file order: objects whose keys are known.
+    pub kiln: Vec<&'n Member>,
 }
 
 impl PostProcessor<'_> {
@@ -411,7 +419,10 @@ fn read_provisioner<'n>(
         type_span: 0..0,
         config: members
             .iter()
-            .filter(|m| !PROVISIONER_META.contains(&m.key.as_str()))
+            .filter(|m| {
+                !PROVISIONER_META.contains(&m.key.as_str())
+                    && !KILN_STEP_KEYS.contains(&m.key.as_str())
+            })
             .collect(),
         only: vec![],
         except: vec![],
@@ -420,6 +431,7 @@ fn read_provisioner<'n>(
         pause_before: None,
         timeout: None,
         max_retries: None,
+        kiln: vec![],
     };
     for m in members {
         match m.key.as_str() {
@@ -471,6 +483,7 @@ fn read_provisioner<'n>(
                     p.max_retries = Some((s, &m.value));
                 }
             }
+            "grant" | "limits" => p.kiln.extend(read_kiln(file, m, errors)),
             _ => {}
         }
     }
@@ -541,6 +554,7 @@ fn read_post_processor<'n>(
         except: vec![],
         only_key: None,
         keep_input_artifact: None,
+        kiln: vec![],
     };
     let members = match &node.value {
         Value::String(s) if !s.is_empty() => {
@@ -574,7 +588,10 @@ fn read_post_processor<'n>(
     let before = errors.len();
     pp.config = members
         .iter()
-        .filter(|m| !POST_PROCESSOR_META.contains(&m.key.as_str()))
+        .filter(|m| {
+            !POST_PROCESSOR_META.contains(&m.key.as_str())
+                && !KILN_STEP_KEYS.contains(&m.key.as_str())
+        })
         .collect();
     // Packer decodes these strictly: no number for a string, no string for a bool.
     for m in members {
@@ -611,6 +628,7 @@ fn read_post_processor<'n>(
                 }
             }
             ("only" | "except", _) => errors.push(expected(file, m, "a list of build names")),
+            ("grant" | "limits", _) => pp.kiln.extend(read_kiln(file, m, errors)),
             _ => {}
         }
     }
@@ -621,6 +639,31 @@ fn read_post_processor<'n>(
         ));
     }
     (errors.len() == before).then_some(pp)
+}
+
+/// Kiln's `grant` or `limits` member `m` of a step: `None` when it is null or not an
+/// object (reported); an unknown key in it is reported where it is. The values are
+/// read once interpolated, for each build.
+fn read_kiln<'n>(
+    file: &JsonFile,
+    m: &'n Member,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<&'n Member> {
+    let section = crate::grants::Section::named(&m.key)?;
+    let members = match &m.value.value {
+        Value::Null => return None,
+        Value::Object(members) => members,
+        _ => {
+            errors.push(file.error(m.value.span.clone(), section.not_an_object(true)));
+            return None;
+        }
+    };
+    for inner in members {
+        if let Some((summary, hint)) = section.check_key(&inner.key) {
+            errors.push(file.error(inner.key_span.clone(), summary).with_hint(hint));
+        }
+    }
+    Some(m)
 }
 
 /// Packer's `Template.Validate` and the version check of `Core.validate`.

@@ -10,6 +10,7 @@
 //! constant in a source and `source.name` in a provisioner, a variable whose default
 //! uses other variables becomes a local of the same name, and an object-valued
 //! attribute stays an attribute, so that Kiln reads the same configuration from both.
+//! Kiln's `grant` and `limits` of a step become `grant {}` and `limits {}` blocks.
 
 mod transpose;
 mod write;
@@ -103,6 +104,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
             .flat_map(|p| {
                 p.config
                     .iter()
+                    .chain(&p.kiln)
                     .map(|m| &m.value)
                     .chain(p.overrides.iter().map(|m| &m.value))
             })
@@ -110,7 +112,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                 t.post_processors
                     .iter()
                     .flatten()
-                    .flat_map(|p| p.config.iter().map(|m| &m.value)),
+                    .flat_map(|p| p.config.iter().chain(&p.kiln).map(|m| &m.value)),
             )
             .any(|n| mentions(n, "build_name"));
         let mut builders: Vec<&Builder<'n>> = t.builders.iter().collect();
@@ -319,6 +321,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                 "source",
                 vec![b.ty.clone(), label],
                 &b.config,
+                &[],
                 vec![],
                 place,
             );
@@ -335,23 +338,34 @@ impl<'t, 'n> Upgrade<'t, 'n> {
         texts
     }
 
-    /// A block from JSON members plus `extra` attributes, strings translated for
-    /// `place`; on a string that cannot be translated, the block keeps every string
-    /// as written and the reason is returned for a comment.
+    /// A block from JSON members plus `extra` attributes and, last, Kiln's `grant`
+    /// and `limits` (`kiln`) as blocks, strings translated for `place`; on a string
+    /// that cannot be translated, the block keeps every string as written and the
+    /// reason is returned for a comment.
     fn block(
         &mut self,
         ident: &str,
         labels: Vec<String>,
         members: &[&Member],
+        kiln: &[&Member],
         extra: Vec<(String, Expr)>,
         place: Place<'_>,
     ) -> (Block, Option<String>) {
-        let (body, note) = match self.body(members, &extra, Mode::Translate(place)) {
+        let mut whole = |mode: Mode<'_>| -> Result<Vec<Item>, Unhandled> {
+            let mut body = self.body(members, &extra, mode)?;
+            for m in kiln {
+                let inner: Vec<&Member> = m.value.members().unwrap_or_default().iter().collect();
+                body.push(Item::Block(Block {
+                    ident: m.key.clone(),
+                    labels: vec![],
+                    body: self.body(&inner, &[], mode)?,
+                }));
+            }
+            Ok(body)
+        };
+        let (body, note) = match whole(Mode::Translate(place)) {
             Ok(body) => (body, None),
-            Err(Unhandled(why)) => (
-                self.body(members, &extra, Mode::Raw).unwrap_or_default(),
-                Some(why),
-            ),
+            Err(Unhandled(why)) => (whole(Mode::Raw).unwrap_or_default(), Some(why)),
         };
         (
             Block {
@@ -476,6 +490,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                 "error-cleanup-provisioner",
                 vec![p.ty.clone()],
                 &p.config,
+                &p.kiln,
                 extra,
                 Place::Build,
             );
@@ -579,6 +594,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                     "provisioner",
                     vec![p.ty.clone()],
                     &members,
+                    &p.kiln,
                     extra,
                     Place::Build,
                 );
@@ -616,6 +632,7 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                 "post-processor",
                 vec![p.ty.clone()],
                 &p.config,
+                &p.kiln,
                 extra,
                 Place::Build,
             );

@@ -251,3 +251,34 @@ pub fn mounts() -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Records everything under `path` into `out`: each link's target, each file's inode,
+/// link count, mode and contents; so that two snapshots compare equal only when nothing
+/// was created, removed, replaced or written (the hostile-component suites check the
+/// host is unchanged with it).
+pub fn snapshot_into(path: &Path, out: &mut std::collections::BTreeMap<PathBuf, String>) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    let what = if meta.file_type().is_symlink() {
+        format!("link -> {}", std::fs::read_link(path).unwrap().display())
+    } else if meta.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for n in names {
+            snapshot_into(&n, out);
+        }
+        "dir".into()
+    } else {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "file (inode {}, {} links, mode {:o}): {:?}",
+            meta.ino(),
+            meta.nlink(),
+            meta.mode(),
+            String::from_utf8_lossy(&std::fs::read(path).unwrap())
+        )
+    };
+    out.insert(path.to_owned(), what);
+}

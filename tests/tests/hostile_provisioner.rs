@@ -223,7 +223,7 @@ impl Host {
     fn snapshot(&self) -> BTreeMap<PathBuf, String> {
         let mut out = BTreeMap::new();
         for top in ["work", "secret", "outside"] {
-            snapshot_into(&self.root.join(top), &mut out);
+            kiln_tests::snapshot_into(&self.root.join(top), &mut out);
         }
         out
     }
@@ -231,7 +231,7 @@ impl Host {
     /// The machine's files.
     fn remote_snapshot(&self) -> BTreeMap<PathBuf, String> {
         let mut out = BTreeMap::new();
-        snapshot_into(&self.remote, &mut out);
+        kiln_tests::snapshot_into(&self.remote, &mut out);
         out
     }
 
@@ -380,33 +380,6 @@ fn check_message(config: &serde_json::Value, message: &str, expected: &[&str]) {
         !message.contains("TOP-SECRET"),
         "the failure of {config} leaks the secret: {message}"
     );
-}
-
-fn snapshot_into(path: &Path, out: &mut BTreeMap<PathBuf, String>) {
-    let meta = std::fs::symlink_metadata(path).unwrap();
-    let what = if meta.file_type().is_symlink() {
-        format!("link -> {}", std::fs::read_link(path).unwrap().display())
-    } else if meta.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        names.sort();
-        for n in names {
-            snapshot_into(&n, out);
-        }
-        "dir".into()
-    } else {
-        use std::os::unix::fs::MetadataExt;
-        format!(
-            "file (inode {}, {} links, mode {:o}): {:?}",
-            meta.ino(),
-            meta.nlink(),
-            meta.mode(),
-            String::from_utf8_lossy(&std::fs::read(path).unwrap())
-        )
-    };
-    out.insert(path.to_owned(), what);
 }
 
 fn s(p: &Path) -> String {

@@ -309,17 +309,19 @@ pub async fn prepare(
     }
 }
 
+/// `SOURCE_DATE_EPOCH`, when set to a number.
+fn source_date_epoch() -> Option<u64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok()
+}
+
 /// The clock components see: SOURCE_DATE_EPOCH when set, else the build's start.
 pub fn clock_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        })
+    source_date_epoch().unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    })
 }
 
 fn step_request(
@@ -374,10 +376,7 @@ pub fn build_info(build: &BuildPlan, connection: Option<ConnectionInfo>) -> Buil
 /// SOURCE_DATE_EPOCH when set, else the Unix epoch, so that archives never depend on
 /// when they were made.
 pub fn archive_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    source_date_epoch().unwrap_or(0)
 }
 
 /// Replaces the `build.Host`-style placeholders in a step's configuration (JSON text)

@@ -97,21 +97,16 @@ impl StepState {
     /// Opens `path` for reading: the input artifact (read grant) or, for what the step
     /// wrote itself, its output directory (write grant).
     fn open_readable(&self, path: &str) -> Result<(std::fs::File, std::fs::Metadata), WitError> {
-        let resolved = match self.paths.resolve(path, Access::Read) {
-            Ok(r) => r,
-            Err(GrantError::NotGranted { .. }) => {
-                self.paths.resolve(path, Access::Write).map_err(|_| {
-                    err(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "access to `{path}` is not granted to this step (it may read its \
-                             input artifact's files and write its output directory)"
-                        ),
-                    )
-                })?
-            }
-            Err(e) => return Err(grant_err(e)),
-        };
+        let resolved = self.paths.resolve_readable(path).map_err(|e| match e {
+            GrantError::NotGranted { .. } => err(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "access to `{path}` is not granted to this step (it may read its \
+                     input artifact's files and write its output directory)"
+                ),
+            ),
+            e => grant_err(e),
+        })?;
         let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
             grant_err(GrantError::Io {
                 path: path.to_owned(),

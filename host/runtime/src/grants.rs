@@ -163,13 +163,31 @@ impl GrantedPaths {
         })
     }
 
+    /// Resolves `path` for reading under either grant: what the step may read, or what
+    /// it may write (and so read back).
+    pub fn resolve_readable(&self, path: &str) -> Result<Resolved, GrantError> {
+        match self.resolve(path, Access::Read) {
+            Err(GrantError::NotGranted { .. }) => {
+                self.resolve(path, Access::Write).map_err(|e| match e {
+                    GrantError::NotGranted { .. } => GrantError::NotGranted {
+                        path: path.to_owned(),
+                        access: "read",
+                        granted: format!(
+                            "{} and write {}",
+                            Self::describe(&self.read),
+                            Self::describe(&self.write)
+                        ),
+                    },
+                    other => other,
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Whether `path` is a file, a directory or missing, for either access.
     pub fn kind(&self, path: &str) -> Result<PathKind, GrantError> {
-        let resolved = match self.resolve(path, Access::Read) {
-            Ok(r) => r,
-            Err(GrantError::NotGranted { .. }) => self.resolve(path, Access::Write)?,
-            Err(e) => return Err(e),
-        };
+        let resolved = self.resolve_readable(path)?;
         match resolved.dir.metadata(resolved.rel_or_dot()) {
             Ok(m) if m.is_dir() => Ok(PathKind::Directory),
             Ok(_) => Ok(PathKind::File),

@@ -665,13 +665,7 @@ fn measure(
     path: &str,
     written: &[artifact_files::KnownDigest],
 ) -> Result<ArtifactFile, String> {
-    let resolved = match paths.resolve(path, Access::Read) {
-        Ok(r) => r,
-        Err(GrantError::NotGranted { .. }) => paths
-            .resolve(path, Access::Write)
-            .map_err(|e| e.to_string())?,
-        Err(e) => return Err(e.to_string()),
-    };
+    let resolved = paths.resolve_readable(path).map_err(|e| e.to_string())?;
     let file = resolved
         .dir
         .open(resolved.rel_or_dot())

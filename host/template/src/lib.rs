@@ -1201,36 +1201,22 @@ fn plan_post_processor_once(
         grant: Default::default(),
         limits: Default::default(),
     };
-    let mut included = true;
-    for a in block.body.attributes() {
-        let key = a.key.as_str();
-        if !POST_PROCESSOR_META.contains(&key) {
-            continue;
-        }
-        let value = match eval_expr(&a.value, ctx) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
-                continue;
+    let (name, included) = step_meta(
+        at,
+        block,
+        ctx,
+        POST_PROCESSOR_META,
+        (source_type, source_name),
+        errors,
+        |key, value| match key {
+            "keep_input_artifact" => {
+                pp.keep_input_artifact = Some(as_bool(&value).ok_or("true or false")?);
+                Ok(())
             }
-        };
-        let bad = |what: &str| at.err(a.value.span(), format!("`{key}` must be {what}"));
-        match key {
-            "name" => match value {
-                serde_json::Value::String(s) => pp.name = Some(s),
-                _ => errors.push(bad("a string")),
-            },
-            "only" | "except" => match selected(key, &value, source_type, source_name) {
-                Some(runs) => included &= runs,
-                None => errors.push(bad("a list of source names")),
-            },
-            "keep_input_artifact" => match as_bool(&value) {
-                Some(b) => pp.keep_input_artifact = Some(b),
-                None => errors.push(bad("true or false")),
-            },
-            _ => {}
-        }
-    }
+            _ => Ok(()),
+        },
+    );
+    pp.name = name;
     (pp.grant, pp.limits) = step_grants(at, &block.body, ctx, root, errors);
     eval_body(
         at,
@@ -1242,6 +1228,56 @@ fn plan_post_processor_once(
     );
     pp.block = std::sync::Arc::new(config);
     included.then_some(pp)
+}
+
+/// Evaluates the meta-arguments `keys` of a step block (a provisioner or a
+/// post-processor). `name`, `only` and `except` are handled here; every other key's
+/// value goes to `other`, whose `Err(what)` is reported as "`key` must be WHAT" at the
+/// value. Returns the step's name and whether it runs for `source` (type, name).
+fn step_meta(
+    at: &At<'_>,
+    block: &Block,
+    ctx: &Context<'_>,
+    keys: &[&str],
+    source: (&str, &str),
+    errors: &mut Vec<Diagnostic>,
+    mut other: impl FnMut(&str, serde_json::Value) -> Result<(), &'static str>,
+) -> (Option<String>, bool) {
+    let (mut name, mut included) = (None, true);
+    for a in block.body.attributes() {
+        let key = a.key.as_str();
+        if !keys.contains(&key) {
+            continue;
+        }
+        let value = match eval_expr(&a.value, ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
+                continue;
+            }
+        };
+        let result = match key {
+            "name" => match value {
+                serde_json::Value::String(s) => {
+                    name = Some(s);
+                    Ok(())
+                }
+                _ => Err("a string"),
+            },
+            "only" | "except" => match selected(key, &value, source.0, source.1) {
+                Some(runs) => {
+                    included &= runs;
+                    Ok(())
+                }
+                None => Err("a list of source names"),
+            },
+            _ => other(key, value),
+        };
+        if let Err(what) = result {
+            errors.push(at.err(a.value.span(), format!("`{key}` must be {what}")));
+        }
+    }
+    (name, included)
 }
 
 /// The template's directory, absolute: relative paths in a `grant` are taken from it,
@@ -1433,29 +1469,14 @@ fn plan_step(
         grant: Default::default(),
         limits: Default::default(),
     };
-    let mut included = true;
-    for a in block.body.attributes() {
-        let key = a.key.as_str();
-        if !STEP_META.contains(&key) {
-            continue;
-        }
-        let value = match eval_expr(&a.value, ctx) {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
-                continue;
-            }
-        };
-        let bad = |what: &str| at.err(a.value.span(), format!("`{key}` must be {what}"));
-        match key {
-            "name" => match value {
-                serde_json::Value::String(s) => step.name = Some(s),
-                _ => errors.push(bad("a string")),
-            },
-            "only" | "except" => match selected(key, &value, source_type, source_name) {
-                Some(runs) => included &= runs,
-                None => errors.push(bad("a list of source names")),
-            },
+    let (name, included) = step_meta(
+        at,
+        block,
+        ctx,
+        STEP_META,
+        (source_type, source_name),
+        errors,
+        |key, value| match key {
             "pause_before" | "timeout" => {
                 let d = match &value {
                     serde_json::Value::String(s) => kiln_core::config::parse_duration(s).ok(),
@@ -1463,20 +1484,24 @@ fn plan_step(
                         n.as_f64().map(std::time::Duration::from_secs_f64)
                     }
                     _ => None,
-                };
-                match d {
-                    Some(d) if key == "timeout" => step.timeout = Some(d),
-                    Some(d) => step.pause_before = Some(d),
-                    None => errors.push(bad("a duration such as \"30s\" or \"5m\"")),
                 }
+                .ok_or("a duration such as \"30s\" or \"5m\"")?;
+                if key == "timeout" {
+                    step.timeout = Some(d);
+                } else {
+                    step.pause_before = Some(d);
+                }
+                Ok(())
             }
-            "max_retries" => match value.as_u64() {
-                Some(n) => step.max_retries = u32::try_from(n).unwrap_or(u32::MAX),
-                None => errors.push(bad("a whole number")),
-            },
-            _ => {}
-        }
-    }
+            "max_retries" => {
+                let n = value.as_u64().ok_or("a whole number")?;
+                step.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+    );
+    step.name = name;
     (step.grant, step.limits) = step_grants(at, &block.body, ctx, root, errors);
     eval_body(at, &block.body, ctx, STEP_SKIP, errors, &mut config);
     // `override = { "TYPE.NAME" = { ... } }` (or keyed by the source name or type):

@@ -16,7 +16,7 @@ mod template;
 mod upgrade;
 mod vars;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kiln_core::plan::Plan;
 use kiln_core::Diagnostic;
@@ -77,7 +77,9 @@ pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnost
     } else {
         opts.cwd.clone()
     };
-    let abs_dir = absolute(&template_dir, &cwd).display().to_string();
+    let abs_dir = crate::grants::absolute(&template_dir, &cwd)
+        .display()
+        .to_string();
     let pwd = cwd.display().to_string();
     let clock = interpolate::Clock::from_env(&opts.env);
     let var_scope = interpolate::Scope {
@@ -149,27 +151,6 @@ fn dedup(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
     for d in diags {
         if !out.contains(&d) {
             out.push(d);
-        }
-    }
-    out
-}
-
-/// `dir` made absolute against `cwd` and cleaned lexically, as Go's `filepath.Abs`.
-fn absolute(dir: &Path, cwd: &Path) -> PathBuf {
-    use std::path::Component;
-    let joined = if dir.is_absolute() {
-        dir.to_owned()
-    } else {
-        cwd.join(dir)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
         }
     }
     out

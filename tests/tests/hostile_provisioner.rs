@@ -708,7 +708,6 @@ async fn environment_variables_are_not_granted_unless_named() {
 // 4. A TCP connection not granted: the listener the test opened receives nothing;
 // granted `127.0.0.1:PORT`, the same component connects and says hello.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap (issue 6): the negative cases hold, but a granted TCP connect is still refused (the positive control fails)"]
 async fn tcp_connections_are_not_granted_unless_named() {
     let h = Host::new().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -793,7 +792,6 @@ async fn name_resolution_is_not_granted() {
 // it was not granted is itself a message to the outside world (DNS exfiltration:
 // `<secret>.attacker.example` reaches the attacker's name server).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap (issue 6): with any network grant, every name resolves; wasmtime-wasi has no per-name hook"]
 async fn name_resolution_is_limited_to_the_granted_hosts() {
     let h = Host::new().await;
     let mut step = h.step();
@@ -806,6 +804,17 @@ async fn name_resolution_is_limited_to_the_granted_hosts() {
         )
         .await;
     }
+    // The control: the granted name resolves (whatever port is asked).
+    step.grant.network = vec!["LOCALHOST:9".into()];
+    let (result, ui) = h
+        .run(json!({"attack": "dns", "addr": "localhost:80"}), &step)
+        .await;
+    result.unwrap_or_else(|e| panic!("the control failed: {e}\nUI {:#?}", ui.shown()));
+    let shown = format!("{:?}", ui.shown());
+    assert!(
+        shown.contains("resolved `localhost:80`"),
+        "the granted name did not resolve: {shown}"
+    );
 }
 
 // 6. A busy loop is stopped at the step's timeout.
@@ -973,7 +982,6 @@ async fn an_upload_buffer_past_the_message_size_is_refused() {
 // for it (and without dropping its handle). Once the step has ended, nothing of it may
 // run on: the host kills what the step left behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap (issue 6): remote commands a step started outlive it (the communicator has no kill yet)"]
 async fn remote_commands_left_running_die_with_the_step() {
     let h = Host::new().await;
     let marker = format!("sleep 1234.{}", unique());
@@ -1082,7 +1090,6 @@ async fn too_many_remote_commands_in_flight_are_refused() {
 // (never more than one handle alive) must not keep running on the machine, or the
 // limit bounds nothing (each holds a process and an SSH channel).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap (issue 6): dropping a process handle does not stop the remote command (the communicator has no kill yet)"]
 async fn dropped_remote_commands_do_not_pile_up_past_the_in_flight_limit() {
     let h = Host::new().await;
     let limit = 4;

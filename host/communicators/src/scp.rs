@@ -53,7 +53,7 @@ impl Scp {
     ) -> Result<Self, CommError> {
         let exec = comm.exec(&command).await?;
         let (tx, rx) = mpsc::channel(64);
-        let ended = spawn_reader(exec.read, tx, false);
+        let ended = spawn_reader(exec.read, tx, false, None);
         Ok(Scp {
             write: exec.write,
             output: rx,

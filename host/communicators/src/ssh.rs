@@ -279,18 +279,22 @@ impl SshCommunicator {
 
     /// Opens a session channel running `command`, returning its halves.
     pub(crate) async fn exec(&self, command: &str) -> Result<Exec, CommError> {
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| CommError::Connection(e.to_string()))?;
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|e| CommError::Connection(e.to_string()))?;
-        let (read, write) = channel.split();
-        Ok(Exec { read, write })
+        exec_on(&self.handle, command).await
     }
+}
+
+/// Runs `command` on a new channel of the session.
+async fn exec_on(handle: &Handle<AcceptAnyHostKey>, command: &str) -> Result<Exec, CommError> {
+    let channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| CommError::Connection(e.to_string()))?;
+    channel
+        .exec(true, command)
+        .await
+        .map_err(|e| CommError::Connection(e.to_string()))?;
+    let (read, write) = channel.split();
+    Ok(Exec { read, write })
 }
 
 /// A running remote command's two halves.
@@ -313,6 +317,7 @@ pub(crate) fn spawn_reader(
     mut read: russh::ChannelReadHalf,
     out: mpsc::Sender<Output>,
     stderr_to_out: bool,
+    mut pid: Option<PidLine>,
 ) -> tokio::task::JoinHandle<Ended> {
     tokio::spawn(async move {
         let mut status = None;
@@ -320,12 +325,21 @@ pub(crate) fn spawn_reader(
         let mut out = Some(out);
         while let Some(msg) = read.wait().await {
             let (stream, data) = match msg {
-                ChannelMsg::Data { data } => (OutputStream::Stdout, data),
+                ChannelMsg::Data { data } => (OutputStream::Stdout, data.to_vec()),
                 ChannelMsg::ExtendedData { data, ext: 1 } if !stderr_to_out => {
                     stderr.extend_from_slice(&data);
                     continue;
                 }
-                ChannelMsg::ExtendedData { data, ext: 1 } => (OutputStream::Stderr, data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => match pid.as_mut() {
+                    Some(line) => match line.take(&data) {
+                        Some(rest) => {
+                            pid = None;
+                            (OutputStream::Stderr, rest)
+                        }
+                        None => continue,
+                    },
+                    None => (OutputStream::Stderr, data.to_vec()),
+                },
                 ChannelMsg::ExitStatus { exit_status } => {
                     status = Some(ExitStatus::Exited(exit_status as i32));
                     continue;
@@ -348,13 +362,21 @@ pub(crate) fn spawn_reader(
             };
             // Once the receiver is gone (nobody reads the output), keep draining anyway.
             if let Some(tx) = &out {
-                let output = Output {
-                    stream,
-                    data: data.to_vec(),
-                };
+                let output = Output { stream, data };
                 if tx.send(output).await.is_err() {
                     out = None;
                 }
+            }
+        }
+        if let (Some(line), Some(tx)) = (pid.take(), &out) {
+            let data = line.unclaimed();
+            if !data.is_empty() {
+                let _ = tx
+                    .send(Output {
+                        stream: OutputStream::Stderr,
+                        data,
+                    })
+                    .await;
             }
         }
         Ended {
@@ -364,12 +386,99 @@ pub(crate) fn spawn_reader(
     })
 }
 
+/// What a started command prints first on stderr so that it can be killed later: the
+/// shell's PID, which is also its process group (sshd starts every command in a new
+/// session). The line is taken out of the output; nothing else is changed.
+const PID_MARKER: &[u8] = b"\x1ekiln-pid ";
+
+/// The command line that runs `command` after printing the PID line.
+fn with_pid_line(command: &str) -> String {
+    format!("printf '\\036kiln-pid %s\\n' \"$$\" >&2\n{command}")
+}
+
+/// Collects the first stderr bytes of a started command until its PID line is complete.
+pub(crate) struct PidLine {
+    seen: Vec<u8>,
+    pid: Arc<std::sync::OnceLock<u32>>,
+}
+
+impl PidLine {
+    /// Takes `data`; once the line is complete (or cannot be the line), records the PID
+    /// and returns what follows it, or returns everything seen when it is not the line.
+    fn take(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        self.seen.extend_from_slice(data);
+        let prefix = &self.seen[..self.seen.len().min(PID_MARKER.len())];
+        if !PID_MARKER.starts_with(prefix) {
+            return Some(std::mem::take(&mut self.seen));
+        }
+        let Some(end) = self.seen.iter().position(|&b| b == b'\n') else {
+            return (self.seen.len() > 64).then(|| std::mem::take(&mut self.seen));
+        };
+        let parsed = std::str::from_utf8(&self.seen[PID_MARKER.len().min(end)..end])
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        match parsed {
+            Some(pid) if pid > 1 => {
+                let _ = self.pid.set(pid);
+                Some(self.seen.split_off(end + 1))
+            }
+            _ => Some(std::mem::take(&mut self.seen)),
+        }
+    }
+
+    /// The bytes held back when the stream ended before the line did.
+    fn unclaimed(self) -> Vec<u8> {
+        self.seen
+    }
+}
+
 struct SshProcess {
     output: mpsc::Receiver<Output>,
     ended: Option<tokio::task::JoinHandle<Ended>>,
     status: Option<ExitStatus>,
     // Keeps the channel open until the process is dropped.
-    _write: russh::ChannelWriteHalf<client::Msg>,
+    write: Option<russh::ChannelWriteHalf<client::Msg>>,
+    /// The remote shell's PID (and process group), once its first line arrived.
+    pid: Arc<std::sync::OnceLock<u32>>,
+    /// To open the channel that kills it.
+    handle: Arc<Handle<AcceptAnyHostKey>>,
+}
+
+/// A command still running when its handle is dropped (a step that ended, or a
+/// component that let go of it) is killed with its whole process group: the SSH `signal`
+/// request (which OpenSSH honours only for non-root logins) and, by the PID it reported,
+/// `kill -KILL -- -PGID` on a second channel; then the channel closes. Nothing a step
+/// started outlives it on the machine, unless it leaves its process group on purpose or
+/// runs as another user (through sudo, say).
+impl Drop for SshProcess {
+    fn drop(&mut self) {
+        let running =
+            self.status.is_none() && self.ended.as_ref().is_some_and(|h| !h.is_finished());
+        let (Some(write), true) = (self.write.take(), running) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pid, handle) = (self.pid.get().copied(), self.handle.clone());
+        runtime.spawn(async move {
+            let _ = write.signal(russh::Sig::KILL).await;
+            if let Some(pid) = pid {
+                let kill =
+                    format!("kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null");
+                match exec_on(&handle, &kill).await {
+                    Ok(exec) => {
+                        let (tx, _rx) = mpsc::channel(1);
+                        let _ = spawn_reader(exec.read, tx, false, None).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, pid, "killing an abandoned remote command")
+                    }
+                }
+            }
+            let _ = write.close().await;
+        });
+    }
 }
 
 #[async_trait]
@@ -396,14 +505,21 @@ impl RemoteProcess for SshProcess {
 impl Communicator for SshCommunicator {
     #[tracing::instrument(skip(self))]
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
-        let exec = self.exec(command).await?;
+        let exec = self.exec(&with_pid_line(command)).await?;
         let (tx, rx) = mpsc::channel(64);
-        let ended = spawn_reader(exec.read, tx, true);
+        let pid = Arc::new(std::sync::OnceLock::new());
+        let line = PidLine {
+            seen: Vec::new(),
+            pid: pid.clone(),
+        };
+        let ended = spawn_reader(exec.read, tx, true, Some(line));
         Ok(Box::new(SshProcess {
             output: rx,
             ended: Some(ended),
             status: None,
-            _write: exec.write,
+            write: Some(exec.write),
+            pid,
+            handle: self.handle.clone(),
         }))
     }
 
@@ -431,5 +547,63 @@ impl Communicator for SshCommunicator {
 
     async fn download_dir(&self, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError> {
         scp::download_dir(self, src, sink).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> (PidLine, Arc<std::sync::OnceLock<u32>>) {
+        let pid = Arc::new(std::sync::OnceLock::new());
+        let line = PidLine {
+            seen: Vec::new(),
+            pid: pid.clone(),
+        };
+        (line, pid)
+    }
+
+    #[test]
+    fn the_pid_line_is_taken_out_of_stderr_in_pieces() {
+        let (mut l, pid) = line();
+        assert_eq!(l.take(b"\x1ekiln-p"), None);
+        assert_eq!(l.take(b"id 4242"), None);
+        assert_eq!(
+            l.take(b"\nwarning: x\n").as_deref(),
+            Some(&b"warning: x\n"[..])
+        );
+        assert_eq!(pid.get(), Some(&4242));
+    }
+
+    #[test]
+    fn other_stderr_passes_unchanged() {
+        let (mut l, pid) = line();
+        assert_eq!(
+            l.take(b"sh: 1: printf: not found\n").as_deref(),
+            Some(&b"sh: 1: printf: not found\n"[..])
+        );
+        assert_eq!(pid.get(), None);
+        let (mut l, pid) = line();
+        assert_eq!(
+            l.take(b"\x1ekiln-pid x\nrest").as_deref(),
+            Some(&b"\x1ekiln-pid x\nrest"[..])
+        );
+        assert_eq!(pid.get(), None);
+        let (mut l, _) = line();
+        assert_eq!(l.take(b"\x1ekiln-pid 12"), None);
+        assert_eq!(l.unclaimed(), b"\x1ekiln-pid 12");
+    }
+
+    #[test]
+    fn the_wrapper_prints_the_shell_pid_first() {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(with_pid_line("echo $$ >&2; echo out"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        let (first, second) = err.split_once('\n').unwrap();
+        assert_eq!(first.strip_prefix("\x1ekiln-pid "), Some(second.trim()));
+        assert_eq!(out.stdout, b"out\n");
     }
 }

@@ -38,6 +38,8 @@ pub struct StepState {
     pub(crate) archive_epoch: u64,
     /// Digests of the files the step wrote, taken on the way out.
     pub(crate) written: Vec<crate::artifact_files::KnownDigest>,
+    /// The host names the step may look up.
+    pub(crate) network: crate::network::NetworkGrant,
 }
 
 impl WasiView for StepState {

@@ -10,6 +10,7 @@ mod bindings;
 mod cache;
 mod grants;
 mod host;
+mod network;
 mod tree;
 
 use std::collections::HashMap;
@@ -329,6 +330,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        network::gate_name_lookups(&mut linker).map_err(|e| RuntimeError::Setup(e.to_string()))?;
         Provisioner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         // The post-processor world's other imports are the provisioner world's.
@@ -422,27 +424,7 @@ impl Runtime {
                 wasi.env(name, value);
             }
         }
-        // Sockets only to the granted `host:port` pairs (names resolved now, so that
-        // the check compares addresses); name lookups only when something is granted.
-        if !req.grant.network.is_empty() {
-            let allowed = resolve_allow_list(&req.grant.network);
-            wasi.allow_ip_name_lookup(true);
-            wasi.socket_addr_check(move |addr, use_| {
-                use wasmtime_wasi::sockets::SocketAddrUse;
-                let ok = match use_ {
-                    // A connect binds the wildcard address on an ephemeral port first.
-                    SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
-                        addr.ip().is_unspecified() && addr.port() == 0
-                    }
-                    SocketAddrUse::TcpConnect => allowed.iter().any(|(ip, port)| {
-                        *ip == addr.ip() && port.is_none_or(|p| p == addr.port())
-                    }),
-                    // Listening, and UDP beyond binding, are never granted.
-                    _ => false,
-                };
-                Box::pin(async move { ok })
-            });
-        }
+        let network = network::apply(&req.grant.network, &mut wasi);
         let state = StepState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -462,6 +444,7 @@ impl Runtime {
             paths: GrantedPaths::new(&req.grant, &req.cwd),
             archive_epoch: req.archive_epoch,
             written: Vec::new(),
+            network,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -515,6 +498,26 @@ impl Runtime {
             }
         }
         results
+    }
+
+    /// Creates a step's store and instance exactly as [`Runtime::provision`] does, calls
+    /// nothing, and drops them: what starting a step costs (the start-cost benchmark).
+    pub async fn instantiate_only(
+        &self,
+        component: &PreparedComponent,
+        req: &StepRequest,
+    ) -> Result<(), RuntimeError> {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let mut store = self.store(req, None, &stderr);
+        component
+            .pre
+            .instantiate(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| RuntimeError::Trap {
+                component: component.name.clone(),
+                message: trap_message(&e, &stderr),
+            })
     }
 
     /// Runs the component's `provision` for one step.
@@ -724,32 +727,6 @@ fn to_wit_artifact(
 
 /// The addresses of a network allow list (`host:port`, `host:*`), host names resolved;
 /// `None` as the port: any port.
-fn resolve_allow_list(granted: &[String]) -> Vec<(std::net::IpAddr, Option<u16>)> {
-    use std::net::ToSocketAddrs;
-    let mut out = Vec::new();
-    for entry in granted {
-        let Some((host, port)) = entry.rsplit_once(':') else {
-            continue;
-        };
-        let port: Option<u16> = if port == "*" {
-            None
-        } else {
-            match port.parse() {
-                Ok(p) => Some(p),
-                Err(_) => continue,
-            }
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        match (host, port.unwrap_or(0)).to_socket_addrs() {
-            Ok(addrs) => out.extend(addrs.map(|a| (a.ip(), port))),
-            Err(e) => {
-                tracing::warn!(entry = %entry, error = %e, "a granted network host does not resolve")
-            }
-        }
-    }
-    out
-}
-
 /// How much of a component's stderr is kept to explain a crash.
 const STDERR_CAPTURE: usize = 64 << 10;
 

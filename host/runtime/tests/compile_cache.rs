@@ -1,0 +1,78 @@
+//! The first compile of a component is written to the disk cache, and the next runtime
+//! (the next `kiln build`) loads it from there instead of compiling again.
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+use kiln_core::{BuildInfo, DiscardUi, Grant, Limits};
+use kiln_runtime::{Runtime, StepRequest, World};
+use tokio_util::sync::CancellationToken;
+
+fn compiled(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(dir.join("compiled")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_first_compile_is_cached_on_disk_and_not_repeated() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = kiln_builtins::component("shell").unwrap();
+    assert!(compiled(cache.path()).is_empty());
+
+    Runtime::new(Some(cache.path().to_owned()))
+        .unwrap()
+        .prepare("shell", wasm, World::Provisioner)
+        .unwrap();
+    let files = compiled(cache.path());
+    assert_eq!(files.len(), 1, "one compiled entry: {files:?}");
+    let before = std::fs::metadata(&files[0]).unwrap();
+    assert!(before.len() > 0);
+
+    // The next runtime loads it: the entry is neither rewritten nor joined by another.
+    let next = Runtime::new(Some(cache.path().to_owned())).unwrap();
+    let prepared = next.prepare("shell", wasm, World::Provisioner).unwrap();
+    assert_eq!(compiled(cache.path()), files);
+    let after = std::fs::metadata(&files[0]).unwrap();
+    assert_eq!(
+        (after.ino(), after.mtime_nsec(), after.mtime()),
+        (before.ino(), before.mtime_nsec(), before.mtime())
+    );
+
+    // And what it loaded runs.
+    let req = StepRequest {
+        config_json: "{}".into(),
+        build: BuildInfo::default(),
+        communicator: None,
+        ui: Arc::new(DiscardUi),
+        grant: Grant::default(),
+        cwd: std::env::temp_dir(),
+        timeout: None,
+        limits: Limits::default(),
+        cancel: CancellationToken::new(),
+        clock_epoch: 0,
+        archive_epoch: 0,
+    };
+    next.instantiate_only(&prepared, &req).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_compiled_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = kiln_builtins::component("shell").unwrap();
+    Runtime::new(Some(cache.path().to_owned()))
+        .unwrap()
+        .prepare("shell", wasm, World::Provisioner)
+        .unwrap();
+    let files = compiled(cache.path());
+    std::fs::write(&files[0], b"not a compiled component").unwrap();
+    Runtime::new(Some(cache.path().to_owned()))
+        .unwrap()
+        .prepare("shell", wasm, World::Provisioner)
+        .expect("a corrupt entry is a miss, not an error");
+    assert!(
+        std::fs::metadata(&files[0]).unwrap().len() > 100,
+        "the entry was rewritten"
+    );
+}

@@ -1,6 +1,7 @@
-//! Builds the test components of `tests/components/` for wasm32-wasip2 with a nested
-//! cargo, and tells the tests where they are (`HOSTILE_POST_PROCESSOR_WASM`,
-//! `HOSTILE_PROVISIONER_WASM`). The nested build uses its own target directory so that it
+//! Builds the test components of `tests/components/` and the example component of
+//! `examples/components/motd` for wasm32-wasip2 with a nested cargo, and tells the tests
+//! where they are (`HOSTILE_POST_PROCESSOR_WASM`, `HOSTILE_PROVISIONER_WASM`,
+//! `MOTD_WASM`). The nested build uses its own target directory so that it
 //! never waits on the lock of the outer build. A failed nested build fails this build: a
 //! sandbox test that silently skips proves nothing.
 
@@ -15,7 +16,13 @@ fn main() {
     let root = manifest_dir.join("..").canonicalize().unwrap();
     let components = manifest_dir.join("components");
     println!("cargo:rerun-if-changed=build.rs");
-    for watched in [components.clone(), root.join("guest-sdk"), root.join("wit")] {
+    let motd = root.join("examples/components/motd");
+    for watched in [
+        components.clone(),
+        motd.join("src"),
+        root.join("guest-sdk"),
+        root.join("wit"),
+    ] {
         println!("cargo:rerun-if-changed={}", watched.display());
         watch(&watched);
     }
@@ -44,4 +51,18 @@ fn main() {
         }
         println!("cargo:rustc-env={variable}={}", wasm.display());
     }
+    // The example component, a crate of its own (as `kiln component new` makes one).
+    println!(
+        "cargo:rerun-if-changed={}",
+        motd.join("Cargo.toml").display()
+    );
+    nested_build(&motd.join("Cargo.toml"), &target_dir, &[]);
+    let wasm = target_dir.join("wasm32-wasip2/release/motd.wasm");
+    if !wasm.is_file() {
+        panic!(
+            "the nested build succeeded but `{}` is missing",
+            wasm.display()
+        );
+    }
+    println!("cargo:rustc-env=MOTD_WASM={}", wasm.display());
 }

@@ -170,6 +170,33 @@ pub struct Registry {
 impl Registry {
     /// Starts the registry and waits until it answers.
     pub fn start() -> Registry {
+        Registry::start_with(|_| String::new())
+    }
+
+    /// Starts a registry that asks for HTTP basic auth and accepts only `user` with
+    /// `password` (docker-registry's htpasswd auth, which takes bcrypt hashes only).
+    pub fn start_with_basic_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(|dir| {
+            let htpasswd = dir.join("htpasswd");
+            // Cost 4, the lowest: the registry checks the hash on every request.
+            let hash = bcrypt::hash(password, 4).unwrap();
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+                htpasswd.display()
+            )
+        })
+    }
+
+    /// The registry's storage root; blobs are under
+    /// `docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data`.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts the registry with what `extra` returns appended to its configuration;
+    /// `extra` may put files in the fixture's directory, which it is given.
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         let bin = Path::new("/usr/bin/docker-registry");
         assert!(
             bin.exists(),
@@ -177,8 +204,9 @@ impl Registry {
         );
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let extra = extra(dir.path());
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();

@@ -893,6 +893,9 @@ mod container;
 #[path = "e2e/post.rs"]
 mod post;
 
+#[path = "e2e/components.rs"]
+mod components;
+
 // --- The other commands: fmt, console, inspect, hcl2_upgrade, validate -syntax-only. --
 
 mod commands {

@@ -34,6 +34,39 @@ impl Grant {
         self.random_host |= other.random_host;
     }
 
+    /// The grant as the lines of a `grant { }` block (`read = ["/srv"]`, ...), empty
+    /// when it grants nothing.
+    pub fn to_hcl_lines(&self) -> Vec<String> {
+        let list = |items: Vec<String>| {
+            let quoted: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            quoted.join(", ")
+        };
+        let paths = |p: &[PathBuf]| list(p.iter().map(|p| p.display().to_string()).collect());
+        let mut out = Vec::new();
+        if !self.read.is_empty() {
+            out.push(format!("read = [{}]", paths(&self.read)));
+        }
+        if !self.write.is_empty() {
+            out.push(format!("write = [{}]", paths(&self.write)));
+        }
+        if !self.env.is_empty() {
+            out.push(format!("env = [{}]", list(self.env.clone())));
+        }
+        if !self.network.is_empty() {
+            out.push(format!("network = [{}]", list(self.network.clone())));
+        }
+        if self.exec_host {
+            out.push("exec_host = true".into());
+        }
+        if self.clock_host {
+            out.push("clock = \"host\"".into());
+        }
+        if self.random_host {
+            out.push("random = \"host\"".into());
+        }
+        out
+    }
+
     /// What `need` asks for beyond this grant, one line each in template syntax
     /// (`read = ["/etc/hosts"]`); empty when this grant covers it. A path is covered by
     /// a granted path equal to it or above it.

@@ -98,4 +98,37 @@ pub struct Plan {
     pub builds: Vec<BuildPlan>,
     /// Values that must never be printed (sensitive variables).
     pub sensitive: Vec<String>,
+    /// `packer { required_components { ... } }`: the components the template names
+    /// beyond the builtins, and where each comes from.
+    pub components: Vec<RequiredComponent>,
+}
+
+/// One entry of `required_components`: the step type `name` runs the component at
+/// `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredComponent {
+    /// The provisioner or post-processor type that names it in `build` blocks.
+    pub name: String,
+    /// Where it comes from.
+    pub source: ComponentSource,
+    /// The `source` attribute, for messages.
+    pub location: crate::Location,
+}
+
+/// Where a required component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentSource {
+    /// A `.wasm` file, made absolute against the template's directory.
+    File(PathBuf),
+    /// An OCI reference, `registry/repository[:tag][@sha256:...]`, as written.
+    Oci(String),
+}
+
+impl std::fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(p) => write!(f, "{}", p.display()),
+            ComponentSource::Oci(r) => f.write_str(r),
+        }
+    }
 }

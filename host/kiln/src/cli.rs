@@ -1,5 +1,5 @@
-//! The command line: `build`, `validate`, `inspect`, `console`, `fmt`, `hcl2_upgrade` and
-//! `version`, with Packer's flags (`-var`,
+//! The command line: `build`, `validate`, `inspect`, `console`, `fmt`, `hcl2_upgrade`,
+//! `init`, `component` and `version`, with Packer's flags (`-var`,
 //! `-var-file`, `-only`, `-except`, ...) spelled as Packer spells them.
 
 use crate::{engine, ui};
@@ -119,6 +119,20 @@ enum Command {
         /// Also format the files in subdirectories.
         #[arg(long)]
         recursive: bool,
+    },
+    /// Pull the components a template requires (`packer { required_components }`) and
+    /// lock their digests next to it.
+    Init {
+        /// A .pkr.hcl template file, or a directory of them.
+        template: PathBuf,
+        /// Resolve tags again and move the lock forward.
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Publish, fetch, inspect and create components.
+    Component {
+        #[command(subcommand)]
+        command: crate::component_cli::ComponentCommand,
     },
     /// Print Kiln's version.
     Version,
@@ -334,7 +348,14 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) 
         Ok(r) => r,
         Err(code) => return code,
     };
-    match engine::prepare(&loaded.plan, &rt, &loaded.cwd).await {
+    let required = match crate::components::resolve(&loaded.plan, &args.template).await {
+        Ok(r) => r,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
+    match engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await {
         Ok(_) => {
             println!("The configuration is valid.");
             tracing::debug!("validated");
@@ -374,7 +395,14 @@ async fn build(
         Ok(r) => Arc::new(r),
         Err(code) => return code,
     };
-    let ready = match engine::prepare(&loaded.plan, &rt, &loaded.cwd).await {
+    let required = match crate::components::resolve(&loaded.plan, &args.template).await {
+        Ok(r) => r,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
+    let ready = match engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await {
         Ok(r) => r,
         Err(diags) => {
             print_diagnostics(&diags);
@@ -516,45 +544,11 @@ async fn build(
 /// (what a builtin's configuration implies plus the template's `grant` block). Empty
 /// when no step is granted anything beyond the communicator and the UI.
 fn grants_section(plan: &kiln_core::plan::Plan, cwd: &std::path::Path) -> String {
-    fn describe(g: &kiln_core::Grant) -> Vec<String> {
-        let list = |items: Vec<String>| {
-            items
-                .iter()
-                .map(|i| format!("{i:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let paths =
-            |p: &[std::path::PathBuf]| list(p.iter().map(|p| p.display().to_string()).collect());
-        let mut out = Vec::new();
-        if !g.read.is_empty() {
-            out.push(format!("read = [{}]", paths(&g.read)));
-        }
-        if !g.write.is_empty() {
-            out.push(format!("write = [{}]", paths(&g.write)));
-        }
-        if !g.env.is_empty() {
-            out.push(format!("env = [{}]", list(g.env.clone())));
-        }
-        if !g.network.is_empty() {
-            out.push(format!("network = [{}]", list(g.network.clone())));
-        }
-        if g.exec_host {
-            out.push("exec_host = true".into());
-        }
-        if g.clock_host {
-            out.push("clock = \"host\"".into());
-        }
-        if g.random_host {
-            out.push("random = \"host\"".into());
-        }
-        out
-    }
     let mut text = String::new();
     for build in &plan.builds {
         let mut lines = Vec::new();
         for step in build.provisioners.iter().chain(&build.error_cleanup) {
-            let g = describe(&engine::effective_grant(step, cwd));
+            let g = engine::effective_grant(step, cwd).to_hcl_lines();
             if !g.is_empty() {
                 lines.push(format!(
                     "    provisioner \"{}\": {}",
@@ -567,7 +561,7 @@ fn grants_section(plan: &kiln_core::plan::Plan, cwd: &std::path::Path) -> String
             let mut grant = kiln_builtins::post_processor_grant(&pp.kind, &pp.block.config, cwd);
             grant.extend(&pp.grant);
             let mut g = vec!["read = its input artifact's files".to_owned()];
-            g.extend(describe(&grant));
+            g.extend(grant.to_hcl_lines());
             lines.push(format!(
                 "    post-processor \"{}\": {}",
                 pp.kind,
@@ -673,6 +667,10 @@ pub fn main() -> ExitCode {
             println!("Kiln v{}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Init { template, upgrade } => {
+            rt.block_on(crate::component_cli::init(&template, upgrade))
+        }
+        Command::Component { command } => rt.block_on(crate::component_cli::run(command)),
         Command::Validate {
             template,
             syntax_only,

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use kiln_core::config::{expected_fields, field_of, FieldError};
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, StepPlan};
+
+use crate::components::Resolved;
 use kiln_core::{
     Artifact, BuildContext, BuildError, BuildInfo, Builder, Communicator, ConnectionInfo,
     Diagnostic, ProvisionHook, Ui,
@@ -112,13 +114,17 @@ fn validate_key(step: &StepPlan) -> ValidateKey {
 fn prepare_step(
     step: &StepPlan,
     runtime: &Runtime,
+    required: &Resolved,
     prepared: &mut HashMap<String, PreparedComponent>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PreparedComponent> {
     if let Some(c) = prepared.get(&step.kind) {
         return Some(c.clone());
     }
-    let Some(bytes) = kiln_builtins::component(&step.kind) else {
+    let found = required
+        .get(&step.kind)
+        .or_else(|| kiln_builtins::component(&step.kind));
+    let Some(bytes) = found else {
         let known: Vec<&str> = kiln_builtins::names().collect();
         let d = Diagnostic::error(
             format!("Unknown provisioner type \"{}\"", step.kind),
@@ -127,8 +133,10 @@ fn prepare_step(
         errors.push(match did_you_mean(&step.kind, known.iter().copied()) {
             Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
             None => d.with_hint(format!(
-                "Kiln ships these provisioners: {}.",
-                known.join(", ")
+                "Kiln ships these provisioners: {}. Others are components the template \
+                 names in `packer {{ required_components {{ {} = {{ source = \"...\" }} }} }}`.",
+                known.join(", "),
+                step.kind
             )),
         });
         return None;
@@ -139,10 +147,11 @@ fn prepare_step(
             Some(c)
         }
         Err(e) => {
-            errors.push(Diagnostic::error(
-                e.to_string(),
-                Some(step.block.location.clone()),
-            ));
+            let mut d = Diagnostic::error(e.to_string(), Some(step.block.location.clone()));
+            if let Some(source) = required.source(&step.kind) {
+                d = d.with_hint(format!("The component comes from {source}."));
+            }
+            errors.push(d);
             None
         }
     }
@@ -188,6 +197,7 @@ pub async fn prepare(
     plan: &Plan,
     runtime: &Runtime,
     cwd: &Path,
+    required: &Resolved,
 ) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     // Every build's steps are validated, also where the builder's configuration failed.
@@ -230,14 +240,18 @@ pub async fn prepare(
             ));
         };
         for step in &build.provisioners {
-            if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
+            if let Some(component) =
+                prepare_step(step, runtime, required, &mut prepared, &mut errors)
+            {
                 declared(step, &component, &mut errors);
                 steps.push((step.clone(), component));
             }
         }
         let mut error_cleanup = None;
         if let Some(step) = &build.error_cleanup {
-            if let Some(component) = prepare_step(step, runtime, &mut prepared, &mut errors) {
+            if let Some(component) =
+                prepare_step(step, runtime, required, &mut prepared, &mut errors)
+            {
                 declared(step, &component, &mut errors);
                 error_cleanup = Some((step.clone(), component));
             }
@@ -247,6 +261,7 @@ pub async fn prepare(
             &plan.sensitive,
             runtime,
             cwd,
+            required,
             &mut prepared_post,
             &mut errors,
         )

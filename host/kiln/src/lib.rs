@@ -2,8 +2,11 @@
 //! UI. The only crate that knows clap.
 
 pub mod cli;
+mod component_cli;
+pub mod components;
 pub mod engine;
 pub mod fmt;
 pub mod post;
+mod scaffold;
 mod shell_local;
 pub mod ui;

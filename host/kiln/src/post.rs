@@ -88,6 +88,7 @@ pub async fn prepare(
     sensitive: &[String],
     runtime: &Runtime,
     cwd: &Path,
+    required: &crate::components::Resolved,
     prepared: &mut HashMap<String, PreparedComponent>,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Vec<ReadyPostProcessor>> {
@@ -127,7 +128,10 @@ pub async fn prepare(
                 }
                 continue;
             }
-            let Some(bytes) = kiln_builtins::post_processor(&pp.kind) else {
+            let found = required
+                .get(&pp.kind)
+                .or_else(|| kiln_builtins::post_processor(&pp.kind));
+            let Some(bytes) = found else {
                 let names = known();
                 let d = Diagnostic::error(
                     format!("Unknown post-processor type \"{}\"", pp.kind),
@@ -136,7 +140,8 @@ pub async fn prepare(
                 errors.push(match did_you_mean(&pp.kind, names.iter().copied()) {
                     Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
                     None => d.with_hint(format!(
-                        "Kiln ships these post-processors: {}.",
+                        "Kiln ships these post-processors: {}. Others are components the \
+                         template names in `packer {{ required_components {{ ... }} }}`.",
                         names.join(", ")
                     )),
                 });

@@ -59,7 +59,7 @@ pub enum Error {
     )]
     NotFound { reference: String, registry: String },
     /// The registry refused the credentials (or their absence).
-    #[error("registry {registry} refused access to {reference}; check the username and password")]
+    #[error("registry {registry} refused access to {reference}; check the username and password, or run `kiln component login {registry}`")]
     Unauthorized { reference: String, registry: String },
     /// Any other registry failure: network, TLS, an unexpected answer.
     #[error("registry request for {reference} failed: {source}")]
@@ -67,6 +67,26 @@ pub enum Error {
         reference: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A registry manifest that is not a wasm component artifact (an image, an index, a
+    /// manifest with several layers, ...); `found` says what it is instead.
+    #[error("{reference} is not a wasm component artifact: {found}; a component is an OCI manifest with config media type application/vnd.wasm.config.v0+json and exactly one application/wasm layer (as `kiln component push` makes)")]
+    NotAComponent { reference: String, found: String },
+    /// A file to push that is not a WebAssembly component binary.
+    #[error("{path} is not a WebAssembly component: it does not start with the component preamble (\\0asm, version 0x0d, layer 1); build it for wasm32-wasip2 or wrap a core module with `wasm-tools component new`")]
+    NotAComponentFile { path: PathBuf },
+    /// A Docker config file that does not parse or holds unusable credentials.
+    #[error("Docker config {path} is not usable: {reason}; fix the file, or log in again with `kiln component login`")]
+    DockerConfig { path: PathBuf, reason: String },
+    /// A `docker-credential-<helper>` program that could not be run or gave no credentials.
+    #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}; check that it is installed and on PATH, or remove it from the Docker config")]
+    CredentialHelper {
+        helper: String,
+        registry: String,
+        reason: String,
+    },
+    /// Neither `DOCKER_CONFIG` nor `HOME` says where the Docker config file is.
+    #[error("cannot tell where the Docker config file is: neither DOCKER_CONFIG nor HOME is set; set one of them")]
+    NoDockerConfig,
     /// A layer entry that would land outside the extraction directory.
     #[error("layer {layer} has entry {path:?} that would be written outside the destination; refusing to extract it")]
     UnsafePath { layer: Digest, path: String },

@@ -1,4 +1,5 @@
-//! OCI images on disk and in registries, for Kiln's container builder.
+//! OCI images on disk and in registries, for Kiln's container builder, and WebAssembly
+//! components in registries, for Kiln's provisioners.
 //!
 //! Everything an image is made of lives in a [`BlobStore`], a directory of blobs named by
 //! their sha256. An [`Image`] is a manifest digest plus the parsed manifest and config;
@@ -10,6 +11,17 @@
 //! | oci-archive (tar of a layout) | [`read_oci_archive`] | [`write_oci_archive`] |
 //! | registry ([`Reference`], [`RegistryAuth`]) | [`pull`] (async) | [`push`] (async) |
 //! | a directory tree | [`write_layer`] → [`LayerInfo`] | [`extract_layers`] |
+//! | registry, a wasm component ([`Access`]) | [`pull_component`] (async) | [`push_component`] (async) |
+//!
+//! Components are not images: [`push_component`] uploads a component file with a
+//! [`WasmConfig`] and [`ComponentMeta`] annotations, [`pull_component`] stores its one
+//! layer, and [`resolve_component`] only reads the manifest (for lock files).
+//! [`credentials_for`] finds a registry's login as Docker keeps it (config file and
+//! credential helpers) and [`store_login`] saves one there.
+//!
+//! Every registry request, for images and components alike, is retried with backoff when
+//! the failure may pass (5xx, 429, refused or reset connections, timeouts), never when it
+//! will not (refused credentials, not found, digest mismatches).
 //!
 //! [`store_image`] turns layer [`Descriptor`]s (see [`LayerInfo::descriptor`]) and an
 //! [`ImageConfig`] into an [`Image`]; errors are one [`Error`] enum.
@@ -24,15 +36,22 @@
 //! deterministic, so the same inputs give the same digests. Docker schema 2 images are
 //! accepted when reading; the manifests this crate makes are always OCI.
 
+mod component;
+mod credentials;
 mod digest;
 mod error;
 mod extract;
 mod layer;
 mod layout;
 mod registry;
+mod retry;
 mod spec;
 mod store;
 
+pub use component::{pull_component, push_component, resolve_component};
+pub use component::{Access, ComponentMeta, ComponentWorld, PulledComponent, PushedComponent};
+pub use component::{WasmConfig, MEDIA_TYPE_WASM_CONFIG, MEDIA_TYPE_WASM_LAYER};
+pub use credentials::{credentials_for, store_login};
 pub use digest::Digest;
 pub use error::Error;
 pub use extract::extract_layers;

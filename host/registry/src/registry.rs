@@ -15,6 +15,7 @@ use oci_client::{Client, Reference as OciRef, RegistryOperation};
 use tokio_util::io::ReaderStream;
 
 use crate::error::io_err;
+use crate::retry::{http_status, retry_registry};
 use crate::spec::{parse, pick_platform, unsupported};
 use crate::spec::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST};
 use crate::spec::{MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
@@ -62,7 +63,7 @@ impl Reference {
         host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
-    fn to_oci(&self) -> OciRef {
+    pub(crate) fn to_oci(&self) -> OciRef {
         let (r, repo) = (self.registry.clone(), self.repository.clone());
         match (self.tag.clone(), &self.digest) {
             (Some(t), Some(d)) => OciRef::with_tag_and_digest(r, repo, t, d.to_string()),
@@ -167,7 +168,7 @@ impl fmt::Debug for RegistryAuth {
     }
 }
 
-const MANIFEST_TYPES: [&str; 4] = [
+pub(crate) const MANIFEST_TYPES: [&str; 4] = [
     MEDIA_TYPE_OCI_MANIFEST,
     MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_OCI_INDEX,
@@ -183,14 +184,10 @@ pub async fn pull(
     auth: Option<&RegistryAuth>,
     store: &BlobStore,
 ) -> Result<Image, Error> {
-    let (client, auth, oci_ref) = (client(reference), oci_auth(auth), reference.to_oci());
-    let fail = |e| registry_error(reference, e);
+    let (client, auth) = (client(reference, false), oci_auth(auth));
     let mut pinned = reference.digest().cloned();
     let mut what = format!("manifest of {reference}");
-    let (mut bytes, _) = client
-        .pull_manifest_raw(&oci_ref, &auth, &MANIFEST_TYPES)
-        .await
-        .map_err(fail)?;
+    let mut bytes = fetch_manifest(&client, &auth, reference).await?;
     // An index names one manifest per platform; a few levels of nesting are plenty.
     for _ in 0..4 {
         let digest = Digest::of(&bytes);
@@ -210,10 +207,7 @@ pub async fn pull(
             digest: Some(chosen.digest.clone()),
             ..reference.clone()
         };
-        (bytes, _) = client
-            .pull_manifest_raw(&at.to_oci(), &auth, &MANIFEST_TYPES)
-            .await
-            .map_err(fail)?;
+        bytes = fetch_manifest(&client, &auth, &at).await?;
         (what, pinned) = (
             format!("manifest {} of {reference}", chosen.digest),
             Some(chosen.digest.clone()),
@@ -228,24 +222,7 @@ pub async fn pull(
         }
         tracing::debug!(digest = %blob.digest, size = blob.size, "downloading blob");
         let what = format!("blob {} of {reference}", blob.digest);
-        let mut stream = client
-            .pull_blob_stream(&oci_ref, blob.digest.as_str())
-            .await
-            .map_err(fail)?;
-        let mut writer = store.writer()?;
-        while let Some(chunk) = stream.next().await {
-            // A chunk lands in the page cache; a blocking write of one is cheap.
-            let chunk = chunk.map_err(|e| {
-                let digest_error = e.get_ref().and_then(|e| e.downcast_ref());
-                let ours = digest_error.and_then(|d| mismatch(d, &what));
-                ours.unwrap_or_else(|| io_err(format!("downloading {what}"))(e))
-            })?;
-            std::io::Write::write_all(&mut writer, &chunk)
-                .map_err(io_err(format!("storing {what}")))?;
-        }
-        writer
-            .finish(Some(&blob.digest))
-            .map_err(|e| e.naming(what))?;
+        download_blob(&client, reference, &blob.digest, store, &what).await?;
     }
     Image::load(store, digest)
 }
@@ -260,50 +237,147 @@ pub async fn push(
     store: &BlobStore,
     image: &Image,
 ) -> Result<Digest, Error> {
-    let (client, auth, target) = (client(reference), oci_auth(auth), reference.to_oci());
-    let fail = |e| registry_error(reference, e);
-    client
-        .auth(&target, &auth, RegistryOperation::Push)
-        .await
-        .map_err(fail)?;
+    let (client, auth) = (client(reference, false), oci_auth(auth));
+    authorize_push(&client, &auth, reference).await?;
     for blob in image.manifest.layers.iter().chain([&image.manifest.config]) {
-        let d = blob.digest.as_str();
-        if client.blob_exists(&target, d).await.map_err(fail)? {
-            continue;
-        }
-        tracing::debug!(digest = d, size = blob.size, "uploading blob");
-        let file = tokio::fs::File::from_std(store.open(&blob.digest)?);
-        let stream = ReaderStream::new(file).map_err(OciError::from);
-        client
-            .push_blob_stream(&target, stream, d, Some(blob.size))
-            .await
-            .map_err(fail)?;
+        let open = || store.open(&blob.digest);
+        upload_blob(&client, reference, &blob.digest, blob.size, open).await?;
     }
     let manifest = store.read(&image.manifest_digest)?;
-    let what = format!("manifest {}", image.manifest_digest);
     let media_type = image.manifest_media_type();
-    let media_type = media_type
-        .parse()
-        .map_err(|_| unsupported(&what, media_type))?;
-    client
-        .push_manifest_raw(&target, manifest, media_type)
-        .await
-        .map_err(fail)?;
-    let reported = client
-        .fetch_manifest_digest(&target, &auth)
-        .await
-        .map_err(fail)?
-        .parse()?;
+    let expected = &image.manifest_digest;
+    put_manifest(&client, &auth, reference, manifest, media_type, expected).await
+}
+
+/// Logs in for pushing to `reference` (a bearer token, or basic auth for later requests).
+pub(crate) async fn authorize_push(
+    client: &Client,
+    auth: &OciAuth,
+    reference: &Reference,
+) -> Result<(), Error> {
+    let target = &reference.to_oci();
+    let doing = format!("authorizing a push to {reference}");
+    retry_registry(&doing, || async move {
+        let authorized = client.auth(target, auth, RegistryOperation::Push).await;
+        authorized.map_err(|e| registry_error(reference, e))
+    })
+    .await
+    .map(drop)
+}
+
+/// The raw manifest `reference` names (an OCI or Docker manifest or index).
+pub(crate) async fn fetch_manifest(
+    client: &Client,
+    auth: &OciAuth,
+    reference: &Reference,
+) -> Result<Vec<u8>, Error> {
+    let oci_ref = &reference.to_oci();
+    let doing = format!("fetching the manifest of {reference}");
+    retry_registry(&doing, || async move {
+        let fetched = client.pull_manifest_raw(oci_ref, auth, &MANIFEST_TYPES);
+        let (bytes, _) = fetched.await.map_err(|e| registry_error(reference, e))?;
+        Ok(bytes.to_vec())
+    })
+    .await
+}
+
+/// Downloads blob `digest` of `reference`'s repository into `store`, checking its digest
+/// while it streams; a failed or corrupt download leaves nothing in the store. `what`
+/// names the blob in errors.
+pub(crate) async fn download_blob(
+    client: &Client,
+    reference: &Reference,
+    digest: &Digest,
+    store: &BlobStore,
+    what: &str,
+) -> Result<(), Error> {
+    let oci_ref = &reference.to_oci();
+    retry_registry(&format!("downloading {what}"), || async move {
+        let mut stream = client
+            .pull_blob_stream(oci_ref, digest.as_str())
+            .await
+            .map_err(|e| registry_error(reference, e))?;
+        let mut writer = store.writer()?;
+        while let Some(chunk) = stream.next().await {
+            // A chunk lands in the page cache; a blocking write of one is cheap.
+            let chunk = chunk.map_err(|e| {
+                let digest_error = e.get_ref().and_then(|e| e.downcast_ref());
+                let ours = digest_error.and_then(|d| mismatch(d, what));
+                ours.unwrap_or_else(|| io_err(format!("downloading {what}"))(e))
+            })?;
+            std::io::Write::write_all(&mut writer, &chunk)
+                .map_err(io_err(format!("storing {what}")))?;
+        }
+        writer.finish(Some(digest)).map_err(|e| e.naming(what))?;
+        Ok(())
+    })
+    .await
+}
+
+/// Uploads blob `digest` (`size` bytes) to `reference`'s repository, streamed from the
+/// file `open` opens, unless the registry already has it.
+pub(crate) async fn upload_blob(
+    client: &Client,
+    reference: &Reference,
+    digest: &Digest,
+    size: u64,
+    open: impl Fn() -> Result<std::fs::File, Error>,
+) -> Result<(), Error> {
+    let (target, d, open) = (&reference.to_oci(), digest.as_str(), &open);
+    let fail = |e| registry_error(reference, e);
+    let doing = format!("uploading blob {digest} to {reference}");
+    retry_registry(&doing, || async move {
+        if client.blob_exists(target, d).await.map_err(fail)? {
+            return Ok(());
+        }
+        tracing::debug!(digest = d, size, "uploading blob");
+        let file = tokio::fs::File::from_std(open()?);
+        let stream = ReaderStream::new(file).map_err(OciError::from);
+        let pushed = client.push_blob_stream(target, stream, d, Some(size)).await;
+        pushed.map(drop).map_err(fail)
+    })
+    .await
+}
+
+/// Pushes `manifest` (of `media_type`) to `reference` and returns the digest the registry
+/// reports for it, which must be `expected`.
+pub(crate) async fn put_manifest(
+    client: &Client,
+    auth: &OciAuth,
+    reference: &Reference,
+    manifest: Vec<u8>,
+    media_type: &str,
+    expected: &Digest,
+) -> Result<Digest, Error> {
+    let (target, fail) = (&reference.to_oci(), |e| registry_error(reference, e));
+    let (what, manifest) = (&format!("manifest {expected}"), &manifest);
+    let doing = format!("pushing the {what} to {reference}");
+    retry_registry(&doing, || async move {
+        let header = media_type.parse();
+        let header = header.map_err(|_| unsupported(what, media_type))?;
+        let pushed = client.push_manifest_raw(target, manifest.clone(), header);
+        pushed.await.map(drop).map_err(fail)
+    })
+    .await?;
+    let doing = format!("checking the {what} on {reference}");
+    let reported = retry_registry(&doing, || async move {
+        let reported = client.fetch_manifest_digest(target, auth).await;
+        reported.map_err(fail)
+    })
+    .await?
+    .parse()?;
     check(
         &format!("manifest pushed to {reference}"),
-        Some(&image.manifest_digest),
+        Some(expected),
         &reported,
     )?;
     Ok(reported)
 }
 
-fn client(reference: &Reference) -> Client {
-    let protocol = match reference.is_loopback() {
+/// A client for `reference`'s registry: plain http for loopback registries and, when
+/// `insecure`, for any other; https otherwise.
+pub(crate) fn client(reference: &Reference, insecure: bool) -> Client {
+    let protocol = match insecure || reference.is_loopback() {
         true => ClientProtocol::Http,
         false => ClientProtocol::Https,
     };
@@ -313,13 +387,13 @@ fn client(reference: &Reference) -> Client {
     })
 }
 
-fn oci_auth(auth: Option<&RegistryAuth>) -> OciAuth {
+pub(crate) fn oci_auth(auth: Option<&RegistryAuth>) -> OciAuth {
     auth.map_or(OciAuth::Anonymous, |a| {
         OciAuth::Basic(a.username.clone(), a.password.clone())
     })
 }
 
-fn check(what: &str, expected: Option<&Digest>, actual: &Digest) -> Result<(), Error> {
+pub(crate) fn check(what: &str, expected: Option<&Digest>, actual: &Digest) -> Result<(), Error> {
     match expected {
         Some(expected) if expected != actual => Err(Error::DigestMismatch {
             what: what.into(),
@@ -331,7 +405,7 @@ fn check(what: &str, expected: Option<&Digest>, actual: &Digest) -> Result<(), E
 }
 
 /// A digest mismatch oci-client found, as ours.
-fn mismatch(e: &DigestError, what: &str) -> Option<Error> {
+pub(crate) fn mismatch(e: &DigestError, what: &str) -> Option<Error> {
     let DigestError::VerificationError { expected, actual } = e else {
         return None;
     };
@@ -343,7 +417,7 @@ fn mismatch(e: &DigestError, what: &str) -> Option<Error> {
     })
 }
 
-fn registry_error(reference: &Reference, e: OciError) -> Error {
+pub(crate) fn registry_error(reference: &Reference, e: OciError) -> Error {
     if let OciError::DigestError(d) = &e {
         if let Some(e) = mismatch(d, &format!("manifest of {reference}")) {
             return e;
@@ -355,22 +429,14 @@ fn registry_error(reference: &Reference, e: OciError) -> Error {
         }
         _ => Vec::new(),
     };
-    let status = match &e {
-        OciError::ServerError { code, .. } => *code,
-        OciError::UnauthorizedError { .. } | OciError::AuthenticationFailure(_) => 401,
-        _ if codes
-            .iter()
-            .any(|c| matches!(c, Code::ManifestUnknown | Code::NameUnknown)) =>
-        {
-            404
-        }
-        _ if codes
-            .iter()
-            .any(|c| matches!(c, Code::Unauthorized | Code::Denied)) =>
-        {
-            401
-        }
-        _ => 0,
+    let has = |wanted: &[Code]| codes.iter().any(|c| wanted.contains(*c));
+    // http_status also covers a bare 401 from a HEAD request (blob_exists), which has no body.
+    let status = match http_status(&e) {
+        Some(status) => status,
+        None if matches!(e, OciError::AuthenticationFailure(_)) => 401,
+        None if has(&[Code::ManifestUnknown, Code::NameUnknown]) => 404,
+        None if has(&[Code::Unauthorized, Code::Denied]) => 401,
+        None => 0,
     };
     let (reference, registry) = (reference.to_string(), reference.registry.clone());
     match status {

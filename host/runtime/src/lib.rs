@@ -109,7 +109,8 @@ pub enum World {
 }
 
 impl World {
-    fn name(self) -> &'static str {
+    /// The world's name in `kiln:plugin` (`provisioner`, `post-processor`).
+    pub fn name(self) -> &'static str {
         match self {
             World::Provisioner => "provisioner",
             World::PostProcessor => "post-processor",
@@ -223,6 +224,67 @@ pub fn declared_grants(wasm: &[u8]) -> Result<Option<Grant>, String> {
         }
     }
     Ok(found)
+}
+
+/// What a component file says about itself: the kiln:plugin world it implements (from
+/// its exports), its top-level imports and exports, and what it declares it needs.
+#[derive(Debug, Clone)]
+pub struct ComponentInfo {
+    /// The kiln:plugin world, when the exports match one.
+    pub world: Option<World>,
+    /// The interfaces and functions it imports (`wasi:cli/environment@0.2.0`, ...).
+    pub imports: Vec<String>,
+    /// What it exports (`validate`, `provision`, ...).
+    pub exports: Vec<String>,
+    /// Its `kiln:grants` section.
+    pub declared: Option<Grant>,
+}
+
+/// Reads `wasm`'s top-level imports and exports and its declared grants; an error when
+/// it is not a WebAssembly component.
+pub fn component_info(wasm: &[u8]) -> Result<ComponentInfo, String> {
+    use wasmparser::{Encoding, Payload};
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.map_err(|e| format!("not a WebAssembly component: {e}"))? {
+            Payload::Version { encoding, .. } => {
+                if depth == 0 && encoding != Encoding::Component {
+                    return Err("a core WebAssembly module, not a component; build it for                                 wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+                        .into());
+                }
+                depth += 1;
+            }
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let import = import.map_err(|e| format!("reading its imports: {e}"))?;
+                    imports.push(import.name.name.to_owned());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    let export = export.map_err(|e| format!("reading its exports: {e}"))?;
+                    exports.push(export.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    let has = |name: &str| exports.iter().any(|e| e == name);
+    let world = if has("provision") {
+        Some(World::Provisioner)
+    } else if has("post-process") {
+        Some(World::PostProcessor)
+    } else {
+        None
+    };
+    Ok(ComponentInfo {
+        world,
+        imports,
+        exports,
+        declared: declared_grants(wasm)?,
+    })
 }
 
 /// What a post-processor made of its input.

@@ -54,7 +54,7 @@ enum Kind {
     Component,
     Dynamic,
     /// Assignments only (`variables`, `locals`, `local`, `validation`, variable
-    /// files, `required_plugins`).
+    /// files, `required_plugins`, `required_components`).
     Attributes,
 }
 
@@ -67,7 +67,7 @@ fn block(kind: Kind, key: &str) -> Option<(usize, Kind)> {
         (Kind::Template, "local") => (1, Kind::Attributes),
         (Kind::Template, "source" | "data") => (2, Kind::Component),
         (Kind::Template, "build") => (0, Kind::Build),
-        (Kind::Packer, "required_plugins") => (0, Kind::Attributes),
+        (Kind::Packer, "required_plugins" | "required_components") => (0, Kind::Attributes),
         (Kind::Variable, "validation") => (0, Kind::Attributes),
         (
             Kind::Build,

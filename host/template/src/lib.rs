@@ -6,6 +6,7 @@
 //! attributes make sense is for the builder or component that receives it to say, and
 //! the engine maps their answers back onto the locations recorded in [`ConfigBlock`].
 
+mod components;
 mod data;
 mod files;
 pub mod fmt;
@@ -61,6 +62,7 @@ pub fn build_placeholder(key: &str) -> String {
 /// The Packer release whose template language Kiln follows (`packer.version`,
 /// `{{packer_version}}`).
 pub const PACKER_VERSION: &str = "1.6.6";
+pub use components::{lock_path, required_components};
 use values::{to_json, EvalScope};
 pub use variables::VarArg;
 
@@ -258,15 +260,19 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
     if !errors.is_empty() {
         return Err(errors);
     }
-    let template_dir = if path.is_dir() {
+    load_files(&files, &auto_var_paths, template_dir(path), opts)
+}
+
+/// The directory of the template at `path` (`path.root`).
+pub(crate) fn template_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
         path.to_owned()
     } else {
         path.parent()
             .map(Path::to_owned)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| ".".into())
-    };
-    load_files(&files, &auto_var_paths, template_dir, opts)
+    }
 }
 
 /// Loads HCL2 template text as if it were the file `name` (for tools and fuzzing).
@@ -291,6 +297,7 @@ fn load_files(
     let mut sources: BTreeMap<(String, String), SourceDef<'_>> = BTreeMap::new();
     let mut builds = Vec::new();
     let mut data_defs = Vec::new();
+    let mut components = Vec::new();
     for file in files {
         let at = || At { file };
         for structure in file.body.iter() {
@@ -367,7 +374,14 @@ fn load_files(
                         Ok(_) => builds.push(BuildDef { at: at(), block }),
                         Err(d) => errors.push(d),
                     },
-                    "packer" => check_packer_block(&at(), block, &mut errors, &mut warnings),
+                    "packer" => {
+                        let mut found = Found {
+                            errors: &mut errors,
+                            warnings: &mut warnings,
+                            components: &mut components,
+                        };
+                        check_packer_block(&at(), block, &template_dir, &mut found)
+                    }
                     "data" => data_defs.extend(data::collect(at(), block, &mut errors)),
                     _ => errors.push(at().unsupported_block(block, TOP_LEVEL)),
                 },
@@ -466,6 +480,7 @@ fn load_files(
             template_dir,
             builds: plan_builds,
             sensitive,
+            components,
         },
         warnings,
         inspection,
@@ -541,21 +556,26 @@ fn post_processor_title(block: &Block, ctx: &Context<'_>) -> Option<String> {
     })
 }
 
-fn check_packer_block(
-    at: &At<'_>,
-    block: &Block,
-    errors: &mut Vec<Diagnostic>,
-    warnings: &mut Vec<Diagnostic>,
-) {
+/// Where the checks of a `packer` block report.
+struct Found<'a> {
+    errors: &'a mut Vec<Diagnostic>,
+    warnings: &'a mut Vec<Diagnostic>,
+    components: &'a mut Vec<kiln_core::plan::RequiredComponent>,
+}
+
+fn check_packer_block(at: &At<'_>, block: &Block, template_dir: &Path, found: &mut Found<'_>) {
+    const ALLOWED: &[&str] = &["required_plugins", "required_components"];
     if let Err(d) = at.labels(block, &[]) {
-        errors.push(d);
+        found.errors.push(d);
     }
     for s in block.body.iter() {
         match s {
             Structure::Attribute(a) if a.key.as_str() == "required_version" => {
-                check_required_version(at, a, errors)
+                check_required_version(at, a, found.errors)
             }
-            Structure::Attribute(a) => errors.push(at.unsupported_attr(a, &["required_version"])),
+            Structure::Attribute(a) => found
+                .errors
+                .push(at.unsupported_attr(a, &["required_version"])),
             Structure::Block(b) if b.ident.as_str() == "required_plugins" => {
                 for p in b.body.iter() {
                     if let Structure::Attribute(a) = p {
@@ -565,11 +585,14 @@ fn check_packer_block(
                                 v.get("source").and_then(|s| s.as_str()).map(str::to_owned)
                             })
                             .unwrap_or_else(|| a.key.as_str().to_owned());
-                        warnings.push(plugin_warning(at, a, &source));
+                        found.warnings.push(plugin_warning(at, a, &source));
                     }
                 }
             }
-            Structure::Block(b) => errors.push(at.unsupported_block(b, &["required_plugins"])),
+            Structure::Block(b) if b.ident.as_str() == "required_components" => {
+                components::collect(at, b, template_dir, found.components, found.errors)
+            }
+            Structure::Block(b) => found.errors.push(at.unsupported_block(b, ALLOWED)),
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnost
             template_dir,
             builds,
             sensitive: vars.sensitive,
+            components: Vec::new(),
         },
         warnings: dedup(warnings),
         inspection,

@@ -1,5 +1,5 @@
-//! The first compile of a component is written to the disk cache, and the next runtime
-//! (the next `kiln build`) loads it from there instead of compiling again.
+//! Compiled components are cached on disk (the first compile is not repeated by the next
+//! runtime), and a component file describes itself (world, imports, exports).
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
@@ -75,4 +75,36 @@ async fn a_corrupt_cache_entry_is_compiled_again() {
         std::fs::metadata(&files[0]).unwrap().len() > 100,
         "the entry was rewritten"
     );
+}
+
+#[test]
+fn component_info_names_the_world_imports_and_exports() {
+    let shell = kiln_runtime::component_info(kiln_builtins::component("shell").unwrap()).unwrap();
+    assert_eq!(shell.world, Some(World::Provisioner));
+    assert!(
+        shell.exports.iter().any(|e| e == "provision"),
+        "{:?}",
+        shell.exports
+    );
+    assert!(shell.exports.iter().any(|e| e == "validate"));
+    assert!(
+        shell
+            .imports
+            .iter()
+            .any(|i| i.starts_with("kiln:plugin/communicator@")),
+        "{:?}",
+        shell.imports
+    );
+    assert!(shell.imports.iter().any(|i| i.starts_with("wasi:")));
+    let checksum =
+        kiln_runtime::component_info(kiln_builtins::post_processor("checksum").unwrap()).unwrap();
+    assert_eq!(checksum.world, Some(World::PostProcessor));
+    assert!(checksum
+        .imports
+        .iter()
+        .any(|i| i.starts_with("kiln:plugin/artifact-files@")));
+    let module = b"\0asm\x01\0\0\0";
+    let err = kiln_runtime::component_info(module).unwrap_err();
+    assert!(err.contains("core WebAssembly module"), "{err}");
+    assert!(kiln_runtime::component_info(b"not wasm").is_err());
 }

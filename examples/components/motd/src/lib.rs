@@ -46,7 +46,10 @@ impl Provisioner for Motd {
     }
 
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
-        let text = format!("{}\n", config.message.replace("{{build}}", &build.build_name));
+        let text = format!(
+            "{}\n",
+            config.message.replace("{{build}}", &build.build_name)
+        );
         remote::upload_bytes(text.as_bytes(), &config.path, Some(0o644))
             .map_err(|e| format!("writing {}: {}", config.path, e.message))?;
         ui::say(&format!("Message of the day written to {}", config.path));

@@ -329,13 +329,18 @@ fn source_date_epoch() -> Option<u64> {
     std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok()
 }
 
-/// The clock components see: SOURCE_DATE_EPOCH when set, else the build's start.
+/// The clock components see: SOURCE_DATE_EPOCH when set, else the run's start, read
+/// once so that every step of every build sees the same time (and the manifest's
+/// `build_time` records it).
 pub fn clock_epoch() -> u64 {
+    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     source_date_epoch().unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        *START.get_or_init(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
     })
 }
 

@@ -535,7 +535,7 @@ fn write_zip(entries: Vec<Entry>, mut out: File, level: i32, max_mtime: u64) -> 
 /// The DOS date and time of `secs` since the Unix epoch, in UTC, limited to the range DOS
 /// times can hold (1980-01-01 00:00:00 to 2107-12-31 23:59:58).
 fn dos_time(secs: u64) -> zip::DateTime {
-    let (year, month, day) = civil_from_days(secs / 86_400);
+    let (year, month, day) = kiln_core::civil_from_days(secs / 86_400);
     if year < 1980 {
         return zip::DateTime::default();
     }
@@ -557,42 +557,10 @@ fn dos_time(secs: u64) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-/// The proleptic Gregorian (year, month, day) of the day `days` after 1970-01-01.
-fn civil_from_days(days: u64) -> (u64, u8, u8) {
-    // Count from 0000-03-01 so that the leap day ends each 4/100/400-year cycle.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    // month is 1..=12 and day 1..=31 by construction.
-    (year, month as u8, day as u8)
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(59), (1970, 3, 1));
-        assert_eq!(civil_from_days(10_957), (2000, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
-        assert_eq!(civil_from_days(20_453), (2025, 12, 31));
-        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
-    }
 
     #[test]
     fn dos_times() {

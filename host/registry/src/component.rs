@@ -159,7 +159,7 @@ pub async fn push_component(
 ) -> Result<PushedComponent, Error> {
     let (layer, size) = hash_file(wasm.to_path_buf(), true).await?;
     let config = WasmConfig {
-        created: rfc3339(meta.created),
+        created: kiln_core::rfc3339(meta.created),
         author: None,
         architecture: "wasm".into(),
         os: "wasip2".into(),
@@ -268,7 +268,7 @@ fn component_manifest(
         .into_iter()
         .filter_map(|(key, value)| Some((key.to_string(), value.clone()?)))
         .collect();
-    annotations.insert(ANNOTATION_CREATED.into(), rfc3339(meta.created));
+    annotations.insert(ANNOTATION_CREATED.into(), kiln_core::rfc3339(meta.created));
     ImageManifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_OCI_MANIFEST.into()),
@@ -405,40 +405,10 @@ async fn hash_file(path: PathBuf, component: bool) -> Result<(Digest, u64), Erro
     joined.map_err(|e| io_err("hashing a file")(io::Error::other(e)))?
 }
 
-/// `secs` since the Unix epoch as an RFC 3339 UTC timestamp, e.g. `2023-11-14T22:13:20Z`.
-fn rfc3339(secs: u64) -> String {
-    // Days to a proleptic Gregorian date, counting in 400-year eras that start on March 1
-    // so that the leap day falls at the end of a year.
-    let (days, time) = (secs / 86_400, secs % 86_400);
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    let (h, m, s) = (time / 3_600, time % 3_600 / 60, time % 60);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
 
     fn meta() -> ComponentMeta {
         ComponentMeta {

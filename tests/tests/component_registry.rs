@@ -291,6 +291,31 @@ impl Drop for EnvVar {
 
 /// The only test that changes environment variables (DOCKER_CONFIG, PATH), so that no
 /// other test reads them meanwhile.
+/// The credentials the Docker config gives `addr` are the test user's, and pull the
+/// component pushed as `manifest`; no other registry gets any.
+async fn pulls_with_found_credentials(
+    addr: &str,
+    reference: &Reference,
+    store: &BlobStore,
+    manifest: &Digest,
+    from: &str,
+) {
+    let auth = credentials_for(addr)
+        .unwrap()
+        .unwrap_or_else(|| panic!("credentials from {from}"));
+    assert_eq!(
+        (auth.username.as_str(), auth.password.as_str()),
+        (USER, PASSWORD)
+    );
+    let access = Access {
+        auth: Some(auth),
+        insecure: false,
+    };
+    let pulled = pull_component(reference, &access, store).await.unwrap();
+    assert_eq!(pulled.manifest, *manifest);
+    assert!(credentials_for("elsewhere.example").unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_come_from_the_docker_config_and_its_helpers() {
     let tmp = tempfile::tempdir().unwrap();
@@ -307,21 +332,8 @@ async fn credentials_come_from_the_docker_config_and_its_helpers() {
     let config = json!({ "auths": { format!("http://{addr}/"): { "auth": AUTH_FIELD } } });
     fs::write(docker.join("config.json"), config.to_string()).unwrap();
     let _docker_config = EnvVar::set("DOCKER_CONFIG", &docker);
-    let auth = credentials_for(addr)
-        .unwrap()
-        .expect("credentials in auths");
-    assert_eq!(
-        (auth.username.as_str(), auth.password.as_str()),
-        (USER, PASSWORD)
-    );
-    let access = Access {
-        auth: Some(auth),
-        insecure: false,
-    };
     let store = BlobStore::new(tmp.path().join("store"));
-    let pulled = pull_component(&reference, &access, &store).await.unwrap();
-    assert_eq!(pulled.manifest, pushed.manifest);
-    assert!(credentials_for("elsewhere.example").unwrap().is_none());
+    pulls_with_found_credentials(addr, &reference, &store, &pushed.manifest, "auths").await;
 
     // A credential helper wins over auths; one that has nothing for a registry is no error.
     let bin = tmp.path().join("bin");
@@ -342,20 +354,7 @@ async fn credentials_come_from_the_docker_config_and_its_helpers() {
         "credsStore": "kilntest",
     });
     fs::write(docker.join("config.json"), config.to_string()).unwrap();
-    let auth = credentials_for(addr)
-        .unwrap()
-        .expect("credentials from the helper");
-    assert_eq!(
-        (auth.username.as_str(), auth.password.as_str()),
-        (USER, PASSWORD)
-    );
-    let access = Access {
-        auth: Some(auth),
-        insecure: false,
-    };
-    let pulled = pull_component(&reference, &access, &store).await.unwrap();
-    assert_eq!(pulled.manifest, pushed.manifest);
-    assert!(credentials_for("elsewhere.example").unwrap().is_none());
+    pulls_with_found_credentials(addr, &reference, &store, &pushed.manifest, "the helper").await;
     let config = json!({ "credHelpers": { addr: "absent" } });
     fs::write(docker.join("config.json"), config.to_string()).unwrap();
     let e = credentials_for(addr).unwrap_err();

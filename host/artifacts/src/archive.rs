@@ -557,7 +557,6 @@ fn dos_time(secs: u64) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

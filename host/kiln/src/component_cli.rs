@@ -263,17 +263,10 @@ fn copy_blob(
     digest: &Digest,
     output: &Path,
 ) -> Result<(), String> {
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".kiln-pull-{}", std::process::id()));
-    std::fs::copy(store.path(digest), &tmp)
-        .and_then(|_| std::fs::rename(&tmp, output))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("writing {}: {e}", output.display())
-        })
+    components::replace_file(output, |tmp| {
+        std::fs::copy(store.path(digest), tmp).map(drop)
+    })
+    .map_err(|e| format!("writing {}: {e}", output.display()))
 }
 
 async fn inspect(target: &str, insecure: bool) -> ExitCode {

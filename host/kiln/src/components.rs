@@ -74,17 +74,27 @@ impl Lock {
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let mut text = serde_json::to_string_pretty(self).expect("a lock serializes");
         text.push('\n');
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        let tmp = dir
-            .unwrap_or(Path::new("."))
-            .join(format!(".kiln-lock-{}", std::process::id()));
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("writing the lock file {}: {e}", path.display())
-            })
+        replace_file(path, |tmp| std::fs::write(tmp, text))
+            .map_err(|e| format!("writing the lock file {}: {e}", path.display()))
     }
+}
+
+/// Writes `path` through a temporary file beside it (`fill` makes the temporary file),
+/// so that `path` is either whole or as it was.
+pub fn replace_file(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir
+        .unwrap_or(Path::new("."))
+        .join(format!(".kiln-{}-{name}", std::process::id()));
+    let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// The cache of pulled components: `<cache>/components`, blobs named by sha256.

@@ -405,7 +405,6 @@ async fn hash_file(path: PathBuf, component: bool) -> Result<(Digest, u64), Erro
     joined.map_err(|e| io_err("hashing a file")(io::Error::other(e)))?
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

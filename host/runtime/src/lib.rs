@@ -194,36 +194,43 @@ pub fn declared_grants(wasm: &[u8]) -> Result<Option<Grant>, String> {
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| format!("reading its sections: {e}"))?;
         if let wasmparser::Payload::CustomSection(c) = payload {
-            if c.name() != GRANTS_SECTION {
-                continue;
-            }
-            let d: DeclaredGrants = serde_json::from_slice(c.data())
-                .map_err(|e| format!("its `{GRANTS_SECTION}` section is not valid: {e}"))?;
-            let host = |v: &Option<String>, key: &str| {
-                match v.as_deref() {
-                None | Some("fixed") => Ok(false),
-                Some("host") => Ok(true),
-                Some(other) => Err(format!(
-                    "its `{GRANTS_SECTION}` section says {key} = {other:?}; use \"host\" or \"fixed\""
-                )),
-            }
-            };
-            let grant = Grant {
-                read: d.read,
-                write: d.write,
-                env: d.env,
-                network: d.network,
-                exec_host: d.exec_host,
-                clock_host: host(&d.clock, "clock")?,
-                random_host: host(&d.random, "random")?,
-            };
-            match &mut found {
-                Some(g) => g.extend(&grant),
-                None => found = Some(grant),
-            }
+            add_declared(&c, &mut found)?;
         }
     }
     Ok(found)
+}
+
+/// Adds what the custom section `c` declares to `found`, when it is a `kiln:grants`.
+fn add_declared(
+    c: &wasmparser::CustomSectionReader<'_>,
+    found: &mut Option<Grant>,
+) -> Result<(), String> {
+    if c.name() != GRANTS_SECTION {
+        return Ok(());
+    }
+    let d: DeclaredGrants = serde_json::from_slice(c.data())
+        .map_err(|e| format!("its `{GRANTS_SECTION}` section is not valid: {e}"))?;
+    let host = |v: &Option<String>, key: &str| match v.as_deref() {
+        None | Some("fixed") => Ok(false),
+        Some("host") => Ok(true),
+        Some(other) => Err(format!(
+            "its `{GRANTS_SECTION}` section says {key} = {other:?}; use \"host\" or \"fixed\""
+        )),
+    };
+    let grant = Grant {
+        read: d.read,
+        write: d.write,
+        env: d.env,
+        network: d.network,
+        exec_host: d.exec_host,
+        clock_host: host(&d.clock, "clock")?,
+        random_host: host(&d.random, "random")?,
+    };
+    match found {
+        Some(g) => g.extend(&grant),
+        None => *found = Some(grant),
+    }
+    Ok(())
 }
 
 /// What a component file says about itself: the kiln:plugin world it implements (from
@@ -245,6 +252,7 @@ pub struct ComponentInfo {
 pub fn component_info(wasm: &[u8]) -> Result<ComponentInfo, String> {
     use wasmparser::{Encoding, Payload};
     let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut declared = None;
     let mut depth = 0usize;
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| format!("not a WebAssembly component: {e}"))? {
@@ -268,6 +276,7 @@ pub fn component_info(wasm: &[u8]) -> Result<ComponentInfo, String> {
                     exports.push(export.name.name.to_owned());
                 }
             }
+            Payload::CustomSection(c) => add_declared(&c, &mut declared)?,
             _ => {}
         }
     }
@@ -283,7 +292,7 @@ pub fn component_info(wasm: &[u8]) -> Result<ComponentInfo, String> {
         world,
         imports,
         exports,
-        declared: declared_grants(wasm)?,
+        declared,
     })
 }
 

@@ -114,6 +114,19 @@ fn push(registry: &Registry, docker: &Path, file: &Path, reference: &str) -> Str
         .to_owned()
 }
 
+/// A registry holding the example component under `examples/motd:TAG`, and a setup whose
+/// template requires it and has run `kiln init`; with the reference and the manifest
+/// digest the push printed.
+fn pushed_and_initialized(tag: &str) -> (Registry, String, Setup, String) {
+    let registry = Registry::start();
+    let reference = format!("{}/examples/motd:{tag}", registry.address);
+    let s = Setup::new(&reference);
+    let manifest = push(&registry, s.docker.path(), &motd_wasm(), &reference);
+    let (ok, out) = s.kiln(&["init", "t.pkr.hcl"]);
+    assert!(ok, "{out}");
+    (registry, reference, s, manifest)
+}
+
 fn digest_of(bytes: &[u8]) -> String {
     use sha2::Digest;
     let hex: String = sha2::Sha256::digest(bytes)
@@ -189,12 +202,7 @@ fn push_init_build_from_the_lock_and_offline() {
 
 #[test]
 fn a_registry_serving_other_bytes_for_the_locked_digest_is_refused() {
-    let registry = Registry::start();
-    let reference = format!("{}/examples/motd:1.0", registry.address);
-    let s = Setup::new(&reference);
-    push(&registry, s.docker.path(), &motd_wasm(), &reference);
-    let (ok, out) = s.kiln(&["init", "t.pkr.hcl"]);
-    assert!(ok, "{out}");
+    let (registry, _, s, _) = pushed_and_initialized("1.0");
     let layer = sha256_of(&motd_wasm());
 
     // The registry's copy changes behind the lock (same length, other bytes), and this
@@ -232,12 +240,7 @@ fn a_registry_serving_other_bytes_for_the_locked_digest_is_refused() {
 
 #[test]
 fn an_altered_cache_entry_is_detected_and_fetched_again() {
-    let registry = Registry::start();
-    let reference = format!("{}/examples/motd:1.0", registry.address);
-    let s = Setup::new(&reference);
-    push(&registry, s.docker.path(), &motd_wasm(), &reference);
-    let (ok, out) = s.kiln(&["init", "t.pkr.hcl"]);
-    assert!(ok, "{out}");
+    let (_registry, _, s, _) = pushed_and_initialized("1.0");
     let layer = sha256_of(&motd_wasm());
     let hex = layer.trim_start_matches("sha256:").to_owned();
     let entry = s
@@ -259,12 +262,7 @@ fn an_altered_cache_entry_is_detected_and_fetched_again() {
 
 #[test]
 fn init_keeps_the_lock_until_upgrade_moves_it() {
-    let registry = Registry::start();
-    let reference = format!("{}/examples/motd:stable", registry.address);
-    let s = Setup::new(&reference);
-    let first = push(&registry, s.docker.path(), &motd_wasm(), &reference);
-    let (ok, out) = s.kiln(&["init", "t.pkr.hcl"]);
-    assert!(ok, "{out}");
+    let (registry, reference, s, first) = pushed_and_initialized("stable");
 
     // A new release under the same tag: the component with one more custom section.
     let mut newer = std::fs::read(motd_wasm()).unwrap();

@@ -310,3 +310,87 @@ pub fn snapshot_into(path: &Path, out: &mut std::collections::BTreeMap<PathBuf, 
     };
     out.insert(path.to_owned(), what);
 }
+
+/// The small bootable machine the qemu builder's tests boot, made by
+/// `tests/vm/build-image.sh` from Debian's packages: the cloud kernel, a busybox
+/// initramfs that loads virtio and switches to the disk, and an ext4 root disk (qcow2)
+/// whose busybox init starts OpenSSH's sshd. Root logs in with `key`.
+#[derive(Debug)]
+pub struct VmImage {
+    /// Debian's cloud kernel.
+    pub kernel: PathBuf,
+    /// The initramfs.
+    pub initrd: PathBuf,
+    /// The root disk, qcow2.
+    pub disk: PathBuf,
+    /// The private key root accepts.
+    pub key: PathBuf,
+}
+
+/// The test VM image, built once per machine (kept beside the compile cache) and
+/// reused; building it downloads the kernel package with apt-get.
+pub fn vm_image() -> &'static VmImage {
+    static IMAGE: std::sync::OnceLock<VmImage> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| {
+        for tool in ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs", "apt-get"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(
+                found,
+                "{tool} is required for the qemu builder's tests: apt-get install qemu-system-x86 qemu-utils e2fsprogs"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("kiln-test-vm-{}", env!("CARGO_PKG_VERSION")));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm/build-image.sh");
+        let out = Command::new("sh")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("running tests/vm/build-image.sh");
+        let (_, stderr) = text(&out);
+        assert!(out.status.success(), "building the test VM image failed: {stderr}");
+        VmImage {
+            kernel: dir.join("vmlinuz"),
+            initrd: dir.join("initrd.img"),
+            disk: dir.join("disk.qcow2"),
+            key: dir.join("id_ed25519"),
+        }
+    })
+}
+
+/// The sha256 of the file at `path`, in lower-case hex (with `sha256sum`).
+pub fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("running sha256sum");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The contents of `file` inside the ext4 filesystem of the disk image `image` (any
+/// format qemu-img reads), read with qemu-img and debugfs, without mounting.
+pub fn read_from_ext4_image(image: &Path, file: &str) -> String {
+    let raw = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(image)
+        .arg(raw.path())
+        .output()
+        .expect("running qemu-img");
+    assert!(out.status.success(), "qemu-img convert: {}", text(&out).1);
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {file}")])
+        .arg(raw.path())
+        .output()
+        .expect("running debugfs (apt-get install e2fsprogs)");
+    assert!(out.status.success(), "debugfs: {}", text(&out).1);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -2,8 +2,12 @@
 //! by the source type.
 
 pub mod container;
+pub mod download;
 pub mod file;
+pub mod http;
 pub mod null;
+pub mod process;
+pub mod qemu;
 
 use std::path::Path;
 
@@ -11,7 +15,7 @@ use kiln_core::config::FieldError;
 use kiln_core::Builder;
 
 /// The source types Kiln ships.
-pub const SOURCE_TYPES: &[&str] = &["container", "null", "file"];
+pub const SOURCE_TYPES: &[&str] = &["container", "null", "file", "qemu"];
 
 /// Creates the builder for `source_type` from its configuration. Relative paths in the
 /// configuration resolve against `cwd`; `source_name` names default outputs.
@@ -29,6 +33,7 @@ pub fn new_builder(
         )?)),
         "null" => Ok(Box::new(null::NullBuilder::new(config, cwd)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
+        "qemu" => Ok(Box::new(qemu::QemuBuilder::new(config, cwd, source_name)?)),
         other => Err(FieldError {
             field: None,
             message: format!(

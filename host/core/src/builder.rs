@@ -53,6 +53,8 @@ pub struct BuildContext {
     pub ui: Arc<dyn Ui>,
     /// Cancelled on Ctrl-C.
     pub cancel: CancellationToken,
+    /// `-force`: replace what a previous build left (such as an output directory).
+    pub force: bool,
 }
 
 impl std::fmt::Debug for BuildContext {

@@ -66,6 +66,9 @@ enum Command {
         /// What to do when a step fails.
         #[arg(long = "on-error", value_enum, default_value_t = engine::OnError::Cleanup)]
         on_error: engine::OnError,
+        /// Delete what earlier builds left (such as a qemu output directory) before building.
+        #[arg(long)]
+        force: bool,
     },
     /// Check that a template is valid, including every provisioner's configuration.
     Validate {
@@ -379,6 +382,7 @@ struct OutputFlags {
     machine_readable: bool,
     timestamps: bool,
     on_error: engine::OnError,
+    force: bool,
 }
 
 async fn build(
@@ -435,6 +439,10 @@ async fn build(
         });
     }
     let on_error = flags.on_error;
+    let policy = engine::Policy {
+        on_error,
+        force: flags.force,
+    };
     if on_error == engine::OnError::Ask && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         out.line("==> -on-error=ask needs a terminal on stdin; a failed step will be cleaned up instead.");
     }
@@ -462,7 +470,7 @@ async fn build(
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let bui: Arc<dyn kiln_core::Ui> = Arc::new(ui::BuildUi::new(&b.plan.name, i, out));
             let outcome =
-                engine::run_build(&b, &rt, bui.clone(), &cwd, cancel, on_error, prompt).await;
+                engine::run_build(&b, &rt, bui.clone(), &cwd, cancel, policy, prompt).await;
             match &outcome.result {
                 Ok(_) => bui.say(&format!(
                     "Build '{}' finished after {}.",
@@ -714,12 +722,14 @@ pub fn main() -> ExitCode {
             machine_readable,
             timestamp_ui,
             on_error,
+            force,
         } => {
             let flags = OutputFlags {
                 color,
                 machine_readable,
                 timestamps: timestamp_ui,
                 on_error,
+                force,
             };
             rt.block_on(build(&sub, &template, parallel_builds, flags))
         }

@@ -646,6 +646,15 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// How `kiln build` treats failures and earlier output (`-on-error`, `-force`).
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// What to do when a step fails.
+    pub on_error: OnError,
+    /// Replace what earlier builds left behind.
+    pub force: bool,
+}
+
 /// Runs `build` to the end; cleanup happens inside the builder whatever the outcome.
 pub async fn run_build(
     build: &ReadyBuild,
@@ -653,14 +662,16 @@ pub async fn run_build(
     ui: Arc<dyn Ui>,
     cwd: &Path,
     cancel: CancellationToken,
-    on_error: OnError,
+    policy: Policy,
     prompt: Arc<tokio::sync::Mutex<()>>,
 ) -> Outcome {
     let started = Instant::now();
+    let on_error = policy.on_error;
     let cx = BuildContext {
         build_name: build.plan.name.clone(),
         ui: ui.clone(),
         cancel: cancel.clone(),
+        force: policy.force,
     };
     let hook = Provisioners {
         build,

@@ -1,0 +1,804 @@
+//! Packer's `boot_command` for the `qemu` builder: renders its template variables and
+//! parses it into key presses (QEMU `QKeyCode` names, as QMP `input-send-event` takes
+//! them) and waits.
+//!
+//! Specials such as `<enter>`, `<leftCtrlOn>` and `<wait1m30s>` are recognised
+//! case-insensitively; every other character is typed with a US keyboard layout.
+
+use std::time::Duration;
+
+/// One thing typing a boot command does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Press and release `key` (a QKeyCode name), holding shift around it when `shift`.
+    Tap {
+        /// The QKeyCode name of the key.
+        key: &'static str,
+        /// Whether shift is held while the key is pressed.
+        shift: bool,
+    },
+    /// Press (`down`) or release a key and leave it so: `<leftCtrlOn>`, `<leftCtrlOff>`.
+    Hold {
+        /// The QKeyCode name of the key.
+        key: &'static str,
+        /// `true` to press the key, `false` to release it.
+        down: bool,
+    },
+    /// `<wait>`, `<wait5>`, `<wait1m30s>`: pause typing.
+    Wait(Duration),
+}
+
+/// Packer's special key names (matched case-insensitively) and their QKeyCode names.
+/// Each may also take an `On` or `Off` suffix to press or release it alone.
+const SPECIALS: &[(&str, &str)] = &[
+    ("bs", "backspace"),
+    ("del", "delete"),
+    ("enter", "ret"),
+    ("return", "ret"),
+    ("esc", "esc"),
+    ("tab", "tab"),
+    ("spacebar", "spc"),
+    ("insert", "insert"),
+    ("home", "home"),
+    ("end", "end"),
+    ("pageUp", "pgup"),
+    ("pageDown", "pgdn"),
+    ("up", "up"),
+    ("down", "down"),
+    ("left", "left"),
+    ("right", "right"),
+    ("menu", "menu"),
+    ("f1", "f1"),
+    ("f2", "f2"),
+    ("f3", "f3"),
+    ("f4", "f4"),
+    ("f5", "f5"),
+    ("f6", "f6"),
+    ("f7", "f7"),
+    ("f8", "f8"),
+    ("f9", "f9"),
+    ("f10", "f10"),
+    ("f11", "f11"),
+    ("f12", "f12"),
+    ("leftAlt", "alt"),
+    ("rightAlt", "alt_r"),
+    ("leftCtrl", "ctrl"),
+    ("rightCtrl", "ctrl_r"),
+    ("leftShift", "shift"),
+    ("rightShift", "shift_r"),
+    ("leftSuper", "meta_l"),
+    ("rightSuper", "meta_r"),
+];
+
+const LETTERS: [&str; 26] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+    "t", "u", "v", "w", "x", "y", "z",
+];
+
+const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+/// Renders Packer's template variables in a boot command: `{{ .HTTPIP }}`, `{{.HTTPPort}}`, `{{ .Name }}` and whatever else is in `vars` (name without the dot). Whitespace inside the braces is optional. An unknown variable or an unclosed `{{` is an error naming it and listing the known variables. Text outside `{{ }}` is kept as is.
+///
+/// Go's trim markers (`{{- .Name -}}`) trim the whitespace around the action as Go does.
+pub fn render(command: &str, vars: &[(&str, String)]) -> Result<String, String> {
+    let mut out = String::with_capacity(command.len());
+    let mut rest = command;
+    while let Some(open) = rest.find("{{") {
+        let mut text = &rest[..open];
+        let after_open = &rest[open + 2..];
+        let Some(close) = after_open.find("}}") else {
+            let unclosed: String = rest[open..].chars().take(40).collect();
+            return Err(format!(
+                "unclosed `{{{{` in boot_command: `{unclosed}` has no matching `}}}}`; known variables: {}",
+                known_vars(vars)
+            ));
+        };
+        let mut inner = &after_open[..close];
+        let mut tail = &after_open[close + 2..];
+        if let Some(trimmed) = inner.strip_prefix('-') {
+            if trimmed.starts_with(is_go_space) {
+                text = text.trim_end_matches(is_go_space);
+                inner = trimmed;
+            }
+        }
+        if let Some(trimmed) = inner.strip_suffix('-') {
+            if trimmed.ends_with(is_go_space) {
+                tail = tail.trim_start_matches(is_go_space);
+                inner = trimmed;
+            }
+        }
+        out.push_str(text);
+        out.push_str(lookup(inner.trim_matches(is_go_space), vars)?);
+        rest = tail;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_go_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn known_vars(vars: &[(&str, String)]) -> String {
+    if vars.is_empty() {
+        return "none".to_owned();
+    }
+    vars.iter()
+        .map(|(name, _)| format!(".{name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn lookup<'a>(expr: &str, vars: &'a [(&str, String)]) -> Result<&'a str, String> {
+    let name = expr.strip_prefix('.').filter(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    });
+    let Some(name) = name else {
+        return Err(format!(
+            "unsupported template expression `{{{{ {expr} }}}}` in boot_command: only variables \
+             such as `{{{{ .HTTPIP }}}}` can be used; known variables: {}",
+            known_vars(vars)
+        ));
+    };
+    vars.iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, value)| value.as_str())
+        .ok_or_else(|| {
+            format!(
+                "unknown variable `.{name}` in boot_command; known variables: {}",
+                known_vars(vars)
+            )
+        })
+}
+
+/// Parses one rendered boot command string into actions.
+///
+/// A `<` that does not start a recognised special is typed literally. Characters that
+/// are not US-keyboard ASCII are an error.
+pub fn parse(command: &str) -> Result<Vec<Action>, String> {
+    let mut actions = Vec::new();
+    let mut chars = command.char_indices().peekable();
+    // 1-based position of the current character, for errors.
+    let mut pos = 0usize;
+    while let Some((i, c)) = chars.next() {
+        pos += 1;
+        if c == '<' {
+            if let Some((action, len)) = special(&command[i + 1..], pos)? {
+                actions.push(action);
+                let end = i + 1 + len;
+                while chars.next_if(|&(j, _)| j < end).is_some() {
+                    pos += 1;
+                }
+                continue;
+            }
+        }
+        if c == '\r' {
+            // A CRLF line ending is one Enter.
+            if chars.next_if(|&(_, next)| next == '\n').is_some() {
+                pos += 1;
+            }
+            actions.push(Action::Tap {
+                key: "ret",
+                shift: false,
+            });
+            continue;
+        }
+        match char_key(c) {
+            Some((key, shift)) => actions.push(Action::Tap { key, shift }),
+            None if c.is_ascii() => {
+                return Err(format!(
+                    "boot_command cannot type control character U+{:04X} at position {pos}: \
+                     it can only type US-keyboard ASCII (use a special such as <enter> for other keys)",
+                    c as u32
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "boot_command cannot type {c:?} (U+{:04X}) at position {pos}: \
+                     it can only type US-keyboard ASCII",
+                    c as u32
+                ))
+            }
+        }
+    }
+    Ok(actions)
+}
+
+/// Recognises a special at the start of `rest` (the text after a `<` at `pos`). Returns
+/// the action and the bytes it spans up to and including its `>`, or `None` when the
+/// `<` is literal.
+fn special(rest: &str, pos: usize) -> Result<Option<(Action, usize)>, String> {
+    let Some(close) = rest.find('>') else {
+        return Ok(None);
+    };
+    let name = &rest[..close];
+    if name.is_empty() || name.contains('<') {
+        return Ok(None);
+    }
+    let consumed = close + 1;
+    let wait_spec = name
+        .get(..4)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("wait"))
+        .map(|_| &name[4..]);
+    if let Some(spec) = wait_spec {
+        if spec.is_empty() {
+            return Ok(Some((Action::Wait(Duration::from_secs(1)), consumed)));
+        }
+        if spec.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '.' | '+' | '-')) {
+            return match parse_wait(spec) {
+                Ok(duration) => Ok(Some((Action::Wait(duration), consumed))),
+                Err(e) => Err(format!(
+                    "bad duration in `<{name}>` at position {pos}: {e}; write a Go duration \
+                     such as <wait500ms> or <wait1m30s>, or seconds such as <wait5>"
+                )),
+            };
+        }
+        return Ok(None);
+    }
+    Ok(named(name).map(|action| (action, consumed)))
+}
+
+fn special_key(name: &str) -> Option<&'static str> {
+    SPECIALS
+        .iter()
+        .find(|(special, _)| special.eq_ignore_ascii_case(name))
+        .map(|&(_, key)| key)
+}
+
+fn named(name: &str) -> Option<Action> {
+    if !name.is_ascii() {
+        return None;
+    }
+    if let Some(key) = special_key(name) {
+        return Some(Action::Tap { key, shift: false });
+    }
+    for (suffix, down) in [("on", true), ("off", false)] {
+        let Some(split) = name.len().checked_sub(suffix.len()).filter(|&n| n > 0) else {
+            continue;
+        };
+        if name[split..].eq_ignore_ascii_case(suffix) {
+            if let Some(key) = special_key(&name[..split]) {
+                return Some(Action::Hold { key, down });
+            }
+        }
+    }
+    None
+}
+
+/// Parses the text after `wait`: a Go duration (`1m30s`, `500ms`, `0.5s`) or a bare
+/// number of seconds.
+fn parse_wait(spec: &str) -> Result<Duration, String> {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    if let Some(rest) = spec.strip_prefix('-') {
+        let reason = if rest.is_empty() {
+            "missing number"
+        } else {
+            "a wait cannot be negative"
+        };
+        return Err(reason.to_owned());
+    }
+    let unsigned = spec.strip_prefix('+').unwrap_or(spec);
+    if unsigned.is_empty() {
+        return Err("missing number".to_owned());
+    }
+    let total = if unsigned.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        component(unsigned, NANOS_PER_SEC)?
+    } else {
+        let mut total: u128 = 0;
+        let mut s = unsigned;
+        while !s.is_empty() {
+            let number_len = s
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(s.len());
+            let (number, after) = s.split_at(number_len);
+            let unit_len = after
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after.len());
+            let (unit, after) = after.split_at(unit_len);
+            s = after;
+            if number.is_empty() {
+                return Err(format!("expected a number before `{unit}`"));
+            }
+            if unit.is_empty() {
+                return Err(format!("missing unit after `{number}`"));
+            }
+            let per = unit_nanos(unit)
+                .ok_or_else(|| format!("unknown unit `{unit}` (use h, m, s, ms, us, µs or ns)"))?;
+            total = total
+                .checked_add(component(number, per)?)
+                .ok_or_else(too_long)?;
+        }
+        total
+    };
+    // Go's durations are at most i64::MAX nanoseconds (about 292 years).
+    let nanos = u64::try_from(total)
+        .ok()
+        .filter(|&nanos| nanos <= i64::MAX.unsigned_abs())
+        .ok_or_else(too_long)?;
+    Ok(Duration::from_nanos(nanos))
+}
+
+fn too_long() -> String {
+    "the duration is too long".to_owned()
+}
+
+fn unit_nanos(unit: &str) -> Option<u128> {
+    Some(match unit {
+        "ns" => 1,
+        "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60 * 1_000_000_000,
+        "h" => 3_600 * 1_000_000_000,
+        _ => return None,
+    })
+}
+
+/// `number` (digits with at most one `.`) times `per` nanoseconds.
+fn component(number: &str, per: u128) -> Result<u128, String> {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if fraction.contains('.') {
+        return Err(format!("`{number}` is not a number"));
+    }
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(format!("`{number}` is not a number"));
+    }
+    let mut value: u128 = 0;
+    for digit in whole.bytes() {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u128::from(digit - b'0')))
+            .ok_or_else(too_long)?;
+    }
+    let mut nanos = value.checked_mul(per).ok_or_else(too_long)?;
+    // Digits past the 20th cannot change a whole number of nanoseconds.
+    let mut fraction_value: u128 = 0;
+    let mut scale: u128 = 1;
+    for digit in fraction.bytes().take(20) {
+        fraction_value = fraction_value * 10 + u128::from(digit - b'0');
+        scale *= 10;
+    }
+    nanos = nanos
+        .checked_add(fraction_value * per / scale)
+        .ok_or_else(too_long)?;
+    Ok(nanos)
+}
+
+/// The key and shift state that type `c` on a US keyboard.
+fn char_key(c: char) -> Option<(&'static str, bool)> {
+    let key = match c {
+        'a'..='z' => (LETTERS[usize::from(c as u8 - b'a')], false),
+        'A'..='Z' => (LETTERS[usize::from(c as u8 - b'A')], true),
+        '0'..='9' => (DIGITS[usize::from(c as u8 - b'0')], false),
+        ' ' => ("spc", false),
+        '\n' => ("ret", false),
+        '\t' => ("tab", false),
+        '-' => ("minus", false),
+        '=' => ("equal", false),
+        '[' => ("bracket_left", false),
+        ']' => ("bracket_right", false),
+        '\\' => ("backslash", false),
+        ';' => ("semicolon", false),
+        '\'' => ("apostrophe", false),
+        '`' => ("grave_accent", false),
+        ',' => ("comma", false),
+        '.' => ("dot", false),
+        '/' => ("slash", false),
+        '!' => ("1", true),
+        '@' => ("2", true),
+        '#' => ("3", true),
+        '$' => ("4", true),
+        '%' => ("5", true),
+        '^' => ("6", true),
+        '&' => ("7", true),
+        '*' => ("8", true),
+        '(' => ("9", true),
+        ')' => ("0", true),
+        '_' => ("minus", true),
+        '+' => ("equal", true),
+        '{' => ("bracket_left", true),
+        '}' => ("bracket_right", true),
+        '|' => ("backslash", true),
+        ':' => ("semicolon", true),
+        '"' => ("apostrophe", true),
+        '~' => ("grave_accent", true),
+        '<' => ("comma", true),
+        '>' => ("dot", true),
+        '?' => ("slash", true),
+        _ => return None,
+    };
+    Some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Taps from a space-separated list of QKeyCode names; `+name` is shifted.
+    fn keys(spec: &str) -> Vec<Action> {
+        spec.split_whitespace()
+            .map(|token| {
+                let (name, shift) = match token.strip_prefix('+') {
+                    Some(name) => (name, true),
+                    None => (token, false),
+                };
+                // Find the name in the known tables to get a 'static str.
+                let key = SPECIALS
+                    .iter()
+                    .map(|&(_, key)| key)
+                    .chain(LETTERS)
+                    .chain(DIGITS)
+                    .chain([
+                        "spc",
+                        "minus",
+                        "equal",
+                        "bracket_left",
+                        "bracket_right",
+                        "backslash",
+                        "semicolon",
+                        "apostrophe",
+                        "grave_accent",
+                        "comma",
+                        "dot",
+                        "slash",
+                    ])
+                    .find(|&key| key == name)
+                    .unwrap_or_else(|| panic!("unknown key {name} in test"));
+                Action::Tap { key, shift }
+            })
+            .collect()
+    }
+
+    fn tap(key: &'static str) -> Action {
+        Action::Tap { key, shift: false }
+    }
+
+    fn hold(key: &'static str, down: bool) -> Action {
+        Action::Hold { key, down }
+    }
+
+    fn wait_ms(ms: u64) -> Action {
+        Action::Wait(Duration::from_millis(ms))
+    }
+
+    fn vars() -> Vec<(&'static str, String)> {
+        vec![
+            ("HTTPIP", "10.0.2.2".to_owned()),
+            ("HTTPPort", "8080".to_owned()),
+            ("Name", "ubuntu".to_owned()),
+        ]
+    }
+
+    const INSTALLER: &str = "<esc><wait>linux /install/vmlinuz auto \
+        url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/preseed.cfg<enter>";
+
+    #[test]
+    fn renders_installer_line() {
+        assert_eq!(
+            render(INSTALLER, &vars()).unwrap(),
+            "<esc><wait>linux /install/vmlinuz auto \
+             url=http://10.0.2.2:8080/preseed.cfg<enter>"
+        );
+    }
+
+    #[test]
+    fn parses_rendered_installer_line() {
+        let actions = parse(&render(INSTALLER, &vars()).unwrap()).unwrap();
+        let mut expected = vec![tap("esc"), Action::Wait(Duration::from_secs(1))];
+        expected.extend(keys(
+            "l i n u x spc slash i n s t a l l slash v m l i n u z spc a u t o spc \
+             u r l equal h t t p +semicolon slash slash \
+             1 0 dot 0 dot 2 dot 2 +semicolon 8 0 8 0 \
+             slash p r e s e e d dot c f g",
+        ));
+        expected.push(tap("ret"));
+        assert_eq!(actions, expected);
+    }
+
+    #[test]
+    fn render_whitespace_is_optional_and_text_is_kept() {
+        let extra = {
+            let mut v = vars();
+            v.push(("Hostname", "box".to_owned()));
+            v
+        };
+        assert_eq!(
+            render(
+                "{{.HTTPIP}}|{{ .HTTPPort}}|{{.Name }}|{{\t.Hostname\t}}| } }} { {",
+                &extra
+            )
+            .unwrap(),
+            "10.0.2.2|8080|ubuntu|box| } }} { {"
+        );
+        assert_eq!(
+            render("no variables <enter>", &[]).unwrap(),
+            "no variables <enter>"
+        );
+        assert_eq!(render("", &vars()).unwrap(), "");
+    }
+
+    #[test]
+    fn render_honours_trim_markers() {
+        assert_eq!(render("a  {{- .Name -}}  b", &vars()).unwrap(), "aubuntub");
+        // Without a space after it, `-` is not a trim marker.
+        assert!(render("a {{-.Name}} b", &vars())
+            .unwrap_err()
+            .starts_with("unsupported template expression `{{ -.Name }}`"));
+    }
+
+    #[test]
+    fn render_rejects_unknown_variable() {
+        let err = render("http://{{ .HTTPAddr }}/ks.cfg", &vars()).unwrap_err();
+        assert_eq!(
+            err,
+            "unknown variable `.HTTPAddr` in boot_command; \
+             known variables: .HTTPIP, .HTTPPort, .Name"
+        );
+        // Variable names are case-sensitive, as in Go templates.
+        assert!(render("{{ .httpip }}", &vars())
+            .unwrap_err()
+            .starts_with("unknown variable `.httpip`"));
+        assert_eq!(
+            render("{{ .X }}", &[]).unwrap_err(),
+            "unknown variable `.X` in boot_command; known variables: none"
+        );
+    }
+
+    #[test]
+    fn render_rejects_unclosed_braces() {
+        let err = render("url=http://{{ .HTTPIP :8080<enter>", &vars()).unwrap_err();
+        assert_eq!(
+            err,
+            "unclosed `{{` in boot_command: `{{ .HTTPIP :8080<enter>` has no matching `}}`; \
+             known variables: .HTTPIP, .HTTPPort, .Name"
+        );
+    }
+
+    #[test]
+    fn render_rejects_other_expressions() {
+        let err = render(r#"{{ user "x" }}"#, &vars()).unwrap_err();
+        assert_eq!(
+            err,
+            r#"unsupported template expression `{{ user "x" }}` in boot_command: only variables such as `{{ .HTTPIP }}` can be used; known variables: .HTTPIP, .HTTPPort, .Name"#
+        );
+        assert!(render("{{ }}", &vars())
+            .unwrap_err()
+            .starts_with("unsupported template expression `{{  }}`"));
+    }
+
+    #[test]
+    fn parses_every_special_key() {
+        let cases = [
+            ("<bs>", "backspace"),
+            ("<del>", "delete"),
+            ("<enter>", "ret"),
+            ("<return>", "ret"),
+            ("<esc>", "esc"),
+            ("<tab>", "tab"),
+            ("<spacebar>", "spc"),
+            ("<insert>", "insert"),
+            ("<home>", "home"),
+            ("<end>", "end"),
+            ("<pageUp>", "pgup"),
+            ("<pageDown>", "pgdn"),
+            ("<up>", "up"),
+            ("<down>", "down"),
+            ("<left>", "left"),
+            ("<right>", "right"),
+            ("<menu>", "menu"),
+            ("<f1>", "f1"),
+            ("<f2>", "f2"),
+            ("<f3>", "f3"),
+            ("<f4>", "f4"),
+            ("<f5>", "f5"),
+            ("<f6>", "f6"),
+            ("<f7>", "f7"),
+            ("<f8>", "f8"),
+            ("<f9>", "f9"),
+            ("<f10>", "f10"),
+            ("<f11>", "f11"),
+            ("<f12>", "f12"),
+        ];
+        for (text, key) in cases {
+            assert_eq!(parse(text).unwrap(), vec![tap(key)], "{text}");
+            let upper = text.to_ascii_uppercase();
+            assert_eq!(parse(&upper).unwrap(), vec![tap(key)], "{upper}");
+        }
+        assert_eq!(
+            parse("<Enter><PAGEup><pagedown><F12><Bs>").unwrap(),
+            vec![
+                tap("ret"),
+                tap("pgup"),
+                tap("pgdn"),
+                tap("f12"),
+                tap("backspace")
+            ]
+        );
+    }
+
+    #[test]
+    fn parses_modifiers_and_their_on_off_forms() {
+        let cases = [
+            ("leftAlt", "alt"),
+            ("rightAlt", "alt_r"),
+            ("leftCtrl", "ctrl"),
+            ("rightCtrl", "ctrl_r"),
+            ("leftShift", "shift"),
+            ("rightShift", "shift_r"),
+            ("leftSuper", "meta_l"),
+            ("rightSuper", "meta_r"),
+        ];
+        for (name, key) in cases {
+            assert_eq!(parse(&format!("<{name}>")).unwrap(), vec![tap(key)]);
+            assert_eq!(
+                parse(&format!("<{name}On>")).unwrap(),
+                vec![hold(key, true)]
+            );
+            assert_eq!(
+                parse(&format!("<{name}Off>")).unwrap(),
+                vec![hold(key, false)]
+            );
+        }
+        assert_eq!(
+            parse("<leftCtrlOn><leftAltOn><del><leftAltOff><leftCtrlOff>").unwrap(),
+            vec![
+                hold("ctrl", true),
+                hold("alt", true),
+                tap("delete"),
+                hold("alt", false),
+                hold("ctrl", false),
+            ]
+        );
+        assert_eq!(
+            parse("<LEFTSHIFTON>x<leftshiftoff>").unwrap(),
+            vec![hold("shift", true), tap("x"), hold("shift", false)]
+        );
+    }
+
+    #[test]
+    fn parses_waits() {
+        let cases = [
+            ("<wait>", Duration::from_secs(1)),
+            ("<Wait>", Duration::from_secs(1)),
+            ("<wait5>", Duration::from_secs(5)),
+            ("<wait10>", Duration::from_secs(10)),
+            ("<WAIT3>", Duration::from_secs(3)),
+            ("<wait1m30s>", Duration::from_secs(90)),
+            ("<wait500ms>", Duration::from_millis(500)),
+            ("<wait2h>", Duration::from_secs(7200)),
+            ("<wait1.5h>", Duration::from_secs(5400)),
+            ("<wait0.5s>", Duration::from_millis(500)),
+            ("<wait.5s>", Duration::from_millis(500)),
+            ("<wait2.5>", Duration::from_millis(2500)),
+            ("<wait+3s>", Duration::from_secs(3)),
+            ("<wait250us>", Duration::from_micros(250)),
+            ("<wait250µs>", Duration::from_micros(250)),
+            ("<wait100ns>", Duration::from_nanos(100)),
+            ("<wait1h2m3s4ms>", Duration::from_millis(3_723_004)),
+            ("<wait0>", Duration::ZERO),
+        ];
+        for (text, duration) in cases {
+            assert_eq!(parse(text).unwrap(), vec![Action::Wait(duration)], "{text}");
+        }
+        assert_eq!(
+            parse("a<wait500ms>b").unwrap(),
+            vec![tap("a"), wait_ms(500), tap("b")]
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_waits() {
+        assert_eq!(
+            parse("ab<wait5x>").unwrap_err(),
+            "bad duration in `<wait5x>` at position 3: unknown unit `x` (use h, m, s, ms, us, µs or ns); \
+             write a Go duration such as <wait500ms> or <wait1m30s>, or seconds such as <wait5>"
+        );
+        let errors = [
+            ("<wait1m30>", "missing unit after `30`"),
+            ("<wait1..5s>", "`1..5` is not a number"),
+            ("<wait.s>", "`.` is not a number"),
+            ("<wait5 s>", "unknown unit ` s`"),
+            ("<wait5S>", "unknown unit `S`"),
+            ("<wait-5s>", "a wait cannot be negative"),
+            ("<wait+>", "missing number"),
+            ("<wait3000000h>", "the duration is too long"),
+            (
+                "<wait99999999999999999999999999999999999999999h>",
+                "the duration is too long",
+            ),
+        ];
+        for (text, reason) in errors {
+            let err = parse(text).unwrap_err();
+            assert!(
+                err.starts_with(&format!("bad duration in `{text}` at position 1: {reason}")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn types_lowercase_digits_and_unshifted_symbols() {
+        assert_eq!(
+            parse("az09 -=[]\\;',./`").unwrap(),
+            keys(
+                "a z 0 9 spc minus equal bracket_left bracket_right backslash \
+                 semicolon apostrophe comma dot slash grave_accent"
+            )
+        );
+    }
+
+    #[test]
+    fn types_shifted_symbols_and_uppercase() {
+        assert_eq!(
+            parse("!@#$%^&*()_+{}|:\"~<>?AZ").unwrap(),
+            keys(
+                "+1 +2 +3 +4 +5 +6 +7 +8 +9 +0 +minus +equal +bracket_left +bracket_right \
+                 +backslash +semicolon +apostrophe +grave_accent +comma +dot +slash +a +z"
+            )
+        );
+    }
+
+    #[test]
+    fn every_printable_ascii_character_is_one_tap() {
+        for byte in 0x20u8..0x7f {
+            let text = char::from(byte).to_string();
+            let actions = parse(&text).unwrap();
+            assert_eq!(actions.len(), 1, "{text:?}");
+            assert!(matches!(actions[0], Action::Tap { .. }), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn types_whitespace_and_line_endings() {
+        assert_eq!(
+            parse("a b\nc\td\r\ne\rf").unwrap(),
+            keys("a spc b ret c tab d ret e ret f")
+        );
+    }
+
+    #[test]
+    fn types_unrecognised_angle_brackets_literally() {
+        assert_eq!(parse("<foo>").unwrap(), keys("+comma f o o +dot"));
+        assert_eq!(parse("a < b").unwrap(), keys("a spc +comma spc b"));
+        assert_eq!(parse("<").unwrap(), keys("+comma"));
+        assert_eq!(parse("<>").unwrap(), keys("+comma +dot"));
+        assert_eq!(parse("<enter").unwrap(), keys("+comma e n t e r"));
+        assert_eq!(parse("<<enter>").unwrap(), keys("+comma ret"));
+        assert_eq!(parse("<a<tab>>").unwrap(), keys("+comma a tab +dot"));
+        assert_eq!(
+            parse("<enterOnn>").unwrap(),
+            keys("+comma e n t e r +o n n +dot")
+        );
+        assert_eq!(
+            parse("<waitress>").unwrap(),
+            keys("+comma w a i t r e s s +dot")
+        );
+        assert_eq!(parse("<On>").unwrap(), keys("+comma +o n +dot"));
+    }
+
+    #[test]
+    fn rejects_non_ascii_characters() {
+        assert_eq!(
+            parse("<enter>café").unwrap_err(),
+            "boot_command cannot type 'é' (U+00E9) at position 11: \
+             it can only type US-keyboard ASCII"
+        );
+        assert!(parse("<entér>")
+            .unwrap_err()
+            .contains("'é' (U+00E9) at position 5"));
+    }
+
+    #[test]
+    fn rejects_control_characters() {
+        assert_eq!(
+            parse("a\u{7}").unwrap_err(),
+            "boot_command cannot type control character U+0007 at position 2: \
+             it can only type US-keyboard ASCII (use a special such as <enter> for other keys)"
+        );
+    }
+
+    #[test]
+    fn empty_command_does_nothing() {
+        assert_eq!(parse("").unwrap(), Vec::new());
+    }
+}

@@ -1,0 +1,154 @@
+//! The VM's disk, through `qemu-img`: created empty, copied or layered on a base image,
+//! grown, and converted into the final artifact.
+
+use std::path::Path;
+
+use kiln_core::Ui;
+
+use super::QemuBuilder;
+
+/// Runs `qemu-img` with `args`; the error carries its stderr.
+async fn qemu_img(args: &[&str]) -> Result<String, String> {
+    tracing::debug!(?args, "qemu-img");
+    let out = tokio::process::Command::new("qemu-img")
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("qemu-img: {e} (install Debian's qemu-utils package)"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "qemu-img {} failed ({}): {}",
+            args.first().copied().unwrap_or_default(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn text(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+/// `qemu-img info`: the image's format and virtual size in bytes.
+async fn info(path: &Path) -> Result<(String, u64), String> {
+    let out = qemu_img(&["info", "--output=json", text(path)]).await?;
+    let v: serde_json::Value =
+        serde_json::from_str(&out).map_err(|e| format!("qemu-img info: {e}"))?;
+    let format = v["format"].as_str().unwrap_or("raw").to_owned();
+    let size = v["virtual-size"].as_u64().unwrap_or(0);
+    Ok((format, size))
+}
+
+/// An empty disk of `disk_size` (default 40960M) for installing from an ISO.
+pub(super) async fn create(b: &QemuBuilder, path: &Path) -> Result<(), String> {
+    let size = b.disk_size.as_deref().unwrap_or("40960M");
+    qemu_img(&["create", "-f", &b.format, text(path), size])
+        .await
+        .map(|_| ())
+}
+
+/// The VM's disk from the base image `source`: a qcow2 overlay with the image as its
+/// backing file (`use_backing_file`), or a converted copy. Grown to `disk_size` when the
+/// template sets one larger than the image.
+pub(super) async fn from_image(
+    b: &QemuBuilder,
+    source: &Path,
+    path: &Path,
+    ui: &dyn Ui,
+) -> Result<(), String> {
+    let (source_format, source_size) = info(source).await?;
+    if b.use_backing_file {
+        ui.say(&format!(
+            "Creating a qcow2 overlay on {} (use_backing_file)...",
+            source.display()
+        ));
+        qemu_img(&[
+            "create",
+            "-f",
+            "qcow2",
+            "-b",
+            text(source),
+            "-F",
+            &source_format,
+            text(path),
+        ])
+        .await?;
+    } else {
+        ui.say(&format!("Copying the disk image {}...", source.display()));
+        qemu_img(&[
+            "convert",
+            "-f",
+            &source_format,
+            "-O",
+            &b.format,
+            text(source),
+            text(path),
+        ])
+        .await?;
+    }
+    if let (Some(size), false) = (&b.disk_size, b.skip_resize_disk) {
+        let wanted = bytes(size).ok_or_else(|| format!("disk_size {size:?}"))?;
+        if wanted > source_size {
+            ui.say(&format!("Resizing the disk to {size}..."));
+            qemu_img(&["resize", "-f", &b.format, text(path), size]).await?;
+        } else if wanted < source_size {
+            ui.say(&format!(
+                "disk_size {size} is smaller than the image ({source_size} bytes); keeping the image's size"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `40960M` in bytes.
+fn bytes(size: &str) -> Option<u64> {
+    let (n, unit) = size.split_at(size.len() - 1);
+    let n: u64 = n.parse().ok()?;
+    let shift = match unit {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+/// Whether the finished disk goes through `qemu-img convert`: qcow2 is compacted unless
+/// `skip_compaction` (compression forces it), and never when it is an overlay.
+pub(super) fn wants_conversion(b: &QemuBuilder) -> bool {
+    b.format == "qcow2" && !b.use_backing_file && (!b.skip_compaction || b.disk_compression)
+}
+
+/// Rewrites the disk with `qemu-img convert` (dropping unused clusters, compressing with
+/// `disk_compression`) into a temporary file beside it, then renames it over the disk.
+pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension("converting");
+    let mut args = vec!["convert", "-O", b.format.as_str()];
+    if b.disk_compression {
+        args.push("-c");
+    }
+    args.extend([text(path), text(&tmp)]);
+    if let Err(e) = qemu_img(&args).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_bytes() {
+        assert_eq!(bytes("40960M"), Some(40960 << 20));
+        assert_eq!(bytes("2G"), Some(2 << 30));
+        assert_eq!(bytes("512K"), Some(512 << 10));
+        assert_eq!(bytes("x"), None);
+    }
+}

@@ -1,0 +1,607 @@
+//! The `qemu` builder: boots a virtual machine from an ISO or a disk image with
+//! `qemu-system-*`, provisions it over SSH and converts its disk into the artifact.
+//!
+//! Option names and defaults are Packer's. Where Packer sleeps, Kiln watches: the
+//! guest's power-off comes from QEMU's exit (and its QMP `SHUTDOWN` event), SSH is polled
+//! at short intervals, and `boot_wait` is only spent when there is a boot command to type.
+
+pub mod accel;
+pub mod bootcmd;
+mod config;
+mod disk;
+pub mod qmp;
+mod vm;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use kiln_communicators::SshCommunicator;
+use kiln_core::steps::{run_steps, Step};
+use kiln_core::{
+    Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
+    ProvisionHook,
+};
+
+pub use config::QemuBuilder;
+
+use crate::download;
+use crate::http::{HttpServer, HttpSource};
+use vm::Vm;
+
+/// The address the guest reaches the host at through QEMU's user-mode network.
+const HOST_FROM_GUEST: [u8; 4] = [10, 0, 2, 2];
+
+/// What the qemu builder's steps share.
+struct State<'a> {
+    b: &'a QemuBuilder,
+    cx: &'a BuildContext,
+    hook: &'a dyn ProvisionHook,
+    /// The output directory exists and is ours to remove if the build does not finish.
+    created_output: bool,
+    accelerator: String,
+    /// The downloaded (or local) ISO or base disk image.
+    source_file: Option<PathBuf>,
+    http: Option<HttpServer>,
+    ssh_host_port: u16,
+    vnc_port: Option<u16>,
+    vm: Option<Vm>,
+    communicator: Option<Arc<SshCommunicator>>,
+    artifact: Option<Artifact>,
+}
+
+impl State<'_> {
+    fn disk_path(&self) -> PathBuf {
+        self.b.output_directory.join(&self.b.vm_name)
+    }
+
+    fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http
+            .as_ref()
+            .map(|h| std::net::SocketAddr::from((HOST_FROM_GUEST, h.port())))
+    }
+
+    /// Packer's template variables for boot_command and qemuargs.
+    fn template_vars(&self) -> Vec<(&'static str, String)> {
+        let http = self.http_addr();
+        vec![
+            (
+                "HTTPIP",
+                http.map(|a| a.ip().to_string()).unwrap_or_default(),
+            ),
+            (
+                "HTTPPort",
+                http.map(|a| a.port().to_string()).unwrap_or_default(),
+            ),
+            ("Name", self.b.vm_name.clone()),
+            ("OutputDir", self.b.output_directory.display().to_string()),
+            ("SSHHostPort", self.ssh_host_port.to_string()),
+        ]
+    }
+}
+
+fn failed(what: &str) -> impl Fn(String) -> BuildError + '_ {
+    move |e| BuildError::Failed(format!("{what}: {e}"))
+}
+
+/// Creates the output directory; removes it again unless the build produced its artifact.
+struct OutputDir;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for OutputDir {
+    fn name(&self) -> &'static str {
+        "output-directory"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let dir = &state.b.output_directory;
+        if dir.exists() {
+            if !state.cx.force {
+                return Err(BuildError::Failed(format!(
+                    "output directory {} already exists: remove it, or run with -force to delete it before building",
+                    dir.display()
+                )));
+            }
+            state.cx.ui.say(&format!(
+                "Deleting previous output directory {}...",
+                dir.display()
+            ));
+            tokio::fs::remove_dir_all(dir)
+                .await
+                .map_err(|e| failed("deleting the output directory")(e.to_string()))?;
+        }
+        tokio::fs::create_dir_all(dir).await.map_err(|e| {
+            failed("creating the output directory")(format!("{}: {e}", dir.display()))
+        })?;
+        state.created_output = true;
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if state.created_output && state.artifact.is_none() {
+            let dir = &state.b.output_directory;
+            state
+                .cx
+                .ui
+                .say(&format!("Deleting output directory {}...", dir.display()));
+            if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+                state
+                    .cx
+                    .ui
+                    .error(&format!("could not delete {}: {e}", dir.display()));
+            }
+        }
+    }
+}
+
+/// Settles the accelerator and fetches the ISO or base image.
+struct Prepare;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Prepare {
+    fn name(&self) -> &'static str {
+        "prepare"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        let fetch = async {
+            let checksum = download::resolve_checksum(&b.iso_checksum, &b.iso_urls, &b.cwd)
+                .await
+                .map_err(failed("iso_checksum"))?;
+            let cache = kiln_core::default_cache_dir()
+                .ok_or_else(|| {
+                    BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
+                })?
+                .join("iso");
+            download::fetch(
+                &b.iso_urls,
+                &checksum,
+                &cache,
+                &b.cwd,
+                &*state.cx.ui,
+                &state.cx.cancel,
+            )
+            .await
+            .map_err(failed(if b.disk_image {
+                "fetching the disk image"
+            } else {
+                "fetching the ISO"
+            }))
+        };
+        let accelerator = async {
+            match &b.accelerator {
+                Some(a) => a.clone(),
+                None => {
+                    let probe = accel::default_accelerator(&b.qemu_binary).await;
+                    state.cx.ui.say(&format!(
+                        "Using accelerator {}: {}",
+                        probe.accelerator, probe.reason
+                    ));
+                    probe.accelerator.to_owned()
+                }
+            }
+        };
+        let (file, accelerator) = tokio::join!(fetch, accelerator);
+        state.source_file = Some(file?);
+        state.accelerator = accelerator;
+        Ok(())
+    }
+}
+
+/// Serves `http_directory` / `http_content` to the guest.
+struct Http;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Http {
+    fn name(&self) -> &'static str {
+        "http-server"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        let source = match (&b.http_directory, &b.http_content) {
+            (Some(dir), _) => HttpSource::Directory(dir.clone()),
+            (None, content) if !content.is_empty() => HttpSource::Content(content.clone()),
+            _ => return Ok(()),
+        };
+        let server = HttpServer::start(
+            b.http_bind_address,
+            b.http_port_min,
+            b.http_port_max,
+            source,
+        )
+        .await
+        .map_err(|e| failed("starting the HTTP server")(e.to_string()))?;
+        state.cx.ui.say(&format!(
+            "Starting HTTP server on port {} (the guest reaches it at {})",
+            server.port(),
+            std::net::SocketAddr::from((HOST_FROM_GUEST, server.port()))
+        ));
+        state.http = Some(server);
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(server) = state.http.take() {
+            server.stop().await;
+        }
+    }
+}
+
+/// Creates the VM's disk in the output directory.
+struct CreateDisk;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for CreateDisk {
+    fn name(&self) -> &'static str {
+        "create-disk"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        let path = state.disk_path();
+        let source = state.source_file.clone().expect("prepared");
+        if b.disk_image {
+            disk::from_image(b, &source, &path, &*state.cx.ui).await
+        } else {
+            state
+                .cx
+                .ui
+                .say(&format!("Creating {} disk {}...", b.format, path.display()));
+            disk::create(b, &path).await
+        }
+        .map_err(failed("creating the disk"))?;
+        if let Some(vars) = &b.efi_firmware_vars {
+            let copy = b.output_directory.join("efivars.fd");
+            tokio::fs::copy(vars, &copy).await.map_err(|e| {
+                failed("copying the EFI variables")(format!("{}: {e}", vars.display()))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts QEMU; its cleanup makes sure QEMU is gone.
+struct Run;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Run {
+    fn name(&self) -> &'static str {
+        "run"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        state.ssh_host_port = vm::free_port(b.host_port_min, b.host_port_max)
+            .map_err(failed("choosing the SSH forwarding port"))?;
+        if b.vnc_port_min.is_some() || b.vnc_bind_address.is_some() {
+            let port = vm::free_port(
+                b.vnc_port_min.unwrap_or(5900),
+                b.vnc_port_max.unwrap_or(6000),
+            )
+            .map_err(failed("choosing the VNC port"))?;
+            state.vnc_port = Some(port);
+        }
+        let args = vm::arguments(state).map_err(BuildError::Failed)?;
+        state.cx.ui.say("Starting the virtual machine...");
+        tracing::debug!(binary = %b.qemu_binary, ?args, "starting QEMU");
+        let vm = Vm::start(&b.qemu_binary, &args, &b.cwd)
+            .await
+            .map_err(failed("starting QEMU"))?;
+        if let Some(port) = state.vnc_port {
+            let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");
+            state
+                .cx
+                .ui
+                .say(&format!("The VM's screen is on VNC at {bind}:{port}"));
+        }
+        state.vm = Some(vm);
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(vm) = state.vm.take() {
+            if !vm.has_exited() {
+                state.cx.ui.say("Stopping the virtual machine...");
+            }
+            vm.stop(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+/// Waits `boot_wait`, then types `boot_command`.
+struct BootCommand;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for BootCommand {
+    fn name(&self) -> &'static str {
+        "boot-command"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        if b.boot_command.is_empty() {
+            return Ok(());
+        }
+        let vars = state.template_vars();
+        let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut actions = Vec::new();
+        for line in &b.boot_command {
+            let rendered = bootcmd::render(line, &vars).map_err(failed("boot_command"))?;
+            actions.extend(bootcmd::parse(&rendered).map_err(failed("boot_command"))?);
+        }
+        let vm = state.vm.as_mut().expect("running");
+        if !b.boot_wait.is_zero() {
+            state
+                .cx
+                .ui
+                .say(&format!("Waiting {:?} for boot...", b.boot_wait));
+            vm.sleep(b.boot_wait).await.map_err(BuildError::Failed)?;
+        }
+        state.cx.ui.say("Typing the boot command...");
+        for action in actions {
+            match action {
+                bootcmd::Action::Tap { key, shift } => {
+                    if shift {
+                        vm.key("shift", true).await.map_err(BuildError::Failed)?;
+                    }
+                    vm.key(key, true).await.map_err(BuildError::Failed)?;
+                    vm.key(key, false).await.map_err(BuildError::Failed)?;
+                    if shift {
+                        vm.key("shift", false).await.map_err(BuildError::Failed)?;
+                    }
+                    vm.sleep(b.boot_key_interval)
+                        .await
+                        .map_err(BuildError::Failed)?;
+                }
+                bootcmd::Action::Hold { key, down } => {
+                    vm.key(key, down).await.map_err(BuildError::Failed)?;
+                    vm.sleep(b.boot_key_interval)
+                        .await
+                        .map_err(BuildError::Failed)?;
+                }
+                bootcmd::Action::Wait(d) => vm.sleep(d).await.map_err(BuildError::Failed)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects over SSH through the forwarded port, failing at once if QEMU exits.
+struct Connect;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Connect {
+    fn name(&self) -> &'static str {
+        "connect"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let Some(ssh) = &state.b.ssh else {
+            return Ok(());
+        };
+        if !state.b.pause_before_connecting.is_zero() {
+            let vm = state.vm.as_mut().expect("running");
+            vm.sleep(state.b.pause_before_connecting)
+                .await
+                .map_err(BuildError::Failed)?;
+        }
+        let mut ssh = ssh.clone();
+        ssh.port = state.ssh_host_port;
+        let vm = state.vm.as_mut().expect("running");
+        let connect = SshCommunicator::connect(ssh, &*state.cx.ui, &state.cx.cancel);
+        let comm = tokio::select! {
+            r = connect => r.map_err(|e| match e {
+                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
+                other => BuildError::Failed(other.to_string()),
+            })?,
+            why = vm.exited() => return Err(BuildError::Failed(format!(
+                "the virtual machine stopped before SSH was available: {why}"
+            ))),
+        };
+        state.communicator = Some(Arc::new(comm));
+        Ok(())
+    }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        if let Some(comm) = state.communicator.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), comm.disconnect()).await;
+        }
+    }
+}
+
+/// Runs the provisioners through the hook.
+struct Provision;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Provision {
+    fn name(&self) -> &'static str {
+        "provision"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let http = state.http_addr();
+        let connection = match &state.b.ssh {
+            Some(ssh) => {
+                let (ssh_private_key, ssh_public_key) = ssh.key_pair_text();
+                ConnectionInfo {
+                    conn_type: "ssh".into(),
+                    host: ssh.host.clone(),
+                    port: state.ssh_host_port,
+                    user: ssh.username.clone(),
+                    password: ssh.password.clone().unwrap_or_default(),
+                    ssh_private_key,
+                    ssh_public_key,
+                    http,
+                }
+            }
+            None => ConnectionInfo {
+                conn_type: "none".into(),
+                http,
+                ..Default::default()
+            },
+        };
+        let comm = state
+            .communicator
+            .clone()
+            .map(|c| c as Arc<dyn Communicator>);
+        state.hook.provision(comm, connection).await
+    }
+}
+
+/// Shuts the guest down: `shutdown_command` and a wait for QEMU to exit, or a forced
+/// stop when there is no command.
+struct Shutdown;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Shutdown {
+    fn name(&self) -> &'static str {
+        "shutdown"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        let (Some(command), Some(comm)) = (&b.shutdown_command, state.communicator.clone()) else {
+            state.cx.ui.say("Halting the virtual machine...");
+            let vm = state.vm.take().expect("running");
+            vm.stop(Duration::from_secs(5)).await;
+            return Ok(());
+        };
+        state.cx.ui.say("Gracefully halting the virtual machine...");
+        let mut process = comm
+            .start(command)
+            .await
+            .map_err(|e| failed("running shutdown_command")(e.to_string()))?;
+        // The command's session ends with the machine; its output is only logged.
+        let drain = async move {
+            while let Some(out) = process.next_output().await {
+                tracing::debug!(?out, "shutdown_command output");
+            }
+        };
+        let vm = state.vm.as_mut().expect("running");
+        let exited = tokio::select! {
+            why = vm.exited() => Some(why),
+            _ = async { drain.await; std::future::pending::<()>().await } => None,
+            _ = tokio::time::sleep(b.shutdown_timeout) => None,
+        };
+        match exited {
+            Some(why) => {
+                tracing::debug!(%why, "QEMU exited");
+                state.vm.take();
+                Ok(())
+            }
+            None => {
+                let vm = state.vm.take().expect("running");
+                vm.stop(Duration::from_secs(5)).await;
+                Err(BuildError::Failed(format!(
+                    "the machine did not power off within shutdown_timeout ({:?}) after shutdown_command; it was stopped forcibly",
+                    b.shutdown_timeout
+                )))
+            }
+        }
+    }
+}
+
+/// Compacts (and optionally compresses) the disk with `qemu-img convert`, then
+/// describes the artifact.
+struct Finish;
+
+#[async_trait]
+impl<'a> Step<State<'a>> for Finish {
+    fn name(&self) -> &'static str {
+        "finish"
+    }
+
+    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let b = state.b;
+        let path = state.disk_path();
+        if disk::wants_conversion(b) {
+            state.cx.ui.say(&format!(
+                "Converting the disk{}...",
+                if b.disk_compression {
+                    " (compressed)"
+                } else {
+                    ""
+                }
+            ));
+            disk::convert_in_place(b, &path)
+                .await
+                .map_err(failed("converting the disk"))?;
+        }
+        let mut files = Vec::new();
+        let mut entries = std::fs::read_dir(&b.output_directory)
+            .map_err(|e| failed("listing the output directory")(e.to_string()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect::<Vec<_>>();
+        entries.sort();
+        for p in entries {
+            let (size, sha256) = crate::file::digest(&p)
+                .await
+                .map_err(|e| failed("reading the output")(format!("{}: {e}", p.display())))?;
+            files.push(ArtifactFile {
+                path: p,
+                size,
+                sha256,
+            });
+        }
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("diskName".into(), b.vm_name.clone());
+        metadata.insert("diskType".into(), b.format.clone());
+        metadata.insert("diskSize".into(), b.disk_size.clone().unwrap_or_default());
+        metadata.insert("domainType".into(), state.accelerator.clone());
+        state.artifact = Some(Artifact {
+            builder_id: "transcend.qemu".into(),
+            id: "VM".into(),
+            files,
+            metadata,
+            description: format!("VM files in directory: {}", b.output_directory.display()),
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Builder for QemuBuilder {
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError> {
+        let steps: Vec<Box<dyn Step<State<'_>>>> = vec![
+            Box::new(OutputDir),
+            Box::new(Prepare),
+            Box::new(Http),
+            Box::new(CreateDisk),
+            Box::new(Run),
+            Box::new(BootCommand),
+            Box::new(Connect),
+            Box::new(Provision),
+            Box::new(Shutdown),
+            Box::new(Finish),
+        ];
+        let mut state = State {
+            b: self,
+            cx,
+            hook,
+            created_output: false,
+            accelerator: String::new(),
+            source_file: None,
+            http: None,
+            ssh_host_port: 0,
+            vnc_port: None,
+            vm: None,
+            communicator: None,
+            artifact: None,
+        };
+        run_steps(&steps, &mut state, &cx.cancel).await?;
+        Ok(state
+            .artifact
+            .take()
+            .expect("the last step describes the artifact"))
+    }
+}

@@ -1,0 +1,306 @@
+//! The QEMU process: its command line, its control socket, and making sure it is gone.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{oneshot, watch};
+
+use super::qmp::Qmp;
+use super::State;
+
+/// How many of QEMU's last stderr lines an error quotes.
+const STDERR_LINES: usize = 20;
+
+/// A port in `min..=max` that nothing listens on right now, picked at random as Packer
+/// does (so parallel builds rarely collide).
+pub(super) fn free_port(min: u16, max: u16) -> Result<u16, String> {
+    let span = u32::from(max - min) + 1;
+    let start = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        (h.finish() % u64::from(span)) as u32
+    };
+    for i in 0..span {
+        let port = min + ((start + i) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port between {min} and {max}"))
+}
+
+/// QEMU's command line: Packer's defaults, with every flag that `qemuargs` also gives
+/// left to `qemuargs`, plus the control socket.
+pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
+    let b = state.b;
+    let disk = state.disk_path();
+    let mut defaults: Vec<(&str, String)> = vec![("-name", b.vm_name.clone())];
+    let machine = match state.accelerator.as_str() {
+        "none" => format!("type={}", b.machine_type),
+        accel => format!("type={},accel={accel}", b.machine_type),
+    };
+    defaults.push(("-machine", machine));
+    defaults.push((
+        "-netdev",
+        format!(
+            "user,id=user.0,hostfwd=tcp:127.0.0.1:{}-:{}",
+            state.ssh_host_port, b.guest_ssh_port
+        ),
+    ));
+    defaults.push(("-device", format!("{},netdev=user.0", b.net_device)));
+    let mut drive = format!(
+        "file={},cache={},discard={},format={}",
+        disk.display(),
+        b.disk_cache,
+        b.disk_discard,
+        b.format
+    );
+    if b.disk_detect_zeroes != "off" {
+        drive.push_str(&format!(",detect-zeroes={}", b.disk_detect_zeroes));
+    }
+    match b.disk_interface.as_str() {
+        "virtio-scsi" => {
+            defaults.push(("-device", "virtio-scsi-pci,id=scsi0".into()));
+            defaults.push(("-device", "scsi-hd,bus=scsi0.0,drive=drive0".into()));
+            defaults.push(("-drive", format!("if=none,id=drive0,{drive}")));
+        }
+        "sata" => {
+            defaults.push(("-device", "ahci,id=ahci0".into()));
+            defaults.push(("-device", "ide-hd,bus=ahci0.0,drive=drive0".into()));
+            defaults.push(("-drive", format!("if=none,id=drive0,{drive}")));
+        }
+        iface => defaults.push(("-drive", format!("{drive},if={iface}"))),
+    }
+    if b.disk_image {
+        defaults.push(("-boot", "c".into()));
+    } else {
+        let iso = state.source_file.as_ref().expect("prepared");
+        defaults.push(("-drive", format!("file={},media=cdrom", iso.display())));
+        defaults.push(("-boot", "once=d".into()));
+    }
+    if let (Some(code), Some(_)) = (&b.efi_firmware_code, &b.efi_firmware_vars) {
+        defaults.push((
+            "-drive",
+            format!(
+                "file={},if=pflash,unit=0,format=raw,readonly=on",
+                code.display()
+            ),
+        ));
+        defaults.push((
+            "-drive",
+            format!(
+                "file={},if=pflash,unit=1,format=raw",
+                b.output_directory.join("efivars.fd").display()
+            ),
+        ));
+    }
+    defaults.push(("-m", format!("{}M", b.memory)));
+    defaults.push(("-smp", b.cpus.to_string()));
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if b.headless || !has_display {
+        defaults.push(("-display", "none".into()));
+    }
+    if let Some(port) = state.vnc_port {
+        let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");
+        let display = port.checked_sub(5900).ok_or_else(|| {
+            format!("VNC port {port} is below 5900, where QEMU's VNC displays start")
+        })?;
+        defaults.push(("-vnc", format!("{bind}:{display}")));
+    }
+
+    let vars = state.template_vars();
+    let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let mut user: Vec<Vec<String>> = Vec::new();
+    for group in &b.qemuargs {
+        let mut rendered = Vec::new();
+        for a in group {
+            rendered.push(super::bootcmd::render(a, &vars).map_err(|e| format!("qemuargs: {e}"))?);
+        }
+        user.push(rendered);
+    }
+    let overridden: HashSet<&str> = user
+        .iter()
+        .filter_map(|g| g.first().map(String::as_str))
+        .collect();
+    let mut args = Vec::new();
+    for (flag, value) in defaults {
+        if !overridden.contains(flag) {
+            args.push(flag.to_owned());
+            args.push(value);
+        }
+    }
+    for group in user {
+        args.extend(group);
+    }
+    Ok(args)
+}
+
+/// A running QEMU. Dropping it kills QEMU.
+pub(super) struct Vm {
+    qmp: Option<Qmp>,
+    exited: watch::Receiver<Option<String>>,
+    kill: Option<oneshot::Sender<()>>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    _control: tempfile::TempDir,
+}
+
+impl Vm {
+    /// Starts QEMU with `args` (plus its control socket) in `cwd`, and connects to it.
+    pub(super) async fn start(binary: &str, args: &[String], cwd: &Path) -> Result<Vm, String> {
+        let control = tempfile::Builder::new()
+            .prefix("kiln-qemu")
+            .tempdir()
+            .map_err(|e| format!("creating the control directory: {e}"))?;
+        let socket = control.path().join("qmp.sock");
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .args(args)
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        crate::process::die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| {
+            format!("{binary}: {e} (install Debian's qemu-system-x86 package, or set qemu_binary)")
+        })?;
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let keep = stderr.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::debug!(target: "kiln::qemu", "{line}");
+                    let mut keep = keep.lock().expect("stderr buffer");
+                    if keep.len() == STDERR_LINES {
+                        keep.pop_front();
+                    }
+                    keep.push_back(line);
+                }
+            });
+        }
+        let (kill, kill_rx) = oneshot::channel::<()>();
+        let (exit_tx, exited) = watch::channel(None);
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                s = child.wait() => s,
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let text = match status {
+                Ok(s) => s.to_string(),
+                Err(e) => e.to_string(),
+            };
+            exit_tx.send_replace(Some(text));
+        });
+        let mut vm = Vm {
+            qmp: None,
+            exited,
+            kill: Some(kill),
+            stderr,
+            _control: control,
+        };
+        let connect = Qmp::connect(&socket, Duration::from_secs(30));
+        let qmp = tokio::select! {
+            r = connect => r,
+            why = vm.exited() => Err(format!("QEMU exited at once: {why}")),
+        };
+        match qmp {
+            Ok(q) => {
+                vm.qmp = Some(q);
+                Ok(vm)
+            }
+            Err(e) => {
+                vm.stop(Duration::ZERO).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether QEMU has exited.
+    pub(super) fn has_exited(&self) -> bool {
+        self.exited.borrow().is_some()
+    }
+
+    /// Resolves when QEMU exits, with its exit status and last output lines.
+    pub(super) async fn exited(&self) -> String {
+        let mut rx = self.exited.clone();
+        let status = match rx.wait_for(Option::is_some).await {
+            Ok(s) => s.clone().unwrap_or_default(),
+            Err(_) => "unknown status".into(),
+        };
+        let lines: Vec<String> = self
+            .stderr
+            .lock()
+            .expect("stderr buffer")
+            .iter()
+            .cloned()
+            .collect();
+        if lines.is_empty() {
+            format!("QEMU exited ({status})")
+        } else {
+            format!("QEMU exited ({status}):\n{}", lines.join("\n"))
+        }
+    }
+
+    /// Sleeps for `d`, failing early if QEMU exits meanwhile.
+    pub(super) async fn sleep(&mut self, d: Duration) -> Result<(), String> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            why = self.exited() => Err(format!("the virtual machine stopped: {why}")),
+        }
+    }
+
+    /// Presses or releases a key.
+    pub(super) async fn key(&mut self, qcode: &str, down: bool) -> Result<(), String> {
+        match &mut self.qmp {
+            Some(q) => q.key(qcode, down).await,
+            None => Err("QEMU's control socket is not connected".into()),
+        }
+    }
+
+    /// Stops QEMU: asks it to quit, waits up to `grace`, then kills it. Returns once the
+    /// process is gone.
+    pub(super) async fn stop(mut self, grace: Duration) {
+        if let (false, false, Some(qmp)) = (self.has_exited(), grace.is_zero(), &mut self.qmp) {
+            let quit = tokio::time::timeout(grace, qmp.execute("quit", None)).await;
+            if quit.is_ok() {
+                let _ = tokio::time::timeout(grace, self.exited()).await;
+            }
+        }
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        let _ = self.exited().await;
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+}

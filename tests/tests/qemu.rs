@@ -1,0 +1,259 @@
+//! End-to-end: the qemu builder boots a real virtual machine (QEMU, Debian's kernel, an
+//! ext4 root with OpenSSH's sshd), provisions it with the shell and file components,
+//! shuts it down and leaves a qcow2 whose filesystem shows the provisioning.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kiln_tests::{cache_dir, processes_with, read_from_ext4_image, sha256sum, text, vm_image};
+
+fn kiln_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln-under-test"))
+}
+
+/// `kiln ARGS` in `dir` with a private temporary directory (to check that nothing is
+/// left in it) and the shared compile cache.
+fn kiln_command(dir: &Path, tmp: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(kiln_bin());
+    c.args(args)
+        .current_dir(dir)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("TMPDIR", tmp)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+fn kiln(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
+    kiln_command(dir, tmp, args).output().expect("running kiln")
+}
+
+/// A qemu source booting the test image's disk with its kernel and initramfs.
+/// `extra` is more HCL for the source block; `append` more kernel arguments.
+fn qemu_source(name: &str, extra: &str, append: &str) -> String {
+    let img = vm_image();
+    format!(
+        r#"source "qemu" "{name}" {{
+  disk_image           = true
+  iso_url              = "{disk}"
+  iso_checksum         = "sha256:{sum}"
+  output_directory     = "out-{name}"
+  vm_name              = "{name}.qcow2"
+  headless             = true
+  memory               = 512
+  qemuargs             = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet {append}"]]
+  ssh_username         = "root"
+  ssh_private_key_file = "{key}"
+  ssh_timeout          = "4m"
+  shutdown_command     = "poweroff"
+{extra}
+}}
+"#,
+        disk = img.disk.display(),
+        sum = sha256sum(&img.disk),
+        kernel = img.kernel.display(),
+        initrd = img.initrd.display(),
+        key = img.key.display(),
+    )
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn boots_provisions_and_leaves_a_qcow2_showing_the_provisioning() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("app.conf"), "listen = 8080\n").unwrap();
+    let template = format!(
+        r#"{source}
+build {{
+  sources = ["source.qemu.vm"]
+  provisioner "shell" {{
+    inline = ["echo provisioned-by-kiln > /etc/kiln-motd", "echo kernel $(uname -r) on $(hostname)"]
+  }}
+  provisioner "file" {{
+    source      = "app.conf"
+    destination = "/etc/app.conf"
+  }}
+}}
+"#,
+        source = qemu_source("vm", "", "")
+    );
+    std::fs::write(w.join("vm.pkr.hcl"), template).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "vm.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Using accelerator"), "{stdout}");
+    assert!(
+        stdout.contains("on kiln-test-vm"),
+        "the shell ran in the guest:\n{stdout}"
+    );
+    assert!(stdout.contains("Gracefully halting"), "{stdout}");
+
+    let image = w.join("out-vm/vm.qcow2");
+    let info = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert!(
+        info.get("backing-filename").is_none(),
+        "a standalone image: {info}"
+    );
+    let check = Command::new("qemu-img")
+        .arg("check")
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
+    assert_eq!(
+        read_from_ext4_image(&image, "/etc/kiln-motd"),
+        "provisioned-by-kiln\n"
+    );
+    assert_eq!(
+        read_from_ext4_image(&image, "/etc/app.conf"),
+        "listen = 8080\n"
+    );
+    // The base image is untouched.
+    assert_eq!(read_from_ext4_image(&vm_image().disk, "/etc/kiln-motd"), "");
+    assert!(
+        stdout.contains(&sha256sum(&image)),
+        "the artifact lists the disk's sha256:\n{stdout}"
+    );
+    assert!(
+        processes_with(&image.display().to_string()).is_empty(),
+        "QEMU is gone"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+
+    // Without -force an existing output directory stops the build before it starts...
+    let again = kiln(w, tmp.path(), &["build", "vm.pkr.hcl"]);
+    let (so, se) = text(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(format!("{so}{se}").contains("-force"), "{so}{se}");
+    assert!(image.exists(), "the earlier image is kept");
+}
+
+#[test]
+fn boot_command_types_into_the_guest_which_fetches_from_the_http_server() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir(w.join("http")).unwrap();
+    let token = format!("fetched-over-http-{}", std::process::id());
+    std::fs::write(w.join("http/hello.txt"), format!("{token}\n")).unwrap();
+    // The guest starts a shell on its first virtual terminal instead of sshd; the boot
+    // command fetches the file from Kiln's HTTP server and then starts sshd.
+    let extra = r#"  accelerator    = "tcg"
+  http_directory = "http"
+  boot_wait      = "10s"
+  boot_command   = ["wget -O /root/fetched http://{{ .HTTPIP }}:{{ .HTTPPort }}/hello.txt; /usr/sbin/sshd<enter>"]
+  boot_key_interval = "20ms""#;
+    let template = format!(
+        r#"{source}
+build {{
+  sources = ["source.qemu.typed"]
+  provisioner "shell" {{
+    inline = ["echo \"guest has: $(cat /root/fetched)\""]
+  }}
+}}
+"#,
+        source = qemu_source("typed", extra, "kiln.console")
+    );
+    std::fs::write(w.join("typed.pkr.hcl"), template).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "typed.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Typing the boot command"), "{stdout}");
+    assert!(stdout.contains(&format!("guest has: {token}")), "{stdout}");
+    assert!(w.join("out-typed/typed.qcow2").exists());
+}
+
+#[test]
+fn sigint_mid_build_stops_qemu_and_removes_the_half_built_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let template = format!(
+        r#"{source}
+build {{
+  sources = ["source.qemu.stopped"]
+  provisioner "shell" {{
+    inline = ["echo provisioning-has-started", "sleep 600"]
+  }}
+}}
+"#,
+        source = qemu_source("stopped", "", "")
+    );
+    std::fs::write(w.join("stop.pkr.hcl"), template).unwrap();
+    let mut child = kiln_command(w, tmp.path(), &["build", "stop.pkr.hcl"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("the provisioner never started:\n{}", seen.join("\n")));
+        let started = line.contains("provisioning-has-started");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    let disk = w.join("out-stopped/stopped.qcow2");
+    assert!(disk.exists(), "the disk is being built");
+    assert!(
+        !processes_with(&disk.display().to_string()).is_empty(),
+        "QEMU runs"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let all = format!("{}\n{}\n{stderr}", seen.join("\n"), rest.join("\n"));
+    assert_eq!(exit.code(), Some(130), "{all}");
+    assert!(
+        processes_with(&disk.display().to_string()).is_empty(),
+        "QEMU is gone:\n{all}"
+    );
+    assert!(
+        !w.join("out-stopped").exists(),
+        "the half-built output is removed:\n{all}"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+}

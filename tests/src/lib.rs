@@ -343,8 +343,15 @@ pub fn vm_image() -> &'static VmImage {
                 "{tool} is required for the qemu builder's tests: apt-get install qemu-system-x86 qemu-utils e2fsprogs"
             );
         }
-        let dir = std::env::temp_dir().join(format!("kiln-test-vm-{}", env!("CARGO_PKG_VERSION")));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm/build-image.sh");
+        // A changed script makes a new image.
+        let version = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::fs::read(&script).expect("tests/vm/build-image.sh").hash(&mut h);
+            h.finish()
+        };
+        let dir = std::env::temp_dir().join(format!("kiln-test-vm-{version:016x}"));
         let out = Command::new("sh")
             .arg(&script)
             .arg(&dir)

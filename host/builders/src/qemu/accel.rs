@@ -116,24 +116,40 @@ async fn run_probe(qemu_binary: &str) -> Probe {
             reason: "/dev/kvm is usable (the probe guest is x86 only)".into(),
         };
     }
-    let dir = match tempfile::Builder::new().prefix("kiln-kvm-probe").tempdir() {
-        Ok(d) => d,
-        Err(e) => return tcg(format!("cannot write the KVM probe ({e})")),
-    };
-    let image = dir.path().join("probe.img");
-    if let Err(e) = std::fs::write(&image, boot_sector()) {
-        return tcg(format!("cannot write the KVM probe ({e})"));
+    match run_probe_guest(qemu_binary, "kvm", PROBE_DEADLINE).await {
+        Ok(took) => Probe {
+            accelerator: "kvm",
+            reason: format!("KVM ran a test guest in {} ms", took.as_millis()),
+        },
+        Err(why) => tcg(format!("/dev/kvm exists but {why}")),
     }
+}
+
+/// Boots the probe guest under `accel`; how long it took, or why it did not pass.
+async fn run_probe_guest(
+    qemu_binary: &str,
+    accel: &str,
+    deadline: Duration,
+) -> Result<Duration, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-kvm-probe")
+        .tempdir()
+        .map_err(|e| format!("the probe could not be written ({e})"))?;
+    let image = dir.path().join("probe.img");
+    std::fs::write(&image, boot_sector())
+        .map_err(|e| format!("the probe could not be written ({e})"))?;
     let started = Instant::now();
-    let child = tokio::process::Command::new(qemu_binary)
+    let mut child = tokio::process::Command::new(qemu_binary)
+        .arg("-machine")
+        .arg(format!("pc,accel={accel}"))
         .args([
-            "-machine",
-            "pc,accel=kvm",
             "-display",
             "none",
             "-nodefaults",
+            "-no-user-config",
+            "-m",
+            "16",
         ])
-        .args(["-no-user-config", "-m", "16"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .arg("-drive")
         .arg(format!("file={},format=raw,if=ide", image.display()))
@@ -141,25 +157,17 @@ async fn run_probe(qemu_binary: &str) -> Probe {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return tcg(format!("cannot start {qemu_binary} ({e})")),
-    };
-    let outcome = tokio::time::timeout(PROBE_DEADLINE, child.wait()).await;
-    let took = started.elapsed();
-    match outcome {
-        Ok(Ok(status)) if status.code() == Some(PROBE_PASSED) => Probe {
-            accelerator: "kvm",
-            reason: format!("KVM ran a test guest in {} ms", took.as_millis()),
-        },
-        Ok(Ok(status)) => tcg(format!("KVM could not run a test guest ({status})")),
-        Ok(Err(e)) => tcg(format!("KVM could not run a test guest ({e})")),
+        .spawn()
+        .map_err(|e| format!("{qemu_binary} did not start ({e})"))?;
+    match tokio::time::timeout(deadline, child.wait()).await {
+        Ok(Ok(status)) if status.code() == Some(PROBE_PASSED) => Ok(started.elapsed()),
+        Ok(Ok(status)) => Err(format!("a test guest failed under {accel} ({status})")),
+        Ok(Err(e)) => Err(format!("a test guest failed under {accel} ({e})")),
         Err(_) => {
             let _ = child.kill().await;
-            tcg(format!(
-                "/dev/kvm exists but a test guest did not finish within {} s under KVM",
-                PROBE_DEADLINE.as_secs()
+            Err(format!(
+                "a test guest did not finish within {:.1} s under {accel}",
+                deadline.as_secs_f64()
             ))
         }
     }
@@ -177,5 +185,24 @@ mod tests {
         // The GDT pointer's base is where the GDT starts (0x7cc0, 8-byte aligned).
         assert_eq!(&s[0xe0..0xe6], &[0x1f, 0x00, 0xc0, 0x7c, 0x00, 0x00]);
         assert_eq!(&s[0xc8..0xd0], &0x00cf_9a00_0000_ffffu64.to_le_bytes());
+    }
+
+    /// The probe is a working program: under software emulation (which always works)
+    /// it reaches its final port write. Needs QEMU (apt-get install qemu-system-x86).
+    #[tokio::test]
+    async fn the_probe_passes_under_tcg() {
+        let took = run_probe_guest("qemu-system-x86_64", "tcg", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(took < Duration::from_secs(60));
+    }
+
+    /// A guest that cannot finish in time counts as a failure, and QEMU is stopped.
+    #[tokio::test]
+    async fn a_probe_past_its_deadline_fails() {
+        let err = run_probe_guest("qemu-system-x86_64", "tcg", Duration::from_millis(1))
+            .await
+            .unwrap_err();
+        assert!(err.contains("did not finish"), "{err}");
     }
 }

@@ -41,17 +41,20 @@ async fn info(path: &Path) -> Result<(String, u64), String> {
     Ok((format, size))
 }
 
-/// An empty disk of `disk_size` (default 40960M) for installing from an ISO.
+/// Packer's default `disk_size`.
+pub(super) const DEFAULT_SIZE: &str = "40960M";
+
+/// An empty disk of `disk_size` for installing from an ISO.
 pub(super) async fn create(b: &QemuBuilder, path: &Path) -> Result<(), String> {
-    let size = b.disk_size.as_deref().unwrap_or("40960M");
+    let size = b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE);
     qemu_img(&["create", "-f", &b.format, text(path), size])
         .await
         .map(|_| ())
 }
 
 /// The VM's disk from the base image `source`: a qcow2 overlay with the image as its
-/// backing file (`use_backing_file`), or a converted copy. Grown to `disk_size` when the
-/// template sets one larger than the image.
+/// backing file (`use_backing_file`), or a converted copy. Grown to `disk_size` (default
+/// 40960M, as Packer) unless `skip_resize_disk`; never shrunk.
 pub(super) async fn from_image(
     b: &QemuBuilder,
     source: &Path,
@@ -88,7 +91,8 @@ pub(super) async fn from_image(
         ])
         .await?;
     }
-    if let (Some(size), false) = (&b.disk_size, b.skip_resize_disk) {
+    if !b.skip_resize_disk {
+        let size = b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE);
         let wanted = bytes(size).ok_or_else(|| format!("disk_size {size:?}"))?;
         if wanted > source_size {
             ui.say(&format!("Resizing the disk to {size}..."));

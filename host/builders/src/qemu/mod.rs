@@ -552,7 +552,12 @@ impl<'a> Step<State<'a>> for Finish {
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("diskName".into(), b.vm_name.clone());
         metadata.insert("diskType".into(), b.format.clone());
-        metadata.insert("diskSize".into(), b.disk_size.clone().unwrap_or_default());
+        metadata.insert(
+            "diskSize".into(),
+            b.disk_size
+                .clone()
+                .unwrap_or_else(|| disk::DEFAULT_SIZE.into()),
+        );
         metadata.insert("domainType".into(), state.accelerator.clone());
         state.artifact = Some(Artifact {
             builder_id: "transcend.qemu".into(),

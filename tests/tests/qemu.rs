@@ -381,3 +381,148 @@ build {{
         "no temporary files left"
     );
 }
+
+/// `communicator = "none"` builds: the VM starts and is stopped at once, which is enough
+/// to check what the disk options make of the artifact.
+fn quick_build(w: &Path, tmp: &Path, name: &str, options: &str) -> (String, PathBuf) {
+    let img = vm_image();
+    let template = format!(
+        r#"source "qemu" "{name}" {{
+  disk_image       = true
+  iso_url          = "{disk}"
+  iso_checksum     = "none"
+  output_directory = "out-{name}"
+  communicator     = "none"
+  accelerator      = "tcg"
+  headless         = true
+  qemuargs         = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet"]]
+{options}
+}}
+build {{
+  sources = ["source.qemu.{name}"]
+}}
+"#,
+        disk = img.disk.display(),
+        kernel = img.kernel.display(),
+        initrd = img.initrd.display(),
+    );
+    std::fs::write(w.join(format!("{name}.pkr.hcl")), template).unwrap();
+    let out = kiln(w, tmp, &["build", &format!("{name}.pkr.hcl")]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    (stdout, w.join(format!("out-{name}")))
+}
+
+fn image_info(path: &Path) -> serde_json::Value {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn disk_options_shape_the_artifact() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    // An overlay on the base image, left as it is (no compaction of an overlay).
+    let (out, dir) = quick_build(
+        w,
+        tmp.path(),
+        "overlay",
+        "  use_backing_file = true\n  disk_size = \"1G\"",
+    );
+    assert!(out.contains("use_backing_file"), "{out}");
+    let info = image_info(&dir.join("packer-overlay"));
+    assert_eq!(
+        info["backing-filename"],
+        vm_image().disk.display().to_string()
+    );
+    assert_eq!(info["virtual-size"], 1u64 << 30);
+    assert!(!out.contains("Converting"), "{out}");
+
+    // A raw disk on IDE, booted with UEFI: the variable store lands beside the disk.
+    let (out, dir) = quick_build(
+        w,
+        tmp.path(),
+        "raw",
+        "  format = \"raw\"\n  disk_interface = \"ide\"\n  efi_boot = true\n  skip_resize_disk = true",
+    );
+    assert_eq!(entries(&dir), vec!["efivars.fd", "packer-raw"]);
+    let info = image_info(&dir.join("packer-raw"));
+    assert_eq!(info["format"], "raw");
+    assert_eq!(
+        info["virtual-size"],
+        image_info(&vm_image().disk)["virtual-size"]
+    );
+    assert!(
+        out.contains("efivars.fd"),
+        "both files are in the artifact:\n{out}"
+    );
+
+    // Compressed qcow2: smaller on disk than the plain copy, same filesystem inside.
+    let (_, plain) = quick_build(w, tmp.path(), "plain", "  skip_resize_disk = true");
+    let (out, packed) = quick_build(
+        w,
+        tmp.path(),
+        "packed",
+        "  skip_resize_disk = true\n  disk_compression = true",
+    );
+    assert!(out.contains("Converting the disk (compressed)"), "{out}");
+    let plain_size = std::fs::metadata(plain.join("packer-plain")).unwrap().len();
+    let packed_size = std::fs::metadata(packed.join("packer-packed"))
+        .unwrap()
+        .len();
+    assert!(packed_size < plain_size, "{packed_size} < {plain_size}");
+    assert_eq!(
+        read_from_ext4_image(&packed.join("packer-packed"), "/etc/hostname"),
+        "kiln-test-vm\n"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn a_guest_that_does_not_power_off_is_stopped_after_shutdown_timeout() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let source = qemu_source("stubborn", "", "").replace(
+        "shutdown_command     = \"poweroff\"",
+        "shutdown_command     = \"echo not today\"\n  shutdown_timeout     = \"3s\"",
+    );
+    std::fs::write(
+        w.join("stubborn.pkr.hcl"),
+        format!("{source}\nbuild {{\n  sources = [\"source.qemu.stubborn\"]\n}}\n"),
+    )
+    .unwrap();
+    let out = kiln(w, tmp.path(), &["build", "stubborn.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("did not power off within shutdown_timeout"),
+        "{all}"
+    );
+    let disk = w.join("out-stubborn/stubborn.qcow2");
+    assert!(
+        processes_with(&disk.display().to_string()).is_empty(),
+        "QEMU is gone"
+    );
+    assert!(
+        !w.join("out-stubborn").exists(),
+        "the failed build's output is removed"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+}

@@ -221,7 +221,9 @@ impl SshCommunicator {
                 _ = cancel.cancelled() => return Err(SshError::Cancelled),
                 _ = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(2));
+            // Short polls: a machine that is booting answers within half a second of
+            // its SSH server starting (Packer waits 5 s between attempts).
+            delay = (delay * 2).min(Duration::from_millis(500));
         }
     }
 

@@ -489,7 +489,7 @@ impl<'a> Step<State<'a>> for Shutdown {
         };
         match exited {
             Some(why) => {
-                tracing::debug!(%why, "QEMU exited");
+                state.cx.ui.say(&format!("The machine powered off: {why}"));
                 state.vm.take();
                 Ok(())
             }

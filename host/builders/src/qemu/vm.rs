@@ -144,6 +144,9 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
 /// A running QEMU. Dropping it kills QEMU.
 pub(super) struct Vm {
     qmp: Option<Qmp>,
+    /// QEMU's `SHUTDOWN` event: why the machine stopped (`guest-shutdown` when the
+    /// guest powered itself off).
+    shutdown: Option<watch::Receiver<Option<String>>>,
     exited: watch::Receiver<Option<String>>,
     kill: Option<oneshot::Sender<()>>,
     stderr: Arc<Mutex<VecDeque<String>>>,
@@ -217,6 +220,7 @@ impl Vm {
         });
         let mut vm = Vm {
             qmp: None,
+            shutdown: None,
             exited,
             kill: Some(kill),
             stderr,
@@ -229,6 +233,7 @@ impl Vm {
         };
         match qmp {
             Ok(q) => {
+                vm.shutdown = Some(q.shutdown_events());
                 vm.qmp = Some(q);
                 Ok(vm)
             }
@@ -251,6 +256,12 @@ impl Vm {
             Ok(s) => s.clone().unwrap_or_default(),
             Err(_) => "unknown status".into(),
         };
+        let reason = self
+            .shutdown
+            .as_ref()
+            .and_then(|r| r.borrow().clone())
+            .map(|r| format!("{r}, "))
+            .unwrap_or_default();
         let lines: Vec<String> = self
             .stderr
             .lock()
@@ -259,9 +270,9 @@ impl Vm {
             .cloned()
             .collect();
         if lines.is_empty() {
-            format!("QEMU exited ({status})")
+            format!("QEMU exited ({reason}{status})")
         } else {
-            format!("QEMU exited ({status}):\n{}", lines.join("\n"))
+            format!("QEMU exited ({reason}{status}):\n{}", lines.join("\n"))
         }
     }
 

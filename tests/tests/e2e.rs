@@ -543,6 +543,8 @@ mod interrupt {
             "{out}"
         );
         assert!(out.contains("--> null.web: build was cancelled"), "{out}");
+        assert!(out.contains("==> Summary:"), "{out}");
+        assert!(out.contains("--> null.web: cancelled after"), "{out}");
         assert!(!out.contains("never-runs"), "{out}");
     }
 }
@@ -1151,3 +1153,6 @@ mod commands {
         assert!(text(&out).1.contains("t.pkr.hcl:"), "{:?}", text(&out));
     }
 }
+
+#[path = "e2e/debug.rs"]
+mod debug;

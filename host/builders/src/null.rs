@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use kiln_communicators::{SshCommunicator, SshConfig};
 use kiln_core::config::{decode, duration_opt, FieldError};
-use kiln_core::steps::{run_steps, Step};
+use kiln_core::steps::Step;
 use kiln_core::{
     Artifact, BuildContext, BuildError, Builder, Communicator, ConnectionInfo, ProvisionHook,
 };
@@ -212,7 +212,7 @@ impl Builder for NullBuilder {
             hook,
             communicator: None,
         };
-        run_steps(&steps, &mut state, &cx.cancel).await?;
+        cx.run_steps(&steps, &mut state).await?;
         Ok(Artifact {
             builder_id: "fnoeding.null".into(),
             id: "Null".into(),

@@ -55,6 +55,20 @@ pub struct BuildContext {
     pub cancel: CancellationToken,
     /// `-force`: replace what a previous build left (such as an output directory).
     pub force: bool,
+    /// `-debug`: waits before each step.
+    pub pause: Option<Arc<dyn crate::steps::StepPause>>,
+}
+
+impl BuildContext {
+    /// Runs a builder's steps ([`crate::steps::run_steps`]), cancelled by Ctrl-C and
+    /// paused before each step under `-debug`.
+    pub async fn run_steps<S: Send>(
+        &self,
+        steps: &[Box<dyn crate::steps::Step<S>>],
+        state: &mut S,
+    ) -> Result<(), BuildError> {
+        crate::steps::run_steps_pausing(steps, state, &self.cancel, self.pause.as_deref()).await
+    }
 }
 
 impl std::fmt::Debug for BuildContext {

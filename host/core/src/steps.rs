@@ -19,6 +19,13 @@ pub trait Step<S: Send>: Send + Sync {
     async fn cleanup(&self, _state: &mut S) {}
 }
 
+/// Waits before each step while a build is debugged (`kiln build -debug`).
+#[async_trait]
+pub trait StepPause: Send + Sync {
+    /// Returns when the user lets the build go on to the step named `step`.
+    async fn before(&self, step: &str);
+}
+
 /// Runs `steps` in order over `state`, then cleans up every step that started, in reverse.
 ///
 /// A step still running when `cancel` fires is abandoned (its future is dropped) and
@@ -28,9 +35,26 @@ pub async fn run_steps<S: Send>(
     state: &mut S,
     cancel: &CancellationToken,
 ) -> Result<(), BuildError> {
+    run_steps_pausing(steps, state, cancel, None).await
+}
+
+/// [`run_steps`], waiting on `pause` before each step when it is given.
+pub async fn run_steps_pausing<S: Send>(
+    steps: &[Box<dyn Step<S>>],
+    state: &mut S,
+    cancel: &CancellationToken,
+    pause: Option<&dyn StepPause>,
+) -> Result<(), BuildError> {
     let mut started = 0;
     let mut result = Ok(());
     for step in steps {
+        if let Some(pause) = pause {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {}
+                _ = pause.before(step.name()) => {}
+            }
+        }
         if cancel.is_cancelled() {
             result = Err(BuildError::Cancelled);
             break;

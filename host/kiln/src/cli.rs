@@ -69,6 +69,9 @@ enum Command {
         /// Delete what earlier builds left (such as a qemu output directory) before building.
         #[arg(long)]
         force: bool,
+        /// Pause before each step until Enter is pressed; builds run one at a time.
+        #[arg(long)]
+        debug: bool,
     },
     /// Check that a template is valid, including every provisioner's configuration.
     Validate {
@@ -383,6 +386,7 @@ struct OutputFlags {
     timestamps: bool,
     on_error: engine::OnError,
     force: bool,
+    debug: bool,
 }
 
 async fn build(
@@ -442,12 +446,18 @@ async fn build(
     let policy = engine::Policy {
         on_error,
         force: flags.force,
+        debug: flags.debug,
     };
+    if flags.debug {
+        out.line("==> Debug mode enabled. Builds will not be parallelized.");
+    }
     if on_error == engine::OnError::Ask && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         out.line("==> -on-error=ask needs a terminal on stdin; a failed step will be cleaned up instead.");
     }
     let prompt = Arc::new(tokio::sync::Mutex::new(()));
-    let limit = if parallel == 0 {
+    let limit = if flags.debug {
+        1
+    } else if parallel == 0 {
         ready.len().max(1)
     } else {
         parallel
@@ -538,6 +548,20 @@ async fn build(
         }
     } else if outcomes.is_empty() {
         out.line("==> No builds to run.");
+    }
+    if outcomes.len() > 1 || !failed.is_empty() {
+        out.line("");
+        out.line("==> Summary:");
+        for o in &outcomes {
+            let took = engine::human(o.elapsed);
+            out.line(&match &o.result {
+                Ok(_) => format!("--> {}: succeeded after {took}", o.name),
+                Err(kiln_core::BuildError::Cancelled) => {
+                    format!("--> {}: cancelled after {took}", o.name)
+                }
+                Err(e) => format!("--> {}: failed after {took}: {e}", o.name),
+            });
+        }
     }
     if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
         ExitCode::from(EXIT_INTERRUPTED)
@@ -723,6 +747,7 @@ pub fn main() -> ExitCode {
             timestamp_ui,
             on_error,
             force,
+            debug,
         } => {
             let flags = OutputFlags {
                 color,
@@ -730,8 +755,12 @@ pub fn main() -> ExitCode {
                 timestamps: timestamp_ui,
                 on_error,
                 force,
+                debug,
             };
-            rt.block_on(build(&sub, &template, parallel_builds, flags))
+            let code = rt.block_on(build(&sub, &template, parallel_builds, flags));
+            // A prompt may still be waiting for a line on stdin after Ctrl-C.
+            rt.shutdown_background();
+            code
         }
     }
 }

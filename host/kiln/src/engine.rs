@@ -90,11 +90,31 @@ pub fn check_declared(
     )
 }
 
+/// What runs a provisioner: a component, or the host itself for `breakpoint`.
+pub enum StepRunner {
+    /// A WebAssembly component.
+    Component(PreparedComponent),
+    /// Packer's `breakpoint` provisioner: waits for Enter on the terminal.
+    Breakpoint(Breakpoint),
+}
+
+/// The `breakpoint` provisioner's options.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakpoint {
+    /// Skip the pause.
+    #[serde(default)]
+    pub disable: bool,
+    /// Shown at the pause.
+    #[serde(default)]
+    pub note: String,
+}
+
 /// One build, checked and ready to run.
 pub struct ReadyBuild {
     pub plan: BuildPlan,
     pub builder: Box<dyn Builder>,
-    pub steps: Vec<(StepPlan, PreparedComponent)>,
+    pub steps: Vec<(StepPlan, StepRunner)>,
     pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
     pub post_processors: Vec<Vec<crate::post::ReadyPostProcessor>>,
 }
@@ -157,17 +177,31 @@ fn prepare_step(
     }
 }
 
+/// The steps of a build that run components (every one but breakpoints).
+fn component_steps<'a>(
+    steps: &'a [(StepPlan, StepRunner)],
+    cleanup: &'a Option<(StepPlan, PreparedComponent)>,
+) -> impl Iterator<Item = (&'a StepPlan, &'a PreparedComponent)> {
+    steps
+        .iter()
+        .filter_map(|(step, runner)| match runner {
+            StepRunner::Component(c) => Some((step, c)),
+            StepRunner::Breakpoint(_) => None,
+        })
+        .chain(cleanup.iter().map(|(s, c)| (s, c)))
+}
+
 /// Runs `validate` once for every distinct step configuration of `builds`, one
 /// component instance per kind, and returns each configuration's answer.
 async fn validate_steps(
-    steps: &[(&BuildPlan, &(StepPlan, PreparedComponent))],
+    steps: &[(&BuildPlan, (&StepPlan, &PreparedComponent))],
     runtime: &Runtime,
     cwd: &Path,
 ) -> HashMap<ValidateKey, Result<Vec<kiln_runtime::ConfigIssue>, String>> {
     let mut by_kind: HashMap<String, (PreparedComponent, Vec<(ValidateKey, StepRequest)>)> =
         HashMap::new();
     let mut seen = std::collections::HashSet::new();
-    for (build, (step, component)) in steps {
+    for &(build, (step, component)) in steps {
         let key = validate_key(step);
         if !seen.insert(key.clone()) {
             continue;
@@ -240,11 +274,22 @@ pub async fn prepare(
             ));
         };
         for step in &build.provisioners {
+            if step.kind == "breakpoint" && required.get("breakpoint").is_none() {
+                match kiln_core::config::decode::<Breakpoint>(&step.block.config) {
+                    Ok(b) => steps.push((step.clone(), StepRunner::Breakpoint(b))),
+                    Err(e) => errors.push(field_diagnostic(
+                        &step.block,
+                        "provisioner \"breakpoint\"",
+                        &e,
+                    )),
+                }
+                continue;
+            }
             if let Some(component) =
                 prepare_step(step, runtime, required, &mut prepared, &mut errors)
             {
                 declared(step, &component, &mut errors);
-                steps.push((step.clone(), component));
+                steps.push((step.clone(), StepRunner::Component(component)));
             }
         }
         let mut error_cleanup = None;
@@ -271,7 +316,7 @@ pub async fn prepare(
     let all_steps: Vec<_> = checked
         .iter()
         .flat_map(|(_, build, steps, cleanup, _)| {
-            steps.iter().chain(cleanup).map(move |s| (*build, s))
+            component_steps(steps, cleanup).map(move |s| (*build, s))
         })
         .collect();
     tracing::debug!(
@@ -281,7 +326,7 @@ pub async fn prepare(
     let answers = validate_steps(&all_steps, runtime, cwd).await;
     tracing::debug!(configurations = answers.len(), "steps validated");
     for (_, _, steps, cleanup, _) in &checked {
-        for (step, _) in steps.iter().chain(cleanup) {
+        for (step, _) in component_steps(steps, cleanup) {
             match &answers[&validate_key(step)] {
                 Ok(issues) => {
                     for issue in issues {
@@ -465,6 +510,10 @@ struct Provisioners<'a> {
     on_error: OnError,
     /// One question on the terminal at a time, whichever build asks.
     prompt: Arc<tokio::sync::Mutex<()>>,
+    /// Breakpoints and `-debug` pauses.
+    pauser: Arc<Pauser>,
+    /// `-debug`: pause before each provisioner too.
+    debug: bool,
 }
 
 impl Provisioners<'_> {
@@ -489,6 +538,14 @@ impl Provisioners<'_> {
             "running step"
         );
         self.runtime.provision(component, req).await
+    }
+
+    /// Waits for Enter (see [`Pauser`]), or for Ctrl-C.
+    async fn pause(&self, message: &str) -> Result<(), BuildError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(BuildError::Cancelled),
+            _ = self.pauser.wait(message) => Ok(()),
+        }
     }
 
     async fn error_cleanup(&self, comm: &Option<(Arc<dyn Communicator>, ConnectionInfo)>) {
@@ -550,6 +607,28 @@ impl ProvisionHook for Provisioners<'_> {
     ) -> Result<(), BuildError> {
         let comm = communicator.map(|c| (c, connection));
         for (step, component) in &self.build.steps {
+            if self.debug {
+                self.pause(&format!("Pausing before provisioner \"{}\".", step.kind))
+                    .await?;
+            }
+            let component = match component {
+                StepRunner::Component(c) => c,
+                StepRunner::Breakpoint(b) => {
+                    if b.disable {
+                        self.ui
+                            .say("Breakpoint provisioner disabled. Continuing...");
+                    } else {
+                        let note = if b.note.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" with note \"{}\"", b.note)
+                        };
+                        self.pause(&format!("Pausing at breakpoint provisioner{note}."))
+                            .await?;
+                    }
+                    continue;
+                }
+            };
             if let Some(pause) = step.pause_before {
                 self.ui
                     .say(&format!("Pausing {pause:?} before the next provisioner..."));
@@ -653,6 +732,37 @@ pub struct Policy {
     pub on_error: OnError,
     /// Replace what earlier builds left behind.
     pub force: bool,
+    /// Pause before each step (`-debug`).
+    pub debug: bool,
+}
+
+/// Waits for Enter on stdin, one build at a time: `-debug` and the breakpoint
+/// provisioner. Closed stdin lets the build go on.
+struct Pauser {
+    ui: Arc<dyn Ui>,
+    prompt: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Pauser {
+    async fn wait(&self, message: &str) {
+        let _turn = self.prompt.lock().await;
+        self.ui.say(&format!("{message} Press enter to continue."));
+        let read = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)
+        })
+        .await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            self.ui.message("stdin is closed: continuing");
+        }
+    }
+}
+
+#[async_trait]
+impl kiln_core::steps::StepPause for Pauser {
+    async fn before(&self, step: &str) {
+        self.wait(&format!("Pausing before step '{step}'.")).await;
+    }
 }
 
 /// Runs `build` to the end; cleanup happens inside the builder whatever the outcome.
@@ -667,11 +777,18 @@ pub async fn run_build(
 ) -> Outcome {
     let started = Instant::now();
     let on_error = policy.on_error;
+    let pauser = Arc::new(Pauser {
+        ui: ui.clone(),
+        prompt: prompt.clone(),
+    });
     let cx = BuildContext {
         build_name: build.plan.name.clone(),
         ui: ui.clone(),
         cancel: cancel.clone(),
         force: policy.force,
+        pause: policy
+            .debug
+            .then(|| pauser.clone() as Arc<dyn kiln_core::steps::StepPause>),
     };
     let hook = Provisioners {
         build,
@@ -681,6 +798,8 @@ pub async fn run_build(
         cancel: cancel.clone(),
         on_error,
         prompt,
+        pauser,
+        debug: policy.debug,
     };
     let result = match build.builder.run(&cx, &hook).await {
         Ok(artifact) => {

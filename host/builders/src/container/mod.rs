@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use kiln_communicators::{Container, InitConfig};
 use kiln_core::config::{decode, FieldError};
-use kiln_core::steps::{run_steps, Step};
+use kiln_core::steps::Step;
 use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
     ProvisionHook,
@@ -645,7 +645,7 @@ impl Builder for ContainerBuilder {
             container: None,
             artifact: None,
         };
-        run_steps(&steps, &mut state, &cx.cancel).await?;
+        cx.run_steps(&steps, &mut state).await?;
         Ok(state.artifact.take().unwrap_or_else(|| Artifact {
             builder_id: "kiln.container".into(),
             id: "discarded".into(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use kiln_communicators::SshCommunicator;
-use kiln_core::steps::{run_steps, Step};
+use kiln_core::steps::Step;
 use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
     ProvisionHook,
@@ -603,7 +603,7 @@ impl Builder for QemuBuilder {
             communicator: None,
             artifact: None,
         };
-        run_steps(&steps, &mut state, &cx.cancel).await?;
+        cx.run_steps(&steps, &mut state).await?;
         Ok(state
             .artifact
             .take()

@@ -1156,3 +1156,74 @@ mod commands {
 
 #[path = "e2e/debug.rs"]
 mod debug;
+
+mod progress {
+    use super::*;
+
+    /// Runs `kiln ARGS` in `dir` on a pseudo-terminal (util-linux `script`), returning
+    /// everything the terminal showed.
+    fn on_a_terminal(dir: &Path, args: &str) -> (bool, String) {
+        let log = dir.join("terminal.log");
+        let status = Command::new("script")
+            .args(["-qfec", &format!("{} {args}", kiln_bin().display())])
+            .arg(&log)
+            .current_dir(dir)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("script (util-linux) runs kiln on a pseudo-terminal");
+        (
+            status.success(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn an_upload_longer_than_a_second_shows_a_progress_bar_on_a_terminal_only() {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let remote = tempfile::tempdir().unwrap();
+        let big = work.path().join("big.bin");
+        {
+            // 1 GiB of a repeating pattern: long enough to upload for well over a second.
+            let mut f = std::fs::File::create(&big).unwrap();
+            let block: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+            for _ in 0..1024 {
+                std::io::Write::write_all(&mut f, &block).unwrap();
+            }
+        }
+        write_web_build(
+            &sshd,
+            work.path(),
+            &format!(
+                "  provisioner \"file\" {{\n    source      = \"big.bin\"\n    destination = \"{}/big.bin\"\n  }}\n",
+                remote.path().display()
+            ),
+        );
+        let (ok, shown) = on_a_terminal(work.path(), "build t.pkr.hcl");
+        assert!(ok, "{shown}");
+        assert!(
+            shown.contains("Uploading big.bin to"),
+            "a bar was drawn:\n{shown}"
+        );
+        assert!(shown.contains("/1.00 GiB"), "with the total:\n{shown}");
+        assert_eq!(
+            std::fs::metadata(remote.path().join("big.bin"))
+                .unwrap()
+                .len(),
+            1 << 30
+        );
+
+        // Not on a terminal (a pipe): no bar, only the build's lines.
+        let out = kiln(work.path(), &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            !format!("{stdout}{stderr}").contains("Uploading big.bin to"),
+            "{stdout}{stderr}"
+        );
+    }
+}

@@ -189,10 +189,23 @@ fn invalid(message: impl Into<String>) -> io::Error {
 /// valid (see [`Entry::name`]) and unique in archive formats, else InvalidInput.
 pub fn write_archive(
     entries: Vec<Entry>,
+    out: File,
+    format: ArchiveFormat,
+    level: Option<i32>,
+    max_mtime: u64,
+) -> io::Result<Written> {
+    write_archive_reporting(entries, out, format, level, max_mtime, &|_| {})
+}
+
+/// [`write_archive`], calling `progress` with the number of input bytes each time a
+/// piece of an entry has been read (for a progress bar).
+pub fn write_archive_reporting(
+    entries: Vec<Entry>,
     mut out: File,
     format: ArchiveFormat,
     level: Option<i32>,
     max_mtime: u64,
+    progress: &dyn Fn(u64),
 ) -> io::Result<Written> {
     let level = format.resolve_level(level)?;
     let mut entries = entries;
@@ -224,21 +237,21 @@ pub fn write_archive(
 
     match format {
         // Zip completes its headers in place, so its bytes are not hashed on the way.
-        ArchiveFormat::Zip => {
-            write_zip(entries, out, level, max_mtime).map(|size| Written { size, sha256: None })
-        }
+        ArchiveFormat::Zip => write_zip(entries, out, level, max_mtime, progress)
+            .map(|size| Written { size, sha256: None }),
         _ if format.is_single_stream() => {
             let entry = entries.pop().expect("one entry, checked above");
             let mut sink = Sink::new(format.compression(), level, out)?;
             let mut file = entry.file;
             file.rewind()?;
-            copy_chunked(&mut file, &mut sink, &mut vec![0u8; CHUNK])?;
+            copy_chunked(&mut file, &mut sink, &mut vec![0u8; CHUNK], progress)?;
             sink.finish()
         }
         _ => write_tar(
             entries,
             Sink::new(format.compression(), level, out)?,
             max_mtime,
+            progress,
         ),
     }
 }
@@ -271,7 +284,12 @@ fn check_name(name: &str) -> io::Result<()> {
 }
 
 /// Copies `r` to its end into `w`, a chunk at a time. Returns the number of bytes copied.
-fn copy_chunked(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> io::Result<u64> {
+fn copy_chunked(
+    r: &mut impl Read,
+    w: &mut impl Write,
+    buf: &mut [u8],
+    progress: &dyn Fn(u64),
+) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
         let n = match r.read(buf) {
@@ -282,6 +300,7 @@ fn copy_chunked(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> io::Re
         };
         w.write_all(&buf[..n])?;
         total += n as u64;
+        progress(n as u64);
     }
 }
 
@@ -435,6 +454,8 @@ struct Exact<'a, R> {
     inner: R,
     remaining: u64,
     name: &'a str,
+    /// Told of every piece read.
+    progress: &'a dyn Fn(u64),
 }
 
 impl<R: Read> Read for Exact<'_, R> {
@@ -454,6 +475,7 @@ impl<R: Read> Read for Exact<'_, R> {
             ));
         }
         self.remaining -= n as u64;
+        (self.progress)(n as u64);
         Ok(n)
     }
 }
@@ -471,7 +493,12 @@ fn open_entry(entry: &mut Entry) -> io::Result<u64> {
     Ok(meta.len())
 }
 
-fn write_tar(entries: Vec<Entry>, sink: Sink, max_mtime: u64) -> io::Result<Written> {
+fn write_tar(
+    entries: Vec<Entry>,
+    sink: Sink,
+    max_mtime: u64,
+    progress: &dyn Fn(u64),
+) -> io::Result<Written> {
     // The tar builder copies in small pieces; the compressor gets whole chunks.
     let mut builder = tar::Builder::new(BufWriter::with_capacity(CHUNK, sink));
     for mut entry in entries {
@@ -489,6 +516,7 @@ fn write_tar(entries: Vec<Entry>, sink: Sink, max_mtime: u64) -> io::Result<Writ
             inner: BufReader::with_capacity(CHUNK, &entry.file),
             remaining: size,
             name: &entry.name,
+            progress,
         };
         builder.append_data(&mut header, Path::new(&entry.name), data)?;
     }
@@ -505,7 +533,13 @@ fn needs_zip64(size: u64) -> bool {
     size.saturating_add(size / 1024 + 4096) >= u64::from(u32::MAX)
 }
 
-fn write_zip(entries: Vec<Entry>, mut out: File, level: i32, max_mtime: u64) -> io::Result<u64> {
+fn write_zip(
+    entries: Vec<Entry>,
+    mut out: File,
+    level: i32,
+    max_mtime: u64,
+    progress: &dyn Fn(u64),
+) -> io::Result<u64> {
     let start = out.stream_position()?;
     let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, out));
     let mut buf = vec![0u8; CHUNK];
@@ -523,8 +557,9 @@ fn write_zip(entries: Vec<Entry>, mut out: File, level: i32, max_mtime: u64) -> 
             inner: &entry.file,
             remaining: size,
             name: &entry.name,
+            progress: &|_| {},
         };
-        copy_chunked(&mut data, &mut zip, &mut buf)?;
+        copy_chunked(&mut data, &mut zip, &mut buf, progress)?;
     }
     let mut out = zip.finish()?;
     let end = out.stream_position()?;

@@ -9,7 +9,7 @@
 mod archive;
 mod hash;
 
-pub use archive::{write_archive, ArchiveFormat, Entry, Written};
+pub use archive::{write_archive, write_archive_reporting, ArchiveFormat, Entry, Written};
 pub use hash::{hash_reader, HashAlgorithm};
 
 /// The size of every read and write buffer: large enough that per-call overhead vanishes

@@ -716,6 +716,7 @@ async fn download(
     };
     let mut received: u64 = 0;
     let mut last_report = Instant::now();
+    let bar = ui.progress(&format!("Downloading {url}"), total);
     loop {
         let chunk = tokio::select! {
             biased;
@@ -730,6 +731,7 @@ async fn download(
         }
         file.write_all(&chunk).await.map_err(write_error)?;
         received += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+        bar.advance(chunk.len() as u64);
         if last_report.elapsed() >= PROGRESS_EVERY {
             last_report = Instant::now();
             ui.message(&match total {

@@ -19,7 +19,7 @@ pub use builder::{BuildContext, BuildError, BuildInfo, Builder, ConnectionInfo, 
 pub use communicator::{CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess};
 pub use diag::{Diagnostic, Location, Severity};
 pub use grant::{network_allows, Grant, Limits};
-pub use ui::{DiscardUi, Ui};
+pub use ui::{DiscardUi, NoProgress, Progress, Ui};
 
 /// Kiln's on-disk cache (compiled components, base images, blobs): `$KILN_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`.

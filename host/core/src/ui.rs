@@ -9,6 +9,26 @@ pub trait Ui: Send + Sync {
     fn message(&self, message: &str);
     /// An error the user should see.
     fn error(&self, message: &str);
+    /// Starts reporting a long operation (a download, an upload, a compression) of
+    /// `total` bytes (unknown when `None`) named `label`. The report ends when the
+    /// handle is dropped. By default nothing is shown.
+    fn progress(&self, _label: &str, _total: Option<u64>) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+}
+
+/// How far a long operation has got.
+pub trait Progress: Send + Sync {
+    /// `n` more bytes are done.
+    fn advance(&self, n: u64);
+}
+
+/// Progress nobody sees.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _n: u64) {}
 }
 
 /// A `Ui` that drops everything: for work whose messages nobody should see, such as

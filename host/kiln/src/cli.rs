@@ -423,6 +423,9 @@ async fn build(
         sensitive: loaded.plan.sensitive.clone(),
         machine_readable: flags.machine_readable,
         timestamps: flags.timestamps,
+        progress: !flags.machine_readable
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb"),
     });
     let cancel = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_core::Ui;
 
 /// Shared by every build's UI: the output mode and the values to mask.
@@ -17,6 +18,8 @@ pub struct Output {
     pub machine_readable: bool,
     /// `-timestamp-ui`: prefix every human line with the time.
     pub timestamps: bool,
+    /// Draw progress bars (stderr is a terminal, and the output is for people).
+    pub progress: bool,
 }
 
 /// Escapes one field of a machine-readable line as Packer does.
@@ -84,9 +87,16 @@ impl Output {
     }
 
     fn write(&self, text: &str) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{text}");
-        let _ = stdout.flush();
+        let write = || {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{text}");
+            let _ = stdout.flush();
+        };
+        // Lines go above the progress bars, which are redrawn below them.
+        match BARS.get() {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
     }
 
     /// Prints a UI line of `kind` (`say`, `message`, `error`), masked: as it is, or as
@@ -190,6 +200,68 @@ impl Ui for BuildUi {
                     .out
                     .paint("1;31", &format!("==> {}: {line}", self.prefix)),
             );
+        }
+    }
+
+    fn progress(&self, label: &str, total: Option<u64>) -> Box<dyn kiln_core::Progress> {
+        if !self.out.progress {
+            return Box::new(kiln_core::NoProgress);
+        }
+        let bar = match total {
+            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
+        };
+        let template = if total.is_some() {
+            "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+        } else {
+            "{prefix} {msg} {spinner} {bytes} {bytes_per_sec}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(format!("    {}:", self.prefix));
+        bar.set_message(self.out.mask(label));
+        Box::new(Bar {
+            bar,
+            started: std::time::Instant::now(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+}
+
+/// The progress bars of every build, on stderr (only when it is a terminal).
+static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+
+/// Operations shorter than this get no bar.
+const BAR_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One operation's bar, drawn once the operation has run for [`BAR_AFTER`], removed
+/// when dropped.
+struct Bar {
+    bar: ProgressBar,
+    started: std::time::Instant,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+impl kiln_core::Progress for Bar {
+    fn advance(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        self.bar.inc(n);
+        if !self.shown.load(Ordering::Relaxed)
+            && self.started.elapsed() >= BAR_AFTER
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+                .add(self.bar.clone());
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        if let Some(bars) = BARS.get() {
+            bars.remove(&self.bar);
         }
     }
 }

@@ -199,12 +199,14 @@ impl af::Host for StepState {
         level: Option<i32>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
         let mut opened = Vec::with_capacity(entries.len());
+        let mut total = 0u64;
         for e in &entries {
             let (file, meta) = match self.open_readable(&e.source) {
                 Ok(f) => f,
                 Err(e) => return Ok(Err(e)),
             };
             use std::os::unix::fs::PermissionsExt;
+            total += meta.len();
             opened.push(Entry {
                 name: e.name.clone(),
                 mode: meta.permissions().mode() & 0o7777,
@@ -218,9 +220,13 @@ impl af::Host for StepState {
         };
         let epoch = self.archive_epoch;
         let fmt = format(archive_format);
+        let bar = self
+            .ui
+            .progress(&format!("Compressing into {dest}"), Some(total));
         let done = blocking(move || {
             write_atomically(&dir, &name, |out| {
-                kiln_artifacts::write_archive(opened, out, fmt, level, epoch)
+                let progress = |n| bar.advance(n);
+                kiln_artifacts::write_archive_reporting(opened, out, fmt, level, epoch, &progress)
             })
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::InvalidInput => err(ErrorKind::Invalid, e.to_string()),

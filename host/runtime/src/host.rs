@@ -394,7 +394,12 @@ impl StepState {
             ));
         }
         let mode = mode.unwrap_or(meta.permissions().mode() & 0o7777);
-        let mut reader = tokio::fs::File::from_std(file.into_std());
+        let mut reader = Reporting {
+            inner: tokio::fs::File::from_std(file.into_std()),
+            progress: self
+                .ui
+                .progress(&format!("Uploading {src} to {dest}"), Some(meta.len())),
+        };
         comm.upload(dest, &mut reader, meta.len(), mode)
             .await
             .map_err(comm_err)
@@ -473,5 +478,26 @@ impl StepState {
 impl std::fmt::Debug for StepState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepState").finish_non_exhaustive()
+    }
+}
+
+/// An upload's source that reports what has been read to the build's progress display.
+struct Reporting<R> {
+    inner: R,
+    progress: Box<dyn kiln_core::Progress>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Reporting<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            self.progress.advance((buf.filled().len() - before) as u64);
+        }
+        polled
     }
 }

@@ -401,3 +401,44 @@ pub fn read_from_ext4_image(image: &Path, file: &str) -> String {
     assert!(out.status.success(), "debugfs: {}", text(&out).1);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// What `-on-error=ask` asks on a terminal.
+pub const ASK_PROMPT: &str = "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step";
+
+/// Runs `command` in `dir` on a pseudo-terminal (util-linux `script`) with `envs`, and
+/// types the next of `answers` (each followed by Enter) whenever a line containing
+/// `prompt` appears. Returns the exit code, the lines shown, and how many answers
+/// were typed.
+pub fn answer_on_a_terminal(
+    command: &str,
+    dir: &Path,
+    envs: &[(&str, &Path)],
+    prompt: &str,
+    answers: &[&str],
+) -> (Option<i32>, Vec<String>, usize) {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new("script")
+        .args(["-qefc", command, "/dev/null"])
+        .current_dir(dir)
+        .envs(envs.iter().map(|(k, v)| (*k, *v)))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux is required");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut seen = Vec::new();
+    let mut typed = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains(prompt) && typed < answers.len() {
+            stdin
+                .write_all(format!("{}\n", answers[typed]).as_bytes())
+                .unwrap();
+            stdin.flush().unwrap();
+            typed += 1;
+        }
+        seen.push(line);
+    }
+    (child.wait().unwrap().code(), seen, typed)
+}

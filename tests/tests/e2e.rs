@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use std::path::PathBuf;
 use std::process::Output;
 
-use kiln_tests::{cache_dir, text, Sshd};
+use kiln_tests::{cache_dir, processes_with, text, Sshd};
 
 /// The kiln binary under test.
 fn kiln_bin() -> PathBuf {
@@ -502,11 +502,15 @@ mod interrupt {
     fn sigint_during_a_provisioner_cancels_cleans_up_and_exits_130() {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().unwrap();
-        write_web_build(
-            &sshd,
-            work.path(),
-            "  provisioner \"shell\" {\n    inline = [\"echo started-sleeping\", \"sleep 60\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo never-runs\"]\n  }\n",
+        // Two builds, each sleeping remotely with its own marker.
+        // A number no other process carries in its command line: `sleep 6<pid>`.
+        let marker = format!("6{}", std::process::id());
+        let template = format!(
+            "{}{}build {{\n  sources = [\"source.null.web\", \"source.null.api\"]\n  provisioner \"shell\" {{\n    inline = [\"echo started-sleeping\", \"sleep {marker}\"]\n  }}\n  provisioner \"shell\" {{\n    inline = [\"echo never-runs\"]\n  }}\n}}\n",
+            sshd.null_source("web", &sshd.key),
+            sshd.null_source("api", &sshd.key),
         );
+        write(work.path(), "t.pkr.hcl", &template);
         let mut child = Command::new(kiln_bin())
             .args(["build", "t.pkr.hcl"])
             .current_dir(work.path())
@@ -517,12 +521,21 @@ mod interrupt {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
+        let mut sleeping = 0;
         for line in lines.by_ref() {
             let line = line.unwrap();
             seen.push(line.clone());
             if line.ends_with("started-sleeping") {
-                break;
+                sleeping += 1;
+                if sleeping == 2 {
+                    break;
+                }
             }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while processes_with(&marker).len() < 2 {
+            assert!(Instant::now() < deadline, "both remote commands run");
+            std::thread::sleep(Duration::from_millis(20));
         }
         let interrupted_at = Instant::now();
         let status = Command::new("kill")
@@ -544,8 +557,22 @@ mod interrupt {
         );
         assert!(out.contains("--> null.web: build was cancelled"), "{out}");
         assert!(out.contains("==> Summary:"), "{out}");
-        assert!(out.contains("--> null.web: cancelled after"), "{out}");
+        for build in ["null.web", "null.api"] {
+            assert!(
+                out.contains(&format!("--> {build}: cancelled after")),
+                "{out}"
+            );
+        }
         assert!(!out.contains("never-runs"), "{out}");
+        // Each build's cleanup stopped its remote command.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !processes_with(&marker).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "a remote sleep outlived its build"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -759,7 +786,6 @@ build {\n  sources = [\"source.file.a1\", \"source.file.a2\", \"source.file.b1\"
 
 mod on_error {
     use super::*;
-    use std::io::Write;
 
     /// A build whose first provisioner fails the first time (exit 7) and succeeds when
     /// run again, with an error-cleanup-provisioner that leaves a mark.
@@ -850,35 +876,17 @@ mod on_error {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().unwrap();
         failing_once(&sshd, work.path());
-        // `script` (util-linux) runs kiln on a pseudo-terminal and relays our input to it.
         let command = format!("{} build -on-error=ask t.pkr.hcl", kiln_bin().display());
-        let mut child = Command::new("script")
-            .args(["-qefc", &command, "/dev/null"])
-            .current_dir(work.path())
-            .env("KILN_CACHE_DIR", cache_dir())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("script(1) from util-linux is required");
-        let mut stdin = child.stdin.take().unwrap();
-        let mut seen = Vec::new();
-        let mut answered = false;
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            if !answered
-                && line
-                    .contains("[c] Clean up and exit, [a] abort without cleanup, or [r] retry step")
-            {
-                stdin.write_all(b"r\n").unwrap();
-                stdin.flush().unwrap();
-                answered = true;
-            }
-            seen.push(line);
-        }
-        let code = child.wait().unwrap().code();
+        let cache = cache_dir();
+        let (code, seen, typed) = kiln_tests::answer_on_a_terminal(
+            &command,
+            work.path(),
+            &[("KILN_CACHE_DIR", &cache)],
+            kiln_tests::ASK_PROMPT,
+            &["r"],
+        );
         let out = seen.join("\n");
-        assert!(answered, "no prompt:\n{out}");
+        assert_eq!(typed, 1, "no prompt:\n{out}");
         assert_eq!(code, Some(0), "{out}");
         assert!(out.contains("Retrying provisioner \"shell\""), "{out}");
         assert!(out.contains("second-try-ok"), "{out}");

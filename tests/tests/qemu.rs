@@ -526,3 +526,85 @@ fn a_guest_that_does_not_power_off_is_stopped_after_shutdown_timeout() {
         "no temporary files left"
     );
 }
+
+/// A qemu build whose `run` step fails (no such QEMU binary), for -on-error.
+fn failing_run_build(w: &Path) {
+    let base = w.join("base.qcow2");
+    let out = Command::new("qemu-img")
+        .args(["create", "-f", "qcow2"])
+        .arg(&base)
+        .arg("16M")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(
+        w.join("fail.pkr.hcl"),
+        format!(
+            r#"source "qemu" "fail" {{
+  disk_image       = true
+  iso_url          = "{}"
+  iso_checksum     = "none"
+  output_directory = "out-fail"
+  accelerator      = "tcg"
+  qemu_binary      = "/nonexistent/qemu-system-x86_64"
+  communicator     = "none"
+}}
+build {{
+  sources = ["source.qemu.fail"]
+}}
+"#,
+            base.display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn on_error_decides_after_a_builder_step_fails_too() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    failing_run_build(w);
+
+    // cleanup (the default): the half-built output directory goes.
+    let out = kiln(w, tmp.path(), &["build", "fail.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("/nonexistent/qemu-system-x86_64"),
+        "{stdout}"
+    );
+    assert!(!w.join("out-fail").exists(), "{stdout}");
+
+    // abort: everything stays for inspection.
+    let out = kiln(w, tmp.path(), &["build", "-on-error=abort", "fail.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(w.join("out-fail/packer-fail").exists(), "{stdout}");
+    std::fs::remove_dir_all(w.join("out-fail")).unwrap();
+
+    // ask, on a terminal: retry (which fails again), then clean up.
+    let command = format!("{} build -on-error=ask fail.pkr.hcl", kiln_bin().display());
+    let cache = cache_dir();
+    let (code, seen, typed) = kiln_tests::answer_on_a_terminal(
+        &command,
+        w,
+        &[("KILN_CACHE_DIR", &cache), ("TMPDIR", tmp.path())],
+        kiln_tests::ASK_PROMPT,
+        &["r", "c"],
+    );
+    let all = seen.join("\n");
+    assert_eq!(typed, 2, "both questions were asked:\n{all}");
+    assert_eq!(code, Some(1), "{all}");
+    assert!(all.contains("Step \"run\" failed"), "{all}");
+    assert!(all.contains("Retrying step \"run\""), "{all}");
+    assert!(
+        !w.join("out-fail").exists(),
+        "cleaned up after the answer:\n{all}"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+}

@@ -102,7 +102,15 @@ impl client::Handler for AcceptAnyHostKey {
 pub struct SshCommunicator {
     handle: Arc<Handle<AcceptAnyHostKey>>,
     config: SshConfig,
+    /// Kills of abandoned commands still under way; `disconnect` waits for them.
+    kills: Kills,
 }
+
+/// The tasks killing abandoned remote commands.
+type Kills = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
+
+/// How long `disconnect` waits for abandoned commands to be killed.
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for SshCommunicator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,6 +198,7 @@ impl SshCommunicator {
                     return Ok(SshCommunicator {
                         handle: Arc::new(handle),
                         config,
+                        kills: Arc::default(),
                     });
                 }
                 Ok(Err(Attempt::Refused(reason))) => {
@@ -273,6 +282,12 @@ impl SshCommunicator {
 
     /// Ends the session.
     pub async fn disconnect(&self) {
+        // A build that ends (or is cancelled) with commands running kills them before it
+        // lets go of the connection, so that nothing it started outlives it.
+        let kills: Vec<_> = std::mem::take(&mut *self.kills.lock().expect("kills"));
+        for kill in kills {
+            let _ = tokio::time::timeout(KILL_GRACE, kill).await;
+        }
         let _ = self
             .handle
             .disconnect(Disconnect::ByApplication, "", "en")
@@ -444,6 +459,8 @@ struct SshProcess {
     pid: Arc<std::sync::OnceLock<u32>>,
     /// To open the channel that kills it.
     handle: Arc<Handle<AcceptAnyHostKey>>,
+    /// Where the kill is registered, for `disconnect` to wait for.
+    kills: Kills,
 }
 
 /// A command still running when its handle is dropped (a step that ended, or a
@@ -463,7 +480,7 @@ impl Drop for SshProcess {
             return;
         };
         let (pid, handle) = (self.pid.get().copied(), self.handle.clone());
-        runtime.spawn(async move {
+        let kill = runtime.spawn(async move {
             let _ = write.signal(russh::Sig::KILL).await;
             if let Some(pid) = pid {
                 let kill =
@@ -480,6 +497,10 @@ impl Drop for SshProcess {
             }
             let _ = write.close().await;
         });
+        if let Ok(mut kills) = self.kills.lock() {
+            kills.retain(|k| !k.is_finished());
+            kills.push(kill);
+        }
     }
 }
 
@@ -522,6 +543,7 @@ impl Communicator for SshCommunicator {
             write: Some(exec.write),
             pid,
             handle: self.handle.clone(),
+            kills: self.kills.clone(),
         }))
     }
 

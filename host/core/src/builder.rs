@@ -55,19 +55,19 @@ pub struct BuildContext {
     pub cancel: CancellationToken,
     /// `-force`: replace what a previous build left (such as an output directory).
     pub force: bool,
-    /// `-debug`: waits before each step.
-    pub pause: Option<Arc<dyn crate::steps::StepPause>>,
+    /// `-debug` pauses and `-on-error` decisions for the builder's steps.
+    pub hooks: Option<Arc<dyn crate::steps::StepHooks>>,
 }
 
 impl BuildContext {
-    /// Runs a builder's steps ([`crate::steps::run_steps`]), cancelled by Ctrl-C and
-    /// paused before each step under `-debug`.
+    /// Runs a builder's steps ([`crate::steps::run_steps`]), cancelled by Ctrl-C, paused
+    /// before each step under `-debug`, and steered by `-on-error` when one fails.
     pub async fn run_steps<S: Send>(
         &self,
         steps: &[Box<dyn crate::steps::Step<S>>],
         state: &mut S,
     ) -> Result<(), BuildError> {
-        crate::steps::run_steps_pausing(steps, state, &self.cancel, self.pause.as_deref()).await
+        crate::steps::run_steps_with(steps, state, &self.cancel, self.hooks.as_deref()).await
     }
 }
 

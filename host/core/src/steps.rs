@@ -19,11 +19,31 @@ pub trait Step<S: Send>: Send + Sync {
     async fn cleanup(&self, _state: &mut S) {}
 }
 
-/// Waits before each step while a build is debugged (`kiln build -debug`).
+/// The name of every builder's step that runs the provisioners. Its failures were
+/// already decided by the provision hook (`-on-error`), so [`StepHooks::failed`] is not
+/// asked again about them.
+pub const PROVISION_STEP: &str = "provision";
+
+/// What to do after a builder step failed (`-on-error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Run the step again.
+    Retry,
+    /// Clean up every started step, in reverse (the default).
+    Cleanup,
+    /// Stop at once and leave everything for inspection.
+    Abort,
+}
+
+/// How the user steers a builder's steps: `-debug` pauses, `-on-error` decisions.
 #[async_trait]
-pub trait StepPause: Send + Sync {
-    /// Returns when the user lets the build go on to the step named `step`.
-    async fn before(&self, step: &str);
+pub trait StepHooks: Send + Sync {
+    /// Returns when the build may go on to the step named `step`.
+    async fn before(&self, _step: &str) {}
+    /// Decides what follows the failure of the step named `step`.
+    async fn failed(&self, _step: &str, _error: &BuildError) -> OnFailure {
+        OnFailure::Cleanup
+    }
 }
 
 /// Runs `steps` in order over `state`, then cleans up every step that started, in reverse.
@@ -35,24 +55,24 @@ pub async fn run_steps<S: Send>(
     state: &mut S,
     cancel: &CancellationToken,
 ) -> Result<(), BuildError> {
-    run_steps_pausing(steps, state, cancel, None).await
+    run_steps_with(steps, state, cancel, None).await
 }
 
-/// [`run_steps`], waiting on `pause` before each step when it is given.
-pub async fn run_steps_pausing<S: Send>(
+/// [`run_steps`], with `hooks` asked before each step and after each failure.
+pub async fn run_steps_with<S: Send>(
     steps: &[Box<dyn Step<S>>],
     state: &mut S,
     cancel: &CancellationToken,
-    pause: Option<&dyn StepPause>,
+    hooks: Option<&dyn StepHooks>,
 ) -> Result<(), BuildError> {
     let mut started = 0;
     let mut result = Ok(());
     for step in steps {
-        if let Some(pause) = pause {
+        if let Some(hooks) = hooks {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {}
-                _ = pause.before(step.name()) => {}
+                _ = hooks.before(step.name()) => {}
             }
         }
         if cancel.is_cancelled() {
@@ -61,10 +81,23 @@ pub async fn run_steps_pausing<S: Send>(
         }
         started += 1;
         tracing::debug!(step = step.name(), "running step");
-        let outcome = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => Err(BuildError::Cancelled),
-            r = step.run(state) => r,
+        let outcome = loop {
+            let outcome = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(BuildError::Cancelled),
+                r = step.run(state) => r,
+            };
+            let (Some(hooks), Err(e @ BuildError::Failed(_))) = (hooks, &outcome) else {
+                break outcome;
+            };
+            if step.name() == PROVISION_STEP {
+                break outcome;
+            }
+            match hooks.failed(step.name(), e).await {
+                OnFailure::Retry => continue,
+                OnFailure::Cleanup => break outcome,
+                OnFailure::Abort => break Err(BuildError::Aborted(e.to_string())),
+            }
         };
         if let Err(e) = outcome {
             result = Err(e);

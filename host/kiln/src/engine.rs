@@ -563,38 +563,8 @@ impl Provisioners<'_> {
     }
 
     async fn decide(&self, step: &StepPlan) -> Decision {
-        match self.on_error {
-            OnError::Cleanup => Decision::Cleanup,
-            OnError::Abort => Decision::Abort,
-            OnError::RunCleanupProvisioner => Decision::CleanupProvisionerThenAbort,
-            OnError::Ask if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-                Decision::Cleanup
-            }
-            OnError::Ask => {
-                let _turn = self.prompt.lock().await;
-                loop {
-                    self.ui
-                        .error(&format!("Step \"provisioner {}\" failed", step.kind));
-                    self.ui.error(
-                        "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?",
-                    );
-                    let answer = tokio::task::spawn_blocking(|| {
-                        let mut line = String::new();
-                        std::io::stdin().read_line(&mut line).map(|n| (n, line))
-                    })
-                    .await;
-                    match answer {
-                        Ok(Ok((0, _))) | Ok(Err(_)) | Err(_) => return Decision::Cleanup,
-                        Ok(Ok((_, line))) => match line.trim() {
-                            "c" | "C" => return Decision::Cleanup,
-                            "a" | "A" => return Decision::Abort,
-                            "r" | "R" => return Decision::Retry,
-                            _ => {}
-                        },
-                    }
-                }
-            }
-        }
+        let what = format!("\"provisioner {}\"", step.kind);
+        decide(self.on_error, &*self.ui, &self.prompt, &what).await
     }
 }
 
@@ -758,10 +728,82 @@ impl Pauser {
     }
 }
 
+/// `-debug` and `-on-error` for the builder's own steps (its provision step decides
+/// for the provisioners itself).
+struct BuilderHooks {
+    pauser: Arc<Pauser>,
+    debug: bool,
+    on_error: OnError,
+}
+
 #[async_trait]
-impl kiln_core::steps::StepPause for Pauser {
+impl kiln_core::steps::StepHooks for BuilderHooks {
     async fn before(&self, step: &str) {
-        self.wait(&format!("Pausing before step '{step}'.")).await;
+        if self.debug {
+            self.pauser
+                .wait(&format!("Pausing before step '{step}'."))
+                .await;
+        }
+    }
+
+    async fn failed(&self, step: &str, _error: &BuildError) -> kiln_core::steps::OnFailure {
+        use kiln_core::steps::OnFailure;
+        match decide(
+            self.on_error,
+            &*self.pauser.ui,
+            &self.pauser.prompt,
+            &format!("\"{step}\""),
+        )
+        .await
+        {
+            Decision::Retry => {
+                self.pauser.ui.say(&format!("Retrying step \"{step}\"..."));
+                OnFailure::Retry
+            }
+            Decision::Cleanup => OnFailure::Cleanup,
+            // The error-cleanup-provisioner needs a machine to run on; after a builder
+            // step failed there may be none, so run-cleanup-provisioner stops as abort.
+            Decision::Abort | Decision::CleanupProvisionerThenAbort => OnFailure::Abort,
+        }
+    }
+}
+
+/// What `-on-error` makes of a failed step; `ask` asks on the terminal (one build at
+/// a time) and cleans up when stdin is not one.
+async fn decide(
+    on_error: OnError,
+    ui: &dyn Ui,
+    prompt: &tokio::sync::Mutex<()>,
+    what: &str,
+) -> Decision {
+    match on_error {
+        OnError::Cleanup => Decision::Cleanup,
+        OnError::Abort => Decision::Abort,
+        OnError::RunCleanupProvisioner => Decision::CleanupProvisionerThenAbort,
+        OnError::Ask if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => Decision::Cleanup,
+        OnError::Ask => {
+            let _turn = prompt.lock().await;
+            loop {
+                ui.error(&format!("Step {what} failed"));
+                ui.error(
+                    "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?",
+                );
+                let answer = tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map(|n| (n, line))
+                })
+                .await;
+                match answer {
+                    Ok(Ok((0, _))) | Ok(Err(_)) | Err(_) => return Decision::Cleanup,
+                    Ok(Ok((_, line))) => match line.trim() {
+                        "c" | "C" => return Decision::Cleanup,
+                        "a" | "A" => return Decision::Abort,
+                        "r" | "R" => return Decision::Retry,
+                        _ => {}
+                    },
+                }
+            }
+        }
     }
 }
 
@@ -786,9 +828,11 @@ pub async fn run_build(
         ui: ui.clone(),
         cancel: cancel.clone(),
         force: policy.force,
-        pause: policy
-            .debug
-            .then(|| pauser.clone() as Arc<dyn kiln_core::steps::StepPause>),
+        hooks: Some(Arc::new(BuilderHooks {
+            pauser: pauser.clone(),
+            debug: policy.debug,
+            on_error,
+        })),
     };
     let hook = Provisioners {
         build,

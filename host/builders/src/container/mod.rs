@@ -374,7 +374,7 @@ struct Provision;
 #[async_trait]
 impl<'a> Step<State<'a>> for Provision {
     fn name(&self) -> &'static str {
-        "provision"
+        kiln_core::steps::PROVISION_STEP
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {

@@ -10,7 +10,7 @@ runs=${1:-3}
 command -v packer >/dev/null || { echo "packer is required: apt-get install packer" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "QEMU is required: apt-get install qemu-system-x86 qemu-utils" >&2; exit 1; }
 . tests/bench/common.sh
-export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1
+export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1 PACKER_CACHE_DIR="$work/packer_cache"
 
 img="$work/image"
 sh tests/vm/build-image.sh "$img"

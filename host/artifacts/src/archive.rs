@@ -326,7 +326,7 @@ impl<W> Counted<W> {
             for chunk in rx {
                 sha.update(&chunk);
             }
-            crate::hash::hex(&sha.finalize())
+            kiln_core::artifact::hex(&sha.finalize())
         });
         Counted {
             inner,

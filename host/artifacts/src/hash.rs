@@ -46,8 +46,9 @@ impl HashAlgorithm {
     }
 }
 
-/// One running digest.
-enum Hasher {
+/// One running digest, fed piece by piece (for bytes that arrive as a stream, such as a
+/// download).
+pub enum Hasher {
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
     Sha224(sha2::Sha224),
@@ -57,7 +58,8 @@ enum Hasher {
 }
 
 impl Hasher {
-    fn new(algorithm: HashAlgorithm) -> Self {
+    /// A digest of nothing yet.
+    pub fn new(algorithm: HashAlgorithm) -> Self {
         match algorithm {
             HashAlgorithm::Md5 => Hasher::Md5(md5::Md5::new()),
             HashAlgorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
@@ -68,7 +70,8 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, data: &[u8]) {
+    /// Adds `data`.
+    pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Md5(h) => h.update(data),
             Hasher::Sha1(h) => h.update(data),
@@ -79,26 +82,17 @@ impl Hasher {
         }
     }
 
-    fn finish_hex(self) -> String {
+    /// The digest in lower-case hex.
+    pub fn finish_hex(self) -> String {
         match self {
-            Hasher::Md5(h) => hex(&h.finalize()),
-            Hasher::Sha1(h) => hex(&h.finalize()),
-            Hasher::Sha224(h) => hex(&h.finalize()),
-            Hasher::Sha256(h) => hex(&h.finalize()),
-            Hasher::Sha384(h) => hex(&h.finalize()),
-            Hasher::Sha512(h) => hex(&h.finalize()),
+            Hasher::Md5(h) => kiln_core::artifact::hex(&h.finalize()),
+            Hasher::Sha1(h) => kiln_core::artifact::hex(&h.finalize()),
+            Hasher::Sha224(h) => kiln_core::artifact::hex(&h.finalize()),
+            Hasher::Sha256(h) => kiln_core::artifact::hex(&h.finalize()),
+            Hasher::Sha384(h) => kiln_core::artifact::hex(&h.finalize()),
+            Hasher::Sha512(h) => kiln_core::artifact::hex(&h.finalize()),
         }
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }
 
 /// Lower-case hex digest of everything read from `r`, one per algorithm, in order; reads in

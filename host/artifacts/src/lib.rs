@@ -10,7 +10,7 @@ mod archive;
 mod hash;
 
 pub use archive::{write_archive, write_archive_reporting, ArchiveFormat, Entry, Written};
-pub use hash::{hash_reader, HashAlgorithm};
+pub use hash::{hash_reader, HashAlgorithm, Hasher};
 
 /// The size of every read and write buffer: large enough that per-call overhead vanishes
 /// next to the hashing or compression work, small enough that memory stays bounded.

@@ -15,6 +15,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
+use kiln_artifacts::{HashAlgorithm, Hasher};
 use kiln_core::Ui;
 
 /// How often a running download reports its progress.
@@ -43,6 +44,16 @@ impl ChecksumKind {
             ChecksumKind::Sha1 => "sha1",
             ChecksumKind::Sha256 => "sha256",
             ChecksumKind::Sha512 => "sha512",
+        }
+    }
+
+    /// The algorithm that computes it.
+    fn algorithm(self) -> HashAlgorithm {
+        match self {
+            ChecksumKind::Md5 => HashAlgorithm::Md5,
+            ChecksumKind::Sha1 => HashAlgorithm::Sha1,
+            ChecksumKind::Sha256 => HashAlgorithm::Sha256,
+            ChecksumKind::Sha512 => HashAlgorithm::Sha512,
         }
     }
 
@@ -440,52 +451,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// A digest being computed.
-enum Hasher {
-    Md5(md5::Md5),
-    Sha1(sha1::Sha1),
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
-}
-
-impl Hasher {
-    fn new(kind: ChecksumKind) -> Hasher {
-        match kind {
-            ChecksumKind::Md5 => Hasher::Md5(md5::Md5::new()),
-            ChecksumKind::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
-            ChecksumKind::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            ChecksumKind::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        }
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Md5(h) => h.update(data),
-            Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
-        }
-    }
-
-    fn finish_hex(self) -> String {
-        match self {
-            Hasher::Md5(h) => to_hex(&h.finalize()),
-            Hasher::Sha1(h) => to_hex(&h.finalize()),
-            Hasher::Sha256(h) => to_hex(&h.finalize()),
-            Hasher::Sha512(h) => to_hex(&h.finalize()),
-        }
-    }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
-}
-
 /// Why fetching from one URL failed.
 enum Failure {
     Cancelled,
@@ -608,7 +573,7 @@ async fn hash_file(
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&path)
             .map_err(|e| Failure::Failed(format!("reading {}: {e}", path.display())))?;
-        let mut hasher = Hasher::new(kind);
+        let mut hasher = Hasher::new(kind.algorithm());
         let mut buf = vec![0u8; 1024 * 1024];
         loop {
             if cancel.is_cancelled() {
@@ -635,7 +600,7 @@ fn cache_file_name(url: &str, checksum: &Checksum) -> String {
         Checksum::Digest { kind, hex } => format!("{kind}:{hex}"),
         Checksum::None => url.to_string(),
     };
-    let mut name = to_hex(&sha2::Sha256::digest(key.as_bytes()));
+    let mut name = kiln_core::artifact::hex(&sha2::Sha256::digest(key.as_bytes()));
     let extension = file_names(url)
         .and_then(|names| {
             let last = names.last()?.clone();
@@ -711,7 +676,7 @@ async fn download(
     let write_error = |e: std::io::Error| format!("writing {}: {e}", partial.path().display());
     let mut file = tokio::fs::File::from_std(partial.as_file().try_clone().map_err(write_error)?);
     let mut hasher = match checksum {
-        Checksum::Digest { kind, .. } => Some(Hasher::new(*kind)),
+        Checksum::Digest { kind, .. } => Some(Hasher::new(kind.algorithm())),
         Checksum::None => None,
     };
     let mut received: u64 = 0;
@@ -821,7 +786,7 @@ mod tests {
     }
 
     fn digest_of(kind: ChecksumKind, data: &[u8]) -> String {
-        let mut hasher = Hasher::new(kind);
+        let mut hasher = Hasher::new(kind.algorithm());
         hasher.update(data);
         hasher.finish_hex()
     }
@@ -1084,7 +1049,8 @@ mod tests {
         let Checksum::Digest { hex, .. } = &checksum else {
             unreachable!()
         };
-        let key = to_hex(&sha2::Sha256::digest(format!("sha256:{hex}").as_bytes()));
+        let key =
+            kiln_core::artifact::hex(&sha2::Sha256::digest(format!("sha256:{hex}").as_bytes()));
         assert_eq!(path, cache.path().join(format!("{key}.iso")));
         assert!(std::fs::read(&path).unwrap() == data);
         assert_eq!(files_in(cache.path()), vec![format!("{key}.iso")]);

@@ -7,7 +7,6 @@
 //! reach anything outside it.
 
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -140,13 +139,8 @@ impl Drop for HttpServer {
 
 /// Binds the first free port of the range, starting at a random one and wrapping around.
 async fn bind_in_range(ip: IpAddr, min: u16, max: u16) -> io::Result<TcpListener> {
-    let count = u32::from(max) - u32::from(min) + 1;
-    let start =
-        std::collections::hash_map::RandomState::new().hash_one((min, max)) % u64::from(count);
-    let start = u32::try_from(start).unwrap_or(0);
     let mut last_error = None;
-    for i in 0..count {
-        let port = u16::try_from(u32::from(min) + (start + i) % count).unwrap_or(max);
+    for port in crate::ports_from_random_start(min, max) {
         let addr = SocketAddr::new(ip, port);
         match TcpListener::bind(addr).await {
             Ok(listener) => return Ok(listener),

@@ -8,6 +8,7 @@ pub mod http;
 pub mod null;
 pub mod process;
 pub mod qemu;
+mod ssh;
 
 use std::path::Path;
 
@@ -42,6 +43,17 @@ pub fn new_builder(
             ),
         }),
     }
+}
+
+/// Every port of `min..=max` once, starting at a random one and wrapping around (as
+/// Packer picks ports, so that parallel builds rarely collide).
+pub(crate) fn ports_from_random_start(min: u16, max: u16) -> impl Iterator<Item = u16> {
+    use std::hash::BuildHasher;
+    let count = u32::from(max.max(min)) - u32::from(min) + 1;
+    let start =
+        std::collections::hash_map::RandomState::new().hash_one((min, max)) % u64::from(count);
+    let start = u32::try_from(start).unwrap_or(0);
+    (0..count).map(move |i| u16::try_from(u32::from(min) + (start + i) % count).unwrap_or(max))
 }
 
 /// Whether builds of `source_type` run provisioners (the file builder has no machine).

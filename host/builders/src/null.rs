@@ -51,48 +51,17 @@ impl NullBuilder {
         cwd: &Path,
     ) -> Result<Self, FieldError> {
         let c: Config = decode(config)?;
-        let communicator = c.communicator.as_deref().unwrap_or("ssh");
-        let ssh = match communicator {
-            "none" => None,
-            "ssh" => {
-                let host = c.ssh_host.filter(|h| !h.is_empty()).ok_or_else(|| {
-                    FieldError::new("ssh_host", "ssh_host must be specified for the null builder")
-                })?;
-                let username = c.ssh_username.filter(|u| !u.is_empty()).ok_or_else(|| {
-                    FieldError::new("ssh_username", "an ssh_username must be specified")
-                })?;
-                let private_key_file = c.ssh_private_key_file.map(|p| cwd.join(p));
-                if let Some(p) = &private_key_file {
-                    if !p.is_file() {
-                        return Err(FieldError::new(
-                            "ssh_private_key_file",
-                            format!("ssh_private_key_file is invalid: {} does not exist", p.display()),
-                        ));
-                    }
-                }
-                if c.ssh_password.is_none() && private_key_file.is_none() {
-                    return Err(FieldError::new(
-                        "ssh_password",
-                        "one of ssh_password or ssh_private_key_file must be specified",
-                    ));
-                }
-                Some(SshConfig {
-                    host,
-                    port: c.ssh_port.unwrap_or(22),
-                    username,
-                    password: c.ssh_password,
-                    private_key_file,
-                    timeout: c.ssh_timeout.unwrap_or(Duration::from_secs(300)),
-                    handshake_attempts: c.ssh_handshake_attempts.unwrap_or(10),
-                })
-            }
-            other => {
-                return Err(FieldError::new(
-                    "communicator",
-                    format!("communicator {other:?} is not supported by the null builder; use \"ssh\" or \"none\""),
-                ))
-            }
-        };
+        let ssh = crate::ssh::SshOptions {
+            communicator: c.communicator,
+            host: c.ssh_host,
+            port: c.ssh_port,
+            username: c.ssh_username,
+            password: c.ssh_password,
+            private_key_file: c.ssh_private_key_file,
+            timeout: c.ssh_timeout,
+            handshake_attempts: c.ssh_handshake_attempts,
+        }
+        .resolve(cwd, "null", None)?;
         Ok(NullBuilder {
             ssh,
             pause_before_connecting: c.pause_before_connecting.unwrap_or_default(),
@@ -145,10 +114,7 @@ impl<'a> Step<State<'a>> for Connect {
         };
         let comm = SshCommunicator::connect(ssh.clone(), &*state.cx.ui, &state.cx.cancel)
             .await
-            .map_err(|e| match e {
-                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
-                other => BuildError::Failed(other.to_string()),
-            })?;
+            .map_err(crate::ssh::connect_error)?;
         state.communicator = Some(Arc::new(comm));
         Ok(())
     }
@@ -171,19 +137,7 @@ impl<'a> Step<State<'a>> for Provision {
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let connection = match &state.builder.ssh {
-            Some(ssh) => {
-                let (ssh_private_key, ssh_public_key) = ssh.key_pair_text();
-                ConnectionInfo {
-                    conn_type: "ssh".into(),
-                    host: ssh.host.clone(),
-                    port: ssh.port,
-                    user: ssh.username.clone(),
-                    password: ssh.password.clone().unwrap_or_default(),
-                    ssh_private_key,
-                    ssh_public_key,
-                    http: None,
-                }
-            }
+            Some(ssh) => ssh.connection_info(),
             None => ConnectionInfo {
                 conn_type: "none".into(),
                 ..Default::default()

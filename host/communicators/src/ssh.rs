@@ -150,6 +150,22 @@ enum Attempt {
 }
 
 impl SshConfig {
+    /// How a step reaches this machine (`build.SSHPrivateKey` and the like), without an
+    /// HTTP server.
+    pub fn connection_info(&self) -> kiln_core::ConnectionInfo {
+        let (ssh_private_key, ssh_public_key) = self.key_pair_text();
+        kiln_core::ConnectionInfo {
+            conn_type: "ssh".into(),
+            host: self.host.clone(),
+            port: self.port,
+            user: self.username.clone(),
+            password: self.password.clone().unwrap_or_default(),
+            ssh_private_key,
+            ssh_public_key,
+            http: None,
+        }
+    }
+
     /// The private key file's text and its public key in OpenSSH form (both empty
     /// without a key file; the public key empty if the file cannot be read as a key).
     pub fn key_pair_text(&self) -> (String, String) {

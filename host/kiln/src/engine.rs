@@ -717,14 +717,22 @@ impl Pauser {
     async fn wait(&self, message: &str) {
         let _turn = self.prompt.lock().await;
         self.ui.say(&format!("{message} Press enter to continue."));
-        let read = tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)
-        })
-        .await;
-        if !matches!(read, Ok(Ok(n)) if n > 0) {
+        if read_stdin_line().await.is_none() {
             self.ui.message("stdin is closed: continuing");
         }
+    }
+}
+
+/// The next line of stdin, read off the async threads; `None` at its end or on error.
+async fn read_stdin_line() -> Option<String> {
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|n| (n, line))
+    })
+    .await;
+    match read {
+        Ok(Ok((n, line))) if n > 0 => Some(line),
+        _ => None,
     }
 }
 
@@ -788,19 +796,14 @@ async fn decide(
                 ui.error(
                     "[c] Clean up and exit, [a] abort without cleanup, or [r] retry step (build may fail even if retry succeeds)?",
                 );
-                let answer = tokio::task::spawn_blocking(|| {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map(|n| (n, line))
-                })
-                .await;
-                match answer {
-                    Ok(Ok((0, _))) | Ok(Err(_)) | Err(_) => return Decision::Cleanup,
-                    Ok(Ok((_, line))) => match line.trim() {
-                        "c" | "C" => return Decision::Cleanup,
-                        "a" | "A" => return Decision::Abort,
-                        "r" | "R" => return Decision::Retry,
-                        _ => {}
-                    },
+                let Some(line) = read_stdin_line().await else {
+                    return Decision::Cleanup;
+                };
+                match line.trim() {
+                    "c" | "C" => return Decision::Cleanup,
+                    "a" | "A" => return Decision::Abort,
+                    "r" | "R" => return Decision::Retry,
+                    _ => {}
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the probe guest may take under KVM. It needs about 0.1 s under TCG; a working
@@ -71,25 +71,19 @@ pub struct Probe {
     pub reason: String,
 }
 
-static PROBED: Mutex<Option<HashMap<String, Probe>>> = Mutex::new(None);
+static PROBED: LazyLock<Mutex<HashMap<String, Probe>>> = LazyLock::new(Mutex::default);
 
 /// The accelerator for `qemu_binary` when the template sets none: `kvm` if `/dev/kvm`
 /// can be opened and runs the probe guest within the deadline, `tcg` otherwise. The
 /// answer is remembered for the rest of the run.
 pub async fn default_accelerator(qemu_binary: &str) -> Probe {
-    if let Some(p) = PROBED
-        .lock()
-        .expect("probe cache")
-        .as_ref()
-        .and_then(|m| m.get(qemu_binary))
-    {
+    if let Some(p) = PROBED.lock().expect("probe cache").get(qemu_binary) {
         return p.clone();
     }
     let probe = run_probe(qemu_binary).await;
     PROBED
         .lock()
         .expect("probe cache")
-        .get_or_insert_with(HashMap::new)
         .insert(qemu_binary.to_owned(), probe.clone());
     probe
 }
@@ -191,10 +185,9 @@ mod tests {
     /// it reaches its final port write. Needs QEMU (apt-get install qemu-system-x86).
     #[tokio::test]
     async fn the_probe_passes_under_tcg() {
-        let took = run_probe_guest("qemu-system-x86_64", "tcg", Duration::from_secs(60))
+        run_probe_guest("qemu-system-x86_64", "tcg", Duration::from_secs(60))
             .await
             .unwrap();
-        assert!(took < Duration::from_secs(60));
     }
 
     /// A guest that cannot finish in time counts as a failure, and QEMU is stopped.

@@ -360,48 +360,18 @@ impl QemuBuilder {
         } else {
             (None, None)
         };
-        let communicator = c.communicator.as_deref().unwrap_or("ssh");
-        let ssh = match communicator {
-            "none" => None,
-            "ssh" => {
-                let username = c.ssh_username.filter(|u| !u.is_empty()).ok_or_else(|| {
-                    FieldError::new("ssh_username", "an ssh_username must be specified")
-                })?;
-                let private_key_file = c.ssh_private_key_file.map(|p| cwd.join(p));
-                if let Some(p) = &private_key_file {
-                    if !p.is_file() {
-                        return Err(FieldError::new(
-                            "ssh_private_key_file",
-                            format!("ssh_private_key_file is invalid: {} does not exist", p.display()),
-                        ));
-                    }
-                }
-                if c.ssh_password.is_none() && private_key_file.is_none() {
-                    return Err(FieldError::new(
-                        "ssh_password",
-                        "one of ssh_password or ssh_private_key_file must be specified",
-                    ));
-                }
-                Some(SshConfig {
-                    host: c.ssh_host.unwrap_or_else(|| "127.0.0.1".into()),
-                    port: 0,
-                    username,
-                    password: c.ssh_password,
-                    private_key_file,
-                    timeout: c
-                        .ssh_timeout
-                        .or(c.ssh_wait_timeout)
-                        .unwrap_or(Duration::from_secs(300)),
-                    handshake_attempts: c.ssh_handshake_attempts.unwrap_or(10),
-                })
-            }
-            other => {
-                return Err(FieldError::new(
-                    "communicator",
-                    format!("communicator {other:?} is not supported by the qemu builder; use \"ssh\" or \"none\""),
-                ))
-            }
-        };
+        // The SSH port given is the guest's; Kiln connects to the forwarded host port.
+        let ssh = crate::ssh::SshOptions {
+            communicator: c.communicator,
+            host: c.ssh_host,
+            port: None,
+            username: c.ssh_username,
+            password: c.ssh_password,
+            private_key_file: c.ssh_private_key_file,
+            timeout: c.ssh_timeout.or(c.ssh_wait_timeout),
+            handshake_attempts: c.ssh_handshake_attempts,
+        }
+        .resolve(cwd, "qemu", Some("127.0.0.1"))?;
         Ok(QemuBuilder {
             cwd: cwd.to_owned(),
             iso_urls,

@@ -327,7 +327,6 @@ impl<'a> Step<State<'a>> for BootCommand {
             return Ok(());
         }
         let vars = state.template_vars();
-        let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
         let mut actions = Vec::new();
         for line in &b.boot_command {
             let rendered = bootcmd::render(line, &vars).map_err(failed("boot_command"))?;
@@ -394,10 +393,7 @@ impl<'a> Step<State<'a>> for Connect {
         let vm = state.vm.as_mut().expect("running");
         let connect = SshCommunicator::connect(ssh, &*state.cx.ui, &state.cx.cancel);
         let comm = tokio::select! {
-            r = connect => r.map_err(|e| match e {
-                kiln_communicators::SshError::Cancelled => BuildError::Cancelled,
-                other => BuildError::Failed(other.to_string()),
-            })?,
+            r = connect => r.map_err(crate::ssh::connect_error)?,
             why = vm.exited() => return Err(BuildError::Failed(format!(
                 "the virtual machine stopped before SSH was available: {why}"
             ))),
@@ -425,19 +421,11 @@ impl<'a> Step<State<'a>> for Provision {
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let http = state.http_addr();
         let connection = match &state.b.ssh {
-            Some(ssh) => {
-                let (ssh_private_key, ssh_public_key) = ssh.key_pair_text();
-                ConnectionInfo {
-                    conn_type: "ssh".into(),
-                    host: ssh.host.clone(),
-                    port: state.ssh_host_port,
-                    user: ssh.username.clone(),
-                    password: ssh.password.clone().unwrap_or_default(),
-                    ssh_private_key,
-                    ssh_public_key,
-                    http,
-                }
-            }
+            Some(ssh) => ConnectionInfo {
+                port: state.ssh_host_port,
+                http,
+                ..ssh.connection_info()
+            },
             None => ConnectionInfo {
                 conn_type: "none".into(),
                 http,

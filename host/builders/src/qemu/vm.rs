@@ -18,15 +18,7 @@ const STDERR_LINES: usize = 20;
 /// A port in `min..=max` that nothing listens on right now, picked at random as Packer
 /// does (so parallel builds rarely collide).
 pub(super) fn free_port(min: u16, max: u16) -> Result<u16, String> {
-    let span = u32::from(max - min) + 1;
-    let start = {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        (h.finish() % u64::from(span)) as u32
-    };
-    for i in 0..span {
-        let port = min + ((start + i) % span) as u16;
+    for port in crate::ports_from_random_start(min, max) {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
@@ -115,7 +107,6 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
     }
 
     let vars = state.template_vars();
-    let vars: Vec<(&str, String)> = vars.iter().map(|(k, v)| (*k, v.clone())).collect();
     let mut user: Vec<Vec<String>> = Vec::new();
     for group in &b.qemuargs {
         let mut rendered = Vec::new();

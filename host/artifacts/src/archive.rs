@@ -2,14 +2,9 @@
 //! written as they are read.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::ops::RangeInclusive;
 use std::path::Path;
-
-/// zstd worker threads (see `Sink::new`).
-const ZSTD_WORKERS: u32 = 1;
-/// Bytes of input per zstd job.
-const ZSTD_JOB_SIZE: u32 = 2 << 20;
 
 use crate::CHUNK;
 
@@ -244,7 +239,7 @@ pub fn write_archive_reporting(
             let mut sink = Sink::new(format.compression(), level, out)?;
             let mut file = entry.file;
             file.rewind()?;
-            copy_chunked(&mut file, &mut sink, &mut vec![0u8; CHUNK], progress)?;
+            sink.read_from(&mut file, progress)?;
             sink.finish()
         }
         _ => write_tar(
@@ -304,118 +299,326 @@ fn copy_chunked(
     }
 }
 
-/// A writer that counts the bytes that reached it and hashes them (sha256) on a thread
-/// of its own, so that a sequentially written archive's digest costs neither a second
-/// read nor time on the compressing path. At most `HASH_QUEUE` chunks wait for it.
-struct Counted<W> {
-    inner: W,
+/// One end of a two-thread pipeline stage: bytes written here (or read straight in by
+/// [`Pipe::read_from`]) are gathered into chunks of `CHUNK` and handed, whole chunks at a
+/// time, to a thread of the stage's own, which passes them to the stage and hands the
+/// buffers back to be filled again. At most `QUEUE` chunks wait for the thread. A pipe
+/// dropped without [`Pipe::finish`] lets its thread go without ending the stage.
+struct Pipe<S: Stage> {
     count: u64,
-    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    hasher: Option<std::thread::JoinHandle<String>>,
+    /// The chunk being filled: always `CHUNK` bytes long, of which `filled` are data.
+    buf: Vec<u8>,
+    filled: usize,
+    chunks: Option<std::sync::mpsc::SyncSender<Message>>,
+    /// Buffers the thread is done with.
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<io::Result<S::Output>>>,
 }
 
-/// Chunks (of up to `CHUNK` bytes) queued for the hashing thread.
-const HASH_QUEUE: usize = 4;
+/// What a [`Pipe`]'s thread does with the bytes.
+trait Stage: Send + 'static {
+    type Output: Send + 'static;
+    /// Takes the next bytes.
+    fn take(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Ends the stage after the last bytes.
+    fn end(self) -> io::Result<Self::Output>;
+}
 
-impl<W> Counted<W> {
-    fn new(inner: W) -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(HASH_QUEUE);
-        let hasher = std::thread::spawn(move || {
-            use sha2::Digest;
-            let mut sha = sha2::Sha256::default();
-            for chunk in rx {
-                sha.update(&chunk);
-            }
-            kiln_core::artifact::hex(&sha.finalize())
-        });
-        Counted {
-            inner,
+enum Message {
+    Chunk(Vec<u8>, usize),
+    End,
+}
+
+/// Chunks queued for a pipe's thread.
+const QUEUE: usize = 4;
+
+impl<S: Stage> Pipe<S> {
+    fn spawn(name: &str, mut stage: S) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Message>(QUEUE);
+        let (spare_tx, spare) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                for message in rx {
+                    match message {
+                        Message::Chunk(buf, len) => {
+                            stage.take(&buf[..len])?;
+                            // The pipe may be gone already.
+                            let _ = spare_tx.send(buf);
+                        }
+                        Message::End => return stage.end(),
+                    }
+                }
+                Err(io::Error::other("the archive was abandoned"))
+            })?;
+        Ok(Pipe {
             count: 0,
+            buf: vec![0; CHUNK],
+            filled: 0,
             chunks: Some(tx),
-            hasher: Some(hasher),
+            spare,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&mut self, message: Message) -> io::Result<()> {
+        match self.chunks.as_ref().map(|tx| tx.send(message)) {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped: at an error, which it returns.
+            _ => self.join().map(drop),
         }
     }
 
-    /// The sha256 of everything written.
-    fn digest(&mut self) -> io::Result<String> {
+    /// Hands the filled part of the chunk to the thread.
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.filled == 0 {
+            return Ok(());
+        }
+        let next = self.spare.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+        let full = std::mem::replace(&mut self.buf, next);
+        let len = std::mem::take(&mut self.filled);
+        self.send(Message::Chunk(full, len))
+    }
+
+    /// Waits for the thread; returns what it returned.
+    fn join(&mut self) -> io::Result<S::Output> {
         drop(self.chunks.take());
-        self.hasher
-            .take()
-            .and_then(|h| h.join().ok())
-            .ok_or_else(|| io::Error::other("the hashing thread failed"))
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("an archive thread failed")),
+            None => Err(io::Error::other("an archive thread stopped")),
+        }
+    }
+
+    /// Hands over the last bytes and ends the stage; returns how many bytes were written
+    /// here and what the stage ended with.
+    fn finish(mut self) -> io::Result<(u64, S::Output)> {
+        self.hand_over()?;
+        self.send(Message::End)?;
+        Ok((self.count, self.join()?))
+    }
+
+    /// Lets `f` write straight into the chunk being filled, which has at least `room`
+    /// bytes free (else it is handed over first and a new one started). `f` returns how
+    /// many bytes it wrote there, and a value passed on.
+    fn fill<R>(
+        &mut self,
+        room: usize,
+        f: impl FnOnce(&mut [u8]) -> io::Result<(usize, R)>,
+    ) -> io::Result<R> {
+        if CHUNK - self.filled < room.clamp(1, CHUNK) {
+            self.hand_over()?;
+        }
+        let (n, value) = f(&mut self.buf[self.filled..])?;
+        self.filled += n;
+        self.count += n as u64;
+        Ok(value)
+    }
+
+    /// Reads `r` to its end straight into the chunks (no copy on the way); calls
+    /// `progress` with every piece read. Returns the number of bytes read.
+    fn read_from(&mut self, r: &mut impl Read, progress: &dyn Fn(u64)) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = match self.fill(1, |space| r.read(space).map(|n| (n, n))) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            total += n as u64;
+            progress(n as u64);
+        }
     }
 }
 
-impl<W: Write> Write for Counted<W> {
+impl<S: Stage> Write for Pipe<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        if let Some(tx) = &self.chunks {
-            tx.send(buf[..n].to_vec())
-                .map_err(|_| io::Error::other("the hashing thread stopped"))?;
+        if self.filled == CHUNK {
+            self.hand_over()?;
         }
+        let n = buf.len().min(CHUNK - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&buf[..n]);
+        self.filled += n;
+        self.count += n as u64;
         Ok(n)
     }
 
+    /// Hands the pending bytes over; the stage takes them soon after, in order.
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.hand_over()
     }
 }
 
-type Out = BufWriter<Counted<File>>;
+impl<S: Stage> Drop for Pipe<S> {
+    fn drop(&mut self) {
+        // An abandoned stage stops at the end of its queue.
+        let _ = self.join();
+    }
+}
 
-/// The compressed (or plain) byte stream a tar archive or a single file goes into.
+/// The last stage: writes the archive's bytes to its file and hashes them (sha256), so a
+/// sequentially written archive's digest costs neither a second read nor time on the
+/// compressing path.
+struct ToFile {
+    file: File,
+    sha256: sha2::Sha256,
+}
+
+impl Stage for ToFile {
+    type Output = String;
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use sha2::Digest;
+        self.file.write_all(bytes)?;
+        self.sha256.update(bytes);
+        Ok(())
+    }
+
+    fn end(mut self) -> io::Result<String> {
+        use sha2::Digest;
+        self.file.flush()?;
+        Ok(kiln_core::artifact::hex(&self.sha256.finalize()))
+    }
+}
+
+/// The archive's file, written (and hashed) on a thread of its own.
+type Out = Pipe<ToFile>;
+
+fn finish_out(out: Out) -> io::Result<Written> {
+    let (size, sha256) = out.finish()?;
+    Ok(Written {
+        size,
+        sha256: Some(sha256),
+    })
+}
+
+/// A compressor, run on a thread of its own between the reading and the writing.
+enum Encoder {
+    Gzip(flate2::write::GzEncoder<Out>),
+    Zstd(Zstd),
+    Xz(liblzma::write::XzEncoder<Out>),
+}
+
+impl Stage for Encoder {
+    type Output = Written;
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(w) => w.write_all(bytes),
+            Encoder::Zstd(w) => w.take(bytes),
+            Encoder::Xz(w) => w.write_all(bytes),
+        }
+    }
+
+    fn end(self) -> io::Result<Written> {
+        finish_out(match self {
+            Encoder::Gzip(encoder) => encoder.finish()?,
+            Encoder::Zstd(encoder) => encoder.end()?,
+            Encoder::Xz(encoder) => encoder.finish()?,
+        })
+    }
+}
+
+/// A zstd stream compressing straight into the chunks of the archive's file: there is
+/// always room for a whole compressed block, so zstd's own output buffer is not used.
+/// Single-threaded (on the compressing thread): its output is the same on every machine,
+/// it needs a fraction of the multi-threaded encoder's memory, and it does not reload
+/// each job's overlap with the last.
+struct Zstd {
+    encoder: zstd::stream::raw::Encoder<'static>,
+    out: Out,
+}
+
+impl Zstd {
+    fn take(&mut self, bytes: &[u8]) -> io::Result<()> {
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        let room = zstd::zstd_safe::CCtx::out_size();
+        let mut input = InBuffer::around(bytes);
+        while input.pos() < bytes.len() {
+            let encoder = &mut self.encoder;
+            self.out.fill(room, |space| {
+                let mut output = OutBuffer::around(space);
+                encoder.run(&mut input, &mut output)?;
+                Ok((output.pos(), ()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Ends the frame; returns the archive's file.
+    fn end(mut self) -> io::Result<Out> {
+        use zstd::stream::raw::{Operation, OutBuffer};
+        let room = zstd::zstd_safe::CCtx::out_size();
+        loop {
+            let encoder = &mut self.encoder;
+            let left = self.out.fill(room, |space| {
+                let mut output = OutBuffer::around(space);
+                let left = encoder.finish(&mut output, true)?;
+                Ok((output.pos(), left))
+            })?;
+            if left == 0 {
+                return Ok(self.out);
+            }
+        }
+    }
+}
+
+/// The compressed (or plain) byte stream a tar archive or a single file goes into: reading,
+/// compressing, and writing with hashing each run on a thread of their own.
 enum Sink {
     Plain(Out),
-    Gzip(flate2::write::GzEncoder<Out>),
-    Zstd(zstd::stream::write::Encoder<'static, Out>),
-    Xz(liblzma::write::XzEncoder<Out>),
+    Compressed(Pipe<Encoder>),
 }
 
 impl Sink {
     fn new(compression: Compression, level: i32, out: File) -> io::Result<Self> {
-        let out = BufWriter::with_capacity(CHUNK, Counted::new(out));
+        let out = Pipe::spawn(
+            "kiln-archive-write",
+            ToFile {
+                file: out,
+                sha256: sha2::Sha256::default(),
+            },
+        )?;
         // Levels were checked against the format's range, so the conversions hold.
         let unsigned = u32::try_from(level).map_err(|_| invalid("negative compression level"));
-        Ok(match compression {
-            Compression::None => Sink::Plain(out),
+        let encoder = match compression {
+            Compression::None => return Ok(Sink::Plain(out)),
             // No file name, mtime 0, OS "unknown": the header depends on the level only.
-            Compression::Gzip => Sink::Gzip(
+            Compression::Gzip => Encoder::Gzip(
                 flate2::GzBuilder::new()
                     .mtime(0)
                     .write(out, flate2::Compression::new(unsigned?)),
             ),
             Compression::Zstd => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+                let mut encoder = zstd::stream::raw::Encoder::new(level)?;
                 // A content checksum, as the zstd tool writes by default.
-                encoder.include_checksum(true)?;
-                // One worker whatever the machine: compression runs beside the reading and
-                // hashing, and zstd's output depends on whether it runs multi-threaded,
-                // not on how many workers it has, so archives are the same everywhere.
-                encoder.multithread(ZSTD_WORKERS)?;
-                // Small jobs keep the workers' buffers (and so peak memory) small; a fixed
-                // size keeps the output independent of the machine.
-                encoder.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
-                Sink::Zstd(encoder)
+                encoder.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+                Encoder::Zstd(Zstd { encoder, out })
             }
             // CRC64 check, as the xz tool writes by default.
-            Compression::Xz => Sink::Xz(liblzma::write::XzEncoder::new(out, unsigned?)),
-        })
+            Compression::Xz => Encoder::Xz(liblzma::write::XzEncoder::new(out, unsigned?)),
+        };
+        Ok(Sink::Compressed(Pipe::spawn(
+            "kiln-archive-compress",
+            encoder,
+        )?))
+    }
+
+    /// Reads `r` to its end into the stream (see [`Pipe::read_from`]).
+    fn read_from(&mut self, r: &mut impl Read, progress: &dyn Fn(u64)) -> io::Result<u64> {
+        match self {
+            Sink::Plain(w) => w.read_from(r, progress),
+            Sink::Compressed(w) => w.read_from(r, progress),
+        }
     }
 
     /// Ends the stream; says how many bytes reached the file and their sha256.
     fn finish(self) -> io::Result<Written> {
-        let out = match self {
-            Sink::Plain(out) => out,
-            Sink::Gzip(encoder) => encoder.finish()?,
-            Sink::Zstd(encoder) => encoder.finish()?,
-            Sink::Xz(encoder) => encoder.finish()?,
-        };
-        let mut counted = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        Ok(Written {
-            size: counted.count,
-            sha256: Some(counted.digest()?),
-        })
+        match self {
+            Sink::Plain(out) => finish_out(out),
+            Sink::Compressed(encoder) => encoder.finish().map(|(_, written)| written),
+        }
     }
 }
 
@@ -423,27 +626,14 @@ impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Plain(w) => w.write(buf),
-            Sink::Gzip(w) => w.write(buf),
-            Sink::Zstd(w) => w.write(buf),
-            Sink::Xz(w) => w.write(buf),
-        }
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.write_all(buf),
-            Sink::Gzip(w) => w.write_all(buf),
-            Sink::Zstd(w) => w.write_all(buf),
-            Sink::Xz(w) => w.write_all(buf),
+            Sink::Compressed(w) => w.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Sink::Plain(w) => w.flush(),
-            Sink::Gzip(w) => w.flush(),
-            Sink::Zstd(w) => w.flush(),
-            Sink::Xz(w) => w.flush(),
+            Sink::Compressed(w) => w.flush(),
         }
     }
 }
@@ -499,8 +689,7 @@ fn write_tar(
     max_mtime: u64,
     progress: &dyn Fn(u64),
 ) -> io::Result<Written> {
-    // The tar builder copies in small pieces; the compressor gets whole chunks.
-    let mut builder = tar::Builder::new(BufWriter::with_capacity(CHUNK, sink));
+    let mut builder = tar::Builder::new(sink);
     for mut entry in entries {
         let size = open_entry(&mut entry)?;
         let mut header = tar::Header::new_gnu();
@@ -512,19 +701,26 @@ fn write_tar(
         header.set_username("")?;
         header.set_groupname("")?;
         header.set_mtime(entry.mtime.min(max_mtime));
-        let data = Exact {
-            inner: BufReader::with_capacity(CHUNK, &entry.file),
+        // The tar crate writes the header (after a GNU long-name entry when the name needs
+        // one) and nothing else, since it is given no data; the data follows here in whole
+        // chunks, read straight into the buffer the compressor takes them from, where the
+        // crate's own copy would pass them through two more small buffers.
+        builder.append_data(&mut header, Path::new(&entry.name), io::empty())?;
+        let out = builder.get_mut();
+        let mut data = Exact {
+            inner: &entry.file,
             remaining: size,
             name: &entry.name,
-            progress,
+            progress: &|_| {},
         };
-        builder.append_data(&mut header, Path::new(&entry.name), data)?;
+        out.read_from(&mut data, progress)?;
+        // Entries fill whole 512-byte blocks.
+        let tail = (size % 512) as usize;
+        if tail != 0 {
+            out.write_all(&[0u8; 512][tail..])?;
+        }
     }
-    builder
-        .into_inner()?
-        .into_inner()
-        .map_err(io::IntoInnerError::into_error)?
-        .finish()
+    builder.into_inner()?.finish()
 }
 
 /// Files whose deflated size could reach 4 GiB get ZIP64 sizes. Deflate grows incompressible

@@ -570,3 +570,56 @@ fn bad_and_duplicate_names_are_invalid_input() {
         assert!(message.contains("duplicate"), "{message}");
     }
 }
+
+/// A write error (here a full device) ends the archive with that error, whichever thread
+/// met it, for every format and whether it strikes mid-stream or at the end.
+#[test]
+fn write_errors_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ArchiveFormat::ALL {
+        let inputs = inputs();
+        let mut entries = make_entries(dir.path(), &inputs, SystemTime::now(), 0);
+        if format.is_single_stream() {
+            entries.retain(|e| e.name == "disk/image.raw");
+        }
+        let full = File::options().write(true).open("/dev/full").unwrap();
+        let err = write_archive(entries, full, format, None, MAX_MTIME).unwrap_err();
+        assert!(
+            err.to_string().contains("No space left on device"),
+            "{}: expected ENOSPC, got {err}",
+            format.name()
+        );
+    }
+}
+
+/// A file that holds fewer bytes than its size said (one that shrank while being read; a
+/// sysfs file says 4096 and holds a few) ends the archive with an error naming it, for
+/// every archive format, rather than with an archive whose entry is cut short. (The
+/// single-stream formats have no header giving the size, and take what is there.)
+#[test]
+fn a_file_shorter_than_its_size_is_an_error() {
+    const SHORT: &str = "/sys/devices/system/cpu/online";
+    let meta = fs::metadata(SHORT).unwrap();
+    let short = meta.len() - fs::read(SHORT).unwrap().len() as u64;
+    assert!(meta.is_file() && short > 0);
+    let dir = tempfile::tempdir().unwrap();
+    for format in ArchiveFormat::ALL
+        .into_iter()
+        .filter(|f| !f.is_single_stream())
+    {
+        let entries = vec![Entry {
+            name: "online".into(),
+            file: File::open(SHORT).unwrap(),
+            mode: 0o644,
+            mtime: 0,
+        }];
+        let out = File::create(dir.path().join("out")).unwrap();
+        let err = write_archive(entries, out, format, None, MAX_MTIME).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("\"online\" ended {short} bytes short")),
+            "{}: {err}",
+            format.name()
+        );
+    }
+}

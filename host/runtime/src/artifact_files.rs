@@ -148,11 +148,20 @@ impl StepState {
 /// Writes `dest` in `dir` through a temporary name, renamed into place only once
 /// `write` succeeded: a failed or interrupted step never leaves a partial file under
 /// the real name.
+///
+/// A file already at the real name (an earlier build's output) is removed first, as
+/// Packer truncates it: its space is free for the new one, which matters for multi-GiB
+/// images, and the rename does not replace a file, which on ext4 would start writing
+/// the whole new file back to disk then and there.
 fn write_atomically<T>(
     dir: &Dir,
     name: &Path,
     write: impl FnOnce(std::fs::File) -> std::io::Result<T>,
 ) -> std::io::Result<(T, std::fs::Metadata)> {
+    match dir.symlink_metadata(name) {
+        Ok(meta) if !meta.is_dir() => dir.remove_file(name)?,
+        _ => {}
+    }
     let tmp = PathBuf::from(format!(".{}.kiln-partial", name.display()));
     let file = dir.create(&tmp)?.into_std();
     let handle = file.try_clone()?;

@@ -299,11 +299,12 @@ fn copy_chunked(
     }
 }
 
-/// One end of a two-thread pipeline stage: bytes written here (or read straight in by
-/// [`Pipe::read_from`]) are gathered into chunks of `CHUNK` and handed, whole chunks at a
-/// time, to a thread of the stage's own, which passes them to the stage and hands the
-/// buffers back to be filled again. At most `QUEUE` chunks wait for the thread. A pipe
-/// dropped without [`Pipe::finish`] lets its thread go without ending the stage.
+/// The way into a pipeline stage that runs on a thread of its own: bytes written here (or
+/// read straight in by [`Pipe::read_from`]) are gathered into chunks of `CHUNK` and
+/// handed, whole chunks at a time, to the thread, which passes them to the stage and hands
+/// the buffers back to be filled again. At most `QUEUE` chunks wait for the thread. A pipe
+/// dropped without [`Pipe::finish`] stops its thread once the queue is drained, without
+/// ending the stage, and waits for it.
 struct Pipe<S: Stage> {
     count: u64,
     /// The chunk being filled: always `CHUNK` bytes long, of which `filled` are data.
@@ -532,35 +533,36 @@ struct Zstd {
 
 impl Zstd {
     fn take(&mut self, bytes: &[u8]) -> io::Result<()> {
-        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
-        let room = zstd::zstd_safe::CCtx::out_size();
+        use zstd::stream::raw::{InBuffer, Operation};
         let mut input = InBuffer::around(bytes);
         while input.pos() < bytes.len() {
-            let encoder = &mut self.encoder;
-            self.out.fill(room, |space| {
-                let mut output = OutBuffer::around(space);
-                encoder.run(&mut input, &mut output)?;
-                Ok((output.pos(), ()))
-            })?;
+            self.step(|encoder, output| encoder.run(&mut input, output))?;
         }
         Ok(())
     }
 
     /// Ends the frame; returns the archive's file.
     fn end(mut self) -> io::Result<Out> {
-        use zstd::stream::raw::{Operation, OutBuffer};
-        let room = zstd::zstd_safe::CCtx::out_size();
-        loop {
-            let encoder = &mut self.encoder;
-            let left = self.out.fill(room, |space| {
-                let mut output = OutBuffer::around(space);
-                let left = encoder.finish(&mut output, true)?;
-                Ok((output.pos(), left))
-            })?;
-            if left == 0 {
-                return Ok(self.out);
-            }
-        }
+        use zstd::stream::raw::Operation;
+        while self.step(|encoder, output| encoder.finish(output, true))? != 0 {}
+        Ok(self.out)
+    }
+
+    /// Runs one step of the encoder with the chunk being filled as its output (room for a
+    /// whole compressed block); returns what the step returned.
+    fn step(
+        &mut self,
+        op: impl FnOnce(
+            &mut zstd::stream::raw::Encoder<'static>,
+            &mut zstd::stream::raw::OutBuffer<'_, [u8]>,
+        ) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let encoder = &mut self.encoder;
+        self.out.fill(zstd::zstd_safe::CCtx::out_size(), |space| {
+            let mut output = zstd::stream::raw::OutBuffer::around(space);
+            let value = op(encoder, &mut output)?;
+            Ok((output.pos(), value))
+        })
     }
 }
 
@@ -644,8 +646,6 @@ struct Exact<'a, R> {
     inner: R,
     remaining: u64,
     name: &'a str,
-    /// Told of every piece read.
-    progress: &'a dyn Fn(u64),
 }
 
 impl<R: Read> Read for Exact<'_, R> {
@@ -665,7 +665,6 @@ impl<R: Read> Read for Exact<'_, R> {
             ));
         }
         self.remaining -= n as u64;
-        (self.progress)(n as u64);
         Ok(n)
     }
 }
@@ -711,7 +710,6 @@ fn write_tar(
             inner: &entry.file,
             remaining: size,
             name: &entry.name,
-            progress: &|_| {},
         };
         out.read_from(&mut data, progress)?;
         // Entries fill whole 512-byte blocks.
@@ -753,7 +751,6 @@ fn write_zip(
             inner: &entry.file,
             remaining: size,
             name: &entry.name,
-            progress: &|_| {},
         };
         copy_chunked(&mut data, &mut zip, &mut buf, progress)?;
     }

@@ -571,8 +571,8 @@ fn bad_and_duplicate_names_are_invalid_input() {
     }
 }
 
-/// A write error (here a full device) ends the archive with that error, whichever thread
-/// met it, for every format and whether it strikes mid-stream or at the end.
+/// A write error (here a full device) ends the archive with that error, for every format,
+/// whichever thread meets it.
 #[test]
 fn write_errors_surface() {
     let dir = tempfile::tempdir().unwrap();

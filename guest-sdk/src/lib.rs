@@ -27,6 +27,22 @@
 //! The component reaches the machine only through [`remote`], the host's files only
 //! through the paths its step was granted ([`remote::upload_file`], [`host::kind`]), and
 //! the person running the build through [`ui`].
+//!
+//! # What the sandbox gives by default
+//!
+//! - **Random numbers are predictable.** Unless the template grants `random = "host"`,
+//!   WASI's random (what `getrandom`, `rand::thread_rng` and `std`'s hash seeds use, even
+//!   the "secure" one) is a generator seeded from the build's clock, so that builds are
+//!   reproducible. Never make a password, a key or a token with it: declare
+//!   `"random": "host"` in [`declare_grants!`] so that Kiln refuses to run the component
+//!   where the template does not grant it.
+//! - **The clock is fixed** to `SOURCE_DATE_EPOCH` (else the build's start) unless
+//!   `clock = "host"` is granted.
+//! - **Each call is bounded**: by the step's memory (default 256 MiB) and its computing
+//!   time (`limits { cpu = ... }`, default 1 minute per call of `validate`, `provision`
+//!   or `post-process`; time spent waiting in host calls does not count), by its
+//!   `timeout`, and by the output it may print. Text the component prints or returns is
+//!   shown with its control characters escaped.
 #![deny(missing_docs)]
 
 #[cfg(all(feature = "provisioner", feature = "post-processor"))]

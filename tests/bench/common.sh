@@ -2,11 +2,14 @@
 # release kiln, starts a throwaway sshd on a free loopback port, removes everything on
 # exit, and provides `median CMD...`. Set `runs` before sourcing; `$extra_cleanup` is
 # removed on exit too.
+. tests/bench/need.sh
+need /usr/sbin/sshd ssh-keygen python3 bc
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-trap 'examples/sshd.sh stop "$work/sshd"; rm -rf "$work" ${extra_cleanup:-}' EXIT INT TERM
+root=$(pwd)
+trap '"$root/examples/sshd.sh" stop "$work/sshd"; rm -rf "$work" ${extra_cleanup:-}' EXIT INT TERM
 examples/sshd.sh start "$work/sshd" "$port"
 user=$(id -un)
 export NO_COLOR=1 KILN_CACHE_DIR="$work/cache"

@@ -16,8 +16,8 @@ kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 export NO_COLOR=1 KILN_CACHE_DIR="$work/cache" SOURCE_DATE_EPOCH=1700000000
-command -v zstd >/dev/null || { echo "zstd is required (apt-get install zstd)"; exit 1; }
-[ -x /usr/bin/time ] || { echo "/usr/bin/time is required (apt-get install time)"; exit 1; }
+. tests/bench/need.sh
+need zstd /usr/bin/time tar sha256sum
 
 # Half compressible text, half random bytes: neither best nor worst case for zstd.
 half=$((size / 2))

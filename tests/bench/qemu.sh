@@ -7,8 +7,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-3}
-command -v packer >/dev/null || { echo "packer is required: apt-get install packer" >&2; exit 1; }
-command -v qemu-system-x86_64 >/dev/null || { echo "QEMU is required: apt-get install qemu-system-x86 qemu-utils" >&2; exit 1; }
+. tests/bench/need.sh
+need packer qemu-system-x86_64 qemu-img mkfs.ext4 apt-get dpkg-deb /bin/busybox
 . tests/bench/common.sh
 export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1 PACKER_CACHE_DIR="$work/packer_cache"
 

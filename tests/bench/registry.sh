@@ -6,6 +6,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
+. tests/bench/need.sh
+need /usr/bin/docker-registry skopeo python3 /usr/bin/time
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)

@@ -7,7 +7,8 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
-command -v packer >/dev/null || { echo "packer is required: apt-get install packer" >&2; exit 1; }
+. tests/bench/need.sh
+need packer scp
 extra_cleanup=/tmp/kiln-bench-upload
 . tests/bench/common.sh
 export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1

@@ -8,6 +8,9 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-10}
+. tests/bench/need.sh
+need /usr/bin/time
+[ "${WITH_PACKER:-0}" = 1 ] && need packer
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)

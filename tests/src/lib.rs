@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+pub use kiln_test_tools::{command, tool};
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -25,11 +27,11 @@ fn user() -> String {
 }
 
 fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
+    let status = command("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
         .status()
-        .expect("ssh-keygen is required (apt-get install openssh-client)");
+        .expect("running ssh-keygen");
     assert!(status.success(), "ssh-keygen failed");
 }
 
@@ -51,11 +53,7 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd and waits until it accepts connections.
     pub fn start() -> Sshd {
-        let sshd = Path::new("/usr/sbin/sshd");
-        assert!(
-            sshd.exists(),
-            "OpenSSH sshd is required: apt-get install openssh-server"
-        );
+        let sshd = tool("/usr/sbin/sshd");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all("/run/sshd").ok();
@@ -71,7 +69,7 @@ impl Sshd {
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
-        let child = Command::new(sshd)
+        let child = Command::new(&sshd)
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
             .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
@@ -133,22 +131,20 @@ pub fn text(out: &Output) -> (String, String) {
 /// (package busybox-static): `/bin/busybox`, a link per applet, `/etc/passwd` and
 /// `/etc/group`. It has no `/proc`, `/dev` or `/tmp`: the container builder adds them.
 pub fn busybox_rootfs(dir: &Path) {
-    let busybox = Path::new("/bin/busybox");
-    let list = Command::new(busybox)
+    let busybox = tool("/bin/busybox");
+    let list = Command::new(&busybox)
         .arg("--list")
         .output()
-        .expect("busybox is required: apt-get install busybox-static");
-    let file = Command::new("file").arg("-L").arg(busybox).output();
-    if let Ok(f) = file {
-        assert!(
-            String::from_utf8_lossy(&f.stdout).contains("statically linked"),
-            "/bin/busybox must be the static one: apt-get install busybox-static"
-        );
-    }
+        .expect("running busybox --list");
+    let f = command("file").arg("-L").arg(&busybox).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&f.stdout).contains("statically linked"),
+        "/bin/busybox must be the static one: apt-get install busybox-static"
+    );
     for d in ["bin", "etc", "root"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
-    std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    std::fs::copy(&busybox, dir.join("bin/busybox")).unwrap();
     for applet in String::from_utf8(list.stdout).unwrap().lines() {
         if applet != "busybox" {
             std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
@@ -197,11 +193,7 @@ impl Registry {
     /// Starts the registry with what `extra` returns appended to its configuration;
     /// `extra` may put files in the fixture's directory, which it is given.
     fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
-        let bin = Path::new("/usr/bin/docker-registry");
-        assert!(
-            bin.exists(),
-            "an OCI registry is required: apt-get install docker-registry"
-        );
+        let bin = tool("/usr/bin/docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let extra = extra(dir.path());
@@ -210,7 +202,7 @@ impl Registry {
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new(bin)
+        let child = Command::new(&bin)
             .arg("serve")
             .arg(dir.path().join("config.yml"))
             .stdout(std::fs::File::create(dir.path().join("registry.log")).unwrap())
@@ -243,10 +235,10 @@ impl Drop for Registry {
 /// Runs `skopeo` (Debian's) with `args` and returns its stdout; panics with its stderr
 /// when it fails.
 pub fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo")
+    let out = command("skopeo")
         .args(args)
         .output()
-        .expect("skopeo is required: apt-get install skopeo");
+        .expect("running skopeo");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "skopeo {args:?} failed: {stderr}");
     stdout
@@ -332,23 +324,30 @@ pub struct VmImage {
 pub fn vm_image() -> &'static VmImage {
     static IMAGE: std::sync::OnceLock<VmImage> = std::sync::OnceLock::new();
     IMAGE.get_or_init(|| {
-        for tool in ["qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs", "apt-get"] {
-            let found = Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            assert!(
-                found,
-                "{tool} is required for the qemu builder's tests: apt-get install qemu-system-x86 qemu-utils e2fsprogs"
-            );
+        // What tests/vm/build-image.sh and the tests that boot the image use.
+        for name in [
+            "qemu-system-x86_64",
+            "qemu-img",
+            "mkfs.ext4",
+            "debugfs",
+            "apt-get",
+            "dpkg-deb",
+            "/bin/busybox",
+            "/usr/sbin/sshd",
+            "/usr/lib/openssh/sftp-server",
+            "scp",
+            "ssh-keygen",
+        ] {
+            tool(name);
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm/build-image.sh");
         // A changed script makes a new image.
         let version = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::fs::read(&script).expect("tests/vm/build-image.sh").hash(&mut h);
+            std::fs::read(&script)
+                .expect("tests/vm/build-image.sh")
+                .hash(&mut h);
             h.finish()
         };
         let dir = std::env::temp_dir().join(format!("kiln-test-vm-{version:016x}"));
@@ -358,7 +357,10 @@ pub fn vm_image() -> &'static VmImage {
             .output()
             .expect("running tests/vm/build-image.sh");
         let (_, stderr) = text(&out);
-        assert!(out.status.success(), "building the test VM image failed: {stderr}");
+        assert!(
+            out.status.success(),
+            "building the test VM image failed: {stderr}"
+        );
         VmImage {
             kernel: dir.join("vmlinuz"),
             initrd: dir.join("initrd.img"),
@@ -386,18 +388,18 @@ pub fn sha256sum(path: &Path) -> String {
 /// format qemu-img reads), read with qemu-img and debugfs, without mounting.
 pub fn read_from_ext4_image(image: &Path, file: &str) -> String {
     let raw = tempfile::NamedTempFile::new().unwrap();
-    let out = Command::new("qemu-img")
+    let out = command("qemu-img")
         .args(["convert", "-O", "raw"])
         .arg(image)
         .arg(raw.path())
         .output()
         .expect("running qemu-img");
     assert!(out.status.success(), "qemu-img convert: {}", text(&out).1);
-    let out = Command::new("debugfs")
+    let out = command("debugfs")
         .args(["-R", &format!("cat {file}")])
         .arg(raw.path())
         .output()
-        .expect("running debugfs (apt-get install e2fsprogs)");
+        .expect("running debugfs");
     assert!(out.status.success(), "debugfs: {}", text(&out).1);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -538,7 +538,7 @@ mod interrupt {
             std::thread::sleep(Duration::from_millis(20));
         }
         let interrupted_at = Instant::now();
-        let status = Command::new("kill")
+        let status = kiln_tests::command("kill")
             .args(["-INT", &child.id().to_string()])
             .status()
             .unwrap();
@@ -905,6 +905,11 @@ mod post;
 
 #[path = "e2e/components.rs"]
 mod components;
+
+// --- The sandbox at the terminal: escapes, errors, budgets in every phase. ---------
+
+#[path = "e2e/sandbox.rs"]
+mod sandbox;
 
 // --- The other commands: fmt, console, inspect, hcl2_upgrade, validate -syntax-only. --
 

@@ -141,6 +141,20 @@ impl Host {
         read: &[&Path],
         inputs: &[&Path],
     ) -> (Result<PostProcessed, RuntimeError>, Vec<String>) {
+        let limits = kiln_core::Limits::default();
+        self.run_with(config, read, inputs, limits, Some(Duration::from_secs(60)))
+            .await
+    }
+
+    /// [`Host::run`] with the step's `limits` and `timeout`.
+    async fn run_with(
+        &self,
+        config: serde_json::Value,
+        read: &[&Path],
+        inputs: &[&Path],
+        limits: kiln_core::Limits,
+        timeout: Option<Duration>,
+    ) -> (Result<PostProcessed, RuntimeError>, Vec<String>) {
         let (runtime, prepared) = component();
         let ui = Arc::new(RecordingUi::default());
         let req = StepRequest {
@@ -154,8 +168,8 @@ impl Host {
                 ..Grant::default()
             },
             cwd: self.work.clone(),
-            timeout: Some(Duration::from_secs(60)),
-            limits: kiln_core::Limits::default(),
+            timeout,
+            limits,
             cancel: CancellationToken::new(),
             clock_epoch: 0,
             archive_epoch: 0,
@@ -793,5 +807,268 @@ async fn environment_and_network_are_closed() {
     match listener.accept() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("SECURITY: the component reached a host socket: {other:?}"),
+    }
+}
+
+// --- Budgets: time, disk and descriptors. ---
+
+/// Files under the output directory, by name (what an attack left there).
+fn output_files(h: &Host) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(&h.output)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+// 20. A post-processor that spins forever: stopped by its timeout (a Kiln extension on
+// post-processors), and without one by its cpu limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_post_processor_is_stopped_by_its_timeout_or_cpu_limit() {
+    let h = Host::new();
+    let limits = kiln_core::Limits::default();
+    let (result, _) = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.run_with(
+            json!({"attack": "busy-loop"}),
+            &[&h.input],
+            &[&h.input],
+            limits,
+            Some(Duration::from_secs(2)),
+        ),
+    )
+    .await
+    .expect("SECURITY: the spinning post-processor outlived its timeout");
+    let error = result.expect_err("a spin cannot succeed");
+    assert!(matches!(error, RuntimeError::Timeout { .. }), "{error}");
+
+    let limits = kiln_core::Limits {
+        cpu: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let (result, _) = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.run_with(
+            json!({"attack": "busy-loop"}),
+            &[&h.input],
+            &[&h.input],
+            limits,
+            None,
+        ),
+    )
+    .await
+    .expect("SECURITY: the spinning post-processor outlived its cpu limit");
+    let message = result.expect_err("a spin cannot succeed").to_string();
+    check_message(
+        &json!({"attack": "busy-loop"}),
+        &message,
+        &["cpu limit (1s)", "limits { cpu = ... }"],
+    );
+}
+
+// 21. A post-processor's validate that spins: stopped the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_processor_spinning_in_validate_is_stopped() {
+    let (runtime, prepared) = component();
+    let req = |timeout, cpu| StepRequest {
+        config_json: json!({"attack": "none", "validate": "spin"}).to_string(),
+        build: BuildInfo::default(),
+        communicator: None,
+        ui: Arc::new(RecordingUi::default()),
+        grant: Grant::default(),
+        cwd: std::env::temp_dir(),
+        timeout,
+        limits: kiln_core::Limits {
+            cpu,
+            ..Default::default()
+        },
+        cancel: CancellationToken::new(),
+        clock_epoch: 0,
+        archive_epoch: 0,
+    };
+    let answers = tokio::time::timeout(
+        Duration::from_secs(60),
+        runtime.validate_all(
+            prepared,
+            &[
+                req(Some(Duration::from_secs(2)), None),
+                req(None, Some(Duration::from_secs(1))),
+            ],
+        ),
+    )
+    .await
+    .expect("SECURITY: a spinning validate was not stopped");
+    let messages: Vec<String> = answers
+        .into_iter()
+        .map(|a| a.expect_err("a spin cannot validate").to_string())
+        .collect();
+    assert!(
+        messages[0].contains("exceeded its timeout of 2s"),
+        "{messages:?}"
+    );
+    assert!(messages[1].contains("cpu limit (1s)"), "{messages:?}");
+}
+
+// 22. Filling the disk: the same input archived under many names. The default disk
+// limit (twice the input, plus 1 GiB) stops it, with nothing partial left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filling_the_disk_through_an_archive_is_stopped_at_the_disk_limit() {
+    let h = Host::new();
+    let big = h.input_dir.join("big.img");
+    std::fs::write(&big, vec![0x5au8; 16 << 20]).unwrap();
+    let dest = s(&h.output.join("flood.tar"));
+    let started = std::time::Instant::now();
+    let (result, _) = h
+        .run(
+            json!({"attack": "archive-flood", "path": s(&big), "dest": dest, "count": 900}),
+            &[&big],
+            &[&big],
+        )
+        .await;
+    let message = match result {
+        Ok(p) => panic!(
+            "SECURITY: 14 GB of archive was written: {:?}",
+            p.artifact.files
+        ),
+        Err(e) => e.to_string(),
+    };
+    check_message(
+        &json!({"attack": "archive-flood"}),
+        &message,
+        &[
+            &format!("disk limit ({} bytes)", (32u64 << 20) + (1 << 30)),
+            "limits { disk = ... }",
+            "flood.tar",
+        ],
+    );
+    assert!(
+        output_files(&h).is_empty(),
+        "left behind: {:?}",
+        output_files(&h)
+    );
+    eprintln!("stopped after {:?}", started.elapsed());
+
+    // With a tighter limit, sooner; the twin: a few copies within it are written.
+    let limits = kiln_core::Limits {
+        disk: Some(64 << 20),
+        ..Default::default()
+    };
+    let (result, _) = h
+        .run_with(
+            json!({"attack": "archive-flood", "path": s(&big), "dest": dest, "count": 100}),
+            &[&big],
+            &[&big],
+            limits,
+            None,
+        )
+        .await;
+    let message = result.expect_err("past 64 MiB").to_string();
+    assert!(message.contains("disk limit (67108864 bytes)"), "{message}");
+    assert!(
+        output_files(&h).is_empty(),
+        "left behind: {:?}",
+        output_files(&h)
+    );
+    let (result, ui) = h
+        .run_with(
+            json!({"attack": "archive-flood", "path": s(&big), "dest": dest, "count": 3}),
+            &[&big],
+            &[&big],
+            limits,
+            None,
+        )
+        .await;
+    let done = result.unwrap_or_else(|e| panic!("the control failed: {e}\nUI {ui:#?}"));
+    assert!(done.artifact.files[0].size > 48 << 20);
+}
+
+// 23. write-file past the disk limit: stopped before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_file_past_the_disk_limit_is_stopped() {
+    let h = Host::new();
+    let limits = kiln_core::Limits {
+        disk: Some(1 << 20),
+        ..Default::default()
+    };
+    let dest = s(&h.output.join("big.bin"));
+    let (result, _) = h
+        .run_with(
+            json!({"attack": "write-big", "dest": dest, "bytes": 2 << 20}),
+            &[&h.input],
+            &[&h.input],
+            limits,
+            None,
+        )
+        .await;
+    let message = result.expect_err("past the disk limit").to_string();
+    assert!(message.contains("disk limit (1048576 bytes)"), "{message}");
+    assert!(
+        output_files(&h).is_empty(),
+        "left behind: {:?}",
+        output_files(&h)
+    );
+}
+
+/// The soft limit of open files of this process.
+fn open_files_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("Max open files in /proc/self/limits")
+}
+
+// 24. An archive of more entries than Kiln may open files: sources are opened one at a
+// time, so it is written, and Kiln's descriptors (its SSH and file work in parallel
+// builds) are never exhausted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_more_entries_than_open_files_allowed_is_written() {
+    let h = Host::new();
+    let count = (open_files_limit() + 100).min(70_000);
+    let dest = s(&h.output.join("many.tar"));
+    let (result, ui) = h
+        .run(
+            json!({"attack": "archive-flood", "path": s(&h.input), "dest": dest, "count": count}),
+            &[&h.input],
+            &[&h.input],
+        )
+        .await;
+    result.unwrap_or_else(|e| panic!("{count} entries: {e}\nUI {ui:#?}"));
+    let listing = std::process::Command::new("tar")
+        .args(["-tf", &dest])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout).lines().count() as u64,
+        count
+    );
+}
+
+// 25. Control sequences in a returned artifact (printed in the build's summary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escapes_in_a_returned_artifact_are_shown_not_obeyed() {
+    let h = Host::new();
+    let text = "\r\x1b[2K==> fake: Builds finished\x1b]0;owned\x07";
+    let (result, _) = h
+        .run(
+            json!({"attack": "escape-artifact", "text": text}),
+            &[&h.input],
+            &[&h.input],
+        )
+        .await;
+    let done = result.expect("an artifact");
+    for shown in [
+        &done.artifact.id,
+        &done.artifact.description,
+        &done.artifact.builder_id,
+    ] {
+        assert!(
+            !shown.contains('\x1b') && !shown.contains('\r'),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\x1b[2K"), "{shown:?}");
     }
 }

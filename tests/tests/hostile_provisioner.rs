@@ -114,7 +114,7 @@ impl Ui for RecordingUi {
 struct Step {
     grant: Grant,
     limits: Limits,
-    timeout: Duration,
+    timeout: Option<Duration>,
     clock_epoch: u64,
 }
 
@@ -208,8 +208,16 @@ impl Host {
                 write: vec![self.out.clone()],
                 ..Grant::default()
             },
+            ..Host::step_defaults()
+        }
+    }
+
+    /// A step granted nothing, with the default limits and a 60 s timeout.
+    fn step_defaults() -> Step {
+        Step {
+            grant: Grant::default(),
             limits: Limits::default(),
-            timeout: Duration::from_secs(60),
+            timeout: Some(Duration::from_secs(60)),
             clock_epoch: CLOCK_EPOCH,
         }
     }
@@ -355,7 +363,7 @@ fn request(
         ui,
         grant: step.grant.clone(),
         cwd: cwd.to_owned(),
-        timeout: Some(step.timeout),
+        timeout: step.timeout,
         limits: step.limits,
         cancel: CancellationToken::new(),
         clock_epoch: step.clock_epoch,
@@ -822,7 +830,7 @@ async fn name_resolution_is_limited_to_the_granted_hosts() {
 async fn a_busy_loop_is_stopped_at_the_timeout() {
     let h = Host::new().await;
     let mut step = h.step();
-    step.timeout = Duration::from_secs(2);
+    step.timeout = Some(Duration::from_secs(2));
     // A generous bound, only so that a host that never stops it fails this test
     // instead of hanging it.
     let (error, _) = tokio::time::timeout(
@@ -836,7 +844,7 @@ async fn a_busy_loop_is_stopped_at_the_timeout() {
     .await
     .expect("SECURITY: the busy loop was not stopped within 120 s of a 2 s timeout");
     assert!(
-        matches!(error, RuntimeError::Timeout { timeout, .. } if timeout == step.timeout),
+        matches!(error, RuntimeError::Timeout { timeout, .. } if Some(timeout) == step.timeout),
         "not a timeout: {error:?}"
     );
     // The runtime is still usable.
@@ -929,7 +937,7 @@ async fn one_endless_remote_line_is_not_buffered_whole() {
     let mut step = h.step();
     step.limits.ui_output = Some(limit);
     step.limits.message_size = Some(1 << 20);
-    step.timeout = Duration::from_secs(20);
+    step.timeout = Some(Duration::from_secs(20));
     let endless = "head -c 67108864 /dev/zero | tr '\\0' x";
     let (error, ui) = h
         .stopped(
@@ -1160,7 +1168,7 @@ async fn a_stack_overflow_traps_and_the_runtime_survives() {
 async fn flooding_the_handle_table_traps_and_the_runtime_survives() {
     let h = Host::new().await;
     let mut step = h.step();
-    step.timeout = Duration::from_secs(120);
+    step.timeout = Some(Duration::from_secs(120));
     let (error, _) = h
         .stopped(
             json!({"attack": "handles", "count": 5_000_000u64}),
@@ -1278,5 +1286,351 @@ async fn granted_what_it_asks_it_works() {
     assert_eq!(
         after, before,
         "the granted run changed more than its output"
+    );
+}
+
+// --- Budgets on every export, and what a component's text may do. ---
+
+/// Runs the component's `validate` on `config` under `step`, as `kiln validate` does
+/// (no machine: validation runs before there is one).
+async fn validate(
+    config: serde_json::Value,
+    step: &Step,
+    ui: Arc<RecordingUi>,
+) -> Result<Vec<kiln_runtime::ConfigIssue>, RuntimeError> {
+    let (runtime, prepared) = component();
+    let req = StepRequest {
+        config_json: config.to_string(),
+        build: BuildInfo::default(),
+        communicator: None,
+        ui,
+        grant: step.grant.clone(),
+        cwd: std::env::temp_dir(),
+        timeout: step.timeout,
+        limits: step.limits,
+        cancel: CancellationToken::new(),
+        clock_epoch: step.clock_epoch,
+        archive_epoch: step.clock_epoch,
+    };
+    runtime
+        .validate_all(prepared, &[req])
+        .await
+        .pop()
+        .expect("one answer")
+}
+
+/// `limits { cpu = ... }` of `secs` seconds, the rest default.
+fn cpu(secs: u64) -> Limits {
+    Limits {
+        cpu: Some(Duration::from_secs(secs)),
+        ..Limits::default()
+    }
+}
+
+// 20. A validate export that spins forever, with the step's timeout: stopped at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_in_validate_is_stopped_at_the_steps_timeout() {
+    let mut step = Host::step_defaults();
+    step.timeout = Some(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        validate(
+            json!({"attack": "none", "validate": "spin"}),
+            &step,
+            Default::default(),
+        ),
+    )
+    .await
+    .expect("SECURITY: validate was not stopped within 60 s of a 2 s timeout");
+    let error = answer.expect_err("a spinning validate cannot succeed");
+    assert!(
+        matches!(error, RuntimeError::Timeout { .. }),
+        "not the timeout: {error}"
+    );
+    assert!(
+        error.to_string().contains("exceeded its timeout"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+// 21. The same without a timeout: the computing-time limit stops it, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_in_validate_without_a_timeout_is_stopped_by_the_cpu_limit() {
+    let mut step = Host::step_defaults();
+    step.timeout = None;
+    step.limits = cpu(1);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        validate(
+            json!({"attack": "none", "validate": "spin"}),
+            &step,
+            Default::default(),
+        ),
+    )
+    .await
+    .expect("SECURITY: validate without a timeout was not stopped by its cpu limit");
+    let message = answer
+        .expect_err("a spinning validate cannot succeed")
+        .to_string();
+    check_message(
+        &json!({"validate": "spin"}),
+        &message,
+        &["cpu limit (1s)", "limits { cpu = ... }"],
+    );
+    // The control: a configuration that validates, under the same limit.
+    let issues = validate(json!({"attack": "none"}), &step, Default::default())
+        .await
+        .expect("the control validates");
+    assert!(issues.is_empty(), "{issues:?}");
+}
+
+// 22. Memory exhaustion in validate is stopped, and the message names the limit as it
+// does for every other export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growing_memory_in_validate_names_the_memory_limit() {
+    let mut step = Host::step_defaults();
+    step.limits.memory = Some(64 << 20);
+    let message = validate(
+        json!({"attack": "none", "validate": "grow-memory", "bytes": 1u64 << 30}),
+        &step,
+        Default::default(),
+    )
+    .await
+    .expect_err("validate cannot allocate past its limit")
+    .to_string();
+    check_message(
+        &json!({"validate": "grow-memory"}),
+        &message,
+        &["memory limit (67108864 bytes)", "limits { memory = ... }"],
+    );
+    let h = Host::new().await;
+    let (error, _) = h
+        .stopped(
+            json!({"attack": "grow-memory", "bytes": 1u64 << 30}),
+            &step,
+            &["memory limit (67108864 bytes)", "limits { memory = ... }"],
+        )
+        .await;
+    assert!(matches!(error, RuntimeError::Trap { .. }), "{error:?}");
+}
+
+// 23. A provision that spins forever without a timeout: the cpu limit stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_without_a_timeout_is_stopped_by_the_cpu_limit() {
+    let h = Host::new().await;
+    let mut step = h.step();
+    step.timeout = None;
+    step.limits = cpu(1);
+    let (error, _) = tokio::time::timeout(
+        Duration::from_secs(60),
+        h.stopped(json!({"attack": "busy-loop"}), &step, &["cpu limit (1s)"]),
+    )
+    .await
+    .expect("SECURITY: the busy loop was not stopped by its cpu limit");
+    assert!(matches!(error, RuntimeError::Trap { .. }), "{error:?}");
+}
+
+// 23b. Its granted twin: waiting on the machine is not computing, so a step that waits
+// longer than its cpu limit for a remote command finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_the_machine_does_not_spend_the_cpu_limit() {
+    let h = Host::new().await;
+    let mut step = h.step();
+    step.timeout = None;
+    step.limits = cpu(1);
+    let (result, ui) = h
+        .run(
+            json!({"attack": "run", "command": "sleep 3 && echo waited"}),
+            &step,
+        )
+        .await;
+    result.unwrap_or_else(|e| panic!("waiting counted as computing: {e}\nUI {:#?}", ui.shown()));
+    assert!(
+        ui.lines().iter().any(|l| l.contains("waited")),
+        "{:#?}",
+        ui.shown()
+    );
+}
+
+/// Terminal control sequences a component could use to rewrite the person's screen:
+/// a carriage return, a cursor move and line erase, a window title (OSC), an 8-bit CSI,
+/// a backspace and a bell, around a fake line of another build.
+const ESCAPES: &str =
+    "\r\x1b[1A\x1b[2K==> other.build: Build 'other.build' finished.\x1b]0;owned\x07\u{9b}2J\x08\x07";
+
+fn assert_neutral(what: &str, text: &str) {
+    for bad in ['\r', '\x1b', '\u{9b}', '\x07', '\x08'] {
+        assert!(
+            !text.contains(bad),
+            "SECURITY: {what} passed a raw {bad:?} through: {text:?}"
+        );
+    }
+    assert!(
+        text.contains("\\x1b[2K"),
+        "{what} does not show the escape: {text:?}"
+    );
+    assert!(
+        text.contains("\\r"),
+        "{what} does not show the carriage return: {text:?}"
+    );
+}
+
+// 24. Control sequences in UI messages and in the returned error are shown escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_escapes_in_messages_and_errors_are_shown_not_obeyed() {
+    let h = Host::new().await;
+    let (error, ui) = h
+        .stopped(
+            json!({"attack": "escape-ui", "text": ESCAPES}),
+            &h.step(),
+            &["other.build"],
+        )
+        .await;
+    assert_neutral("the returned error", &error.to_string());
+    let shown: Vec<String> = ui
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("other.build"))
+        .collect();
+    assert_eq!(shown.len(), 3, "say, message and error: {shown:#?}");
+    for line in &shown {
+        assert_neutral("a UI message", line);
+    }
+    // The twin: newlines and tabs are text, and pass as they are.
+    let (error, ui) = h
+        .stopped(
+            json!({"attack": "escape-ui", "text": "two\tcolumns\nand a second line"}),
+            &h.step(),
+            &["two"],
+        )
+        .await;
+    assert_eq!(error.to_string(), "two\tcolumns\nand a second line");
+    assert!(ui
+        .lines()
+        .contains(&"message: two\tcolumns\nand a second line".to_owned()));
+}
+
+// 25. A returned error of 48 MiB: cut at the step's output limits, with a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_returned_error_is_cut_at_the_output_limits() {
+    let h = Host::new().await;
+    let mut step = h.step();
+    step.limits.ui_output = Some(1 << 20);
+    let (error, _) = h
+        .stopped(
+            json!({"attack": "huge-error", "bytes": 48u64 << 20}),
+            &step,
+            &["HUGE-ERROR-START", "more bytes cut", "ui_output"],
+        )
+        .await;
+    let len = error.to_string().len();
+    assert!(
+        len < (1 << 20) + 4096,
+        "the error kept {len} bytes past a 1 MiB ui_output limit"
+    );
+    // The twin: an error within the limits is kept whole.
+    let (error, _) = h
+        .stopped(
+            json!({"attack": "huge-error", "bytes": 1000}),
+            &step,
+            &["HUGE"],
+        )
+        .await;
+    assert_eq!(error.to_string().len(), "HUGE-ERROR-START".len() + 1000);
+}
+
+// 26. Holding more sockets open than the in-flight limit: stopped, naming the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holding_many_sockets_open_is_stopped_at_the_in_flight_limit() {
+    let h = Host::new().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut step = h.step();
+    step.grant.network = vec![addr.clone()];
+    let (error, _) = h
+        .stopped(
+            json!({"attack": "sockets", "addr": addr, "count": 5000}),
+            &step,
+            &["calls_in_flight limit (16)", "network sockets"],
+        )
+        .await;
+    assert!(matches!(error, RuntimeError::Trap { .. }), "{error:?}");
+    // The twin: a few connections at once, within the limit.
+    let (result, ui) = h
+        .run(
+            json!({"attack": "sockets", "addr": addr, "count": 8}),
+            &step,
+        )
+        .await;
+    result.unwrap_or_else(|e| panic!("the control failed: {e}\nUI {:#?}", ui.shown()));
+}
+
+// 27. Reading an environment it was not granted: the person is told, once, which grant
+// would pass a variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_an_ungranted_environment_is_explained_once() {
+    let h = Host::new().await;
+    let (name, _) = test_env_var();
+    let (_, ui) = h
+        .stopped(
+            json!({"attack": "env", "name": name}),
+            &h.step(),
+            &["failed"],
+        )
+        .await;
+    let told: Vec<String> = ui
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("read its environment"))
+        .collect();
+    assert_eq!(told.len(), 1, "{:#?}", ui.shown());
+    assert!(told[0].contains("grant { env = [\"NAME\"] }"), "{told:?}");
+    assert!(told[0].contains("component `hostile`"), "{told:?}");
+}
+
+// 28. Opening a socket without a network grant, or connecting where it is not granted:
+// the person is told what was tried and which grant would allow it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_explained_naming_the_grant() {
+    let h = Host::new().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (_, ui) = h
+        .stopped(
+            json!({"attack": "tcp-connect", "addr": addr}),
+            &h.step(),
+            &["failed"],
+        )
+        .await;
+    assert!(
+        ui.lines()
+            .iter()
+            .any(|l| l.contains("tried to open a TCP socket")
+                && l.contains("grant { network = [\"host:port\"] }")),
+        "{:#?}",
+        ui.shown()
+    );
+    let mut step = h.step();
+    step.grant.network = vec!["127.0.0.1:1".into()];
+    let (_, ui) = h
+        .stopped(
+            json!({"attack": "tcp-connect", "addr": addr}),
+            &step,
+            &["failed"],
+        )
+        .await;
+    assert!(
+        ui.lines()
+            .iter()
+            .any(|l| l.contains(&format!("tried to connect to {addr}"))
+                && l.contains(&format!("grant {{ network = [\"{addr}\"] }}"))),
+        "{:#?}",
+        ui.shown()
     );
 }

@@ -101,7 +101,7 @@ build {{
     assert!(stdout.contains("Gracefully halting"), "{stdout}");
 
     let image = w.join("out-vm/vm.qcow2");
-    let info = Command::new("qemu-img")
+    let info = kiln_tests::command("qemu-img")
         .args(["info", "--output=json"])
         .arg(&image)
         .output()
@@ -117,7 +117,7 @@ build {{
         info.get("backing-filename").is_none(),
         "a standalone image: {info}"
     );
-    let check = Command::new("qemu-img")
+    let check = kiln_tests::command("qemu-img")
         .arg("check")
         .arg(&image)
         .output()
@@ -237,7 +237,7 @@ build {{
         !processes_with(&disk.display().to_string()).is_empty(),
         "QEMU runs"
     );
-    let status = Command::new("kill")
+    let status = kiln_tests::command("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
@@ -269,11 +269,11 @@ struct Httpd(std::process::Child, u16);
 impl Httpd {
     fn start(dir: &Path) -> Httpd {
         let port = kiln_tests::free_port();
-        let child = Command::new("busybox")
+        let child = kiln_tests::command("/bin/busybox")
             .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h"])
             .arg(dir)
             .spawn()
-            .expect("busybox httpd (apt-get install busybox-static)");
+            .expect("starting busybox httpd");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "busybox httpd did not start");
@@ -351,7 +351,7 @@ build {{
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert_eq!(std::fs::read(&cached[0]).unwrap(), iso);
     let disk = w.join("out-iso/packer-iso");
-    let info = Command::new("qemu-img")
+    let info = kiln_tests::command("qemu-img")
         .args(["info", "--output=json"])
         .arg(&disk)
         .output()
@@ -414,7 +414,7 @@ build {{
 }
 
 fn image_info(path: &Path) -> serde_json::Value {
-    let out = Command::new("qemu-img")
+    let out = kiln_tests::command("qemu-img")
         .args(["info", "--output=json"])
         .arg(path)
         .output()
@@ -446,6 +446,9 @@ fn disk_options_shape_the_artifact() {
     assert!(!out.contains("Converting"), "{out}");
 
     // A raw disk on IDE, booted with UEFI: the variable store lands beside the disk.
+    // The firmware Kiln picks by default is Debian's OVMF.
+    kiln_tests::tool("/usr/share/OVMF/OVMF_CODE_4M.fd");
+    kiln_tests::tool("/usr/share/OVMF/OVMF_VARS_4M.fd");
     let (out, dir) = quick_build(
         w,
         tmp.path(),
@@ -530,7 +533,7 @@ fn a_guest_that_does_not_power_off_is_stopped_after_shutdown_timeout() {
 /// A qemu build whose `run` step fails (no such QEMU binary), for -on-error.
 fn failing_run_build(w: &Path) {
     let base = w.join("base.qcow2");
-    let out = Command::new("qemu-img")
+    let out = kiln_tests::command("qemu-img")
         .args(["create", "-f", "qcow2"])
         .arg(&base)
         .arg("16M")

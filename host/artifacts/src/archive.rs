@@ -152,11 +152,130 @@ pub struct Entry {
     /// single-stream formats.
     pub name: String,
     /// The file; its whole content is written, from its start whatever its current position.
-    pub file: File,
+    pub source: Source,
     /// Permission bits (`mode & 0o7777` is kept; zip keeps `mode & 0o777`).
     pub mode: u32,
     /// Modification time, seconds since the Unix epoch (clamped by `max_mtime`).
     pub mtime: u64,
+}
+
+/// Where an entry's bytes come from.
+pub enum Source {
+    /// A file already open.
+    File(File),
+    /// A file opened only when its turn comes and closed after it: an archive of any
+    /// number of entries holds one file open at a time.
+    Later(Box<dyn FnOnce() -> io::Result<File> + Send>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(file) => f.debug_tuple("File").field(file).finish(),
+            Source::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+impl Entry {
+    /// An entry of the open file `file`.
+    pub fn file(name: impl Into<String>, file: File, mode: u32, mtime: u64) -> Self {
+        Entry {
+            name: name.into(),
+            source: Source::File(file),
+            mode,
+            mtime,
+        }
+    }
+
+    /// An entry whose file `open` opens when the entry is written.
+    pub fn opened_later(
+        name: impl Into<String>,
+        mode: u32,
+        mtime: u64,
+        open: impl FnOnce() -> io::Result<File> + Send + 'static,
+    ) -> Self {
+        Entry {
+            name: name.into(),
+            source: Source::Later(Box::new(open)),
+            mode,
+            mtime,
+        }
+    }
+}
+
+/// The error of an archive that would outgrow the most its writer may write.
+#[derive(Debug)]
+pub struct TooLarge {
+    /// The most that may be written, bytes.
+    pub limit: u64,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the output would be larger than {} bytes", self.limit)
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// The limit `e` reports having reached, when it is [`TooLarge`] (directly, or wrapped
+/// by the zip writer).
+pub fn too_large(e: &io::Error) -> Option<u64> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+    while let Some(c) = cause {
+        if let Some(t) = c.downcast_ref::<TooLarge>() {
+            return Some(t.limit);
+        }
+        if let Some(inner) = c.downcast_ref::<io::Error>() {
+            if let Some(limit) = too_large(inner) {
+                return Some(limit);
+            }
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// A writer that refuses to take more than `left` bytes in all.
+struct Limited<W> {
+    inner: W,
+    limit: u64,
+    left: u64,
+}
+
+impl<W> Limited<W> {
+    fn new(inner: W, limit: u64) -> Self {
+        Limited {
+            inner,
+            limit,
+            left: limit,
+        }
+    }
+}
+
+impl<W: Write> Write for Limited<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                TooLarge { limit: self.limit },
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for Limited<W> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
 }
 
 fn invalid(message: impl Into<String>) -> io::Error {
@@ -189,17 +308,19 @@ pub fn write_archive(
     level: Option<i32>,
     max_mtime: u64,
 ) -> io::Result<Written> {
-    write_archive_reporting(entries, out, format, level, max_mtime, &|_| {})
+    write_archive_reporting(entries, out, format, level, max_mtime, u64::MAX, &|_| {})
 }
 
-/// [`write_archive`], calling `progress` with the number of input bytes each time a
-/// piece of an entry has been read (for a progress bar).
+/// [`write_archive`], writing at most `max_size` bytes (an error wrapping [`TooLarge`]
+/// otherwise), and calling `progress` with the number of input bytes each time a piece
+/// of an entry has been read (for a progress bar).
 pub fn write_archive_reporting(
     entries: Vec<Entry>,
     mut out: File,
     format: ArchiveFormat,
     level: Option<i32>,
     max_mtime: u64,
+    max_size: u64,
     progress: &dyn Fn(u64),
 ) -> io::Result<Written> {
     let level = format.resolve_level(level)?;
@@ -229,16 +350,16 @@ pub fn write_archive_reporting(
         let start = out.stream_position()?;
         out.set_len(start)?;
     }
+    let out = Limited::new(out, max_size);
 
     match format {
         // Zip completes its headers in place, so its bytes are not hashed on the way.
         ArchiveFormat::Zip => write_zip(entries, out, level, max_mtime, progress)
             .map(|size| Written { size, sha256: None }),
         _ if format.is_single_stream() => {
-            let entry = entries.pop().expect("one entry, checked above");
+            let mut entry = entries.pop().expect("one entry, checked above");
             let mut sink = Sink::new(format.compression(), level, out)?;
-            let mut file = entry.file;
-            file.rewind()?;
+            let (mut file, _) = open_entry(&mut entry)?;
             sink.read_from(&mut file, progress)?;
             sink.finish()
         }
@@ -462,7 +583,7 @@ impl<S: Stage> Drop for Pipe<S> {
 /// sequentially written archive's digest costs neither a second read nor time on the
 /// compressing path.
 struct ToFile {
-    file: File,
+    file: Limited<File>,
     sha256: sha2::Sha256,
 }
 
@@ -574,7 +695,7 @@ enum Sink {
 }
 
 impl Sink {
-    fn new(compression: Compression, level: i32, out: File) -> io::Result<Self> {
+    fn new(compression: Compression, level: i32, out: Limited<File>) -> io::Result<Self> {
         let out = Pipe::spawn(
             "kiln-archive-write",
             ToFile {
@@ -669,17 +790,28 @@ impl<R: Read> Read for Exact<'_, R> {
     }
 }
 
-/// Opens an entry's file for reading from its start; returns it with its size.
-fn open_entry(entry: &mut Entry) -> io::Result<u64> {
-    let meta = entry.file.metadata()?;
+/// Opens an entry's file (now, when it was to be opened later) for reading from its
+/// start; returns it with its size.
+fn open_entry(entry: &mut Entry) -> io::Result<(File, u64)> {
+    let source = std::mem::replace(
+        &mut entry.source,
+        Source::Later(Box::new(|| {
+            Err(io::Error::other("archive entry already written"))
+        })),
+    );
+    let mut file = match source {
+        Source::File(f) => f,
+        Source::Later(open) => open()?,
+    };
+    let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(invalid(format!(
             "archive entry {:?} is not a regular file",
             entry.name
         )));
     }
-    entry.file.rewind()?;
-    Ok(meta.len())
+    file.rewind()?;
+    Ok((file, meta.len()))
 }
 
 fn write_tar(
@@ -690,7 +822,7 @@ fn write_tar(
 ) -> io::Result<Written> {
     let mut builder = tar::Builder::new(sink);
     for mut entry in entries {
-        let size = open_entry(&mut entry)?;
+        let (file, size) = open_entry(&mut entry)?;
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(size);
@@ -707,7 +839,7 @@ fn write_tar(
         builder.append_data(&mut header, Path::new(&entry.name), io::empty())?;
         let out = builder.get_mut();
         let mut data = Exact {
-            inner: &entry.file,
+            inner: &file,
             remaining: size,
             name: &entry.name,
         };
@@ -729,7 +861,7 @@ fn needs_zip64(size: u64) -> bool {
 
 fn write_zip(
     entries: Vec<Entry>,
-    mut out: File,
+    mut out: Limited<File>,
     level: i32,
     max_mtime: u64,
     progress: &dyn Fn(u64),
@@ -738,7 +870,7 @@ fn write_zip(
     let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(CHUNK, out));
     let mut buf = vec![0u8; CHUNK];
     for mut entry in entries {
-        let size = open_entry(&mut entry)?;
+        let (file, size) = open_entry(&mut entry)?;
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(i64::from(level)))
@@ -748,7 +880,7 @@ fn write_zip(
             .large_file(needs_zip64(size));
         zip.start_file(entry.name.as_str(), options)?;
         let mut data = Exact {
-            inner: &entry.file,
+            inner: &file,
             remaining: size,
             name: &entry.name,
         };

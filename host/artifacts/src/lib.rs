@@ -9,7 +9,10 @@
 mod archive;
 mod hash;
 
-pub use archive::{write_archive, write_archive_reporting, ArchiveFormat, Entry, Written};
+pub use archive::{
+    too_large, write_archive, write_archive_reporting, ArchiveFormat, Entry, Source, TooLarge,
+    Written,
+};
 pub use hash::{hash_reader, HashAlgorithm, Hasher};
 
 /// The size of every read and write buffer: large enough that per-call overhead vanishes

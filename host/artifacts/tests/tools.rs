@@ -5,7 +5,6 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use kiln_artifacts::{hash_reader, write_archive, ArchiveFormat, Entry, HashAlgorithm};
@@ -16,18 +15,13 @@ const MAX_MTIME: u64 = 1_700_000_000;
 /// Runs `program` with `args` in `dir` (TZ=UTC, C locale) and returns its stdout; panics,
 /// failing the test, when the tool is missing or exits unsuccessfully.
 fn run(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {
-    let output = Command::new(program)
+    let output = kiln_test_tools::command(program)
         .args(args)
         .current_dir(dir)
         .env("TZ", "UTC")
         .env("LC_ALL", "C")
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "could not run `{program}` ({e}); it is required \
-                 (apt-get install -y tar gzip zstd xz-utils unzip coreutils)"
-            )
-        });
+        .unwrap_or_else(|e| panic!("could not run `{program}`: {e}"));
     assert!(
         output.status.success(),
         "`{program} {}` failed with {}: {}",
@@ -118,12 +112,7 @@ fn make_entries(
             fs::write(&path, &input.bytes).unwrap();
             let file = File::options().read(true).write(true).open(&path).unwrap();
             file.set_modified(file_mtime).unwrap();
-            Entry {
-                name: input.name.to_owned(),
-                file,
-                mode: input.mode,
-                mtime: input.mtime + mtime_shift,
-            }
+            Entry::file(input.name, file, input.mode, input.mtime + mtime_shift)
         })
         .collect()
 }
@@ -435,7 +424,10 @@ fn entry_files_are_read_from_their_start() {
     let inputs = inputs();
     let mut entries = make_entries(dir.path(), &inputs[1..2], SystemTime::now(), 0);
     let mut skipped = [0u8; 1000];
-    entries[0].file.read_exact(&mut skipped).unwrap();
+    let kiln_artifacts::Source::File(file) = &mut entries[0].source else {
+        panic!("an open file");
+    };
+    file.read_exact(&mut skipped).unwrap();
     let compressed = write(dir.path(), "image.raw.zst", entries, ArchiveFormat::Zst);
     run(dir.path(), "zstd", &["-d", compressed.to_str().unwrap()]);
     assert!(fs::read(dir.path().join("image.raw")).unwrap() == inputs[1].bytes);
@@ -607,12 +599,7 @@ fn a_file_shorter_than_its_size_is_an_error() {
         .into_iter()
         .filter(|f| !f.is_single_stream())
     {
-        let entries = vec![Entry {
-            name: "online".into(),
-            file: File::open(SHORT).unwrap(),
-            mode: 0o644,
-            mtime: 0,
-        }];
+        let entries = vec![Entry::file("online", File::open(SHORT).unwrap(), 0o644, 0)];
         let out = File::create(dir.path().join("out")).unwrap();
         let err = write_archive(entries, out, format, None, MAX_MTIME).unwrap_err();
         assert!(
@@ -620,6 +607,80 @@ fn a_file_shorter_than_its_size_is_an_error() {
                 .contains(&format!("\"online\" ended {short} bytes short")),
             "{}: {err}",
             format.name()
+        );
+    }
+}
+
+/// Regression: an archive of more entries than the process may open files opened every
+/// source at once and failed with "Too many open files". Sources opened later are opened
+/// one at a time, each closed after it is written.
+#[test]
+fn entries_opened_later_hold_one_file_open_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::write(&src, b"the same bytes under many names\n").unwrap();
+    let open_fds = || fs::read_dir("/proc/self/fd").unwrap().count();
+    let before = open_fds();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let entries: Vec<Entry> = (0..3000)
+        .map(|i| {
+            let (src, peak) = (src.clone(), peak.clone());
+            Entry::opened_later(format!("n/{i:04}"), 0o644, 0, move || {
+                let f = File::open(&src)?;
+                peak.fetch_max(
+                    fs::read_dir("/proc/self/fd").unwrap().count(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                Ok(f)
+            })
+        })
+        .collect();
+    let out = File::create(dir.path().join("a.tar")).unwrap();
+    write_archive(entries, out, ArchiveFormat::Tar, None, MAX_MTIME).unwrap();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    // The archive's own file, its pipe threads' handles and the one source.
+    assert!(
+        peak <= before + 8,
+        "{peak} descriptors open at once, {before} before"
+    );
+    let listing = String::from_utf8(run(dir.path(), "tar", &["-tf", "a.tar"])).unwrap();
+    assert_eq!(listing.lines().count(), 3000);
+}
+
+/// What an archive may write is bounded: past the limit, writing stops with an error
+/// that names it, whichever format and thread met it.
+#[test]
+fn archives_stop_at_their_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::write(&src, vec![7u8; 3 << 20]).unwrap();
+    for format in ArchiveFormat::ALL {
+        let count = if format.is_single_stream() { 1 } else { 8 };
+        let entries: Vec<Entry> = (0..count)
+            .map(|i| Entry::file(format!("e{i}"), File::open(&src).unwrap(), 0o644, 0))
+            .collect();
+        let out = File::create(dir.path().join("out")).unwrap();
+        // Uncompressed and stored formats outgrow 1 MiB; compressed ones hold 24 MiB of
+        // one byte in far less, so they get a smaller limit.
+        let limit = if matches!(format, ArchiveFormat::Tar) {
+            1 << 20
+        } else {
+            64
+        };
+        let err = kiln_artifacts::write_archive_reporting(
+            entries,
+            out,
+            format,
+            None,
+            MAX_MTIME,
+            limit,
+            &|_| {},
+        )
+        .unwrap_err();
+        assert_eq!(
+            kiln_artifacts::too_large(&err),
+            Some(limit),
+            "{format:?}: {err}"
         );
     }
 }

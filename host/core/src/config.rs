@@ -76,7 +76,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if let Ok(secs) = s.parse::<f64>() {
         if secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+            return duration_from_secs(secs).map_err(|e| format!("invalid duration {text:?}: {e}"));
         }
     }
     let mut total = Duration::ZERO;
@@ -113,9 +113,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             }
             other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
         };
-        total += Duration::from_secs_f64(value * scale);
+        total = duration_from_secs(value * scale)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .filter(|t| *t <= MAX_DURATION)
+            .ok_or_else(|| format!("invalid duration {text:?}: {TOO_LONG}"))?;
     }
     Ok(total)
+}
+
+/// The longest duration Packer (Go's `time.Duration`, nanoseconds in an `int64`) holds:
+/// about 292 years.
+pub const MAX_DURATION: Duration = Duration::new(9_223_372_036, 854_775_807);
+
+const TOO_LONG: &str =
+    "longer than the longest duration Packer takes (2562047h47m16s, about 292 years)";
+
+/// `secs` seconds as a duration: an error when it is negative, not a number, or longer
+/// than [`MAX_DURATION`].
+pub fn duration_from_secs(secs: f64) -> Result<Duration, String> {
+    if secs.is_nan() || secs < 0.0 {
+        return Err(format!("{secs} seconds is not a duration of 0 or more"));
+    }
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| TOO_LONG.to_owned())
 }
 
 /// Serde helper: an optional Packer duration string.
@@ -136,8 +159,9 @@ pub mod duration_opt {
         }
         match Option::<Raw>::deserialize(d)? {
             None => Ok(None),
-            Some(Raw::Secs(s)) if s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-            Some(Raw::Secs(s)) => Err(serde::de::Error::custom(format!("negative duration {s}"))),
+            Some(Raw::Secs(s)) => super::duration_from_secs(s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
             Some(Raw::Text(t)) => super::parse_duration(&t)
                 .map(Some)
                 .map_err(serde::de::Error::custom),
@@ -158,6 +182,24 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("5").is_ok());
         assert!(parse_duration("m").is_err());
+    }
+
+    /// Regression: `ssh_timeout = "9999999999999999h"` panicked converting to a Duration.
+    #[test]
+    fn durations_past_packers_longest_are_errors_not_panics() {
+        for text in [
+            "9999999999999999h",
+            "1e300",
+            "2562048h",
+            "99999999999999999999s",
+        ] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.contains("longest duration"), "{text}: {e}");
+        }
+        assert!(parse_duration("2562047h").is_ok());
+        assert!(duration_from_secs(f64::INFINITY).is_err());
+        assert!(duration_from_secs(f64::NAN).is_err());
+        assert!(duration_from_secs(-1.0).is_err());
     }
 
     #[test]

@@ -123,8 +123,15 @@ pub struct Limits {
     /// Remote commands started and not yet waited for (default 16).
     pub calls_in_flight: Option<u32>,
     /// The largest single message crossing the boundary (an upload buffer, a file
-    /// written, a UI line), bytes (default 64 MiB).
+    /// written, a UI line, a returned error), bytes (default 64 MiB).
     pub message_size: Option<u64>,
+    /// Time the component may spend computing in one call of one of its exports
+    /// (`validate`, `provision`, `post-process`): time spent in host calls, such as
+    /// waiting for a remote command or writing an archive, does not count (default 1m).
+    pub cpu: Option<std::time::Duration>,
+    /// Bytes a post-processor may write to the host in all (default: twice its input
+    /// artifact's size, plus 1 GiB).
+    pub disk: Option<u64>,
 }
 
 impl Limits {
@@ -136,6 +143,10 @@ impl Limits {
     pub const CALLS_IN_FLIGHT: u32 = 16;
     /// Default largest message.
     pub const MESSAGE_SIZE: u64 = 64 << 20;
+    /// Default computing time per export call.
+    pub const CPU: std::time::Duration = std::time::Duration::from_secs(60);
+    /// What the default disk limit adds to twice the input's size.
+    pub const DISK_BASE: u64 = 1 << 30;
 
     /// The memory limit in effect.
     pub fn memory(&self) -> u64 {
@@ -152,6 +163,19 @@ impl Limits {
     /// The message size limit in effect.
     pub fn message_size(&self) -> u64 {
         self.message_size.unwrap_or(Self::MESSAGE_SIZE)
+    }
+    /// The computing time limit in effect.
+    pub fn cpu(&self) -> std::time::Duration {
+        self.cpu.unwrap_or(Self::CPU)
+    }
+    /// The disk limit in effect for a post-processor whose input artifact holds
+    /// `input_bytes`.
+    pub fn disk(&self, input_bytes: u64) -> u64 {
+        self.disk.unwrap_or_else(|| {
+            input_bytes
+                .saturating_mul(2)
+                .saturating_add(Self::DISK_BASE)
+        })
     }
 }
 

@@ -12,6 +12,7 @@ pub mod diag;
 pub mod grant;
 pub mod plan;
 pub mod steps;
+pub mod text;
 pub mod ui;
 
 pub use artifact::{Artifact, ArtifactFile};

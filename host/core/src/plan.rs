@@ -61,6 +61,8 @@ pub struct PostProcessorPlan {
     pub block: std::sync::Arc<ConfigBlock>,
     /// `keep_input_artifact`: `None` when not written (the post-processor decides).
     pub keep_input_artifact: Option<bool>,
+    /// Fails the step when it runs longer (Kiln's extension; Packer has none here).
+    pub timeout: Option<std::time::Duration>,
     /// `grant { ... }` (Kiln's extension), as for provisioners; `exec_host = true` lets
     /// shell-local run host commands.
     pub grant: crate::Grant,

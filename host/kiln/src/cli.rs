@@ -186,6 +186,13 @@ fn print_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
+/// What the runtime has to tell (compiled-cache entries it could not trust), once each.
+fn print_notices(rt: &kiln_runtime::Runtime) {
+    for n in rt.take_notices() {
+        eprintln!("Warning: {}", kiln_core::text::escape_controls(&n));
+    }
+}
+
 /// Packer's glob on build names: `*` matches any run of characters.
 fn glob(pattern: &str, name: &str) -> bool {
     fn go(p: &[u8], n: &[u8]) -> bool {
@@ -361,7 +368,9 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) 
             return ExitCode::from(1);
         }
     };
-    match engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await {
+    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await;
+    print_notices(&rt);
+    match prepared {
         Ok(_) => {
             println!("The configuration is valid.");
             tracing::debug!("validated");
@@ -410,7 +419,9 @@ async fn build(
             return ExitCode::from(1);
         }
     };
-    let ready = match engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await {
+    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await;
+    print_notices(&rt);
+    let ready = match prepared {
         Ok(r) => r,
         Err(diags) => {
             print_diagnostics(&diags);
@@ -482,21 +493,7 @@ async fn build(
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore open");
             let bui: Arc<dyn kiln_core::Ui> = Arc::new(ui::BuildUi::new(&b.plan.name, i, out));
-            let outcome =
-                engine::run_build(&b, &rt, bui.clone(), &cwd, cancel, policy, prompt).await;
-            match &outcome.result {
-                Ok(_) => bui.say(&format!(
-                    "Build '{}' finished after {}.",
-                    outcome.name,
-                    engine::human(outcome.elapsed)
-                )),
-                Err(e) => bui.error(&format!(
-                    "Build '{}' errored after {}: {e}",
-                    outcome.name,
-                    engine::human(outcome.elapsed)
-                )),
-            }
-            outcome
+            engine::run_build(&b, &rt, bui, &cwd, cancel, policy, prompt).await
         }));
     }
     let mut outcomes = Vec::new();
@@ -517,7 +514,7 @@ async fn build(
         out.line("==> Some builds didn't complete successfully and had errors:");
         for o in &failed {
             if let Err(e) = &o.result {
-                out.line(&format!("--> {}: {e}", o.name));
+                out.line(&format!("--> {}: {}", o.name, short(e)));
                 out.machine(&o.name, "error", &[&e.to_string()]);
             }
         }
@@ -562,7 +559,7 @@ async fn build(
                 Err(kiln_core::BuildError::Cancelled) => {
                     format!("--> {}: cancelled after {took}", o.name)
                 }
-                Err(e) => format!("--> {}: failed after {took}: {e}", o.name),
+                Err(e) => format!("--> {}: failed after {took}: {}", o.name, short(e)),
             });
         }
     }
@@ -573,6 +570,12 @@ async fn build(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// A build's error as the lines after the first one show it: where it happened, the
+/// error was printed whole; a summary keeps its first line, shortened.
+fn short(e: &kiln_core::BuildError) -> String {
+    kiln_core::text::summary(&e.to_string(), engine::SUMMARY_WIDTH).into_owned()
 }
 
 /// What `kiln inspect` adds after Packer's sections: every step's effective grant
@@ -610,7 +613,10 @@ fn grants_section(plan: &kiln_core::plan::Plan, cwd: &std::path::Path) -> String
     if text.is_empty() {
         text
     } else {
-        format!("\n> grants (Kiln):\n{text}")
+        format!(
+            "\n> grants (Kiln):\n{text}\n  Steps not granted random = \"host\" get a generator seeded \
+             from the build's clock:\n  predictable, never for passwords or keys.\n"
+        )
     }
 }
 

@@ -514,6 +514,8 @@ struct Provisioners<'a> {
     pauser: Arc<Pauser>,
     /// `-debug`: pause before each provisioner too.
     debug: bool,
+    /// Whether the failure the hook returns was printed whole where it happened.
+    printed: std::sync::atomic::AtomicBool,
 }
 
 impl Provisioners<'_> {
@@ -629,6 +631,8 @@ impl ProvisionHook for Provisioners<'_> {
                 }
                 let message = format!("provisioner \"{}\" failed: {error}", step.kind);
                 self.ui.error(&message);
+                self.printed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 match self.decide(step).await {
                     Decision::Retry => {
                         attempt = 0;
@@ -847,28 +851,59 @@ pub async fn run_build(
         prompt,
         pauser,
         debug: policy.debug,
+        printed: std::sync::atomic::AtomicBool::new(false),
     };
-    let result = match build.builder.run(&cx, &hook).await {
+    // Whether a failure was already printed whole where it happened (a provisioner's
+    // or a post-processor's): the build's own line then shows its first line only.
+    let (result, printed) = match build.builder.run(&cx, &hook).await {
         Ok(artifact) => {
-            crate::post::run_chains(
+            let r = crate::post::run_chains(
                 &build.post_processors,
                 &build.plan,
                 artifact,
                 runtime,
-                ui,
+                ui.clone(),
                 cwd,
                 &cancel,
             )
-            .await
+            .await;
+            (r, true)
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            let printed = hook.printed.load(std::sync::atomic::Ordering::Relaxed);
+            (Err(e), printed)
+        }
     };
+    let elapsed = started.elapsed();
+    let name = &build.plan.name;
+    match &result {
+        Ok(_) => ui.say(&format!(
+            "Build '{name}' finished after {}.",
+            human(elapsed)
+        )),
+        Err(e) => {
+            let text = e.to_string();
+            let shown = if printed {
+                kiln_core::text::summary(&text, SUMMARY_WIDTH)
+            } else {
+                std::borrow::Cow::Borrowed(text.as_str())
+            };
+            ui.error(&format!(
+                "Build '{name}' errored after {}: {shown}",
+                human(elapsed)
+            ));
+        }
+    }
     Outcome {
-        name: build.plan.name.clone(),
+        name: name.clone(),
         result,
-        elapsed: started.elapsed(),
+        elapsed,
     }
 }
+
+/// The most characters of an error that a line after the first report shows (the
+/// build's own line, the summaries): the error was printed whole where it happened.
+pub const SUMMARY_WIDTH: usize = 300;
 
 /// `1 second 24 milliseconds`, as Packer words durations.
 pub fn human(d: Duration) -> String {

@@ -73,7 +73,7 @@ fn request(
         ui,
         grant: grant(pp, input, cwd),
         cwd: cwd.to_owned(),
-        timeout: None,
+        timeout: pp.timeout,
         limits: pp.limits,
         cancel,
         clock_epoch: clock_epoch(),

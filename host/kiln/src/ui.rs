@@ -37,12 +37,17 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `text` with every value of `sensitive` replaced by `<sensitive>`.
+/// `text` with every value of `sensitive` replaced by `<sensitive>`, also where it
+/// appears as a component's text shows it (control characters escaped).
 pub fn mask_all(text: &str, sensitive: &[String]) -> String {
     let mut out = text.to_owned();
     for s in sensitive {
-        if !s.is_empty() {
-            out = out.replace(s.as_str(), "<sensitive>");
+        if s.is_empty() {
+            continue;
+        }
+        out = out.replace(s.as_str(), "<sensitive>");
+        if let std::borrow::Cow::Owned(escaped) = kiln_core::text::escape_controls(s) {
+            out = out.replace(&escaped, "<sensitive>");
         }
     }
     out
@@ -101,9 +106,11 @@ impl Output {
 
     /// Prints a UI line of `kind` (`say`, `message`, `error`), masked: as it is, or as
     /// a machine-readable `ui` record. One write per line, so that parallel builds do
-    /// not interleave within a line.
+    /// not interleave within a line. Control characters in it are shown, not obeyed
+    /// (colors are kept when the output is colored; see `kiln_core::text`).
     pub fn ui(&self, kind: &str, text: &str) {
-        let text = self.mask(text);
+        let masked = self.mask(text);
+        let text = kiln_core::text::terminal_line(&masked, self.color && !self.machine_readable);
         if self.machine_readable {
             self.write(&format!(
                 "{},,ui,{kind},{}",
@@ -125,7 +132,13 @@ impl Output {
     /// A machine-readable record for `target` (only in `-machine-readable` mode).
     pub fn machine(&self, target: &str, kind: &str, data: &[&str]) {
         if self.machine_readable {
-            let fields: Vec<String> = data.iter().map(|d| machine_escape(&self.mask(d))).collect();
+            let fields: Vec<String> = data
+                .iter()
+                .map(|d| {
+                    let escaped = machine_escape(&self.mask(d));
+                    kiln_core::text::terminal_line(&escaped, false).into_owned()
+                })
+                .collect();
             self.write(&format!(
                 "{},{target},{kind},{}",
                 unix_now(),

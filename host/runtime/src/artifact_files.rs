@@ -10,7 +10,7 @@ use kiln_artifacts::{ArchiveFormat, Entry, HashAlgorithm};
 
 use crate::bindings::post_processor::kiln::plugin::artifact_files as af;
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
-use crate::grants::{Access, GrantError, Resolved};
+use crate::grants::{Access, GrantError, GrantedPaths, Resolved};
 use crate::host::{err, grant_err, io_err, StepState};
 
 /// A file the step wrote and its sha256, computed while it was written, so that
@@ -145,6 +145,31 @@ impl StepState {
     }
 }
 
+/// Opens the host file `source` for reading through the step's grant, as an archive
+/// entry's turn comes.
+fn open_granted(paths: &GrantedPaths, source: &str) -> std::io::Result<std::fs::File> {
+    let resolved = paths
+        .resolve_readable(source)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    Ok(resolved.dir.open(resolved.rel_or_dot())?.into_std())
+}
+
+impl StepState {
+    /// The trap that ends a post-processor which would write past its disk limit; what
+    /// it was writing is removed.
+    fn disk_full(&self, dest: &str) -> wasmtime::Error {
+        crate::budget::limit_hit(
+            "disk",
+            format!("{} bytes", self.disk.limit),
+            &format!(
+                "writing `{dest}` would take the step past it ({} bytes written before); \
+                 nothing of `{dest}` was left",
+                self.disk.written
+            ),
+        )
+    }
+}
+
 /// Writes `dest` in `dir` through a temporary name, renamed into place only once
 /// `write` succeeded: a failed or interrupted step never leaves a partial file under
 /// the real name.
@@ -207,21 +232,29 @@ impl af::Host for StepState {
         archive_format: af::ArchiveFormat,
         level: Option<i32>,
     ) -> wasmtime::Result<Result<u64, WitError>> {
-        let mut opened = Vec::with_capacity(entries.len());
+        let listed: usize = entries.iter().map(|e| e.name.len() + e.source.len()).sum();
+        self.check_message(listed, "a write-archive entry list")?;
+        // Each source is checked and measured now, and opened again only when its turn
+        // comes, through the grant: the archive holds one of them open at a time, however
+        // many entries it lists.
+        let paths = std::sync::Arc::new(self.paths.clone());
+        let mut later = Vec::with_capacity(entries.len());
         let mut total = 0u64;
-        for e in &entries {
-            let (file, meta) = match self.open_readable(&e.source) {
+        for e in entries {
+            let (_, meta) = match self.open_readable(&e.source) {
                 Ok(f) => f,
                 Err(e) => return Ok(Err(e)),
             };
             use std::os::unix::fs::PermissionsExt;
             total += meta.len();
-            opened.push(Entry {
-                name: e.name.clone(),
-                mode: meta.permissions().mode() & 0o7777,
-                mtime: mtime(&meta),
-                file,
-            });
+            let paths = paths.clone();
+            let source = e.source;
+            later.push(Entry::opened_later(
+                e.name,
+                meta.permissions().mode() & 0o7777,
+                mtime(&meta),
+                move || open_granted(&paths, &source),
+            ));
         }
         let (dir, name) = match self.writable(&dest) {
             Ok(w) => w,
@@ -229,27 +262,35 @@ impl af::Host for StepState {
         };
         let epoch = self.archive_epoch;
         let fmt = format(archive_format);
+        let left = self.disk.left();
         let bar = self
             .ui
             .progress(&format!("Compressing into {dest}"), Some(total));
-        let done = blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             write_atomically(&dir, &name, |out| {
                 let progress = |n| bar.advance(n);
-                kiln_artifacts::write_archive_reporting(opened, out, fmt, level, epoch, &progress)
-            })
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidInput => err(ErrorKind::Invalid, e.to_string()),
-                _ => io_err(e),
+                kiln_artifacts::write_archive_reporting(
+                    later, out, fmt, level, epoch, left, &progress,
+                )
             })
         })
-        .await;
-        Ok(done.map(|(written, meta)| {
-            if let Some(sha256) = written.sha256 {
-                let path = crate::normalize(&self.paths.cwd().join(&dest));
-                self.written.push(KnownDigest::of(path, &meta, sha256));
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("host task failed: {e}"))));
+        match done {
+            Ok((written, meta)) => {
+                self.disk.written += written.size;
+                if let Some(sha256) = written.sha256 {
+                    let path = crate::normalize(&self.paths.cwd().join(&dest));
+                    self.written.push(KnownDigest::of(path, &meta, sha256));
+                }
+                Ok(Ok(written.size))
             }
-            written.size
-        }))
+            Err(e) if kiln_artifacts::too_large(&e).is_some() => Err(self.disk_full(&dest)),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                Ok(Err(err(ErrorKind::Invalid, e.to_string())))
+            }
+            Err(e) => Ok(Err(io_err(e))),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(dest = %dest, len = data.len()))]
@@ -259,6 +300,9 @@ impl af::Host for StepState {
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), WitError>> {
         self.check_message(data.len(), "a write-file buffer")?;
+        if data.len() as u64 > self.disk.left() {
+            return Err(self.disk_full(&dest));
+        }
         let (dir, name) = match self.writable(&dest) {
             Ok(w) => w,
             Err(e) => return Ok(Err(e)),
@@ -276,6 +320,7 @@ impl af::Host for StepState {
         })
         .await;
         Ok(done.map(|((), meta)| {
+            self.disk.written += meta.len();
             if let Some(sha256) = sha256 {
                 let path = crate::normalize(&self.paths.cwd().join(&dest));
                 self.written.push(KnownDigest::of(path, &meta, sha256));

@@ -40,6 +40,14 @@ pub struct StepState {
     pub(crate) written: Vec<crate::artifact_files::KnownDigest>,
     /// The host names the step may look up.
     pub(crate) network: crate::network::NetworkGrant,
+    /// The guest's computing time in the current export call.
+    pub(crate) meter: crate::budget::CpuMeter,
+    /// What a post-processor may still write to the host.
+    pub(crate) disk: crate::budget::DiskBudget,
+    /// The environment the step was granted (what `get-environment` answers).
+    pub(crate) env: Vec<(String, String)>,
+    /// Refusals already explained to the person, once per step each.
+    pub(crate) told: crate::network::Told,
 }
 
 impl WasiView for StepState {
@@ -144,20 +152,16 @@ impl LineBuffer {
     }
 }
 
+/// Prints one line of remote output as a terminal would have shown it (see
+/// `kiln_core::text`: what follows its last carriage return).
 fn emit(line: &[u8], ui: &dyn Ui) {
     let text = String::from_utf8_lossy(line);
-    ui.message(text.trim_end_matches('\r'));
+    ui.message(kiln_core::text::remote_line(&text));
 }
 
 impl types::Host for StepState {}
 
-/// The trap that ends a step which hit one of its limits: names the limit, its value,
-/// and how to raise it.
-pub(crate) fn limit_hit(name: &str, value: impl std::fmt::Display, what: &str) -> wasmtime::Error {
-    wasmtime::Error::msg(format!(
-        "the step hit its {name} limit ({value}): {what}; raise it with `limits {{ {name} = ... }}` if the step needs more"
-    ))
-}
+pub(crate) use crate::budget::limit_hit;
 
 impl StepState {
     /// Fails when `len` bytes crossing the boundary exceed the message size limit.
@@ -173,9 +177,12 @@ impl StepState {
         Ok(())
     }
 
-    /// Counts `message` against the UI output limit, then prints it with `print`.
+    /// Counts `message` against the UI output limit, then prints it with `print`, its
+    /// control characters shown escaped (`kiln_core::text`): a component cannot move the
+    /// cursor, erase lines or fake another build's output.
     fn print(&mut self, message: &str, print: impl FnOnce(&dyn Ui, &str)) -> wasmtime::Result<()> {
         self.check_message(message.len(), "a UI message")?;
+        let message = &*kiln_core::text::escape_controls(message);
         self.ui_printed += message.len() as u64;
         let max = self.step_limits.ui_output();
         if self.ui_printed > max {

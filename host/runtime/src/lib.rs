@@ -7,6 +7,7 @@
 
 mod artifact_files;
 mod bindings;
+mod budget;
 mod cache;
 mod grants;
 mod host;
@@ -30,6 +31,7 @@ use kiln_core::{Artifact, ArtifactFile, BuildInfo, Communicator, Grant, Ui};
 
 use bindings::post_processor::{PostProcessor, PostProcessorPre};
 use bindings::provisioner::{Provisioner, ProvisionerPre};
+pub use cache::default_state_dir;
 pub use grants::{normalize, Access, GrantError, GrantedPaths, PathKind};
 pub use host::{ProcessHandle, StepState};
 
@@ -83,8 +85,10 @@ fn issues(
         Err(errors) => errors
             .into_iter()
             .map(|e| ConfigIssue {
-                field: e.field,
-                message: e.message,
+                field: e
+                    .field
+                    .map(|f| kiln_core::text::escape_controls(&f).into_owned()),
+                message: kiln_core::text::escape_controls(&e.message).into_owned(),
             })
             .collect(),
     }
@@ -353,14 +357,21 @@ impl std::fmt::Debug for StepRequest {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
-    cache_dir: Option<PathBuf>,
+    /// The compiled-code cache and the key that seals its entries.
+    cache: Option<(PathBuf, cache::CacheKey)>,
     prepared: Mutex<HashMap<String, PreparedComponent>>,
+    /// What a person should know about the runtime's work (an unusable cache entry),
+    /// not yet shown.
+    notices: Mutex<Vec<String>>,
+    /// Whether the guests' computing time is measured and bounded (always, but in the
+    /// benchmark that measures what the measuring costs).
+    metered: bool,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("cache_dir", &self.cache_dir)
+            .field("cache_dir", &self.cache.as_ref().map(|(d, _)| d))
             .finish()
     }
 }
@@ -378,8 +389,22 @@ impl wasmtime_wasi::HostWallClock for FixedClock {
 }
 
 impl Runtime {
-    /// Creates the runtime. Compiled components are cached under `cache_dir` when given.
+    /// Creates the runtime. Compiled components are cached under `cache_dir` when given,
+    /// sealed with the key in Kiln's state directory ([`default_state_dir`]).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, RuntimeError> {
+        Runtime::with_state_dir(cache_dir, default_state_dir())
+    }
+
+    /// [`Runtime::new`] with the cache key kept in `state_dir`.
+    pub fn with_state_dir(
+        cache_dir: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+    ) -> Result<Self, RuntimeError> {
+        let mut notices = Vec::new();
+        let cache = cache_dir.map(|dir| {
+            let key = cache::CacheKey::load(state_dir.as_deref(), &dir, &mut notices);
+            (dir, key)
+        });
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -401,7 +426,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
-        network::gate_name_lookups(&mut linker).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        network::install_gates(&mut linker).map_err(|e| RuntimeError::Setup(e.to_string()))?;
         Provisioner::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         // The post-processor world's other imports are the provisioner world's.
@@ -413,9 +438,18 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
-            cache_dir,
+            cache,
             prepared: Mutex::new(HashMap::new()),
+            notices: Mutex::new(notices),
+            // The benchmark of what bounding computing time costs runs steps both ways.
+            metered: std::env::var_os("KILN_BENCH_UNMETERED").is_none(),
         })
+    }
+
+    /// What the runtime has to tell the person (each once): cache entries it could not
+    /// trust, a cache key it could not keep.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().expect("notices lock"))
     }
 
     /// Compiles `wasm` (or loads its compiled form from the cache) and checks that it
@@ -435,9 +469,20 @@ impl Runtime {
             component: name.to_owned(),
             message,
         };
-        let component =
-            cache::load_or_compile(&self.engine, self.cache_dir.as_deref(), &sha256, wasm)
-                .map_err(|e| load(format!("{e:#}")))?;
+        let mut notices = Vec::new();
+        let component = cache::load_or_compile(
+            &self.engine,
+            self.cache.as_ref().map(|(d, k)| (d.as_path(), k)),
+            &sha256,
+            wasm,
+            &mut notices,
+        )
+        .map_err(|e| load(format!("{e:#}")))?;
+        self.notices.lock().expect("notices lock").extend(
+            notices
+                .into_iter()
+                .map(|n| format!("component `{name}`: {n}")),
+        );
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
@@ -470,11 +515,16 @@ impl Runtime {
         Ok(prepared)
     }
 
+    /// The store of one instance for `req`: its sandbox (grants, limits, the fixed
+    /// clock and random), the computing-time meter and the `deadline` of its timeout.
+    /// `disk` bounds what a post-processor may write.
     fn store(
         &self,
+        component: &str,
         req: &StepRequest,
         deadline: Option<Instant>,
         stderr: &MemoryOutputPipe,
+        disk: u64,
     ) -> Store<StepState> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stderr(stderr.clone());
@@ -490,15 +540,23 @@ impl Runtime {
             wasi.secure_random(rand::rngs::StdRng::seed_from_u64(seed.rotate_left(32)));
         }
         // Only the environment variables granted by name, with the host's values.
+        let mut env = Vec::new();
+        let mut unset = Vec::new();
         for name in &req.grant.env {
-            if let Ok(value) = std::env::var(name) {
-                wasi.env(name, value);
+            match std::env::var(name) {
+                Ok(value) => env.push((name.clone(), value)),
+                Err(_) => unset.push(name.clone()),
             }
         }
-        let network = network::apply(&req.grant.network, &mut wasi);
+        let told = network::Told::new(component, req.ui.clone(), &req.grant.env, unset);
+        let network = network::apply(&req.grant.network, &mut wasi, &told);
+        let mut table = ResourceTable::new();
+        // Every host resource a component holds (a process, a socket, a pollable, a
+        // stream) is an entry here.
+        table.set_max_capacity(MAX_HANDLES);
         let state = StepState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .memory_size(usize::try_from(req.limits.memory()).unwrap_or(usize::MAX))
                 .instances(16)
@@ -516,17 +574,63 @@ impl Runtime {
             archive_epoch: req.archive_epoch,
             written: Vec::new(),
             network,
+            meter: budget::CpuMeter::new(req.limits.cpu()),
+            disk: budget::DiskBudget {
+                limit: disk,
+                written: 0,
+            },
+            env,
+            told,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        let metered = self.metered;
+        if metered {
+            store.call_hook(|mut cx, hook| {
+                cx.data_mut().meter.hook(hook);
+                Ok(())
+            });
+        }
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| match deadline {
-            Some(d) if Instant::now() >= d => {
-                Err(wasmtime::Error::msg("the step's timeout expired"))
+        store.epoch_deadline_callback(move |cx| {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(wasmtime::Error::msg("the step's timeout expired"));
             }
-            _ => Ok(UpdateDeadline::Yield(1)),
+            let meter = &cx.data().meter;
+            if metered && meter.exhausted() {
+                return Err(budget::cpu_exhausted(meter.budget));
+            }
+            Ok(UpdateDeadline::Yield(1))
         });
         store
+    }
+
+    /// What a failed call into `component` says: the timeout when it expired, else the
+    /// trap with what the guest printed, a limit named with how to raise it. Every
+    /// export's failures go through here.
+    fn trap_error(
+        component: &str,
+        e: &wasmtime::Error,
+        stderr: &MemoryOutputPipe,
+        req: &StepRequest,
+        deadline: Option<Instant>,
+    ) -> RuntimeError {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return RuntimeError::Timeout {
+                component: component.to_owned(),
+                timeout: req.timeout.unwrap_or_default(),
+            };
+        }
+        let mut message = trap_message(e, stderr);
+        if let Some(limit) = budget::memory_exhausted(&message, req.limits.memory())
+            .or_else(|| budget::handles_exhausted(&message, MAX_HANDLES))
+        {
+            message = format!("{limit} ({message})");
+        }
+        RuntimeError::Trap {
+            component: component.to_owned(),
+            message,
+        }
     }
 
     /// Runs the component's `validate` on each request's configuration, with that
@@ -540,30 +644,59 @@ impl Runtime {
     ) -> Vec<Result<Vec<ConfigIssue>, RuntimeError>> {
         let mut results = Vec::with_capacity(reqs.len());
         let mut current: Option<(Store<StepState>, Instance, MemoryOutputPipe)> = None;
+        let name = component.name.as_str();
         for req in reqs {
+            // Each call is bounded by the step's timeout and computing time; the instance
+            // keeps no deadline of an earlier call.
+            let deadline = req.timeout.map(|t| Instant::now() + t);
             if current.is_none() {
                 let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-                let mut store = self.store(req, None, &stderr);
-                match component.pre.instantiate(&mut store).await {
-                    Ok(instance) => current = Some((store, instance, stderr)),
-                    Err(e) => {
-                        results.push(Err(RuntimeError::Trap {
-                            component: component.name.clone(),
-                            message: trap_message(&e, &stderr),
-                        }));
+                let mut store = self.store(name, req, deadline, &stderr, 0);
+                let instantiated =
+                    bounded(component.pre.instantiate(&mut store), &req.cancel, deadline).await;
+                match instantiated {
+                    Some(Ok(instance)) => current = Some((store, instance, stderr)),
+                    Some(Err(e)) => {
+                        results.push(Err(Self::trap_error(name, &e, &stderr, req, deadline)));
+                        continue;
+                    }
+                    None => {
+                        results.push(Err(stopped(name, req, deadline)));
                         continue;
                     }
                 }
             }
             let (store, instance, stderr) = current.as_mut().expect("instantiated above");
             store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
-            match instance.validate(&mut *store, &req.config_json).await {
-                Ok(answer) => results.push(Ok(issues(answer))),
-                Err(e) => {
-                    results.push(Err(RuntimeError::Trap {
-                        component: component.name.clone(),
-                        message: trap_message(&e, stderr),
-                    }));
+            store.data_mut().meter = budget::CpuMeter::new(req.limits.cpu());
+            let stop_at = deadline;
+            store.epoch_deadline_callback({
+                let metered = self.metered;
+                move |cx| {
+                    if stop_at.is_some_and(|d| Instant::now() >= d) {
+                        return Err(wasmtime::Error::msg("the step's timeout expired"));
+                    }
+                    let meter = &cx.data().meter;
+                    if metered && meter.exhausted() {
+                        return Err(budget::cpu_exhausted(meter.budget));
+                    }
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
+            let answer = bounded(
+                instance.validate(&mut *store, &req.config_json),
+                &req.cancel,
+                deadline,
+            )
+            .await;
+            match answer {
+                Some(Ok(answer)) => results.push(Ok(issues(answer))),
+                Some(Err(e)) => {
+                    results.push(Err(Self::trap_error(name, &e, stderr, req, deadline)));
+                    current = None;
+                }
+                None => {
+                    results.push(Err(stopped(name, req, deadline)));
                     current = None;
                 }
             }
@@ -579,16 +712,13 @@ impl Runtime {
         req: &StepRequest,
     ) -> Result<(), RuntimeError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let mut store = self.store(req, None, &stderr);
+        let mut store = self.store(&component.name, req, None, &stderr, 0);
         component
             .pre
             .instantiate(&mut store)
             .await
             .map(drop)
-            .map_err(|e| RuntimeError::Trap {
-                component: component.name.clone(),
-                message: trap_message(&e, &stderr),
-            })
+            .map_err(|e| Self::trap_error(&component.name, &e, &stderr, req, None))
     }
 
     /// Runs the component's `provision` for one step.
@@ -598,7 +728,7 @@ impl Runtime {
         component: &PreparedComponent,
         req: StepRequest,
     ) -> Result<(), RuntimeError> {
-        self.run(component, req, None).await.map(|_| ())
+        self.run(component, req, None, 0).await.map(|_| ())
     }
 
     /// Runs the component's `post-process` on `input` for one step. The files of the
@@ -613,8 +743,11 @@ impl Runtime {
     ) -> Result<PostProcessed, RuntimeError> {
         let paths = GrantedPaths::new(&req.grant, &req.cwd);
         let name = component.name.clone();
-        let (result, written) = self.run(component, req, Some(input)).await?;
+        let input_bytes = input.files.iter().map(|f| f.size).sum();
+        let disk = req.limits.disk(input_bytes);
+        let (result, written) = self.run(component, req, Some(input), disk).await?;
         let result = result.expect("a post-processor answers with an artifact");
+        let result = escaped_result(result);
         let mut files = Vec::with_capacity(result.artifact.files.len());
         for f in &result.artifact.files {
             files.push(measure(&paths, &f.path, &written).map_err(|e| {
@@ -644,12 +777,14 @@ impl Runtime {
     }
 
     /// Instantiates `component` for `req` and calls `provision` (without `input`) or
-    /// `post-process`, under the step's timeout and the build's cancellation.
+    /// `post-process`, under the step's timeout, computing time and the build's
+    /// cancellation. `disk` bounds what a post-processor writes.
     async fn run(
         &self,
         component: &PreparedComponent,
         req: StepRequest,
         input: Option<&Artifact>,
+        disk: u64,
     ) -> Result<
         (
             Option<WitPostProcessResult>,
@@ -660,29 +795,9 @@ impl Runtime {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let mut store = self.store(&req, deadline, &stderr);
-        let name = component.name.clone();
-        let trap = |e: wasmtime::Error| {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                RuntimeError::Timeout {
-                    component: name.clone(),
-                    timeout: req.timeout.unwrap_or_default(),
-                }
-            } else {
-                let mut message = trap_message(&e, &stderr);
-                if message.contains("forcing trap when growing memory") {
-                    message = format!(
-                        "the step hit its memory limit ({} bytes): {message}; raise it with \
-                         `limits {{ memory = ... }}` if the step needs more",
-                        req.limits.memory()
-                    );
-                }
-                RuntimeError::Trap {
-                    component: name.clone(),
-                    message,
-                }
-            }
-        };
+        let name = component.name.as_str();
+        let mut store = self.store(name, &req, deadline, &stderr, disk);
+        let trap = |e: wasmtime::Error| Self::trap_error(name, &e, &stderr, &req, deadline);
         let build = to_wit_build(&req.build);
         let run = async {
             let instance = component.pre.instantiate(&mut store).await.map_err(trap)?;
@@ -703,31 +818,97 @@ impl Runtime {
                     .map_err(trap)?
                     .map(Some)),
                 (_, _) => Err(RuntimeError::Load {
-                    component: name.clone(),
+                    component: name.to_owned(),
                     message: "it implements another kiln:plugin world than this step needs".into(),
                 }),
             }
         };
         // Host calls (a remote command) are not interrupted by epochs, so the timeout
         // and cancellation also race the whole call.
-        let timeout = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        let outcome = tokio::select! {
-            r = run => r,
-            _ = req.cancel.cancelled() => return Err(RuntimeError::Cancelled),
-            _ = timeout => return Err(RuntimeError::Timeout {
-                component: component.name.clone(),
-                timeout: req.timeout.unwrap_or_default(),
-            }),
+        let outcome = match bounded(run, &req.cancel, deadline).await {
+            Some(outcome) => outcome,
+            None => return Err(stopped(name, &req, deadline)),
         };
         tracing::debug!(elapsed = ?started.elapsed(), "component returned");
-        let answer = outcome?.map_err(RuntimeError::Failed)?;
+        let answer = match outcome? {
+            Ok(answer) => answer,
+            Err(message) => {
+                // The component's own words: escaped, and counted against its output
+                // limits like anything else it prints.
+                let state = store.data();
+                let room = req
+                    .limits
+                    .message_size()
+                    .min(req.limits.ui_output().saturating_sub(state.ui_printed))
+                    .max(MIN_ERROR_SHOWN);
+                let escaped = kiln_core::text::escape_controls(&message);
+                let shown = kiln_core::text::cut(
+                    &escaped,
+                    usize::try_from(room).unwrap_or(usize::MAX),
+                    "the step's error counts against its ui_output and message_size limits",
+                );
+                return Err(RuntimeError::Failed(shown.into_owned()));
+            }
+        };
         Ok((answer, std::mem::take(&mut store.data_mut().written)))
     }
+}
+
+/// Of a component's error, at least this much is shown, even past its output limits:
+/// the reason a step failed is never lost.
+const MIN_ERROR_SHOWN: u64 = 4 << 10;
+
+/// The most host resources (processes, sockets, pollables, streams) one instance holds
+/// at once; far more than any step needs, far fewer than Kiln's file descriptors.
+const MAX_HANDLES: usize = 65_536;
+
+/// Runs `work` until it ends, the build is cancelled or `deadline` passes; `None` when
+/// it was stopped.
+async fn bounded<T>(
+    work: impl std::future::Future<Output = T>,
+    cancel: &CancellationToken,
+    deadline: Option<Instant>,
+) -> Option<T> {
+    let timeout = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = work => Some(r),
+        _ = cancel.cancelled() => None,
+        _ = timeout => None,
+    }
+}
+
+/// Why [`bounded`] stopped a call: the build was cancelled, or the timeout passed.
+fn stopped(component: &str, req: &StepRequest, deadline: Option<Instant>) -> RuntimeError {
+    if req.cancel.is_cancelled() && deadline.is_none_or(|d| Instant::now() < d) {
+        RuntimeError::Cancelled
+    } else {
+        RuntimeError::Timeout {
+            component: component.to_owned(),
+            timeout: req.timeout.unwrap_or_default(),
+        }
+    }
+}
+
+/// A post-processor's answer with every text in it escaped (`kiln_core::text`): its
+/// artifact's id, description and metadata are printed in the build's summary.
+fn escaped_result(mut r: WitPostProcessResult) -> WitPostProcessResult {
+    let esc = |s: &mut String| {
+        if let std::borrow::Cow::Owned(e) = kiln_core::text::escape_controls(s) {
+            *s = e;
+        }
+    };
+    esc(&mut r.artifact.builder_id);
+    esc(&mut r.artifact.id);
+    for (k, v) in &mut r.artifact.metadata {
+        esc(k);
+        esc(v);
+    }
+    r
 }
 
 type WitPostProcessResult = bindings::provisioner::kiln::plugin::types::PostProcessResult;
@@ -803,9 +984,9 @@ const STDERR_CAPTURE: usize = 64 << 10;
 
 /// The trap, with what the guest printed before it (a Rust panic message, say).
 fn trap_message(e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> String {
-    let printed = String::from_utf8_lossy(&stderr.contents())
-        .trim()
-        .to_owned();
+    let contents = stderr.contents();
+    let printed =
+        kiln_core::text::escape_controls(String::from_utf8_lossy(&contents).trim()).into_owned();
     let trap = format!("{e:#}");
     if printed.is_empty() {
         trap

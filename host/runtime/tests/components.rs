@@ -108,3 +108,91 @@ fn component_info_names_the_world_imports_and_exports() {
     assert!(err.contains("core WebAssembly module"), "{err}");
     assert!(kiln_runtime::component_info(b"not wasm").is_err());
 }
+
+/// A request that validates or instantiates without a machine.
+fn bare_request(config: &str) -> StepRequest {
+    StepRequest {
+        config_json: config.into(),
+        build: BuildInfo::default(),
+        communicator: None,
+        ui: Arc::new(DiscardUi),
+        grant: Grant::default(),
+        cwd: std::env::temp_dir(),
+        timeout: None,
+        limits: Limits::default(),
+        cancel: CancellationToken::new(),
+        clock_epoch: 0,
+        archive_epoch: 0,
+    }
+}
+
+/// Regression: copying one component's compiled entry over another's made the foreign
+/// native code run under the trusted name. An entry is loaded only when its seal proves
+/// Kiln compiled it from exactly these wasm bytes; anything else is compiled again,
+/// reported once naming the entry, and replaced.
+#[tokio::test]
+async fn a_compiled_entry_swapped_for_another_components_is_not_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let runtime = || {
+        Runtime::with_state_dir(Some(cache.path().to_owned()), Some(state.path().to_owned()))
+            .unwrap()
+    };
+    let shell = kiln_builtins::component("shell").unwrap();
+    let file = kiln_builtins::component("file").unwrap();
+    let first = runtime();
+    first.prepare("shell", shell, World::Provisioner).unwrap();
+    let shell_entry = compiled(cache.path()).pop().unwrap();
+    first.prepare("file", file, World::Provisioner).unwrap();
+    let file_entry = compiled(cache.path())
+        .into_iter()
+        .find(|p| *p != shell_entry)
+        .unwrap();
+    assert!(first.take_notices().is_empty());
+
+    // The attack: the file provisioner's compiled code under the shell's name.
+    std::fs::copy(&file_entry, &shell_entry).unwrap();
+    let next = runtime();
+    let prepared = next.prepare("shell", shell, World::Provisioner).unwrap();
+    let notices = next.take_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains(&shell_entry.display().to_string())
+            && notices[0].contains("its seal does not verify")
+            && notices[0].contains("component `shell`"),
+        "{notices:?}"
+    );
+    // What runs is the shell: it accepts a shell configuration, which the file
+    // provisioner would refuse.
+    let answer = next
+        .validate_all(&prepared, &[bare_request(r#"{"inline": ["true"]}"#)])
+        .await
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert!(answer.is_empty(), "{answer:?}");
+    // The entry was replaced by a sealed one: the next runtime loads it silently.
+    let again = runtime();
+    again.prepare("shell", shell, World::Provisioner).unwrap();
+    assert!(again.take_notices().is_empty());
+
+    // A crafted file with a seal of the right length is refused the same way.
+    let mut crafted = std::fs::read(&file_entry).unwrap();
+    crafted.truncate(crafted.len() - 32);
+    crafted.extend_from_slice(&[0u8; 32]);
+    std::fs::write(&shell_entry, &crafted).unwrap();
+    let last = runtime();
+    last.prepare("shell", shell, World::Provisioner).unwrap();
+    assert_eq!(last.take_notices().len(), 1);
+
+    // Entries sealed under another key (a cache restored from another machine) too.
+    let other_state = tempfile::tempdir().unwrap();
+    let foreign = Runtime::with_state_dir(
+        Some(cache.path().to_owned()),
+        Some(other_state.path().to_owned()),
+    )
+    .unwrap();
+    foreign.prepare("shell", shell, World::Provisioner).unwrap();
+    let notices = foreign.take_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+}

@@ -18,6 +18,8 @@
 //!   ui_output       = "1MiB"
 //!   calls_in_flight = 4
 //!   message_size    = "8MiB"
+//!   cpu             = "5m"             # a duration: time computing per export call
+//!   disk            = "20GiB"          # what a post-processor may write in all
 //! }
 //! ```
 
@@ -47,17 +49,26 @@ pub const GRANT_KEYS: &[&str] = &[
     "random",
 ];
 /// What `limits` holds.
-pub const LIMIT_KEYS: &[&str] = &["memory", "ui_output", "calls_in_flight", "message_size"];
+pub const LIMIT_KEYS: &[&str] = &[
+    "memory",
+    "ui_output",
+    "calls_in_flight",
+    "message_size",
+    "cpu",
+    "disk",
+];
 
 /// Size units, longest first so that `MiB` is not read as `B`.
 const UNITS: &[(&str, u64)] = &[
     ("KiB", 1 << 10),
     ("MiB", 1 << 20),
     ("GiB", 1 << 30),
+    ("TiB", 1 << 40),
     ("KB", 1_000),
     ("kB", 1_000),
     ("MB", 1_000_000),
     ("GB", 1_000_000_000),
+    ("TB", 1_000_000_000_000),
     ("B", 1),
 ];
 
@@ -270,17 +281,34 @@ pub fn apply(
                 })?;
             limits.calls_in_flight = Some(n);
         }
+        "cpu" => {
+            let d = value
+                .as_str()
+                .map(kiln_core::config::parse_duration)
+                .or_else(|| whole(value).map(|secs| Ok(std::time::Duration::from_secs(secs))))
+                .and_then(Result::ok)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "`cpu` must be a duration greater than 0, such as \"5m\" or \"90s\", \
+                         not {}",
+                        shown(value)
+                    ))
+                })?;
+            limits.cpu = Some(d);
+        }
         _ => {
             let n = size(value).ok_or_else(|| {
                 bad(format!(
                     "`{key}` must be a size greater than 0: a number of bytes, or a string \
-                     such as \"512MiB\" (units B, KiB, MiB, GiB, KB, MB, GB), not {}",
+                     such as \"512MiB\" (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), not {}",
                     shown(value)
                 ))
             })?;
             match key {
                 "memory" => limits.memory = Some(n),
                 "ui_output" => limits.ui_output = Some(n),
+                "disk" => limits.disk = Some(n),
                 _ => limits.message_size = Some(n),
             }
         }

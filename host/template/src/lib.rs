@@ -923,7 +923,9 @@ const STEP_SKIP: &[&str] = &[
     "limits",
 ];
 /// Meta-arguments of a post-processor: Packer's.
-const POST_PROCESSOR_META: &[&str] = &["name", "only", "except", "keep_input_artifact"];
+/// Meta-arguments of a post-processor: Packer's, and `timeout` (a Kiln extension: a
+/// post-processor is bounded in time as a provisioner is).
+const POST_PROCESSOR_META: &[&str] = &["name", "only", "except", "keep_input_artifact", "timeout"];
 /// What the configuration of a post-processor leaves out: Packer's meta-arguments and
 /// Kiln's `grant` and `limits`.
 const POST_PROCESSOR_SKIP: &[&str] = &[
@@ -931,6 +933,7 @@ const POST_PROCESSOR_SKIP: &[&str] = &[
     "only",
     "except",
     "keep_input_artifact",
+    "timeout",
     "grant",
     "limits",
 ];
@@ -1221,6 +1224,7 @@ fn plan_post_processor_once(
         name: None,
         block: Default::default(),
         keep_input_artifact: None,
+        timeout: None,
         grant: Default::default(),
         limits: Default::default(),
     };
@@ -1234,6 +1238,10 @@ fn plan_post_processor_once(
         |key, value| match key {
             "keep_input_artifact" => {
                 pp.keep_input_artifact = Some(as_bool(&value).ok_or("true or false")?);
+                Ok(())
+            }
+            "timeout" => {
+                pp.timeout = Some(meta_duration(&value)?);
                 Ok(())
             }
             _ => Ok(()),
@@ -1251,6 +1259,20 @@ fn plan_post_processor_once(
     );
     pp.block = std::sync::Arc::new(config);
     included.then_some(pp)
+}
+
+/// A duration meta-argument (`timeout`, `pause_before`): Packer's duration string, or a
+/// number of seconds.
+fn meta_duration(value: &serde_json::Value) -> Result<std::time::Duration, &'static str> {
+    const WHAT: &str = "a duration such as \"30s\" or \"5m\"";
+    match value {
+        serde_json::Value::String(s) => kiln_core::config::parse_duration(s).map_err(|_| WHAT),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .and_then(|f| kiln_core::config::duration_from_secs(f).ok())
+            .ok_or(WHAT),
+        _ => Err(WHAT),
+    }
 }
 
 /// Evaluates the meta-arguments `keys` of a step block (a provisioner or a
@@ -1501,14 +1523,7 @@ fn plan_step(
         errors,
         |key, value| match key {
             "pause_before" | "timeout" => {
-                let d = match &value {
-                    serde_json::Value::String(s) => kiln_core::config::parse_duration(s).ok(),
-                    serde_json::Value::Number(n) => {
-                        n.as_f64().map(std::time::Duration::from_secs_f64)
-                    }
-                    _ => None,
-                }
-                .ok_or("a duration such as \"30s\" or \"5m\"")?;
+                let d = meta_duration(&value)?;
                 if key == "timeout" {
                     step.timeout = Some(d);
                 } else {

@@ -8,11 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kiln_template::fmt::format_hcl;
-
-const PACKER: &str = "/usr/bin/packer";
 
 /// The corpus, by file name.
 fn corpus() -> BTreeMap<String, String> {
@@ -50,15 +47,11 @@ fn inputs() -> BTreeMap<String, String> {
 
 /// What `packer fmt` makes of each input.
 fn packer_fmt(inputs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    assert!(
-        Path::new(PACKER).exists(),
-        "{PACKER} is missing: these tests compare against Packer's formatter"
-    );
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in inputs {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    let out = Command::new(PACKER)
+    let out = kiln_test_tools::command("packer")
         .arg("fmt")
         .arg(dir.path())
         .output()

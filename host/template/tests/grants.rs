@@ -94,7 +94,8 @@ source "null" "b" {
 
 const GRANT_KEYS: &str =
     "A step can be granted: read, write, env, network, exec_host, clock, random.";
-const LIMIT_KEYS: &str = "A step's limits are: memory, ui_output, calls_in_flight, message_size.";
+const LIMIT_KEYS: &str =
+    "A step's limits are: memory, ui_output, calls_in_flight, message_size, cpu, disk.";
 
 #[test]
 fn every_key_is_read_into_the_plan_and_left_out_of_the_config() {
@@ -137,6 +138,8 @@ build {{
       ui_output       = "1MiB"
       calls_in_flight = 2 * 2
       message_size    = 8388608
+      cpu             = "90s"
+      disk            = "2TiB"
     }}
   }}
 }}
@@ -174,6 +177,8 @@ build {{
             ui_output: Some(1 << 20),
             calls_in_flight: Some(4),
             message_size: Some(8 << 20),
+            cpu: Some(std::time::Duration::from_secs(90)),
+            disk: Some(2 << 40),
         }
     );
     assert_eq!(
@@ -384,7 +389,7 @@ build {{
             Some(format!("Did you mean \"read\"? {GRANT_KEYS}").as_str()),
             Some(GRANT_KEYS),
             Some(format!("Did you mean \"memory\"? {LIMIT_KEYS}").as_str()),
-            Some(LIMIT_KEYS),
+            Some(format!("Did you mean \"cpu\"? {LIMIT_KEYS}").as_str()),
             Some(GRANT_KEYS),
             Some(format!("Did you mean \"ui_output\"? {LIMIT_KEYS}").as_str()),
         ]
@@ -429,7 +434,7 @@ build {{
     let size = |key: &str, v: &str| {
         format!(
             "`{key}` must be a size greater than 0: a number of bytes, or a string such as \
-             \"512MiB\" (units B, KiB, MiB, GiB, KB, MB, GB), not {v}"
+             \"512MiB\" (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), not {v}"
         )
     };
     let want = [
@@ -639,7 +644,7 @@ fn hcl_json_syntax_errors_point_into_the_json() {
         [
             "t.pkr.json:9:75: `network` entry \"mirror\" is not \"host:port\": it has no port; write \"host:443\", or \"host:*\" for any port",
             "t.pkr.json:9:86: unknown grant \"clok\"",
-            "t.pkr.json:17:96: `message_size` must be a size greater than 0: a number of bytes, or a string such as \"512MiB\" (units B, KiB, MiB, GiB, KB, MB, GB), not \"1MiB!\"",
+            "t.pkr.json:17:96: `message_size` must be a size greater than 0: a number of bytes, or a string such as \"512MiB\" (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), not \"1MiB!\"",
         ]
     );
     assert_eq!(
@@ -751,7 +756,7 @@ fn legacy_json_errors_point_at_the_key_or_value() {
             "t.json:14:21: `network` entry \"mirror.example:https\" is not \"host:port\": the port \"https\" is not a number from 1 to 65535, or * for any port",
             "t.json:17:68: `calls_in_flight` must be a whole number greater than 0, such as 4, not -2",
             "t.json:23:28: `exec_host` must be true or false",
-            "t.json:26:106: `ui_output` must be a size greater than 0: a number of bytes, or a string such as \"512MiB\" (units B, KiB, MiB, GiB, KB, MB, GB), not \"2 KiBs\"",
+            "t.json:26:106: `ui_output` must be a size greater than 0: a number of bytes, or a string such as \"512MiB\" (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), not \"2 KiBs\"",
         ],
         "values are checked once interpolated, each problem once"
     );

@@ -19,14 +19,12 @@
 //! `KILN_BLESS=1` to rewrite the expected files from Kiln's output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::Diagnostic;
 use kiln_template::{hcl2_upgrade, load, load_json, LoadOptions, VarArg};
 use serde_json::{json, Value};
 
-const PACKER: &str = "/usr/bin/packer";
 /// Fixed so that `{{timestamp}}` and friends are stable (Kiln reads it; Packer ignores it).
 const EPOCH: &str = "1607501226";
 
@@ -99,12 +97,8 @@ fn options(args: &Args) -> LoadOptions {
 
 /// Whether `packer validate` accepts the template, and what it printed.
 fn packer_accepts(template: &Path, args: &Args) -> (bool, String) {
-    assert!(
-        Path::new(PACKER).exists(),
-        "{PACKER} is missing: these tests compare Kiln with Packer 1.6.6"
-    );
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(PACKER);
+    let mut cmd = kiln_test_tools::command("packer");
     cmd.arg("validate");
     if args.syntax_only {
         cmd.arg("-syntax-only");
@@ -409,7 +403,7 @@ fn upgraded_templates_mean_the_same_plan() {
 
 /// `packer fmt` must leave the upgrade as it is.
 fn check_formatted(template: &Path, hcl: &Path) {
-    let out = Command::new(PACKER)
+    let out = kiln_test_tools::command("packer")
         .args(["fmt", "-check"])
         .arg(hcl)
         .env("CHECKPOINT_DISABLE", "1")

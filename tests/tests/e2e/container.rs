@@ -433,7 +433,7 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = Command::new("kill")
+    let status = kiln_tests::command("kill")
         .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
@@ -457,7 +457,7 @@ impl Drop for Interrupted {
         if matches!(self.0.try_wait(), Ok(Some(_))) {
             return;
         }
-        let _ = Command::new("kill")
+        let _ = kiln_tests::command("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
         let started = Instant::now();

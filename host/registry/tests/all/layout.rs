@@ -1,5 +1,4 @@
 use std::fs;
-use std::process::Command;
 
 use kiln_registry::{
     read_oci_archive, read_oci_layout, write_oci_archive, write_oci_layout, BlobStore, Error,
@@ -108,10 +107,10 @@ fn skopeo_accepts_layout_and_archive() {
         format!("oci:{}:v1", dir.display()),
         format!("oci-archive:{}", archive.display()),
     ] {
-        let out = Command::new("/usr/bin/skopeo")
+        let out = kiln_test_tools::command("skopeo")
             .args(["inspect", &target])
             .output()
-            .expect("skopeo is installed");
+            .expect("running skopeo");
         assert!(
             out.status.success(),
             "skopeo inspect {target}: {}",

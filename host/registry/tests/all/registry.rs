@@ -1,6 +1,6 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_registry::{extract_layers, store_image, MEDIA_TYPE_OCI_LAYER_GZIP};
@@ -30,13 +30,13 @@ impl Registry {
             storage.display()
         );
         std::fs::write(&config, yaml).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
+        let child = kiln_test_tools::command("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("docker-registry is installed");
+            .expect("starting docker-registry");
         let registry = Registry { child, addr };
         let start = Instant::now();
         while TcpStream::connect(&registry.addr).is_err() {
@@ -100,7 +100,7 @@ async fn push_then_pull_by_tag_and_digest() {
 }
 
 fn skopeo_copy(args: &[&str]) {
-    let out = Command::new("/usr/bin/skopeo")
+    let out = kiln_test_tools::command("skopeo")
         .args(["copy", "--quiet"])
         .args(args)
         .output()

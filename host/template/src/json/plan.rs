@@ -331,6 +331,7 @@ fn post_processor(
         name: p.name.clone().filter(|n| *n != p.ty),
         block: std::sync::Arc::new(block),
         keep_input_artifact: p.keep_input_artifact,
+        timeout: p.timeout,
         grant,
         limits,
     }

@@ -41,7 +41,15 @@ pub const PROVISIONER_META: &[&str] = &[
 ];
 
 /// Keys of a post-processor that are Packer's, not the post-processor's.
-pub const POST_PROCESSOR_META: &[&str] = &["type", "name", "only", "except", "keep_input_artifact"];
+/// `timeout` is Kiln's extension: a post-processor is bounded in time as a provisioner is.
+pub const POST_PROCESSOR_META: &[&str] = &[
+    "type",
+    "name",
+    "only",
+    "except",
+    "keep_input_artifact",
+    "timeout",
+];
 
 /// Kiln's keys of a provisioner or post-processor: its `grant` and `limits`, which a
 /// component does not see.
@@ -145,6 +153,8 @@ pub struct PostProcessor<'n> {
     pub only_key: Option<Range<usize>>,
     /// `keep_input_artifact`
     pub keep_input_artifact: Option<bool>,
+    /// `timeout` (Kiln's extension)
+    pub timeout: Option<Duration>,
     /// Kiln's `grant` and `limits`, in file order: objects whose keys are known.
     pub kiln: Vec<&'n Member>,
 }
@@ -450,28 +460,7 @@ fn read_provisioner<'n>(
                 _ => errors.push(expected(file, m, "an object of build names and attributes")),
             },
             "pause_before" | "timeout" => {
-                let d = match &m.value.value {
-                    Value::Null => None,
-                    Value::String(s) => match parse_go_duration(s) {
-                        Ok(d) => d,
-                        Err(e) => {
-                            errors.push(
-                                file.error(m.value.span.clone(), format!("error decoding '{}': {e}", m.key))
-                                    .with_hint("Durations look like \"30s\", \"5m\" or \"1h30m\"; they are not interpolated."),
-                            );
-                            None
-                        }
-                    },
-                    // Packer decodes a bare number as nanoseconds.
-                    Value::Number(n) => n
-                        .as_f64()
-                        .filter(|f| *f >= 1.0)
-                        .map(|f| Duration::from_nanos(f as u64)),
-                    _ => {
-                        errors.push(expected(file, m, "a duration such as \"30s\""));
-                        None
-                    }
-                };
+                let d = duration_member(file, m, errors);
                 if m.key == "pause_before" {
                     p.pause_before = d;
                 } else {
@@ -538,6 +527,33 @@ fn read_chain<'n>(
     (errors.len() == before).then_some(chain)
 }
 
+/// A duration member (`pause_before`, `timeout`) as Packer decodes it: a Go duration
+/// string, or a bare number of nanoseconds; problems go to `errors`.
+fn duration_member(file: &JsonFile, m: &Member, errors: &mut Vec<Diagnostic>) -> Option<Duration> {
+    match &m.value.value {
+        Value::Null => None,
+        Value::String(s) => match parse_go_duration(s) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(
+                    file.error(m.value.span.clone(), format!("error decoding '{}': {e}", m.key))
+                        .with_hint("Durations look like \"30s\", \"5m\" or \"1h30m\"; they are not interpolated."),
+                );
+                None
+            }
+        },
+        // Packer decodes a bare number as nanoseconds.
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| *f >= 1.0)
+            .map(|f| Duration::from_nanos(f as u64)),
+        _ => {
+            errors.push(expected(file, m, "a duration such as \"30s\""));
+            None
+        }
+    }
+}
+
 fn read_post_processor<'n>(
     file: &JsonFile,
     node: &'n Node,
@@ -554,6 +570,7 @@ fn read_post_processor<'n>(
         except: vec![],
         only_key: None,
         keep_input_artifact: None,
+        timeout: None,
         kiln: vec![],
     };
     let members = match &node.value {
@@ -605,6 +622,7 @@ fn read_post_processor<'n>(
             ("type" | "name", _) => errors.push(expected(file, m, "a string")),
             ("keep_input_artifact", Value::Bool(b)) => pp.keep_input_artifact = Some(*b),
             ("keep_input_artifact", _) => errors.push(expected(file, m, "true or false")),
+            ("timeout", _) => pp.timeout = duration_member(file, m, errors),
             ("only" | "except", Value::Array(items)) => {
                 let mut names = Vec::new();
                 for item in items {

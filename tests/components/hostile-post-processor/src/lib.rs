@@ -35,6 +35,18 @@ struct Config {
     /// The `host:port` `tcp-connect` dials.
     #[serde(default)]
     addr: Option<String>,
+    /// How many entries `archive-flood` writes.
+    #[serde(default)]
+    count: Option<u64>,
+    /// How many bytes `write-big` writes.
+    #[serde(default)]
+    bytes: Option<u64>,
+    /// What `escape-artifact` puts in its artifact's id and description.
+    #[serde(default)]
+    text: Option<String>,
+    /// An attack run by `validate` instead: `spin`.
+    #[serde(default)]
+    validate: Option<String>,
 }
 
 /// What the write attacks try to put on the host.
@@ -79,10 +91,29 @@ fn file(path: &str) -> ArtifactFile {
     }
 }
 
+/// Loops without end, computing.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
 struct Hostile;
 
 impl PostProcessor for Hostile {
     type Config = Config;
+
+    fn validate(config: &Config) -> Result<(), Vec<kiln_guest_sdk::ConfigError>> {
+        match config.validate.as_deref() {
+            None => Ok(()),
+            Some("spin") => spin(),
+            Some(other) => Err(vec![kiln_guest_sdk::ConfigError {
+                field: Some("validate".into()),
+                message: format!("unknown validate attack `{other}`"),
+            }]),
+        }
+    }
 
     fn post_process(
         config: Config,
@@ -189,6 +220,51 @@ impl PostProcessor for Hostile {
                     format!("connected to `{addr}`: {stream:?}"),
                     vec![],
                 ))
+            }
+            "busy-loop" => spin(),
+            "archive-flood" => {
+                // The same input under `count` names: to fill the disk (each entry a copy)
+                // or to exhaust the host's file descriptors (each entry a source).
+                let source = need(&config.path, "path")?;
+                let dest = need(&config.dest, "dest")?;
+                let count = config.count.ok_or("this attack needs `count`")?;
+                let entries: Vec<ArchiveEntry> = (0..count)
+                    .map(|i| ArchiveEntry {
+                        source: source.to_owned(),
+                        name: format!("copy-{i:06}"),
+                    })
+                    .collect();
+                let size = artifacts::write_archive(&entries, dest, ArchiveFormat::Tar, None)
+                    .map_err(|e| refused("write-archive", &format!("{source} -> {dest}"), e))?;
+                ui::message(&format!("wrote {count} entries, {size} bytes, to `{dest}`"));
+                Ok(PostProcessResult {
+                    artifact: Artifact {
+                        builder_id: "kiln.test.hostile".into(),
+                        id: "flood".into(),
+                        files: vec![file(dest)],
+                        metadata: vec![],
+                    },
+                    keep_input: true,
+                })
+            }
+            "write-big" => {
+                let dest = need(&config.dest, "dest")?;
+                let size = config.bytes.ok_or("this attack needs `bytes`")?;
+                artifacts::write_file(dest, &vec![b'b'; size as usize])
+                    .map_err(|e| refused("write-file", dest, e))?;
+                Ok(succeeded(format!("write-file of {size} bytes to `{dest}`"), vec![]))
+            }
+            "escape-artifact" => {
+                let text = need(&config.text, "text")?;
+                Ok(PostProcessResult {
+                    artifact: Artifact {
+                        builder_id: format!("kiln.test{text}"),
+                        id: text.to_owned(),
+                        files: vec![],
+                        metadata: vec![("description".into(), text.to_owned())],
+                    },
+                    keep_input: true,
+                })
             }
             "return-artifact" => {
                 // Claims a host file it never could reach, hoping the host measures (and

@@ -92,9 +92,16 @@ struct Config {
     /// How many processes `in-flight` starts, handles `handles` creates.
     #[serde(default)]
     count: Option<u64>,
-    /// How many bytes `grow-memory`, `flood-ui`, `upload-bytes`, `panic-mid-upload` use.
+    /// How many bytes `grow-memory`, `flood-ui`, `upload-bytes`, `panic-mid-upload`,
+    /// `huge-error` use.
     #[serde(default)]
     bytes: Option<u64>,
+    /// What `escape-ui` prints and returns.
+    #[serde(default)]
+    text: Option<String>,
+    /// An attack run by `validate` instead: `spin`, `grow-memory` (up to `bytes`).
+    #[serde(default)]
+    validate: Option<String>,
 }
 
 fn need<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, String> {
@@ -140,10 +147,48 @@ fn recurse(depth: u64) -> u64 {
     std::hint::black_box(recurse(next)).wrapping_add(depth)
 }
 
+/// Loops without end, computing.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates (and touches) memory until `max` bytes are held.
+fn grow(max: u64) -> u64 {
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    let mut total: u64 = 0;
+    while total < max {
+        held.push(vec![0xA5; 1 << 20]);
+        total += 1 << 20;
+    }
+    std::hint::black_box(&held);
+    total
+}
+
 struct Hostile;
 
 impl Provisioner for Hostile {
     type Config = Config;
+
+    fn validate(config: &Config) -> Result<(), Vec<kiln_guest_sdk::ConfigError>> {
+        match config.validate.as_deref() {
+            None => Ok(()),
+            Some("spin") => spin(),
+            Some("grow-memory") => {
+                let total = grow(config.bytes.unwrap_or(1 << 30));
+                Err(vec![kiln_guest_sdk::ConfigError {
+                    field: None,
+                    message: format!("ATTACK SUCCEEDED: validate allocated {total} bytes"),
+                }])
+            }
+            Some(other) => Err(vec![kiln_guest_sdk::ConfigError {
+                field: Some("validate".into()),
+                message: format!("unknown validate attack `{other}`"),
+            }]),
+        }
+    }
 
     fn provision(config: Config, _build: &BuildInfo) -> Result<(), String> {
         let attack = config.attack.as_str();
@@ -218,23 +263,36 @@ impl Provisioner for Hostile {
                     .collect();
                 succeeded(format!("resolved `{addr}`: {found:?}"))
             }
-            "busy-loop" => {
-                let mut n: u64 = 0;
-                loop {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            }
+            "busy-loop" => spin(),
             "grow-memory" => {
-                let max = need_n(config.bytes, "bytes")?;
-                let mut held: Vec<Vec<u8>> = Vec::new();
-                let mut total: u64 = 0;
-                while total < max {
-                    // Touch every page, so that the memory is really used.
-                    held.push(vec![0xA5; 1 << 20]);
-                    total += 1 << 20;
-                }
-                std::hint::black_box(&held);
+                let total = grow(need_n(config.bytes, "bytes")?);
                 succeeded(format!("allocated {total} bytes"))
+            }
+            "escape-ui" => {
+                // Terminal control sequences in every kind of text a component hands
+                // over: they must be shown, not obeyed.
+                let text = need(&config.text, "text")?;
+                ui::say(text);
+                ui::message(text);
+                ui::error(text);
+                Err(text.to_owned())
+            }
+            "huge-error" => {
+                let size = need_n(config.bytes, "bytes")?;
+                Err(format!("HUGE-ERROR-START{}", "E".repeat(size as usize)))
+            }
+            "sockets" => {
+                // Holds as many connections to a granted address open as it can.
+                let addr = need(&config.addr, "addr")?;
+                let count = need_n(config.count, "count")?;
+                let mut held = Vec::new();
+                for i in 0..count {
+                    let stream = std::net::TcpStream::connect(addr).map_err(|e| {
+                        format!("connection #{} to `{addr}` failed: {e}", i + 1)
+                    })?;
+                    held.push(stream);
+                }
+                succeeded(format!("{} connections held open", held.len()))
             }
             "flood-ui" => {
                 let max = need_n(config.bytes, "bytes")?;

@@ -628,6 +628,9 @@ impl<'t, 'n> Upgrade<'t, 'n> {
             if let Some(n) = p.name.as_ref().filter(|n| **n != p.ty) {
                 extra.push(("name".to_owned(), Expr::Template(escape(n))));
             }
+            if let Some(d) = p.timeout {
+                extra.push(("timeout".to_owned(), Expr::Template(go_duration_string(d))));
+            }
             let (mut block, note) = self.block(
                 "post-processor",
                 vec![p.ty.clone()],

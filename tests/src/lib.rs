@@ -444,3 +444,217 @@ pub fn answer_on_a_terminal(
     }
     (child.wait().unwrap().code(), seen, typed)
 }
+
+/// What [`FaultProxy`] does to the requests a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers `500 Internal Server Error` without asking the registry.
+    Fail500,
+    /// Relays this many bytes of the registry's answer, then drops the connection.
+    CutAnswerAfter(usize),
+    /// Relays this many bytes of the request's body, then drops the connection.
+    CutRequestAfter(usize),
+    /// Reads the request and never answers (the connection stays open until the proxy
+    /// is dropped).
+    Hang,
+}
+
+/// A rule of a [`FaultProxy`]: requests whose method is `method` and whose path contains
+/// `path` get `fault`, the first `times` of them.
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    /// `GET`, `PUT`, `HEAD`, `POST`, `PATCH`.
+    pub method: &'static str,
+    /// A part of the request path (`/blobs/`, `/manifests/`).
+    pub path: String,
+    /// What happens to them.
+    pub fault: Fault,
+    /// How many matching requests it applies to.
+    pub times: usize,
+}
+
+/// An HTTP proxy in front of a registry on loopback that injects faults: refused
+/// answers, answers and uploads cut midway, requests never answered. Each connection
+/// carries one request (the proxy asks the registry to close after it), so that every
+/// request meets the rules. Stopped when dropped.
+pub struct FaultProxy {
+    /// `127.0.0.1:<port>`, where clients reach it.
+    pub address: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests seen, as `METHOD path`, in order.
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`host:port`) applying `rules`.
+    pub fn start(upstream: &str, rules: Vec<FaultRule>) -> FaultProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let rules = Arc::new(Mutex::new(rules));
+        let (stop2, seen2, upstream) = (stop.clone(), seen.clone(), upstream.to_owned());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let (rules, seen, upstream, stop) = (
+                            rules.clone(),
+                            seen2.clone(),
+                            upstream.clone(),
+                            stop2.clone(),
+                        );
+                        std::thread::spawn(move || {
+                            let _ = proxy_one(client, &upstream, &rules, &seen, &stop);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy {
+            address,
+            stop,
+            seen,
+        }
+    }
+
+    /// The requests seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Relays one request and its answer between `client` and `upstream`, applying the
+/// first rule that matches it.
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: &str,
+    rules: &std::sync::Mutex<Vec<FaultRule>>,
+    seen: &std::sync::Mutex<Vec<String>>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    client.set_nonblocking(false)?;
+    // The request head, up to the blank line.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut first = text.lines().next().unwrap_or("").split_whitespace();
+    let (method, path) = (
+        first.next().unwrap_or("").to_owned(),
+        first.next().unwrap_or("").to_owned(),
+    );
+    let range = text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("range").then(|| v.trim().to_owned())
+    });
+    seen.lock().unwrap().push(match range {
+        Some(r) => format!("{method} {path} range={r}"),
+        None => format!("{method} {path}"),
+    });
+    let fault = {
+        let mut rules = rules.lock().unwrap();
+        rules
+            .iter_mut()
+            .find(|r| r.times > 0 && r.method == method && path.contains(r.path.as_str()))
+            .map(|r| {
+                r.times -= 1;
+                r.fault
+            })
+    };
+    match fault {
+        Some(Fault::Fail500) => {
+            client.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+            return Ok(());
+        }
+        Some(Fault::Hang) => {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    // One request per connection: the registry closes after answering.
+    let mut forwarded = String::new();
+    for line in text.split("\r\n") {
+        if line.to_ascii_lowercase().starts_with("connection:") || line.is_empty() {
+            continue;
+        }
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut server = std::net::TcpStream::connect(upstream)?;
+    server.write_all(forwarded.as_bytes())?;
+    // The body, whole or cut.
+    let body_limit = match fault {
+        Some(Fault::CutRequestAfter(n)) => n.min(length),
+        _ => length,
+    };
+    let mut left = body_limit;
+    let mut buf = vec![0u8; 64 << 10];
+    while left > 0 {
+        let room = left.min(buf.len());
+        let n = client.read(&mut buf[..room])?;
+        if n == 0 {
+            break;
+        }
+        server.write_all(&buf[..n])?;
+        left -= n;
+    }
+    if matches!(fault, Some(Fault::CutRequestAfter(_))) {
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        let _ = server.shutdown(std::net::Shutdown::Both);
+        return Ok(());
+    }
+    // The answer, whole or cut.
+    let mut relayed = 0usize;
+    let cut = match fault {
+        Some(Fault::CutAnswerAfter(n)) => Some(n),
+        _ => None,
+    };
+    loop {
+        let n = server.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let n = match cut {
+            Some(limit) => n.min(limit.saturating_sub(relayed)),
+            None => n,
+        };
+        client.write_all(&buf[..n])?;
+        relayed += n;
+        if cut.is_some_and(|limit| relayed >= limit) {
+            break;
+        }
+    }
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}

@@ -482,3 +482,187 @@ async fn a_container_image_is_not_a_component() {
         assert!(message.contains("container image"), "{message}");
     }
 }
+
+// --- A flaky registry: a fault-injecting proxy in front of the real one. ---
+
+use kiln_tests::{Fault, FaultProxy, FaultRule};
+
+fn via(proxy: &FaultProxy, name: &str) -> Reference {
+    format!("{}/{name}", proxy.address).parse().unwrap()
+}
+
+fn rule(method: &'static str, path: &str, fault: Fault, times: usize) -> FaultRule {
+    FaultRule {
+        method,
+        path: path.to_owned(),
+        fault,
+        times,
+    }
+}
+
+/// Regression: one dropped blob download failed the pull at once ("error decoding
+/// response body"). It is tried again, from where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_download_cut_midway_is_resumed_from_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let wasm = component_file(tmp.path());
+    let bytes = fs::read(&wasm).unwrap();
+    let pushed = push_component(&at(&registry, "kiln/flaky:1"), &open(), &wasm, &meta())
+        .await
+        .unwrap();
+    let layer = format!("/blobs/{}", pushed.layer);
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule("GET", &layer, Fault::CutAnswerAfter(4096), 1)],
+    );
+    let store = BlobStore::new(tmp.path().join("store"));
+    let pulled = pull_component(&via(&proxy, "kiln/flaky:1"), &open(), &store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", proxy.requests()));
+    assert_eq!(store.read(&pulled.layer).unwrap(), bytes);
+    let gets: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET") && r.contains(&layer))
+        .collect();
+    // The cut blob was asked for again, from a byte past its start (the answer's head
+    // took some of the 4096 bytes relayed).
+    assert_eq!(gets.len(), 2, "{gets:#?}");
+    let from: u64 = gets[1]
+        .split("range=bytes=")
+        .nth(1)
+        .and_then(|r| r.trim_end_matches('-').parse().ok())
+        .unwrap_or_else(|| panic!("not resumed with a range: {gets:#?}"));
+    assert!(from > 0 && from < 4096, "{gets:#?}");
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("store"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
+            .count(),
+        0,
+        "no partial blob is left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_answering_500_then_succeeding_is_tried_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let wasm = component_file(tmp.path());
+    push_component(&at(&registry, "kiln/flaky:1"), &open(), &wasm, &meta())
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule("GET", "/manifests/", Fault::Fail500, 2)],
+    );
+    let store = BlobStore::new(tmp.path().join("store"));
+    pull_component(&via(&proxy, "kiln/flaky:1"), &open(), &store)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", proxy.requests()));
+    let manifest_gets = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("GET") && r.contains("/manifests/"))
+        .count();
+    assert!(manifest_gets >= 3, "{:#?}", proxy.requests());
+}
+
+/// Regression: a dropped PUT failed the push with a 300-character URL as its message.
+/// It is tried again; when it keeps failing, the error names the registry, the blob and
+/// the cause, and no URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_cut_midway_is_tried_again_and_a_lasting_failure_names_what_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let wasm = component_file(tmp.path());
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule(
+            "PUT",
+            "/blobs/uploads/",
+            Fault::CutRequestAfter(1000),
+            1,
+        )],
+    );
+    let pushed = push_component(&via(&proxy, "kiln/flaky:1"), &open(), &wasm, &meta())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", proxy.requests()));
+    let store = BlobStore::new(tmp.path().join("store"));
+    let pulled = pull_component(&at(&registry, "kiln/flaky:1"), &open(), &store)
+        .await
+        .unwrap();
+    assert_eq!(pulled.layer, pushed.layer);
+
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule(
+            "PUT",
+            "/blobs/uploads/",
+            Fault::CutRequestAfter(1000),
+            100,
+        )],
+    );
+    let err = push_component(&via(&proxy, "kiln/flakier:1"), &open(), &wasm, &meta())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, Error::Unreachable { .. }),
+        "not reported as a registry that did not answer: {message}"
+    );
+    assert!(
+        message.contains(&format!("registry {}", proxy.address)),
+        "{message}"
+    );
+    assert!(message.contains("uploading blob sha256:"), "{message}");
+    assert!(!message.contains("http://"), "{message}");
+    assert!(
+        message.len() < 500,
+        "{} characters: {message}",
+        message.len()
+    );
+}
+
+/// Regression: a registry that accepted the connection and never answered hung `kiln
+/// component pull` for ever. Each request waits at most KILN_REGISTRY_TIMEOUT; then the
+/// pull fails saying which registry did not answer.
+#[test]
+fn a_registry_that_never_answers_fails_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start();
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule("GET", "/manifests/", Fault::Hang, 1000)],
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln-under-test"))
+        .args([
+            "component",
+            "pull",
+            &format!("{}/kiln/slow:1", proxy.address),
+        ])
+        .args(["-o", &tmp.path().join("c.wasm").display().to_string()])
+        .env("KILN_REGISTRY_TIMEOUT", "1")
+        .env("KILN_CACHE_DIR", tmp.path().join("cache"))
+        .env("DOCKER_CONFIG", tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("registry {} did not answer", proxy.address)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("timed out") || stderr.contains("timeout"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -500,6 +500,17 @@ mod interrupt {
 
     #[test]
     fn sigint_during_a_provisioner_cancels_cleans_up_and_exits_130() {
+        interrupt_during_a_provisioner("-INT", "Interrupt", 130);
+    }
+
+    /// Regression: SIGTERM killed kiln at once (exit 143 without cleanup), leaving the
+    /// remote commands and their scripts on the machine. It is Ctrl-C now.
+    #[test]
+    fn sigterm_during_a_provisioner_cancels_cleans_up_and_exits_143() {
+        interrupt_during_a_provisioner("-TERM", "Terminate signal", 143);
+    }
+
+    fn interrupt_during_a_provisioner(signal: &str, said: &str, code: i32) {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().unwrap();
         // Two builds, each sleeping remotely with its own marker.
@@ -539,20 +550,22 @@ mod interrupt {
         }
         let interrupted_at = Instant::now();
         let status = kiln_tests::command("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
         seen.extend(lines.map(|l| l.unwrap()));
-        let code = child.wait().unwrap().code();
+        let exit = child.wait().unwrap().code();
         let out = seen.join("\n");
-        assert_eq!(code, Some(130), "{out}");
+        assert_eq!(exit, Some(code), "{out}");
         assert!(
             interrupted_at.elapsed() < Duration::from_secs(30),
             "cancellation waited for the remote command"
         );
         assert!(
-            out.contains("==> Interrupt received. Cancelling builds and cleaning up..."),
+            out.contains(&format!(
+                "==> {said} received. Cancelling builds and cleaning up..."
+            )),
             "{out}"
         );
         assert!(out.contains("--> null.web: build was cancelled"), "{out}");
@@ -570,6 +583,29 @@ mod interrupt {
             assert!(
                 Instant::now() < deadline,
                 "a remote sleep outlived its build"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Regression: the uploaded scripts (inline commands, which may hold secrets)
+        // stayed on the machine. The machine is this host: its /tmp.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left: Vec<PathBuf> = std::fs::read_dir("/tmp")
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("script_"))
+                        && std::fs::read_to_string(p).is_ok_and(|t| t.contains(&marker))
+                })
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "scripts left on the machine: {left:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

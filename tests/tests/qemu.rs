@@ -192,6 +192,16 @@ build {{
 
 #[test]
 fn sigint_mid_build_stops_qemu_and_removes_the_half_built_disk() {
+    interrupt_mid_build("-INT", 130);
+}
+
+/// SIGTERM is Ctrl-C: the same cleanup, exit 143.
+#[test]
+fn sigterm_mid_build_stops_qemu_and_removes_the_half_built_disk() {
+    interrupt_mid_build("-TERM", 143);
+}
+
+fn interrupt_mid_build(signal: &str, code: i32) {
     let work = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -238,7 +248,7 @@ build {{
         "QEMU runs"
     );
     let status = kiln_tests::command("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -247,7 +257,7 @@ build {{
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let all = format!("{}\n{}\n{stderr}", seen.join("\n"), rest.join("\n"));
-    assert_eq!(exit.code(), Some(130), "{all}");
+    assert_eq!(exit.code(), Some(code), "{all}");
     assert!(
         processes_with(&disk.display().to_string()).is_empty(),
         "QEMU is gone:\n{all}"

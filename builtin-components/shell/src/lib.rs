@@ -165,11 +165,15 @@ impl Provisioner for Shell {
             // The temporary script is removed by the same remote shell that ran it (on its
             // own lines, so a trailing comment in execute_command cannot swallow it): one
             // session fewer per script than a separate `rm`, with the exit status kept.
+            // A build cancelled mid-script stops the command with TERM (then KILL): the
+            // trap removes the script then too, so that no inline command (which may hold
+            // a secret) stays on the machine.
             let full = if config.skip_clean {
                 command.clone()
             } else {
                 format!(
-                    "{command}\n__kiln_status=$?\nrm -f {}\nexit $__kiln_status",
+                    "__kiln_script={}\ntrap 'rm -f \"$__kiln_script\"; exit 143' HUP INT TERM\n\
+                     {command}\n__kiln_status=$?\nrm -f \"$__kiln_script\"\nexit $__kiln_status",
                     quote(&remote_path)
                 )
             };

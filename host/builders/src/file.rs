@@ -48,12 +48,7 @@ impl FileBuilder {
             }
             (Some(s), None) => Input::Source(cwd.join(s)),
             (None, Some(c)) => Input::Content(c),
-            (None, None) => {
-                return Err(FieldError {
-                    field: None,
-                    message: "source or content must be specified".into(),
-                })
-            }
+            (None, None) => return Err(FieldError::block("source or content must be specified")),
         };
         if c.target.is_empty() {
             return Err(FieldError::new("target", "target must be specified"));

@@ -35,13 +35,10 @@ pub fn new_builder(
         "null" => Ok(Box::new(null::NullBuilder::new(config, cwd)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
         "qemu" => Ok(Box::new(qemu::QemuBuilder::new(config, cwd, source_name)?)),
-        other => Err(FieldError {
-            field: None,
-            message: format!(
-                "unknown source type {other:?}; Kiln ships: {}",
-                SOURCE_TYPES.join(", ")
-            ),
-        }),
+        other => Err(FieldError::block(format!(
+            "unknown source type {other:?}; Kiln ships: {}",
+            SOURCE_TYPES.join(", ")
+        ))),
     }
 }
 

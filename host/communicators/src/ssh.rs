@@ -480,9 +480,10 @@ struct SshProcess {
 }
 
 /// A command still running when its handle is dropped (a step that ended, or a
-/// component that let go of it) is killed with its whole process group: the SSH `signal`
+/// component that let go of it) is stopped with its whole process group: the SSH `signal`
 /// request (which OpenSSH honours only for non-root logins) and, by the PID it reported,
-/// `kill -KILL -- -PGID` on a second channel; then the channel closes. Nothing a step
+/// `kill -TERM -- -PGID` on a second channel, then `kill -KILL` a second later for what
+/// did not end; then the channel closes. Nothing a step
 /// started outlives it on the machine, unless it leaves its process group on purpose or
 /// runs as another user (through sudo, say).
 impl Drop for SshProcess {
@@ -497,10 +498,16 @@ impl Drop for SshProcess {
         };
         let (pid, handle) = (self.pid.get().copied(), self.handle.clone());
         let kill = runtime.spawn(async move {
-            let _ = write.signal(russh::Sig::KILL).await;
+            let _ = write.signal(russh::Sig::TERM).await;
             if let Some(pid) = pid {
-                let kill =
-                    format!("kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null");
+                // TERM first, so that the command's shell can remove what it made (the
+                // shell provisioner's script, trapped); KILL what is left a second later.
+                let kill = format!(
+                    "kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; \
+                     i=0; while [ $i -lt 20 ] && kill -0 -- -{pid} 2>/dev/null; do \
+                     sleep 0.05; i=$((i + 1)); done; \
+                     kill -KILL -- -{pid} 2>/dev/null || kill -KILL {pid} 2>/dev/null; true"
+                );
                 match exec_on(&handle, &kill).await {
                     Ok(exec) => {
                         let (tx, _rx) = mpsc::channel(1);

@@ -10,6 +10,8 @@ pub struct FieldError {
     pub field: Option<String>,
     /// What is wrong, for people.
     pub message: String,
+    /// When the attribute is not a known one: the names that are.
+    pub unknown: Option<Vec<String>>,
 }
 
 impl FieldError {
@@ -18,6 +20,30 @@ impl FieldError {
         FieldError {
             field: Some(field.into()),
             message: message.into(),
+            unknown: None,
+        }
+    }
+
+    /// An error about the block as a whole.
+    pub fn block(message: impl Into<String>) -> Self {
+        FieldError {
+            field: None,
+            message: message.into(),
+            unknown: None,
+        }
+    }
+}
+
+impl From<crate::decode::DecodeError> for FieldError {
+    fn from(e: crate::decode::DecodeError) -> Self {
+        let unknown = match &e.problem {
+            crate::decode::Problem::UnknownField { expected } => Some(expected.clone()),
+            _ => None,
+        };
+        FieldError {
+            field: e.field().map(str::to_owned),
+            message: e.to_string(),
+            unknown,
         }
     }
 }
@@ -33,17 +59,12 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Deserializes a block's attributes into `T` (which should deny unknown fields).
+/// Deserializes a block's attributes into `T` (which should deny unknown fields); an
+/// error names the attribute and never quotes its value (see [`crate::decode`]).
 pub fn decode<T: serde::de::DeserializeOwned>(
     config: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, FieldError> {
-    serde_json::from_value(serde_json::Value::Object(config.clone())).map_err(|e| {
-        let message = e.to_string();
-        FieldError {
-            field: field_of(&message),
-            message,
-        }
-    })
+    crate::decode::decode(config).map_err(FieldError::from)
 }
 
 /// The attribute serde's message is about: "unknown field `x`", "missing field `x`".

@@ -12,10 +12,25 @@ pub struct Location {
     pub line: usize,
     /// 1-based column, in characters.
     pub col: usize,
-    /// The source line the location is on, shown under the message.
+    /// The source line the location is on, shown under the message; for a long line, an
+    /// excerpt of it around the column (see [`excerpt`]).
     pub source_line: String,
     /// Width of the marked span on `source_line`, at least 1.
     pub width: usize,
+    /// The 1-based column within `source_line` when it is an excerpt; 0 when it is the
+    /// whole line (the column is then `col`).
+    pub source_col: usize,
+}
+
+impl Location {
+    /// The 1-based column of the location within `source_line`.
+    pub fn column_in_source_line(&self) -> usize {
+        if self.source_col == 0 {
+            self.col
+        } else {
+            self.source_col
+        }
+    }
 }
 
 impl fmt::Display for Location {
@@ -98,18 +113,19 @@ impl fmt::Display for Diagnostic {
                 write!(f, "{label}: {loc}: {}", self.summary)?;
                 if !loc.source_line.is_empty() {
                     let num = loc.line.to_string();
-                    write!(f, "\n\n  {num} | {}", loc.source_line)?;
-                    let pad: String = loc
-                        .source_line
+                    let (shown, col) = excerpt(&loc.source_line, loc.column_in_source_line());
+                    write!(f, "\n\n  {num} | {shown}")?;
+                    let pad: String = shown
                         .chars()
-                        .take(loc.col.saturating_sub(1))
+                        .take(col.saturating_sub(1))
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect();
+                    let room = shown.chars().count().saturating_sub(col.saturating_sub(1));
                     write!(
                         f,
                         "\n  {} | {pad}{}",
                         " ".repeat(num.len()),
-                        "^".repeat(loc.width.max(1))
+                        "^".repeat(loc.width.clamp(1, room.max(1)))
                     )?;
                 }
             }
@@ -120,6 +136,33 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// The most characters of a source line a diagnostic shows.
+const SNIPPET_WIDTH: usize = 160;
+
+/// The part of `line` a diagnostic shows, around column `col` (1-based, in
+/// characters), and the column within it: a long line (a minified file) is cut to
+/// [`SNIPPET_WIDTH`] characters with `...` where text was left out.
+pub fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= SNIPPET_WIDTH {
+        return (line.to_owned(), col);
+    }
+    let at = col.saturating_sub(1).min(len);
+    let start = at.saturating_sub(SNIPPET_WIDTH / 2);
+    let end = (start + SNIPPET_WIDTH).min(len);
+    let mut shown = String::new();
+    let mut col = at - start + 1;
+    if start > 0 {
+        shown.push_str("...");
+        col += 3;
+    }
+    shown.extend(line.chars().skip(start).take(end - start));
+    if end < len {
+        shown.push_str("...");
+    }
+    (shown, col)
 }
 
 /// Suggests the closest of `candidates` to `word`, for "did you mean" hints.
@@ -168,6 +211,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    /// Regression: one error on a minified file printed its whole 600 KB line.
+    #[test]
+    fn a_long_line_is_cut_around_the_column() {
+        let line = format!("{}X{}", "a".repeat(300_000), "b".repeat(300_000));
+        let d = Diagnostic::error(
+            "bad",
+            Some(Location {
+                file: "t.json".into(),
+                line: 1,
+                col: 300_001,
+                source_line: line,
+                width: 1,
+                source_col: 0,
+            }),
+        );
+        let text = d.to_string();
+        assert!(text.len() < 600, "{} bytes", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines[2].find('X').unwrap();
+        assert_eq!(lines[3].find('^'), Some(at), "{text}");
+        assert!(
+            lines[2].contains("...a") && lines[2].ends_with("b..."),
+            "{text}"
+        );
+    }
+
     #[test]
     fn suggests_close_names_only() {
         let names = ["ssh_username", "ssh_password", "ssh_host"];
@@ -187,6 +256,7 @@ mod tests {
                 col: 3,
                 source_line: "  ssh_usernme = \"root\"".into(),
                 width: 11,
+                source_col: 0,
             }),
         );
         let text = d.to_string();

@@ -14,7 +14,6 @@ use kiln_core::{Diagnostic, Severity};
 use kiln_template::{LoadOptions, VarArg};
 
 /// Exit status of an interrupted build, as shells report SIGINT.
-const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,8 +139,46 @@ enum Command {
         #[command(subcommand)]
         command: crate::component_cli::ComponentCommand,
     },
+    /// Look after Kiln's cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// Print Kiln's version.
     Version,
+}
+
+/// `kiln cache ...`
+#[derive(Debug, Subcommand)]
+enum CacheCommand {
+    /// Remove what runs that died (killed, crashed, the machine rebooted) left in the
+    /// cache and the temporary directory: partial blobs, container scratch directories.
+    /// Safe while other builds run: what a live run holds is left alone.
+    Prune,
+}
+
+/// Removes the leftovers of dead runs; prints each with `say` when `verbose`.
+fn sweep_leftovers(verbose: bool) -> u64 {
+    let Some(cache) = kiln_core::default_cache_dir() else {
+        return 0;
+    };
+    let swept = kiln_builders::container::sweep(&cache);
+    let total: u64 = swept.iter().map(|s| s.bytes).sum();
+    if verbose {
+        for s in &swept {
+            println!("removed {} ({} bytes)", s.path.display(), s.bytes);
+        }
+        println!(
+            "{} leftover(s) of interrupted runs removed, {total} bytes freed",
+            swept.len()
+        );
+    } else if !swept.is_empty() {
+        eprintln!(
+            "==> Removed {} leftover(s) of interrupted runs ({total} bytes)",
+            swept.len()
+        );
+    }
+    total
 }
 
 /// Packer spells long flags with one dash (`-var`); clap wants two.
@@ -180,9 +217,11 @@ fn ordered_var_args(matches: &ArgMatches, args: &TemplateArgs) -> Vec<VarArg> {
     indexed.into_iter().map(|(_, a)| a).collect()
 }
 
+/// Prints diagnostics with the template's sensitive values masked: an error about a
+/// value must not print it.
 fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
-        eprintln!("{d}\n");
+        eprintln!("{}\n", ui::mask_known(&d.to_string()));
     }
 }
 
@@ -225,11 +264,41 @@ struct Loaded {
     cwd: PathBuf,
 }
 
+/// The environment as text. A variable that is not UTF-8 is left out, unless Kiln needs
+/// it (`PKR_VAR_*`), which is an error naming it.
+fn environment() -> Result<Vec<(String, String)>, String> {
+    let mut env = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        match (key.into_string(), value.into_string()) {
+            (Ok(k), Ok(v)) => env.push((k, v)),
+            (Ok(k), Err(_)) if k.starts_with("PKR_VAR_") => {
+                return Err(format!(
+                    "the environment variable {k} is not valid UTF-8; Kiln reads variable \
+                     values as text: set it in UTF-8, or pass the value with -var or a \
+                     -var-file"
+                ))
+            }
+            (Err(k), _) if k.to_string_lossy().starts_with("PKR_VAR_") => {
+                return Err(format!(
+                    "the name of the environment variable {} is not valid UTF-8",
+                    k.to_string_lossy()
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(env)
+}
+
 fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env = environment().map_err(|e| {
+        eprintln!("Error: {e}");
+        ExitCode::from(1)
+    })?;
     let opts = LoadOptions {
         var_args: ordered_var_args(matches, args),
-        env: std::env::vars().collect(),
+        env,
         cwd: cwd.clone(),
     };
     match kiln_template::load(&args.template, &opts) {
@@ -276,7 +345,13 @@ fn console(
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let opts = LoadOptions {
         var_args: ordered_var_args(matches, &args),
-        env: std::env::vars().collect(),
+        env: match environment() {
+            Ok(env) => env,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
+        },
         cwd,
     };
     let loaded = match template {
@@ -298,8 +373,26 @@ fn console(
         }
     };
     prompt();
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
+    let mut unreadable = false;
+    let mut stdin = std::io::stdin().lock();
+    let mut raw = Vec::new();
+    for number in 1.. {
+        raw.clear();
+        match stdin.read_until(b'\n', &mut raw) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("Error: reading line {number} of the input: {e}");
+                unreadable = true;
+                break;
+            }
+        }
+        let Ok(line) = std::str::from_utf8(&raw) else {
+            eprintln!("Error: line {number} of the input is not UTF-8 text; it is skipped");
+            unreadable = true;
+            prompt();
+            continue;
+        };
         let line = line.trim();
         if line == "exit" {
             break;
@@ -308,12 +401,16 @@ fn console(
             match loaded.evaluate(line) {
                 Ok(serde_json::Value::String(s)) => println!("{s}"),
                 Ok(other) => println!("{}", kiln_template::inspect::hcl_value(&other, 0)),
-                Err(d) => eprintln!("{d}"),
+                Err(d) => eprintln!("{}", ui::mask_known(&d.to_string())),
             }
         }
         prompt();
     }
-    ExitCode::SUCCESS
+    if unreadable {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `kiln hcl2_upgrade`: writes the HCL2 translation of a JSON template.
@@ -368,7 +465,8 @@ async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) 
             return ExitCode::from(1);
         }
     };
-    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await;
+    let never = CancellationToken::new();
+    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required, &never).await;
     print_notices(&rt);
     match prepared {
         Ok(_) => {
@@ -419,15 +517,6 @@ async fn build(
             return ExitCode::from(1);
         }
     };
-    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required).await;
-    print_notices(&rt);
-    let ready = match prepared {
-        Ok(r) => r,
-        Err(diags) => {
-            print_diagnostics(&diags);
-            return ExitCode::from(1);
-        }
-    };
     let color = flags.color && std::env::var_os("NO_COLOR").is_none();
     let out = Arc::new(ui::Output {
         color,
@@ -438,24 +527,26 @@ async fn build(
             && std::io::IsTerminal::is_terminal(&std::io::stderr())
             && std::env::var("TERM").map_or(true, |t| t != "dumb"),
     });
+    // What interrupted runs left behind goes first (safe beside builds running now).
+    sweep_leftovers(false);
+    // Interrupts are handled from here on: also while components are checked.
     let cancel = CancellationToken::new();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        let interrupted = interrupted.clone();
+    let interrupted = {
         let out = out.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
-                out.line("==> Interrupt received. Cancelling builds and cleaning up...");
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    out.line("==> Second interrupt: exiting now.");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-            }
-        });
+        crate::signals::listen(cancel.clone(), move |line| out.line(line))
+    };
+    let prepared = engine::prepare(&loaded.plan, &rt, &loaded.cwd, &required, &cancel).await;
+    print_notices(&rt);
+    if let Some(code) = interrupted.exit_code() {
+        return ExitCode::from(code);
     }
+    let ready = match prepared {
+        Ok(r) => r,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
     let on_error = flags.on_error;
     let policy = engine::Policy {
         on_error,
@@ -563,8 +654,8 @@ async fn build(
             });
         }
     }
-    if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-        ExitCode::from(EXIT_INTERRUPTED)
+    if let Some(code) = interrupted.exit_code() {
+        ExitCode::from(code)
     } else if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -712,6 +803,12 @@ pub fn main() -> ExitCode {
             rt.block_on(crate::component_cli::init(&template, upgrade))
         }
         Command::Component { command } => rt.block_on(crate::component_cli::run(command)),
+        Command::Cache {
+            command: CacheCommand::Prune,
+        } => {
+            sweep_leftovers(true);
+            ExitCode::SUCCESS
+        }
         Command::Validate {
             template,
             syntax_only,

@@ -24,14 +24,12 @@ use kiln_runtime::{PreparedComponent, Runtime, StepRequest};
 /// A field error from a builder or component, placed on the attribute it names.
 pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Diagnostic {
     let location = Some(block.location_of(err.field.as_deref()));
-    if err.message.starts_with("unknown field `") {
-        let name = field_of(&err.message).unwrap_or_default();
-        let expected = expected_fields(&err.message);
+    if let (Some(name), Some(expected)) = (&err.field, &err.unknown) {
         let d = Diagnostic::error(
             format!("Unsupported argument \"{name}\" in {what}"),
             location,
         );
-        return match did_you_mean(&name, expected.iter().copied()) {
+        return match did_you_mean(name, expected.iter().map(String::as_str)) {
             Some(s) => d.with_hint(format!(
                 "An argument named \"{name}\" is not expected here. Did you mean \"{s}\"?"
             )),
@@ -46,6 +44,25 @@ pub fn field_diagnostic(block: &ConfigBlock, what: &str, err: &FieldError) -> Di
         .next()
         .unwrap_or(&err.message);
     Diagnostic::error(format!("{what}: {message}"), location)
+}
+
+/// A component's `validate` answer as a field error. Components built with the guest
+/// SDK answer in serde's words, whose unknown-field form is read here.
+pub fn issue_error(issue: &kiln_runtime::ConfigIssue) -> FieldError {
+    let unknown = issue.message.starts_with("unknown field `").then(|| {
+        expected_fields(&issue.message)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    });
+    FieldError {
+        field: issue
+            .field
+            .clone()
+            .or_else(|| unknown.as_ref().and_then(|_| field_of(&issue.message))),
+        message: issue.message.clone(),
+        unknown,
+    }
 }
 
 /// The grant of a provisioner step: what a builtin's configuration implies plus what
@@ -197,6 +214,7 @@ async fn validate_steps(
     steps: &[(&BuildPlan, (&StepPlan, &PreparedComponent))],
     runtime: &Runtime,
     cwd: &Path,
+    cancel: &CancellationToken,
 ) -> HashMap<ValidateKey, Result<Vec<kiln_runtime::ConfigIssue>, String>> {
     let mut by_kind: HashMap<String, (PreparedComponent, Vec<(ValidateKey, StepRequest)>)> =
         HashMap::new();
@@ -207,7 +225,7 @@ async fn validate_steps(
             continue;
         }
         let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
-        let req = step_request(step, build, None, ui, cwd, CancellationToken::new());
+        let req = step_request(step, build, None, ui, cwd, cancel.clone());
         by_kind
             .entry(step.kind.clone())
             .or_insert_with(|| (component.clone(), Vec::new()))
@@ -225,6 +243,19 @@ async fn validate_steps(
     answers
 }
 
+/// What checking a plan's steps works with.
+#[derive(Clone, Copy)]
+pub struct PrepareCx<'a> {
+    /// Compiles and validates components.
+    pub runtime: &'a Runtime,
+    /// Relative paths resolve against it.
+    pub cwd: &'a Path,
+    /// The template's own components.
+    pub required: &'a Resolved,
+    /// Stops the validation when the run is interrupted.
+    pub cancel: &'a CancellationToken,
+}
+
 /// Checks every build of `plan`: builder configuration, provisioner types, and each
 /// component's own `validate`. Returns the builds or every problem found.
 pub async fn prepare(
@@ -232,6 +263,7 @@ pub async fn prepare(
     runtime: &Runtime,
     cwd: &Path,
     required: &Resolved,
+    cancel: &CancellationToken,
 ) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     // Every build's steps are validated, also where the builder's configuration failed.
@@ -301,16 +333,15 @@ pub async fn prepare(
                 error_cleanup = Some((step.clone(), component));
             }
         }
-        let post = crate::post::prepare(
-            build,
-            &plan.sensitive,
+        let cx = PrepareCx {
             runtime,
             cwd,
             required,
-            &mut prepared_post,
-            &mut errors,
-        )
-        .await;
+            cancel,
+        };
+        let post =
+            crate::post::prepare(build, &plan.sensitive, &cx, &mut prepared_post, &mut errors)
+                .await;
         checked.push((builder, build, steps, error_cleanup, post));
     }
     let all_steps: Vec<_> = checked
@@ -323,21 +354,17 @@ pub async fn prepare(
         steps = all_steps.len(),
         "builders configured, components ready"
     );
-    let answers = validate_steps(&all_steps, runtime, cwd).await;
+    let answers = validate_steps(&all_steps, runtime, cwd, cancel).await;
     tracing::debug!(configurations = answers.len(), "steps validated");
     for (_, _, steps, cleanup, _) in &checked {
         for (step, _) in component_steps(steps, cleanup) {
             match &answers[&validate_key(step)] {
                 Ok(issues) => {
                     for issue in issues {
-                        let fe = FieldError {
-                            field: issue.field.clone(),
-                            message: issue.message.clone(),
-                        };
                         errors.push(field_diagnostic(
                             &step.block,
                             &format!("provisioner \"{}\"", step.kind),
-                            &fe,
+                            &issue_error(issue),
                         ));
                     }
                 }

@@ -9,4 +9,5 @@ pub mod fmt;
 pub mod post;
 mod scaffold;
 mod shell_local;
+mod signals;
 pub mod ui;

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use kiln_core::config::FieldError;
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, PostProcessorPlan};
 use kiln_core::{Artifact, BuildError, Diagnostic, Grant, Ui};
@@ -86,12 +85,16 @@ fn request(
 pub async fn prepare(
     build: &BuildPlan,
     sensitive: &[String],
-    runtime: &Runtime,
-    cwd: &Path,
-    required: &crate::components::Resolved,
+    cx: &crate::engine::PrepareCx<'_>,
     prepared: &mut HashMap<String, PreparedComponent>,
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Vec<ReadyPostProcessor>> {
+    let crate::engine::PrepareCx {
+        runtime,
+        cwd,
+        required,
+        cancel,
+    } = *cx;
     let mut chains = Vec::new();
     for chain in &build.post_processors {
         let mut ready = Vec::new();
@@ -164,7 +167,7 @@ pub async fn prepare(
                 },
             };
             let ui: Arc<dyn Ui> = Arc::new(kiln_core::ui::DiscardUi);
-            let req = request(pp, build, &empty(), ui, cwd, CancellationToken::new());
+            let req = request(pp, build, &empty(), ui, cwd, cancel.clone());
             errors.extend(crate::engine::check_declared(
                 &component,
                 &req.grant,
@@ -176,10 +179,7 @@ pub async fn prepare(
             match answer.into_iter().next() {
                 Some(Ok(issues)) => {
                     for issue in issues {
-                        let fe = FieldError {
-                            field: issue.field,
-                            message: issue.message,
-                        };
+                        let fe = crate::engine::issue_error(&issue);
                         errors.push(field_diagnostic(&pp.block, &what, &fe));
                     }
                 }

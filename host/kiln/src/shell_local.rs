@@ -47,10 +47,7 @@ struct Raw {
 }
 
 fn field(name: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: Some(name.into()),
-        message: message.into(),
-    }
+    FieldError::new(name, message)
 }
 
 impl Config {
@@ -59,21 +56,14 @@ impl Config {
         config: &serde_json::Map<String, serde_json::Value>,
         cwd: &Path,
     ) -> Result<Self, FieldError> {
-        let raw: Raw =
-            serde_json::from_value(serde_json::Value::Object(config.clone())).map_err(|e| {
-                FieldError {
-                    field: kiln_core::config::field_of(&e.to_string()),
-                    message: e.to_string(),
-                }
-            })?;
+        let raw: Raw = kiln_core::config::decode(config)?;
         let mut scripts: Vec<String> = raw.script.into_iter().collect();
         scripts.extend(raw.scripts);
         let given = [!raw.inline.is_empty(), !scripts.is_empty()];
         if given.iter().filter(|g| **g).count() != 1 {
-            return Err(FieldError {
-                field: None,
-                message: "exactly one of inline, script or scripts must be specified".into(),
-            });
+            return Err(FieldError::block(
+                "exactly one of inline, script or scripts must be specified",
+            ));
         }
         let scripts: Vec<PathBuf> = scripts.iter().map(|s| cwd.join(s)).collect();
         for s in &scripts {

@@ -37,20 +37,44 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `text` with every value of `sensitive` replaced by `<sensitive>`, also where it
-/// appears as a component's text shows it (control characters escaped).
+/// `text` with every value of `sensitive` replaced by `<sensitive>`, in every form
+/// Kiln itself writes it in (see [`secret_forms`]).
 pub fn mask_all(text: &str, sensitive: &[String]) -> String {
     let mut out = text.to_owned();
     for s in sensitive {
-        if s.is_empty() {
-            continue;
-        }
-        out = out.replace(s.as_str(), "<sensitive>");
-        if let std::borrow::Cow::Owned(escaped) = kiln_core::text::escape_controls(s) {
-            out = out.replace(&escaped, "<sensitive>");
+        for form in secret_forms(s) {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), "<sensitive>");
+            }
         }
     }
     out
+}
+
+/// A secret as it may appear in what Kiln prints or logs: as it is; escaped as a JSON
+/// string (configurations in the log), as Rust's debug format (log fields) and as a
+/// component's text (control characters escaped); inside shell single quotes (the
+/// shell provisioners quote variables); and base64-encoded (credentials). Longest first,
+/// so that a form containing another is masked whole.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let debug = format!("{secret:?}");
+    let mut forms = vec![
+        secret.to_owned(),
+        json[1..json.len() - 1].to_owned(),
+        debug[1..debug.len() - 1].to_owned(),
+        kiln_core::text::escape_controls(secret).into_owned(),
+        secret.replace('\'', r#"'"'"'"#),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+    ];
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    forms.dedup();
+    forms.retain(|f| !f.is_empty());
+    forms
 }
 
 /// The sensitive values of the loaded template, masked in the log too.
@@ -64,6 +88,15 @@ pub fn mask_in_log(sensitive: &[String]) {
                 secrets.push(s.clone());
             }
         }
+    }
+}
+
+/// `text` with every sensitive value of the loaded template masked (what
+/// [`mask_in_log`] was given): for diagnostics and errors printed outside a build's UI.
+pub fn mask_known(text: &str) -> String {
+    match LOG_SECRETS.read() {
+        Ok(secrets) if !secrets.is_empty() => mask_all(text, &secrets),
+        _ => text.to_owned(),
     }
 }
 
@@ -282,6 +315,25 @@ impl Drop for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: with KILN_LOG=debug, a secret holding `"` or `\` reached the log in
+    /// its JSON-escaped form, past the mask.
+    #[test]
+    fn every_form_kiln_writes_a_secret_in_is_masked() {
+        let secret = r#"pa"ss\wo'rd"#.to_owned();
+        let config = serde_json::json!({ "password": secret }).to_string();
+        let debug = format!("{:?}", secret);
+        let quoted = format!("PW='{}'", secret.replace('\'', r#"'"'"'"#));
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&secret);
+        for text in [config, debug, quoted, encoded, secret.clone()] {
+            let masked = mask_all(&text, std::slice::from_ref(&secret));
+            assert!(masked.contains("<sensitive>"), "{text} -> {masked}");
+            for part in ["ss\\\\wo", "ss\\wo", "pa\\\"ss", "wo'\"'\"'rd"] {
+                assert!(!masked.contains(part), "{text} -> {masked}");
+            }
+        }
+    }
 
     #[test]
     fn machine_fields_escape_as_packer_does() {

@@ -287,7 +287,7 @@ async fn upload_config(client: &Client, reference: &Reference, config: &[u8]) ->
     let (target, digest) = (&reference.to_oci(), Digest::of(config));
     let (fail, d) = (|e| registry_error(reference, e), digest.as_str());
     let doing = format!("uploading the config to {reference}");
-    retry_registry(&doing, || async move {
+    retry_registry(reference.registry(), &doing, || async move {
         if client.blob_exists(target, d).await.map_err(fail)? {
             return Ok(());
         }

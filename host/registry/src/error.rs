@@ -62,10 +62,19 @@ pub enum Error {
     #[error("registry {registry} refused access to {reference}; check the username and password, or run `kiln component login {registry}`")]
     Unauthorized { reference: String, registry: String },
     /// Any other registry failure: network, TLS, an unexpected answer.
-    #[error("registry request for {reference} failed: {source}")]
+    #[error("registry request for {reference} failed: {}", crate::retry::cause(source.as_ref()))]
     Registry {
         reference: String,
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The registry did not answer, dropped the connection or kept failing, through
+    /// every try.
+    #[error("registry {registry} did not answer while {doing} ({attempts} tries): {cause}; check that the registry runs and is reachable (KILN_REGISTRY_TIMEOUT sets how long each request may wait)")]
+    Unreachable {
+        registry: String,
+        doing: String,
+        attempts: u32,
+        cause: String,
     },
     /// A registry manifest that is not a wasm component artifact (an image, an index, a
     /// manifest with several layers, ...); `found` says what it is instead.

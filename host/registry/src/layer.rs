@@ -48,6 +48,30 @@ pub struct LayerOptions {
     pub overlay_upper: bool,
     /// Paths relative to the tree (e.g. `proc`) left out with everything below them.
     pub exclude: Vec<PathBuf>,
+    /// Stops the writing when cancelled (the build was): the layer's partial blob is
+    /// removed and the result is an error.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+/// A writer that fails once `cancel` is cancelled, so that a long tar stops between two
+/// of its writes.
+struct Stoppable<W> {
+    inner: W,
+    cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl<W: Write> Write for Stoppable<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+            // Not `Interrupted`, which `write_all` would retry for ever.
+            return Err(io::Error::other("the build was cancelled"));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -63,9 +87,13 @@ const OPAQUE_XATTRS: [&str; 2] = ["trusted.overlay.opaque", "user.overlay.opaque
 #[tracing::instrument(skip_all, fields(dir = %dir.display()))]
 pub fn write_layer(dir: &Path, opts: &LayerOptions, store: &BlobStore) -> Result<LayerInfo, Error> {
     let gzip = GzBuilder::new().write(store.writer()?, Compression::new(6));
-    let (gzip, diff_id) = tar_into(dir, opts, gzip)?;
+    let out = Stoppable {
+        inner: gzip,
+        cancel: opts.cancel.clone(),
+    };
+    let (out, diff_id) = tar_into(dir, opts, out)?;
     let what = format!("writing a layer of {}", dir.display());
-    let (digest, size) = gzip.finish().map_err(io_err(what))?.finish(None)?;
+    let (digest, size) = out.inner.finish().map_err(io_err(what))?.finish(None)?;
     tracing::debug!(%digest, %diff_id, size, "layer written");
     Ok(LayerInfo {
         digest,
@@ -77,6 +105,10 @@ pub fn write_layer(dir: &Path, opts: &LayerOptions, store: &BlobStore) -> Result
 /// The same tar as [`write_layer`] makes, uncompressed, into `out` (e.g. a root
 /// filesystem tarball); returns its digest.
 pub fn write_tar<W: Write>(dir: &Path, opts: &LayerOptions, out: W) -> Result<Digest, Error> {
+    let out = Stoppable {
+        inner: out,
+        cancel: opts.cancel.clone(),
+    };
     let (mut out, digest) = tar_into(dir, opts, out)?;
     out.flush()
         .map_err(io_err(format!("writing a tar of {}", dir.display())))?;

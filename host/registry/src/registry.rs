@@ -15,10 +15,11 @@ use oci_client::{Client, Reference as OciRef, RegistryOperation};
 use tokio_util::io::ReaderStream;
 
 use crate::error::io_err;
-use crate::retry::{http_status, retry_registry};
+use crate::retry::{http_status, retry_registry, REGISTRY_BACKOFF};
 use crate::spec::{parse, pick_platform, unsupported};
 use crate::spec::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST};
 use crate::spec::{MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
+use crate::store::BlobWriter;
 use crate::{BlobStore, Digest, Error, Image, ImageIndex, ImageManifest};
 
 /// An image in a registry, `[host[:port]/]repository[:tag][@sha256:…]`, with Docker's
@@ -257,7 +258,7 @@ pub(crate) async fn authorize_push(
 ) -> Result<(), Error> {
     let target = &reference.to_oci();
     let doing = format!("authorizing a push to {reference}");
-    retry_registry(&doing, || async move {
+    retry_registry(&reference.registry, &doing, || async move {
         let authorized = client.auth(target, auth, RegistryOperation::Push).await;
         authorized.map_err(|e| registry_error(reference, e))
     })
@@ -273,7 +274,7 @@ pub(crate) async fn fetch_manifest(
 ) -> Result<Vec<u8>, Error> {
     let oci_ref = &reference.to_oci();
     let doing = format!("fetching the manifest of {reference}");
-    retry_registry(&doing, || async move {
+    retry_registry(&reference.registry, &doing, || async move {
         let fetched = client.pull_manifest_raw(oci_ref, auth, &MANIFEST_TYPES);
         let (bytes, _) = fetched.await.map_err(|e| registry_error(reference, e))?;
         Ok(bytes.to_vec())
@@ -283,7 +284,9 @@ pub(crate) async fn fetch_manifest(
 
 /// Downloads blob `digest` of `reference`'s repository into `store`, checking its digest
 /// while it streams; a failed or corrupt download leaves nothing in the store. `what`
-/// names the blob in errors.
+/// names the blob in errors. A download the registry cuts short is tried again from
+/// where it stopped (an HTTP range), or from the start when the registry does not
+/// serve ranges.
 pub(crate) async fn download_blob(
     client: &Client,
     reference: &Reference,
@@ -292,26 +295,88 @@ pub(crate) async fn download_blob(
     what: &str,
 ) -> Result<(), Error> {
     let oci_ref = &reference.to_oci();
-    retry_registry(&format!("downloading {what}"), || async move {
-        let mut stream = client
+    let doing = format!("downloading {what}");
+    let mut partial: Option<(BlobWriter, u64)> = None;
+    let mut delay = REGISTRY_BACKOFF.first_delay;
+    let mut attempt = 1;
+    loop {
+        let got = download_into(
+            client,
+            oci_ref,
+            reference,
+            digest,
+            store,
+            what,
+            &mut partial,
+        )
+        .await;
+        match got {
+            Ok(()) => {
+                let (writer, _) = partial.take().expect("a finished download has its writer");
+                return writer
+                    .finish(Some(digest))
+                    .map(drop)
+                    .map_err(|e| e.naming(what));
+            }
+            Err(e) if attempt < REGISTRY_BACKOFF.attempts && e.is_transient() => {
+                let at = partial.as_ref().map_or(0, |(_, n)| *n);
+                tracing::warn!(attempt, ?delay, error = %e, at, "{doing} failed; resuming");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.unreachable(&reference.registry, &doing, attempt)),
+        }
+    }
+}
+
+/// One try of [`download_blob`]: continues `partial` (its writer and the bytes it has)
+/// when there is one, else starts it.
+async fn download_into(
+    client: &Client,
+    oci_ref: &OciRef,
+    reference: &Reference,
+    digest: &Digest,
+    store: &BlobStore,
+    what: &str,
+    partial: &mut Option<(BlobWriter, u64)>,
+) -> Result<(), Error> {
+    let at = partial.as_ref().map_or(0, |(_, n)| *n);
+    let fail = |e| registry_error(reference, e);
+    let mut stream = if at == 0 {
+        client
             .pull_blob_stream(oci_ref, digest.as_str())
             .await
-            .map_err(|e| registry_error(reference, e))?;
-        let mut writer = store.writer()?;
-        while let Some(chunk) = stream.next().await {
-            // A chunk lands in the page cache; a blocking write of one is cheap.
-            let chunk = chunk.map_err(|e| {
-                let digest_error = e.get_ref().and_then(|e| e.downcast_ref());
-                let ours = digest_error.and_then(|d| mismatch(d, what));
-                ours.unwrap_or_else(|| io_err(format!("downloading {what}"))(e))
-            })?;
-            std::io::Write::write_all(&mut writer, &chunk)
-                .map_err(io_err(format!("storing {what}")))?;
+            .map_err(fail)?
+    } else {
+        match client
+            .pull_blob_stream_partial(oci_ref, digest.as_str(), at, None)
+            .await
+            .map_err(fail)?
+        {
+            oci_client::client::BlobResponse::Partial(s) => s,
+            // No ranges: the whole blob again, into a new writer.
+            oci_client::client::BlobResponse::Full(s) => {
+                *partial = None;
+                s
+            }
         }
-        writer.finish(Some(digest)).map_err(|e| e.naming(what))?;
-        Ok(())
-    })
-    .await
+    };
+    if partial.is_none() {
+        *partial = Some((store.writer()?, 0));
+    }
+    let (writer, received) = partial.as_mut().expect("set above");
+    while let Some(chunk) = stream.next().await {
+        // A chunk lands in the page cache; a blocking write of one is cheap.
+        let chunk = chunk.map_err(|e| {
+            let digest_error = e.get_ref().and_then(|e| e.downcast_ref());
+            let ours = digest_error.and_then(|d| mismatch(d, what));
+            ours.unwrap_or_else(|| io_err(format!("downloading {what}"))(e))
+        })?;
+        std::io::Write::write_all(writer, &chunk).map_err(io_err(format!("storing {what}")))?;
+        *received += chunk.len() as u64;
+    }
+    Ok(())
 }
 
 /// Uploads blob `digest` (`size` bytes) to `reference`'s repository, streamed from the
@@ -326,7 +391,7 @@ pub(crate) async fn upload_blob(
     let (target, d, open) = (&reference.to_oci(), digest.as_str(), &open);
     let fail = |e| registry_error(reference, e);
     let doing = format!("uploading blob {digest} to {reference}");
-    retry_registry(&doing, || async move {
+    retry_registry(&reference.registry, &doing, || async move {
         if client.blob_exists(target, d).await.map_err(fail)? {
             return Ok(());
         }
@@ -352,7 +417,7 @@ pub(crate) async fn put_manifest(
     let (target, fail) = (&reference.to_oci(), |e| registry_error(reference, e));
     let (what, manifest) = (&format!("manifest {expected}"), &manifest);
     let doing = format!("pushing the {what} to {reference}");
-    retry_registry(&doing, || async move {
+    retry_registry(&reference.registry, &doing, || async move {
         let header = media_type.parse();
         let header = header.map_err(|_| unsupported(what, media_type))?;
         let pushed = client.push_manifest_raw(target, manifest.clone(), header);
@@ -360,7 +425,7 @@ pub(crate) async fn put_manifest(
     })
     .await?;
     let doing = format!("checking the {what} on {reference}");
-    let reported = retry_registry(&doing, || async move {
+    let reported = retry_registry(&reference.registry, &doing, || async move {
         let reported = client.fetch_manifest_digest(target, auth).await;
         reported.map_err(fail)
     })
@@ -381,14 +446,30 @@ pub(crate) fn client(reference: &Reference, insecure: bool) -> Client {
         true => ClientProtocol::Http,
         false => ClientProtocol::Https,
     };
+    let timeout = request_timeout();
     Client::new(ClientConfig {
         protocol,
         // A blob is streamed in one PUT of known size: the chunked upload sends one
         // request per read buffer (4 KiB), which made a 10 MiB push take 10 s on
         // loopback; monolithic, it takes a few milliseconds.
         use_monolithic_push: true,
+        // A registry that accepts the connection and never answers is given up on (and
+        // tried again) instead of waited for for ever.
+        connect_timeout: Some(timeout.min(std::time::Duration::from_secs(10))),
+        read_timeout: Some(timeout),
         ..ClientConfig::default()
     })
+}
+
+/// How long one registry request may wait for the registry to answer (or to send the
+/// next part of an answer): `KILN_REGISTRY_TIMEOUT` seconds, else 30.
+pub fn request_timeout() -> std::time::Duration {
+    std::env::var("KILN_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .and_then(|t| std::time::Duration::try_from_secs_f64(t).ok())
+        .unwrap_or(std::time::Duration::from_secs(30))
 }
 
 pub(crate) fn oci_auth(auth: Option<&RegistryAuth>) -> OciAuth {

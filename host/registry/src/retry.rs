@@ -52,15 +52,39 @@ pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, 
     }
 }
 
-/// [`retry`] with [`REGISTRY_BACKOFF`] and [`Error::is_transient`].
+/// [`retry`] with [`REGISTRY_BACKOFF`] and [`Error::is_transient`]; a passing failure
+/// that outlasts the tries becomes [`Error::Unreachable`], naming `registry`, what was
+/// being done and the cause.
 pub(crate) async fn retry_registry<T, F: Future<Output = Result<T, Error>>>(
-    what: &str,
+    registry: &str,
+    doing: &str,
     op: impl FnMut() -> F,
 ) -> Result<T, Error> {
-    retry(REGISTRY_BACKOFF, what, Error::is_transient, op).await
+    retry(REGISTRY_BACKOFF, doing, Error::is_transient, op)
+        .await
+        .map_err(|e| e.unreachable(registry, doing, REGISTRY_BACKOFF.attempts))
 }
 
 impl Error {
+    /// A passing failure, after the last try: the registry did not answer (or answered
+    /// with a server error) while `doing`. Other errors pass unchanged.
+    pub(crate) fn unreachable(self, registry: &str, doing: &str, attempts: u32) -> Error {
+        if !self.is_transient() {
+            return self;
+        }
+        let cause = match &self {
+            Error::Registry { source, .. } => cause(source.as_ref()),
+            Error::Io { source, .. } => cause(source),
+            other => other.to_string(),
+        };
+        Error::Unreachable {
+            registry: registry.to_owned(),
+            doing: doing.to_owned(),
+            attempts,
+            cause,
+        }
+    }
+
     /// Whether trying again later might succeed: a registry answering 5xx or 429, a
     /// connection refused, reset or aborted, a timeout. Never for an answer about the
     /// request itself (401, 403, 404, other 4xx) nor for a digest mismatch.
@@ -95,17 +119,24 @@ fn oci_transient(e: &OciError) -> bool {
             .errors
             .iter()
             .any(|e| e.code == Code::Toomanyrequests),
-        OciError::RequestError(e) if e.is_timeout() => true,
+        OciError::RequestError(e) if reqwest_passing(e) => true,
         OciError::IoError(e) => io_in_chain(e),
         _ => io_in_chain(e),
     }
 }
 
-/// Whether `e` or an error it wraps is an I/O error of a passing kind. `io::Error` hides
-/// the error it wraps from `source()`, so this also looks through `get_ref()`.
+/// Whether `e` or an error it wraps is an I/O error of a passing kind, or an HTTP
+/// request that timed out or lost its connection (a body cut short, a connection closed
+/// before the answer). `io::Error` hides the error it wraps from `source()`, so this also
+/// looks through `get_ref()`.
 fn io_in_chain(e: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(e);
     while let Some(e) = next {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest_passing)
+        {
+            return true;
+        }
         if let Some(io) = e.downcast_ref::<io::Error>() {
             if passing(io.kind()) {
                 return true;
@@ -118,6 +149,34 @@ fn io_in_chain(e: &(dyn StdError + 'static)) -> bool {
         next = e.source();
     }
     false
+}
+
+/// Whether an HTTP request failed for a passing reason: it timed out, could not connect,
+/// or lost its connection while sending the request or reading the answer.
+fn reqwest_passing(e: &reqwest::Error) -> bool {
+    e.is_timeout() || e.is_connect() || e.is_body() || e.is_decode() || e.is_request()
+}
+
+/// What `e` says went wrong, through its chain of causes, without the request URLs that
+/// HTTP errors carry (a blob URL is 150 characters of noise).
+pub(crate) fn cause(e: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let text = e.to_string();
+        let text = match text.find(" for url (") {
+            Some(at) => text[..at].to_owned(),
+            None => text,
+        };
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as _),
+            None => e.source(),
+        };
+    }
+    parts.join(": ")
 }
 
 fn passing(kind: io::ErrorKind) -> bool {

@@ -15,6 +15,9 @@ use crate::digest::HashingWriter;
 use crate::error::io_err;
 use crate::{Digest, Error};
 
+/// The name prefix of a blob being written.
+pub const INCOMING: &str = ".incoming-";
+
 /// A directory of blobs named by their sha256.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -46,7 +49,10 @@ impl BlobStore {
     pub fn writer(&self) -> Result<BlobWriter, Error> {
         let what = format!("creating a temporary blob in {}", self.root.display());
         fs::create_dir_all(self.root.join("sha256")).map_err(io_err(&what))?;
-        let temp = NamedTempFile::with_prefix_in(".incoming-", &self.root).map_err(io_err(what))?;
+        let temp = NamedTempFile::with_prefix_in(INCOMING, &self.root).map_err(io_err(&what))?;
+        // Held while it is written: a sweep (`kiln cache prune`) removes only the partial
+        // blobs of runs that died.
+        kiln_core::lease::lock(temp.as_file()).map_err(io_err(what))?;
         let out = HashingWriter::new(BufWriter::new(temp));
         Ok(BlobWriter {
             store: self.clone(),
@@ -73,6 +79,11 @@ impl BlobStore {
             self.put_reader(bytes, Some(&d))?;
         }
         Ok(d)
+    }
+
+    /// Removes the partial blobs of runs that died (see `kiln_core::lease`).
+    pub fn sweep(&self) -> Vec<kiln_core::lease::Swept> {
+        kiln_core::lease::sweep(&self.root, INCOMING)
     }
 
     /// Reads a whole blob; meant for manifests and configs, not layers.

@@ -15,9 +15,9 @@ pub struct SourceFile {
     pub text: String,
     /// The parsed body.
     pub body: Body,
-    /// Byte offset of the start of each line, so that a span's line is found by binary
-    /// search (large templates ask for thousands of locations).
-    line_starts: Vec<usize>,
+    /// Where each line starts, so that locations cost no more than their line's width
+    /// (large templates ask for thousands of locations).
+    lines: LineIndex,
     /// For a file in HCL2's JSON syntax: its JSON text and where each piece of
     /// [`SourceFile::text`] came from in it.
     json: Option<JsonOrigin>,
@@ -26,6 +26,7 @@ pub struct SourceFile {
 #[derive(Debug)]
 struct JsonOrigin {
     text: String,
+    lines: LineIndex,
     origins: Vec<(usize, Range<usize>)>,
 }
 
@@ -36,16 +37,150 @@ impl JsonOrigin {
         let span = at
             .checked_sub(1)
             .map_or(0..0, |i| self.origins[i].1.clone());
-        location_in(path, &self.text, span)
+        self.lines.locate(path, &self.text, span)
     }
+}
+
+/// The lines of a text: where each starts and whether it is ASCII, so that a location's
+/// line is a binary search and its column, on an ASCII line, a subtraction.
+#[derive(Debug, Default)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+    ascii: Vec<bool>,
+}
+
+impl LineIndex {
+    /// Indexes `text` in one pass.
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        let mut ascii = Vec::new();
+        let mut line_ascii = true;
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                ascii.push(line_ascii);
+                starts.push(i + 1);
+                line_ascii = true;
+            } else if !b.is_ascii() {
+                line_ascii = false;
+            }
+        }
+        ascii.push(line_ascii);
+        LineIndex { starts, ascii }
+    }
+
+    /// The location of byte range `span` of `text`, the contents of `path`.
+    pub fn locate(&self, path: &Path, text: &str, span: Range<usize>) -> Location {
+        let line = self.starts.partition_point(|&s| s <= span.start).max(1);
+        let line_end = self
+            .starts
+            .get(line)
+            .map_or(text.len(), |next| next.saturating_sub(1));
+        locate(
+            path,
+            text,
+            span,
+            line,
+            self.starts[line - 1]..line_end,
+            self.ascii[line - 1],
+        )
+    }
+}
+
+/// The most bytes Kiln reads of one file: a template, a variables file, or a file a
+/// template function reads (`file`, `filebase64`, `templatefile`, ...).
+pub const MAX_FILE_SIZE: u64 = 64 << 20;
+
+/// Reads the regular file `path` whole, refusing anything else (a FIFO would block, a
+/// device such as `/dev/zero` would never end) and anything over [`MAX_FILE_SIZE`]. The
+/// file is opened without blocking and checked through its open handle, so what is
+/// checked is what is read.
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a named pipe (FIFO)"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("it is {what}; Kiln reads regular files only"),
+        ));
+    }
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "it is larger than {} MiB, the most Kiln reads of one file",
+                MAX_FILE_SIZE >> 20
+            ),
+        )
+    };
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// The text of `bytes` read from `path`: an error naming the place of the first byte
+/// that is not UTF-8, or the byte-order mark a file must not start with.
+pub fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        return Err(Diagnostic::error(
+            "the file starts with a UTF-8 byte-order mark (EF BB BF), which HCL and JSON \
+             templates must not have"
+                .to_owned(),
+            Some(location_in(path, &text, 0..3)),
+        )
+        .with_hint("Save the file as UTF-8 without a byte-order mark."));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        // The lossy text replaces each bad sequence with one U+FFFD: before the first,
+        // offsets are the same.
+        Diagnostic::error(
+            format!(
+                "the file is not valid UTF-8: byte {at} (0x{:02X}) is not part of a UTF-8 character",
+                e.as_bytes()[at]
+            ),
+            Some(location_in(path, &text, at..at + 1)),
+        )
+        .with_hint("Templates and variable files are UTF-8 text.")
+    })
+}
+
+/// Reads `path` as a template or variables file: a regular file of UTF-8 text.
+pub fn read_template_text(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = read_regular(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read {}: {e}", path.display()), None))?;
+    utf8_text(path, bytes)
 }
 
 impl SourceFile {
     /// Reads and parses `path`: native HCL2, or HCL2's JSON syntax when the name ends
     /// in `.json` (`*.pkr.json` templates, `*.pkrvars.json` variable files).
     pub fn load(path: &Path) -> Result<Self, Diagnostic> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Diagnostic::error(format!("cannot read {}: {e}", path.display()), None))?;
+        let text = read_template_text(path)?;
         if path.to_string_lossy().ends_with(".json") {
             let schema = if path.to_string_lossy().ends_with(".pkr.json") {
                 crate::hcl_json::Schema::Template
@@ -70,6 +205,7 @@ impl SourceFile {
             )
         })?;
         let origin = JsonOrigin {
+            lines: LineIndex::new(&text),
             text,
             origins: translated.origins,
         };
@@ -103,25 +239,26 @@ impl SourceFile {
     pub fn parse(path: &Path, text: String) -> Result<Self, Diagnostic> {
         match hcl::edit::parser::parse_body(&text) {
             Ok(body) => {
-                let line_starts = std::iter::once(0)
-                    .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                    .collect();
+                let lines = LineIndex::new(&text);
                 Ok(SourceFile {
                     path: path.to_owned(),
                     text,
                     body,
-                    line_starts,
+                    lines,
                     json: None,
                 })
             }
             Err(e) => {
                 let loc = e.location();
+                let (source_line, source_col) =
+                    kiln_core::diag::excerpt(e.line().trim_end_matches(['\r', '\n']), loc.column());
                 let location = Location {
                     file: path.to_owned(),
                     line: loc.line(),
                     col: loc.column(),
-                    source_line: e.line().trim_end_matches(['\r', '\n']).to_owned(),
+                    source_line,
                     width: 1,
+                    source_col,
                 };
                 let message = e.message().to_owned();
                 Err(Diagnostic::error(
@@ -143,17 +280,7 @@ impl SourceFile {
         if let Some(json) = &self.json {
             return json.locate(&self.path, span.start);
         }
-        let line = self
-            .line_starts
-            .partition_point(|&s| s <= span.start)
-            .max(1);
-        locate(
-            &self.path,
-            &self.text,
-            span,
-            line,
-            self.line_starts[line - 1],
-        )
+        self.lines.locate(&self.path, &self.text, span)
     }
 }
 
@@ -162,7 +289,11 @@ pub fn location_in(path: &Path, text: &str, span: Range<usize>) -> Location {
     let before = &text[..floor_boundary(text, span.start)];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    locate(path, text, span, line, line_start)
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let ascii = text[line_start..line_end].is_ascii();
+    locate(path, text, span, line, line_start..line_end, ascii)
 }
 
 fn floor_boundary(text: &str, at: usize) -> usize {
@@ -173,23 +304,74 @@ fn floor_boundary(text: &str, at: usize) -> usize {
     at
 }
 
-/// The location of `span`, which starts on 1-based `line`, beginning at `line_start`.
-fn locate(path: &Path, text: &str, span: Range<usize>, line: usize, line_start: usize) -> Location {
-    let start = floor_boundary(text, span.start).max(line_start);
-    let col = text[line_start..start].chars().count() + 1;
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let source_line = text[line_start..line_end].trim_end_matches('\r').to_owned();
+/// How many characters of a long line a location keeps on each side of its column.
+const EXCERPT_SIDE: usize = 80;
+
+/// The location of `span`, which starts on 1-based `line`, the bytes `line_range` of
+/// `text` (without its newline); `ascii` says the line is ASCII, so that its column is a
+/// subtraction. A long line is kept as an excerpt around the column, so that many
+/// locations on one long line (a list of thousands of sources) neither copy nor scan it.
+fn locate(
+    path: &Path,
+    text: &str,
+    span: Range<usize>,
+    line: usize,
+    line_range: Range<usize>,
+    ascii: bool,
+) -> Location {
+    let (line_start, line_end) = (line_range.start, line_range.end.max(line_range.start));
+    let start = floor_boundary(text, span.start).clamp(line_start, line_end);
+    let col = if ascii {
+        start - line_start + 1
+    } else {
+        text[line_start..start].chars().count() + 1
+    };
     let mut end = span.end.clamp(start, line_end);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let width = text[start..end].chars().count().max(1);
+    let width = text[start..end]
+        .chars()
+        .take(4 * EXCERPT_SIDE)
+        .count()
+        .max(1);
+    let whole = text[line_start..line_end].trim_end_matches('\r');
+    if whole.len() <= 4 * EXCERPT_SIDE {
+        return Location {
+            file: path.to_owned(),
+            line,
+            col,
+            source_line: whole.to_owned(),
+            width,
+            source_col: 0,
+        };
+    }
+    let from = text[line_start..start]
+        .char_indices()
+        .rev()
+        .nth(EXCERPT_SIDE - 1)
+        .map_or(line_start, |(i, _)| line_start + i);
+    let to = text[start..line_end]
+        .char_indices()
+        .nth(EXCERPT_SIDE)
+        .map_or(line_end, |(i, _)| start + i);
+    let mut source_line = String::new();
+    let mut source_col = text[from..start].chars().count() + 1;
+    if from > line_start {
+        source_line.push_str("...");
+        source_col += 3;
+    }
+    source_line.push_str(text[from..to].trim_end_matches('\r'));
+    if to < line_end {
+        source_line.push_str("...");
+    }
     Location {
         file: path.to_owned(),
         line,
         col,
         source_line,
-        width,
+        width: width.min(EXCERPT_SIDE),
+        source_col,
     }
 }
 
@@ -268,4 +450,36 @@ pub fn discover(path: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Diagnostic>
         ));
     }
     Ok((templates, auto_vars))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: every location on one long line (a list of thousands of sources)
+    /// copied the whole line, so memory grew with the square of the template.
+    #[test]
+    fn locations_on_a_long_line_keep_an_excerpt() {
+        let refs: Vec<String> = (0..20_000)
+            .map(|i| format!("\"source.null.s{i}\""))
+            .collect();
+        let text = format!("build {{\n  sources = [{}]\n}}\n", refs.join(","));
+        let lines = LineIndex::new(&text);
+        let at = text.find("s19999").unwrap();
+        let loc = lines.locate(Path::new("t.pkr.hcl"), &text, at..at + 6);
+        assert_eq!(loc.line, 2);
+        assert_eq!(loc.col, at - text.find("  sources").unwrap() + 1);
+        assert!(
+            loc.source_line.len() < 200,
+            "{} bytes kept",
+            loc.source_line.len()
+        );
+        let shown: String = loc
+            .source_line
+            .chars()
+            .skip(loc.source_col - 1)
+            .take(6)
+            .collect();
+        assert_eq!(shown, "s19999");
+    }
 }

@@ -106,6 +106,17 @@ impl Loaded {
             .map_err(|e: hcl::Error| Diagnostic::error(format!("Invalid expression: {e}"), None))?;
         let value = functions::evaluate(&expr, &scope.context())
             .map_err(|e| Diagnostic::error(format!("Invalid expression: {e}"), None))?;
+        // A value computed from a sensitive one is sensitive (Packer's marks).
+        let names = |prefix: &str| -> Vec<String> {
+            scope
+                .sensitive_names
+                .iter()
+                .filter_map(|n| n.strip_prefix(prefix).map(str::to_owned))
+                .collect()
+        };
+        if refers_to_sensitive(&expr.to_string(), &names("var."), &names("local.")) {
+            return Ok(serde_json::Value::String("<sensitive>".into()));
+        }
         Ok(mask(to_json(&value), &self.plan.sensitive))
     }
 }
@@ -413,6 +424,7 @@ fn load_files(
         cwd: opts.cwd.clone(),
         data: hcl::Map::new(),
         locals: None,
+        sensitive_names: Vec::new(),
     };
     // Data sources run only for a template otherwise sound (they may fetch over HTTP).
     if errors.is_empty() && !data_defs.is_empty() {
@@ -452,10 +464,27 @@ fn load_files(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // Sensitivity follows values through expressions, as Packer's marks do: a local
+    // computed from a sensitive variable or local is sensitive too.
+    loop {
+        let before = sensitive_locals.len();
+        for (_, a, name) in &local_attrs {
+            if sensitive_locals.contains(name) {
+                continue;
+            }
+            let text = a.value.to_string();
+            if refers_to_sensitive(&text, &vars.sensitive_names, &sensitive_locals) {
+                sensitive_locals.push(name.clone());
+            }
+        }
+        if sensitive_locals.len() == before {
+            break;
+        }
+    }
     let mut sensitive = vars.sensitive;
     for name in &sensitive_locals {
-        if let Some(hcl::Value::String(s)) = locals.get(name) {
-            sensitive.push(s.clone());
+        if let Some(v) = locals.get(name) {
+            variables::collect_strings(v, &mut sensitive);
         }
     }
     let value = |name: &String, v: &hcl::Value, secret: bool| inspect::Value {
@@ -475,6 +504,12 @@ fn load_files(
     };
     let mut console = scope;
     console.locals = Some(locals);
+    console.sensitive_names = vars
+        .sensitive_names
+        .iter()
+        .map(|n| format!("var.{n}"))
+        .chain(sensitive_locals.iter().map(|n| format!("local.{n}")))
+        .collect();
     Ok(Loaded {
         plan: Plan {
             template_dir,
@@ -729,19 +764,29 @@ fn resolve_locals(
 /// The names `expr_text` refers to as `local.NAME` (a textual scan: enough to order
 /// locals, which may only refer to one another this way).
 fn referenced_locals(expr_text: &str) -> impl Iterator<Item = &str> {
-    expr_text
-        .match_indices("local.")
-        .filter_map(move |(at, _)| {
-            let before = expr_text[..at].chars().next_back();
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
-                return None;
-            }
-            let rest = &expr_text[at + "local.".len()..];
-            let end = rest
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
-                .unwrap_or(rest.len());
-            (end > 0).then(|| &rest[..end])
-        })
+    referenced(expr_text, "local.")
+}
+
+/// Whether `expr_text` refers to one of the sensitive variables `vars` or locals
+/// `locals` (by name).
+fn refers_to_sensitive(expr_text: &str, vars: &[String], locals: &[String]) -> bool {
+    referenced(expr_text, "var.").any(|v| vars.iter().any(|s| s == v))
+        || referenced(expr_text, "local.").any(|l| locals.iter().any(|s| s == l))
+}
+
+/// The names after `prefix` (`var.`, `local.`) that `expr_text` refers to.
+fn referenced<'a>(expr_text: &'a str, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+    expr_text.match_indices(prefix).filter_map(move |(at, _)| {
+        let before = expr_text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+            return None;
+        }
+        let rest = &expr_text[at + prefix.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(rest.len());
+        (end > 0).then(|| &rest[..end])
+    })
 }
 
 /// Evaluates a block body into a JSON object, recording where each attribute is.

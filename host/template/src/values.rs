@@ -23,6 +23,8 @@ pub struct EvalScope {
     pub data: hcl::Map<String, hcl::Value>,
     /// `local.*`, once the locals are known.
     pub locals: Option<hcl::Map<String, hcl::Value>>,
+    /// `var.NAME` and `local.NAME` of every sensitive value, for `kiln console`.
+    pub sensitive_names: Vec<String>,
 }
 
 impl EvalScope {

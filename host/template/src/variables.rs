@@ -189,6 +189,8 @@ pub fn resolve(
             values.insert(name.clone(), v.clone());
         }
     }
+    // Variables given a value that was refused: not reported unset as well.
+    let mut invalid: std::collections::BTreeSet<String> = Default::default();
     // Environment.
     for (k, v) in &opts.env {
         if let Some(name) = k.strip_prefix("PKR_VAR_") {
@@ -197,10 +199,13 @@ pub fn resolve(
                     Ok(val) => {
                         values.insert(name.to_owned(), val);
                     }
-                    Err(e) => errors.push(Diagnostic::error(
-                        format!("invalid value for {k}: {e}"),
-                        None,
-                    )),
+                    Err(e) => {
+                        invalid.insert(name.to_owned());
+                        errors.push(Diagnostic::error(
+                            format!("invalid value for {k}: {}", hide(&e, v, d.sensitive)),
+                            None,
+                        ))
+                    }
                 }
             }
         }
@@ -220,10 +225,16 @@ pub fn resolve(
                     Ok(v) => {
                         values.insert(name.clone(), v);
                     }
-                    Err(e) => errors.push(Diagnostic::error(
-                        format!("invalid value for -var {name}: {e}"),
-                        None,
-                    )),
+                    Err(e) => {
+                        invalid.insert(name.clone());
+                        errors.push(Diagnostic::error(
+                            format!(
+                                "invalid value for -var {name}: {}",
+                                hide(&e, raw, d.sensitive)
+                            ),
+                            None,
+                        ))
+                    }
                 },
                 None => {
                     let mut diag = Diagnostic::error(
@@ -246,6 +257,9 @@ pub fn resolve(
     let mut resolved = Resolved::default();
     for (name, d) in &declared {
         let Some(v) = values.remove(name) else {
+            if invalid.contains(name) {
+                continue;
+            }
             errors.push(
                 Diagnostic::error(
                     format!("Unset variable \"{name}\""),
@@ -259,11 +273,19 @@ pub fn resolve(
             continue;
         };
         let v = match &d.ty {
-            Some(ty) => match convert(v, ty) {
+            Some(ty) => match convert(v.clone(), ty) {
                 Ok(v) => v,
                 Err(e) => {
+                    let mut shown = e.to_string();
+                    if d.sensitive {
+                        let mut raw = Vec::new();
+                        collect_strings(&v, &mut raw);
+                        for r in raw {
+                            shown = hide(&shown, &r, true);
+                        }
+                    }
                     errors.push(Diagnostic::error(
-                        format!("Invalid value for variable \"{name}\": {e}"),
+                        format!("Invalid value for variable \"{name}\": {shown}"),
                         Some(d.location.clone()),
                     ));
                     continue;
@@ -345,6 +367,16 @@ fn apply_file(
     }
 }
 
+/// `message` about the value `raw`, with the value hidden when the variable is
+/// sensitive.
+fn hide(message: &str, raw: &str, sensitive: bool) -> String {
+    if sensitive && !raw.is_empty() {
+        message.replace(raw, "<sensitive>")
+    } else {
+        message.to_owned()
+    }
+}
+
 /// A value given as text (`-var`, `PKR_VAR_`): a string for string (or untyped)
 /// variables, an HCL expression otherwise.
 fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, String> {
@@ -362,7 +394,8 @@ fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, String> {
     functions::convert_to(&v, ty)
 }
 
-fn collect_strings(v: &hcl::Value, out: &mut Vec<String>) {
+/// The string forms of every scalar in `v`, to mask in output.
+pub(crate) fn collect_strings(v: &hcl::Value, out: &mut Vec<String>) {
     match v {
         hcl::Value::String(s) if !s.is_empty() => out.push(s.clone()),
         hcl::Value::Number(n) => out.push(n.to_string()),

@@ -393,7 +393,24 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
     );
     work.assert_nothing_left(&mounts_before);
 
-    // Ctrl-C while a command runs in the container.
+    // Ctrl-C while a command runs in the container; SIGTERM and SIGHUP are the same
+    // interrupt; and Ctrl-C delivered twice at once (as `timeout -s INT` does) still
+    // cleans up.
+    for (signals, code) in [
+        (&["-INT"][..], 130),
+        (&["-TERM"][..], 143),
+        (&["-HUP"][..], 129),
+        (&["-INT", "-INT"][..], 130),
+    ] {
+        interrupt_a_running_command(&work, &mounts_before, signals, code);
+    }
+}
+
+/// Builds a container whose command sleeps, sends kiln `signals` (at once) once it runs,
+/// and checks kiln exits with `code` with nothing left: no process, no mount, no
+/// scratch directory.
+fn interrupt_a_running_command(work: &Work, mounts_before: &[String], signals: &[&str], code: i32) {
+    let w = work.path();
     let marker = format!("{}", 4000 + std::process::id() % 1000);
     write(
         w,
@@ -433,19 +450,21 @@ fn a_failing_step_and_ctrl_c_leave_no_process_mount_or_directory_behind() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = kiln_tests::command("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    for signal in signals {
+        let status = kiln_tests::command("kill")
+            .args([*signal, &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(code), "after {signals:?}");
     assert_eq!(
         processes_with(&sleep_marker),
         Vec::<u32>::new(),
-        "the container's command survived"
+        "the container's command survived {signals:?}"
     );
-    work.assert_nothing_left(&mounts_before);
+    work.assert_nothing_left(mounts_before);
 }
 
 /// A kiln run that gets Ctrl-C (then, if it must, SIGKILL) when the test ends, also when
@@ -667,4 +686,178 @@ fn pulls_its_base_from_a_registry_and_pushes_the_result_back() {
     let all = format!("{}{}", text(&out).0, text(&out).1);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains(&"0".repeat(64)), "{all}");
+}
+
+/// Names in `dir` starting with `prefix`.
+fn named(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts a build whose commit takes seconds (300 MB of random data in the layer) with
+/// its own cache, and returns it once the commit has begun.
+fn build_until_committing(work: &Work, cache: &Path) -> Interrupted {
+    write(
+        work.path(),
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source(
+                "  rootfs = \"rootfs\"\n  commit = true\n  output_image = \"out/big.tar\"\n"
+            ),
+            build_block(
+                "  provisioner \"shell\" {\n    inline = [\"head -c 300000000 /dev/urandom > /big\"]\n  }\n"
+            )
+        ),
+    );
+    let mut child = Interrupted(
+        work.command(&["build", "."])
+            .env("KILN_CACHE_DIR", cache)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    for line in lines {
+        if line.unwrap().contains("Committing the container's changes") {
+            break;
+        }
+    }
+    // The layer's blob is being written.
+    let blobs = cache.join("blobs");
+    let started = Instant::now();
+    while named(&blobs, ".incoming-").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the commit never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+/// Regression: Ctrl-C during an image commit left a partial blob (`blobs/.incoming-*`)
+/// in the cache; a crash (SIGKILL) left it and the container's scratch directory for
+/// ever. Cancellation removes the partial blob; `kiln cache prune` (and every `kiln
+/// build`) removes what dead runs left, and only that.
+#[test]
+fn an_interrupted_commit_leaves_nothing_and_a_crashed_ones_leftovers_are_pruned() {
+    let work = Work::new();
+    let cache = work.path().join("cache");
+    let mounts_before = mounts();
+
+    let mut child = build_until_committing(&work, &cache);
+    let status = kiln_tests::command("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    assert_eq!(
+        named(&cache.join("blobs"), ".incoming-"),
+        Vec::<String>::new()
+    );
+    assert!(!work.path().join("out/big.tar").exists());
+    work.assert_nothing_left(&mounts_before);
+
+    // A crash leaves them; a build running meanwhile keeps its own.
+    let mut crashed = build_until_committing(&work, &cache);
+    crashed.0.kill().unwrap();
+    crashed.0.wait().unwrap();
+    let partial = named(&cache.join("blobs"), ".incoming-");
+    let scratch = named(&work.tmp(), "kiln-container-");
+    assert_eq!(
+        (partial.len(), scratch.len()),
+        (1, 1),
+        "{partial:?} {scratch:?}"
+    );
+    // As if a while had passed: a sweep leaves entries younger than a minute alone.
+    let old = std::time::SystemTime::now() - Duration::from_secs(300);
+    for p in [
+        cache.join("blobs").join(&partial[0]),
+        work.tmp().join(&scratch[0]),
+    ] {
+        std::fs::File::open(&p).unwrap().set_modified(old).unwrap();
+    }
+    let out = work
+        .command(&["cache", "prune"])
+        .env("KILN_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&partial[0]) && stdout.contains(&scratch[0]),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 leftover(s) of interrupted runs removed"),
+        "{stdout}"
+    );
+    assert_eq!(
+        named(&cache.join("blobs"), ".incoming-"),
+        Vec::<String>::new()
+    );
+    work.assert_nothing_left(&mounts_before);
+}
+
+/// Regression: `export_path` onto a full disk deadlocked (the export helper blocked
+/// writing to a pipe kiln had stopped reading) for ten minutes and more, then Ctrl-C left
+/// `rootfs.partial`. A write error ends the build at once, naming the path and the
+/// error, with nothing partial left. The full disk is a 1 MiB tmpfs mounted in a mount
+/// namespace of kiln's own, so that no other test sees it.
+#[test]
+fn export_onto_a_full_disk_fails_at_once_leaving_nothing() {
+    let work = Work::new();
+    let w = work.path();
+    std::fs::create_dir(w.join("full")).unwrap();
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs = \"rootfs\"\n  export_path = \"full/rootfs.tar\"\n"),
+            build_block("  provisioner \"shell\" {\n    inline = [\"echo exported\"]\n  }\n")
+        ),
+    );
+    let mounts_before = mounts();
+    let started = Instant::now();
+    let script = format!(
+        "mount -t tmpfs -o size=1m tmpfs {full} && {{ {kiln} build .; rc=$?; echo \"LEFT:[$(ls -A {full})]\"; exit $rc; }}",
+        full = w.join("full").display(),
+        kiln = kiln_bin().display()
+    );
+    let out = {
+        let mut cmd = kiln_tests::command("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .current_dir(w)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("TMPDIR", work.tmp())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd.output().unwrap()
+    };
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stdout.contains("rootfs.partial"),
+        "the path is named: {stdout}"
+    );
+    assert!(stdout.contains("No space left on device"), "{stdout}");
+    // Nothing was left on the full disk (listed from inside the namespace).
+    assert!(stdout.contains("LEFT:[]"), "{stdout}");
+    work.assert_nothing_left(&mounts_before);
 }

@@ -421,6 +421,7 @@ pub fn base_layers(
     base: &Base,
     store: &BlobStore,
     epoch: i64,
+    cancel: &Option<tokio_util::sync::CancellationToken>,
 ) -> Result<Vec<(Descriptor, Digest)>, String> {
     let Some((dir, cache)) = &base.layer_dir else {
         return Ok(vec![]);
@@ -441,6 +442,7 @@ pub fn base_layers(
         epoch,
         overlay_upper: false,
         exclude: vec![],
+        cancel: cancel.clone(),
     };
     let layer = kiln_registry::write_layer(dir, &options, store)
         .map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -255,10 +255,15 @@ struct State<'a> {
     base: Option<Base>,
     /// The build's scratch directory: overlay upper, work and mount point.
     dir: Option<PathBuf>,
+    /// Held while the scratch directory is in use (see `kiln_core::lease`).
+    lease: Option<std::fs::File>,
     /// Mount points created in the upper directory for the run.
     created: Vec<PathBuf>,
     container: Option<Container>,
     artifact: Option<Artifact>,
+    /// The commit's work on its blocking thread, while it runs: a cancelled build's
+    /// cleanup waits for it, so that it has removed its partial blob before kiln exits.
+    commit: Option<tokio::task::JoinHandle<Result<(kiln_registry::Image, u64), String>>>,
 }
 
 fn failed(what: &str) -> impl Fn(String) -> BuildError + '_ {
@@ -289,6 +294,17 @@ impl<'a> Step<State<'a>> for ResolveBase {
     }
 }
 
+/// The name prefix of a container build's scratch directory in `$TMPDIR`.
+pub const SCRATCH_PREFIX: &str = "kiln-container-";
+
+/// Removes what container builds of runs that died left behind: their scratch
+/// directories and partial blobs in `cache`'s blob store.
+pub fn sweep(cache: &std::path::Path) -> Vec<kiln_core::lease::Swept> {
+    let mut swept = kiln_core::lease::sweep(&std::env::temp_dir(), SCRATCH_PREFIX);
+    swept.extend(BlobStore::new(cache.join("blobs")).sweep());
+    swept
+}
+
 /// Creates the scratch directory (removed by cleanup, whatever happened).
 struct Workdir;
 
@@ -299,7 +315,7 @@ impl<'a> Step<State<'a>> for Workdir {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let dir = std::env::temp_dir().join(format!("kiln-container-{}", random_suffix()));
+        let dir = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}", random_suffix()));
         state.dir = Some(dir.clone());
         let lower = &state.base.as_ref().expect("resolved").rootfs;
         let upper = dir.join("upper");
@@ -307,6 +323,10 @@ impl<'a> Step<State<'a>> for Workdir {
             std::fs::create_dir_all(dir.join(d))
                 .map_err(|e| failed("creating the work directory")(e.to_string()))?;
         }
+        state.lease = Some(
+            kiln_core::lease::lease_dir(&dir)
+                .map_err(|e| failed("creating the work directory")(e.to_string()))?,
+        );
         for m in MOUNT_POINTS {
             if std::fs::symlink_metadata(lower.join(m)).is_err() {
                 std::fs::create_dir(upper.join(m))
@@ -318,6 +338,7 @@ impl<'a> Step<State<'a>> for Workdir {
     }
 
     async fn cleanup(&self, state: &mut State<'a>) {
+        state.lease = None;
         if let Some(dir) = state.dir.take() {
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
                 state
@@ -496,16 +517,17 @@ impl<'a> Step<State<'a>> for Commit {
             epoch: source_date_epoch(),
             overlay_upper: true,
             exclude: state.created.clone(),
+            cancel: Some(state.cx.cancel.clone()),
         };
         let author = state.builder.author.clone();
         let message = state.builder.message.clone();
         let changes = state.builder.changes.clone();
         let (path2, tag2) = (path.clone(), tag.clone());
         let build_name = state.cx.build_name.clone();
-        let (image, layer_size) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let task = tokio::task::spawn_blocking(move || -> Result<_, String> {
             let mut layers = base.layers.clone();
             let mut config = base.config.clone();
-            let base_layers = base::base_layers(&base, &store, options.epoch)?;
+            let base_layers = base::base_layers(&base, &store, options.epoch, &options.cancel)?;
             for (descriptor, diff_id) in base_layers {
                 layers.push(descriptor);
                 config.rootfs.diff_ids.push(diff_id);
@@ -550,10 +572,13 @@ impl<'a> Step<State<'a>> for Commit {
             };
             written.map_err(|e| e.to_string())?;
             Ok((image, layer.size))
-        })
-        .await
-        .map_err(|e| BuildError::Failed(e.to_string()))?
-        .map_err(failed("committing the image"))?;
+        });
+        let task = state.commit.insert(task);
+        let done = task.await;
+        state.commit = None;
+        let (image, layer_size) = done
+            .map_err(|e| BuildError::Failed(e.to_string()))?
+            .map_err(failed("committing the image"))?;
         let digest = image.manifest_digest.to_string();
         state.cx.ui.say(&format!(
             "Committed image {digest} (new layer {layer_size} bytes) to {}",
@@ -596,6 +621,14 @@ impl<'a> Step<State<'a>> for Commit {
         });
         Ok(())
     }
+
+    async fn cleanup(&self, state: &mut State<'a>) {
+        // Cancelled mid-commit: the layer's writer stops at its next write and removes its
+        // partial blob; wait for that.
+        if let Some(task) = state.commit.take() {
+            let _ = task.await;
+        }
+    }
 }
 
 /// `SOURCE_DATE_EPOCH`, or 0: timestamps in committed layers never depend on when the
@@ -634,6 +667,8 @@ impl Builder for ContainerBuilder {
             Box::new(Commit),
         ];
         let mut state = State {
+            commit: None,
+            lease: None,
             builder: self,
             cx,
             hook,

@@ -408,6 +408,7 @@ fn export(epoch: &str, exclude: &[String]) -> io::Result<()> {
         epoch: epoch.parse().map_err(io::Error::other)?,
         overlay_upper: false,
         exclude: exclude.iter().map(PathBuf::from).collect(),
+        cancel: None,
     };
     let out = BufWriter::new(io::stdout().lock());
     kiln_registry::write_tar(Path::new("/"), &options, out).map_err(io::Error::other)?;

@@ -135,6 +135,8 @@ impl Container {
         let mut child = comm.helper("export", &args).spawn().map_err(spawn_err)?;
         let mut stdout = child.stdout.take().expect("piped");
         let tmp = dest.with_extension("partial");
+        // Removed unless renamed into place: also when the build is cancelled mid-copy.
+        let mut partial = RemoveOnDrop(Some(tmp.clone()));
         let copied = async {
             let mut file = tokio::fs::File::create(&tmp).await?;
             let (mut hasher, mut size) = (sha2::Sha256::new(), 0u64);
@@ -149,20 +151,31 @@ impl Container {
                 size += n as u64;
             }
             file.flush().await?;
+            file.sync_all().await?;
             Ok::<_, std::io::Error>((size, kiln_core::artifact::hex(&hasher.finalize())))
         }
         .await;
+        // Regression: a write error (a full disk) left the helper blocked writing to a
+        // pipe nobody read, and the build waiting for it. The pipe is closed first, and
+        // the helper stopped.
+        drop(stdout);
+        if copied.is_err() {
+            let _ = child.start_kill();
+        }
         let finished = ContainerCommunicator::finish(child, "exporting", "/").await;
-        match (finished, copied) {
-            (Ok(()), Ok(done)) => {
-                tokio::fs::rename(&tmp, dest).await?;
+        match (copied, finished) {
+            (Ok(done), Ok(())) => {
+                tokio::fs::rename(&tmp, dest).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("renaming to {}: {e}", dest.display()))
+                })?;
+                partial.0 = None;
                 Ok(done)
             }
-            (finished, copied) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                finished?;
-                copied.map_err(CommError::from)
-            }
+            (Err(e), _) => Err(CommError::Io(std::io::Error::new(
+                e.kind(),
+                format!("writing {}: {e}", tmp.display()),
+            ))),
+            (Ok(_), Err(e)) => Err(e),
         }
     }
 
@@ -174,6 +187,17 @@ impl Container {
             .is_err()
         {
             let _ = self.init.kill().await;
+        }
+    }
+}
+
+/// Removes a file when dropped, unless disarmed (its path taken).
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
         }
     }
 }

@@ -385,8 +385,19 @@ fn setproduct(args: FuncArgs) -> Result<Value> {
     if args.len() < 2 {
         return Err("at least two arguments are required".to_owned());
     }
+    let sets = sets(&args)?;
+    let size = sets
+        .iter()
+        .try_fold(1u64, |n, set| n.checked_mul(set.len() as u64))
+        .unwrap_or(u64::MAX);
+    if size > super::eval::MAX_ITERATIONS {
+        return Err(format!(
+            "the product holds {size} elements, more than the {} Kiln makes",
+            super::eval::MAX_ITERATIONS
+        ));
+    }
     let mut product: Vec<Vec<Value>> = vec![vec![]];
-    for set in sets(&args)? {
+    for set in sets {
         product = product
             .iter()
             .flat_map(|prefix| {

@@ -12,6 +12,11 @@
 //! iteration variables are unbound while rewriting, so `try` and `can` calls there are left
 //! to hcl-rs: when every argument evaluates, `try` returns the first and `can` returns
 //! true; an argument that fails fails the whole expression.
+//!
+//! Every `for` (and `%{ for }`) collection is also wrapped in a call of
+//! [`FOR_BUDGET`], which counts the elements iterated over in one evaluation: nested
+//! loops over large collections (three `for` over `range(1000)` stand for a billion
+//! values) end with an error at [`MAX_ITERATIONS`] instead of exhausting memory.
 
 use hcl::eval::{Context, Error, ErrorKind, Evaluate};
 use hcl::expr::{Expression, FuncCall, FuncName, Operation, TemplateExpr, TraversalOperator};
@@ -26,9 +31,110 @@ use super::{filesystem, types};
 /// `path.root` when `ctx` declares it.
 pub fn evaluate(expr: &hcl::Expression, ctx: &Context<'_>) -> Result<Value, Error> {
     let _dir = filesystem::TemplateDir::enter(ctx);
+    let _budget = Budget::enter();
     let mut expr = expr.clone();
     resolve(&mut expr, ctx, Scope::Bound)?;
-    expr.evaluate(ctx)
+    expr.evaluate(ctx).map_err(unwrapped)
+}
+
+/// An error of one of the functions this evaluation adds, as the person sees it: its
+/// message alone, without the rewritten expression it came from.
+fn unwrapped(e: Error) -> Error {
+    match e.kind() {
+        ErrorKind::FuncCall(name, message)
+            if [FOR_BUDGET, DIVISOR, MODULUS].contains(&name.to_string().as_str()) =>
+        {
+            ErrorKind::Message(message.clone()).into()
+        }
+        _ => e,
+    }
+}
+
+/// The function every `for` collection is passed through (see the module doc).
+pub const FOR_BUDGET: &str = "kiln_for_budget";
+
+/// The most elements the `for` loops of one expression may iterate over in all.
+pub const MAX_ITERATIONS: u64 = 1_000_000;
+
+thread_local! {
+    /// Iterations left in the expression being evaluated; `None` outside one.
+    static ITERATIONS_LEFT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The iteration budget of the outermost [`evaluate`] on this thread.
+struct Budget {
+    outermost: bool,
+}
+
+impl Budget {
+    fn enter() -> Budget {
+        let outermost = ITERATIONS_LEFT.with(|left| {
+            let outermost = left.get().is_none();
+            if outermost {
+                left.set(Some(MAX_ITERATIONS));
+            }
+            outermost
+        });
+        Budget { outermost }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        if self.outermost {
+            ITERATIONS_LEFT.with(|left| left.set(None));
+        }
+    }
+}
+
+/// `kiln_for_budget(collection)`: the collection, its length taken from the budget.
+pub(super) fn for_budget(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    let value = args[0].clone();
+    let n = match &value {
+        Value::Array(items) => items.len() as u64,
+        Value::Object(map) => map.len() as u64,
+        _ => 0,
+    };
+    ITERATIONS_LEFT.with(|left| match left.get() {
+        Some(l) if l < n => Err(format!(
+            "the `for` expressions here iterate over more than {MAX_ITERATIONS} elements in \
+             all; Kiln stops there (nested loops over large collections multiply)"
+        )),
+        Some(l) => {
+            left.set(Some(l - n));
+            Ok(())
+        }
+        None => Ok(()),
+    })?;
+    Ok(value)
+}
+
+/// The functions the right operand of `/` and `%` passes through.
+pub const DIVISOR: &str = "kiln_divisor";
+/// See [`DIVISOR`].
+pub const MODULUS: &str = "kiln_modulus";
+
+/// `kiln_divisor(x)`: `x`, or an error when it is zero.
+pub(super) fn divisor(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    nonzero(&args[0], "can't divide by zero")
+}
+
+/// `kiln_modulus(x)`: `x`, or an error when it is zero.
+pub(super) fn modulus(args: hcl::eval::FuncArgs) -> Result<Value, String> {
+    nonzero(&args[0], "can't compute a remainder modulo zero")
+}
+
+fn nonzero(v: &Value, message: &str) -> Result<Value, String> {
+    match v {
+        Value::Number(n) if n.as_f64() == Some(0.0) => Err(message.to_owned()),
+        other => Ok(other.clone()),
+    }
+}
+
+/// `collection` wrapped in a call of [`FOR_BUDGET`].
+fn budgeted(collection: &mut Expression) {
+    let inner = std::mem::replace(collection, Expression::Null);
+    *collection = Expression::FuncCall(Box::new(FuncCall::builder(FOR_BUDGET).arg(inner).build()));
 }
 
 /// Evaluates a template (the contents of a `templatefile`) like [`evaluate`]: a template
@@ -77,6 +183,7 @@ fn resolve(expr: &mut Expression, ctx: &Context<'_>, scope: Scope) -> Result<(),
         }
         Expression::ForExpr(for_expr) => {
             resolve(&mut for_expr.collection_expr, ctx, scope)?;
+            budgeted(&mut for_expr.collection_expr);
             if let Some(key) = &mut for_expr.key_expr {
                 resolve(key, ctx, Scope::InFor)?;
             }
@@ -120,6 +227,17 @@ fn resolve(expr: &mut Expression, ctx: &Context<'_>, scope: Scope) -> Result<(),
             Operation::Binary(binary) => {
                 resolve(&mut binary.lhs_expr, ctx, scope)?;
                 resolve(&mut binary.rhs_expr, ctx, scope)?;
+                // hcl-rs makes `x / 0` null; HCL (and Packer) fail it.
+                use hcl::expr::BinaryOperator as Op;
+                if matches!(binary.operator, Op::Div | Op::Mod) {
+                    let inner = std::mem::replace(&mut binary.rhs_expr, Expression::Null);
+                    let name = match binary.operator {
+                        Op::Div => DIVISOR,
+                        _ => MODULUS,
+                    };
+                    binary.rhs_expr =
+                        Expression::FuncCall(Box::new(FuncCall::builder(name).arg(inner).build()));
+                }
             }
         },
         _ => {}
@@ -232,6 +350,7 @@ fn resolve_template(template: &mut Template, ctx: &Context<'_>, scope: Scope) ->
                 }
                 Directive::For(dir) => {
                     resolve(&mut dir.collection_expr, ctx, scope)?;
+                    budgeted(&mut dir.collection_expr);
                     resolve_template(&mut dir.template, ctx, Scope::InFor)?;
                 }
             },

@@ -158,7 +158,7 @@ fn pathexpand(args: FuncArgs) -> Result<Value> {
 
 fn read(path: &str) -> Result<(String, Vec<u8>)> {
     let resolved = resolve(path)?;
-    match std::fs::read(&resolved) {
+    match crate::files::read_regular(std::path::Path::new(&resolved)) {
         Ok(bytes) => Ok((resolved, bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(format!("no file exists at {resolved}"))

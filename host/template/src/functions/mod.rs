@@ -110,11 +110,26 @@ pub fn declare(ctx: &mut Context<'_>, with_env: bool) {
     if with_env {
         ctx.declare_func(ENV.name, ENV.func_def());
     }
+    declare_budget(ctx);
 }
 
 /// Declares `env()` alone: the context of a variable's default.
 pub fn declare_env_only(ctx: &mut Context<'_>) {
     ctx.declare_func(ENV.name, ENV.func_def());
+    declare_budget(ctx);
+}
+
+/// The functions the evaluation adds to expressions (see [`eval`]): every `for`
+/// collection is counted, every divisor checked.
+fn declare_budget(ctx: &mut Context<'_>) {
+    let one = |f: hcl::eval::Func| {
+        hcl::eval::FuncDef::builder()
+            .param(hcl::eval::ParamType::Any)
+            .build(f)
+    };
+    ctx.declare_func(eval::FOR_BUDGET, one(eval::for_budget));
+    ctx.declare_func(eval::DIVISOR, one(eval::divisor));
+    ctx.declare_func(eval::MODULUS, one(eval::modulus));
 }
 
 /// The name of every function the library has, `env` included.

@@ -229,6 +229,8 @@ fn yamldecode(args: FuncArgs) -> Result<Value> {
     let mut builder = Builder {
         events: events.0.into_iter(),
         anchors: HashMap::new(),
+        values: 0,
+        depth: 0,
     };
     let mut value = Value::Null;
     let mut documents = 0;
@@ -248,10 +250,31 @@ fn yamldecode(args: FuncArgs) -> Result<Value> {
     }
 }
 
+/// The most values one document may stand for, its aliases expanded: a few aliases of
+/// aliases (the "billion laughs") would otherwise stand for billions.
+const MAX_VALUES: usize = 1_000_000;
+
+/// How deeply sequences and mappings may nest.
+const MAX_DEPTH: usize = 256;
+
 /// Builds values from parser events.
 struct Builder {
     events: std::vec::IntoIter<Event>,
-    anchors: HashMap<usize, Value>,
+    /// Each anchor's value and how many values it holds.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Values made so far, aliases counted expanded.
+    values: usize,
+    /// Sequences and mappings open.
+    depth: usize,
+}
+
+/// How many values `v` holds, itself included.
+fn count(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(count).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(count).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 impl Builder {
@@ -262,6 +285,26 @@ impl Builder {
     }
 
     fn node(&mut self, event: Event) -> Result<Value> {
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(too_many());
+        }
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            if self.depth >= MAX_DEPTH {
+                return Err(invalid(
+                    "src",
+                    format!("sequences and mappings nest more than {MAX_DEPTH} levels"),
+                ));
+            }
+            self.depth += 1;
+            let built = self.collection(event);
+            self.depth -= 1;
+            return built;
+        }
+        self.collection(event)
+    }
+
+    fn collection(&mut self, event: Event) -> Result<Value> {
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 (scalar(&text, style, tag.as_ref())?, anchor)
@@ -278,16 +321,20 @@ impl Builder {
             }
             Event::MappingStart(anchor, _) => (self.mapping()?, anchor),
             Event::Alias(id) => {
-                return self
+                let (value, values) = self
                     .anchors
                     .get(&id)
-                    .cloned()
-                    .ok_or_else(|| invalid("src", "alias to an unknown anchor"))
+                    .ok_or_else(|| invalid("src", "alias to an unknown anchor"))?;
+                self.values += values;
+                if self.values > MAX_VALUES {
+                    return Err(too_many());
+                }
+                return Ok(value.clone());
             }
             other => return Err(invalid("src", format!("unexpected YAML event {other:?}"))),
         };
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            self.anchors.insert(anchor, (value.clone(), count(&value)));
         }
         Ok(value)
     }
@@ -335,6 +382,16 @@ impl Builder {
         }
         Ok(Value::Object(map))
     }
+}
+
+fn too_many() -> String {
+    invalid(
+        "src",
+        format!(
+            "the document stands for more than {MAX_VALUES} values once its aliases are \
+             expanded; Kiln stops there"
+        ),
+    )
 }
 
 /// A scalar's value: tags decide, then quoting (quoted scalars are strings), then YAML

@@ -33,7 +33,7 @@ pub fn load_legacy_pkr_json(
     path: &Path,
     opts: &LoadOptions,
 ) -> Option<Result<Loaded, Vec<Diagnostic>>> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = String::from_utf8(crate::files::read_regular(path).ok()?).ok()?;
     if !crate::hcl_json::looks_legacy(&text) {
         return None;
     }

@@ -116,7 +116,11 @@ pub struct SyntaxError {
 
 /// Parses `text` as one JSON value.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     let node = p.value("looking for beginning of value")?;
     p.skip_ws();
@@ -150,9 +154,15 @@ fn collect_duplicates<'a>(node: &'a Node, out: &mut Vec<&'a Member>) {
     }
 }
 
+/// How deeply objects and lists may nest. Templates nest a handful of levels; the bound
+/// keeps the parser (and everything that walks what it made) off the end of the stack.
+pub const MAX_DEPTH: usize = 256;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Objects and lists open at the cursor.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -188,8 +198,26 @@ impl Parser<'_> {
     fn value(&mut self, context: &str) -> Result<Node, SyntaxError> {
         let start = self.pos;
         let value = match self.peek() {
-            Some('{') => self.object()?,
-            Some('[') => self.array()?,
+            Some('{' | '[') if self.depth >= MAX_DEPTH => {
+                return Err(SyntaxError {
+                    message: format!(
+                        "exceeded max depth: objects and lists nest more than {MAX_DEPTH} levels"
+                    ),
+                    offset: self.pos,
+                })
+            }
+            Some('{') => {
+                self.depth += 1;
+                let v = self.object();
+                self.depth -= 1;
+                v?
+            }
+            Some('[') => {
+                self.depth += 1;
+                let v = self.array();
+                self.depth -= 1;
+                v?
+            }
             Some('"') => Value::String(self.string()?),
             Some('-' | '0'..='9') => self.number()?,
             Some('t') => self.literal("true", Value::Bool(true))?,
@@ -472,6 +500,17 @@ mod tests {
             err("\"a\nb\"").message,
             "invalid character '\\n' in string literal"
         );
+    }
+
+    /// Regression: 50,000 nested lists overflowed the stack.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("exceeded max depth"), "{e:?}");
+        assert_eq!(e.offset, MAX_DEPTH);
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

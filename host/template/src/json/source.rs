@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use kiln_core::{Diagnostic, Location};
 
 use super::reader::{self, Node};
-use crate::files::location_in;
 
 /// A JSON file and its text, so that spans become `file:line:col`.
 #[derive(Debug)]
@@ -15,17 +14,31 @@ pub struct JsonFile {
     pub path: PathBuf,
     /// The text (invalid UTF-8 replaced, as Go's decoder does).
     pub text: String,
+    lines: crate::files::LineIndex,
 }
 
 impl JsonFile {
     /// Reads `path`.
     pub fn read(path: &Path) -> Result<Self, Diagnostic> {
-        let bytes = std::fs::read(path)
+        let bytes = crate::files::read_regular(path)
             .map_err(|e| Diagnostic::error(format!("cannot read {}: {e}", path.display()), None))?;
-        Ok(JsonFile {
+        if bytes.starts_with(b"\xEF\xBB\xBF") {
+            // Named, where Go's decoder would say only "invalid character 'ï'".
+            crate::files::utf8_text(path, bytes.clone())?;
+        }
+        Ok(JsonFile::new(
+            path,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))
+    }
+
+    /// `text`, the contents of `path`.
+    pub fn new(path: &Path, text: String) -> Self {
+        JsonFile {
             path: path.to_owned(),
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+            lines: crate::files::LineIndex::new(&text),
+            text,
+        }
     }
 
     /// Parses the text as one JSON value; a syntax error points at its character.
@@ -41,7 +54,7 @@ impl JsonFile {
 
     /// The location of `span`.
     pub fn loc(&self, span: Range<usize>) -> Location {
-        location_in(&self.path, &self.text, span)
+        self.lines.locate(&self.path, &self.text, span)
     }
 
     /// An error at `span`.

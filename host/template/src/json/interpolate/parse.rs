@@ -203,6 +203,7 @@ impl Template {
 /// Parses `src`.
 pub fn parse(src: &str) -> Result<Template, ParseError> {
     let items = lex(src)?;
+    check_depth(&items)?;
     let mut pos = 0;
     let (nodes, end) = build(&items, &mut pos)?;
     match end {
@@ -210,6 +211,49 @@ pub fn parse(src: &str) -> Result<Template, ParseError> {
         Terminator::Else(_) => Err(ParseError::new("unexpected {{else}}")),
         Terminator::End => Err(ParseError::new("unexpected {{end}}")),
     }
+}
+
+/// How deeply parentheses, and `if`/`with`/`range` blocks, may nest: the parser and the
+/// evaluator recurse once a level.
+const MAX_DEPTH: usize = 256;
+
+/// Refuses a template nested deeper than [`MAX_DEPTH`], before anything recurses.
+fn check_depth(items: &[Item]) -> Result<(), ParseError> {
+    let too_deep = || {
+        ParseError::new(format!(
+            "max expression depth exceeded ({MAX_DEPTH} levels)"
+        ))
+    };
+    let mut blocks = 0usize;
+    for item in items {
+        let Item::Action { tokens, .. } = item else {
+            continue;
+        };
+        let mut parens = 0usize;
+        for t in tokens {
+            match t {
+                Tok::LParen => {
+                    parens += 1;
+                    if parens > MAX_DEPTH {
+                        return Err(too_deep());
+                    }
+                }
+                Tok::RParen => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+        }
+        match tokens.first() {
+            Some(Tok::Ident(k)) if matches!(k.as_str(), "if" | "with" | "range") => {
+                blocks += 1;
+                if blocks > MAX_DEPTH {
+                    return Err(too_deep());
+                }
+            }
+            Some(Tok::Ident(k)) if k == "end" => blocks = blocks.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Text and actions, before control structures are matched up.

@@ -32,7 +32,10 @@ use write::{is_identifier, write_block, write_body, Block, Expr, Item};
 /// Packer's `hcl2_upgrade`: the HCL2 text equivalent to a JSON template.
 pub fn hcl2_upgrade(path: &Path) -> Result<String, Vec<Diagnostic>> {
     if files::kind(path) == TemplateKind::HclJson
-        && !std::fs::read_to_string(path).is_ok_and(|t| crate::hcl_json::looks_legacy(&t))
+        && !crate::files::read_regular(path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|t| crate::hcl_json::looks_legacy(&t))
     {
         return Err(vec![Diagnostic::error(
             format!(

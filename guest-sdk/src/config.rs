@@ -1,32 +1,33 @@
-//! Configuration decoding with errors that name the offending attribute.
+//! Configuration decoding with errors that name the offending attribute and say, by
+//! kind, what is wrong with it (see `kiln_decode`).
 
-use crate::ConfigError;
+use crate::{ConfigError, ConfigErrorKind, TypeMismatch};
 
-/// Deserializes a step's JSON configuration.
-///
-/// Errors name the attribute they are about (`field`) when serde says which one, so that
-/// the host can point at the attribute's place in the template.
+/// Deserializes a step's JSON configuration. Each error names the attribute it is about,
+/// so that the host can point at the attribute's place in the template, and says what
+/// is wrong by kind (unknown attribute with the expected ones, missing attribute, wrong
+/// type), never quoting the value.
 pub fn parse_config<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, Vec<ConfigError>> {
-    serde_json::from_str(json).map_err(|e| {
-        let message = e.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        let field = quoted_field(&message);
-        vec![ConfigError { field, message }]
+    kiln_decode::decode_str(json).map_err(|e| {
+        let kind = match &e.problem {
+            kiln_decode::Problem::UnknownField { expected } => {
+                ConfigErrorKind::UnknownField(expected.clone())
+            }
+            kiln_decode::Problem::MissingField => ConfigErrorKind::MissingField,
+            kiln_decode::Problem::WrongType { found, expected } => {
+                ConfigErrorKind::WrongType(TypeMismatch {
+                    found: found.clone(),
+                    expected: expected.clone(),
+                })
+            }
+            kiln_decode::Problem::Invalid(_) => ConfigErrorKind::Invalid,
+        };
+        vec![ConfigError {
+            field: e.field().map(str::to_owned),
+            kind,
+            message: e.to_string(),
+        }]
     })
-}
-
-/// Pulls the attribute name out of serde's "unknown field `x`" / "missing field `x`".
-fn quoted_field(message: &str) -> Option<String> {
-    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            return rest.split('`').next().map(str::to_owned);
-        }
-    }
-    None
 }
 
 /// Joins configuration errors into one line, for a step's failure message.

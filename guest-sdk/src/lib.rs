@@ -45,31 +45,16 @@
 //!   shown with its control characters escaped.
 #![deny(missing_docs)]
 
-#[cfg(all(feature = "provisioner", feature = "post-processor"))]
-compile_error!("enable exactly one of the features `provisioner` and `post-processor`");
-
-/// Bindings generated from the `provisioner` world of `wit/`.
-#[cfg(feature = "provisioner")]
+/// Bindings generated from the `plugin` world of `wit/`: every import and both kinds of
+/// step. A component implements one kind or both (see [`provisioner!`],
+/// [`post_processor!`], [`plugin!`]); the kind it leaves out answers that it is not one.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "provisioner",
+        world: "plugin",
         path: "../wit",
         pub_export_macro: true,
-        export_macro_name: "export_provisioner",
-        default_bindings_module: "kiln_guest_sdk::bindings",
-    });
-}
-
-/// Bindings generated from the `post-processor` world of `wit/`.
-#[cfg(feature = "post-processor")]
-#[allow(missing_docs)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        world: "post-processor",
-        path: "../wit",
-        pub_export_macro: true,
-        export_macro_name: "export_post_processor",
+        export_macro_name: "export_plugin",
         default_bindings_module: "kiln_guest_sdk::bindings",
     });
 }
@@ -78,19 +63,14 @@ mod config;
 pub use config::{config_errors_to_string, parse_config};
 
 pub use bindings::kiln::plugin::types::{
-    Artifact, ArtifactFile, BuildInfo, ConfigError, ConnectionInfo, Error, ErrorKind,
+    Artifact, ArtifactFile, BuildInfo, ConfigError, ConfigErrorKind, ConnectionInfo, Error,
+    ErrorKind, GrantRequest, PostProcessResult, StepKind, TypeMismatch,
 };
 
-#[cfg(feature = "provisioner")]
-pub mod remote;
-
-#[cfg(feature = "post-processor")]
 pub mod artifacts;
-
-#[cfg(feature = "post-processor")]
-pub use bindings::kiln::plugin::types::PostProcessResult;
-
+pub mod exec;
 pub mod host;
+pub mod remote;
 pub mod ui;
 
 /// Declares the grants the component needs, as JSON in its `kiln:grants` custom
@@ -103,7 +83,8 @@ pub mod ui;
 ///
 /// Keys: `read`, `write` (host paths, relative to the template's directory), `env`,
 /// `network` (`host:port`, `host:*`), `exec_host` (bool), `clock`, `random`
-/// (`"host"`).
+/// (`"host"`). What a component needs depending on its configuration it says in
+/// [`Provisioner::needs`] or [`PostProcessor::needs`] instead.
 #[macro_export]
 macro_rules! declare_grants {
     ($json:literal) => {
@@ -113,8 +94,79 @@ macro_rules! declare_grants {
     };
 }
 
+impl ConfigError {
+    /// A problem with the attribute `field`, in `message`'s words.
+    pub fn on(field: &str, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: Some(field.to_owned()),
+            kind: ConfigErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the block as a whole (several attributes together).
+    pub fn block(message: impl Into<String>) -> Self {
+        ConfigError {
+            field: None,
+            kind: ConfigErrorKind::Invalid,
+            message: message.into(),
+        }
+    }
+}
+
+/// `Ok(())` when `errors` is empty, else `Err(errors)`: the end of a `validate`.
+pub fn errors_or_ok(errors: Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// A grant request for nothing: the default of `needs`.
+pub fn needs_nothing() -> GrantRequest {
+    GrantRequest {
+        read: vec![],
+        write: vec![],
+        env: vec![],
+        network: vec![],
+        exec_host: false,
+        clock: false,
+        random: false,
+    }
+}
+
+/// Paths a step asks to read: [`needs_nothing`] with `read` set.
+pub fn needs_read<S: Into<String>>(paths: impl IntoIterator<Item = S>) -> GrantRequest {
+    GrantRequest {
+        read: paths.into_iter().map(Into::into).collect(),
+        ..needs_nothing()
+    }
+}
+
+/// Paths a step asks to write: [`needs_nothing`] with `write` set.
+pub fn needs_write<S: Into<String>>(paths: impl IntoIterator<Item = S>) -> GrantRequest {
+    GrantRequest {
+        write: paths.into_iter().map(Into::into).collect(),
+        ..needs_nothing()
+    }
+}
+
+/// Where a step writing `output` needs to write when the name is only known while the
+/// step runs: the name itself when it holds no `{{`, else the directory its fixed part
+/// names (`out/{{.BuildName}}.tar` needs `out/`; `{{.BuildName}}.tar` needs `.`, the
+/// template's directory).
+pub fn output_location(output: &str) -> String {
+    match output.find("{{") {
+        None => output.to_owned(),
+        Some(at) => match output[..at].rfind('/') {
+            Some(slash) => output[..=slash].to_owned(),
+            None => ".".to_owned(),
+        },
+    }
+}
+
 /// A provisioning step.
-#[cfg(feature = "provisioner")]
 pub trait Provisioner {
     /// The step's configuration, deserialized from the template block.
     type Config: serde::de::DeserializeOwned;
@@ -125,39 +177,19 @@ pub trait Provisioner {
         Ok(())
     }
 
+    /// What the step needs of the host with this configuration (files to read or write,
+    /// host commands, ...). Kiln's builtins are granted what they ask; any other
+    /// component runs only where the template grants at least this. By default nothing:
+    /// the machine's communicator and the UI are always there.
+    fn needs(_config: &Self::Config) -> GrantRequest {
+        needs_nothing()
+    }
+
     /// Provisions the machine. An `Err` fails the step with that message.
     fn provision(config: Self::Config, build: &BuildInfo) -> Result<(), String>;
 }
 
-/// Exports a type implementing [`Provisioner`] as the component's `provisioner` world.
-#[cfg(feature = "provisioner")]
-#[macro_export]
-macro_rules! provisioner {
-    ($ty:ty) => {
-        #[doc(hidden)]
-        pub struct __KilnProvisionerExport;
-
-        impl $crate::bindings::Guest for __KilnProvisionerExport {
-            fn validate(config: String) -> Result<(), Vec<$crate::ConfigError>> {
-                let parsed: <$ty as $crate::Provisioner>::Config = $crate::parse_config(&config)?;
-                <$ty as $crate::Provisioner>::validate(&parsed)
-            }
-
-            fn provision(config: String, build: $crate::BuildInfo) -> Result<(), String> {
-                let parsed: <$ty as $crate::Provisioner>::Config = $crate::parse_config(&config)
-                    .map_err(|e| $crate::config_errors_to_string(&e))?;
-                <$ty as $crate::Provisioner>::validate(&parsed)
-                    .map_err(|e| $crate::config_errors_to_string(&e))?;
-                <$ty as $crate::Provisioner>::provision(parsed, &build)
-            }
-        }
-
-        $crate::bindings::export_provisioner!(__KilnProvisionerExport);
-    };
-}
-
 /// A post-processing step.
-#[cfg(feature = "post-processor")]
 pub trait PostProcessor {
     /// The step's configuration, deserialized from the template block.
     type Config: serde::de::DeserializeOwned;
@@ -167,39 +199,199 @@ pub trait PostProcessor {
         Ok(())
     }
 
+    /// What the step needs of the host with this configuration, on top of reading its
+    /// input artifact (see [`Provisioner::needs`]).
+    fn needs(_config: &Self::Config) -> GrantRequest {
+        needs_nothing()
+    }
+
     /// Turns `input` into a new artifact.
     fn post_process(
         config: Self::Config,
         build: &BuildInfo,
         input: Artifact,
-    ) -> Result<bindings::kiln::plugin::types::PostProcessResult, String>;
+    ) -> Result<PostProcessResult, String>;
 }
 
-/// Exports a type implementing [`PostProcessor`] as the component's `post-processor` world.
-#[cfg(feature = "post-processor")]
+/// The answer of a component asked for a kind of step it does not implement.
+#[doc(hidden)]
+pub fn not_a(kind: StepKind) -> ConfigError {
+    let what = match kind {
+        StepKind::Provisioner => "provisioner",
+        StepKind::PostProcessor => "post-processor",
+    };
+    ConfigError {
+        field: None,
+        kind: ConfigErrorKind::Invalid,
+        message: format!("this component is not a {what}"),
+    }
+}
+
+/// `validate` for a kind implemented by `T` (a [`Provisioner`]).
+#[doc(hidden)]
+pub fn validate_provisioner<T: Provisioner>(config: &str) -> Result<(), Vec<ConfigError>> {
+    T::validate(&parse_config::<T::Config>(config)?)
+}
+
+/// `needs` for a kind implemented by `T` (a [`Provisioner`]).
+#[doc(hidden)]
+pub fn needs_provisioner<T: Provisioner>(config: &str) -> Result<GrantRequest, Vec<ConfigError>> {
+    Ok(T::needs(&parse_config::<T::Config>(config)?))
+}
+
+/// `provision` of `T`: the configuration decoded and validated, then run.
+#[doc(hidden)]
+pub fn run_provisioner<T: Provisioner>(config: &str, build: BuildInfo) -> Result<(), String> {
+    let parsed: T::Config = parse_config(config).map_err(|e| config_errors_to_string(&e))?;
+    T::validate(&parsed).map_err(|e| config_errors_to_string(&e))?;
+    T::provision(parsed, &build)
+}
+
+/// `validate` for a kind implemented by `T` (a [`PostProcessor`]).
+#[doc(hidden)]
+pub fn validate_post_processor<T: PostProcessor>(config: &str) -> Result<(), Vec<ConfigError>> {
+    T::validate(&parse_config::<T::Config>(config)?)
+}
+
+/// `needs` for a kind implemented by `T` (a [`PostProcessor`]).
+#[doc(hidden)]
+pub fn needs_post_processor<T: PostProcessor>(
+    config: &str,
+) -> Result<GrantRequest, Vec<ConfigError>> {
+    Ok(T::needs(&parse_config::<T::Config>(config)?))
+}
+
+/// `post-process` of `T`: the configuration decoded and validated, then run.
+#[doc(hidden)]
+pub fn run_post_processor<T: PostProcessor>(
+    config: &str,
+    build: BuildInfo,
+    input: Artifact,
+) -> Result<PostProcessResult, String> {
+    let parsed: T::Config = parse_config(config).map_err(|e| config_errors_to_string(&e))?;
+    T::validate(&parsed).map_err(|e| config_errors_to_string(&e))?;
+    T::post_process(parsed, &build, input)
+}
+
+/// Exports a type implementing [`Provisioner`]: the component is a provisioner.
+#[macro_export]
+macro_rules! provisioner {
+    ($ty:ty) => {
+        $crate::__export!(provisioner: ($ty), post_processor: (), kinds: b"provisioner");
+    };
+}
+
+/// Exports a type implementing [`PostProcessor`]: the component is a post-processor.
 #[macro_export]
 macro_rules! post_processor {
     ($ty:ty) => {
-        #[doc(hidden)]
-        pub struct __KilnPostProcessorExport;
+        $crate::__export!(provisioner: (), post_processor: ($ty), kinds: b"post-processor");
+    };
+}
 
-        impl $crate::bindings::Guest for __KilnPostProcessorExport {
-            fn validate(config: String) -> Result<(), Vec<$crate::ConfigError>> {
-                let parsed: <$ty as $crate::PostProcessor>::Config = $crate::parse_config(&config)?;
-                <$ty as $crate::PostProcessor>::validate(&parsed)
+/// Exports a provisioner and a post-processor from one component (one crate): the
+/// template uses it as either.
+///
+/// ```ignore
+/// kiln_guest_sdk::plugin!(provisioner: MyStep, post_processor: MyPostStep);
+/// ```
+#[macro_export]
+macro_rules! plugin {
+    (provisioner: $p:ty, post_processor: $q:ty $(,)?) => {
+        $crate::__export!(
+            provisioner: ($p),
+            post_processor: ($q),
+            kinds: b"provisioner,post-processor"
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export {
+    (provisioner: $p:tt, post_processor: $q:tt, kinds: $kinds:literal) => {
+        #[doc(hidden)]
+        pub struct __KilnExport;
+
+        /// Which kinds of step the component implements (read by the host).
+        #[used]
+        #[link_section = "kiln:kinds"]
+        static __KILN_KINDS: [u8; $kinds.len()] = *$kinds;
+
+        impl $crate::bindings::exports::kiln::plugin::configure::Guest for __KilnExport {
+            fn validate(
+                kind: $crate::StepKind,
+                config: String,
+            ) -> Result<(), Vec<$crate::ConfigError>> {
+                match kind {
+                    $crate::StepKind::Provisioner => {
+                        $crate::__dispatch!(validate_provisioner, $p, kind, &config)
+                    }
+                    $crate::StepKind::PostProcessor => {
+                        $crate::__dispatch!(validate_post_processor, $q, kind, &config)
+                    }
+                }
             }
 
+            fn needs(
+                kind: $crate::StepKind,
+                config: String,
+            ) -> Result<$crate::GrantRequest, Vec<$crate::ConfigError>> {
+                match kind {
+                    $crate::StepKind::Provisioner => {
+                        $crate::__dispatch!(needs_provisioner, $p, kind, &config)
+                    }
+                    $crate::StepKind::PostProcessor => {
+                        $crate::__dispatch!(needs_post_processor, $q, kind, &config)
+                    }
+                }
+            }
+        }
+
+        impl $crate::bindings::exports::kiln::plugin::provisioning::Guest for __KilnExport {
+            fn provision(config: String, build: $crate::BuildInfo) -> Result<(), String> {
+                $crate::__run!(provision, $p, &config, build)
+            }
+        }
+
+        impl $crate::bindings::exports::kiln::plugin::post_processing::Guest for __KilnExport {
             fn post_process(
                 config: String,
                 build: $crate::BuildInfo,
                 input: $crate::Artifact,
-            ) -> Result<$crate::bindings::kiln::plugin::types::PostProcessResult, String> {
-                let parsed: <$ty as $crate::PostProcessor>::Config = $crate::parse_config(&config)
-                    .map_err(|e| $crate::config_errors_to_string(&e))?;
-                <$ty as $crate::PostProcessor>::post_process(parsed, &build, input)
+            ) -> Result<$crate::PostProcessResult, String> {
+                $crate::__run!(post_process, $q, &config, build, input)
             }
         }
 
-        $crate::bindings::export_post_processor!(__KilnPostProcessorExport);
+        $crate::bindings::export_plugin!(__KilnExport);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __dispatch {
+    ($f:ident, (), $kind:expr, $config:expr) => {
+        Err(vec![$crate::not_a($kind)])
+    };
+    ($f:ident, $ty:ty, $kind:expr, $config:expr) => {
+        $crate::$f::<$ty>($config)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run {
+    (provision, (), $config:expr, $build:expr) => {
+        Err("this component is not a provisioner".to_owned())
+    };
+    (provision, $ty:ty, $config:expr, $build:expr) => {
+        $crate::run_provisioner::<$ty>($config, $build)
+    };
+    (post_process, (), $config:expr, $build:expr, $input:expr) => {
+        Err("this component is not a post-processor".to_owned())
+    };
+    (post_process, $ty:ty, $config:expr, $build:expr, $input:expr) => {
+        $crate::run_post_processor::<$ty>($config, $build, $input)
     };
 }

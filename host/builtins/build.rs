@@ -1,6 +1,7 @@
-//! Builds `builtin-components/` for wasm32-wasip2 with a nested cargo and embeds the
-//! resulting components. The nested build uses its own target directory so that it
-//! never waits on the lock of the outer build.
+//! Builds `builtin-components/` for wasm32-wasip2 with one nested cargo run (the guest
+//! SDK compiles every kind of step into every component) and embeds the resulting
+//! components. The nested build uses its own target directory so that it never waits
+//! on the lock of the outer build.
 
 use std::path::PathBuf;
 
@@ -8,41 +9,38 @@ use std::path::PathBuf;
 mod wasm_build;
 use wasm_build::{nested_build, watch};
 
-/// (world, components): each world is one nested cargo run, so that the guest SDK is
-/// built with exactly that world's feature.
-const WORLDS: &[(&str, &[&str])] = &[
-    ("provisioner", &["shell", "file"]),
-    (
-        "post-processor",
-        &["checksum", "compress", "manifest", "artifice"],
-    ),
+/// Every builtin: its name and the kinds of step it is.
+const BUILTINS: &[(&str, &[&str])] = &[
+    ("shell", &["provisioner"]),
+    ("file", &["provisioner"]),
+    ("shell-local", &["provisioner", "post-processor"]),
+    ("checksum", &["post-processor"]),
+    ("compress", &["post-processor"]),
+    ("manifest", &["post-processor"]),
+    ("artifice", &["post-processor"]),
 ];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.join("../..").canonicalize().unwrap();
     let components = root.join("builtin-components");
-    for watched in ["builtin-components", "guest-sdk", "wit"] {
+    for watched in ["builtin-components", "guest-sdk", "wit", "host/decode"] {
         watch(&root.join(watched));
     }
     let target_dir = root.join("target/builtin-wasm");
-    for (_, names) in WORLDS {
-        let packages: Vec<String> = names.iter().map(|n| format!("kiln-builtin-{n}")).collect();
-        nested_build(&components.join("Cargo.toml"), &target_dir, &packages);
-    }
+    nested_build(&components.join("Cargo.toml"), &target_dir, &[]);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut table = String::from(
-        "/// Every builtin component: (world, name, component bytes).\npub static EMBEDDED: &[(&str, &str, &[u8])] = &[\n",
+        "/// Every builtin component: (name, kinds of step, component bytes).\n\
+         pub static EMBEDDED: &[(&str, &[&str], &[u8])] = &[\n",
     );
-    for (world, name) in WORLDS
-        .iter()
-        .flat_map(|(w, names)| names.iter().map(move |n| (w, n)))
-    {
-        let wasm = target_dir.join(format!("wasm32-wasip2/release/kiln_builtin_{name}.wasm"));
+    for (name, kinds) in BUILTINS {
+        let file = name.replace('-', "_");
+        let wasm = target_dir.join(format!("wasm32-wasip2/release/kiln_builtin_{file}.wasm"));
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(&wasm, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
         table.push_str(&format!(
-            "    ({world:?}, {name:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, &{kinds:?}, include_bytes!({:?})),\n",
             dest.display().to_string()
         ));
     }

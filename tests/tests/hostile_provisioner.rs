@@ -358,6 +358,7 @@ fn request(
             source_name: "hostile".into(),
             connection: None,
             variables: vec![],
+            sensitive: vec![],
         },
         communicator: Some(communicator),
         ui,

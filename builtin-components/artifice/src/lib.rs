@@ -4,7 +4,7 @@
 
 use kiln_guest_sdk::host::{self, PathKind};
 use kiln_guest_sdk::{
-    Artifact, ArtifactFile, BuildInfo, ConfigError, PostProcessResult, PostProcessor,
+    Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult, PostProcessor,
 };
 use serde::Deserialize;
 
@@ -19,12 +19,16 @@ struct Artifice;
 impl PostProcessor for Artifice {
     type Config = Config;
 
+    fn needs(config: &Config) -> GrantRequest {
+        kiln_guest_sdk::needs_read(&config.files)
+    }
+
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         if config.files.is_empty() {
-            return Err(vec![ConfigError {
-                field: Some("files".into()),
-                message: "no files specified in artifice configuration".into(),
-            }]);
+            return Err(vec![ConfigError::on(
+                "files",
+                "no files specified in artifice configuration",
+            )]);
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 
 use kiln_guest_sdk::artifacts::{self, HashAlgorithm};
 use kiln_guest_sdk::{
-    ui, Artifact, ArtifactFile, BuildInfo, ConfigError, PostProcessResult, PostProcessor,
+    ui, Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult,
+    PostProcessor,
 };
 use serde::Deserialize;
 
@@ -41,22 +42,24 @@ struct Checksum;
 impl PostProcessor for Checksum {
     type Config = Config;
 
+    fn needs(config: &Config) -> GrantRequest {
+        let output = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
+        kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(output)])
+    }
+
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         if config.checksum_types.is_empty() {
-            errors.push(ConfigError {
-                field: Some("checksum_types".into()),
-                message: "checksum_types must name at least one algorithm".into(),
-            });
+            errors.push(ConfigError::on(
+                "checksum_types",
+                "checksum_types must name at least one algorithm",
+            ));
         }
         for t in &config.checksum_types {
             if algorithm(t).is_none() {
-                errors.push(ConfigError {
-                    field: Some("checksum_types".into()),
-                    message: format!(
+                errors.push(ConfigError::on("checksum_types", format!(
                         "unrecognized checksum type {t:?}: use md5, sha1, sha224, sha256, sha384 or sha512"
-                    ),
-                });
+                    )));
             }
         }
         if let Some(o) = &config.output {
@@ -66,10 +69,7 @@ impl PostProcessor for Checksum {
                 ("ChecksumType", "c"),
             ];
             if let Err(e) = artifacts::render_output(o, &probe) {
-                errors.push(ConfigError {
-                    field: Some("output".into()),
-                    message: e,
-                });
+                errors.push(ConfigError::on("output", e));
             }
         }
         if errors.is_empty() {

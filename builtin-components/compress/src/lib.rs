@@ -7,7 +7,8 @@
 
 use kiln_guest_sdk::artifacts::{self, ArchiveEntry, ArchiveFormat};
 use kiln_guest_sdk::{
-    ui, Artifact, ArtifactFile, BuildInfo, ConfigError, PostProcessResult, PostProcessor,
+    ui, Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult,
+    PostProcessor,
 };
 use serde::Deserialize;
 
@@ -66,16 +67,18 @@ fn levels(f: ArchiveFormat) -> Option<(i32, i32)> {
 
 fn choose(config: &Config, output: &str) -> Result<ArchiveFormat, ConfigError> {
     match &config.format {
-        Some(f) => named(f).ok_or_else(|| ConfigError {
-            field: Some("format".into()),
-            message: format!(
-                "unknown format {f:?}: use one of {}",
-                FORMATS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        Some(f) => named(f).ok_or_else(|| {
+            ConfigError::on(
+                "format",
+                format!(
+                    "unknown format {f:?}: use one of {}",
+                    FORMATS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
         }),
         None => Ok(from_extension(output).unwrap_or(ArchiveFormat::TarGz)),
     }
@@ -86,27 +89,26 @@ struct Compress;
 impl PostProcessor for Compress {
     type Config = Config;
 
+    fn needs(config: &Config) -> GrantRequest {
+        let output = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
+        kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(output)])
+    }
+
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let output = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
         let mut errors = Vec::new();
         if let Err(e) =
             artifacts::render_output(output, &[("BuildName", "b"), ("BuilderType", "t")])
         {
-            errors.push(ConfigError {
-                field: Some("output".into()),
-                message: e,
-            });
+            errors.push(ConfigError::on("output", e));
         }
         match choose(config, output) {
             Ok(format) => {
                 if let Some(level) = config.compression_level {
                     match levels(format) {
-                        Some((lo, hi)) if level < lo || level > hi => errors.push(ConfigError {
-                            field: Some("compression_level".into()),
-                            message: format!(
+                        Some((lo, hi)) if level < lo || level > hi => errors.push(ConfigError::on("compression_level", format!(
                                 "compression_level {level} is out of range: this format takes {lo} through {hi}"
-                            ),
-                        }),
+                            ))),
                         _ => {}
                     }
                 }

@@ -7,7 +7,7 @@
 
 use kiln_guest_sdk::host::{self, PathKind};
 use kiln_guest_sdk::remote;
-use kiln_guest_sdk::{ui, BuildInfo, ConfigError, Provisioner};
+use kiln_guest_sdk::{ui, BuildInfo, ConfigError, GrantRequest, Provisioner};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +41,15 @@ struct File;
 impl Provisioner for File {
     type Config = Config;
 
+    fn needs(config: &Config) -> GrantRequest {
+        match config.direction {
+            Direction::Download => kiln_guest_sdk::needs_write([config.destination.as_str()]),
+            Direction::Upload => kiln_guest_sdk::needs_read(
+                config.source.iter().chain(config.sources.iter().flatten()),
+            ),
+        }
+    }
+
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         let given = [
@@ -52,23 +61,22 @@ impl Provisioner for File {
         .filter(|g| **g)
         .count();
         if given != 1 {
-            errors.push(ConfigError {
-                field: None,
-                message: "exactly one of `source`, `sources` or `content` must be specified".into(),
-            });
+            errors.push(ConfigError::block(
+                "exactly one of `source`, `sources` or `content` must be specified",
+            ));
         }
         if config.destination.is_empty() {
-            errors.push(ConfigError {
-                field: Some("destination".into()),
-                message: "destination must be specified".into(),
-            });
+            errors.push(ConfigError::on(
+                "destination",
+                "destination must be specified",
+            ));
         }
         if config.direction == Direction::Download {
             if config.content.is_some() {
-                errors.push(ConfigError {
-                    field: Some("content".into()),
-                    message: "`content` cannot be used with direction = \"download\"".into(),
-                });
+                errors.push(ConfigError::on(
+                    "content",
+                    "`content` cannot be used with direction = \"download\"",
+                ));
             }
         } else if !config.generated {
             let field = if config.source.is_some() {
@@ -79,14 +87,14 @@ impl Provisioner for File {
             for src in sources(config) {
                 match host::kind(src) {
                     Ok(PathKind::File | PathKind::Directory) => {}
-                    Ok(PathKind::Missing) => errors.push(ConfigError {
-                        field: Some(field.into()),
-                        message: format!("bad source {src:?}: no such file or directory"),
-                    }),
-                    Err(e) => errors.push(ConfigError {
-                        field: Some(field.into()),
-                        message: format!("bad source {src:?}: {}", e.message),
-                    }),
+                    Ok(PathKind::Missing) => errors.push(ConfigError::on(
+                        field,
+                        format!("bad source {src:?}: no such file or directory"),
+                    )),
+                    Err(e) => errors.push(ConfigError::on(
+                        field,
+                        format!("bad source {src:?}: {}", e.message),
+                    )),
                 }
             }
         }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use kiln_guest_sdk::artifacts;
 use kiln_guest_sdk::host::{self, PathKind};
-use kiln_guest_sdk::{ui, Artifact, BuildInfo, PostProcessResult, PostProcessor};
+use kiln_guest_sdk::{ui, Artifact, BuildInfo, GrantRequest, PostProcessResult, PostProcessor};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
@@ -66,10 +66,26 @@ fn variable<'a>(build: &'a BuildInfo, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// `data` with every sensitive value of the template masked: a manifest is a file
+/// people share, and Kiln never writes a sensitive value where people read.
+fn masked(data: &BTreeMap<String, String>, sensitive: &[String]) -> BTreeMap<String, String> {
+    let mask = |text: &str| {
+        sensitive
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "<sensitive>"))
+    };
+    data.iter().map(|(k, v)| (mask(k), mask(v))).collect()
+}
+
 struct ManifestPp;
 
 impl PostProcessor for ManifestPp {
     type Config = Config;
+
+    fn needs(config: &Config) -> GrantRequest {
+        kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(&config.output)])
+    }
 
     fn post_process(
         config: Config,
@@ -111,7 +127,10 @@ impl PostProcessor for ManifestPp {
             files,
             artifact_id: input.id.clone(),
             packer_run_uuid: run_uuid.clone(),
-            custom_data: config.custom_data.clone(),
+            custom_data: config
+                .custom_data
+                .as_ref()
+                .map(|data| masked(data, &build.sensitive)),
         };
         let mut manifest = match host::kind(&config.output) {
             Ok(PathKind::File) => {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kiln_guest_sdk::remote::{self, ExitStatus};
-use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, Provisioner};
+use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner};
 use serde::Deserialize;
 
 /// The block a template writes, with Packer's attribute names.
@@ -57,6 +57,10 @@ struct Shell;
 impl Provisioner for Shell {
     type Config = Config;
 
+    fn needs(config: &Config) -> GrantRequest {
+        kiln_guest_sdk::needs_read(config.script.iter().chain(config.scripts.iter().flatten()))
+    }
+
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         let given = [
@@ -68,36 +72,33 @@ impl Provisioner for Shell {
         .filter(|g| **g)
         .count();
         if given != 1 {
-            errors.push(ConfigError {
-                field: None,
-                message: "exactly one of `inline`, `script` or `scripts` must be specified".into(),
-            });
+            errors.push(ConfigError::block(
+                "exactly one of `inline`, `script` or `scripts` must be specified",
+            ));
         }
         for (i, var) in config.environment_vars.iter().enumerate() {
             if !var.contains('=') {
-                errors.push(ConfigError {
-                    field: Some("environment_vars".into()),
-                    message: format!(
-                        "environment variable not in format 'key=value' (entry {i}): {var:?}"
-                    ),
-                });
+                errors.push(ConfigError::on(
+                    "environment_vars",
+                    format!("environment variable not in format 'key=value' (entry {i}): {var:?}"),
+                ));
             }
         }
         for path in script_paths(config) {
             match host::kind(path) {
                 Ok(host::PathKind::File) => {}
-                Ok(host::PathKind::Directory) => errors.push(ConfigError {
-                    field: Some(script_field(config).into()),
-                    message: format!("bad script {path:?}: is a directory"),
-                }),
-                Ok(host::PathKind::Missing) => errors.push(ConfigError {
-                    field: Some(script_field(config).into()),
-                    message: format!("bad script {path:?}: no such file"),
-                }),
-                Err(e) => errors.push(ConfigError {
-                    field: Some(script_field(config).into()),
-                    message: format!("bad script {path:?}: {}", e.message),
-                }),
+                Ok(host::PathKind::Directory) => errors.push(ConfigError::on(
+                    script_field(config),
+                    format!("bad script {path:?}: is a directory"),
+                )),
+                Ok(host::PathKind::Missing) => errors.push(ConfigError::on(
+                    script_field(config),
+                    format!("bad script {path:?}: no such file"),
+                )),
+                Err(e) => errors.push(ConfigError::on(
+                    script_field(config),
+                    format!("bad script {path:?}: {}", e.message),
+                )),
             }
         }
         if errors.is_empty() {

@@ -42,6 +42,8 @@ pub struct BuildInfo {
     pub connection: Option<ConnectionInfo>,
     /// Variables the step may see, such as `PACKER_BUILD_NAME`.
     pub variables: Vec<(String, String)>,
+    /// The template's sensitive values that occur in the step's configuration.
+    pub sensitive: Vec<String>,
 }
 
 /// What every builder is given for one build.

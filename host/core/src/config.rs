@@ -67,27 +67,6 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     crate::decode::decode(config).map_err(FieldError::from)
 }
 
-/// The attribute serde's message is about: "unknown field `x`", "missing field `x`".
-pub fn field_of(message: &str) -> Option<String> {
-    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            return rest.split('`').next().map(str::to_owned);
-        }
-    }
-    None
-}
-
-/// The names serde lists after "expected one of" in an unknown-field message.
-pub fn expected_fields(message: &str) -> Vec<&str> {
-    match message.split_once("expected one of ") {
-        Some((_, list)) => list.split(", ").map(|s| s.trim_matches('`')).collect(),
-        None => match message.split_once("expected `") {
-            Some((_, one)) => one.split('`').next().into_iter().collect(),
-            None => vec![],
-        },
-    }
-}
-
 /// Parses a Go-style duration as Packer accepts them: `90s`, `5m`, `1h30m`, `250ms`,
 /// or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -221,12 +200,5 @@ mod tests {
         assert!(duration_from_secs(f64::INFINITY).is_err());
         assert!(duration_from_secs(f64::NAN).is_err());
         assert!(duration_from_secs(-1.0).is_err());
-    }
-
-    #[test]
-    fn serde_messages_name_fields() {
-        let msg = "unknown field `ssh_usernme`, expected one of `ssh_host`, `ssh_username`";
-        assert_eq!(field_of(msg).as_deref(), Some("ssh_usernme"));
-        assert_eq!(expected_fields(msg), ["ssh_host", "ssh_username"]);
     }
 }

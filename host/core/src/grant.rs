@@ -34,6 +34,24 @@ impl Grant {
         self.random_host |= other.random_host;
     }
 
+    /// Only the host paths of this grant (what it lets a step read and write).
+    pub fn paths_only(&self) -> Grant {
+        Grant {
+            read: self.read.clone(),
+            write: self.write.clone(),
+            ..Grant::default()
+        }
+    }
+
+    /// This grant without its host paths: what only a template can grant.
+    pub fn without_paths(&self) -> Grant {
+        Grant {
+            read: vec![],
+            write: vec![],
+            ..self.clone()
+        }
+    }
+
     /// The grant as the lines of a `grant { }` block (`read = ["/srv"]`, ...), empty
     /// when it grants nothing.
     pub fn to_hcl_lines(&self) -> Vec<String> {

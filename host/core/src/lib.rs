@@ -8,7 +8,7 @@ pub mod artifact;
 pub mod builder;
 pub mod communicator;
 pub mod config;
-pub mod decode;
+pub use kiln_decode as decode;
 pub mod diag;
 pub mod grant;
 pub mod lease;

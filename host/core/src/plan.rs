@@ -15,9 +15,139 @@ pub struct ConfigBlock {
     pub location: Location,
     /// Where each attribute (by name) was written.
     pub fields: BTreeMap<String, Location>,
+    /// The strings of `config` that name `build.*` values known only once the machine
+    /// is reached; [`ConfigBlock::resolved`] fills them in.
+    pub deferred: Vec<Deferred>,
+}
+
+/// A `build.*` value known only once the builder has reached its machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuildValue {
+    /// `build.Host`.
+    Host,
+    /// `build.Port`.
+    Port,
+    /// `build.User`.
+    User,
+    /// `build.Password`.
+    Password,
+    /// `build.ConnType`.
+    ConnType,
+    /// `build.PackerRunUUID`.
+    PackerRunUuid,
+    /// `build.PackerHTTPIP`.
+    PackerHttpIp,
+    /// `build.PackerHTTPPort`.
+    PackerHttpPort,
+    /// `build.PackerHTTPAddr`.
+    PackerHttpAddr,
+    /// `build.SSHPublicKey`.
+    SshPublicKey,
+    /// `build.SSHPrivateKey`.
+    SshPrivateKey,
+}
+
+impl BuildValue {
+    /// Every one of them.
+    pub const ALL: [BuildValue; 11] = [
+        BuildValue::Host,
+        BuildValue::Port,
+        BuildValue::User,
+        BuildValue::Password,
+        BuildValue::ConnType,
+        BuildValue::PackerRunUuid,
+        BuildValue::PackerHttpIp,
+        BuildValue::PackerHttpPort,
+        BuildValue::PackerHttpAddr,
+        BuildValue::SshPublicKey,
+        BuildValue::SshPrivateKey,
+    ];
+
+    /// The name after `build.`, as Packer spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildValue::Host => "Host",
+            BuildValue::Port => "Port",
+            BuildValue::User => "User",
+            BuildValue::Password => "Password",
+            BuildValue::ConnType => "ConnType",
+            BuildValue::PackerRunUuid => "PackerRunUUID",
+            BuildValue::PackerHttpIp => "PackerHTTPIP",
+            BuildValue::PackerHttpPort => "PackerHTTPPort",
+            BuildValue::PackerHttpAddr => "PackerHTTPAddr",
+            BuildValue::SshPublicKey => "SSHPublicKey",
+            BuildValue::SshPrivateKey => "SSHPrivateKey",
+        }
+    }
+
+    /// The value named `name`.
+    pub fn from_name(name: &str) -> Option<BuildValue> {
+        BuildValue::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+/// A piece of a deferred string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// Text as written.
+    Text(String),
+    /// A `build.*` value.
+    Build(BuildValue),
+}
+
+/// A string of a configuration that names `build.*` values: where it sits in the block's
+/// JSON (a JSON pointer, RFC 6901) and its parts. Until it is resolved, the JSON holds
+/// Packer's form of it (`{{ .Host }}`), which is what `validate` sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    /// Where the string is, as a JSON pointer into the block's `config`.
+    pub pointer: String,
+    /// Its text and values, in order.
+    pub parts: Vec<Part>,
+}
+
+impl Deferred {
+    /// The string with each value as `value` gives it.
+    pub fn render(&self, value: &dyn Fn(BuildValue) -> String) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.clone(),
+                Part::Build(b) => value(*b),
+            })
+            .collect()
+    }
+
+    /// The string as it stands until the values are known: Packer's `{{ .Host }}`.
+    pub fn unresolved(&self) -> String {
+        self.render(&|b| format!("{{{{ .{} }}}}", b.name()))
+    }
 }
 
 impl ConfigBlock {
+    /// The configuration with every deferred string filled in by `value`: the one
+    /// place where `build.*` values reach a step.
+    pub fn resolved(
+        &self,
+        value: &dyn Fn(BuildValue) -> String,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut config = serde_json::Value::Object(self.config.clone());
+        for d in &self.deferred {
+            if let Some(slot) = config.pointer_mut(&d.pointer) {
+                *slot = serde_json::Value::String(d.render(value));
+            }
+        }
+        match config {
+            serde_json::Value::Object(map) => map,
+            _ => unreachable!("an object stays an object"),
+        }
+    }
+
+    /// Whether the block names a `build.*` value known only at run time.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     /// The location of `field`, or of the block when the field was not written.
     pub fn location_of(&self, field: Option<&str>) -> Location {
         field

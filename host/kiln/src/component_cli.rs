@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use kiln_registry::{Digest, Reference, RegistryAuth};
 use kiln_runtime::{ComponentInfo, World};
 
-use crate::components;
+use kiln_engine::components;
 
 /// What `kiln component` does.
 #[derive(Debug, clap::Subcommand)]
@@ -162,11 +162,15 @@ fn describe(file: &Path, bytes: &[u8]) -> Result<ComponentInfo, ExitCode> {
     kiln_runtime::component_info(bytes).map_err(|e| fail(format!("{}: {e}", file.display())))
 }
 
-fn world_name(world: Option<World>) -> String {
-    match world {
-        Some(w) => format!("kiln:plugin/{}", w.name()),
-        None => "none (exports neither provision nor post-process)".into(),
-    }
+/// The worlds a component implements, as `kiln:plugin/provisioner` (comma-separated).
+fn kinds_name(kinds: &[World]) -> Option<String> {
+    (!kinds.is_empty()).then(|| {
+        kinds
+            .iter()
+            .map(|w| format!("kiln:plugin/{}", w.name()))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 async fn push(
@@ -186,10 +190,11 @@ async fn push(
         Ok(i) => i,
         Err(code) => return code,
     };
-    if info.world.is_none() {
+    if info.kinds.is_empty() {
         return fail(format!(
-            "{} is a component, but not a Kiln step: it exports {:?}; a provisioner exports \
-             `provision`, a post-processor `post-process`",
+            "{} is a component, but not a Kiln step: it exports {:?}; a step exports \
+             `kiln:plugin/configure` and `kiln:plugin/provisioning` or \
+             `kiln:plugin/post-processing`",
             file.display(),
             info.exports
         ));
@@ -210,7 +215,7 @@ async fn push(
     let meta = kiln_registry::ComponentMeta {
         imports: info.imports,
         exports: info.exports,
-        target: info.world.map(|w| format!("kiln:plugin/{}", w.name())),
+        target: kinds_name(&info.kinds),
         title: file.file_name().map(|n| n.to_string_lossy().into_owned()),
         version: version.or_else(|| r.tag().map(str::to_owned)),
         description,
@@ -314,7 +319,10 @@ async fn inspect(target: &str, insecure: bool) -> ExitCode {
     }
     println!("Component digest: {}", Digest::of(&bytes));
     println!("Size: {} bytes", bytes.len());
-    println!("World: {}", world_name(info.world));
+    println!(
+        "World: {}",
+        kinds_name(&info.kinds).unwrap_or_else(|| "none (it is not a Kiln step)".to_owned())
+    );
     println!("Exports:");
     for e in &info.exports {
         println!("  {e}");

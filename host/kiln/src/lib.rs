@@ -1,13 +1,15 @@
-//! The `kiln` program: the command line, the engine that runs a plan, and the terminal
-//! UI. The only crate that knows clap.
+//! The `kiln` program: the command line. It parses flags, loads the template, hands
+//! the plan to the engine (`kiln-engine`) and prints what it answers through the
+//! terminal UI; it is the only crate that knows clap.
 
 pub mod cli;
+mod commands;
 mod component_cli;
-pub mod components;
-pub mod engine;
+mod console;
 pub mod fmt;
-pub mod post;
+mod frontend;
+mod load;
+mod log;
 mod scaffold;
-mod shell_local;
 mod signals;
 pub mod ui;

@@ -22,7 +22,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-kiln-guest-sdk = {{ path = "{sdk}", default-features = false, features = ["{world}"] }}
+kiln-guest-sdk = {{ path = "{sdk}" }}
 serde = {{ version = "1.0", features = ["derive"] }}
 
 [profile.release]
@@ -83,10 +83,7 @@ impl Provisioner for Step {{
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {{
         if config.message.is_empty() {{
-            return Err(vec![ConfigError {{
-                field: Some("message".into()),
-                message: "message must not be empty".into(),
-            }}]);
+            return Err(vec![ConfigError::on("message", "message must not be empty")]);
         }}
         Ok(())
     }}

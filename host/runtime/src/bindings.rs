@@ -24,6 +24,8 @@ pub mod post_processor {
             "kiln:plugin/types": crate::bindings::provisioner::kiln::plugin::types,
             "kiln:plugin/ui": crate::bindings::provisioner::kiln::plugin::ui,
             "kiln:plugin/host-files": crate::bindings::provisioner::kiln::plugin::host_files,
+            "kiln:plugin/communicator": crate::bindings::provisioner::kiln::plugin::communicator,
+            "kiln:plugin/host-exec": crate::bindings::provisioner::kiln::plugin::host_exec,
         },
     });
 }

@@ -127,6 +127,19 @@ impl GrantedPaths {
             let Ok(below) = abs.strip_prefix(&g.lexical) else {
                 continue;
             };
+            if access == Access::Write {
+                // Where a step may write is created when it first writes there, as
+                // Packer creates the directories of a step's destination: the granted
+                // directory when the path is below it, else the granted file's parent.
+                let dir = if below.as_os_str().is_empty() {
+                    g.lexical.parent()
+                } else {
+                    Some(g.lexical.as_path())
+                };
+                if let Some(dir) = dir.filter(|d| !d.exists()) {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+            }
             // The granted path itself: a file is opened from its parent by name, so that
             // a file grant never exposes its siblings.
             if below.as_os_str().is_empty() {

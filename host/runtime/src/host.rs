@@ -48,6 +48,14 @@ pub struct StepState {
     pub(crate) env: Vec<(String, String)>,
     /// Refusals already explained to the person, once per step each.
     pub(crate) told: crate::network::Told,
+    /// Whether the step may run host commands (`host-exec`).
+    pub(crate) exec_host: bool,
+    /// The step's private directory of temporary files (`host-exec`), removed with it.
+    pub(crate) temp: Option<tempfile::TempDir>,
+    /// Temporary files made so far.
+    pub(crate) temp_count: u32,
+    /// Whether the UI was told that the step runs commands on the host.
+    pub(crate) exec_announced: bool,
 }
 
 impl WasiView for StepState {
@@ -115,7 +123,7 @@ impl StepState {
 
 /// Splits a stream of chunks into lines for the UI, keeping partial lines until they end.
 #[derive(Default)]
-struct LineBuffer {
+pub(crate) struct LineBuffer {
     pending: Vec<u8>,
 }
 
@@ -124,7 +132,7 @@ struct LineBuffer {
 const MAX_LINE: usize = 64 << 10;
 
 impl LineBuffer {
-    fn push(&mut self, data: &[u8], ui: &dyn Ui) {
+    pub(crate) fn push(&mut self, data: &[u8], ui: &dyn Ui) {
         let mut searched = self.pending.len();
         self.pending.extend_from_slice(data);
         loop {
@@ -144,7 +152,7 @@ impl LineBuffer {
         }
     }
 
-    fn finish(&mut self, ui: &dyn Ui) {
+    pub(crate) fn finish(&mut self, ui: &dyn Ui) {
         if !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
             emit(&rest, ui);

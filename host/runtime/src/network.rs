@@ -51,6 +51,7 @@ struct ToldInner {
     socket: AtomicBool,
     connect: AtomicBool,
     lookup: AtomicBool,
+    exec: AtomicBool,
 }
 
 impl std::fmt::Debug for Told {
@@ -77,6 +78,7 @@ impl Told {
             socket: AtomicBool::new(false),
             connect: AtomicBool::new(false),
             lookup: AtomicBool::new(false),
+            exec: AtomicBool::new(false),
         }))
     }
 
@@ -129,6 +131,16 @@ impl Told {
                 "tried to connect to {addr}, which this step is not granted \
                  (grant {{ network = [\"{addr}\"] }} allows it)"
             ),
+        );
+    }
+
+    /// The component tried to run a command on the host without the grant.
+    pub(crate) fn host_exec(&self) {
+        self.once(
+            &self.0.exec,
+            "tried to run a command on this host, which this step is not granted \
+             (grant { exec_host = true } allows it)"
+                .into(),
         );
     }
 

@@ -80,13 +80,19 @@ async fn a_corrupt_cache_entry_is_compiled_again() {
 #[test]
 fn component_info_names_the_world_imports_and_exports() {
     let shell = kiln_runtime::component_info(kiln_builtins::component("shell").unwrap()).unwrap();
-    assert_eq!(shell.world, Some(World::Provisioner));
+    assert_eq!(shell.kinds, [World::Provisioner]);
     assert!(
-        shell.exports.iter().any(|e| e == "provision"),
+        shell
+            .exports
+            .iter()
+            .any(|e| e == "kiln:plugin/provisioning@0.2.0"),
         "{:?}",
         shell.exports
     );
-    assert!(shell.exports.iter().any(|e| e == "validate"));
+    assert!(shell
+        .exports
+        .iter()
+        .any(|e| e == "kiln:plugin/configure@0.2.0"));
     assert!(
         shell
             .imports
@@ -98,7 +104,10 @@ fn component_info_names_the_world_imports_and_exports() {
     assert!(shell.imports.iter().any(|i| i.starts_with("wasi:")));
     let checksum =
         kiln_runtime::component_info(kiln_builtins::post_processor("checksum").unwrap()).unwrap();
-    assert_eq!(checksum.world, Some(World::PostProcessor));
+    assert_eq!(checksum.kinds, [World::PostProcessor]);
+    let both = kiln_runtime::component_info(kiln_builtins::post_processor("shell-local").unwrap())
+        .unwrap();
+    assert_eq!(both.kinds, [World::Provisioner, World::PostProcessor]);
     assert!(checksum
         .imports
         .iter()

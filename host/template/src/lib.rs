@@ -8,6 +8,7 @@
 
 mod components;
 mod data;
+mod deferred;
 mod files;
 pub mod fmt;
 mod functions;
@@ -36,28 +37,6 @@ use kiln_core::{Diagnostic, Location};
 pub use files::{kind, SourceFile, TemplateKind};
 pub use inspect::Inspection;
 pub use json::{hcl2_upgrade, load_json};
-
-/// The `build.*` values known only once the machine is reached (`build.Host`, ...). In
-/// a provisioner's configuration they stand as [`build_placeholder`] until the engine
-/// fills them in when the step runs.
-pub const BUILD_CONNECTION_KEYS: &[&str] = &[
-    "Host",
-    "Port",
-    "User",
-    "Password",
-    "ConnType",
-    "PackerRunUUID",
-    "PackerHTTPIP",
-    "PackerHTTPPort",
-    "PackerHTTPAddr",
-    "SSHPublicKey",
-    "SSHPrivateKey",
-];
-
-/// The text that stands for `build.KEY` in a planned step's configuration.
-pub fn build_placeholder(key: &str) -> String {
-    format!("\u{1}kiln:build.{key}\u{1}")
-}
 
 /// The Packer release whose template language Kiln follows (`packer.version`,
 /// `{{packer_version}}`).
@@ -1136,8 +1115,11 @@ fn plan_build(
             hcl::Value::from(build_name.clone().unwrap_or_default()),
         );
         build_obj.insert("ID".to_owned(), hcl::Value::from(full_name.clone()));
-        for key in BUILD_CONNECTION_KEYS {
-            build_obj.insert((*key).to_owned(), hcl::Value::from(build_placeholder(key)));
+        for value in kiln_core::plan::BuildValue::ALL {
+            build_obj.insert(
+                value.name().to_owned(),
+                hcl::Value::from(deferred::marker(value)),
+            );
         }
         ctx.declare_var("build", hcl::Value::Object(build_obj));
 
@@ -1302,6 +1284,7 @@ fn plan_post_processor_once(
         errors,
         &mut config,
     );
+    deferred::extract(&mut config, errors);
     pp.block = std::sync::Arc::new(config);
     included.then_some(pp)
 }
@@ -1587,6 +1570,7 @@ fn plan_step(
     step.name = name;
     (step.grant, step.limits) = step_grants(at, &block.body, ctx, root, errors);
     eval_body(at, &block.body, ctx, STEP_SKIP, errors, &mut config);
+    deferred::extract(&mut config, errors);
     // `override = { "TYPE.NAME" = { ... } }` (or keyed by the source name or type):
     // attributes that replace the step's own for that source.
     if let Some(a) = block.body.get_attribute("override") {

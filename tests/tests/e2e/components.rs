@@ -398,7 +398,8 @@ fn inspect_shows_world_imports_exports_and_digests() {
         "{out}"
     );
     assert!(
-        out.contains("  provision\n") && out.contains("  validate\n"),
+        out.contains("  kiln:plugin/provisioning@0.2.0\n")
+            && out.contains("  kiln:plugin/configure@0.2.0\n"),
         "{out}"
     );
     assert!(out.contains("kiln:plugin/communicator@"), "{out}");

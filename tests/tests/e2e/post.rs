@@ -325,6 +325,59 @@ fn shell_local_runs_only_when_granted_and_says_so() {
     );
 }
 
+/// shell-local is one component that is both a provisioner and a post-processor.
+#[test]
+fn shell_local_is_also_a_provisioner_with_packers_script_rules() {
+    let steps = "  provisioner \"shell-local\" {\n    script = \"scripts/hello.sh\"\n    environment_vars = [\"GREETING=it's me\"]\n    grant {\n      exec_host = true\n    }\n  }\n  provisioner \"shell-local\" {\n    only_on = [\"windows\"]\n    inline = [\"touch never.txt\"]\n    grant {\n      exec_host = true\n    }\n  }\n  provisioner \"shell-local\" {\n    command = \"echo one > command.txt\"\n    grant {\n      exec_host = true\n    }\n  }\n";
+    let dir = work(steps);
+    // The script runs from where it is (its own directory is where `$0` points),
+    // made executable by its author as Packer requires.
+    write(
+        dir.path(),
+        "scripts/hello.sh",
+        "#!/bin/sh\necho \"$GREETING from $PACKER_BUILD_NAME ($(basename \"$(dirname \"$0\")\"))\" > hello.txt\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.path().join("scripts/hello.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, out) = build(dir.path());
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello.txt")).unwrap(),
+        "it's me from web (scripts)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("command.txt")).unwrap(),
+        "one\n"
+    );
+    assert!(!dir.path().join("never.txt").exists());
+    assert!(
+        out.contains("Skipping shell-local due to runtime OS"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Running local shell script: scripts/hello.sh"),
+        "{out}"
+    );
+
+    // Two ways of giving the script at once, and a script that is not there: both
+    // found by validate, at their attributes.
+    let bad = "  provisioner \"shell-local\" {\n    inline = [\"true\"]\n    script = \"missing.sh\"\n    grant {\n      exec_host = true\n    }\n  }\n";
+    let dir = work(bad);
+    let out = kiln(dir.path(), &["validate", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("only one of command, inline, script or scripts"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("t.pkr.hcl:8:5")
+            && stderr.contains("bad script \"missing.sh\": no such file"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn machine_readable_output_lists_every_artifact() {
     // Two chains: two artifacts (the builder's is not kept, nor the chain's middle one).

@@ -27,16 +27,10 @@ impl Provisioner for Motd {
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         if config.message.trim().is_empty() {
-            errors.push(ConfigError {
-                field: Some("message".into()),
-                message: "message must not be empty".into(),
-            });
+            errors.push(ConfigError::on("message", "message must not be empty"));
         }
         if !config.path.starts_with('/') {
-            errors.push(ConfigError {
-                field: Some("path".into()),
-                message: format!("path must be absolute, not {:?}", config.path),
-            });
+            errors.push(ConfigError::on("path", format!("path must be absolute, not {:?}", config.path)));
         }
         if errors.is_empty() {
             Ok(())

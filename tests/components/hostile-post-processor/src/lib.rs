@@ -108,10 +108,7 @@ impl PostProcessor for Hostile {
         match config.validate.as_deref() {
             None => Ok(()),
             Some("spin") => spin(),
-            Some(other) => Err(vec![kiln_guest_sdk::ConfigError {
-                field: Some("validate".into()),
-                message: format!("unknown validate attack `{other}`"),
-            }]),
+            Some(other) => Err(vec![kiln_guest_sdk::ConfigError::on("validate", format!("unknown validate attack `{other}`"))]),
         }
     }
 

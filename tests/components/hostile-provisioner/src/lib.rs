@@ -178,15 +178,9 @@ impl Provisioner for Hostile {
             Some("spin") => spin(),
             Some("grow-memory") => {
                 let total = grow(config.bytes.unwrap_or(1 << 30));
-                Err(vec![kiln_guest_sdk::ConfigError {
-                    field: None,
-                    message: format!("ATTACK SUCCEEDED: validate allocated {total} bytes"),
-                }])
+                Err(vec![kiln_guest_sdk::ConfigError::block(format!("ATTACK SUCCEEDED: validate allocated {total} bytes"))])
             }
-            Some(other) => Err(vec![kiln_guest_sdk::ConfigError {
-                field: Some("validate".into()),
-                message: format!("unknown validate attack `{other}`"),
-            }]),
+            Some(other) => Err(vec![kiln_guest_sdk::ConfigError::on("validate", format!("unknown validate attack `{other}`"))]),
         }
     }
 

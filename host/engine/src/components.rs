@@ -144,9 +144,10 @@ impl Resolved {
 
 /// Step types Kiln ships; a required component may not take one of these names.
 fn builtin(name: &str) -> bool {
-    name == "shell-local"
-        || kiln_builtins::names().any(|n| n == name)
-        || kiln_builtins::post_processor_names().any(|n| n == name)
+    use kiln_builtins::{names, Kind};
+    names(Kind::Provisioner)
+        .chain(names(Kind::PostProcessor))
+        .any(|n| n == name)
 }
 
 fn at(component: &RequiredComponent, summary: impl Into<String>) -> Diagnostic {

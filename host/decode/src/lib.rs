@@ -1,5 +1,7 @@
 //! Decoding a configuration block (JSON values) into a typed struct, with errors that
-//! say which attribute is wrong and how, as data rather than prose.
+//! say which attribute is wrong and how, as data rather than prose. The host decodes
+//! builders' configurations with it, and the guest SDK components' (so a component's
+//! errors cross the WIT boundary by kind, see `configure.validate`).
 //!
 //! serde_json's own errors are English sentences that quote the offending value
 //! (`invalid type: string "hunter2", expected u16`): a secret given to the wrong
@@ -188,6 +190,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     config: &Map<String, Value>,
 ) -> Result<T, DecodeError> {
     T::deserialize(MapDe(config))
+}
+
+/// Deserializes the JSON text `json` (an object) into `T`; a text that is not JSON is
+/// an error of kind [`Problem::Invalid`].
+pub fn decode_str<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, DecodeError> {
+    let value: Value = serde_json::from_str(json).map_err(|e| {
+        DecodeError::new(Problem::Invalid(format!("not a JSON configuration: {e}")))
+    })?;
+    decode_value(&value)
 }
 
 /// Deserializes one value into `T`.
@@ -498,5 +509,20 @@ mod tests {
         assert_eq!(e.message(), "must be true or false, not a string (at flag)");
         let e = decode_json(json!({"port": 1, "mode": "medium"})).unwrap_err();
         assert_eq!(e.field(), Some("mode"));
+    }
+}
+
+#[cfg(test)]
+mod str_tests {
+    #[test]
+    fn text_decodes_as_values_do() {
+        #[derive(serde::Deserialize)]
+        struct C {
+            #[allow(dead_code)]
+            n: u8,
+        }
+        let e = super::decode_str::<C>(r#"{"n": "x"}"#).err().unwrap();
+        assert_eq!(e.field(), Some("n"));
+        assert!(super::decode_str::<C>("{").is_err());
     }
 }

@@ -1,0 +1,457 @@
+//! Checking a plan before anything runs: every builder's configuration, every step's
+//! component (found, compiled, of the right kind), its configuration (the component's
+//! own `validate`), and what it needs of the host against what the template grants.
+//! Every problem is collected; a plan runs only when there are none.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use kiln_core::diag::did_you_mean;
+use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
+use kiln_core::{Builder, Diagnostic, Grant, Location};
+use kiln_runtime::{PreparedComponent, Runtime, StepCheck, World};
+
+use crate::components::Resolved;
+use crate::diagnostics::{field_diagnostic, issue_diagnostic};
+use crate::grants;
+use crate::request::{request, StepSpec, Target};
+
+/// The `breakpoint` provisioner's options: Packer's pause, run by the engine itself.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakpoint {
+    /// Skip the pause.
+    #[serde(default)]
+    pub disable: bool,
+    /// Shown at the pause.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// What runs a provisioner: a component, or the engine itself for `breakpoint`.
+pub enum StepRunner {
+    /// A WebAssembly component.
+    Component(Box<PreparedComponent>),
+    /// Packer's `breakpoint` provisioner: waits for Enter.
+    Breakpoint(Breakpoint),
+}
+
+/// A post-processor step, checked and ready.
+pub struct ReadyPostProcessor {
+    /// What the template says of it.
+    pub plan: PostProcessorPlan,
+    /// Its component.
+    pub component: PreparedComponent,
+}
+
+/// One build, checked and ready to run.
+pub struct ReadyBuild {
+    /// What the template says of it.
+    pub plan: BuildPlan,
+    /// Its builder, configured.
+    pub builder: Box<dyn Builder>,
+    /// Its provisioners, in order.
+    pub steps: Vec<(StepPlan, StepRunner)>,
+    /// The `error-cleanup-provisioner`.
+    pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
+    /// Its post-processor chains.
+    pub post_processors: Vec<Vec<ReadyPostProcessor>>,
+    /// The template's sensitive values.
+    pub sensitive: Arc<[String]>,
+}
+
+/// What checking works with.
+#[derive(Clone, Copy)]
+pub struct CheckCx<'a> {
+    /// Compiles and validates components.
+    pub runtime: &'a Runtime,
+    /// Relative paths resolve against it.
+    pub cwd: &'a Path,
+    /// The template's own components.
+    pub required: &'a Resolved,
+    /// Stops the checks when the run is interrupted.
+    pub cancel: &'a CancellationToken,
+}
+
+/// The component steps of a plan, gathered to be checked together.
+struct Pending<'p> {
+    build: &'p BuildPlan,
+    spec: StepSpec<'p>,
+    world: World,
+    component: PreparedComponent,
+}
+
+impl Pending<'_> {
+    fn what(&self) -> String {
+        format!("{} \"{}\"", self.world.name(), self.spec.kind)
+    }
+
+    /// What `validate` and `needs` answer depends on the component, the configuration
+    /// and the grant alone: a template with many sources repeating the same steps has
+    /// each distinct one checked once.
+    fn key(&self) -> (World, String, String, String) {
+        (
+            self.world,
+            self.spec.kind.to_owned(),
+            serde_json::to_string(&self.spec.block.config).unwrap_or_default(),
+            format!("{:?}", self.spec.grant),
+        )
+    }
+}
+
+/// Finds and compiles the component a step of `world` named `kind` runs (once per kind
+/// and world: `prepared` remembers); problems go to `errors`. The template's own
+/// components come first; Kiln's builtins are granted the paths they name.
+fn component(
+    cx: &CheckCx<'_>,
+    world: World,
+    kind: &str,
+    location: &Location,
+    prepared: &mut HashMap<(World, String), PreparedComponent>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<PreparedComponent> {
+    if let Some(c) = prepared.get(&(world, kind.to_owned())) {
+        return Some(c.clone());
+    }
+    let builtin_kind = match world {
+        World::Provisioner => kiln_builtins::Kind::Provisioner,
+        World::PostProcessor => kiln_builtins::Kind::PostProcessor,
+    };
+    let (bytes, builtin) = match cx.required.get(kind) {
+        Some(bytes) => (bytes, false),
+        None => match kiln_builtins::find(builtin_kind, kind) {
+            Some(bytes) => (bytes, true),
+            None => {
+                let known: Vec<&str> = kiln_builtins::names(builtin_kind).collect();
+                let d = Diagnostic::error(
+                    format!("Unknown {} type \"{kind}\"", world.name()),
+                    Some(location.clone()),
+                );
+                errors.push(match did_you_mean(kind, known.iter().copied()) {
+                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                    None => d.with_hint(format!(
+                        "Kiln ships these {}s: {}. Others are components the template names \
+                         in `packer {{ required_components {{ {kind} = {{ source = \"...\" }} }} }}`.",
+                        world.name(),
+                        known.join(", "),
+                    )),
+                });
+                return None;
+            }
+        },
+    };
+    match cx.runtime.prepare(kind, bytes, world) {
+        Ok(c) => {
+            let c = if builtin { c.granted_its_paths() } else { c };
+            prepared.insert((world, kind.to_owned()), c.clone());
+            Some(c)
+        }
+        Err(e) => {
+            let mut d = Diagnostic::error(e.to_string(), Some(location.clone()));
+            if let Some(source) = cx.required.source(kind) {
+                d = d.with_hint(format!("The component comes from {source}."));
+            }
+            errors.push(d);
+            None
+        }
+    }
+}
+
+/// A build's builder, configured; problems go to `errors`.
+fn builder(
+    build: &BuildPlan,
+    cwd: &Path,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<Box<dyn Builder>> {
+    let made = kiln_builders::new_builder(
+        &build.source_type,
+        &build.source_name,
+        &build.source.config,
+        cwd,
+    );
+    match made {
+        Ok(b) => Some(b),
+        Err(e) => {
+            errors.push(field_diagnostic(
+                &build.source,
+                &format!("source \"{}\"", build.source_type),
+                &e,
+            ));
+            None
+        }
+    }
+}
+
+/// Runs `needs` and `validate` of every distinct pending step, one instance per
+/// component, and returns each one's answer by its key.
+async fn check_steps(
+    pending: &[Pending<'_>],
+    cx: &CheckCx<'_>,
+    sensitive: &[String],
+) -> HashMap<(World, String, String, String), Result<StepCheck, String>> {
+    let mut by_component: HashMap<(World, String), (PreparedComponent, Vec<_>)> = HashMap::new();
+    let mut seen = HashSet::new();
+    for p in pending {
+        let key = p.key();
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let target = Target {
+            build: p.build,
+            sensitive,
+            machine: None,
+            ui: Arc::new(kiln_core::ui::DiscardUi),
+            cwd: cx.cwd,
+            cancel: cx.cancel.clone(),
+        };
+        by_component
+            .entry((p.world, p.spec.kind.to_owned()))
+            .or_insert_with(|| (p.component.clone(), Vec::new()))
+            .1
+            .push((key, request(p.spec, target, None)));
+    }
+    let mut answers = HashMap::new();
+    for (_, (component, requests)) in by_component {
+        let (keys, reqs): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
+        let results = cx.runtime.check_all(&component, &reqs).await;
+        for (key, result) in keys.into_iter().zip(results) {
+            answers.insert(key, result.map_err(|e| e.to_string()));
+        }
+    }
+    answers
+}
+
+/// The problems of one step's check: its configuration's, then what it asks beyond
+/// its grant.
+fn step_problems(
+    p: &Pending<'_>,
+    answer: &Result<StepCheck, String>,
+    cwd: &Path,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let block: &ConfigBlock = p.spec.block;
+    match answer {
+        Ok(check) => {
+            for issue in &check.issues {
+                errors.push(issue_diagnostic(block, &p.what(), issue));
+            }
+            let missing = grants::missing(&p.component, p.spec.grant, check.needs.as_ref(), cwd);
+            if !missing.is_empty() {
+                errors.push(grants::refusal(&p.what(), &block.location, &missing));
+            }
+        }
+        Err(e) => errors.push(Diagnostic::error(e.clone(), Some(block.location.clone()))),
+    }
+}
+
+/// Checks every build of `plan`: builder configuration, step types, each component's
+/// own `validate`, and what each step needs against what it is granted. Returns the
+/// builds, ready, or every problem found (each once).
+pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut prepared = HashMap::new();
+    let mut pending = Vec::new();
+    let mut checked = Vec::new();
+    for build in &plan.builds {
+        // Every build's steps are checked, also where the builder's configuration failed.
+        let builder = builder(build, cx.cwd, &mut errors);
+        if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
+            errors.push(Diagnostic::error(
+                format!(
+                    "the {} builder has no machine to provision; remove the provisioners \
+                     from its build",
+                    build.source_type
+                ),
+                Some(build.provisioners[0].block.location.clone()),
+            ));
+        }
+        let mut steps = Vec::new();
+        for step in &build.provisioners {
+            if step.kind == "breakpoint" && cx.required.get("breakpoint").is_none() {
+                match kiln_core::config::decode::<Breakpoint>(&step.block.config) {
+                    Ok(b) => steps.push((step.clone(), StepRunner::Breakpoint(b))),
+                    Err(e) => errors.push(field_diagnostic(
+                        &step.block,
+                        "provisioner \"breakpoint\"",
+                        &e,
+                    )),
+                }
+                continue;
+            }
+            let found = component(
+                &cx,
+                World::Provisioner,
+                &step.kind,
+                &step.block.location,
+                &mut prepared,
+                &mut errors,
+            );
+            if let Some(c) = found {
+                pending.push(Pending {
+                    build,
+                    spec: step.into(),
+                    world: World::Provisioner,
+                    component: c.clone(),
+                });
+                steps.push((step.clone(), StepRunner::Component(Box::new(c))));
+            }
+        }
+        let mut error_cleanup = None;
+        if let Some(step) = &build.error_cleanup {
+            let found = component(
+                &cx,
+                World::Provisioner,
+                &step.kind,
+                &step.block.location,
+                &mut prepared,
+                &mut errors,
+            );
+            if let Some(c) = found {
+                pending.push(Pending {
+                    build,
+                    spec: step.into(),
+                    world: World::Provisioner,
+                    component: c.clone(),
+                });
+                error_cleanup = Some((step.clone(), c));
+            }
+        }
+        let mut chains = Vec::new();
+        for chain in &build.post_processors {
+            let mut ready = Vec::new();
+            for pp in chain {
+                let found = component(
+                    &cx,
+                    World::PostProcessor,
+                    &pp.kind,
+                    &pp.block.location,
+                    &mut prepared,
+                    &mut errors,
+                );
+                if let Some(c) = found {
+                    pending.push(Pending {
+                        build,
+                        spec: pp.into(),
+                        world: World::PostProcessor,
+                        component: c.clone(),
+                    });
+                    ready.push(ReadyPostProcessor {
+                        plan: pp.clone(),
+                        component: c,
+                    });
+                }
+            }
+            chains.push(ready);
+        }
+        checked.push((builder, build, steps, error_cleanup, chains));
+    }
+    tracing::debug!(
+        steps = pending.len(),
+        "builders configured, components ready"
+    );
+    let answers = check_steps(&pending, &cx, &plan.sensitive).await;
+    tracing::debug!(configurations = answers.len(), "steps checked");
+    for p in &pending {
+        step_problems(p, &answers[&p.key()], cx.cwd, &mut errors);
+    }
+    if !errors.is_empty() {
+        // The same mistake in a step shared by many sources is reported once.
+        let mut seen = HashSet::new();
+        errors.retain(|d| seen.insert(d.to_string()));
+        return Err(errors);
+    }
+    let sensitive: Arc<[String]> = plan.sensitive.clone().into();
+    Ok(checked
+        .into_iter()
+        .filter_map(|(builder, build, steps, error_cleanup, post_processors)| {
+            Some(ReadyBuild {
+                plan: build.clone(),
+                builder: builder?,
+                steps,
+                error_cleanup,
+                post_processors,
+                sensitive: sensitive.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Each step's grant as `kiln inspect` shows it, by build: (build name, lines such as
+/// `provisioner "file": read = ["/w/a.txt"]`). A step's grant is what the template
+/// grants it, plus, for a builtin, the paths its configuration names (its `needs`);
+/// every post-processor also reads its input artifact's files. A step whose component
+/// is not at hand (not pulled yet) shows what the template grants it.
+pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<String>)> {
+    let mut ignored = Vec::new();
+    let mut prepared = HashMap::new();
+    let mut entries = Vec::new();
+    for build in &plan.builds {
+        let steps = build
+            .provisioners
+            .iter()
+            .chain(&build.error_cleanup)
+            .filter(|s| s.kind != "breakpoint" || cx.required.get("breakpoint").is_some())
+            .map(|s| (World::Provisioner, StepSpec::from(s)));
+        let pps = build
+            .post_processors
+            .iter()
+            .flatten()
+            .map(|p| (World::PostProcessor, StepSpec::from(p)));
+        for (world, spec) in steps.chain(pps) {
+            let location = &spec.block.location;
+            let found = component(&cx, world, spec.kind, location, &mut prepared, &mut ignored);
+            entries.push((build, world, spec, found));
+        }
+    }
+    let pending: Vec<Pending<'_>> = entries
+        .iter()
+        .filter_map(|(build, world, spec, found)| {
+            found.clone().map(|component| Pending {
+                build,
+                spec: *spec,
+                world: *world,
+                component,
+            })
+        })
+        .collect();
+    let answers = check_steps(&pending, &cx, &plan.sensitive).await;
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for (build, world, spec, found) in &entries {
+        let grant: Grant = match found {
+            Some(component) => {
+                let key = Pending {
+                    build,
+                    spec: *spec,
+                    world: *world,
+                    component: component.clone(),
+                }
+                .key();
+                let needs = answers[&key].as_ref().ok().and_then(|c| c.needs.as_ref());
+                grants::effective(component, spec.grant, needs, cx.cwd)
+            }
+            None => spec.grant.clone(),
+        };
+        let mut lines = Vec::new();
+        if *world == World::PostProcessor {
+            lines.push("read = its input artifact's files".to_owned());
+        }
+        lines.extend(grant.to_hcl_lines());
+        if out.last().is_none_or(|(name, _)| *name != build.name) {
+            out.push((build.name.clone(), Vec::new()));
+        }
+        if !lines.is_empty() {
+            let entry = &mut out.last_mut().expect("pushed above").1;
+            entry.push(format!(
+                "{} \"{}\": {}",
+                world.name(),
+                spec.kind,
+                lines.join(", ")
+            ));
+        }
+    }
+    out.retain(|(_, lines)| !lines.is_empty());
+    out
+}

@@ -1,0 +1,265 @@
+//! The commands that hand a loaded plan to the engine — `validate`, `build` and the
+//! grants part of `inspect` — and print what it answers, in Packer's words.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::ArgMatches;
+use tokio_util::sync::CancellationToken;
+
+use kiln_core::{Artifact, BuildError};
+use kiln_engine::{CheckCx, Outcome, Policy, RunOptions, SUMMARY_WIDTH};
+
+use crate::cli::TemplateArgs;
+use crate::load::{load, print_diagnostics, print_notices, Loaded};
+use crate::ui::{self, Output};
+
+fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
+    kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir()).map_err(|e| {
+        eprintln!("Error: {e}");
+        ExitCode::from(1)
+    })
+}
+
+/// The template's own components, or the exit code after printing why not.
+async fn required(
+    loaded: &Loaded,
+    args: &TemplateArgs,
+) -> Result<kiln_engine::components::Resolved, ExitCode> {
+    kiln_engine::components::resolve(&loaded.plan, &args.template)
+        .await
+        .map_err(|diags| {
+            print_diagnostics(&diags);
+            ExitCode::from(1)
+        })
+}
+
+/// `kiln validate`.
+pub async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) -> ExitCode {
+    let loaded = match load(matches, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if syntax_only {
+        println!("Syntax-only check passed. Everything looks okay.");
+        return ExitCode::SUCCESS;
+    }
+    let (rt, required) = match (runtime(), required(&loaded, args).await) {
+        (Ok(rt), Ok(req)) => (rt, req),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let never = CancellationToken::new();
+    let cx = CheckCx {
+        runtime: &rt,
+        cwd: &loaded.cwd,
+        required: &required,
+        cancel: &never,
+    };
+    let checked = kiln_engine::check(&loaded.plan, cx).await;
+    print_notices(&rt);
+    match checked {
+        Ok(_) => {
+            println!("The configuration is valid.");
+            tracing::debug!("validated");
+            // Nothing is left to do: exit without tearing down the plan and the
+            // WebAssembly runtime, which takes longer than the check itself on large
+            // templates.
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(0)
+        }
+        Err(diags) => {
+            print_diagnostics(&diags);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// What `kiln inspect` adds after Packer's sections: every step's grant (what the
+/// template grants it, plus the paths a builtin's configuration names). Empty when no
+/// step is granted anything beyond the communicator and the UI.
+pub async fn inspect_grants(loaded: &Loaded, args: &TemplateArgs) -> Result<String, ExitCode> {
+    let rt = runtime()?;
+    // Components not pulled yet show what the template grants them.
+    let required = kiln_engine::components::resolve(&loaded.plan, &args.template)
+        .await
+        .unwrap_or_default();
+    let never = CancellationToken::new();
+    let cx = CheckCx {
+        runtime: &rt,
+        cwd: &loaded.cwd,
+        required: &required,
+        cancel: &never,
+    };
+    let by_build = kiln_engine::grants_by_build(&loaded.plan, cx).await;
+    print_notices(&rt);
+    let mut text = String::new();
+    for (build, lines) in by_build {
+        let lines: Vec<String> = lines.iter().map(|l| format!("    {l}")).collect();
+        text.push_str(&format!("\n  {build}:\n\n{}\n", lines.join("\n")));
+    }
+    if text.is_empty() {
+        return Ok(text);
+    }
+    Ok(format!(
+        "\n> grants (Kiln):\n{text}\n  Steps not granted random = \"host\" get a generator seeded \
+         from the build's clock:\n  predictable, never for passwords or keys.\n"
+    ))
+}
+
+/// How `kiln build` runs and writes its output.
+pub struct BuildFlags {
+    pub parallel: usize,
+    pub color: bool,
+    pub machine_readable: bool,
+    pub timestamps: bool,
+    pub policy: Policy,
+}
+
+/// `kiln build`.
+pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags) -> ExitCode {
+    let loaded = match load(matches, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let (rt, required) = match (runtime(), required(&loaded, args).await) {
+        (Ok(rt), Ok(req)) => (Arc::new(rt), req),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let out = Arc::new(Output {
+        color: flags.color && std::env::var_os("NO_COLOR").is_none(),
+        sensitive: loaded.plan.sensitive.clone(),
+        machine_readable: flags.machine_readable,
+        timestamps: flags.timestamps,
+        progress: !flags.machine_readable
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+    });
+    // What interrupted runs left behind goes first (safe beside builds running now).
+    crate::cli::sweep_leftovers(false);
+    // Interrupts are handled from here on: also while components are checked.
+    let cancel = CancellationToken::new();
+    let interrupted = {
+        let out = out.clone();
+        crate::signals::listen(cancel.clone(), move |line| out.line(line))
+    };
+    let cx = CheckCx {
+        runtime: &rt,
+        cwd: &loaded.cwd,
+        required: &required,
+        cancel: &cancel,
+    };
+    let checked = kiln_engine::check(&loaded.plan, cx).await;
+    print_notices(&rt);
+    if let Some(code) = interrupted.exit_code() {
+        return ExitCode::from(code);
+    }
+    let ready = match checked {
+        Ok(r) => r,
+        Err(diags) => {
+            print_diagnostics(&diags);
+            return ExitCode::from(1);
+        }
+    };
+    let started = std::time::Instant::now();
+    let frontend = Arc::new(crate::frontend::Terminal { out: out.clone() });
+    let options = RunOptions {
+        parallel: flags.parallel,
+        policy: flags.policy,
+        cwd: loaded.cwd.clone(),
+    };
+    let outcomes = kiln_engine::run_all(ready, rt, frontend, options, cancel).await;
+    out.line("");
+    out.line(&format!(
+        "==> Wait completed after {}",
+        kiln_engine::human(started.elapsed())
+    ));
+    let failed = report(&out, &outcomes);
+    if let Some(code) = interrupted.exit_code() {
+        ExitCode::from(code)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints how the builds ended, as Packer does: failures, artifacts, a summary. Returns
+/// whether any build failed.
+fn report(out: &Output, outcomes: &[Outcome]) -> bool {
+    let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    if !failed.is_empty() {
+        out.line("");
+        out.line("==> Some builds didn't complete successfully and had errors:");
+        for o in &failed {
+            if let Err(e) = &o.result {
+                out.line(&format!("--> {}: {}", o.name, short(e)));
+                out.machine(&o.name, "error", &[&e.to_string()]);
+            }
+        }
+    }
+    let succeeded: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok().map(|a| (&o.name, a)))
+        .collect();
+    if !succeeded.is_empty() {
+        out.line("");
+        out.line("==> Builds finished. The artifacts of successful builds are:");
+        for (name, artifacts) in succeeded {
+            for artifact in artifacts {
+                out.line(&format!("--> {name}: {}", artifact.description));
+                // Machine-readable output carries the files in its artifact records.
+                if !out.machine_readable {
+                    for f in &artifact.files {
+                        out.line(&format!(
+                            "    {} ({} bytes, sha256 {})",
+                            f.path.display(),
+                            f.size,
+                            f.sha256
+                        ));
+                    }
+                }
+            }
+            out.machine(name, "artifact-count", &[&artifacts.len().to_string()]);
+            for (i, artifact) in artifacts.iter().enumerate() {
+                machine_artifact(out, name, i, artifact);
+            }
+        }
+    } else if outcomes.is_empty() {
+        out.line("==> No builds to run.");
+    }
+    if outcomes.len() > 1 || !failed.is_empty() {
+        out.line("");
+        out.line("==> Summary:");
+        for o in outcomes {
+            let took = kiln_engine::human(o.elapsed);
+            out.line(&match &o.result {
+                Ok(_) => format!("--> {}: succeeded after {took}", o.name),
+                Err(BuildError::Cancelled) => format!("--> {}: cancelled after {took}", o.name),
+                Err(e) => format!("--> {}: failed after {took}: {}", o.name, short(e)),
+            });
+        }
+    }
+    !failed.is_empty()
+}
+
+/// A build's error as the lines after the first one show it: where it happened, the
+/// error was printed whole; a summary keeps its first line, shortened.
+fn short(e: &BuildError) -> String {
+    kiln_core::text::summary(&e.to_string(), SUMMARY_WIDTH).into_owned()
+}
+
+/// Packer's machine-readable records of artifact number `index` of a build.
+fn machine_artifact(out: &ui::Output, name: &str, index: usize, artifact: &Artifact) {
+    let n = index.to_string();
+    out.machine(name, "artifact", &[&n, "builder-id", &artifact.builder_id]);
+    out.machine(name, "artifact", &[&n, "id", &artifact.id]);
+    out.machine(name, "artifact", &[&n, "string", &artifact.description]);
+    let count = artifact.files.len().to_string();
+    out.machine(name, "artifact", &[&n, "files-count", &count]);
+    for (i, f) in artifact.files.iter().enumerate() {
+        let path = f.path.display().to_string();
+        out.machine(name, "artifact", &[&n, "file", &i.to_string(), &path]);
+    }
+    out.machine(name, "artifact", &[&n, "end"]);
+}

@@ -1,0 +1,229 @@
+//! The host side of `host-exec`: commands on this host and the temporary files they
+//! run, for a step granted `exec_host` (the `shell-local` builtins ask for it; any other
+//! component only where the template grants it). A command runs in a process group of
+//! its own, with Kiln's environment and the variables the component adds; its output goes to the
+//! UI and counts against the step's output limit; when the step ends or the build is
+//! cancelled while it runs, its group gets TERM, then KILL a second later.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncReadExt;
+
+use crate::bindings::provisioner::kiln::plugin::communicator::ExitStatus;
+use crate::bindings::provisioner::kiln::plugin::host_exec::{self, HostCommand, TempContent};
+use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
+use crate::grants::{Access, GrantError};
+use crate::host::{err, grant_err, io_err, limit_hit, LineBuffer, StepState};
+
+/// Signals a command's process group when the call that ran it ends early (dropped by
+/// a cancellation or a trap): TERM at once, KILL a second later.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        use nix::sys::signal::{killpg, Signal};
+        use nix::unistd::Pid;
+        if let Some(pid) = self.0.take() {
+            let group = Pid::from_raw(pid);
+            let _ = killpg(group, Signal::SIGTERM);
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let _ = killpg(group, Signal::SIGKILL);
+            });
+        }
+    }
+}
+
+impl StepState {
+    fn exec_refused(&self) -> Option<WitError> {
+        (!self.exec_host).then(|| {
+            err(
+                ErrorKind::PermissionDenied,
+                "this step may not run commands on the host: the template does not grant it \
+                 (grant { exec_host = true })",
+            )
+        })
+    }
+}
+
+impl host_exec::Host for StepState {
+    async fn run(
+        &mut self,
+        command: HostCommand,
+    ) -> wasmtime::Result<Result<ExitStatus, WitError>> {
+        if let Some(e) = self.exec_refused() {
+            self.told.host_exec();
+            return Ok(Err(e));
+        }
+        let Some(program) = command.argv.first() else {
+            return Ok(Err(err(ErrorKind::Invalid, "the command is empty")));
+        };
+        if !self.exec_announced {
+            self.exec_announced = true;
+            self.ui.say(
+                "This step runs commands on this host (granted by exec_host in the template).",
+            );
+        }
+        let cwd = match &command.cwd {
+            Some(dir) => crate::normalize(&self.paths.cwd().join(dir)),
+            None => self.paths.cwd().to_owned(),
+        };
+        let mut child = match tokio::process::Command::new(program)
+            .args(&command.argv[1..])
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                let mut w = io_err(e);
+                w.message = format!("starting `{program}`: {}", w.message);
+                return Ok(Err(w));
+            }
+        };
+        let mut guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
+        let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
+        let (mut out_done, mut err_done) = (false, false);
+        let max = self.step_limits.ui_output();
+        while !(out_done && err_done) {
+            let (n, is_out) = tokio::select! {
+                r = stdout.read(&mut out_buf), if !out_done => (r.unwrap_or(0), true),
+                r = stderr.read(&mut err_buf), if !err_done => (r.unwrap_or(0), false),
+            };
+            if n == 0 {
+                if is_out {
+                    out_done = true;
+                } else {
+                    err_done = true;
+                }
+                continue;
+            }
+            self.ui_printed += n as u64;
+            if self.ui_printed > max {
+                return Err(limit_hit(
+                    "ui_output",
+                    format!("{max} bytes"),
+                    "the step's commands and messages printed more than that",
+                ));
+            }
+            if is_out {
+                out.push(&out_buf[..n], &*self.ui);
+            } else {
+                errs.push(&err_buf[..n], &*self.ui);
+            }
+        }
+        out.finish(&*self.ui);
+        errs.finish(&*self.ui);
+        let status = child.wait().await;
+        guard.0 = None;
+        Ok(match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (Some(code), _) => Ok(ExitStatus::Exited(code)),
+                    (None, Some(sig)) => Ok(ExitStatus::Killed(signal_name(sig))),
+                    (None, None) => Ok(ExitStatus::Exited(-1)),
+                }
+            }
+            Err(e) => Err(io_err(e)),
+        })
+    }
+
+    async fn absolute(&mut self, path: String) -> wasmtime::Result<Result<String, WitError>> {
+        if let Some(e) = self.exec_refused() {
+            self.told.host_exec();
+            return Ok(Err(e));
+        }
+        let abs = crate::normalize(&self.paths.cwd().join(&path));
+        Ok(abs
+            .to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| err(ErrorKind::Invalid, "the path is not UTF-8")))
+    }
+
+    async fn temp_file(
+        &mut self,
+        content: TempContent,
+        mode: u32,
+        suffix: String,
+    ) -> wasmtime::Result<Result<String, WitError>> {
+        if let Some(e) = self.exec_refused() {
+            self.told.host_exec();
+            return Ok(Err(e));
+        }
+        if suffix.len() > 64 || suffix.contains(['/', '\0']) {
+            return Ok(Err(err(
+                ErrorKind::Invalid,
+                "a temporary file's suffix is at most 64 characters, without `/`",
+            )));
+        }
+        let bytes = match content {
+            TempContent::Bytes(b) => {
+                self.check_message(b.len(), "a temporary file")?;
+                b
+            }
+            TempContent::CopyOf(src) => match self.read_granted(&src) {
+                Ok(b) => b,
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        if self.temp.is_none() {
+            match tempfile::Builder::new().prefix("kiln-step-").tempdir() {
+                Ok(dir) => self.temp = Some(dir),
+                Err(e) => return Ok(Err(io_err(e))),
+            }
+        }
+        let dir = self.temp.as_ref().expect("made above").path();
+        self.temp_count += 1;
+        let path = dir.join(format!("kiln-{}{suffix}", self.temp_count));
+        let written = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&path, &bytes).and_then(|()| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
+            })
+        };
+        Ok(written.map(|()| path.display().to_string()).map_err(io_err))
+    }
+}
+
+impl StepState {
+    /// The whole granted host file `src` (at most the step's message size).
+    fn read_granted(&self, src: &str) -> Result<Vec<u8>, WitError> {
+        use std::io::Read;
+        let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
+            grant_err(GrantError::Io {
+                path: src.to_owned(),
+                source: e,
+            })
+        })?;
+        let max = self.step_limits.message_size();
+        let mut data = Vec::new();
+        file.into_std()
+            .take(max + 1)
+            .read_to_end(&mut data)
+            .map_err(io_err)?;
+        if data.len() as u64 > max {
+            return Err(err(
+                ErrorKind::Limit,
+                format!("`{src}` is larger than the step's message_size limit ({max} bytes)"),
+            ));
+        }
+        Ok(data)
+    }
+}
+
+/// `TERM`, `KILL`, ...: a signal's name as SSH reports it.
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
+        .unwrap_or_else(|_| sig.to_string())
+}

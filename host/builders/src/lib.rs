@@ -5,6 +5,7 @@ pub mod container;
 pub mod download;
 pub mod file;
 pub mod http;
+mod machine;
 pub mod null;
 pub mod process;
 pub mod qemu;

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use kiln_communicators::{SshCommunicator, SshConfig};
 use kiln_core::config::{decode, duration_opt, FieldError};
 use kiln_core::steps::Step;
+
+use crate::machine::{Connect, Provision, Reached};
 use kiln_core::{
     Artifact, BuildContext, BuildError, Builder, Communicator, ConnectionInfo, ProvisionHook,
 };
@@ -99,55 +101,39 @@ impl<'a> Step<State<'a>> for Pause {
     }
 }
 
-/// Connects the SSH communicator; its cleanup disconnects.
-struct Connect;
-
 #[async_trait]
-impl<'a> Step<State<'a>> for Connect {
-    fn name(&self) -> &'static str {
-        "connect"
+impl Reached for State<'_> {
+    fn hook(&self) -> &dyn ProvisionHook {
+        self.hook
     }
 
-    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let Some(ssh) = &state.builder.ssh else {
+    async fn connect(&mut self) -> Result<(), BuildError> {
+        let Some(ssh) = &self.builder.ssh else {
             return Ok(());
         };
-        let comm = SshCommunicator::connect(ssh.clone(), &*state.cx.ui, &state.cx.cancel)
+        let comm = SshCommunicator::connect(ssh.clone(), &*self.cx.ui, &self.cx.cancel)
             .await
             .map_err(crate::ssh::connect_error)?;
-        state.communicator = Some(Arc::new(comm));
+        self.communicator = Some(Arc::new(comm));
         Ok(())
     }
 
-    async fn cleanup(&self, state: &mut State<'a>) {
-        if let Some(comm) = state.communicator.take() {
+    async fn disconnect(&mut self) {
+        if let Some(comm) = self.communicator.take() {
             comm.disconnect().await;
         }
     }
-}
 
-/// Runs the provisioners through the hook.
-struct Provision;
-
-#[async_trait]
-impl<'a> Step<State<'a>> for Provision {
-    fn name(&self) -> &'static str {
-        kiln_core::steps::PROVISION_STEP
-    }
-
-    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let connection = match &state.builder.ssh {
+    fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {
+        let connection = match &self.builder.ssh {
             Some(ssh) => ssh.connection_info(),
-            None => ConnectionInfo {
-                conn_type: "none".into(),
-                ..Default::default()
-            },
+            None => crate::machine::unreached(),
         };
-        let comm = state
+        let comm = self
             .communicator
             .clone()
             .map(|c| c as Arc<dyn Communicator>);
-        state.hook.provision(comm, connection).await
+        (comm, connection)
     }
 }
 

@@ -241,7 +241,7 @@ pub fn ordered_var_args(matches: &ArgMatches, args: &TemplateArgs) -> Vec<VarArg
 pub fn main() -> ExitCode {
     // The container runtime runs parts of itself as this binary with a hidden first
     // argument; those must start before any thread does.
-    if let Some(code) = kiln_communicators::container::helper_main() {
+    if let Some(code) = kiln_container::helper_main() {
         return code;
     }
     crate::log::init_tracing();

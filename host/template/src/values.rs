@@ -8,7 +8,6 @@ use kiln_core::diag::did_you_mean;
 use kiln_core::Diagnostic;
 
 use crate::files::SourceFile;
-use crate::functions;
 
 /// The values every expression of a template may reference.
 #[derive(Debug, Clone)]
@@ -31,7 +30,7 @@ impl EvalScope {
     /// A context with `var` and `path` declared.
     pub fn context(&self) -> Context<'static> {
         let mut ctx = Context::new();
-        functions::declare(&mut ctx, false);
+        kiln_functions::declare(&mut ctx, false);
         ctx.declare_var("var", hcl::Value::Object(self.vars.clone()));
         ctx.declare_var("data", hcl::Value::Object(self.data.clone()));
         let mut path = hcl::Map::new();
@@ -102,7 +101,7 @@ pub fn eval_diagnostic(
                  with `default = env(\"NAME\")` and use it here."
                     .to_owned()
             } else {
-                match did_you_mean(&name, functions::names()) {
+                match did_you_mean(&name, kiln_functions::names()) {
                     Some(close) => {
                         format!("There is no function named \"{name}\". Did you mean \"{close}\"?")
                     }

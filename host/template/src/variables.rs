@@ -14,7 +14,6 @@ use kiln_core::diag::did_you_mean;
 use kiln_core::{Diagnostic, Location};
 
 use crate::files::SourceFile;
-use crate::functions;
 use crate::values::eval_diagnostic;
 
 /// A `-var` or `-var-file` argument.
@@ -56,8 +55,8 @@ fn literal(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::
 /// allows `env()` there and nowhere else, and no other function there).
 fn default_value(expr: &hcl::edit::expr::Expression) -> Result<hcl::Value, hcl::eval::Error> {
     let mut ctx = Context::new();
-    functions::declare_env_only(&mut ctx);
-    functions::evaluate(&expr.clone().into(), &ctx)
+    kiln_functions::declare_env_only(&mut ctx);
+    kiln_functions::evaluate(&expr.clone().into(), &ctx)
 }
 
 /// What to do about a default that is not a literal.
@@ -301,11 +300,11 @@ pub fn resolve(
     }
     // Validations see every variable.
     let mut ctx = Context::new();
-    functions::declare(&mut ctx, false);
+    kiln_functions::declare(&mut ctx, false);
     ctx.declare_var("var", hcl::Value::Object(resolved.values.clone()));
     for (name, d) in &declared {
         for (cond, loc, message) in &d.validations {
-            match functions::evaluate(cond, &ctx) {
+            match kiln_functions::evaluate(cond, &ctx) {
                 Ok(hcl::Value::Bool(true)) => {}
                 Ok(hcl::Value::Bool(false)) => errors.push(
                     Diagnostic::error(
@@ -391,7 +390,7 @@ fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, String> {
 
 /// Converts `v` to the variable's type `ty`, as Packer (cty) converts.
 fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, String> {
-    functions::convert_to(&v, ty)
+    kiln_functions::convert_to(&v, ty)
 }
 
 /// The string forms of every scalar in `v`, to mask in output.

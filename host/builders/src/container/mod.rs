@@ -9,22 +9,24 @@ mod base;
 pub mod changes;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
-use kiln_communicators::{Container, InitConfig};
-use kiln_core::config::{decode, FieldError};
+use kiln_container::{Container, InitConfig};
 use kiln_core::steps::Step;
-use kiln_core::{
-    Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
-    ProvisionHook,
-};
-use kiln_registry::{BlobStore, Reference, RegistryAuth};
 
-use base::{Base, BaseSource, Bootstrap};
+use crate::machine::Reached;
+use kiln_core::{
+    Artifact, ArtifactFile, BuildContext, BuildError, Communicator, ConnectionInfo, ProvisionHook,
+};
+use kiln_registry::BlobStore;
+
+use base::Base;
+mod config;
+
+pub use self::config::*;
 
 /// The `PATH` a command gets when the image does not set one (the one container engines
 /// use).
@@ -33,217 +35,6 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// Mount points the container needs; created for the run when the base lacks them and
 /// left out of the committed layer.
 const MOUNT_POINTS: &[&str] = &["proc", "dev", "tmp"];
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    #[serde(default)]
-    image: Option<String>,
-    #[serde(default)]
-    rootfs: Option<String>,
-    #[serde(default)]
-    bootstrap: Option<OneBlock<Bootstrap>>,
-    #[serde(default)]
-    pull: Option<bool>,
-    #[serde(default)]
-    commit: bool,
-    #[serde(default)]
-    discard: bool,
-    #[serde(default)]
-    export_path: Option<String>,
-    #[serde(default)]
-    changes: Vec<String>,
-    #[serde(default)]
-    output_image: Option<String>,
-    #[serde(default)]
-    image_tag: Option<String>,
-    #[serde(default)]
-    push: Option<String>,
-    #[serde(default)]
-    login_username: Option<String>,
-    #[serde(default)]
-    login_password: Option<String>,
-    #[serde(default)]
-    author: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    network: Option<String>,
-    #[serde(default)]
-    hostname: Option<String>,
-}
-
-/// A nested block: HCL gives a list of one object, JSON templates an object.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneBlock<T> {
-    One(T),
-    List(Vec<T>),
-}
-
-/// What happens to the container once provisioned.
-#[derive(Debug, Clone)]
-enum Output {
-    /// A new image, written to `path` (an `oci-archive` when it ends in `.tar`, else an
-    /// OCI image layout directory) and optionally pushed.
-    Commit {
-        path: PathBuf,
-        tag: String,
-        push: Option<Reference>,
-    },
-    /// A tarball of the root filesystem.
-    Export(PathBuf),
-    /// Nothing.
-    Discard,
-}
-
-/// The configured `container` builder.
-#[derive(Debug)]
-pub struct ContainerBuilder {
-    base: BaseSource,
-    output: Output,
-    changes: Vec<changes::Change>,
-    auth: Option<RegistryAuth>,
-    author: Option<String>,
-    message: Option<String>,
-    env: BTreeMap<String, String>,
-    host_network: bool,
-    hostname: String,
-}
-
-impl ContainerBuilder {
-    /// Checks and keeps the source's configuration.
-    pub fn new(
-        config: &serde_json::Map<String, serde_json::Value>,
-        cwd: &Path,
-        source_name: &str,
-    ) -> Result<Self, FieldError> {
-        let c: Config = decode(config)?;
-        let bootstrap = match c.bootstrap {
-            None => None,
-            Some(OneBlock::One(b)) => Some(b),
-            Some(OneBlock::List(mut list)) if list.len() == 1 => list.pop(),
-            Some(OneBlock::List(_)) => {
-                return Err(FieldError::new(
-                    "bootstrap",
-                    "only one bootstrap block is allowed",
-                ))
-            }
-        };
-        let given = [c.image.is_some(), c.rootfs.is_some(), bootstrap.is_some()];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err(FieldError::new(
-                "image",
-                "exactly one of image, rootfs or a bootstrap block must be specified \
-                 (image = \"scratch\" starts from nothing)",
-            ));
-        }
-        let base = if let Some(image) = c.image {
-            BaseSource::parse_image(&image, cwd, c.pull.unwrap_or(true))
-                .map_err(|e| FieldError::new("image", e))?
-        } else if let Some(dir) = c.rootfs {
-            let dir = cwd.join(dir);
-            if !dir.is_dir() {
-                return Err(FieldError::new(
-                    "rootfs",
-                    format!("rootfs {} is not a directory", dir.display()),
-                ));
-            }
-            BaseSource::Rootfs(dir)
-        } else {
-            let b = bootstrap.expect("counted above");
-            b.check().map_err(|e| FieldError::new("bootstrap", e))?;
-            BaseSource::Bootstrap(b)
-        };
-
-        let outputs = [c.commit, c.discard, c.export_path.is_some()];
-        if outputs.iter().filter(|o| **o).count() != 1 {
-            return Err(FieldError::new(
-                "commit",
-                "exactly one of commit, discard, or export_path must be specified",
-            ));
-        }
-        let output = if c.commit {
-            let path = c
-                .output_image
-                .map(|p| cwd.join(p))
-                .unwrap_or_else(|| cwd.join(format!("output-{source_name}/image.tar")));
-            let push = c
-                .push
-                .map(|p| {
-                    p.parse::<Reference>()
-                        .map_err(|e| FieldError::new("push", e.to_string()))
-                })
-                .transpose()?;
-            Output::Commit {
-                path,
-                tag: c.image_tag.unwrap_or_else(|| "latest".into()),
-                push,
-            }
-        } else if let Some(p) = c.export_path {
-            for (field, set) in [
-                ("output_image", c.output_image.is_some()),
-                ("push", c.push.is_some()),
-            ] {
-                if set {
-                    return Err(FieldError::new(
-                        field,
-                        format!("{field} needs commit = true"),
-                    ));
-                }
-            }
-            Output::Export(cwd.join(p))
-        } else {
-            Output::Discard
-        };
-        if !matches!(output, Output::Commit { .. }) && !c.changes.is_empty() {
-            return Err(FieldError::new("changes", "changes need commit = true"));
-        }
-        let changes = c
-            .changes
-            .iter()
-            .map(|line| {
-                changes::parse(line)
-                    .map_err(|e| FieldError::new("changes", format!("{line:?}: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        let host_network = match c.network.as_deref() {
-            None | Some("none") => false,
-            Some("host") => true,
-            Some(other) => {
-                return Err(FieldError::new(
-                    "network",
-                    format!(
-                    "network {other:?} is not supported; use \"none\" (the default) or \"host\""
-                ),
-                ))
-            }
-        };
-        let auth = match (c.login_username, c.login_password) {
-            (Some(username), Some(password)) => Some(RegistryAuth { username, password }),
-            (None, None) => None,
-            _ => {
-                return Err(FieldError::new(
-                    "login_username",
-                    "login_username and login_password must be given together",
-                ))
-            }
-        };
-        Ok(ContainerBuilder {
-            base,
-            output,
-            changes,
-            auth,
-            author: c.author,
-            message: c.message,
-            env: c.env,
-            host_network,
-            hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
-        })
-    }
-}
 
 /// What the steps share.
 struct State<'a> {
@@ -389,17 +180,16 @@ impl<'a> Step<State<'a>> for Start {
     }
 }
 
-/// Runs the provisioners inside the container.
-struct Provision;
-
 #[async_trait]
-impl<'a> Step<State<'a>> for Provision {
-    fn name(&self) -> &'static str {
-        kiln_core::steps::PROVISION_STEP
+impl Reached for State<'_> {
+    fn hook(&self) -> &dyn ProvisionHook {
+        self.hook
     }
 
-    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let base = state.base.as_ref().expect("resolved");
+    /// The provisioners run inside the container, with the image's environment and
+    /// working directory.
+    fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {
+        let base = self.base.as_ref().expect("resolved");
         let image_config = base.config.config.clone().unwrap_or_default();
         let mut env: BTreeMap<String, String> = image_config
             .env
@@ -409,27 +199,24 @@ impl<'a> Step<State<'a>> for Provision {
             .collect();
         env.entry("PATH".into())
             .or_insert_with(|| DEFAULT_PATH.into());
-        env.insert("HOSTNAME".into(), state.builder.hostname.clone());
+        env.insert("HOSTNAME".into(), self.builder.hostname.clone());
         env.entry("HOME".into()).or_insert_with(|| "/root".into());
-        env.extend(state.builder.env.clone());
+        env.extend(self.builder.env.clone());
         let workdir = image_config
             .working_dir
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
-        let container = state.container.as_ref().expect("started");
+        let container = self.container.as_ref().expect("started");
         let comm = Arc::new(container.communicator(env.into_iter().collect(), workdir));
         let connection = ConnectionInfo {
             conn_type: "container".into(),
-            host: state.builder.hostname.clone(),
+            host: self.builder.hostname.clone(),
             port: 0,
             user: "root".into(),
             ..Default::default()
         };
-        state
-            .hook
-            .provision(Some(comm as Arc<dyn Communicator>), connection)
-            .await
+        (Some(comm as Arc<dyn Communicator>), connection)
     }
 }
 
@@ -645,48 +432,4 @@ fn random_suffix() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
-}
-
-#[async_trait]
-impl Builder for ContainerBuilder {
-    async fn run(
-        &self,
-        cx: &BuildContext,
-        hook: &dyn ProvisionHook,
-    ) -> Result<Artifact, BuildError> {
-        let cache = kiln_core::default_cache_dir().ok_or_else(|| {
-            BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
-        })?;
-        let steps: Vec<Box<dyn Step<State<'_>>>> = vec![
-            Box::new(ResolveBase),
-            Box::new(Workdir),
-            Box::new(Start),
-            Box::new(Provision),
-            Box::new(Export),
-            Box::new(Stop),
-            Box::new(Commit),
-        ];
-        let mut state = State {
-            commit: None,
-            lease: None,
-            builder: self,
-            cx,
-            hook,
-            store: BlobStore::new(cache.join("blobs")),
-            cache,
-            base: None,
-            dir: None,
-            created: vec![],
-            container: None,
-            artifact: None,
-        };
-        cx.run_steps(&steps, &mut state).await?;
-        Ok(state.artifact.take().unwrap_or_else(|| Artifact {
-            builder_id: "kiln.container".into(),
-            id: "discarded".into(),
-            files: vec![],
-            metadata: Default::default(),
-            description: "The container was discarded".into(),
-        }))
-    }
 }

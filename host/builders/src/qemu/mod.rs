@@ -29,6 +29,7 @@ pub use config::QemuBuilder;
 
 use crate::download;
 use crate::http::{HttpServer, HttpSource};
+use crate::machine::{Connect, Provision, Reached};
 use vm::Vm;
 
 /// The address the guest reaches the host at through QEMU's user-mode network.
@@ -369,74 +370,61 @@ impl<'a> Step<State<'a>> for BootCommand {
     }
 }
 
-/// Connects over SSH through the forwarded port, failing at once if QEMU exits.
-struct Connect;
-
 #[async_trait]
-impl<'a> Step<State<'a>> for Connect {
-    fn name(&self) -> &'static str {
-        "connect"
+impl Reached for State<'_> {
+    fn hook(&self) -> &dyn ProvisionHook {
+        self.hook
     }
 
-    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let Some(ssh) = &state.b.ssh else {
+    /// Connects over SSH through the forwarded port, failing at once if QEMU exits.
+    async fn connect(&mut self) -> Result<(), BuildError> {
+        let Some(ssh) = &self.b.ssh else {
             return Ok(());
         };
-        if !state.b.pause_before_connecting.is_zero() {
-            let vm = state.vm.as_mut().expect("running");
-            vm.sleep(state.b.pause_before_connecting)
+        if !self.b.pause_before_connecting.is_zero() {
+            let vm = self.vm.as_mut().expect("running");
+            vm.sleep(self.b.pause_before_connecting)
                 .await
                 .map_err(BuildError::Failed)?;
         }
         let mut ssh = ssh.clone();
-        ssh.port = state.ssh_host_port;
-        let vm = state.vm.as_mut().expect("running");
-        let connect = SshCommunicator::connect(ssh, &*state.cx.ui, &state.cx.cancel);
+        ssh.port = self.ssh_host_port;
+        let vm = self.vm.as_mut().expect("running");
+        let connect = SshCommunicator::connect(ssh, &*self.cx.ui, &self.cx.cancel);
         let comm = tokio::select! {
             r = connect => r.map_err(crate::ssh::connect_error)?,
             why = vm.exited() => return Err(BuildError::Failed(format!(
                 "the virtual machine stopped before SSH was available: {why}"
             ))),
         };
-        state.communicator = Some(Arc::new(comm));
+        self.communicator = Some(Arc::new(comm));
         Ok(())
     }
 
-    async fn cleanup(&self, state: &mut State<'a>) {
-        if let Some(comm) = state.communicator.take() {
+    async fn disconnect(&mut self) {
+        if let Some(comm) = self.communicator.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), comm.disconnect()).await;
         }
     }
-}
 
-/// Runs the provisioners through the hook.
-struct Provision;
-
-#[async_trait]
-impl<'a> Step<State<'a>> for Provision {
-    fn name(&self) -> &'static str {
-        kiln_core::steps::PROVISION_STEP
-    }
-
-    async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let http = state.http_addr();
-        let connection = match &state.b.ssh {
+    fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {
+        let http = self.http_addr();
+        let connection = match &self.b.ssh {
             Some(ssh) => ConnectionInfo {
-                port: state.ssh_host_port,
+                port: self.ssh_host_port,
                 http,
                 ..ssh.connection_info()
             },
             None => ConnectionInfo {
-                conn_type: "none".into(),
                 http,
-                ..Default::default()
+                ..crate::machine::unreached()
             },
         };
-        let comm = state
+        let comm = self
             .communicator
             .clone()
             .map(|c| c as Arc<dyn Communicator>);
-        state.hook.provision(comm, connection).await
+        (comm, connection)
     }
 }
 

@@ -8,9 +8,11 @@
 //! interpolated by [`interpolate`], Packer's Go-template subset), with the provisioners
 //! and post-processor chains whose `only` / `except` let them run in it.
 
+mod checks;
 mod interpolate;
 mod plan;
 pub(crate) mod reader;
+mod scalars;
 mod source;
 mod template;
 mod upgrade;

@@ -1,9 +1,9 @@
 //! The one time a template load sees, printed the Go ways `{{isotime}}` and
-//! `{{strftime}}` print it ([`crate::gotime`]). Packer renders every time in UTC.
+//! `{{strftime}}` print it ([`kiln_functions::gotime`]). Packer renders every time in UTC.
 
 use chrono::{DateTime, Utc};
 
-use crate::gotime;
+use kiln_functions::gotime;
 
 /// A point in time, fixed for one load so that `{{timestamp}}` is the same everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gotime::RFC3339;
+    use kiln_functions::gotime::RFC3339;
 
     #[test]
     fn formats_in_utc_before_and_after_leap_days() {

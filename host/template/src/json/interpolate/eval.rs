@@ -8,7 +8,7 @@ use super::clock::Clock;
 use super::parse::{
     describe, Arg, Command, Control, ControlKind, Node, NumConst, Pipeline, Template,
 };
-use crate::gotime::RFC3339;
+use kiln_functions::gotime::RFC3339;
 
 /// What a template string can see besides user variables.
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 
 mod clock;
 mod eval;
+mod lex;
 mod parse;
 
 pub use clock::Clock;

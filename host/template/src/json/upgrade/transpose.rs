@@ -8,11 +8,11 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use super::write::is_identifier;
-use crate::gotime::to_formatdate;
 use crate::hcl_string::{escape, quote};
 use crate::json::interpolate::{
     self, Arg, Clock, Command, Control, Node, Pipeline, Scope, Template, UserVars,
 };
+use kiln_functions::gotime::to_formatdate;
 
 /// Where a string is written, which decides what the build functions become.
 #[derive(Debug, Clone, Copy)]

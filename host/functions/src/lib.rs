@@ -1,4 +1,6 @@
-//! Packer's HCL2 function library, declared into hcl-rs evaluation contexts.
+//! Packer's HCL2 function library, declared into hcl-rs evaluation contexts, with the Go
+//! time formatting it and the legacy JSON templates share ([`gotime`]) and the bounded
+//! reading of the files templates name ([`read_regular`]).
 //!
 //! The functions follow what Packer documents, which is mostly go-cty's standard library
 //! (and Terraform's functions Packer copied) plus a few of Packer's own. Arguments are
@@ -16,8 +18,10 @@ mod crypto;
 mod datetime;
 mod encoding;
 mod eval;
+mod files;
 mod filesystem;
 mod format;
+pub mod gotime;
 mod network;
 mod numeric;
 mod string;
@@ -28,14 +32,15 @@ use hcl::eval::{Context, Func, FuncArgs, FuncDef, ParamType};
 use hcl::Value;
 
 pub use eval::evaluate;
-pub(crate) use types::convert_to;
+pub use files::{read_regular, MAX_FILE_SIZE};
+pub use types::convert_to;
 
 /// One function of the library: its name, how many arguments it always takes, whether
 /// more may follow, and its body.
 ///
 /// Every parameter is declared as `any`: the bodies convert and check their arguments
 /// themselves, so that conversions and messages match Packer's.
-pub(super) struct Def {
+pub(crate) struct Def {
     name: &'static str,
     params: usize,
     variadic: bool,
@@ -44,7 +49,7 @@ pub(super) struct Def {
 
 impl Def {
     /// A function taking exactly `params` arguments.
-    pub(super) const fn fixed(name: &'static str, params: usize, func: Func) -> Def {
+    pub(crate) const fn fixed(name: &'static str, params: usize, func: Func) -> Def {
         Def {
             name,
             params,
@@ -54,7 +59,7 @@ impl Def {
     }
 
     /// A function taking `params` arguments and any number after them.
-    pub(super) const fn variadic(name: &'static str, params: usize, func: Func) -> Def {
+    pub(crate) const fn variadic(name: &'static str, params: usize, func: Func) -> Def {
         Def {
             name,
             params,

@@ -189,7 +189,7 @@ pub(super) fn type_argument(expr: &Expression) -> Result<Expression> {
 
 /// Converts `v` to the type written as `type_text` (a variable's `type`, e.g.
 /// `list(string)`), as cty converts.
-pub(crate) fn convert_to(v: &Value, type_text: &str) -> Result<Value> {
+pub fn convert_to(v: &Value, type_text: &str) -> Result<Value> {
     convert_value(v, &parse_type_text(type_text)?)
 }
 

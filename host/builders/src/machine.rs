@@ -1,0 +1,70 @@
+//! The two steps every builder with a machine shares: connecting its communicator, and
+//! running the provisioners through it. Each builder says how its machine is reached
+//! ([`Reached`]); the steps are the same.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use kiln_core::steps::Step;
+use kiln_core::{BuildError, Communicator, ConnectionInfo, ProvisionHook};
+
+/// A builder's state, as the shared steps use it.
+#[async_trait]
+pub trait Reached: Send {
+    /// Where the provisioners run.
+    fn hook(&self) -> &dyn ProvisionHook;
+
+    /// Connects to the machine; nothing when its communicator needs no connection.
+    async fn connect(&mut self) -> Result<(), BuildError> {
+        Ok(())
+    }
+
+    /// Closes what [`Reached::connect`] opened.
+    async fn disconnect(&mut self) {}
+
+    /// The machine's communicator (none for `communicator = "none"`) and how it was
+    /// reached, as the provisioners learn it.
+    fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo);
+}
+
+/// Connects the communicator; its cleanup disconnects.
+pub struct Connect;
+
+#[async_trait]
+impl<S: Reached> Step<S> for Connect {
+    fn name(&self) -> &'static str {
+        "connect"
+    }
+
+    async fn run(&self, state: &mut S) -> Result<(), BuildError> {
+        state.connect().await
+    }
+
+    async fn cleanup(&self, state: &mut S) {
+        state.disconnect().await;
+    }
+}
+
+/// Runs the provisioners through the hook.
+pub struct Provision;
+
+#[async_trait]
+impl<S: Reached> Step<S> for Provision {
+    fn name(&self) -> &'static str {
+        kiln_core::steps::PROVISION_STEP
+    }
+
+    async fn run(&self, state: &mut S) -> Result<(), BuildError> {
+        let (communicator, connection) = state.machine();
+        state.hook().provision(communicator, connection).await
+    }
+}
+
+/// How a machine without a communicator is reached: not at all.
+pub fn unreached() -> ConnectionInfo {
+    ConnectionInfo {
+        conn_type: "none".into(),
+        ..Default::default()
+    }
+}

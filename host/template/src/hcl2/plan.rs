@@ -1,0 +1,304 @@
+//! Planning the builds of `build` blocks: their sources, steps and chains.
+
+use super::*;
+
+pub(crate) const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
+pub(crate) const BUILD_BLOCKS: &[&str] = &[
+    "source",
+    "provisioner",
+    "error-cleanup-provisioner",
+    "post-processor",
+    "post-processors",
+];
+/// The only block a `post-processors {}` chain holds.
+pub(crate) const CHAIN_BLOCKS: &[&str] = &["post-processor"];
+pub(crate) const STEP_META: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "pause_before",
+    "max_retries",
+    "timeout",
+    "override",
+];
+/// What the configuration of a provisioner leaves out: Packer's meta-arguments and
+/// Kiln's `grant` and `limits`.
+pub(crate) const STEP_SKIP: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "pause_before",
+    "max_retries",
+    "timeout",
+    "override",
+    "grant",
+    "limits",
+];
+/// Meta-arguments of a post-processor: Packer's.
+/// Meta-arguments of a post-processor: Packer's, and `timeout` (a Kiln extension: a
+/// post-processor is bounded in time as a provisioner is).
+pub(crate) const POST_PROCESSOR_META: &[&str] =
+    &["name", "only", "except", "keep_input_artifact", "timeout"];
+/// What the configuration of a post-processor leaves out: Packer's meta-arguments and
+/// Kiln's `grant` and `limits`.
+pub(crate) const POST_PROCESSOR_SKIP: &[&str] = &[
+    "name",
+    "only",
+    "except",
+    "keep_input_artifact",
+    "timeout",
+    "grant",
+    "limits",
+];
+
+pub(crate) fn plan_build(
+    build: &BuildDef<'_>,
+    sources: &BTreeMap<(String, String), SourceDef<'_>>,
+    base: &Context<'_>,
+    root: &GrantRoot,
+    out: &mut Vec<BuildPlan>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let at = &build.at;
+    let mut build_name: Option<String> = None;
+    // (reference, override block, location)
+    let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
+    let mut provisioners: Vec<&Block> = Vec::new();
+    let mut error_cleanup: Option<&Block> = None;
+    // Post-processor chains as written: a `post-processor` is a chain of one.
+    let mut chains: Vec<Vec<&Block>> = Vec::new();
+    for s in build.block.body.iter() {
+        match s {
+            Structure::Attribute(a) => match a.key.as_str() {
+                "name" => match eval_expr(&a.value, base) {
+                    Ok(serde_json::Value::String(n)) => build_name = Some(n),
+                    Ok(_) => errors.push(at.err(a.value.span(), "build name must be a string")),
+                    Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
+                },
+                "description" => {}
+                "sources" => match eval_expr(&a.value, base) {
+                    Ok(serde_json::Value::Array(items)) => {
+                        for item in items {
+                            match item {
+                                serde_json::Value::String(r) => {
+                                    refs.push((r, None, at.loc(a.value.span())))
+                                }
+                                _ => errors.push(
+                                    at.err(a.value.span(), "sources must be a list of strings"),
+                                ),
+                            }
+                        }
+                    }
+                    Ok(_) => {
+                        errors.push(at.err(a.value.span(), "sources must be a list of strings"))
+                    }
+                    Err(e) => errors.push(at.err(a.value.span(), e.to_string())),
+                },
+                _ => errors.push(at.unsupported_key(a, BUILD_ATTRS, BUILD_BLOCKS)),
+            },
+            Structure::Block(b) => match b.ident.as_str() {
+                "source" => match at.labels(b, &["reference"]) {
+                    Ok(l) => refs.push((l[0].clone(), Some(b), at.loc(b.labels[0].span()))),
+                    Err(d) => errors.push(d),
+                },
+                "provisioner" => match at.labels(b, &["type"]) {
+                    Ok(_) => provisioners.push(b),
+                    Err(d) => errors.push(d),
+                },
+                "error-cleanup-provisioner" => match at.labels(b, &["type"]) {
+                    Ok(_) => {
+                        if error_cleanup.replace(b).is_some() {
+                            errors.push(at.err(
+                                b.ident.span(),
+                                "only one error-cleanup-provisioner is allowed per build",
+                            ));
+                        }
+                    }
+                    Err(d) => errors.push(d),
+                },
+                "post-processor" => match at.labels(b, &["type"]) {
+                    Ok(_) => chains.push(vec![b]),
+                    Err(d) => errors.push(d),
+                },
+                "post-processors" => {
+                    if let Err(d) = at.labels(b, &[]) {
+                        errors.push(d);
+                    }
+                    chains.push(chain_blocks(at, b, errors));
+                }
+                _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
+            },
+        }
+    }
+    if refs.is_empty() {
+        errors.push(
+            at.err(build.block.ident.span(), "build has no sources")
+                .with_hint("Add `sources = [\"source.TYPE.NAME\"]` to the build block."),
+        );
+    }
+    let independent: Vec<bool> = provisioners
+        .iter()
+        .map(|p| {
+            let text = p.body.to_string();
+            !text.contains("source.")
+                && !text.contains("build.")
+                && p.body.get_attribute("only").is_none()
+                && p.body.get_attribute("except").is_none()
+                && p.body.get_attribute("override").is_none()
+        })
+        .collect();
+    let mut shared: Vec<Option<Option<StepPlan>>> = vec![None; provisioners.len()];
+    for (reference, override_block, loc) in refs {
+        let key = reference.strip_prefix("source.").unwrap_or(&reference);
+        let Some((ty, name)) = key.split_once('.') else {
+            errors.push(Diagnostic::error(
+                format!("invalid source reference {reference:?}; expected \"source.TYPE.NAME\""),
+                Some(loc),
+            ));
+            continue;
+        };
+        let Some(def) = sources.get(&(ty.to_owned(), name.to_owned())) else {
+            let known: Vec<String> = sources
+                .keys()
+                .map(|(t, n)| format!("source.{t}.{n}"))
+                .collect();
+            let mut d = Diagnostic::error(format!("Unknown source {reference:?}"), Some(loc));
+            if let Some(s) =
+                did_you_mean(&format!("source.{key}"), known.iter().map(String::as_str))
+            {
+                d = d.with_hint(format!("Did you mean \"{s}\"?"));
+            }
+            errors.push(d);
+            continue;
+        };
+        let mut source_name = name.to_owned();
+        let mut source = ConfigBlock {
+            location: def.at.loc(def.block.ident.span()),
+            ..Default::default()
+        };
+        let mut ctx = base.clone();
+        eval_body(&def.at, &def.block.body, &ctx, &[], errors, &mut source);
+        if let Some(ob) = override_block {
+            let mut over = ConfigBlock::default();
+            if let Some(a) = ob.body.get_attribute("name") {
+                match eval_expr(&a.value, &ctx) {
+                    Ok(serde_json::Value::String(n)) => source_name = n,
+                    _ => errors.push(at.err(a.value.span(), "source name must be a string")),
+                }
+            }
+            eval_body(at, &ob.body, &ctx, &["name"], errors, &mut over);
+            source.config.extend(over.config);
+            source.fields.extend(over.fields);
+        }
+        let full_name = match &build_name {
+            Some(b) => format!("{b}.{ty}.{source_name}"),
+            None => format!("{ty}.{source_name}"),
+        };
+        let mut source_obj = hcl::Map::new();
+        source_obj.insert("name".to_owned(), hcl::Value::from(source_name.clone()));
+        source_obj.insert("type".to_owned(), hcl::Value::from(ty.to_owned()));
+        ctx.declare_var("source", hcl::Value::Object(source_obj));
+        let mut build_obj = hcl::Map::new();
+        build_obj.insert(
+            "name".to_owned(),
+            hcl::Value::from(build_name.clone().unwrap_or_default()),
+        );
+        build_obj.insert("ID".to_owned(), hcl::Value::from(full_name.clone()));
+        for value in kiln_core::plan::BuildValue::ALL {
+            build_obj.insert(
+                value.name().to_owned(),
+                hcl::Value::from(deferred::marker(value)),
+            );
+        }
+        ctx.declare_var("build", hcl::Value::Object(build_obj));
+
+        let mut steps = Vec::new();
+        for (i, p) in provisioners.iter().enumerate() {
+            // A provisioner that depends on nothing per source is evaluated once for
+            // all of them (large templates repeat many steps over many sources).
+            let step = match &shared[i] {
+                Some(cached) => cached.clone(),
+                None => {
+                    let step = plan_step(at, p, &ctx, root, ty, &source_name, errors);
+                    if independent[i] {
+                        shared[i] = Some(step.clone());
+                    }
+                    step
+                }
+            };
+            steps.extend(step);
+        }
+        let error_cleanup =
+            error_cleanup.and_then(|b| plan_step(at, b, &ctx, root, ty, &source_name, errors));
+        let mut post_processors = Vec::new();
+        for chain in &chains {
+            let planned: Vec<PostProcessorPlan> = chain
+                .iter()
+                .filter_map(|b| plan_post_processor(at, b, &ctx, root, ty, &source_name, errors))
+                .collect();
+            if !planned.is_empty() {
+                post_processors.push(planned);
+            }
+        }
+        out.push(BuildPlan {
+            name: full_name,
+            source_type: ty.to_owned(),
+            source_name,
+            source,
+            provisioners: steps,
+            error_cleanup,
+            post_processors,
+        });
+    }
+}
+
+/// The `post-processor` blocks of a `post-processors {}` chain; anything else in it is
+/// reported where it is.
+pub(crate) fn chain_blocks<'b>(
+    at: &At<'_>,
+    chain: &'b Block,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<&'b Block> {
+    let mut blocks = Vec::new();
+    for s in chain.body.iter() {
+        match s {
+            Structure::Block(b) if b.ident.as_str() == "post-processor" => {
+                match at.labels(b, &["type"]) {
+                    Ok(_) => blocks.push(b),
+                    Err(d) => errors.push(d),
+                }
+            }
+            Structure::Block(b) => errors.push(at.unsupported_block(b, CHAIN_BLOCKS)),
+            Structure::Attribute(a) => errors.push(at.unsupported_key(a, &[], CHAIN_BLOCKS)),
+        }
+    }
+    blocks
+}
+
+/// Whether a step whose `only` or `except` (`key`) lists the source names `value` runs
+/// for source `TYPE.NAME`; `None` when `value` is not a list. Names are written
+/// `TYPE.NAME`, with or without a leading `source.`.
+pub(crate) fn selected(
+    key: &str,
+    value: &serde_json::Value,
+    source_type: &str,
+    source_name: &str,
+) -> Option<bool> {
+    let list = value.as_array()?;
+    let me = format!("{source_type}.{source_name}");
+    let hit = list
+        .iter()
+        .filter_map(|v| v.as_str())
+        .any(|n| n.strip_prefix("source.").unwrap_or(n) == me);
+    Some(if key == "only" { hit } else { !hit })
+}
+
+/// A boolean as HCL converts one: `true`, `false`, or the strings "true" and "false".
+pub(crate) fn as_bool(value: &serde_json::Value) -> Option<bool> {
+    match value {
+        serde_json::Value::Bool(b) => Some(*b),
+        serde_json::Value::String(s) if s == "true" => Some(true),
+        serde_json::Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}

@@ -166,6 +166,12 @@ pub fn output_location(output: &str) -> String {
     }
 }
 
+/// What a step that writes one output (`output`, else `default`, both perhaps naming
+/// build values) needs: to write where [`output_location`] says.
+pub fn needs_output(output: Option<&str>, default: &str) -> GrantRequest {
+    needs_write([output_location(output.unwrap_or(default))])
+}
+
 /// A provisioning step.
 pub trait Provisioner {
     /// The step's configuration, deserialized from the template block.

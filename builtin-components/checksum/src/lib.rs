@@ -43,8 +43,7 @@ impl PostProcessor for Checksum {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
-        let output = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
-        kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(output)])
+        kiln_guest_sdk::needs_output(config.output.as_deref(), DEFAULT_OUTPUT)
     }
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
@@ -72,11 +71,7 @@ impl PostProcessor for Checksum {
                 errors.push(ConfigError::on("output", e));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        kiln_guest_sdk::errors_or_ok(errors)
     }
 
     fn post_process(

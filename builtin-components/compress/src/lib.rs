@@ -90,8 +90,7 @@ impl PostProcessor for Compress {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
-        let output = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
-        kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(output)])
+        kiln_guest_sdk::needs_output(config.output.as_deref(), DEFAULT_OUTPUT)
     }
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
@@ -115,11 +114,7 @@ impl PostProcessor for Compress {
             }
             Err(e) => errors.push(e),
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        kiln_guest_sdk::errors_or_ok(errors)
     }
 
     fn post_process(

@@ -98,11 +98,7 @@ impl Provisioner for File {
                 }
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        kiln_guest_sdk::errors_or_ok(errors)
     }
 
     fn provision(config: Config, _build: &BuildInfo) -> Result<(), String> {

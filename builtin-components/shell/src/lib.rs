@@ -101,11 +101,7 @@ impl Provisioner for Shell {
                 )),
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        kiln_guest_sdk::errors_or_ok(errors)
     }
 
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {

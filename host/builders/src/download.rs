@@ -62,13 +62,12 @@ fn classify(url: &str, cwd: &Path) -> Location {
 }
 
 /// The HTTP client for downloads: rustls, redirects followed, stalls time out.
-fn client() -> Result<reqwest::Client, String> {
+fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .build()
-        .map_err(|e| format!("creating the HTTP client: {}", chain(&e)))
 }
 
 /// An error with its sources, which is where reqwest says what actually went wrong.
@@ -86,20 +85,166 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Why fetching from one URL failed.
-enum Failure {
+/// Why [`fetch`] could not make the ISO available. The variants below `AllUrlsFailed`
+/// are why one URL failed; `fetch` returns them inside `UrlFailed` or `AllUrlsFailed`,
+/// which name the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// Neither `iso_url` nor `iso_urls` is set.
+    #[error("no ISO to fetch: set iso_url or iso_urls")]
+    NoUrls,
+    /// The build was cancelled; nothing partial is left behind.
+    #[error("the ISO download was cancelled")]
     Cancelled,
-    Failed(String),
+    /// The only URL failed.
+    #[error("could not fetch the ISO from {url}: {source}")]
+    UrlFailed {
+        /// The URL.
+        url: String,
+        /// Why it failed.
+        #[source]
+        source: Box<DownloadError>,
+    },
+    /// Every one of several URLs failed.
+    #[error(
+        "could not fetch the ISO from any of its {} URLs:\n  {}",
+        .failures.len(),
+        list_failures(.failures)
+    )]
+    AllUrlsFailed {
+        /// Each URL with why it failed, in the order tried.
+        failures: Vec<(String, DownloadError)>,
+    },
+    /// A URL scheme other than http(s) or file.
+    #[error("{scheme}:// URLs are not supported; use http(s)://, file:// or a local path")]
+    UnsupportedScheme {
+        /// The scheme.
+        scheme: String,
+    },
+    /// A local ISO that cannot be looked at (missing, no permission).
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local "ISO" that is a directory or a device.
+    #[error("{} is not a file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Reading a file to verify its checksum failed.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread computing a checksum panicked or was cancelled.
+    #[error("hashing task failed: {0}")]
+    HashTask(#[source] tokio::task::JoinError),
+    /// The file's digest is not the one `iso_checksum` names.
+    #[error("checksum mismatch: expected {kind}:{expected}, got {kind}:{got}")]
+    Mismatch {
+        /// The algorithm.
+        kind: ChecksumKind,
+        /// The digest from `iso_checksum`, lowercase hex.
+        expected: String,
+        /// The file's digest, lowercase hex.
+        got: String,
+    },
+    /// The download cache directory could not be created.
+    #[error("creating the download cache {}: {source}", dir.display())]
+    CreateCache {
+        /// The cache directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be set up (TLS roots, for instance).
+    #[error("creating the HTTP client: {}", chain(.source))]
+    HttpClient {
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request failed before an answer: DNS, connection, TLS, timeout.
+    #[error("{}", chain(.source))]
+    Request {
+        /// The URL.
+        url: String,
+        /// Why, with its causes.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    #[error("the server answered {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// The temporary file for the download could not be created.
+    #[error("creating a file in {}: {source}", dir.display())]
+    CreatePartial {
+        /// The cache directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the download to disk failed (a full disk, for instance).
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The temporary file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection failed midway.
+    #[error("the download broke off after {}: {}", size(*.received), chain(.source))]
+    BrokeOff {
+        /// How many bytes had arrived.
+        received: u64,
+        /// Why, with its causes.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The body ended before the length the server announced.
+    #[error("the download ended after {received} of {total} bytes")]
+    Truncated {
+        /// How many bytes arrived.
+        received: u64,
+        /// How many the server announced.
+        total: u64,
+    },
+    /// The verified download could not be renamed into the cache.
+    #[error("moving the download to {}: {source}", target.display())]
+    Persist {
+        /// The cache file.
+        target: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure::Failed(message)
-    }
+/// `url: why` lines for [`DownloadError::AllUrlsFailed`].
+fn list_failures(failures: &[(String, DownloadError)]) -> String {
+    failures
+        .iter()
+        .map(|(url, e)| format!("{url}: {e}"))
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
-
-/// The message `fetch` returns when `cancel` fires.
-const CANCELLED: &str = "the ISO download was cancelled";
 
 /// Makes the ISO available locally: a local path (relative to `cwd`) or `file://` URL is
 /// used in place after verifying it; an http(s) URL is downloaded into `cache_dir` (file
@@ -119,42 +264,39 @@ pub async fn fetch(
     cwd: &Path,
     ui: &dyn Ui,
     cancel: &CancellationToken,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, DownloadError> {
     if urls.is_empty() {
-        return Err("no ISO to fetch: set iso_url or iso_urls".into());
+        return Err(DownloadError::NoUrls);
     }
     let mut failures = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         if cancel.is_cancelled() {
-            return Err(CANCELLED.into());
+            return Err(DownloadError::Cancelled);
         }
         let result = match classify(url, cwd) {
             Location::Local(path) => use_local(&path, checksum, ui, cancel).await,
             Location::Http => download(url, checksum, cache_dir, ui, cancel).await,
-            Location::Unsupported(scheme) => Err(Failure::Failed(format!(
-                "{scheme}:// URLs are not supported; use http(s)://, file:// or a local path"
-            ))),
+            Location::Unsupported(scheme) => Err(DownloadError::UnsupportedScheme { scheme }),
         };
         match result {
             Ok(path) => return Ok(path),
-            Err(Failure::Cancelled) => return Err(CANCELLED.into()),
-            Err(Failure::Failed(message)) => {
+            Err(DownloadError::Cancelled) => return Err(DownloadError::Cancelled),
+            Err(e) => {
                 if i + 1 < urls.len() {
-                    ui.say(&format!(
-                        "Fetching {url} failed: {message}; trying the next URL"
-                    ));
+                    ui.say(&format!("Fetching {url} failed: {e}; trying the next URL"));
                 }
-                failures.push(format!("{url}: {message}"));
+                failures.push((url.clone(), e));
             }
         }
     }
-    Err(match failures.as_slice() {
-        [only] => format!("could not fetch the ISO from {only}"),
-        all => format!(
-            "could not fetch the ISO from any of its {} URLs:\n  {}",
-            all.len(),
-            all.join("\n  ")
-        ),
+    Err(if failures.len() == 1 {
+        let (url, e) = failures.pop().expect("one failure");
+        DownloadError::UrlFailed {
+            url,
+            source: Box::new(e),
+        }
+    } else {
+        DownloadError::AllUrlsFailed { failures }
     })
 }
 
@@ -164,12 +306,17 @@ async fn use_local(
     checksum: &Checksum,
     ui: &dyn Ui,
     cancel: &CancellationToken,
-) -> Result<PathBuf, Failure> {
+) -> Result<PathBuf, DownloadError> {
     let meta = tokio::fs::metadata(path)
         .await
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|source| DownloadError::Local {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if !meta.is_file() {
-        return Err(format!("{} is not a file", path.display()).into());
+        return Err(DownloadError::NotAFile {
+            path: path.to_path_buf(),
+        });
     }
     match checksum {
         Checksum::None => {
@@ -185,7 +332,7 @@ async fn use_local(
             ));
             let got = hash_file(path, *kind, cancel).await?;
             if got != *hex {
-                return Err(mismatch(*kind, hex, &got).into());
+                return Err(mismatch(*kind, hex, got));
             }
             ui.say(&format!("Using {} (checksum verified)", path.display()));
         }
@@ -193,8 +340,12 @@ async fn use_local(
     Ok(path.to_path_buf())
 }
 
-fn mismatch(kind: ChecksumKind, expected: &str, got: &str) -> String {
-    format!("checksum mismatch: expected {kind}:{expected}, got {kind}:{got}")
+fn mismatch(kind: ChecksumKind, expected: &str, got: String) -> DownloadError {
+    DownloadError::Mismatch {
+        kind,
+        expected: expected.to_owned(),
+        got,
+    }
 }
 
 /// The digest of the file at `path`, computed off the async threads.
@@ -202,30 +353,33 @@ async fn hash_file(
     path: &Path,
     kind: ChecksumKind,
     cancel: &CancellationToken,
-) -> Result<String, Failure> {
+) -> Result<String, DownloadError> {
     let path = path.to_path_buf();
     let cancel = cancel.clone();
     tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&path)
-            .map_err(|e| Failure::Failed(format!("reading {}: {e}", path.display())))?;
+        let read_error = |source: std::io::Error| DownloadError::Read {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::File::open(&path).map_err(read_error)?;
         let mut hasher = Hasher::new(kind.algorithm());
         let mut buf = vec![0u8; 1024 * 1024];
         loop {
             if cancel.is_cancelled() {
-                return Err(Failure::Cancelled);
+                return Err(DownloadError::Cancelled);
             }
             let n = match file.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Failed(format!("reading {}: {e}", path.display()))),
+                Err(e) => return Err(read_error(e)),
             };
             hasher.update(&buf[..n]);
         }
         Ok(hasher.finish_hex())
     })
     .await
-    .map_err(|e| Failure::Failed(format!("hashing task failed: {e}")))?
+    .map_err(DownloadError::HashTask)?
 }
 
 /// The cache file name for `url`: sha256 of `kind:hex` (or of the URL for `none`) plus the
@@ -259,7 +413,7 @@ async fn download(
     cache_dir: &Path,
     ui: &dyn Ui,
     cancel: &CancellationToken,
-) -> Result<PathBuf, Failure> {
+) -> Result<PathBuf, DownloadError> {
     let target = cache_dir.join(cache_file_name(url, checksum));
     if let Checksum::Digest { kind, hex } = checksum {
         if tokio::fs::metadata(&target)
@@ -283,22 +437,31 @@ async fn download(
     }
     tokio::fs::create_dir_all(cache_dir)
         .await
-        .map_err(|e| format!("creating the download cache {}: {e}", cache_dir.display()))?;
+        .map_err(|source| DownloadError::CreateCache {
+            dir: cache_dir.to_path_buf(),
+            source,
+        })?;
 
     ui.say(&format!("Downloading {url}..."));
     if *checksum == Checksum::None {
         ui.message("iso_checksum is none: the download is not verified, and not reused next time");
     }
     let started = Instant::now();
-    let client = client()?;
+    let client = client().map_err(|source| DownloadError::HttpClient { source })?;
     let mut response = tokio::select! {
         biased;
-        _ = cancel.cancelled() => return Err(Failure::Cancelled),
-        sent = client.get(url).send() => sent.map_err(|e| chain(&e))?,
+        _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
+        sent = client.get(url).send() => sent.map_err(|source| DownloadError::Request {
+            url: url.to_owned(),
+            source,
+        })?,
     };
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("the server answered {status}").into());
+        return Err(DownloadError::Status {
+            url: url.to_owned(),
+            status,
+        });
     }
     let total = response.content_length();
 
@@ -307,8 +470,14 @@ async fn download(
         .prefix(".kiln-download-")
         .suffix(".part")
         .tempfile_in(cache_dir)
-        .map_err(|e| format!("creating a file in {}: {e}", cache_dir.display()))?;
-    let write_error = |e: std::io::Error| format!("writing {}: {e}", partial.path().display());
+        .map_err(|source| DownloadError::CreatePartial {
+            dir: cache_dir.to_path_buf(),
+            source,
+        })?;
+    let write_error = |source: std::io::Error| DownloadError::Write {
+        path: partial.path().to_path_buf(),
+        source,
+    };
     let mut file = tokio::fs::File::from_std(partial.as_file().try_clone().map_err(write_error)?);
     let mut hasher = match checksum {
         Checksum::Digest { kind, .. } => Some(Hasher::new(kind.algorithm())),
@@ -320,9 +489,10 @@ async fn download(
     loop {
         let chunk = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Err(Failure::Cancelled),
-            chunk = response.chunk() => chunk.map_err(|e| {
-                format!("the download broke off after {}: {}", size(received), chain(&e))
+            _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
+            chunk = response.chunk() => chunk.map_err(|source| DownloadError::BrokeOff {
+                received,
+                source,
             })?,
         };
         let Some(chunk) = chunk else { break };
@@ -350,18 +520,21 @@ async fn download(
     drop(file);
     if let Some(total) = total {
         if received != total {
-            return Err(format!("the download ended after {received} of {total} bytes").into());
+            return Err(DownloadError::Truncated { received, total });
         }
     }
     if let (Some(hasher), Checksum::Digest { kind, hex }) = (hasher, checksum) {
         let got = hasher.finish_hex();
         if got != *hex {
-            return Err(mismatch(*kind, hex, &got).into());
+            return Err(mismatch(*kind, hex, got));
         }
     }
     partial
         .persist(&target)
-        .map_err(|e| format!("moving the download to {}: {}", target.display(), e.error))?;
+        .map_err(|e| DownloadError::Persist {
+            target: target.clone(),
+            source: e.error,
+        })?;
     let seconds = started.elapsed().as_secs_f64().max(0.001);
     let rate = received as f64 / 1e6 / seconds;
     ui.say(&format!(

@@ -160,6 +160,50 @@ fn component(
     }
 }
 
+/// Finds the components of a plan's steps and gathers those steps to be checked.
+struct Finder<'c, 'p> {
+    cx: CheckCx<'c>,
+    prepared: HashMap<(World, String), PreparedComponent>,
+    errors: Vec<Diagnostic>,
+    pending: Vec<Pending<'p>>,
+}
+
+impl<'c, 'p> Finder<'c, 'p> {
+    fn new(cx: CheckCx<'c>) -> Self {
+        Finder {
+            cx,
+            prepared: HashMap::new(),
+            errors: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The component of `spec`, a step of `world` in `build`, now pending its check.
+    fn find(
+        &mut self,
+        build: &'p BuildPlan,
+        world: World,
+        spec: StepSpec<'p>,
+    ) -> Option<PreparedComponent> {
+        let location = &spec.block.location;
+        let found = component(
+            &self.cx,
+            world,
+            spec.kind,
+            location,
+            &mut self.prepared,
+            &mut self.errors,
+        )?;
+        self.pending.push(Pending {
+            build,
+            spec,
+            world,
+            component: found.clone(),
+        });
+        Some(found)
+    }
+}
+
 /// A build's builder, configured; problems go to `errors`.
 fn builder(
     build: &BuildPlan,
@@ -251,15 +295,13 @@ fn step_problems(
 /// own `validate`, and what each step needs against what it is granted. Returns the
 /// builds, ready, or every problem found (each once).
 pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let mut prepared = HashMap::new();
-    let mut pending = Vec::new();
+    let mut finder = Finder::new(cx);
     let mut checked = Vec::new();
     for build in &plan.builds {
         // Every build's steps are checked, also where the builder's configuration failed.
-        let builder = builder(build, cx.cwd, &mut errors);
+        let builder = builder(build, cx.cwd, &mut finder.errors);
         if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
-            errors.push(Diagnostic::error(
+            finder.errors.push(Diagnostic::error(
                 format!(
                     "the {} builder has no machine to provision; remove the provisioners \
                      from its build",
@@ -273,7 +315,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
             if step.kind == "breakpoint" && cx.required.get("breakpoint").is_none() {
                 match kiln_core::config::decode::<Breakpoint>(&step.block.config) {
                     Ok(b) => steps.push((step.clone(), StepRunner::Breakpoint(b))),
-                    Err(e) => errors.push(field_diagnostic(
+                    Err(e) => finder.errors.push(field_diagnostic(
                         &step.block,
                         "provisioner \"breakpoint\"",
                         &e,
@@ -281,66 +323,22 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
                 }
                 continue;
             }
-            let found = component(
-                &cx,
-                World::Provisioner,
-                &step.kind,
-                &step.block.location,
-                &mut prepared,
-                &mut errors,
-            );
-            if let Some(c) = found {
-                pending.push(Pending {
-                    build,
-                    spec: step.into(),
-                    world: World::Provisioner,
-                    component: c.clone(),
-                });
+            if let Some(c) = finder.find(build, World::Provisioner, step.into()) {
                 steps.push((step.clone(), StepRunner::Component(Box::new(c))));
             }
         }
-        let mut error_cleanup = None;
-        if let Some(step) = &build.error_cleanup {
-            let found = component(
-                &cx,
-                World::Provisioner,
-                &step.kind,
-                &step.block.location,
-                &mut prepared,
-                &mut errors,
-            );
-            if let Some(c) = found {
-                pending.push(Pending {
-                    build,
-                    spec: step.into(),
-                    world: World::Provisioner,
-                    component: c.clone(),
-                });
-                error_cleanup = Some((step.clone(), c));
-            }
-        }
+        let error_cleanup = build.error_cleanup.as_ref().and_then(|step| {
+            let c = finder.find(build, World::Provisioner, step.into())?;
+            Some((step.clone(), c))
+        });
         let mut chains = Vec::new();
         for chain in &build.post_processors {
             let mut ready = Vec::new();
             for pp in chain {
-                let found = component(
-                    &cx,
-                    World::PostProcessor,
-                    &pp.kind,
-                    &pp.block.location,
-                    &mut prepared,
-                    &mut errors,
-                );
-                if let Some(c) = found {
-                    pending.push(Pending {
-                        build,
-                        spec: pp.into(),
-                        world: World::PostProcessor,
-                        component: c.clone(),
-                    });
+                if let Some(component) = finder.find(build, World::PostProcessor, pp.into()) {
                     ready.push(ReadyPostProcessor {
                         plan: pp.clone(),
-                        component: c,
+                        component,
                     });
                 }
             }
@@ -348,6 +346,11 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         }
         checked.push((builder, build, steps, error_cleanup, chains));
     }
+    let Finder {
+        mut errors,
+        pending,
+        ..
+    } = finder;
     tracing::debug!(
         steps = pending.len(),
         "builders configured, components ready"
@@ -385,8 +388,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
 /// every post-processor also reads its input artifact's files. A step whose component
 /// is not at hand (not pulled yet) shows what the template grants it.
 pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<String>)> {
-    let mut ignored = Vec::new();
-    let mut prepared = HashMap::new();
+    let mut finder = Finder::new(cx);
     let mut entries = Vec::new();
     for build in &plan.builds {
         let steps = build
@@ -401,22 +403,11 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
             .flatten()
             .map(|p| (World::PostProcessor, StepSpec::from(p)));
         for (world, spec) in steps.chain(pps) {
-            let location = &spec.block.location;
-            let found = component(&cx, world, spec.kind, location, &mut prepared, &mut ignored);
+            let found = finder.find(build, world, spec);
             entries.push((build, world, spec, found));
         }
     }
-    let pending: Vec<Pending<'_>> = entries
-        .iter()
-        .filter_map(|(build, world, spec, found)| {
-            found.clone().map(|component| Pending {
-                build,
-                spec: *spec,
-                world: *world,
-                component,
-            })
-        })
-        .collect();
+    let pending = finder.pending;
     let answers = check_steps(&pending, &cx, &plan.sensitive).await;
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (build, world, spec, found) in &entries {

@@ -12,33 +12,12 @@ use unicode_segmentation::UnicodeSegmentation;
 use super::args::{self, invalid, kind, list, num, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("alltrue", 1, alltrue),
-    Def::fixed("anytrue", 1, anytrue),
-    Def::fixed("chunklist", 2, chunklist),
-    Def::variadic("coalesce", 0, coalesce),
-    Def::variadic("coalescelist", 0, coalescelist),
-    Def::fixed("compact", 1, compact),
-    Def::variadic("concat", 0, concat),
-    Def::fixed("contains", 2, contains),
-    Def::fixed("distinct", 1, distinct),
-    Def::fixed("element", 2, element),
-    Def::fixed("flatten", 1, flatten),
-    Def::fixed("index", 2, index),
-    Def::fixed("keys", 1, keys),
-    Def::fixed("length", 1, length),
-    Def::variadic("lookup", 2, lookup),
-    Def::variadic("merge", 0, merge),
-    Def::variadic("range", 0, range),
-    Def::fixed("reverse", 1, reverse),
-    Def::variadic("setintersection", 1, setintersection),
-    Def::variadic("setproduct", 0, setproduct),
-    Def::variadic("setunion", 1, setunion),
-    Def::fixed("slice", 3, slice),
-    Def::fixed("sort", 1, sort),
-    Def::fixed("values", 1, values),
-    Def::fixed("zipmap", 2, zipmap),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    alltrue(1) anytrue(1) chunklist(2) coalesce(0..) coalescelist(0..) compact(1)
+    concat(0..) contains(2) distinct(1) element(2) flatten(1) index(2) keys(1) length(1)
+    lookup(2..) merge(0..) range(0..) reverse(1) setintersection(1..) setproduct(0..)
+    setunion(1..) slice(3) sort(1) values(1) zipmap(2)
+};
 
 fn alltrue(args: FuncArgs) -> Result<Value> {
     let mut all = true;

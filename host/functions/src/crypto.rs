@@ -9,15 +9,9 @@ use sha2::Digest;
 use super::args::{self, invalid, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::variadic("bcrypt", 1, bcrypt),
-    Def::fixed("md5", 1, md5),
-    Def::fixed("sha1", 1, sha1),
-    Def::fixed("sha256", 1, sha256),
-    Def::fixed("sha512", 1, sha512),
-    Def::fixed("uuidv4", 0, uuidv4),
-    Def::fixed("uuidv5", 2, uuidv5),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    bcrypt(1..) md5(1) sha1(1) sha256(1) sha512(1) uuidv4(0) uuidv5(2)
+};
 
 fn digest<D: Digest>(args: &[Value]) -> Result<Value> {
     Ok(Value::String(hex(&D::digest(string(&args[0], "str")?))))

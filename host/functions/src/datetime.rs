@@ -15,15 +15,10 @@ use super::args::{self, invalid, string, Result};
 use super::Def;
 use crate::gotime::{self, month_name, weekday_name};
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("formatdate", 2, formatdate),
-    Def::variadic("legacy_isotime", 0, legacy_isotime),
-    Def::variadic("legacy_strftime", 0, legacy_strftime),
-    Def::fixed("rfc3339_parse", 1, rfc3339_parse),
-    Def::fixed("timeadd", 2, timeadd),
-    Def::fixed("timestamp", 0, timestamp),
-    Def::fixed("unix_timestamp_parse", 1, unix_timestamp_parse),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    formatdate(2) legacy_isotime(0..) legacy_strftime(0..) rfc3339_parse(1) timeadd(2)
+    timestamp(0) unix_timestamp_parse(1)
+};
 
 static START: OnceLock<DateTime<Utc>> = OnceLock::new();
 

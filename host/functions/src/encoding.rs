@@ -12,17 +12,10 @@ use hcl::{Map, Value};
 use super::args::{invalid, number_text, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("base64decode", 1, base64decode),
-    Def::fixed("base64encode", 1, base64encode),
-    Def::fixed("base64gzip", 1, base64gzip),
-    Def::fixed("csvdecode", 1, csvdecode),
-    Def::fixed("jsondecode", 1, jsondecode),
-    Def::fixed("jsonencode", 1, jsonencode),
-    Def::fixed("textdecodebase64", 2, textdecodebase64),
-    Def::fixed("textencodebase64", 2, textencodebase64),
-    Def::fixed("urlencode", 1, urlencode),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    base64decode(1) base64encode(1) base64gzip(1) csvdecode(1) jsondecode(1) jsonencode(1)
+    textdecodebase64(2) textencodebase64(2) urlencode(1)
+};
 
 fn base64encode(args: FuncArgs) -> Result<Value> {
     Ok(Value::String(STANDARD.encode(string(&args[0], "str")?)))

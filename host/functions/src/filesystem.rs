@@ -22,17 +22,10 @@ use hcl::Value;
 use super::args::{invalid, object, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("abspath", 1, abspath),
-    Def::fixed("basename", 1, basename),
-    Def::fixed("dirname", 1, dirname),
-    Def::fixed("file", 1, file),
-    Def::fixed("filebase64", 1, filebase64),
-    Def::fixed("fileexists", 1, fileexists),
-    Def::fixed("fileset", 2, fileset),
-    Def::fixed("pathexpand", 1, pathexpand),
-    Def::fixed("templatefile", 2, templatefile),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    abspath(1) basename(1) dirname(1) file(1) filebase64(1) fileexists(1) fileset(2)
+    pathexpand(1) templatefile(2)
+};
 
 thread_local! {
     static TEMPLATE_DIR: RefCell<Option<String>> = const { RefCell::new(None) };

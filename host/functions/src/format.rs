@@ -15,10 +15,9 @@ use super::args::{self, string, Result};
 use super::encoding::{json_string, json_text};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::variadic("format", 1, format),
-    Def::variadic("formatlist", 1, formatlist),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    format(1..) formatlist(1..)
+};
 
 fn format(args: FuncArgs) -> Result<Value> {
     let spec = string(&args[0], "format")?;

@@ -48,22 +48,12 @@ pub(crate) struct Def {
 }
 
 impl Def {
-    /// A function taking exactly `params` arguments.
-    pub(crate) const fn fixed(name: &'static str, params: usize, func: Func) -> Def {
+    /// A function taking `params` arguments, and any number after them when `variadic`.
+    pub(crate) const fn new(name: &'static str, params: usize, variadic: bool, func: Func) -> Def {
         Def {
             name,
             params,
-            variadic: false,
-            func,
-        }
-    }
-
-    /// A function taking `params` arguments and any number after them.
-    pub(crate) const fn variadic(name: &'static str, params: usize, func: Func) -> Def {
-        Def {
-            name,
-            params,
-            variadic: true,
+            variadic,
             func,
         }
     }
@@ -76,6 +66,25 @@ impl Def {
         }
     }
 }
+
+/// A family's table of functions, each named as its Rust function is unless a name is
+/// given: `md5(1)` takes exactly one argument, `bcrypt(1..)` one or more, and
+/// `"try" = try_first(0..)` is HCL's `try`.
+macro_rules! table {
+    (@more ..) => { true };
+    (@more) => { false };
+    (@name $hcl:literal $name:ident) => { $hcl };
+    (@name $name:ident) => { stringify!($name) };
+    ($($($hcl:literal =)? $name:ident ($params:literal $($more:tt)?))*) => {
+        &[$(crate::Def::new(
+            crate::table!(@name $($hcl)? $name),
+            $params,
+            crate::table!(@more $($more)?),
+            $name,
+        )),*]
+    };
+}
+pub(crate) use table;
 
 /// Every family's table.
 const FAMILIES: &[&[Def]] = &[
@@ -95,15 +104,15 @@ const FAMILIES: &[&[Def]] = &[
 
 /// Packer functions Kiln declares only to explain why it does not run them.
 const UNSUPPORTED: &[Def] = &[
-    Def::variadic("aws_secretsmanager", 0, external_service),
-    Def::variadic("aws_secretsmanager_raw", 0, external_service),
-    Def::variadic("consul_key", 0, external_service),
-    Def::variadic("vault", 0, external_service),
-    Def::variadic("rsadecrypt", 0, rsadecrypt),
+    Def::new("aws_secretsmanager", 0, true, external_service),
+    Def::new("aws_secretsmanager_raw", 0, true, external_service),
+    Def::new("consul_key", 0, true, external_service),
+    Def::new("vault", 0, true, external_service),
+    Def::new("rsadecrypt", 0, true, rsadecrypt),
 ];
 
 /// `env()`, declared only where Packer allows it.
-const ENV: Def = Def::fixed("env", 1, env);
+const ENV: Def = Def::new("env", 1, false, env);
 
 /// Declares every function Packer's HCL2 offers into `ctx`. `env()` only when `with_env` is
 /// true (Packer allows env() only in variable defaults).

@@ -9,12 +9,9 @@ use hcl::Value;
 use super::args::{self, invalid, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("cidrhost", 2, cidrhost),
-    Def::fixed("cidrnetmask", 1, cidrnetmask),
-    Def::fixed("cidrsubnet", 3, cidrsubnet),
-    Def::variadic("cidrsubnets", 1, cidrsubnets),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    cidrhost(2) cidrnetmask(1) cidrsubnet(3) cidrsubnets(1..)
+};
 
 /// A network prefix, its address widened to 128 bits.
 #[derive(Clone, Copy)]

@@ -6,18 +6,9 @@ use hcl::Value;
 use super::args::{self, invalid, num, number, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("abs", 1, abs),
-    Def::fixed("ceil", 1, ceil),
-    Def::fixed("floor", 1, floor),
-    Def::fixed("log", 2, log),
-    Def::variadic("max", 0, max),
-    Def::variadic("min", 0, min),
-    Def::fixed("parseint", 2, parseint),
-    Def::fixed("pow", 2, pow),
-    Def::fixed("signum", 1, signum),
-    Def::fixed("sum", 1, sum),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    abs(1) ceil(1) floor(1) log(2) max(0..) min(0..) parseint(2) pow(2) signum(1) sum(1)
+};
 
 fn abs(args: FuncArgs) -> Result<Value> {
     num(number(&args[0], "num")?.abs())

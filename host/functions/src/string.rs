@@ -13,28 +13,11 @@ use unicode_segmentation::UnicodeSegmentation;
 use super::args::{self, invalid, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("chomp", 1, chomp),
-    Def::fixed("endswith", 2, endswith),
-    Def::fixed("indent", 2, indent),
-    Def::variadic("join", 1, join),
-    Def::fixed("lower", 1, lower),
-    Def::fixed("regex", 2, regex),
-    Def::fixed("regexall", 2, regexall),
-    Def::fixed("regex_replace", 3, regex_replace),
-    Def::fixed("replace", 3, replace),
-    Def::fixed("split", 2, split),
-    Def::fixed("startswith", 2, startswith),
-    Def::fixed("strcontains", 2, strcontains),
-    Def::fixed("strrev", 1, strrev),
-    Def::fixed("substr", 3, substr),
-    Def::fixed("title", 1, title),
-    Def::fixed("trim", 2, trim),
-    Def::fixed("trimprefix", 2, trimprefix),
-    Def::fixed("trimspace", 1, trimspace),
-    Def::fixed("trimsuffix", 2, trimsuffix),
-    Def::fixed("upper", 1, upper),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    chomp(1) endswith(2) indent(2) join(1..) lower(1) regex(2) regexall(2) regex_replace(3)
+    replace(3) split(2) startswith(2) strcontains(2) strrev(1) substr(3) title(1) trim(2)
+    trimprefix(2) trimspace(1) trimsuffix(2) upper(1)
+};
 
 fn text(s: impl Into<String>) -> Result<Value> {
     Ok(Value::String(s.into()))

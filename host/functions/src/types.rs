@@ -10,11 +10,9 @@ use hcl::{Map, ObjectKey, Value};
 use super::args::{self, kind, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("convert", 2, convert),
-    Def::variadic("try", 0, try_first),
-    Def::fixed("can", 1, can_always),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    convert(2) "try" = try_first(0..) "can" = can_always(1)
+};
 
 /// A type constraint, as written in `convert(value, list(string))` or a variable's `type`.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,10 +19,9 @@ use yaml_rust2::scanner::TScalarStyle;
 use super::args::{self, invalid, num, number_text, string, Result};
 use super::Def;
 
-pub(super) const FUNCTIONS: &[Def] = &[
-    Def::fixed("yamldecode", 1, yamldecode),
-    Def::fixed("yamlencode", 1, yamlencode),
-];
+pub(super) const FUNCTIONS: &[Def] = super::table! {
+    yamldecode(1) yamlencode(1)
+};
 
 fn yamlencode(args: FuncArgs) -> Result<Value> {
     let mut out = Emitter::default();

@@ -21,17 +21,37 @@ fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
     })
 }
 
-/// The template's own components, or the exit code after printing why not.
-async fn required(
+/// The runtime and the template's own components, or the exit code after printing why
+/// not. `tolerant`: components not at hand (not pulled yet) are left out instead.
+async fn prepared(
     loaded: &Loaded,
     args: &TemplateArgs,
-) -> Result<kiln_engine::components::Resolved, ExitCode> {
-    kiln_engine::components::resolve(&loaded.plan, &args.template)
-        .await
-        .map_err(|diags| {
+    tolerant: bool,
+) -> Result<(kiln_runtime::Runtime, kiln_engine::components::Resolved), ExitCode> {
+    let rt = runtime()?;
+    match kiln_engine::components::resolve(&loaded.plan, &args.template).await {
+        Ok(required) => Ok((rt, required)),
+        Err(_) if tolerant => Ok((rt, Default::default())),
+        Err(diags) => {
             print_diagnostics(&diags);
-            ExitCode::from(1)
-        })
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// What the engine checks with: `rt`, the template's directory and components.
+fn check_cx<'a>(
+    rt: &'a kiln_runtime::Runtime,
+    loaded: &'a Loaded,
+    required: &'a kiln_engine::components::Resolved,
+    cancel: &'a CancellationToken,
+) -> CheckCx<'a> {
+    CheckCx {
+        runtime: rt,
+        cwd: &loaded.cwd,
+        required,
+        cancel,
+    }
 }
 
 /// `kiln validate`.
@@ -44,18 +64,12 @@ pub async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bo
         println!("Syntax-only check passed. Everything looks okay.");
         return ExitCode::SUCCESS;
     }
-    let (rt, required) = match (runtime(), required(&loaded, args).await) {
-        (Ok(rt), Ok(req)) => (rt, req),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let (rt, required) = match prepared(&loaded, args, false).await {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let never = CancellationToken::new();
-    let cx = CheckCx {
-        runtime: &rt,
-        cwd: &loaded.cwd,
-        required: &required,
-        cancel: &never,
-    };
-    let checked = kiln_engine::check(&loaded.plan, cx).await;
+    let checked = kiln_engine::check(&loaded.plan, check_cx(&rt, &loaded, &required, &never)).await;
     print_notices(&rt);
     match checked {
         Ok(_) => {
@@ -79,18 +93,10 @@ pub async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bo
 /// template grants it, plus the paths a builtin's configuration names). Empty when no
 /// step is granted anything beyond the communicator and the UI.
 pub async fn inspect_grants(loaded: &Loaded, args: &TemplateArgs) -> Result<String, ExitCode> {
-    let rt = runtime()?;
     // Components not pulled yet show what the template grants them.
-    let required = kiln_engine::components::resolve(&loaded.plan, &args.template)
-        .await
-        .unwrap_or_default();
+    let (rt, required) = prepared(loaded, args, true).await?;
     let never = CancellationToken::new();
-    let cx = CheckCx {
-        runtime: &rt,
-        cwd: &loaded.cwd,
-        required: &required,
-        cancel: &never,
-    };
+    let cx = check_cx(&rt, loaded, &required, &never);
     let by_build = kiln_engine::grants_by_build(&loaded.plan, cx).await;
     print_notices(&rt);
     let mut text = String::new();
@@ -122,9 +128,9 @@ pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags)
         Ok(l) => l,
         Err(code) => return code,
     };
-    let (rt, required) = match (runtime(), required(&loaded, args).await) {
-        (Ok(rt), Ok(req)) => (Arc::new(rt), req),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let (rt, required) = match prepared(&loaded, args, false).await {
+        Ok((rt, required)) => (Arc::new(rt), required),
+        Err(code) => return code,
     };
     let out = Arc::new(Output {
         color: flags.color && std::env::var_os("NO_COLOR").is_none(),
@@ -143,13 +149,8 @@ pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags)
         let out = out.clone();
         crate::signals::listen(cancel.clone(), move |line| out.line(line))
     };
-    let cx = CheckCx {
-        runtime: &rt,
-        cwd: &loaded.cwd,
-        required: &required,
-        cancel: &cancel,
-    };
-    let checked = kiln_engine::check(&loaded.plan, cx).await;
+    let checked =
+        kiln_engine::check(&loaded.plan, check_cx(&rt, &loaded, &required, &cancel)).await;
     print_notices(&rt);
     if let Some(code) = interrupted.exit_code() {
         return ExitCode::from(code);

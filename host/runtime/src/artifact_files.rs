@@ -11,7 +11,7 @@ use kiln_artifacts::{ArchiveFormat, Entry, HashAlgorithm};
 use crate::bindings::post_processor::kiln::plugin::artifact_files as af;
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::grants::{Access, GrantError, GrantedPaths, Resolved};
-use crate::host::{err, grant_err, io_err, StepState};
+use crate::host::{err, grant_err, io_err, HostError, StepState};
 
 /// A file the step wrote and its sha256, computed while it was written, so that
 /// measuring the artifact does not read it again. It stands only while the file is the
@@ -215,13 +215,13 @@ impl af::Host for StepState {
         &mut self,
         path: String,
         algorithms: Vec<af::HashAlgorithm>,
-    ) -> wasmtime::Result<Result<Vec<String>, WitError>> {
-        let (file, _) = match self.open_readable(&path) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> Result<Vec<String>, HostError> {
+        let (file, _) = self.open_readable(&path)?;
         let algorithms: Vec<HashAlgorithm> = algorithms.into_iter().map(algorithm).collect();
-        Ok(blocking(move || kiln_artifacts::hash_reader(file, &algorithms).map_err(io_err)).await)
+        let digests =
+            blocking(move || kiln_artifacts::hash_reader(file, &algorithms).map_err(io_err))
+                .await?;
+        Ok(digests)
     }
 
     #[tracing::instrument(skip_all, fields(dest = %dest, entries = entries.len()))]
@@ -231,7 +231,7 @@ impl af::Host for StepState {
         dest: String,
         archive_format: af::ArchiveFormat,
         level: Option<i32>,
-    ) -> wasmtime::Result<Result<u64, WitError>> {
+    ) -> Result<u64, HostError> {
         let listed: usize = entries.iter().map(|e| e.name.len() + e.source.len()).sum();
         self.check_message(listed, "a write-archive entry list")?;
         // Each source is checked and measured now, and opened again only when its turn
@@ -241,10 +241,7 @@ impl af::Host for StepState {
         let mut later = Vec::with_capacity(entries.len());
         let mut total = 0u64;
         for e in entries {
-            let (_, meta) = match self.open_readable(&e.source) {
-                Ok(f) => f,
-                Err(e) => return Ok(Err(e)),
-            };
+            let (_, meta) = self.open_readable(&e.source)?;
             use std::os::unix::fs::PermissionsExt;
             total += meta.len();
             let paths = paths.clone();
@@ -256,10 +253,7 @@ impl af::Host for StepState {
                 move || open_granted(&paths, &source),
             ));
         }
-        let (dir, name) = match self.writable(&dest) {
-            Ok(w) => w,
-            Err(e) => return Ok(Err(e)),
-        };
+        let (dir, name) = self.writable(&dest)?;
         let epoch = self.archive_epoch;
         let fmt = format(archive_format);
         let left = self.disk.left();
@@ -283,30 +277,23 @@ impl af::Host for StepState {
                     let path = crate::normalize(&self.paths.cwd().join(&dest));
                     self.written.push(KnownDigest::of(path, &meta, sha256));
                 }
-                Ok(Ok(written.size))
+                Ok(written.size)
             }
-            Err(e) if kiln_artifacts::too_large(&e).is_some() => Err(self.disk_full(&dest)),
+            Err(e) if kiln_artifacts::too_large(&e).is_some() => Err(self.disk_full(&dest).into()),
             Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                Ok(Err(err(ErrorKind::Invalid, e.to_string())))
+                Err(err(ErrorKind::Invalid, e.to_string()).into())
             }
-            Err(e) => Ok(Err(io_err(e))),
+            Err(e) => Err(io_err(e).into()),
         }
     }
 
     #[tracing::instrument(skip_all, fields(dest = %dest, len = data.len()))]
-    async fn write_file(
-        &mut self,
-        dest: String,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), WitError>> {
+    async fn write_file(&mut self, dest: String, data: Vec<u8>) -> Result<(), HostError> {
         self.check_message(data.len(), "a write-file buffer")?;
         if data.len() as u64 > self.disk.left() {
-            return Err(self.disk_full(&dest));
+            return Err(self.disk_full(&dest).into());
         }
-        let (dir, name) = match self.writable(&dest) {
-            Ok(w) => w,
-            Err(e) => return Ok(Err(e)),
-        };
+        let (dir, name) = self.writable(&dest)?;
         let sha256 = kiln_artifacts::hash_reader(&data[..], &[HashAlgorithm::Sha256])
             .map(|mut d| d.remove(0))
             .ok();
@@ -319,35 +306,33 @@ impl af::Host for StepState {
             .map_err(io_err)
         })
         .await;
-        Ok(done.map(|((), meta)| {
-            self.disk.written += meta.len();
-            if let Some(sha256) = sha256 {
-                let path = crate::normalize(&self.paths.cwd().join(&dest));
-                self.written.push(KnownDigest::of(path, &meta, sha256));
-            }
-        }))
+        let ((), meta) = done?;
+        self.disk.written += meta.len();
+        if let Some(sha256) = sha256 {
+            let path = crate::normalize(&self.paths.cwd().join(&dest));
+            self.written.push(KnownDigest::of(path, &meta, sha256));
+        }
+        Ok(())
     }
 
-    async fn read_file(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, WitError>> {
-        let (file, meta) = match self.open_readable(&path) {
-            Ok(f) => f,
-            Err(e) => return Ok(Err(e)),
-        };
+    async fn read_file(&mut self, path: String) -> Result<Vec<u8>, HostError> {
+        let (file, meta) = self.open_readable(&path)?;
         self.check_message(
             usize::try_from(meta.len().min(READ_FILE_LIMIT)).unwrap_or(usize::MAX),
             "a read-file result",
         )?;
         if meta.len() > READ_FILE_LIMIT {
-            return Ok(Err(err(
+            return Err(err(
                 ErrorKind::Limit,
                 format!(
                     "`{path}` is {} bytes; read-file hands over at most {READ_FILE_LIMIT} \
                      (use hash-file or write-archive, which stream)",
                     meta.len()
                 ),
-            )));
+            )
+            .into());
         }
-        Ok(blocking(move || {
+        let data = blocking(move || {
             use std::io::Read;
             let mut data = Vec::with_capacity(meta.len() as usize);
             file.take(READ_FILE_LIMIT)
@@ -355,10 +340,12 @@ impl af::Host for StepState {
                 .map_err(io_err)?;
             Ok(data)
         })
-        .await)
+        .await?;
+        Ok(data)
     }
 
-    async fn file_size(&mut self, path: String) -> wasmtime::Result<Result<u64, WitError>> {
-        Ok(self.open_readable(&path).map(|(_, meta)| meta.len()))
+    async fn file_size(&mut self, path: String) -> Result<u64, HostError> {
+        let (_, meta) = self.open_readable(&path)?;
+        Ok(meta.len())
     }
 }

@@ -1,12 +1,15 @@
 //! The one place host bindings are generated from `wit/`.
 
-/// Bindings for the `provisioner` world.
+/// Bindings for the `provisioner` world. An import whose result carries the WIT
+/// `error` returns `Result<_, HostError>` (`trappable_error_type`), which
+/// `types::Host::convert_error` turns into that `error` or a trap.
 pub mod provisioner {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "provisioner",
         imports: { default: async | trappable },
         exports: { default: async },
+        trappable_error_type: { "kiln:plugin/types.error" => crate::host::HostError },
         with: { "kiln:plugin/communicator.process": crate::host::ProcessHandle },
     });
 }
@@ -20,6 +23,7 @@ pub mod post_processor {
         world: "post-processor",
         imports: { default: async | trappable },
         exports: { default: async },
+        trappable_error_type: { "kiln:plugin/types.error" => crate::host::HostError },
         with: {
             "kiln:plugin/types": crate::bindings::provisioner::kiln::plugin::types,
             "kiln:plugin/ui": crate::bindings::provisioner::kiln::plugin::ui,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio::io::AsyncWriteExt;
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use kiln_core::communicator::{self as core_comm, Communicator, RemoteProcess};
@@ -64,6 +64,36 @@ impl WasiView for StepState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// What a host call whose WIT result carries an `error` fails with (the bindings'
+/// `trappable_error_type`): an error handed back to the component, or a trap that ends
+/// the step. `?` makes a [`WitError`] the former and a [`wasmtime::Error`] (a limit hit,
+/// a resource-table failure) the latter; `types::Host::convert_error` tells them apart.
+#[derive(Debug)]
+pub enum HostError {
+    /// Returned to the component as the call's `error`.
+    Guest(WitError),
+    /// Ends the step.
+    Trap(wasmtime::Error),
+}
+
+impl From<WitError> for HostError {
+    fn from(e: WitError) -> Self {
+        HostError::Guest(e)
+    }
+}
+
+impl From<wasmtime::Error> for HostError {
+    fn from(e: wasmtime::Error) -> Self {
+        HostError::Trap(e)
+    }
+}
+
+impl From<ResourceTableError> for HostError {
+    fn from(e: ResourceTableError) -> Self {
+        HostError::Trap(e.into())
     }
 }
 
@@ -167,7 +197,14 @@ fn emit(line: &[u8], ui: &dyn Ui) {
     ui.message(kiln_core::text::remote_line(&text));
 }
 
-impl types::Host for StepState {}
+impl types::Host for StepState {
+    fn convert_error(&mut self, err: HostError) -> wasmtime::Result<WitError> {
+        match err {
+            HostError::Guest(e) => Ok(e),
+            HostError::Trap(e) => Err(e),
+        }
+    }
+}
 
 pub(crate) use crate::budget::limit_hit;
 
@@ -220,15 +257,12 @@ impl ui::Host for StepState {
 }
 
 impl host_files::Host for StepState {
-    async fn kind(
-        &mut self,
-        path: String,
-    ) -> wasmtime::Result<Result<host_files::PathKind, WitError>> {
-        Ok(self.paths.kind(&path).map_err(grant_err).map(|k| match k {
+    async fn kind(&mut self, path: String) -> Result<host_files::PathKind, HostError> {
+        Ok(match self.paths.kind(&path).map_err(grant_err)? {
             PathKind::File => host_files::PathKind::File,
             PathKind::Directory => host_files::PathKind::Directory,
             PathKind::Missing => host_files::PathKind::Missing,
-        }))
+        })
     }
 }
 
@@ -254,9 +288,9 @@ impl communicator::HostProcess for StepState {
     async fn wait(
         &mut self,
         process: Resource<ProcessHandle>,
-    ) -> wasmtime::Result<Result<communicator::ExitStatus, WitError>> {
+    ) -> Result<communicator::ExitStatus, HostError> {
         let handle = self.table.get_mut(&process)?;
-        Ok(handle.inner.wait().await.map(exit_status).map_err(comm_err))
+        Ok(exit_status(handle.inner.wait().await.map_err(comm_err)?))
     }
 
     async fn drop(&mut self, process: Resource<ProcessHandle>) -> wasmtime::Result<()> {
@@ -268,18 +302,9 @@ impl communicator::HostProcess for StepState {
 
 impl communicator::Host for StepState {
     #[tracing::instrument(skip_all, fields(command = %command))]
-    async fn run(
-        &mut self,
-        command: String,
-    ) -> wasmtime::Result<Result<communicator::ExitStatus, WitError>> {
-        let comm = match self.comm() {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        let mut process = match comm.start(&command).await {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(comm_err(e))),
-        };
+    async fn run(&mut self, command: String) -> Result<communicator::ExitStatus, HostError> {
+        let comm = self.comm()?;
+        let mut process = comm.start(&command).await.map_err(comm_err)?;
         let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
         let max = self.step_limits.ui_output();
         while let Some(chunk) = process.next_output().await {
@@ -290,7 +315,8 @@ impl communicator::Host for StepState {
                     "ui_output",
                     format!("{max} bytes"),
                     "the step's commands and messages printed more than that",
-                ));
+                )
+                .into());
             }
             match chunk.stream {
                 core_comm::OutputStream::Stdout => out.push(&chunk.data, &*self.ui),
@@ -299,32 +325,23 @@ impl communicator::Host for StepState {
         }
         out.finish(&*self.ui);
         errs.finish(&*self.ui);
-        Ok(process.wait().await.map(exit_status).map_err(comm_err))
+        Ok(exit_status(process.wait().await.map_err(comm_err)?))
     }
 
-    async fn start(
-        &mut self,
-        command: String,
-    ) -> wasmtime::Result<Result<Resource<ProcessHandle>, WitError>> {
-        let comm = match self.comm() {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+    async fn start(&mut self, command: String) -> Result<Resource<ProcessHandle>, HostError> {
+        let comm = self.comm()?;
         let max = self.step_limits.calls_in_flight();
         if self.in_flight >= max {
             return Err(limit_hit(
                 "calls_in_flight",
                 max,
                 "the step started more remote commands than that without dropping them",
-            ));
+            )
+            .into());
         }
-        match comm.start(&command).await {
-            Ok(inner) => {
-                self.in_flight += 1;
-                Ok(Ok(self.table.push(ProcessHandle { inner })?))
-            }
-            Err(e) => Ok(Err(comm_err(e))),
-        }
+        let inner = comm.start(&command).await.map_err(comm_err)?;
+        self.in_flight += 1;
+        Ok(self.table.push(ProcessHandle { inner })?)
     }
 
     #[tracing::instrument(skip_all, fields(dest = %dest, len = data.len()))]
@@ -333,18 +350,15 @@ impl communicator::Host for StepState {
         data: Vec<u8>,
         dest: String,
         mode: Option<u32>,
-    ) -> wasmtime::Result<Result<(), WitError>> {
+    ) -> Result<(), HostError> {
         self.check_message(data.len(), "an upload-bytes buffer")?;
-        let comm = match self.comm() {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
+        let comm = self.comm()?;
         let mut reader: &[u8] = &data;
         let size = data.len() as u64;
-        Ok(comm
-            .upload(&dest, &mut reader, size, mode.unwrap_or(0o644))
+        comm.upload(&dest, &mut reader, size, mode.unwrap_or(0o644))
             .await
-            .map_err(comm_err))
+            .map_err(comm_err)?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
@@ -353,51 +367,13 @@ impl communicator::Host for StepState {
         src: String,
         dest: String,
         mode: Option<u32>,
-    ) -> wasmtime::Result<Result<(), WitError>> {
-        Ok(self.upload_file_inner(&src, &dest, mode).await)
-    }
-
-    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn upload_dir(
-        &mut self,
-        src: String,
-        dest: String,
-    ) -> wasmtime::Result<Result<(), WitError>> {
-        Ok(self.upload_dir_inner(&src, &dest).await)
-    }
-
-    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn download_file(
-        &mut self,
-        src: String,
-        dest: String,
-    ) -> wasmtime::Result<Result<(), WitError>> {
-        Ok(self.download_file_inner(&src, &dest).await)
-    }
-
-    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
-    async fn download_dir(
-        &mut self,
-        src: String,
-        dest: String,
-    ) -> wasmtime::Result<Result<(), WitError>> {
-        Ok(self.download_dir_inner(&src, &dest).await)
-    }
-}
-
-impl StepState {
-    async fn upload_file_inner(
-        &mut self,
-        src: &str,
-        dest: &str,
-        mode: Option<u32>,
-    ) -> Result<(), WitError> {
+    ) -> Result<(), HostError> {
         use cap_std::fs::PermissionsExt;
         let comm = self.comm()?;
-        let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
+        let resolved = self.paths.resolve(&src, Access::Read).map_err(grant_err)?;
         let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
             grant_err(GrantError::Io {
-                path: src.to_owned(),
+                path: src.clone(),
                 source: e,
             })
         })?;
@@ -406,7 +382,8 @@ impl StepState {
             return Err(err(
                 ErrorKind::Invalid,
                 format!("`{src}` is a directory; use upload-dir"),
-            ));
+            )
+            .into());
         }
         let mode = mode.unwrap_or(meta.permissions().mode() & 0o7777);
         let mut reader = Reporting {
@@ -415,78 +392,83 @@ impl StepState {
                 .ui
                 .progress(&format!("Uploading {src} to {dest}"), Some(meta.len())),
         };
-        comm.upload(dest, &mut reader, meta.len(), mode)
+        comm.upload(&dest, &mut reader, meta.len(), mode)
             .await
-            .map_err(comm_err)
+            .map_err(comm_err)?;
+        Ok(())
     }
 
-    async fn upload_dir_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn upload_dir(&mut self, src: String, dest: String) -> Result<(), HostError> {
         let comm = self.comm()?;
-        let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
+        let resolved = self.paths.resolve(&src, Access::Read).map_err(grant_err)?;
         let dir = resolved.dir.open_dir(resolved.rel_or_dot()).map_err(|e| {
             grant_err(GrantError::Io {
-                path: src.to_owned(),
+                path: src.clone(),
                 source: e,
             })
         })?;
         let mut tree = DirSource::new(dir, src.trim_end_matches('/')).map_err(io_err)?;
-        comm.upload_dir(dest, &mut tree).await.map_err(comm_err)
+        comm.upload_dir(&dest, &mut tree).await.map_err(comm_err)?;
+        Ok(())
     }
 
-    async fn download_file_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn download_file(&mut self, src: String, dest: String) -> Result<(), HostError> {
         let comm = self.comm()?;
-        let resolved = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
+        let resolved = self
+            .paths
+            .resolve(&dest, Access::Write)
+            .map_err(grant_err)?;
         let rel = resolved.rel.clone();
         if rel.as_os_str().is_empty() {
-            return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
+            return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")).into());
         }
         let file = resolved.dir.create(&rel).map_err(|e| {
             grant_err(GrantError::Io {
-                path: dest.to_owned(),
+                path: dest.clone(),
                 source: e,
             })
         })?;
         let mut writer = tokio::fs::File::from_std(file.into_std());
-        let result = comm.download(src, &mut writer).await;
+        let result = comm.download(&src, &mut writer).await;
         let flushed = writer.flush().await;
         match (result, flushed) {
             (Ok(_), Ok(())) => Ok(()),
             (Err(e), _) => {
                 // Leave no partial file behind that could pass for the real one.
                 let _ = resolved.dir.remove_file(&rel);
-                Err(comm_err(e))
+                Err(comm_err(e).into())
             }
             (_, Err(e)) => {
                 let _ = resolved.dir.remove_file(&rel);
-                Err(io_err(e))
+                Err(io_err(e).into())
             }
         }
     }
 
-    async fn download_dir_inner(&mut self, src: &str, dest: &str) -> Result<(), WitError> {
+    #[tracing::instrument(skip_all, fields(src = %src, dest = %dest))]
+    async fn download_dir(&mut self, src: String, dest: String) -> Result<(), HostError> {
         let comm = self.comm()?;
-        let resolved = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
+        let resolved = self
+            .paths
+            .resolve(&dest, Access::Write)
+            .map_err(grant_err)?;
         let target = if resolved.rel.as_os_str().is_empty() {
             resolved.dir
         } else {
-            match resolved.dir.create_dir_all(&resolved.rel) {
-                Ok(()) => {}
-                Err(e) => {
-                    return Err(grant_err(GrantError::Io {
-                        path: dest.to_owned(),
-                        source: e,
-                    }))
-                }
-            }
-            resolved.dir.open_dir(&resolved.rel).map_err(|e| {
+            let io = |e| {
                 grant_err(GrantError::Io {
-                    path: dest.to_owned(),
+                    path: dest.clone(),
                     source: e,
                 })
-            })?
+            };
+            resolved.dir.create_dir_all(&resolved.rel).map_err(io)?;
+            resolved.dir.open_dir(&resolved.rel).map_err(io)?
         };
         let mut sink = DirSink::new(target);
-        comm.download_dir(src, &mut sink).await.map_err(comm_err)
+        comm.download_dir(&src, &mut sink).await.map_err(comm_err)?;
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use crate::bindings::provisioner::kiln::plugin::communicator::ExitStatus;
 use crate::bindings::provisioner::kiln::plugin::host_exec::{self, HostCommand, TempContent};
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::grants::{Access, GrantError};
-use crate::host::{err, grant_err, io_err, limit_hit, LineBuffer, StepState};
+use crate::host::{err, grant_err, io_err, limit_hit, HostError, LineBuffer, StepState};
 
 /// Signals a command's process group when the call that ran it ends early (dropped by
 /// a cancellation or a trap): TERM at once, KILL a second later.
@@ -35,28 +35,25 @@ impl Drop for GroupGuard {
 }
 
 impl StepState {
-    fn exec_refused(&self) -> Option<WitError> {
-        (!self.exec_host).then(|| {
-            err(
-                ErrorKind::PermissionDenied,
-                "this step may not run commands on the host: the template does not grant it \
-                 (grant { exec_host = true })",
-            )
-        })
+    /// Refuses a step not granted `exec_host`, and tells the person (once).
+    fn exec_granted(&self) -> Result<(), WitError> {
+        if self.exec_host {
+            return Ok(());
+        }
+        self.told.host_exec();
+        Err(err(
+            ErrorKind::PermissionDenied,
+            "this step may not run commands on the host: the template does not grant it \
+             (grant { exec_host = true })",
+        ))
     }
 }
 
 impl host_exec::Host for StepState {
-    async fn run(
-        &mut self,
-        command: HostCommand,
-    ) -> wasmtime::Result<Result<ExitStatus, WitError>> {
-        if let Some(e) = self.exec_refused() {
-            self.told.host_exec();
-            return Ok(Err(e));
-        }
+    async fn run(&mut self, command: HostCommand) -> Result<ExitStatus, HostError> {
+        self.exec_granted()?;
         let Some(program) = command.argv.first() else {
-            return Ok(Err(err(ErrorKind::Invalid, "the command is empty")));
+            return Err(err(ErrorKind::Invalid, "the command is empty").into());
         };
         if !self.exec_announced {
             self.exec_announced = true;
@@ -68,7 +65,7 @@ impl host_exec::Host for StepState {
             Some(dir) => crate::normalize(&self.paths.cwd().join(dir)),
             None => self.paths.cwd().to_owned(),
         };
-        let mut child = match tokio::process::Command::new(program)
+        let mut child = tokio::process::Command::new(program)
             .args(&command.argv[1..])
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&cwd)
@@ -78,14 +75,11 @@ impl host_exec::Host for StepState {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => {
+            .map_err(|e| {
                 let mut w = io_err(e);
                 w.message = format!("starting `{program}`: {}", w.message);
-                return Ok(Err(w));
-            }
-        };
+                w
+            })?;
         let mut guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
@@ -112,7 +106,8 @@ impl host_exec::Host for StepState {
                     "ui_output",
                     format!("{max} bytes"),
                     "the step's commands and messages printed more than that",
-                ));
+                )
+                .into());
             }
             if is_out {
                 out.push(&out_buf[..n], &*self.ui);
@@ -124,29 +119,22 @@ impl host_exec::Host for StepState {
         errs.finish(&*self.ui);
         let status = child.wait().await;
         guard.0 = None;
-        Ok(match status {
-            Ok(s) => {
-                use std::os::unix::process::ExitStatusExt;
-                match (s.code(), s.signal()) {
-                    (Some(code), _) => Ok(ExitStatus::Exited(code)),
-                    (None, Some(sig)) => Ok(ExitStatus::Killed(signal_name(sig))),
-                    (None, None) => Ok(ExitStatus::Exited(-1)),
-                }
-            }
-            Err(e) => Err(io_err(e)),
+        let status = status.map_err(io_err)?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => ExitStatus::Exited(code),
+            (None, Some(sig)) => ExitStatus::Killed(signal_name(sig)),
+            (None, None) => ExitStatus::Exited(-1),
         })
     }
 
-    async fn absolute(&mut self, path: String) -> wasmtime::Result<Result<String, WitError>> {
-        if let Some(e) = self.exec_refused() {
-            self.told.host_exec();
-            return Ok(Err(e));
-        }
+    async fn absolute(&mut self, path: String) -> Result<String, HostError> {
+        self.exec_granted()?;
         let abs = crate::normalize(&self.paths.cwd().join(&path));
-        Ok(abs
+        let abs = abs
             .to_str()
-            .map(str::to_owned)
-            .ok_or_else(|| err(ErrorKind::Invalid, "the path is not UTF-8")))
+            .ok_or_else(|| err(ErrorKind::Invalid, "the path is not UTF-8"))?;
+        Ok(abs.to_owned())
     }
 
     async fn temp_file(
@@ -154,32 +142,28 @@ impl host_exec::Host for StepState {
         content: TempContent,
         mode: u32,
         suffix: String,
-    ) -> wasmtime::Result<Result<String, WitError>> {
-        if let Some(e) = self.exec_refused() {
-            self.told.host_exec();
-            return Ok(Err(e));
-        }
+    ) -> Result<String, HostError> {
+        self.exec_granted()?;
         if suffix.len() > 64 || suffix.contains(['/', '\0']) {
-            return Ok(Err(err(
+            return Err(err(
                 ErrorKind::Invalid,
                 "a temporary file's suffix is at most 64 characters, without `/`",
-            )));
+            )
+            .into());
         }
         let bytes = match content {
             TempContent::Bytes(b) => {
                 self.check_message(b.len(), "a temporary file")?;
                 b
             }
-            TempContent::CopyOf(src) => match self.read_granted(&src) {
-                Ok(b) => b,
-                Err(e) => return Ok(Err(e)),
-            },
+            TempContent::CopyOf(src) => self.read_granted(&src)?,
         };
         if self.temp.is_none() {
-            match tempfile::Builder::new().prefix("kiln-step-").tempdir() {
-                Ok(dir) => self.temp = Some(dir),
-                Err(e) => return Ok(Err(io_err(e))),
-            }
+            let dir = tempfile::Builder::new()
+                .prefix("kiln-step-")
+                .tempdir()
+                .map_err(io_err)?;
+            self.temp = Some(dir);
         }
         let dir = self.temp.as_ref().expect("made above").path();
         self.temp_count += 1;
@@ -190,7 +174,8 @@ impl host_exec::Host for StepState {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
             })
         };
-        Ok(written.map(|()| path.display().to_string()).map_err(io_err))
+        written.map_err(io_err)?;
+        Ok(path.display().to_string())
     }
 }
 

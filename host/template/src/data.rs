@@ -168,6 +168,26 @@ fn object(done: &BTreeMap<(String, String), hcl::Value>) -> hcl::Value {
     hcl::Value::Object(by_type)
 }
 
+/// Why the http data source's GET failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpDataError {
+    /// The HTTP client could not be set up.
+    #[error(transparent)]
+    Client(reqwest::Error),
+    /// The request could not be sent or got no response.
+    #[error("GET {url}: {error}")]
+    Request { url: String, error: reqwest::Error },
+    /// The server answered with a status other than 200.
+    #[error("GET {url}: HTTP request error. Response code: {status}")]
+    Status { url: String, status: u16 },
+    /// The response body could not be read.
+    #[error("GET {url}: {error}")]
+    Body { url: String, error: reqwest::Error },
+    /// The thread making the request panicked.
+    #[error("the HTTP request panicked")]
+    Panicked,
+}
+
 type Failure = (Option<String>, String);
 
 fn run(ty: &str, config: &ConfigBlock) -> Result<hcl::Value, Failure> {
@@ -223,7 +243,7 @@ fn run(ty: &str, config: &ConfigBlock) -> Result<hcl::Value, Failure> {
                 }
             }
             let (body, response_headers) =
-                http_get(&url, &headers).map_err(|e| (Some("url".to_owned()), e))?;
+                http_get(&url, &headers).map_err(|e| (Some("url".to_owned()), e.to_string()))?;
             out.insert("url".to_owned(), hcl::Value::from(url));
             out.insert("body".to_owned(), hcl::Value::from(body));
             out.insert(
@@ -246,7 +266,7 @@ fn run(ty: &str, config: &ConfigBlock) -> Result<hcl::Value, Failure> {
 fn http_get(
     url: &str,
     headers: &[(String, String)],
-) -> Result<(String, BTreeMap<String, String>), String> {
+) -> Result<(String, BTreeMap<String, String>), HttpDataError> {
     let url = url.to_owned();
     let headers = headers.to_vec();
     // reqwest's blocking client runs its own runtime, which must not be created on a
@@ -256,18 +276,21 @@ fn http_get(
             let client = reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
-                .map_err(|e| e.to_string())?;
+                .map_err(HttpDataError::Client)?;
             let mut req = client.get(&url);
             for (k, v) in &headers {
                 req = req.header(k, v);
             }
-            let resp = req.send().map_err(|e| format!("GET {url}: {e}"))?;
+            let resp = req.send().map_err(|error| HttpDataError::Request {
+                url: url.clone(),
+                error,
+            })?;
             let status = resp.status();
             if status.as_u16() != 200 {
-                return Err(format!(
-                    "GET {url}: HTTP request error. Response code: {}",
-                    status.as_u16()
-                ));
+                return Err(HttpDataError::Status {
+                    url,
+                    status: status.as_u16(),
+                });
             }
             let mut out: BTreeMap<String, String> = BTreeMap::new();
             for (name, value) in resp.headers() {
@@ -280,11 +303,13 @@ fn http_get(
                     })
                     .or_insert(value);
             }
-            let body = resp.text().map_err(|e| format!("GET {url}: {e}"))?;
+            let body = resp
+                .text()
+                .map_err(|error| HttpDataError::Body { url, error })?;
             Ok((body, out))
         })
         .join()
-        .unwrap_or_else(|_| Err("the HTTP request panicked".to_owned()))
+        .unwrap_or(Err(HttpDataError::Panicked))
     })
 }
 

@@ -25,6 +25,23 @@ pub enum VarArg {
     File(PathBuf),
 }
 
+/// Why a value given for a variable was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VarValueError {
+    /// Text given (`-var`, `PKR_VAR_`) for a variable of a type other than string is
+    /// not an HCL expression.
+    #[error("{}", .0.message())]
+    Syntax(hcl::edit::parser::Error),
+    /// The expression is not a value on its own (it reads a variable or calls a
+    /// function, or its operators fail).
+    #[error(transparent)]
+    Eval(hcl::eval::Error),
+    /// The value does not convert to the variable's type `ty`; `message` says why, in
+    /// the words of the type conversion.
+    #[error("{message}")]
+    Conversion { ty: String, message: String },
+}
+
 struct Declared {
     default: Option<hcl::Value>,
     ty: Option<String>,
@@ -201,7 +218,10 @@ pub fn resolve(
                     Err(e) => {
                         invalid.insert(name.to_owned());
                         errors.push(Diagnostic::error(
-                            format!("invalid value for {k}: {}", hide(&e, v, d.sensitive)),
+                            format!(
+                                "invalid value for {k}: {}",
+                                hide(&e.to_string(), v, d.sensitive)
+                            ),
                             None,
                         ))
                     }
@@ -229,7 +249,7 @@ pub fn resolve(
                         errors.push(Diagnostic::error(
                             format!(
                                 "invalid value for -var {name}: {}",
-                                hide(&e, raw, d.sensitive)
+                                hide(&e.to_string(), raw, d.sensitive)
                             ),
                             None,
                         ))
@@ -378,19 +398,22 @@ fn hide(message: &str, raw: &str, sensitive: bool) -> String {
 
 /// A value given as text (`-var`, `PKR_VAR_`): a string for string (or untyped)
 /// variables, an HCL expression otherwise.
-fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, String> {
+fn from_string(raw: &str, ty: Option<&str>) -> Result<hcl::Value, VarValueError> {
     match ty {
         None | Some("string") => Ok(hcl::Value::String(raw.to_owned())),
         Some(_) => {
-            let expr = hcl::edit::parser::parse_expr(raw).map_err(|e| e.message().to_owned())?;
-            literal(&expr).map_err(|e| e.to_string())
+            let expr = hcl::edit::parser::parse_expr(raw).map_err(VarValueError::Syntax)?;
+            literal(&expr).map_err(VarValueError::Eval)
         }
     }
 }
 
 /// Converts `v` to the variable's type `ty`, as Packer (cty) converts.
-fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, String> {
-    kiln_functions::convert_to(&v, ty)
+fn convert(v: hcl::Value, ty: &str) -> Result<hcl::Value, VarValueError> {
+    kiln_functions::convert_to(&v, ty).map_err(|message| VarValueError::Conversion {
+        ty: ty.to_owned(),
+        message,
+    })
 }
 
 /// The string forms of every scalar in `v`, to mask in output.

@@ -4,6 +4,17 @@
 
 use std::cmp::Ordering;
 
+/// Why a `required_version` constraint could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConstraintError {
+    /// The version to check is not a version.
+    #[error("bad version {version:?}")]
+    BadVersion { version: String },
+    /// A comma-separated term of the constraint is not an operator and a version.
+    #[error("{term:?} is not a version constraint")]
+    BadTerm { term: String },
+}
+
 /// A parsed version: numeric segments (padded to three) and a prerelease tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Version {
@@ -55,8 +66,10 @@ impl Version {
 
 /// Whether `version` satisfies `constraint`; `Err` when the constraint is not
 /// valid syntax.
-pub fn satisfies(constraint: &str, version: &str) -> Result<bool, String> {
-    let have = Version::parse(version).ok_or_else(|| format!("bad version {version:?}"))?;
+pub fn satisfies(constraint: &str, version: &str) -> Result<bool, ConstraintError> {
+    let have = Version::parse(version).ok_or_else(|| ConstraintError::BadVersion {
+        version: version.to_owned(),
+    })?;
     let mut all = true;
     for term in constraint.split(',') {
         let term = term.trim();
@@ -64,8 +77,9 @@ pub fn satisfies(constraint: &str, version: &str) -> Result<bool, String> {
             .iter()
             .find_map(|op| term.strip_prefix(op).map(|r| (*op, r)))
             .unwrap_or(("=", term));
-        let want = Version::parse(rest.trim())
-            .ok_or_else(|| format!("{term:?} is not a version constraint"))?;
+        let want = Version::parse(rest.trim()).ok_or_else(|| ConstraintError::BadTerm {
+            term: term.to_owned(),
+        })?;
         let ord = have.cmp(&want);
         let ok = match op {
             "=" => ord == Ordering::Equal,

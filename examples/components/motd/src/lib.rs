@@ -32,11 +32,7 @@ impl Provisioner for Motd {
         if !config.path.starts_with('/') {
             errors.push(ConfigError::on("path", format!("path must be absolute, not {:?}", config.path)));
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        kiln_guest_sdk::errors_or_ok(errors)
     }
 
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {

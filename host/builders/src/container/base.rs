@@ -9,6 +9,8 @@ use kiln_core::artifact::hex;
 use kiln_core::Ui;
 use kiln_registry::{BlobStore, Descriptor, Digest, Image, ImageConfig, Reference, RegistryAuth};
 
+use super::ContainerError;
+
 /// The base named by the template.
 #[derive(Debug, Clone)]
 pub enum BaseSource {
@@ -65,32 +67,32 @@ fn default_mirror() -> String {
 
 impl Bootstrap {
     /// Checks values that would otherwise reach debootstrap's command line.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ContainerError> {
         let plain = |s: &str| {
             !s.is_empty()
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-+._".contains(c))
         };
         if !plain(&self.suite) {
-            return Err(format!("suite {:?} is not a release name", self.suite));
+            return Err(ContainerError::BadSuite {
+                suite: self.suite.clone(),
+            });
         }
         if !matches!(
             self.variant.as_str(),
             "minbase" | "buildd" | "fakechroot" | "default"
         ) {
-            return Err(format!(
-                "variant {:?} is not one of minbase, buildd, fakechroot, default",
-                self.variant
-            ));
+            return Err(ContainerError::BadVariant {
+                variant: self.variant.clone(),
+            });
         }
         if !(self.mirror.starts_with("http://")
             || self.mirror.starts_with("https://")
             || self.mirror.starts_with("file:/"))
         {
-            return Err(format!(
-                "mirror {:?} must be an http(s):// or file:/ URL",
-                self.mirror
-            ));
+            return Err(ContainerError::BadMirror {
+                mirror: self.mirror.clone(),
+            });
         }
         if let Some(bad) = self
             .include
@@ -98,7 +100,7 @@ impl Bootstrap {
             .chain(&self.components)
             .find(|p| !plain(p))
         {
-            return Err(format!("{bad:?} is not a package or component name"));
+            return Err(ContainerError::BadName { name: bad.clone() });
         }
         Ok(())
     }
@@ -113,7 +115,7 @@ impl Bootstrap {
 
 impl BaseSource {
     /// Parses the `image` option.
-    pub fn parse_image(image: &str, cwd: &Path, pull: bool) -> Result<BaseSource, String> {
+    pub fn parse_image(image: &str, cwd: &Path, pull: bool) -> Result<BaseSource, ContainerError> {
         let split_ref = |rest: &str| -> (PathBuf, Option<String>) {
             match rest.rsplit_once(':') {
                 Some((path, r)) if !r.contains('/') && !path.is_empty() => {
@@ -128,27 +130,24 @@ impl BaseSource {
         if let Some(rest) = image.strip_prefix("oci-archive:") {
             let (path, reference) = split_ref(rest);
             if !path.is_file() {
-                return Err(format!(
-                    "the base image archive {} does not exist",
-                    path.display()
-                ));
+                return Err(ContainerError::NoArchive { path });
             }
             return Ok(BaseSource::Archive { path, reference });
         }
         if let Some(rest) = image.strip_prefix("oci:") {
             let (dir, reference) = split_ref(rest);
             if !dir.join("index.json").is_file() {
-                return Err(format!(
-                    "{} is not an OCI image layout (it has no index.json)",
-                    dir.display()
-                ));
+                return Err(ContainerError::NotALayout { dir });
             }
             return Ok(BaseSource::Layout { dir, reference });
         }
         let name = image.strip_prefix("docker://").unwrap_or(image);
-        let reference = name
-            .parse::<Reference>()
-            .map_err(|e| format!("{image:?} is not an image reference: {e}"))?;
+        let reference =
+            name.parse::<Reference>()
+                .map_err(|source| ContainerError::BadReference {
+                    image: image.to_owned(),
+                    source,
+                })?;
         Ok(BaseSource::Registry { reference, pull })
     }
 }
@@ -190,11 +189,11 @@ pub async fn resolve(
     store: &BlobStore,
     cache: &Path,
     ui: &dyn Ui,
-) -> Result<Base, String> {
+) -> Result<Base, ContainerError> {
     let image = match source {
         BaseSource::Scratch => {
             let rootfs = cache.join("rootfs/scratch");
-            std::fs::create_dir_all(&rootfs).map_err(|e| format!("{}: {e}", rootfs.display()))?;
+            create_dir_all(&rootfs)?;
             return Ok(Base {
                 rootfs,
                 layers: vec![],
@@ -226,9 +225,13 @@ pub async fn resolve(
                 Some(image) => image,
                 None => {
                     ui.say(&format!("Pulling {reference}..."));
-                    let image = kiln_registry::pull(reference, auth, store)
-                        .await
-                        .map_err(|e| format!("pulling {reference}: {e}"))?;
+                    let image =
+                        kiln_registry::pull(reference, auth, store)
+                            .await
+                            .map_err(|source| ContainerError::Pull {
+                                reference: reference.clone(),
+                                source,
+                            })?;
                     write_atomic(&pinned, image.manifest_digest.to_string().as_bytes())?;
                     image
                 }
@@ -236,17 +239,17 @@ pub async fn resolve(
         }
         BaseSource::Layout { dir, reference } => {
             let (dir, r, store2) = (dir.clone(), reference.clone(), store.clone());
-            blocking(move || {
-                kiln_registry::read_oci_layout(&dir, r.as_deref(), &store2)
-                    .map_err(|e| e.to_string())
-            })
-            .await?
+            blocking(move || Ok(kiln_registry::read_oci_layout(&dir, r.as_deref(), &store2)?))
+                .await?
         }
         BaseSource::Archive { path, reference } => {
             let (path, r, store2) = (path.clone(), reference.clone(), store.clone());
             blocking(move || {
-                kiln_registry::read_oci_archive(&path, r.as_deref(), &store2)
-                    .map_err(|e| e.to_string())
+                Ok(kiln_registry::read_oci_archive(
+                    &path,
+                    r.as_deref(),
+                    &store2,
+                )?)
             })
             .await?
         }
@@ -258,7 +261,7 @@ pub async fn resolve(
         let (store2, image2, dest) = (store.clone(), image.clone(), rootfs.clone());
         blocking(move || {
             into_place(&dest, |tmp| {
-                kiln_registry::extract_layers(&store2, &image2, tmp).map_err(|e| e.to_string())
+                Ok(kiln_registry::extract_layers(&store2, &image2, tmp)?)
             })
         })
         .await?;
@@ -280,42 +283,53 @@ fn cached_image(store: &BlobStore, pinned: &Path) -> Option<Image> {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| e.to_string())?
+    f: impl FnOnce() -> Result<T, ContainerError> + Send + 'static,
+) -> Result<T, ContainerError> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// An I/O error about `path`.
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ContainerError + '_ {
+    move |source| ContainerError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn create_dir_all(dir: &Path) -> Result<(), ContainerError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))
 }
 
 /// Fills a fresh temporary directory next to `dest` with `fill`, then renames it into
 /// place, so that an interrupted run never leaves a half-made cache entry.
-fn into_place(dest: &Path, fill: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+fn into_place(
+    dest: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), ContainerError>,
+) -> Result<(), ContainerError> {
     let tmp = dest.with_extension(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let result = fill(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display())));
+    create_dir_all(&tmp)?;
+    let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, dest).map_err(io_error(dest)));
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let parent = path.parent().expect("inside the cache");
-    std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
+    create_dir_all(path.parent().expect("inside the cache"))?;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(io_error(path))
 }
 
 /// Runs debootstrap (once per set of inputs) into the cache.
-async fn bootstrap(b: &Bootstrap, cache: &Path, ui: &dyn Ui) -> Result<Base, String> {
+async fn bootstrap(b: &Bootstrap, cache: &Path, ui: &dyn Ui) -> Result<Base, ContainerError> {
     let dir = cache.join("bootstrap").join(b.key());
     let rootfs = dir.join("rootfs");
     if !rootfs.is_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        create_dir_all(&dir)?;
         let tmp = dir.join(format!("rootfs.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         ui.say(&format!(
@@ -324,7 +338,11 @@ async fn bootstrap(b: &Bootstrap, cache: &Path, ui: &dyn Ui) -> Result<Base, Str
         ));
         let mut guard = RemoveOnDrop(Some(tmp.clone()));
         run_debootstrap(b, &tmp, ui).await?;
-        std::fs::rename(&tmp, &rootfs).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &rootfs).map_err(|source| ContainerError::BootstrapRename {
+            from: tmp.clone(),
+            to: rootfs.clone(),
+            source,
+        })?;
         guard.0 = None;
     }
     Ok(Base {
@@ -347,14 +365,12 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-async fn run_debootstrap(b: &Bootstrap, target: &Path, ui: &dyn Ui) -> Result<(), String> {
+async fn run_debootstrap(b: &Bootstrap, target: &Path, ui: &dyn Ui) -> Result<(), ContainerError> {
     use tokio::io::AsyncBufReadExt;
     // In a mount namespace of its own, so that the /proc and /sys debootstrap mounts in
     // the target vanish with it even when it is killed midway.
     if !Path::new("/usr/sbin/debootstrap").exists() {
-        return Err(
-            "debootstrap is not installed; install it with `apt-get install -y debootstrap`".into(),
-        );
+        return Err(ContainerError::NoDebootstrap);
     }
     let mut cmd = tokio::process::Command::new("unshare");
     cmd.args([
@@ -381,15 +397,15 @@ async fn run_debootstrap(b: &Bootstrap, target: &Path, ui: &dyn Ui) -> Result<()
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("starting debootstrap: {e}"))?;
+        .map_err(|source| ContainerError::DebootstrapSpawn { source })?;
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("piped")).lines();
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
     let mut last = Vec::new();
     let (mut out_done, mut err_done) = (false, false);
     while !(out_done && err_done) {
         let line = tokio::select! {
-            l = stdout.next_line(), if !out_done => l.map_err(|e| e.to_string())?.or_else(|| { out_done = true; None }),
-            l = stderr.next_line(), if !err_done => l.map_err(|e| e.to_string())?.or_else(|| { err_done = true; None }),
+            l = stdout.next_line(), if !out_done => l.map_err(debootstrap_io)?.or_else(|| { out_done = true; None }),
+            l = stderr.next_line(), if !err_done => l.map_err(debootstrap_io)?.or_else(|| { err_done = true; None }),
         };
         if let Some(line) = line {
             ui.message(&line);
@@ -399,14 +415,18 @@ async fn run_debootstrap(b: &Bootstrap, target: &Path, ui: &dyn Ui) -> Result<()
             }
         }
     }
-    let status = child.wait().await.map_err(|e| e.to_string())?;
+    let status = child.wait().await.map_err(debootstrap_io)?;
     if !status.success() {
-        return Err(format!(
-            "debootstrap failed ({status}): {}",
-            last.join(" / ")
-        ));
+        return Err(ContainerError::DebootstrapFailed {
+            status,
+            last_lines: last,
+        });
     }
     Ok(())
+}
+
+fn debootstrap_io(source: std::io::Error) -> ContainerError {
+    ContainerError::DebootstrapIo { source }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -422,7 +442,7 @@ pub fn base_layers(
     store: &BlobStore,
     epoch: i64,
     cancel: &Option<tokio_util::sync::CancellationToken>,
-) -> Result<Vec<(Descriptor, Digest)>, String> {
+) -> Result<Vec<(Descriptor, Digest)>, ContainerError> {
     let Some((dir, cache)) = &base.layer_dir else {
         return Ok(vec![]);
     };
@@ -444,8 +464,12 @@ pub fn base_layers(
         exclude: vec![],
         cancel: cancel.clone(),
     };
-    let layer = kiln_registry::write_layer(dir, &options, store)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let layer = kiln_registry::write_layer(dir, &options, store).map_err(|source| {
+        ContainerError::BaseLayer {
+            dir: dir.clone(),
+            source,
+        }
+    })?;
     let cached = CachedLayer {
         descriptor: layer.descriptor(),
         diff_id: layer.diff_id.clone(),

@@ -33,15 +33,76 @@ pub enum Change {
     Workdir(String),
 }
 
+/// What is wrong with a `changes` entry, and what would be right.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// An instruction with nothing after it.
+    #[error("{instruction} needs an argument")]
+    MissingArgument {
+        /// The instruction, upper case.
+        instruction: String,
+    },
+    /// A Dockerfile instruction that does not change an image's configuration.
+    #[error("{instruction} cannot be applied to a committed image; use one of {}", INSTRUCTIONS.join(", "))]
+    NotApplicable {
+        /// The instruction, upper case.
+        instruction: String,
+    },
+    /// A word that is no Dockerfile instruction.
+    #[error(
+        "unknown instruction {word:?}{}; changes accepts {}",
+        .suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default(),
+        INSTRUCTIONS.join(", ")
+    )]
+    UnknownInstruction {
+        /// The word as written.
+        word: String,
+        /// The instruction it is closest to, if any.
+        suggestion: Option<String>,
+    },
+    /// `CMD` or `ENTRYPOINT` without a command.
+    #[error("needs a command, as [\"executable\", \"arg\"] or a shell command")]
+    MissingCommand,
+    /// A `[...]` argument that is not a JSON list of strings.
+    #[error("{text} is not a JSON list of strings ({source})")]
+    NotJsonList {
+        /// The argument.
+        text: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `"` without its closing `"`.
+    #[error("unterminated quote in {text:?}")]
+    UnterminatedQuote {
+        /// The argument.
+        text: String,
+    },
+    /// An `ENV` or `LABEL` word without `=`, or with nothing before it.
+    #[error("{word:?} is not of the form key=value")]
+    NotKeyValue {
+        /// The word.
+        word: String,
+    },
+    /// An `EXPOSE` word that is not a port with an optional protocol.
+    #[error("{text:?} is not a port (like 8080 or 53/udp)")]
+    NotAPort {
+        /// The word.
+        text: String,
+    },
+}
+
 /// Parses one `changes` entry; the error says what is wrong and what would be right.
-pub fn parse(line: &str) -> Result<Change, String> {
+pub fn parse(line: &str) -> Result<Change, ChangeError> {
     let line = line.trim();
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let rest = rest.trim();
     let upper = word.to_ascii_uppercase();
     let need_args = || {
         if rest.is_empty() {
-            Err(format!("{upper} needs an argument"))
+            Err(ChangeError::MissingArgument {
+                instruction: upper.clone(),
+            })
         } else {
             Ok(())
         }
@@ -86,19 +147,13 @@ pub fn parse(line: &str) -> Result<Change, String> {
             Change::StopSignal(rest.to_owned())
         }
         "ONBUILD" | "RUN" | "COPY" | "ADD" | "FROM" | "ARG" | "HEALTHCHECK" | "SHELL" => {
-            return Err(format!(
-                "{upper} cannot be applied to a committed image; use one of {}",
-                INSTRUCTIONS.join(", ")
-            ))
+            return Err(ChangeError::NotApplicable { instruction: upper })
         }
         _ => {
-            let hint = did_you_mean(&upper, INSTRUCTIONS.iter().copied())
-                .map(|s| format!(" (did you mean {s}?)"))
-                .unwrap_or_default();
-            return Err(format!(
-                "unknown instruction {word:?}{hint}; changes accepts {}",
-                INSTRUCTIONS.join(", ")
-            ));
+            return Err(ChangeError::UnknownInstruction {
+                word: word.to_owned(),
+                suggestion: did_you_mean(&upper, INSTRUCTIONS.iter().copied()).map(str::to_owned),
+            });
         }
     })
 }
@@ -142,22 +197,25 @@ pub fn apply(change: &Change, config: &mut ContainerConfig) {
 }
 
 /// `["a", "b"]` (exec form) or `a b` (shell form, run with `/bin/sh -c`).
-fn command_form(rest: &str) -> Result<Vec<String>, String> {
+fn command_form(rest: &str) -> Result<Vec<String>, ChangeError> {
     if rest.starts_with('[') {
         json_list(rest)
     } else if rest.is_empty() {
-        Err("needs a command, as [\"executable\", \"arg\"] or a shell command".into())
+        Err(ChangeError::MissingCommand)
     } else {
         Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
     }
 }
 
-fn json_list(rest: &str) -> Result<Vec<String>, String> {
-    serde_json::from_str(rest).map_err(|e| format!("{rest} is not a JSON list of strings ({e})"))
+fn json_list(rest: &str) -> Result<Vec<String>, ChangeError> {
+    serde_json::from_str(rest).map_err(|source| ChangeError::NotJsonList {
+        text: rest.to_owned(),
+        source,
+    })
 }
 
 /// Splits on whitespace, honouring double quotes and backslash escapes.
-fn words(text: &str) -> Result<Vec<String>, String> {
+fn words(text: &str) -> Result<Vec<String>, ChangeError> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let (mut quoted, mut any) = (false, false);
@@ -179,7 +237,9 @@ fn words(text: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err(format!("unterminated quote in {text:?}"));
+        return Err(ChangeError::UnterminatedQuote {
+            text: text.to_owned(),
+        });
     }
     if any || !cur.is_empty() {
         out.push(cur);
@@ -188,7 +248,7 @@ fn words(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// `K=V K2="v 2"`, or for ENV also the old `K value with spaces` form.
-fn pairs(rest: &str, env: bool) -> Result<Vec<(String, String)>, String> {
+fn pairs(rest: &str, env: bool) -> Result<Vec<(String, String)>, ChangeError> {
     let first = rest.split_whitespace().next().unwrap_or("");
     if env && !first.contains('=') {
         let value = rest[first.len()..].trim();
@@ -198,15 +258,17 @@ fn pairs(rest: &str, env: bool) -> Result<Vec<(String, String)>, String> {
         .into_iter()
         .map(|w| match w.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(format!("{w:?} is not of the form key=value")),
+            _ => Err(ChangeError::NotKeyValue { word: w }),
         })
         .collect()
 }
 
-fn port(text: &str) -> Result<String, String> {
+fn port(text: &str) -> Result<String, ChangeError> {
     let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
     if num.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
-        return Err(format!("{text:?} is not a port (like 8080 or 53/udp)"));
+        return Err(ChangeError::NotAPort {
+            text: text.to_owned(),
+        });
     }
     Ok(format!("{num}/{proto}"))
 }
@@ -218,54 +280,61 @@ mod tests {
     #[test]
     fn parses_the_forms_docker_accepts() {
         assert_eq!(
-            parse(r#"CMD ["nginx", "-g", "daemon off;"]"#),
-            Ok(Change::Cmd(vec![
-                "nginx".into(),
-                "-g".into(),
-                "daemon off;".into()
-            ]))
+            parse(r#"CMD ["nginx", "-g", "daemon off;"]"#).unwrap(),
+            Change::Cmd(vec!["nginx".into(), "-g".into(), "daemon off;".into()])
         );
         assert_eq!(
-            parse("entrypoint /start.sh --now"),
-            Ok(Change::Entrypoint(vec![
+            parse("entrypoint /start.sh --now").unwrap(),
+            Change::Entrypoint(vec![
                 "/bin/sh".into(),
                 "-c".into(),
                 "/start.sh --now".into()
-            ]))
+            ])
         );
         assert_eq!(
-            parse(r#"ENV A=1 B="two words""#),
-            Ok(Change::Env(vec![
+            parse(r#"ENV A=1 B="two words""#).unwrap(),
+            Change::Env(vec![
                 ("A".into(), "1".into()),
                 ("B".into(), "two words".into())
-            ]))
+            ])
         );
         assert_eq!(
-            parse("ENV GREETING hello world"),
-            Ok(Change::Env(vec![("GREETING".into(), "hello world".into())]))
+            parse("ENV GREETING hello world").unwrap(),
+            Change::Env(vec![("GREETING".into(), "hello world".into())])
         );
         assert_eq!(
-            parse("EXPOSE 80 53/udp"),
-            Ok(Change::Expose(vec!["80/tcp".into(), "53/udp".into()]))
+            parse("EXPOSE 80 53/udp").unwrap(),
+            Change::Expose(vec!["80/tcp".into(), "53/udp".into()])
         );
-        assert_eq!(parse("WORKDIR /srv"), Ok(Change::Workdir("/srv".into())));
         assert_eq!(
-            parse("VOLUME [\"/data\"]"),
-            Ok(Change::Volume(vec!["/data".into()]))
+            parse("WORKDIR /srv").unwrap(),
+            Change::Workdir("/srv".into())
+        );
+        assert_eq!(
+            parse("VOLUME [\"/data\"]").unwrap(),
+            Change::Volume(vec!["/data".into()])
         );
     }
 
     #[test]
     fn rejects_what_it_cannot_apply() {
-        let e = parse("ENTRYPIONT [\"x\"]").unwrap_err();
+        let e = parse("ENTRYPIONT [\"x\"]").unwrap_err().to_string();
         assert!(e.contains("did you mean ENTRYPOINT?"), "{e}");
         assert!(parse("RUN apt-get update")
             .unwrap_err()
+            .to_string()
             .contains("cannot be applied"));
-        assert!(parse("EXPOSE http").unwrap_err().contains("not a port"));
-        assert!(parse("LABEL novalue").unwrap_err().contains("key=value"));
+        assert!(parse("EXPOSE http")
+            .unwrap_err()
+            .to_string()
+            .contains("not a port"));
+        assert!(parse("LABEL novalue")
+            .unwrap_err()
+            .to_string()
+            .contains("key=value"));
         assert!(parse("CMD [\"unterminated\"")
             .unwrap_err()
+            .to_string()
             .contains("JSON list"));
     }
 

@@ -120,7 +120,7 @@ impl ContainerBuilder {
         }
         let base = if let Some(image) = c.image {
             BaseSource::parse_image(&image, cwd, c.pull.unwrap_or(true))
-                .map_err(|e| FieldError::new("image", e))?
+                .map_err(|e| FieldError::new("image", e.to_string()))?
         } else if let Some(dir) = c.rootfs {
             let dir = cwd.join(dir);
             if !dir.is_dir() {
@@ -132,7 +132,8 @@ impl ContainerBuilder {
             BaseSource::Rootfs(dir)
         } else {
             let b = bootstrap.expect("counted above");
-            b.check().map_err(|e| FieldError::new("bootstrap", e))?;
+            b.check()
+                .map_err(|e| FieldError::new("bootstrap", e.to_string()))?;
             BaseSource::Bootstrap(b)
         };
 

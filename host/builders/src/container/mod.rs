@@ -7,6 +7,7 @@
 
 mod base;
 pub mod changes;
+mod error;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use base::Base;
 mod config;
 
 pub use self::config::*;
+pub use self::error::ContainerError;
 
 /// The `PATH` a command gets when the image does not set one (the one container engines
 /// use).
@@ -54,10 +56,11 @@ struct State<'a> {
     artifact: Option<Artifact>,
     /// The commit's work on its blocking thread, while it runs: a cancelled build's
     /// cleanup waits for it, so that it has removed its partial blob before kiln exits.
-    commit: Option<tokio::task::JoinHandle<Result<(kiln_registry::Image, u64), String>>>,
+    commit: Option<tokio::task::JoinHandle<Result<(kiln_registry::Image, u64), ContainerError>>>,
 }
 
-fn failed(what: &str) -> impl Fn(String) -> BuildError + '_ {
+/// A step's failure: what it was doing, then why.
+fn failed<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BuildError + '_ {
     move |e| BuildError::Failed(format!("{what}: {e}"))
 }
 
@@ -79,7 +82,7 @@ impl<'a> Step<State<'a>> for ResolveBase {
             &*state.cx.ui,
         )
         .await
-        .map_err(BuildError::Failed)?;
+        .map_err(|e| BuildError::Failed(e.to_string()))?;
         state.base = Some(base);
         Ok(())
     }
@@ -311,7 +314,7 @@ impl<'a> Step<State<'a>> for Commit {
         let changes = state.builder.changes.clone();
         let (path2, tag2) = (path.clone(), tag.clone());
         let build_name = state.cx.build_name.clone();
-        let task = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let task = tokio::task::spawn_blocking(move || -> Result<_, ContainerError> {
             let mut layers = base.layers.clone();
             let mut config = base.config.clone();
             let base_layers = base::base_layers(&base, &store, options.epoch, &options.cancel)?;
@@ -319,8 +322,7 @@ impl<'a> Step<State<'a>> for Commit {
                 layers.push(descriptor);
                 config.rootfs.diff_ids.push(diff_id);
             }
-            let layer =
-                kiln_registry::write_layer(&upper, &options, &store).map_err(|e| e.to_string())?;
+            let layer = kiln_registry::write_layer(&upper, &options, &store)?;
             layers.push(layer.descriptor());
             config.rootfs.diff_ids.push(layer.diff_id.clone());
             let created = kiln_core::rfc3339(options.epoch.max(0) as u64);
@@ -346,18 +348,16 @@ impl<'a> Step<State<'a>> for Commit {
             if config.architecture.is_empty() {
                 config.architecture = "amd64".into();
             }
-            let image =
-                kiln_registry::store_image(&store, layers, config).map_err(|e| e.to_string())?;
+            let image = kiln_registry::store_image(&store, layers, config)?;
             if let Some(parent) = path2.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+                std::fs::create_dir_all(parent).map_err(base::io_error(parent))?;
             }
             let written = if path2.extension().is_some_and(|e| e == "tar") {
                 kiln_registry::write_oci_archive(&path2, &store, &image, &tag2)
             } else {
                 kiln_registry::write_oci_layout(&path2, &store, &image, &tag2)
             };
-            written.map_err(|e| e.to_string())?;
+            written?;
             Ok((image, layer.size))
         });
         let task = state.commit.insert(task);

@@ -3,7 +3,7 @@
 use super::*;
 use kiln_artifacts::HashAlgorithm;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The largest checksum file read; real ones are a few kilobytes.
 pub(crate) const MAX_CHECKSUM_FILE: u64 = 16 * 1024 * 1024;
@@ -109,6 +109,180 @@ pub(crate) const CHECKSUM_FORMS: &str = "write \"sha256:<hex>\" (or md5:, sha1:,
      \"file:<url or path of a checksum file such as SHA256SUMS>\", \
      or \"none\" to skip verification";
 
+/// What is wrong with `iso_checksum`, or why its checksum file could not be read. Each
+/// message says what to write instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ChecksumError {
+    /// `iso_checksum` is empty.
+    #[error("iso_checksum must be set: {forms}", forms = CHECKSUM_FORMS)]
+    Unset,
+    /// `TYPE:HEX` with a type that is not md5, sha1, sha256 or sha512.
+    #[error("iso_checksum {spec:?}: unknown checksum type {prefix:?}; {forms}", forms = CHECKSUM_FORMS)]
+    UnknownType {
+        /// `iso_checksum` as written (trimmed).
+        spec: String,
+        /// The type.
+        prefix: String,
+    },
+    /// `TYPE:VALUE` where the value is not hex digits.
+    #[error("iso_checksum {spec:?}: {hex:?} is not a hex digest; {forms}", forms = CHECKSUM_FORMS)]
+    NotHex {
+        /// `iso_checksum` as written (trimmed).
+        spec: String,
+        /// The value after the type.
+        hex: String,
+    },
+    /// `TYPE:HEX` with the wrong number of digits for the type.
+    #[error(
+        "iso_checksum {spec:?}: a {kind} digest has {} hex digits, this one has {len}; \
+         check the value, or write the matching type (or just the hex digits) instead",
+        .kind.hex_len()
+    )]
+    WrongLength {
+        /// `iso_checksum` as written (trimmed).
+        spec: String,
+        /// The type.
+        kind: ChecksumKind,
+        /// How many digits the value has.
+        len: usize,
+    },
+    /// A bare value that is not hex digits.
+    #[error("iso_checksum {spec:?} is not a checksum: {forms}", forms = CHECKSUM_FORMS)]
+    NotAChecksum {
+        /// `iso_checksum` as written (trimmed).
+        spec: String,
+    },
+    /// Bare hex digits of a length no supported digest has.
+    #[error(
+        "iso_checksum {spec:?} has {} hex digits, which is no md5 (32), sha1 (40), \
+         sha256 (64) or sha512 (128) digest; write the type explicitly, e.g. \"sha256:<hex>\"",
+        .spec.len()
+    )]
+    UnknownLength {
+        /// `iso_checksum` as written (trimmed).
+        spec: String,
+    },
+    /// `file:` with nothing after it.
+    #[error(
+        "iso_checksum \"file:\" needs the URL or path of a checksum file, \
+         e.g. \"file:https://releases.ubuntu.com/24.04/SHA256SUMS\"; or {forms}",
+        forms = CHECKSUM_FORMS
+    )]
+    NoChecksumFile,
+    /// `file:` without an ISO URL whose entry to look up.
+    #[error("iso_checksum \"file:...\" needs iso_url or iso_urls to know which entry to use")]
+    NoUrl,
+    /// The ISO URL has no file name to look up.
+    #[error(
+        "cannot tell the file name of {url:?} to look up in the checksum file {location}; \
+         give the checksum directly, e.g. \"sha256:<hex>\""
+    )]
+    NoFileName {
+        /// The ISO's (first) URL.
+        url: String,
+        /// The checksum file.
+        location: String,
+    },
+    /// The checksum file does not list the ISO.
+    #[error(
+        "checksum file {location} has no entry for {name:?} (the file name of {url}); \
+         point file: at a checksum file that lists it, or give the checksum directly, \
+         e.g. \"sha256:<hex>\""
+    )]
+    NoEntry {
+        /// The checksum file.
+        location: String,
+        /// The file name looked up.
+        name: String,
+        /// The ISO's (first) URL.
+        url: String,
+    },
+    /// The entry's digest does not fit the type given with `TYPE:file:`.
+    #[error(
+        "checksum file {location}: the entry for {name:?} (line {line}) has {len} hex digits, \
+         not the {} of a {kind} digest; drop the \"{kind}:\" prefix or fix the file",
+        .kind.hex_len()
+    )]
+    EntryWrongLength {
+        /// The checksum file.
+        location: String,
+        /// The file name looked up.
+        name: String,
+        /// The entry's line number.
+        line: usize,
+        /// How many digits the entry has.
+        len: usize,
+        /// The type given.
+        kind: ChecksumKind,
+    },
+    /// The entry's digest has a length no supported digest has.
+    #[error(
+        "checksum file {location}: the entry for {name:?} (line {line}) has {len} hex digits, \
+         which is no md5, sha1, sha256 or sha512 digest; use a SHA256SUMS-style file \
+         or give the checksum directly, e.g. \"sha256:<hex>\""
+    )]
+    EntryUnknownLength {
+        /// The checksum file.
+        location: String,
+        /// The file name looked up.
+        name: String,
+        /// The entry's line number.
+        line: usize,
+        /// How many digits the entry has.
+        len: usize,
+    },
+    /// The HTTP client could not be set up.
+    #[error("creating the HTTP client: {}", chain(.source))]
+    HttpClient {
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Fetching the checksum file failed (before or while reading its body).
+    #[error("fetching checksum file {location}: {}", chain(.source))]
+    Fetch {
+        /// The checksum file's URL.
+        location: String,
+        /// Why, with its causes.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    #[error("fetching checksum file {location}: the server answered {status}")]
+    Status {
+        /// The checksum file's URL.
+        location: String,
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// A checksum file over [`MAX_CHECKSUM_FILE`] bytes.
+    #[error("checksum file {location} is too large to be a checksum file")]
+    TooLarge {
+        /// The checksum file's URL or path.
+        location: String,
+    },
+    /// Reading a local checksum file failed.
+    #[error("reading checksum file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checksum file URL with a scheme other than http(s) or file.
+    #[error(
+        "checksum file {location}: {scheme}:// is not supported; use an http(s) URL, \
+         a file:// URL or a local path"
+    )]
+    UnsupportedScheme {
+        /// The checksum file's URL.
+        location: String,
+        /// The scheme.
+        scheme: String,
+    },
+}
+
 /// Parses Packer's iso_checksum: `sha256:HEX` (also md5:, sha1:, sha512:), bare HEX (kind
 /// from its length: 32 md5, 40 sha1, 64 sha256, 128 sha512), `file:URL-or-path` (a
 /// checksum file such as SHA256SUMS in `HASH  NAME` / `HASH *NAME` form or BSD
@@ -116,10 +290,14 @@ pub(crate) const CHECKSUM_FORMS: &str = "write \"sha256:<hex>\" (or md5:, sha1:,
 /// first URL in `urls` is used; the file is fetched over http(s) or read from a local path
 /// relative to `cwd`; the kind comes from the hash length), or `none`. Errors are clear
 /// messages that say what to write instead.
-pub async fn resolve_checksum(spec: &str, urls: &[String], cwd: &Path) -> Result<Checksum, String> {
+pub async fn resolve_checksum(
+    spec: &str,
+    urls: &[String],
+    cwd: &Path,
+) -> Result<Checksum, ChecksumError> {
     let spec = spec.trim();
     if spec.is_empty() {
-        return Err(format!("iso_checksum must be set: {CHECKSUM_FORMS}"));
+        return Err(ChecksumError::Unset);
     }
     if spec.eq_ignore_ascii_case("none") {
         return Ok(Checksum::None);
@@ -131,26 +309,27 @@ pub async fn resolve_checksum(spec: &str, urls: &[String], cwd: &Path) -> Result
         return bare_digest(spec);
     };
     let Some(kind) = ChecksumKind::from_name(prefix) else {
-        return Err(format!(
-            "iso_checksum {spec:?}: unknown checksum type {prefix:?}; {CHECKSUM_FORMS}"
-        ));
+        return Err(ChecksumError::UnknownType {
+            spec: spec.to_owned(),
+            prefix: prefix.to_owned(),
+        });
     };
     if let Some(location) = strip_prefix_ignore_case(value, "file:") {
         return from_checksum_file(location, Some(kind), urls, cwd).await;
     }
     let hex = value.trim();
     if !is_hex(hex) {
-        return Err(format!(
-            "iso_checksum {spec:?}: {hex:?} is not a hex digest; {CHECKSUM_FORMS}"
-        ));
+        return Err(ChecksumError::NotHex {
+            spec: spec.to_owned(),
+            hex: hex.to_owned(),
+        });
     }
     if hex.len() != kind.hex_len() {
-        return Err(format!(
-            "iso_checksum {spec:?}: a {kind} digest has {} hex digits, this one has {}; \
-             check the value, or write the matching type (or just the hex digits) instead",
-            kind.hex_len(),
-            hex.len()
-        ));
+        return Err(ChecksumError::WrongLength {
+            spec: spec.to_owned(),
+            kind,
+            len: hex.len(),
+        });
     }
     Ok(Checksum::Digest {
         kind,
@@ -159,19 +338,16 @@ pub async fn resolve_checksum(spec: &str, urls: &[String], cwd: &Path) -> Result
 }
 
 /// A checksum without a `kind:` prefix: the kind comes from its length.
-pub(crate) fn bare_digest(spec: &str) -> Result<Checksum, String> {
+pub(crate) fn bare_digest(spec: &str) -> Result<Checksum, ChecksumError> {
     if !is_hex(spec) {
-        return Err(format!(
-            "iso_checksum {spec:?} is not a checksum: {CHECKSUM_FORMS}"
-        ));
+        return Err(ChecksumError::NotAChecksum {
+            spec: spec.to_owned(),
+        });
     }
-    let kind = ChecksumKind::from_hex_len(spec.len()).ok_or_else(|| {
-        format!(
-            "iso_checksum {spec:?} has {} hex digits, which is no md5 (32), sha1 (40), \
-             sha256 (64) or sha512 (128) digest; write the type explicitly, e.g. \"sha256:<hex>\"",
-            spec.len()
-        )
-    })?;
+    let kind =
+        ChecksumKind::from_hex_len(spec.len()).ok_or_else(|| ChecksumError::UnknownLength {
+            spec: spec.to_owned(),
+        })?;
     Ok(Checksum::Digest {
         kind,
         hex: spec.to_ascii_lowercase(),
@@ -194,51 +370,40 @@ async fn from_checksum_file(
     forced: Option<ChecksumKind>,
     urls: &[String],
     cwd: &Path,
-) -> Result<Checksum, String> {
+) -> Result<Checksum, ChecksumError> {
     let location = location.trim();
     if location.is_empty() {
-        return Err(format!(
-            "iso_checksum \"file:\" needs the URL or path of a checksum file, \
-             e.g. \"file:https://releases.ubuntu.com/24.04/SHA256SUMS\"; or {CHECKSUM_FORMS}"
-        ));
+        return Err(ChecksumError::NoChecksumFile);
     }
-    let first = urls.first().ok_or_else(|| {
-        "iso_checksum \"file:...\" needs iso_url or iso_urls to know which entry to use".to_string()
-    })?;
-    let wanted = file_names(first).ok_or_else(|| {
-        format!(
-            "cannot tell the file name of {first:?} to look up in the checksum file {location}; \
-             give the checksum directly, e.g. \"sha256:<hex>\""
-        )
+    let first = urls.first().ok_or(ChecksumError::NoUrl)?;
+    let wanted = file_names(first).ok_or_else(|| ChecksumError::NoFileName {
+        url: first.clone(),
+        location: location.to_owned(),
     })?;
     let text = read_checksum_file(location, cwd).await?;
-    let (hex, line) = find_entry(&text, &wanted).ok_or_else(|| {
-        format!(
-            "checksum file {location} has no entry for {:?} (the file name of {first}); \
-             point file: at a checksum file that lists it, or give the checksum directly, \
-             e.g. \"sha256:<hex>\"",
-            wanted[0]
-        )
+    let (hex, line) = find_entry(&text, &wanted).ok_or_else(|| ChecksumError::NoEntry {
+        location: location.to_owned(),
+        name: wanted[0].clone(),
+        url: first.clone(),
     })?;
     let kind = match forced {
         Some(kind) if kind.hex_len() != hex.len() => {
-            return Err(format!(
-                "checksum file {location}: the entry for {:?} (line {line}) has {} hex digits, \
-                 not the {} of a {kind} digest; drop the \"{kind}:\" prefix or fix the file",
-                wanted[0],
-                hex.len(),
-                kind.hex_len()
-            ))
+            return Err(ChecksumError::EntryWrongLength {
+                location: location.to_owned(),
+                name: wanted[0].clone(),
+                line,
+                len: hex.len(),
+                kind,
+            })
         }
         Some(kind) => kind,
         None => ChecksumKind::from_hex_len(hex.len()).ok_or_else(|| {
-            format!(
-                "checksum file {location}: the entry for {:?} (line {line}) has {} hex digits, \
-                 which is no md5, sha1, sha256 or sha512 digest; use a SHA256SUMS-style file \
-                 or give the checksum directly, e.g. \"sha256:<hex>\"",
-                wanted[0],
-                hex.len()
-            )
+            ChecksumError::EntryUnknownLength {
+                location: location.to_owned(),
+                name: wanted[0].clone(),
+                line,
+                len: hex.len(),
+            }
         })?,
     };
     Ok(Checksum::Digest {
@@ -325,49 +490,46 @@ pub(crate) fn parse_line(line: &str) -> Option<(&str, &str)> {
 
 /// The text of the checksum file at `location`: an http(s) URL, a `file://` URL or a
 /// path relative to `cwd`.
-async fn read_checksum_file(location: &str, cwd: &Path) -> Result<String, String> {
+async fn read_checksum_file(location: &str, cwd: &Path) -> Result<String, ChecksumError> {
     match classify(location, cwd) {
         Location::Http => {
-            let client = client()?;
-            let response = client
-                .get(location)
-                .send()
-                .await
-                .map_err(|e| format!("fetching checksum file {location}: {}", chain(&e)))?;
+            let fetch_error = |source| ChecksumError::Fetch {
+                location: location.to_owned(),
+                source,
+            };
+            let client = client().map_err(|source| ChecksumError::HttpClient { source })?;
+            let response = client.get(location).send().await.map_err(fetch_error)?;
             let status = response.status();
             if !status.is_success() {
-                return Err(format!(
-                    "fetching checksum file {location}: the server answered {status}"
-                ));
+                return Err(ChecksumError::Status {
+                    location: location.to_owned(),
+                    status,
+                });
             }
             if response.content_length().unwrap_or(0) > MAX_CHECKSUM_FILE {
-                return Err(format!(
-                    "checksum file {location} is too large to be a checksum file"
-                ));
+                return Err(ChecksumError::TooLarge {
+                    location: location.to_owned(),
+                });
             }
-            response
-                .text()
-                .await
-                .map_err(|e| format!("fetching checksum file {location}: {}", chain(&e)))
+            response.text().await.map_err(fetch_error)
         }
         Location::Local(path) => {
-            let meta = tokio::fs::metadata(&path)
-                .await
-                .map_err(|e| format!("reading checksum file {}: {e}", path.display()))?;
+            let read_error = |source| ChecksumError::Read {
+                path: path.clone(),
+                source,
+            };
+            let meta = tokio::fs::metadata(&path).await.map_err(read_error)?;
             if meta.len() > MAX_CHECKSUM_FILE {
-                return Err(format!(
-                    "checksum file {} is too large to be a checksum file",
-                    path.display()
-                ));
+                return Err(ChecksumError::TooLarge {
+                    location: path.display().to_string(),
+                });
             }
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(|e| format!("reading checksum file {}: {e}", path.display()))?;
+            let bytes = tokio::fs::read(&path).await.map_err(read_error)?;
             Ok(String::from_utf8_lossy(&bytes).into_owned())
         }
-        Location::Unsupported(scheme) => Err(format!(
-            "checksum file {location}: {scheme}:// is not supported; use an http(s) URL, \
-             a file:// URL or a local path"
-        )),
+        Location::Unsupported(scheme) => Err(ChecksumError::UnsupportedScheme {
+            location: location.to_owned(),
+            scheme,
+        }),
     }
 }

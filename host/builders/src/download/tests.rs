@@ -142,10 +142,16 @@ async fn bad_checksums_say_what_to_write() {
         ("file:", "needs the URL or path"),
         ("ftp://example.com/SUMS", "unknown checksum type \"ftp\""),
     ] {
-        let error = resolve_checksum(spec, &u, cwd).await.unwrap_err();
+        let error = resolve_checksum(spec, &u, cwd)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(says), "{spec:?}: {error}");
     }
-    let error = resolve_checksum("file:SUMS", &[], cwd).await.unwrap_err();
+    let error = resolve_checksum("file:SUMS", &[], cwd)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("iso_url"), "{error}");
 }
 
@@ -223,15 +229,18 @@ async fn reads_local_checksum_files_in_both_forms() {
     let missing = urls(&["https://example.com/missing.iso"]);
     let error = resolve_checksum("file:SHA256SUMS", &missing, dir.path())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("no entry for \"missing.iso\""), "{error}");
     let error = resolve_checksum("sha1:file:SHA256SUMS", &u, dir.path())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("not the 40 of a sha1 digest"), "{error}");
     let error = resolve_checksum("file:NOPE", &u, dir.path())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("NOPE"), "{error}");
 }
 
@@ -271,7 +280,8 @@ async fn fetches_checksum_files_over_http() {
     let spec = format!("file:http://127.0.0.1:{port}/MISSING");
     let error = resolve_checksum(&spec, &u, Path::new("/"))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("404"), "{error}");
     server.stop().await;
 }
@@ -359,7 +369,8 @@ async fn a_mismatch_leaves_nothing_in_the_cache() {
         &CancellationToken::new(),
     )
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     let Checksum::Digest { hex, .. } = &wrong else {
         unreachable!()
     };
@@ -400,7 +411,8 @@ async fn falls_back_to_the_next_url() {
     let empty = tempfile::tempdir().unwrap();
     let error = fetch(&bad, &checksum, empty.path(), Path::new("/"), &ui, &cancel)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(&format!("{base}/missing.iso: the server answered 404")),
         "{error}"
@@ -458,7 +470,8 @@ async fn local_files_are_verified_in_place() {
         &cancel,
     )
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("checksum mismatch"), "{error}");
     let error = fetch(
         &urls(&["isos/nope.iso"]),
@@ -469,7 +482,8 @@ async fn local_files_are_verified_in_place() {
         &cancel,
     )
     .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("isos/nope.iso"), "{error}");
 }
 
@@ -550,7 +564,8 @@ async fn cancel_stops_a_download_and_leaves_no_file() {
     )
     .await
     .unwrap_err();
-    assert_eq!(error, CANCELLED);
+    assert!(matches!(error, DownloadError::Cancelled), "{error}");
+    assert_eq!(error.to_string(), "the ISO download was cancelled");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
         files_in(cache.path()).is_empty(),
@@ -571,7 +586,8 @@ async fn cancel_stops_a_download_and_leaves_no_file() {
     )
     .await
     .unwrap_err();
-    assert_eq!(error, CANCELLED);
+    assert!(matches!(error, DownloadError::Cancelled), "{error}");
+    assert_eq!(error.to_string(), "the ISO download was cancelled");
 }
 
 #[test]

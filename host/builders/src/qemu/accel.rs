@@ -119,19 +119,55 @@ async fn run_probe(qemu_binary: &str) -> Probe {
     }
 }
 
+/// Why the probe guest did not pass. The messages continue "/dev/kvm exists but ...".
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    /// The probe's boot image could not be written to a temporary directory.
+    #[error("the probe could not be written ({source})")]
+    Image {
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU did not start.
+    #[error("{binary} did not start ({source})")]
+    Spawn {
+        binary: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU exited without the probe's "passed" status.
+    #[error("a test guest failed under {accelerator} ({status})")]
+    Failed {
+        accelerator: String,
+        status: std::process::ExitStatus,
+    },
+    /// Waiting for QEMU failed.
+    #[error("a test guest failed under {accelerator} ({source})")]
+    Wait {
+        accelerator: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The guest did not finish in time (KVM accepts guests it then never runs).
+    #[error("a test guest did not finish within {:.1} s under {accelerator}", deadline.as_secs_f64())]
+    Timeout {
+        accelerator: String,
+        deadline: Duration,
+    },
+}
+
 /// Boots the probe guest under `accel`; how long it took, or why it did not pass.
 async fn run_probe_guest(
     qemu_binary: &str,
     accel: &str,
     deadline: Duration,
-) -> Result<Duration, String> {
+) -> Result<Duration, ProbeError> {
     let dir = tempfile::Builder::new()
         .prefix("kiln-kvm-probe")
         .tempdir()
-        .map_err(|e| format!("the probe could not be written ({e})"))?;
+        .map_err(|source| ProbeError::Image { source })?;
     let image = dir.path().join("probe.img");
-    std::fs::write(&image, boot_sector())
-        .map_err(|e| format!("the probe could not be written ({e})"))?;
+    std::fs::write(&image, boot_sector()).map_err(|source| ProbeError::Image { source })?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(qemu_binary)
         .arg("-machine")
@@ -152,17 +188,27 @@ async fn run_probe_guest(
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("{qemu_binary} did not start ({e})"))?;
+        .map_err(|source| ProbeError::Spawn {
+            binary: qemu_binary.to_owned(),
+            source,
+        })?;
+    let accelerator = accel.to_owned();
     match tokio::time::timeout(deadline, child.wait()).await {
         Ok(Ok(status)) if status.code() == Some(PROBE_PASSED) => Ok(started.elapsed()),
-        Ok(Ok(status)) => Err(format!("a test guest failed under {accel} ({status})")),
-        Ok(Err(e)) => Err(format!("a test guest failed under {accel} ({e})")),
+        Ok(Ok(status)) => Err(ProbeError::Failed {
+            accelerator,
+            status,
+        }),
+        Ok(Err(source)) => Err(ProbeError::Wait {
+            accelerator,
+            source,
+        }),
         Err(_) => {
             let _ = child.kill().await;
-            Err(format!(
-                "a test guest did not finish within {:.1} s under {accel}",
-                deadline.as_secs_f64()
-            ))
+            Err(ProbeError::Timeout {
+                accelerator,
+                deadline,
+            })
         }
     }
 }
@@ -196,6 +242,7 @@ mod tests {
         let err = run_probe_guest("qemu-system-x86_64", "tcg", Duration::from_millis(1))
             .await
             .unwrap_err();
-        assert!(err.contains("did not finish"), "{err}");
+        assert!(matches!(err, ProbeError::Timeout { .. }), "{err}");
+        assert!(err.to_string().contains("did not finish"), "{err}");
     }
 }

@@ -77,21 +77,136 @@ const LETTERS: [&str; 26] = [
 
 const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
+/// What is wrong with a boot command (or a `qemuargs` value, which renders the same
+/// template variables). Each message says where and what can be written instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootCommandError {
+    /// A `{{` without its `}}`.
+    #[error(
+        "unclosed `{{{{` in boot_command: `{excerpt}` has no matching `}}}}`; known variables: {}",
+        known_vars(.known)
+    )]
+    Unclosed {
+        /// The text from the `{{` on (at most 40 characters).
+        excerpt: String,
+        /// The variables that can be used (without the dot).
+        known: Vec<String>,
+    },
+    /// `{{ ... }}` holding something other than a variable.
+    #[error(
+        "unsupported template expression `{{{{ {expression} }}}}` in boot_command: only variables \
+         such as `{{{{ .HTTPIP }}}}` can be used; known variables: {}",
+        known_vars(.known)
+    )]
+    UnsupportedExpression {
+        /// What is between the braces.
+        expression: String,
+        /// The variables that can be used (without the dot).
+        known: Vec<String>,
+    },
+    /// `{{ .Name }}` naming no known variable.
+    #[error(
+        "unknown variable `.{name}` in boot_command; known variables: {}",
+        known_vars(.known)
+    )]
+    UnknownVariable {
+        /// The name, without the dot.
+        name: String,
+        /// The variables that can be used (without the dot).
+        known: Vec<String>,
+    },
+    /// An ASCII control character, which has no key of its own.
+    #[error(
+        "boot_command cannot type control character U+{:04X} at position {position}: \
+         it can only type US-keyboard ASCII (use a special such as <enter> for other keys)",
+        u32::from(*.character)
+    )]
+    ControlCharacter {
+        /// The character.
+        character: char,
+        /// Its 1-based position in the rendered command.
+        position: usize,
+    },
+    /// A character beyond ASCII, which a US keyboard cannot type.
+    #[error(
+        "boot_command cannot type {character:?} (U+{:04X}) at position {position}: \
+         it can only type US-keyboard ASCII",
+        u32::from(*.character)
+    )]
+    NotAscii {
+        /// The character.
+        character: char,
+        /// Its 1-based position in the rendered command.
+        position: usize,
+    },
+    /// A `<waitXX>` special whose duration does not parse.
+    #[error(
+        "bad duration in `<{special}>` at position {position}: {reason}; write a Go duration \
+         such as <wait500ms> or <wait1m30s>, or seconds such as <wait5>"
+    )]
+    BadWait {
+        /// The special without its angle brackets (`wait5x`).
+        special: String,
+        /// The 1-based position of its `<`.
+        position: usize,
+        /// What is wrong with the duration.
+        #[source]
+        reason: WaitError,
+    },
+}
+
+/// Why the duration of a `<waitXX>` special does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// No digits at all (`<wait+>`, `<wait->`).
+    #[error("missing number")]
+    MissingNumber,
+    /// A negative duration.
+    #[error("a wait cannot be negative")]
+    Negative,
+    /// A unit with no number before it.
+    #[error("expected a number before `{unit}`")]
+    NumberExpected {
+        /// The unit.
+        unit: String,
+    },
+    /// A number with no unit after it, in a duration that has units.
+    #[error("missing unit after `{number}`")]
+    MissingUnit {
+        /// The number.
+        number: String,
+    },
+    /// A unit Go durations do not have.
+    #[error("unknown unit `{unit}` (use h, m, s, ms, us, µs or ns)")]
+    UnknownUnit {
+        /// The unit as written.
+        unit: String,
+    },
+    /// Digits with more than one `.`, or only a `.`.
+    #[error("`{number}` is not a number")]
+    NotANumber {
+        /// The text.
+        number: String,
+    },
+    /// More than Go's durations hold (about 292 years).
+    #[error("the duration is too long")]
+    TooLong,
+}
+
 /// Renders Packer's template variables in a boot command: `{{ .HTTPIP }}`, `{{.HTTPPort}}`, `{{ .Name }}` and whatever else is in `vars` (name without the dot). Whitespace inside the braces is optional. An unknown variable or an unclosed `{{` is an error naming it and listing the known variables. Text outside `{{ }}` is kept as is.
 ///
 /// Go's trim markers (`{{- .Name -}}`) trim the whitespace around the action as Go does.
-pub fn render(command: &str, vars: &[(&str, String)]) -> Result<String, String> {
+pub fn render(command: &str, vars: &[(&str, String)]) -> Result<String, BootCommandError> {
     let mut out = String::with_capacity(command.len());
     let mut rest = command;
     while let Some(open) = rest.find("{{") {
         let mut text = &rest[..open];
         let after_open = &rest[open + 2..];
         let Some(close) = after_open.find("}}") else {
-            let unclosed: String = rest[open..].chars().take(40).collect();
-            return Err(format!(
-                "unclosed `{{{{` in boot_command: `{unclosed}` has no matching `}}}}`; known variables: {}",
-                known_vars(vars)
-            ));
+            return Err(BootCommandError::Unclosed {
+                excerpt: rest[open..].chars().take(40).collect(),
+                known: var_names(vars),
+            });
         };
         let mut inner = &after_open[..close];
         let mut tail = &after_open[close + 2..];
@@ -119,35 +234,38 @@ fn is_go_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
-fn known_vars(vars: &[(&str, String)]) -> String {
-    if vars.is_empty() {
+fn var_names(vars: &[(&str, String)]) -> Vec<String> {
+    vars.iter().map(|(name, _)| (*name).to_owned()).collect()
+}
+
+/// `.A, .B` for error messages, or `none`.
+fn known_vars(names: &[String]) -> String {
+    if names.is_empty() {
         return "none".to_owned();
     }
-    vars.iter()
-        .map(|(name, _)| format!(".{name}"))
+    names
+        .iter()
+        .map(|name| format!(".{name}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-fn lookup<'a>(expr: &str, vars: &'a [(&str, String)]) -> Result<&'a str, String> {
+fn lookup<'a>(expr: &str, vars: &'a [(&str, String)]) -> Result<&'a str, BootCommandError> {
     let name = expr.strip_prefix('.').filter(|name| {
         !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     });
     let Some(name) = name else {
-        return Err(format!(
-            "unsupported template expression `{{{{ {expr} }}}}` in boot_command: only variables \
-             such as `{{{{ .HTTPIP }}}}` can be used; known variables: {}",
-            known_vars(vars)
-        ));
+        return Err(BootCommandError::UnsupportedExpression {
+            expression: expr.to_owned(),
+            known: var_names(vars),
+        });
     };
     vars.iter()
         .find(|(known, _)| *known == name)
         .map(|(_, value)| value.as_str())
-        .ok_or_else(|| {
-            format!(
-                "unknown variable `.{name}` in boot_command; known variables: {}",
-                known_vars(vars)
-            )
+        .ok_or_else(|| BootCommandError::UnknownVariable {
+            name: name.to_owned(),
+            known: var_names(vars),
         })
 }
 
@@ -155,7 +273,7 @@ fn lookup<'a>(expr: &str, vars: &'a [(&str, String)]) -> Result<&'a str, String>
 ///
 /// A `<` that does not start a recognised special is typed literally. Characters that
 /// are not US-keyboard ASCII are an error.
-pub fn parse(command: &str) -> Result<Vec<Action>, String> {
+pub fn parse(command: &str) -> Result<Vec<Action>, BootCommandError> {
     let mut actions = Vec::new();
     let mut chars = command.char_indices().peekable();
     // 1-based position of the current character, for errors.
@@ -186,18 +304,16 @@ pub fn parse(command: &str) -> Result<Vec<Action>, String> {
         match char_key(c) {
             Some((key, shift)) => actions.push(Action::Tap { key, shift }),
             None if c.is_ascii() => {
-                return Err(format!(
-                    "boot_command cannot type control character U+{:04X} at position {pos}: \
-                     it can only type US-keyboard ASCII (use a special such as <enter> for other keys)",
-                    c as u32
-                ))
+                return Err(BootCommandError::ControlCharacter {
+                    character: c,
+                    position: pos,
+                })
             }
             None => {
-                return Err(format!(
-                    "boot_command cannot type {c:?} (U+{:04X}) at position {pos}: \
-                     it can only type US-keyboard ASCII",
-                    c as u32
-                ))
+                return Err(BootCommandError::NotAscii {
+                    character: c,
+                    position: pos,
+                })
             }
         }
     }
@@ -207,7 +323,7 @@ pub fn parse(command: &str) -> Result<Vec<Action>, String> {
 /// Recognises a special at the start of `rest` (the text after a `<` at `pos`). Returns
 /// the action and the bytes it spans up to and including its `>`, or `None` when the
 /// `<` is literal.
-fn special(rest: &str, pos: usize) -> Result<Option<(Action, usize)>, String> {
+fn special(rest: &str, pos: usize) -> Result<Option<(Action, usize)>, BootCommandError> {
     let Some(close) = rest.find('>') else {
         return Ok(None);
     };
@@ -227,10 +343,11 @@ fn special(rest: &str, pos: usize) -> Result<Option<(Action, usize)>, String> {
         if spec.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '.' | '+' | '-')) {
             return match parse_wait(spec) {
                 Ok(duration) => Ok(Some((Action::Wait(duration), consumed))),
-                Err(e) => Err(format!(
-                    "bad duration in `<{name}>` at position {pos}: {e}; write a Go duration \
-                     such as <wait500ms> or <wait1m30s>, or seconds such as <wait5>"
-                )),
+                Err(reason) => Err(BootCommandError::BadWait {
+                    special: name.to_owned(),
+                    position: pos,
+                    reason,
+                }),
             };
         }
         return Ok(None);
@@ -267,19 +384,18 @@ fn named(name: &str) -> Option<Action> {
 
 /// Parses the text after `wait`: a Go duration (`1m30s`, `500ms`, `0.5s`) or a bare
 /// number of seconds.
-fn parse_wait(spec: &str) -> Result<Duration, String> {
+fn parse_wait(spec: &str) -> Result<Duration, WaitError> {
     const NANOS_PER_SEC: u128 = 1_000_000_000;
     if let Some(rest) = spec.strip_prefix('-') {
-        let reason = if rest.is_empty() {
-            "missing number"
+        return Err(if rest.is_empty() {
+            WaitError::MissingNumber
         } else {
-            "a wait cannot be negative"
-        };
-        return Err(reason.to_owned());
+            WaitError::Negative
+        });
     }
     let unsigned = spec.strip_prefix('+').unwrap_or(spec);
     if unsigned.is_empty() {
-        return Err("missing number".to_owned());
+        return Err(WaitError::MissingNumber);
     }
     let total = if unsigned.chars().all(|c| c.is_ascii_digit() || c == '.') {
         component(unsigned, NANOS_PER_SEC)?
@@ -297,16 +413,21 @@ fn parse_wait(spec: &str) -> Result<Duration, String> {
             let (unit, after) = after.split_at(unit_len);
             s = after;
             if number.is_empty() {
-                return Err(format!("expected a number before `{unit}`"));
+                return Err(WaitError::NumberExpected {
+                    unit: unit.to_owned(),
+                });
             }
             if unit.is_empty() {
-                return Err(format!("missing unit after `{number}`"));
+                return Err(WaitError::MissingUnit {
+                    number: number.to_owned(),
+                });
             }
-            let per = unit_nanos(unit)
-                .ok_or_else(|| format!("unknown unit `{unit}` (use h, m, s, ms, us, µs or ns)"))?;
+            let per = unit_nanos(unit).ok_or_else(|| WaitError::UnknownUnit {
+                unit: unit.to_owned(),
+            })?;
             total = total
                 .checked_add(component(number, per)?)
-                .ok_or_else(too_long)?;
+                .ok_or(WaitError::TooLong)?;
         }
         total
     };
@@ -314,12 +435,8 @@ fn parse_wait(spec: &str) -> Result<Duration, String> {
     let nanos = u64::try_from(total)
         .ok()
         .filter(|&nanos| nanos <= i64::MAX.unsigned_abs())
-        .ok_or_else(too_long)?;
+        .ok_or(WaitError::TooLong)?;
     Ok(Duration::from_nanos(nanos))
-}
-
-fn too_long() -> String {
-    "the duration is too long".to_owned()
 }
 
 fn unit_nanos(unit: &str) -> Option<u128> {
@@ -335,22 +452,21 @@ fn unit_nanos(unit: &str) -> Option<u128> {
 }
 
 /// `number` (digits with at most one `.`) times `per` nanoseconds.
-fn component(number: &str, per: u128) -> Result<u128, String> {
+fn component(number: &str, per: u128) -> Result<u128, WaitError> {
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if fraction.contains('.') {
-        return Err(format!("`{number}` is not a number"));
-    }
-    if whole.is_empty() && fraction.is_empty() {
-        return Err(format!("`{number}` is not a number"));
+    if fraction.contains('.') || (whole.is_empty() && fraction.is_empty()) {
+        return Err(WaitError::NotANumber {
+            number: number.to_owned(),
+        });
     }
     let mut value: u128 = 0;
     for digit in whole.bytes() {
         value = value
             .checked_mul(10)
             .and_then(|v| v.checked_add(u128::from(digit - b'0')))
-            .ok_or_else(too_long)?;
+            .ok_or(WaitError::TooLong)?;
     }
-    let mut nanos = value.checked_mul(per).ok_or_else(too_long)?;
+    let mut nanos = value.checked_mul(per).ok_or(WaitError::TooLong)?;
     // Digits past the 20th cannot change a whole number of nanoseconds.
     let mut fraction_value: u128 = 0;
     let mut scale: u128 = 1;
@@ -360,7 +476,7 @@ fn component(number: &str, per: u128) -> Result<u128, String> {
     }
     nanos = nanos
         .checked_add(fraction_value * per / scale)
-        .ok_or_else(too_long)?;
+        .ok_or(WaitError::TooLong)?;
     Ok(nanos)
 }
 

@@ -5,24 +5,23 @@ use std::path::Path;
 
 use kiln_core::Ui;
 
-use super::QemuBuilder;
+use super::{QemuBuilder, QemuError};
 
 /// Runs `qemu-img` with `args`; the error carries its stderr.
-async fn qemu_img(args: &[&str]) -> Result<String, String> {
+async fn qemu_img(args: &[&str]) -> Result<String, QemuError> {
     tracing::debug!(?args, "qemu-img");
     let out = tokio::process::Command::new("qemu-img")
         .args(args)
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("qemu-img: {e} (install Debian's qemu-utils package)"))?;
+        .map_err(|source| QemuError::QemuImgSpawn { source })?;
     if !out.status.success() {
-        return Err(format!(
-            "qemu-img {} failed ({}): {}",
-            args.first().copied().unwrap_or_default(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(QemuError::QemuImgFailed {
+            subcommand: args.first().copied().unwrap_or_default().to_owned(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -32,10 +31,10 @@ fn text(p: &Path) -> &str {
 }
 
 /// `qemu-img info`: the image's format and virtual size in bytes.
-async fn info(path: &Path) -> Result<(String, u64), String> {
+async fn info(path: &Path) -> Result<(String, u64), QemuError> {
     let out = qemu_img(&["info", "--output=json", text(path)]).await?;
     let v: serde_json::Value =
-        serde_json::from_str(&out).map_err(|e| format!("qemu-img info: {e}"))?;
+        serde_json::from_str(&out).map_err(|source| QemuError::QemuImgInfo { source })?;
     let format = v["format"].as_str().unwrap_or("raw").to_owned();
     let size = v["virtual-size"].as_u64().unwrap_or(0);
     Ok((format, size))
@@ -45,7 +44,7 @@ async fn info(path: &Path) -> Result<(String, u64), String> {
 pub(super) const DEFAULT_SIZE: &str = "40960M";
 
 /// An empty disk of `disk_size` for installing from an ISO.
-pub(super) async fn create(b: &QemuBuilder, path: &Path) -> Result<(), String> {
+pub(super) async fn create(b: &QemuBuilder, path: &Path) -> Result<(), QemuError> {
     let size = b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE);
     qemu_img(&["create", "-f", &b.format, text(path), size])
         .await
@@ -60,7 +59,7 @@ pub(super) async fn from_image(
     source: &Path,
     path: &Path,
     ui: &dyn Ui,
-) -> Result<(), String> {
+) -> Result<(), QemuError> {
     let (source_format, source_size) = info(source).await?;
     if b.use_backing_file {
         ui.say(&format!(
@@ -93,7 +92,9 @@ pub(super) async fn from_image(
     }
     if !b.skip_resize_disk {
         let size = b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE);
-        let wanted = bytes(size).ok_or_else(|| format!("disk_size {size:?}"))?;
+        let wanted = bytes(size).ok_or_else(|| QemuError::DiskSize {
+            size: size.to_owned(),
+        })?;
         if wanted > source_size {
             ui.say(&format!("Resizing the disk to {size}..."));
             qemu_img(&["resize", "-f", &b.format, text(path), size]).await?;
@@ -128,7 +129,7 @@ pub(super) fn wants_conversion(b: &QemuBuilder) -> bool {
 
 /// Rewrites the disk with `qemu-img convert` (dropping unused clusters, compressing with
 /// `disk_compression`) into a temporary file beside it, then renames it over the disk.
-pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(), String> {
+pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(), QemuError> {
     let tmp = path.with_extension("converting");
     let mut args = vec!["convert", "-O", b.format.as_str()];
     if b.disk_compression {
@@ -141,7 +142,11 @@ pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(),
     }
     tokio::fs::rename(&tmp, path)
         .await
-        .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), path.display()))
+        .map_err(|source| QemuError::Rename {
+            from: tmp.clone(),
+            to: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod accel;
 pub mod bootcmd;
 mod config;
 mod disk;
+mod error;
 pub mod qmp;
 mod vm;
 
@@ -26,6 +27,7 @@ use kiln_core::{
 };
 
 pub use config::QemuBuilder;
+pub use error::QemuError;
 
 use crate::download;
 use crate::http::{HttpServer, HttpSource};
@@ -83,7 +85,8 @@ impl State<'_> {
     }
 }
 
-fn failed(what: &str) -> impl Fn(String) -> BuildError + '_ {
+/// A step's failure: what it was doing, then why.
+fn failed<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BuildError + '_ {
     move |e| BuildError::Failed(format!("{what}: {e}"))
 }
 
@@ -286,7 +289,7 @@ impl<'a> Step<State<'a>> for Run {
             .map_err(failed("choosing the VNC port"))?;
             state.vnc_port = Some(port);
         }
-        let args = vm::arguments(state).map_err(BuildError::Failed)?;
+        let args = vm::arguments(state)?;
         state.cx.ui.say("Starting the virtual machine...");
         tracing::debug!(binary = %b.qemu_binary, ?args, "starting QEMU");
         let vm = Vm::start(&b.qemu_binary, &args, &b.cwd)
@@ -339,31 +342,27 @@ impl<'a> Step<State<'a>> for BootCommand {
                 .cx
                 .ui
                 .say(&format!("Waiting {:?} for boot...", b.boot_wait));
-            vm.sleep(b.boot_wait).await.map_err(BuildError::Failed)?;
+            vm.sleep(b.boot_wait).await?;
         }
         state.cx.ui.say("Typing the boot command...");
         for action in actions {
             match action {
                 bootcmd::Action::Tap { key, shift } => {
                     if shift {
-                        vm.key("shift", true).await.map_err(BuildError::Failed)?;
+                        vm.key("shift", true).await?;
                     }
-                    vm.key(key, true).await.map_err(BuildError::Failed)?;
-                    vm.key(key, false).await.map_err(BuildError::Failed)?;
+                    vm.key(key, true).await?;
+                    vm.key(key, false).await?;
                     if shift {
-                        vm.key("shift", false).await.map_err(BuildError::Failed)?;
+                        vm.key("shift", false).await?;
                     }
-                    vm.sleep(b.boot_key_interval)
-                        .await
-                        .map_err(BuildError::Failed)?;
+                    vm.sleep(b.boot_key_interval).await?;
                 }
                 bootcmd::Action::Hold { key, down } => {
-                    vm.key(key, down).await.map_err(BuildError::Failed)?;
-                    vm.sleep(b.boot_key_interval)
-                        .await
-                        .map_err(BuildError::Failed)?;
+                    vm.key(key, down).await?;
+                    vm.sleep(b.boot_key_interval).await?;
                 }
-                bootcmd::Action::Wait(d) => vm.sleep(d).await.map_err(BuildError::Failed)?,
+                bootcmd::Action::Wait(d) => vm.sleep(d).await?,
             }
         }
         Ok(())
@@ -383,9 +382,7 @@ impl Reached for State<'_> {
         };
         if !self.b.pause_before_connecting.is_zero() {
             let vm = self.vm.as_mut().expect("running");
-            vm.sleep(self.b.pause_before_connecting)
-                .await
-                .map_err(BuildError::Failed)?;
+            vm.sleep(self.b.pause_before_connecting).await?;
         }
         let mut ssh = ssh.clone();
         ssh.port = self.ssh_host_port;

@@ -10,23 +10,39 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 
+use super::QemuError;
+
 /// A connected QMP session.
 pub struct Qmp {
     writer: OwnedWriteHalf,
-    replies: mpsc::Receiver<Result<Value, String>>,
+    replies: mpsc::Receiver<Reply>,
     shutdown: watch::Receiver<Option<String>>,
+}
+
+/// QEMU's answer to a command.
+enum Reply {
+    /// `{"return": ...}`.
+    Return(Value),
+    /// `{"error": {"desc": ...}}`.
+    Error {
+        /// QEMU's description of the error.
+        desc: String,
+    },
 }
 
 impl Qmp {
     /// Connects to the socket QEMU listens on (`-qmp unix:PATH,server=on,wait=off`),
     /// waiting up to `timeout` for it to appear, and leaves capability negotiation.
-    pub async fn connect(path: &Path, timeout: Duration) -> Result<Qmp, String> {
+    pub async fn connect(path: &Path, timeout: Duration) -> Result<Qmp, QemuError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let stream = loop {
             match UnixStream::connect(path).await {
                 Ok(s) => break s,
-                Err(e) if tokio::time::Instant::now() >= deadline => {
-                    return Err(format!("QEMU's control socket {}: {e}", path.display()))
+                Err(source) if tokio::time::Instant::now() >= deadline => {
+                    return Err(QemuError::ControlSocket {
+                        path: path.to_path_buf(),
+                        source,
+                    })
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
@@ -49,7 +65,7 @@ impl Qmp {
         &mut self,
         command: &str,
         arguments: Option<Value>,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, QemuError> {
         let mut request = json!({ "execute": command });
         if let Some(args) = arguments {
             request["arguments"] = args;
@@ -59,16 +75,24 @@ impl Qmp {
         self.writer
             .write_all(line.as_bytes())
             .await
-            .map_err(|e| format!("QMP {command}: {e}"))?;
+            .map_err(|source| QemuError::QmpSend {
+                command: command.to_owned(),
+                source,
+            })?;
         match self.replies.recv().await {
-            Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(format!("QMP {command}: {e}")),
-            None => Err(format!("QMP {command}: QEMU closed the control socket")),
+            Some(Reply::Return(v)) => Ok(v),
+            Some(Reply::Error { desc }) => Err(QemuError::QmpCommand {
+                command: command.to_owned(),
+                desc,
+            }),
+            None => Err(QemuError::QmpClosed {
+                command: command.to_owned(),
+            }),
         }
     }
 
     /// Presses (`down`) or releases the key with QEMU key code `qcode`.
-    pub async fn key(&mut self, qcode: &str, down: bool) -> Result<(), String> {
+    pub async fn key(&mut self, qcode: &str, down: bool) -> Result<(), QemuError> {
         self.execute(
             "input-send-event",
             Some(json!({ "events": [
@@ -88,7 +112,7 @@ impl Qmp {
 
 async fn read_loop(
     mut read: BufReader<tokio::net::unix::OwnedReadHalf>,
-    replies: mpsc::Sender<Result<Value, String>>,
+    replies: mpsc::Sender<Reply>,
     shutdown: watch::Sender<Option<String>>,
 ) {
     let mut line = String::new();
@@ -112,10 +136,10 @@ async fn read_loop(
                 shutdown.send_replace(Some(reason));
             }
         } else if let Some(ret) = message.get("return") {
-            let _ = replies.send(Ok(ret.clone())).await;
+            let _ = replies.send(Reply::Return(ret.clone())).await;
         } else if let Some(err) = message.get("error") {
             let desc = err["desc"].as_str().unwrap_or("unknown error").to_owned();
-            let _ = replies.send(Err(desc)).await;
+            let _ = replies.send(Reply::Error { desc }).await;
         }
         // The greeting ({"QMP": ...}) needs no answer.
     }

@@ -10,25 +10,25 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
 use super::qmp::Qmp;
-use super::State;
+use super::{QemuError, State};
 
 /// How many of QEMU's last stderr lines an error quotes.
 const STDERR_LINES: usize = 20;
 
 /// A port in `min..=max` that nothing listens on right now, picked at random as Packer
 /// does (so parallel builds rarely collide).
-pub(super) fn free_port(min: u16, max: u16) -> Result<u16, String> {
+pub(super) fn free_port(min: u16, max: u16) -> Result<u16, QemuError> {
     for port in crate::ports_from_random_start(min, max) {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(port);
         }
     }
-    Err(format!("no free port between {min} and {max}"))
+    Err(QemuError::NoFreePort { min, max })
 }
 
 /// QEMU's command line: Packer's defaults, with every flag that `qemuargs` also gives
 /// left to `qemuargs`, plus the control socket.
-pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
+pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, QemuError> {
     let b = state.b;
     let disk = state.disk_path();
     let mut defaults: Vec<(&str, String)> = vec![("-name", b.vm_name.clone())];
@@ -100,9 +100,7 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
     }
     if let Some(port) = state.vnc_port {
         let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");
-        let display = port.checked_sub(5900).ok_or_else(|| {
-            format!("VNC port {port} is below 5900, where QEMU's VNC displays start")
-        })?;
+        let display = port.checked_sub(5900).ok_or(QemuError::VncPort { port })?;
         defaults.push(("-vnc", format!("{bind}:{display}")));
     }
 
@@ -111,7 +109,10 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, String> {
     for group in &b.qemuargs {
         let mut rendered = Vec::new();
         for a in group {
-            rendered.push(super::bootcmd::render(a, &vars).map_err(|e| format!("qemuargs: {e}"))?);
+            rendered.push(
+                super::bootcmd::render(a, &vars)
+                    .map_err(|source| QemuError::QemuArgs { source })?,
+            );
         }
         user.push(rendered);
     }
@@ -146,11 +147,11 @@ pub(super) struct Vm {
 
 impl Vm {
     /// Starts QEMU with `args` (plus its control socket) in `cwd`, and connects to it.
-    pub(super) async fn start(binary: &str, args: &[String], cwd: &Path) -> Result<Vm, String> {
+    pub(super) async fn start(binary: &str, args: &[String], cwd: &Path) -> Result<Vm, QemuError> {
         let control = tempfile::Builder::new()
             .prefix("kiln-qemu")
             .tempdir()
-            .map_err(|e| format!("creating the control directory: {e}"))?;
+            .map_err(|source| QemuError::ControlDir { source })?;
         let socket = control.path().join("qmp.sock");
         let mut command = tokio::process::Command::new(binary);
         command
@@ -163,8 +164,9 @@ impl Vm {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         crate::process::die_with_parent(&mut command);
-        let mut child = command.spawn().map_err(|e| {
-            format!("{binary}: {e} (install Debian's qemu-system-x86 package, or set qemu_binary)")
+        let mut child = command.spawn().map_err(|source| QemuError::QemuSpawn {
+            binary: binary.to_owned(),
+            source,
         })?;
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         for stream in [
@@ -220,7 +222,7 @@ impl Vm {
         let connect = Qmp::connect(&socket, Duration::from_secs(30));
         let qmp = tokio::select! {
             r = connect => r,
-            why = vm.exited() => Err(format!("QEMU exited at once: {why}")),
+            exit = vm.exited() => Err(QemuError::ExitedAtOnce { exit }),
         };
         match qmp {
             Ok(q) => {
@@ -268,18 +270,18 @@ impl Vm {
     }
 
     /// Sleeps for `d`, failing early if QEMU exits meanwhile.
-    pub(super) async fn sleep(&mut self, d: Duration) -> Result<(), String> {
+    pub(super) async fn sleep(&mut self, d: Duration) -> Result<(), QemuError> {
         tokio::select! {
             _ = tokio::time::sleep(d) => Ok(()),
-            why = self.exited() => Err(format!("the virtual machine stopped: {why}")),
+            exit = self.exited() => Err(QemuError::Stopped { exit }),
         }
     }
 
     /// Presses or releases a key.
-    pub(super) async fn key(&mut self, qcode: &str, down: bool) -> Result<(), String> {
+    pub(super) async fn key(&mut self, qcode: &str, down: bool) -> Result<(), QemuError> {
         match &mut self.qmp {
             Some(q) => q.key(qcode, down).await,
-            None => Err("QEMU's control socket is not connected".into()),
+            None => Err(QemuError::NotConnected),
         }
     }
 

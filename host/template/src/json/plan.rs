@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use kiln_core::plan::{BuildPlan, ConfigBlock, PostProcessorPlan, StepPlan};
 use kiln_core::{Diagnostic, Grant, Limits};
 
-use super::interpolate::{self, Scope, UserVars};
+use super::interpolate::{self, EvalError, Scope, UserVars};
 use super::reader::{Member, Node, Value};
 use super::source::JsonFile;
 use super::template::{Builder, JsonTemplate, PostProcessor, Provisioner, PACKER_VERSION};
@@ -19,7 +19,7 @@ struct Known<'a> {
 }
 
 impl UserVars for Known<'_> {
-    fn user(&mut self, name: &str) -> Result<String, String> {
+    fn user(&mut self, name: &str) -> Result<String, EvalError> {
         match self.values.get(name) {
             Some(v) => Ok(v.clone()),
             None => {

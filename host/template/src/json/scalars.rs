@@ -114,10 +114,24 @@ pub fn article(kind: &str) -> String {
     }
 }
 
+/// A string that is not a Go duration; the message is Go's `time.ParseDuration`'s
+/// (`time: unknown unit "d" in duration "5d"`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DurationError {
+    /// The text as written.
+    pub text: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
 /// Go's `time.ParseDuration`; `None` for zero or negative durations, which Packer
 /// treats as not set.
-pub fn parse_go_duration(s: &str) -> Result<Option<Duration>, String> {
-    let nanos = gotime::parse_duration(s)?;
+pub fn parse_go_duration(s: &str) -> Result<Option<Duration>, DurationError> {
+    let nanos = gotime::parse_duration(s).map_err(|message| DurationError {
+        text: s.to_owned(),
+        message,
+    })?;
     Ok((nanos >= 1.0).then(|| Duration::from_nanos(nanos as u64)))
 }
 

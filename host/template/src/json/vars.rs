@@ -10,7 +10,7 @@ use std::ops::Range;
 use kiln_core::diag::did_you_mean;
 use kiln_core::Diagnostic;
 
-use super::interpolate::{self, Scope, UserVars};
+use super::interpolate::{self, EvalError, Scope, UserVars};
 use super::reader::Value;
 use super::source::JsonFile;
 use super::template::JsonTemplate;
@@ -226,30 +226,26 @@ struct Resolver<'a> {
     /// Set when a variable being rendered used another that failed: the failure is
     /// reported once, where it starts.
     dependency_failed: bool,
-    failures: Vec<(String, String)>,
+    failures: Vec<(String, EvalError)>,
 }
 
 impl Resolver<'_> {
     /// The interpolated value of `name`, resolving the variables it refers to first.
-    fn resolve(&mut self, name: &str) -> Result<String, String> {
+    fn resolve(&mut self, name: &str) -> Result<String, EvalError> {
         if let Some(done) = self.done.get(name) {
-            return done
-                .clone()
-                .map_err(|()| format!("variable {name:?} could not be interpolated"));
+            return done.clone().map_err(|()| EvalError::VariableFailed {
+                name: name.to_owned(),
+            });
         }
         let Some(raw) = self.raws.get(name) else {
-            return Err(format!(
-                "variable not set: {name}: Packer treats all variables used to interpolate \
-                 other user variables as required"
-            ));
+            return Err(EvalError::VariableNotSet {
+                name: name.to_owned(),
+            });
         };
         if let Some(pos) = self.in_progress.iter().position(|n| n == name) {
             let mut cycle = self.in_progress[pos..].to_vec();
             cycle.push(name.to_owned());
-            let e = format!(
-                "variables refer to each other in a cycle: {}",
-                cycle.join(" → ")
-            );
+            let e = EvalError::VariableCycle { cycle };
             self.failures.push((name.to_owned(), e.clone()));
             self.done.insert(name.to_owned(), Err(()));
             return Err(e);
@@ -257,7 +253,10 @@ impl Resolver<'_> {
         self.in_progress.push(name.to_owned());
         let outer = std::mem::replace(&mut self.dependency_failed, false);
         let result = interpolate::parse(&raw.text)
-            .map_err(|e| e.message)
+            .map_err(|error| EvalError::VariableSyntax {
+                name: name.to_owned(),
+                error,
+            })
             .and_then(|tpl| {
                 let scope = self.scope;
                 interpolate::render(&tpl, scope, self)
@@ -280,7 +279,7 @@ impl Resolver<'_> {
 }
 
 impl UserVars for Resolver<'_> {
-    fn user(&mut self, name: &str) -> Result<String, String> {
+    fn user(&mut self, name: &str) -> Result<String, EvalError> {
         let result = self.resolve(name);
         if result.is_err() && self.raws.contains_key(name) {
             self.dependency_failed = true;

@@ -109,12 +109,15 @@ fn render_honours_trim_markers() {
     // Without a space after it, `-` is not a trim marker.
     assert!(render("a {{-.Name}} b", &vars())
         .unwrap_err()
+        .to_string()
         .starts_with("unsupported template expression `{{ -.Name }}`"));
 }
 
 #[test]
 fn render_rejects_unknown_variable() {
-    let err = render("http://{{ .HTTPAddr }}/ks.cfg", &vars()).unwrap_err();
+    let err = render("http://{{ .HTTPAddr }}/ks.cfg", &vars())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "unknown variable `.HTTPAddr` in boot_command; \
@@ -123,16 +126,19 @@ fn render_rejects_unknown_variable() {
     // Variable names are case-sensitive, as in Go templates.
     assert!(render("{{ .httpip }}", &vars())
         .unwrap_err()
+        .to_string()
         .starts_with("unknown variable `.httpip`"));
     assert_eq!(
-        render("{{ .X }}", &[]).unwrap_err(),
+        render("{{ .X }}", &[]).unwrap_err().to_string(),
         "unknown variable `.X` in boot_command; known variables: none"
     );
 }
 
 #[test]
 fn render_rejects_unclosed_braces() {
-    let err = render("url=http://{{ .HTTPIP :8080<enter>", &vars()).unwrap_err();
+    let err = render("url=http://{{ .HTTPIP :8080<enter>", &vars())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "unclosed `{{` in boot_command: `{{ .HTTPIP :8080<enter>` has no matching `}}`; \
@@ -142,13 +148,16 @@ fn render_rejects_unclosed_braces() {
 
 #[test]
 fn render_rejects_other_expressions() {
-    let err = render(r#"{{ user "x" }}"#, &vars()).unwrap_err();
+    let err = render(r#"{{ user "x" }}"#, &vars())
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         r#"unsupported template expression `{{ user "x" }}` in boot_command: only variables such as `{{ .HTTPIP }}` can be used; known variables: .HTTPIP, .HTTPPort, .Name"#
     );
     assert!(render("{{ }}", &vars())
         .unwrap_err()
+        .to_string()
         .starts_with("unsupported template expression `{{  }}`"));
 }
 
@@ -275,7 +284,15 @@ fn parses_waits() {
 #[test]
 fn rejects_malformed_waits() {
     assert_eq!(
-        parse("ab<wait5x>").unwrap_err(),
+        parse("ab<wait5x>"),
+        Err(BootCommandError::BadWait {
+            special: "wait5x".into(),
+            position: 3,
+            reason: WaitError::UnknownUnit { unit: "x".into() },
+        })
+    );
+    assert_eq!(
+        parse("ab<wait5x>").unwrap_err().to_string(),
         "bad duration in `<wait5x>` at position 3: unknown unit `x` (use h, m, s, ms, us, µs or ns); \
          write a Go duration such as <wait500ms> or <wait1m30s>, or seconds such as <wait5>"
     );
@@ -294,7 +311,7 @@ fn rejects_malformed_waits() {
         ),
     ];
     for (text, reason) in errors {
-        let err = parse(text).unwrap_err();
+        let err = parse(text).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!("bad duration in `{text}` at position 1: {reason}")),
             "{text}: {err}"
@@ -365,19 +382,20 @@ fn types_unrecognised_angle_brackets_literally() {
 #[test]
 fn rejects_non_ascii_characters() {
     assert_eq!(
-        parse("<enter>café").unwrap_err(),
+        parse("<enter>café").unwrap_err().to_string(),
         "boot_command cannot type 'é' (U+00E9) at position 11: \
          it can only type US-keyboard ASCII"
     );
     assert!(parse("<entér>")
         .unwrap_err()
+        .to_string()
         .contains("'é' (U+00E9) at position 5"));
 }
 
 #[test]
 fn rejects_control_characters() {
     assert_eq!(
-        parse("a\u{7}").unwrap_err(),
+        parse("a\u{7}").unwrap_err().to_string(),
         "boot_command cannot type control character U+0007 at position 2: \
          it can only type US-keyboard ASCII (use a special such as <enter> for other keys)"
     );

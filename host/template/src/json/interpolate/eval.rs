@@ -6,7 +6,7 @@
 
 use super::clock::Clock;
 use super::parse::{
-    describe, Arg, Command, Control, ControlKind, Node, NumConst, Pipeline, Template,
+    describe, Arg, Command, Control, ControlKind, Node, NumConst, ParseError, Pipeline, Template,
 };
 use kiln_functions::gotime::RFC3339;
 
@@ -31,7 +31,157 @@ pub struct Scope<'a> {
 /// Where `{{user}}` reads from.
 pub trait UserVars {
     /// The value of user variable `name`, or why there is none.
-    fn user(&mut self, name: &str) -> Result<String, String>;
+    fn user(&mut self, name: &str) -> Result<String, EvalError>;
+}
+
+/// Why a template string could not be evaluated while loading. The messages are worded
+/// as Go's `text/template` and Packer word them, so they match what Packer prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// An action failed; `action` is the action as written (`{{user `x`}}`).
+    #[error("{action}: {error}")]
+    InAction {
+        action: String,
+        error: Box<EvalError>,
+    },
+    /// The condition of an `{{if}}` failed; `condition` is the pipeline as written.
+    #[error("{{{{if {condition}}}}}: {error}")]
+    InCondition {
+        condition: String,
+        error: Box<EvalError>,
+    },
+    /// Function `function` failed.
+    #[error("error calling {function}: {error}")]
+    Calling {
+        function: String,
+        error: Box<EvalError>,
+    },
+    /// `{{with}}` or `{{range}}` over a value computed while loading.
+    #[error(
+        "{{{{{keyword} {pipe}}}}}: `{keyword}` over a value known while loading is not supported by Kiln"
+    )]
+    UnsupportedControl { keyword: &'static str, pipe: String },
+    /// `nil` in the place of a function.
+    #[error("nil is not a command")]
+    NilCommand,
+    /// `.Field` or `$x` where the value is needed while loading.
+    #[error("template data is not available while loading")]
+    TemplateData,
+    /// A function with fixed parameters given another number of arguments.
+    #[error("wrong number of args for {function}: want {want} got {got}")]
+    WrongArgCount {
+        function: String,
+        want: usize,
+        got: usize,
+    },
+    /// A variadic function given fewer than its fixed arguments.
+    #[error("wrong number of args for {function}: want at least {want} got {got}")]
+    TooFewArgs {
+        function: String,
+        want: usize,
+        got: usize,
+    },
+    /// A literal that is not an integer where one is expected; `found` as written.
+    #[error("expected integer; found {found}")]
+    ExpectedInteger { found: String },
+    /// A literal that is not a string where one is expected; `found` as written.
+    #[error("expected string; found {found}")]
+    ExpectedString { found: String },
+    /// A literal `nil` passed where a value of type `expected` is expected.
+    #[error("cannot assign nil to {expected}")]
+    NilArgument { expected: &'static str },
+    /// A computed nil passed where a value of type `expected` is expected.
+    #[error("invalid value; expected {expected}")]
+    NilValue { expected: &'static str },
+    /// A computed value of type `got` passed where `expected` is expected.
+    #[error("wrong type for value; expected {expected}; got {got}")]
+    WrongType {
+        expected: &'static str,
+        got: &'static str,
+    },
+    /// `{{env}}` outside variable defaults.
+    #[error("env vars are not allowed here")]
+    EnvNotAllowed,
+    /// `{{build_name}}`, `{{build_type}}` or `{{packer_version}}` where Packer does not
+    /// provide it.
+    #[error("{function} not available")]
+    NotAvailable { function: &'static str },
+    /// `{{isotime}}` with more than one layout.
+    #[error("too many values, 1 needed: [{}]", .values.join(" "))]
+    TooManyValues { values: Vec<String> },
+    /// `{{split}}` with a negative index.
+    #[error("runtime error: index out of range [{index}]")]
+    NegativeSplitIndex { index: i64 },
+    /// `{{split}}` with an index past the parts.
+    #[error(
+        "the substring {index} was unavailable using the separator value, {separator}, only {found} values were found"
+    )]
+    SubstringUnavailable {
+        index: i64,
+        separator: String,
+        found: usize,
+    },
+    /// `{{sed}}`, removed from Packer.
+    #[error(
+        "template function `sed` is deprecated use `replace` or `replace_all` instead.Documentation: https://www.packer.io/docs/templates/engine"
+    )]
+    SedDeprecated,
+    /// `{{consul_key}}` outside the variables section.
+    #[error("consul_key is not allowed here")]
+    ConsulKeyNotAllowed,
+    /// `{{vault}}` outside the variables section.
+    #[error("Vault vars are only allowed in the variables section")]
+    VaultNotAllowed,
+    /// `{{aws_secretsmanager}}` outside the variables section.
+    #[error("AWS Secrets Manager is only allowed in the variables section")]
+    SecretsManagerNotAllowed,
+    /// A secrets function in the variables section, which Kiln does not run.
+    #[error(
+        "`{function}` is not supported by Kiln: it would contact a secrets service while loading the template"
+    )]
+    SecretsService { function: String },
+    /// `{{len}}` of a value that has no length.
+    #[error("len of type {ty}")]
+    LenOfType { ty: &'static str },
+    /// `{{index}}` past the end of a string.
+    #[error("index out of range: {index}")]
+    IndexOutOfRange { index: i64 },
+    /// `{{index}}` into a string with an index that is not an integer.
+    #[error("cannot index slice/array with type {ty}")]
+    IndexType { ty: &'static str },
+    /// `{{index}}` into a value that cannot be indexed.
+    #[error("can't index item of type {ty}")]
+    NotIndexable { ty: &'static str },
+    /// `{{eq}}` with one argument.
+    #[error("missing argument for comparison")]
+    MissingComparisonArgument,
+    /// `{{lt}}`, `{{le}}`, `{{gt}}` or `{{ge}}` of booleans or nil.
+    #[error("invalid type for comparison")]
+    InvalidComparisonType,
+    /// A comparison of values of different types.
+    #[error("incompatible types for comparison")]
+    IncomparableTypes,
+    /// A Packer or Go function Kiln does not implement.
+    #[error("`{function}` is not supported by Kiln in JSON templates")]
+    UnsupportedFunction { function: String },
+    /// `{{user}}` of a variable that has no value, in a variable's value.
+    #[error(
+        "variable not set: {name}: Packer treats all variables used to interpolate other user variables as required"
+    )]
+    VariableNotSet { name: String },
+    /// `{{user}}` of a variable whose own value failed (reported where it failed).
+    #[error("variable {name:?} could not be interpolated")]
+    VariableFailed { name: String },
+    /// Variables whose values read each other; `cycle` starts and ends with the same
+    /// name.
+    #[error("variables refer to each other in a cycle: {}", .cycle.join(" → "))]
+    VariableCycle { cycle: Vec<String> },
+    /// The value of variable `name` is not a valid template.
+    #[error("{}", .error.message)]
+    VariableSyntax { name: String, error: ParseError },
+    /// `{{user}}` where no variables can be read (folding constants).
+    #[error("no variables while folding constants")]
+    NoVariables,
 }
 
 /// A value inside a pipeline.
@@ -88,7 +238,7 @@ pub fn render(
     template: &Template,
     scope: &Scope<'_>,
     vars: &mut dyn UserVars,
-) -> Result<String, String> {
+) -> Result<String, EvalError> {
     let mut ev = Evaluator { scope, vars };
     let mut out = String::new();
     ev.nodes(&template.nodes, &mut out)?;
@@ -100,7 +250,7 @@ pub fn eval_pipeline(
     pipe: &Pipeline,
     scope: &Scope<'_>,
     vars: &mut dyn UserVars,
-) -> Result<Val, String> {
+) -> Result<Val, EvalError> {
     Evaluator { scope, vars }.pipe(pipe)
 }
 
@@ -148,13 +298,16 @@ struct Evaluator<'s, 'v> {
 }
 
 impl Evaluator<'_, '_> {
-    fn nodes(&mut self, nodes: &[Node], out: &mut String) -> Result<(), String> {
+    fn nodes(&mut self, nodes: &[Node], out: &mut String) -> Result<(), EvalError> {
         for node in nodes {
             match node {
                 Node::Text(t) => out.push_str(t),
                 Node::Action(a) if a.pipe.refers_to_data() => out.push_str(&a.raw),
                 Node::Action(a) => {
-                    let v = self.pipe(&a.pipe).map_err(|e| format!("{}: {e}", a.raw))?;
+                    let v = self.pipe(&a.pipe).map_err(|e| EvalError::InAction {
+                        action: a.raw.clone(),
+                        error: Box::new(e),
+                    })?;
                     match v {
                         Val::Nil => out.push_str("<no value>"),
                         v => out.push_str(&v.print()),
@@ -166,7 +319,7 @@ impl Evaluator<'_, '_> {
         Ok(())
     }
 
-    fn control(&mut self, c: &Control, out: &mut String) -> Result<(), String> {
+    fn control(&mut self, c: &Control, out: &mut String) -> Result<(), EvalError> {
         if c.pipe.refers_to_data() {
             out.push_str(&format!("{{{{{} {}}}}}", c.kind.keyword(), c.pipe_src));
             self.nodes(&c.body, out)?;
@@ -178,16 +331,15 @@ impl Evaluator<'_, '_> {
             return Ok(());
         }
         if c.kind != ControlKind::If {
-            return Err(format!(
-                "{{{{{} {}}}}}: `{}` over a value known while loading is not supported by Kiln",
-                c.kind.keyword(),
-                c.pipe_src,
-                c.kind.keyword()
-            ));
+            return Err(EvalError::UnsupportedControl {
+                keyword: c.kind.keyword(),
+                pipe: c.pipe_src.clone(),
+            });
         }
-        let cond = self
-            .pipe(&c.pipe)
-            .map_err(|e| format!("{{{{if {}}}}}: {e}", c.pipe_src))?;
+        let cond = self.pipe(&c.pipe).map_err(|e| EvalError::InCondition {
+            condition: c.pipe_src.clone(),
+            error: Box::new(e),
+        })?;
         if cond.truthy() {
             self.nodes(&c.body, out)
         } else if let Some(e) = &c.else_body {
@@ -197,7 +349,7 @@ impl Evaluator<'_, '_> {
         }
     }
 
-    fn pipe(&mut self, p: &Pipeline) -> Result<Val, String> {
+    fn pipe(&mut self, p: &Pipeline) -> Result<Val, EvalError> {
         let mut piped = None;
         for cmd in &p.cmds {
             piped = Some(self.command(cmd, piped)?);
@@ -205,35 +357,35 @@ impl Evaluator<'_, '_> {
         Ok(piped.unwrap_or(Val::Nil))
     }
 
-    fn command(&mut self, cmd: &Command, piped: Option<Val>) -> Result<Val, String> {
+    fn command(&mut self, cmd: &Command, piped: Option<Val>) -> Result<Val, EvalError> {
         match &cmd.args[0] {
             Arg::Func(name) => self.call(name, &cmd.args[1..], piped),
             Arg::Pipe(p) => self.pipe(p),
             Arg::Str(s) => Ok(Val::Str(s.clone())),
             Arg::Number(n) => Ok(ideal(n)),
             Arg::Bool(b) => Ok(Val::Bool(*b)),
-            Arg::Nil => Err("nil is not a command".into()),
-            Arg::Field(_) | Arg::Variable(_) => {
-                Err("template data is not available while loading".into())
-            }
+            Arg::Nil => Err(EvalError::NilCommand),
+            Arg::Field(_) | Arg::Variable(_) => Err(EvalError::TemplateData),
         }
     }
 
-    fn call(&mut self, name: &str, args: &[Arg], piped: Option<Val>) -> Result<Val, String> {
+    fn call(&mut self, name: &str, args: &[Arg], piped: Option<Val>) -> Result<Val, EvalError> {
         let (fixed, variadic) = signature(name);
         let given = args.len() + usize::from(piped.is_some());
         match variadic {
             None if given != fixed.len() => {
-                return Err(format!(
-                    "wrong number of args for {name}: want {} got {given}",
-                    fixed.len()
-                ))
+                return Err(EvalError::WrongArgCount {
+                    function: name.to_owned(),
+                    want: fixed.len(),
+                    got: given,
+                })
             }
             Some(_) if given < fixed.len() => {
-                return Err(format!(
-                    "wrong number of args for {name}: want at least {} got {given}",
-                    fixed.len()
-                ))
+                return Err(EvalError::TooFewArgs {
+                    function: name.to_owned(),
+                    want: fixed.len(),
+                    got: given,
+                })
             }
             _ => {}
         }
@@ -245,22 +397,29 @@ impl Evaluator<'_, '_> {
         if let Some(v) = piped {
             vals.push(check(v, ty_of(given - 1))?);
         }
-        self.apply(name, vals)
-            .map_err(|e| format!("error calling {name}: {e}"))
+        self.apply(name, vals).map_err(|e| EvalError::Calling {
+            function: name.to_owned(),
+            error: Box::new(e),
+        })
     }
 
     /// An argument, converted to `ty` as Go's `evalArg` does.
-    fn arg(&mut self, a: &Arg, ty: Ty) -> Result<Val, String> {
+    fn arg(&mut self, a: &Arg, ty: Ty) -> Result<Val, EvalError> {
         match (a, ty) {
             (Arg::Str(s), Ty::Str | Ty::Any) => Ok(Val::Str(s.clone())),
-            (Arg::Number(n), Ty::Int) => n
-                .int
-                .map(Val::Int)
-                .ok_or_else(|| format!("expected integer; found {}", n.text)),
+            (Arg::Number(n), Ty::Int) => {
+                n.int
+                    .map(Val::Int)
+                    .ok_or_else(|| EvalError::ExpectedInteger {
+                        found: n.text.clone(),
+                    })
+            }
             (Arg::Number(n), Ty::Any) => Ok(ideal(n)),
             (Arg::Bool(b), Ty::Any) => Ok(Val::Bool(*b)),
             (Arg::Nil, Ty::Any) => Ok(Val::Nil),
-            (Arg::Nil, ty) => Err(format!("cannot assign nil to {}", ty.name())),
+            (Arg::Nil, ty) => Err(EvalError::NilArgument {
+                expected: ty.name(),
+            }),
             (Arg::Func(f), _) => {
                 let v = self.call(f, &[], None)?;
                 check(v, ty)
@@ -269,11 +428,9 @@ impl Evaluator<'_, '_> {
                 let v = self.pipe(p)?;
                 check(v, ty)
             }
-            (Arg::Field(_) | Arg::Variable(_), _) => {
-                Err("template data is not available while loading".into())
-            }
-            (a, Ty::Str) => Err(format!("expected string; found {}", describe(a))),
-            (a, _) => Err(format!("expected integer; found {}", describe(a))),
+            (Arg::Field(_) | Arg::Variable(_), _) => Err(EvalError::TemplateData),
+            (a, Ty::Str) => Err(EvalError::ExpectedString { found: describe(a) }),
+            (a, _) => Err(EvalError::ExpectedInteger { found: describe(a) }),
         }
     }
 
@@ -284,7 +441,7 @@ impl Evaluator<'_, '_> {
         }
     }
 
-    fn apply(&mut self, name: &str, args: Vec<Val>) -> Result<Val, String> {
+    fn apply(&mut self, name: &str, args: Vec<Val>) -> Result<Val, EvalError> {
         let s = |i: usize| Self::str_arg(&args[i]).to_owned();
         let int = |i: usize| match args[i] {
             Val::Int(n) => n,
@@ -302,31 +459,39 @@ impl Evaluator<'_, '_> {
                         .map(|(_, v)| v.clone())
                         .unwrap_or_default(),
                 ),
-                None => Err("env vars are not allowed here".into()),
+                None => Err(EvalError::EnvNotAllowed),
             },
-            "build_name" => scope
-                .build
-                .map(|(n, _)| Val::Str(n.to_owned()))
-                .ok_or_else(|| "build_name not available".into()),
-            "build_type" => scope
-                .build
-                .map(|(_, t)| Val::Str(t.to_owned()))
-                .ok_or_else(|| "build_type not available".into()),
+            "build_name" => {
+                scope
+                    .build
+                    .map(|(n, _)| Val::Str(n.to_owned()))
+                    .ok_or(EvalError::NotAvailable {
+                        function: "build_name",
+                    })
+            }
+            "build_type" => {
+                scope
+                    .build
+                    .map(|(_, t)| Val::Str(t.to_owned()))
+                    .ok_or(EvalError::NotAvailable {
+                        function: "build_type",
+                    })
+            }
             "template_dir" => text(scope.template_dir.to_owned()),
             "pwd" => text(scope.pwd.to_owned()),
-            "packer_version" => scope
-                .packer_version
-                .map(|v| Val::Str(v.to_owned()))
-                .ok_or_else(|| "packer_version not available".into()),
+            "packer_version" => scope.packer_version.map(|v| Val::Str(v.to_owned())).ok_or(
+                EvalError::NotAvailable {
+                    function: "packer_version",
+                },
+            ),
             "timestamp" => text(scope.clock.unix.to_string()),
             "uuid" => text(time_ordered_uuid(scope.clock)),
             "isotime" => match args.len() {
                 0 => text(scope.clock.format_go(RFC3339)),
                 1 => text(scope.clock.format_go(&s(0))),
-                _ => Err(format!(
-                    "too many values, 1 needed: [{}]",
-                    args.iter().map(Val::print).collect::<Vec<_>>().join(" ")
-                )),
+                _ => Err(EvalError::TooManyValues {
+                    values: args.iter().map(Val::print).collect(),
+                }),
             },
             "strftime" => text(scope.clock.strftime(&s(0))),
             "split" => {
@@ -334,11 +499,12 @@ impl Evaluator<'_, '_> {
                 let parts = go_split(&k, &sep);
                 match usize::try_from(i).ok().and_then(|i| parts.get(i)) {
                     Some(p) => text((*p).to_owned()),
-                    None if i < 0 => Err(format!("runtime error: index out of range [{i}]")),
-                    None => Err(format!(
-                        "the substring {i} was unavailable using the separator value, {sep}, only {} values were found",
-                        parts.len()
-                    )),
+                    None if i < 0 => Err(EvalError::NegativeSplitIndex { index: i }),
+                    None => Err(EvalError::SubstringUnavailable {
+                        index: i,
+                        found: parts.len(),
+                        separator: sep,
+                    }),
                 }
             }
             "replace" => {
@@ -351,14 +517,14 @@ impl Evaluator<'_, '_> {
             "replace_all" => text(s(2).replace(&s(0), &s(1))),
             "upper" => text(s(0).to_uppercase()),
             "lower" => text(s(0).to_lowercase()),
-            "sed" => Err("template function `sed` is deprecated use `replace` or `replace_all` instead.Documentation: https://www.packer.io/docs/templates/engine".into()),
+            "sed" => Err(EvalError::SedDeprecated),
             "consul_key" | "vault" | "aws_secretsmanager" => Err(match (scope.env, name) {
-                (None, "consul_key") => "consul_key is not allowed here".into(),
-                (None, "vault") => "Vault vars are only allowed in the variables section".into(),
-                (None, _) => "AWS Secrets Manager is only allowed in the variables section".into(),
-                (Some(_), _) => format!(
-                    "`{name}` is not supported by Kiln: it would contact a secrets service while loading the template"
-                ),
+                (None, "consul_key") => EvalError::ConsulKeyNotAllowed,
+                (None, "vault") => EvalError::VaultNotAllowed,
+                (None, _) => EvalError::SecretsManagerNotAllowed,
+                (Some(_), _) => EvalError::SecretsService {
+                    function: name.to_owned(),
+                },
             }),
             "and" => Ok(args
                 .iter()
@@ -375,7 +541,7 @@ impl Evaluator<'_, '_> {
             "not" => Ok(Val::Bool(!args[0].truthy())),
             "len" => match &args[0] {
                 Val::Str(s) => Ok(Val::Int(i64::try_from(s.len()).unwrap_or(i64::MAX))),
-                v => Err(format!("len of type {}", v.type_name())),
+                v => Err(EvalError::LenOfType { ty: v.type_name() }),
             },
             "index" => {
                 let mut v = args[0].clone();
@@ -385,23 +551,27 @@ impl Evaluator<'_, '_> {
                             .ok()
                             .and_then(|i| s.as_bytes().get(i))
                             .map(|b| Val::Int(i64::from(*b)))
-                            .ok_or_else(|| format!("index out of range: {i}"))?,
+                            .ok_or(EvalError::IndexOutOfRange { index: *i })?,
                         (Val::Str(_), other) => {
-                            return Err(format!("cannot index slice/array with type {}", other.type_name()))
+                            return Err(EvalError::IndexType {
+                                ty: other.type_name(),
+                            })
                         }
-                        (other, _) => return Err(format!("can't index item of type {}", other.type_name())),
+                        (other, _) => {
+                            return Err(EvalError::NotIndexable {
+                                ty: other.type_name(),
+                            })
+                        }
                     };
                 }
                 Ok(v)
             }
             "print" => text(go_sprint(&args)),
-            "println" => text(
-                args.iter().map(Val::print).collect::<Vec<_>>().join(" ") + "\n",
-            ),
+            "println" => text(args.iter().map(Val::print).collect::<Vec<_>>().join(" ") + "\n"),
             "printf" => text(go_sprintf(&s(0), &args[1..])),
             "eq" => {
                 if args.len() < 2 {
-                    return Err("missing argument for comparison".into());
+                    return Err(EvalError::MissingComparisonArgument);
                 }
                 for other in &args[1..] {
                     if compare(&args[0], other)? == std::cmp::Ordering::Equal {
@@ -410,10 +580,12 @@ impl Evaluator<'_, '_> {
                 }
                 Ok(Val::Bool(false))
             }
-            "ne" => Ok(Val::Bool(compare(&args[0], &args[1])? != std::cmp::Ordering::Equal)),
+            "ne" => Ok(Val::Bool(
+                compare(&args[0], &args[1])? != std::cmp::Ordering::Equal,
+            )),
             "lt" | "le" | "gt" | "ge" => {
                 if matches!(args[0], Val::Bool(_) | Val::Nil) {
-                    return Err("invalid type for comparison".into());
+                    return Err(EvalError::InvalidComparisonType);
                 }
                 let o = compare(&args[0], &args[1])?;
                 use std::cmp::Ordering::{Greater, Less};
@@ -424,7 +596,9 @@ impl Evaluator<'_, '_> {
                     _ => o != Less,
                 }))
             }
-            other => Err(format!("`{other}` is not supported by Kiln in JSON templates")),
+            other => Err(EvalError::UnsupportedFunction {
+                function: other.to_owned(),
+            }),
         }
     }
 }
@@ -442,19 +616,20 @@ fn ideal(n: &NumConst) -> Val {
 }
 
 /// A computed value passed where `ty` is expected.
-fn check(v: Val, ty: Ty) -> Result<Val, String> {
+fn check(v: Val, ty: Ty) -> Result<Val, EvalError> {
     match (&v, ty) {
         (_, Ty::Any) | (Val::Str(_), Ty::Str) | (Val::Int(_), Ty::Int) => Ok(v),
-        (Val::Nil, ty) => Err(format!("invalid value; expected {}", ty.name())),
-        (v, ty) => Err(format!(
-            "wrong type for value; expected {}; got {}",
-            ty.name(),
-            v.type_name()
-        )),
+        (Val::Nil, ty) => Err(EvalError::NilValue {
+            expected: ty.name(),
+        }),
+        (v, ty) => Err(EvalError::WrongType {
+            expected: ty.name(),
+            got: v.type_name(),
+        }),
     }
 }
 
-fn compare(a: &Val, b: &Val) -> Result<std::cmp::Ordering, String> {
+fn compare(a: &Val, b: &Val) -> Result<std::cmp::Ordering, EvalError> {
     use std::cmp::Ordering;
     match (a, b) {
         (Val::Str(x), Val::Str(y)) => Ok(x.cmp(y)),
@@ -462,7 +637,7 @@ fn compare(a: &Val, b: &Val) -> Result<std::cmp::Ordering, String> {
         (Val::Float(x), Val::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Less)),
         (Val::Bool(x), Val::Bool(y)) => Ok(x.cmp(y)),
         (Val::Nil, Val::Nil) => Ok(Ordering::Equal),
-        _ => Err("incompatible types for comparison".into()),
+        _ => Err(EvalError::IncomparableTypes),
     }
 }
 

@@ -8,7 +8,7 @@ mod lex;
 mod parse;
 
 pub use clock::Clock;
-pub use eval::{eval_pipeline, go_float, render, Scope, UserVars, Val};
+pub use eval::{eval_pipeline, go_float, render, EvalError, Scope, UserVars, Val};
 pub use parse::{parse, Arg, Command, Control, ControlKind, Node, Pipeline, Template};
 
 #[cfg(test)]
@@ -22,7 +22,7 @@ mod tests {
     struct Vars(BTreeMap<&'static str, &'static str>);
 
     impl UserVars for Vars {
-        fn user(&mut self, name: &str) -> Result<String, String> {
+        fn user(&mut self, name: &str) -> Result<String, EvalError> {
             Ok(self.0.get(name).map(|v| v.to_string()).unwrap_or_default())
         }
     }
@@ -46,7 +46,7 @@ mod tests {
     fn run_in(src: &str, scope: &Scope<'_>) -> Result<String, String> {
         let t = parse(src).map_err(|e| e.message)?;
         let mut vars = Vars(BTreeMap::from([("x", "Hello-World"), ("n", "5")]));
-        render(&t, scope, &mut vars)
+        render(&t, scope, &mut vars).map_err(|e| e.to_string())
     }
 
     fn run(src: &str) -> Result<String, String> {

@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn go_durations() {
-    let d = |s: &str| parse_go_duration(s);
+    let d = |s: &str| parse_go_duration(s).map_err(|e| e.to_string());
     assert_eq!(d("30s"), Ok(Some(Duration::from_secs(30))));
     assert_eq!(d("1h30m"), Ok(Some(Duration::from_secs(5400))));
     assert_eq!(d("1.5s"), Ok(Some(Duration::from_millis(1500))));

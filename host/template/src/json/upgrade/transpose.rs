@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use super::write::is_identifier;
 use crate::hcl_string::{escape, quote};
 use crate::json::interpolate::{
-    self, Arg, Clock, Command, Control, Node, Pipeline, Scope, Template, UserVars,
+    self, Arg, Clock, Command, Control, EvalError, Node, Pipeline, Scope, Template, UserVars,
 };
 use kiln_functions::gotime::to_formatdate;
 
@@ -96,7 +96,7 @@ impl Transposer {
                         nodes: vec![n.clone()],
                     };
                     let v = interpolate::render(&one, &const_scope(), &mut NoVars)
-                        .map_err(Unhandled)?;
+                        .map_err(|e| Unhandled(e.to_string()))?;
                     out.push_str(&escape(&v));
                 }
                 Node::Action(a) => {
@@ -138,7 +138,7 @@ impl Transposer {
         }
         if c.kind == interpolate::ControlKind::If && is_constant(&c.pipe) {
             let cond = interpolate::eval_pipeline(&c.pipe, &const_scope(), &mut NoVars)
-                .map_err(Unhandled)?;
+                .map_err(|e| Unhandled(e.to_string()))?;
             return match (cond.truthy(), &c.else_body) {
                 (true, _) => self.nodes(&c.body, place),
                 (false, Some(e)) => self.nodes(e, place),
@@ -189,7 +189,7 @@ impl Transposer {
                 Arg::Func(f) => self.call(f, vec![], place),
                 Arg::Pipe(p) if is_constant(p) => {
                     let v = interpolate::eval_pipeline(p, &const_scope(), &mut NoVars)
-                        .map_err(Unhandled)?;
+                        .map_err(|e| Unhandled(e.to_string()))?;
                     Ok(match v {
                         interpolate::Val::Str(s) => quote(&s),
                         interpolate::Val::Int(i) => i.to_string(),
@@ -358,8 +358,8 @@ fn const_scope() -> Scope<'static> {
 struct NoVars;
 
 impl UserVars for NoVars {
-    fn user(&mut self, _: &str) -> Result<String, String> {
-        Err("no variables while folding constants".into())
+    fn user(&mut self, _: &str) -> Result<String, EvalError> {
+        Err(EvalError::NoVariables)
     }
 }
 

@@ -7,15 +7,17 @@
 //! in the template.
 //!
 //! ```ignore
-//! use kiln_guest_sdk::{BuildInfo, Provisioner};
+//! use kiln_guest_sdk::{BuildInfo, Provisioner, Step};
 //!
 //! #[derive(serde::Deserialize)]
 //! #[serde(deny_unknown_fields)]
 //! struct Config { message: String }
 //!
 //! struct Hello;
-//! impl Provisioner for Hello {
+//! impl Step for Hello {
 //!     type Config = Config;
+//! }
+//! impl Provisioner for Hello {
 //!     fn provision(config: Config, _build: &BuildInfo) -> Result<(), String> {
 //!         kiln_guest_sdk::remote::run_checked(&format!("echo {}", config.message), &[0])?;
 //!         Ok(())
@@ -68,6 +70,8 @@ pub use bindings::kiln::plugin::types::{
 };
 
 pub mod artifacts;
+/// Packer's durations (`"30s"`, `"5m"`, or seconds) and a serde helper for them.
+pub use kiln_decode::duration;
 pub mod exec;
 pub mod host;
 pub mod remote;
@@ -172,8 +176,9 @@ pub fn needs_output(output: Option<&str>, default: &str) -> GrantRequest {
     needs_write([output_location(output.unwrap_or(default))])
 }
 
-/// A provisioning step.
-pub trait Provisioner {
+/// What every step has: its configuration, how it is checked, and what it needs of the
+/// host. A type that is both a provisioner and a post-processor has one of each.
+pub trait Step {
     /// The step's configuration, deserialized from the template block.
     type Config: serde::de::DeserializeOwned;
 
@@ -184,33 +189,23 @@ pub trait Provisioner {
     }
 
     /// What the step needs of the host with this configuration (files to read or write,
-    /// host commands, ...). Kiln's builtins are granted what they ask; any other
-    /// component runs only where the template grants at least this. By default nothing:
-    /// the machine's communicator and the UI are always there.
+    /// host commands, ...), beyond the machine's communicator, the UI and, for a
+    /// post-processor, its input artifact. Kiln's builtins are granted the paths they
+    /// ask for; any other component runs only where the template grants at least this.
+    /// By default nothing.
     fn needs(_config: &Self::Config) -> GrantRequest {
         needs_nothing()
     }
+}
 
+/// A provisioning step.
+pub trait Provisioner: Step {
     /// Provisions the machine. An `Err` fails the step with that message.
     fn provision(config: Self::Config, build: &BuildInfo) -> Result<(), String>;
 }
 
 /// A post-processing step.
-pub trait PostProcessor {
-    /// The step's configuration, deserialized from the template block.
-    type Config: serde::de::DeserializeOwned;
-
-    /// Checks the configuration beyond what deserializing it checks.
-    fn validate(_config: &Self::Config) -> Result<(), Vec<ConfigError>> {
-        Ok(())
-    }
-
-    /// What the step needs of the host with this configuration, on top of reading its
-    /// input artifact (see [`Provisioner::needs`]).
-    fn needs(_config: &Self::Config) -> GrantRequest {
-        needs_nothing()
-    }
-
+pub trait PostProcessor: Step {
     /// Turns `input` into a new artifact.
     fn post_process(
         config: Self::Config,
@@ -233,15 +228,15 @@ pub fn not_a(kind: StepKind) -> ConfigError {
     }
 }
 
-/// `validate` for a kind implemented by `T` (a [`Provisioner`]).
+/// `validate` of `T`.
 #[doc(hidden)]
-pub fn validate_provisioner<T: Provisioner>(config: &str) -> Result<(), Vec<ConfigError>> {
+pub fn validate_step<T: Step>(config: &str) -> Result<(), Vec<ConfigError>> {
     T::validate(&parse_config::<T::Config>(config)?)
 }
 
-/// `needs` for a kind implemented by `T` (a [`Provisioner`]).
+/// `needs` of `T`.
 #[doc(hidden)]
-pub fn needs_provisioner<T: Provisioner>(config: &str) -> Result<GrantRequest, Vec<ConfigError>> {
+pub fn needs_step<T: Step>(config: &str) -> Result<GrantRequest, Vec<ConfigError>> {
     Ok(T::needs(&parse_config::<T::Config>(config)?))
 }
 
@@ -251,20 +246,6 @@ pub fn run_provisioner<T: Provisioner>(config: &str, build: BuildInfo) -> Result
     let parsed: T::Config = parse_config(config).map_err(|e| config_errors_to_string(&e))?;
     T::validate(&parsed).map_err(|e| config_errors_to_string(&e))?;
     T::provision(parsed, &build)
-}
-
-/// `validate` for a kind implemented by `T` (a [`PostProcessor`]).
-#[doc(hidden)]
-pub fn validate_post_processor<T: PostProcessor>(config: &str) -> Result<(), Vec<ConfigError>> {
-    T::validate(&parse_config::<T::Config>(config)?)
-}
-
-/// `needs` for a kind implemented by `T` (a [`PostProcessor`]).
-#[doc(hidden)]
-pub fn needs_post_processor<T: PostProcessor>(
-    config: &str,
-) -> Result<GrantRequest, Vec<ConfigError>> {
-    Ok(T::needs(&parse_config::<T::Config>(config)?))
 }
 
 /// `post-process` of `T`: the configuration decoded and validated, then run.
@@ -331,10 +312,10 @@ macro_rules! __export {
             ) -> Result<(), Vec<$crate::ConfigError>> {
                 match kind {
                     $crate::StepKind::Provisioner => {
-                        $crate::__dispatch!(validate_provisioner, $p, kind, &config)
+                        $crate::__dispatch!(validate_step, $p, kind, &config)
                     }
                     $crate::StepKind::PostProcessor => {
-                        $crate::__dispatch!(validate_post_processor, $q, kind, &config)
+                        $crate::__dispatch!(validate_step, $q, kind, &config)
                     }
                 }
             }
@@ -345,10 +326,10 @@ macro_rules! __export {
             ) -> Result<$crate::GrantRequest, Vec<$crate::ConfigError>> {
                 match kind {
                     $crate::StepKind::Provisioner => {
-                        $crate::__dispatch!(needs_provisioner, $p, kind, &config)
+                        $crate::__dispatch!(needs_step, $p, kind, &config)
                     }
                     $crate::StepKind::PostProcessor => {
-                        $crate::__dispatch!(needs_post_processor, $q, kind, &config)
+                        $crate::__dispatch!(needs_step, $q, kind, &config)
                     }
                 }
             }

@@ -1,6 +1,6 @@
 # packer: agree
 packer {
-  required_version = ">= 1.7.0, < 2"
+  required_version = ">= 99.0.0, < 100"
 }
 
 source "null" "web" {

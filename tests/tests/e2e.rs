@@ -942,6 +942,14 @@ mod post;
 #[path = "e2e/components.rs"]
 mod components;
 
+// --- Real Packer templates: reproductions and the corpus. --------------------------
+
+#[path = "e2e/compat.rs"]
+mod compat;
+
+#[path = "e2e/corpus.rs"]
+mod corpus;
+
 // --- The sandbox at the terminal: escapes, errors, budgets in every phase. ---------
 
 #[path = "e2e/sandbox.rs"]

@@ -8,12 +8,17 @@
 //! whole temporary tree (the secret, the decoys, the output directory) is byte for byte
 //! what it was before.
 
+#[allow(dead_code)]
+#[path = "common/recording_ui.rs"]
+mod recording_ui;
+use recording_ui::RecordingUi;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kiln_core::{Artifact, ArtifactFile, BuildInfo, Grant, Ui};
+use kiln_core::{Artifact, ArtifactFile, BuildInfo, Grant};
 use kiln_runtime::{PostProcessed, PreparedComponent, Runtime, RuntimeError, StepRequest, World};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -37,33 +42,6 @@ fn component() -> &'static (Runtime, PreparedComponent) {
             .expect("preparing the hostile post-processor");
         (runtime, prepared)
     })
-}
-
-/// A UI that keeps what the component said.
-#[derive(Default)]
-struct RecordingUi {
-    lines: Mutex<Vec<String>>,
-}
-
-impl RecordingUi {
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-impl Ui for RecordingUi {
-    fn say(&self, message: &str) {
-        self.lines.lock().unwrap().push(format!("say: {message}"));
-    }
-    fn message(&self, message: &str) {
-        self.lines
-            .lock()
-            .unwrap()
-            .push(format!("message: {message}"));
-    }
-    fn error(&self, message: &str) {
-        self.lines.lock().unwrap().push(format!("error: {message}"));
-    }
 }
 
 /// The host a case runs against:

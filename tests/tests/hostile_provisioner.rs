@@ -13,14 +13,19 @@
 //! the tests), so its files are under `remote/` of the temporary tree, which is left out
 //! of the host's snapshot.
 
+#[allow(dead_code)]
+#[path = "common/recording_ui.rs"]
+mod recording_ui;
+use recording_ui::RecordingUi;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kiln_communicators::ssh::{SshCommunicator, SshConfig};
-use kiln_core::{BuildInfo, Communicator, Grant, Limits, Ui};
+use kiln_core::{BuildInfo, Communicator, Grant, Limits};
 use kiln_runtime::{PreparedComponent, Runtime, RuntimeError, StepRequest, World};
 use kiln_tests::Sshd;
 use serde_json::json;
@@ -46,67 +51,6 @@ fn component() -> &'static (Runtime, PreparedComponent) {
             .expect("preparing the hostile provisioner");
         (runtime, prepared)
     })
-}
-
-/// A UI that keeps what the component said.
-#[derive(Default)]
-struct RecordingUi {
-    lines: Mutex<Vec<String>>,
-    /// Bytes of message text received, whatever the kind.
-    bytes: Mutex<usize>,
-}
-
-impl RecordingUi {
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-    /// The lines, cut short for a failure message (a flood must not flood the log).
-    fn shown(&self) -> Vec<String> {
-        let lines = self.lines();
-        let mut shown: Vec<String> = lines
-            .iter()
-            .take(12)
-            .map(|l| match l.char_indices().nth(120) {
-                Some((cut, _)) => format!("{}... ({} bytes)", &l[..cut], l.len()),
-                None => l.clone(),
-            })
-            .collect();
-        if lines.len() > 12 {
-            shown.push(format!("... and {} more lines", lines.len() - 12));
-        }
-        shown
-    }
-    fn bytes(&self) -> usize {
-        *self.bytes.lock().unwrap()
-    }
-    fn record(&self, kind: &str, message: &str) {
-        *self.bytes.lock().unwrap() += message.len();
-        self.lines
-            .lock()
-            .unwrap()
-            .push(format!("{kind}: {message}"));
-    }
-    /// The text after `prefix` of each `message:` line starting with it.
-    fn reported(&self, prefix: &str) -> Vec<String> {
-        self.lines()
-            .iter()
-            .filter_map(|l| l.strip_prefix("message: "))
-            .filter_map(|l| l.strip_prefix(prefix))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Ui for RecordingUi {
-    fn say(&self, message: &str) {
-        self.record("say", message);
-    }
-    fn message(&self, message: &str) {
-        self.record("message", message);
-    }
-    fn error(&self, message: &str) {
-        self.record("error", message);
-    }
 }
 
 /// What one step is given besides its configuration.

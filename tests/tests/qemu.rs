@@ -621,3 +621,69 @@ fn on_error_decides_after_a_builder_step_fails_too() {
         "no temporary files left"
     );
 }
+
+/// Packer's device options reach a booted guest: the CD made from cd_files and
+/// cd_content (read in the guest), the CPU topology and model, an additional disk and
+/// the virtual TPM. (The test kernel has no floppy driver: the floppy's contents are
+/// checked with mtools in the builder's tests, and here that QEMU starts with it.)
+#[test]
+fn device_options_reach_the_guest() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("meta-data"), "instance-id: kiln-vm\n").unwrap();
+    std::fs::create_dir_all(w.join("extra")).unwrap();
+    std::fs::write(w.join("extra/inner.txt"), "inner file\n").unwrap();
+    std::fs::write(w.join("preseed.cfg"), "d-i preseed\n").unwrap();
+    let extra = r##"  cd_files             = ["meta-data", "extra"]
+  cd_content           = { "user-data" = "#cloud-config from kiln" }
+  cd_label             = "cidata"
+  floppy_files         = ["preseed.cfg"]
+  sockets              = 1
+  cores                = 2
+  threads              = 1
+  cpu_model            = "qemu64"
+  disk_additional_size = ["64M"]
+  vtpm                 = true"##;
+    let template = format!(
+        r#"{source}
+build {{
+  sources = ["source.qemu.dev"]
+  provisioner "shell" {{
+    inline = [
+      "kiln-load-media",
+      "mkdir -p /tmp/cd",
+      "for d in /dev/sr0 /dev/sr1; do mount -t iso9660 -o ro $d /tmp/cd 2>/dev/null && break; done",
+      "echo meta=$(cat /tmp/cd/meta-data) user=$(cat /tmp/cd/user-data) inner=$(cat /tmp/cd/extra/inner.txt)",
+      "umount /tmp/cd",
+      "echo cpus=$(grep -c ^processor /proc/cpuinfo)",
+      "echo model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)",
+      "test -b /dev/vdb && echo second-disk=yes",
+      "test -e /sys/class/tpm/tpm0 && echo tpm=yes",
+    ]
+  }}
+}}
+"#,
+        source = qemu_source("dev", extra, "")
+    );
+    std::fs::write(w.join("dev.pkr.hcl"), template).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "dev.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    for line in [
+        "meta=instance-id: kiln-vm user=#cloud-config from kiln inner=inner file",
+        "cpus=2",
+        "model= QEMU Virtual CPU",
+        "second-disk=yes",
+        "tpm=yes",
+        "Creating the floppy disk...",
+        "Started the virtual TPM (swtpm)",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing:\n{stdout}");
+    }
+    // The additional disk is part of the artifact; the floppy and CD are not.
+    assert_eq!(entries(&w.join("out-dev")), ["dev.qcow2", "dev.qcow2-1"]);
+    // Nothing is left behind: no swtpm, no scratch directory.
+    assert!(processes_with("swtpm socket").is_empty());
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}

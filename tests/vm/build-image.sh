@@ -4,7 +4,8 @@
 #   OUT/vmlinuz        Debian's cloud kernel (linux-image-cloud-amd64, downloaded, not installed)
 #   OUT/initrd.img     busybox + the virtio modules; mounts /dev/vda and switches to it
 #   OUT/disk.qcow2     an ext4 root (no partition table) with busybox, OpenSSH's sshd,
-#                      sftp-server and scp, started by busybox init
+#                      sftp-server and scp, started by busybox init, and the CD
+#                      modules /usr/sbin/kiln-load-media loads
 #   OUT/id_ed25519     the key root logs in with
 #
 # With `kiln.console` on the kernel command line, the root starts a shell on tty1
@@ -145,6 +146,21 @@ fi
 echo "kiln-test-vm: up"
 EOF
 chmod 755 $root/etc/init.d/rcS
+
+# CD drives and their filesystem, loaded on demand by kiln-load-media (the cloud kernel
+# has no floppy driver; its TPM driver is built in).
+media_modules="scsi_common scsi_mod cdrom sr_mod libata ata_piix isofs"
+mkdir -p $root/lib/modules/media
+for m in $media_modules; do
+    cp "$(find kernel/lib/modules -name "$m.ko")" $root/lib/modules/media/
+done
+cat > $root/usr/sbin/kiln-load-media <<EOF
+#!/bin/sh
+for m in $media_modules; do insmod /lib/modules/media/\$m.ko 2>/dev/null; done
+i=0
+while [ ! -b /dev/sr0 ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
+EOF
+chmod 755 $root/usr/sbin/kiln-load-media
 
 truncate -s 128M disk.raw
 mkfs.ext4 -q -F -L kiln-root -d $root disk.raw

@@ -5,6 +5,7 @@
 use kiln_guest_sdk::host::{self, PathKind};
 use kiln_guest_sdk::{
     Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult, PostProcessor,
+    Step,
 };
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ struct Config {
 
 struct Artifice;
 
-impl PostProcessor for Artifice {
+impl Step for Artifice {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
@@ -32,7 +33,9 @@ impl PostProcessor for Artifice {
         }
         Ok(())
     }
+}
 
+impl PostProcessor for Artifice {
     fn post_process(
         config: Config,
         _build: &BuildInfo,

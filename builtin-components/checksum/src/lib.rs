@@ -6,7 +6,7 @@
 use kiln_guest_sdk::artifacts::{self, HashAlgorithm};
 use kiln_guest_sdk::{
     ui, Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult,
-    PostProcessor,
+    PostProcessor, Step,
 };
 use serde::Deserialize;
 
@@ -39,7 +39,7 @@ fn algorithm(name: &str) -> Option<HashAlgorithm> {
 
 struct Checksum;
 
-impl PostProcessor for Checksum {
+impl Step for Checksum {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
@@ -73,7 +73,9 @@ impl PostProcessor for Checksum {
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
+}
 
+impl PostProcessor for Checksum {
     fn post_process(
         config: Config,
         build: &BuildInfo,

@@ -8,7 +8,7 @@
 use kiln_guest_sdk::artifacts::{self, ArchiveEntry, ArchiveFormat};
 use kiln_guest_sdk::{
     ui, Artifact, ArtifactFile, BuildInfo, ConfigError, GrantRequest, PostProcessResult,
-    PostProcessor,
+    PostProcessor, Step,
 };
 use serde::Deserialize;
 
@@ -86,7 +86,7 @@ fn choose(config: &Config, output: &str) -> Result<ArchiveFormat, ConfigError> {
 
 struct Compress;
 
-impl PostProcessor for Compress {
+impl Step for Compress {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
@@ -116,7 +116,9 @@ impl PostProcessor for Compress {
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
+}
 
+impl PostProcessor for Compress {
     fn post_process(
         config: Config,
         build: &BuildInfo,

@@ -7,7 +7,7 @@
 
 use kiln_guest_sdk::host::{self, PathKind};
 use kiln_guest_sdk::remote;
-use kiln_guest_sdk::{ui, BuildInfo, ConfigError, GrantRequest, Provisioner};
+use kiln_guest_sdk::{ui, BuildInfo, ConfigError, GrantRequest, Provisioner, Step};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -38,7 +38,7 @@ enum Direction {
 
 struct File;
 
-impl Provisioner for File {
+impl Step for File {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
@@ -100,7 +100,9 @@ impl Provisioner for File {
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
+}
 
+impl Provisioner for File {
     fn provision(config: Config, _build: &BuildInfo) -> Result<(), String> {
         match config.direction {
             Direction::Upload => upload(&config),

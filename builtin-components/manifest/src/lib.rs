@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use kiln_guest_sdk::artifacts;
 use kiln_guest_sdk::host::{self, PathKind};
-use kiln_guest_sdk::{ui, Artifact, BuildInfo, GrantRequest, PostProcessResult, PostProcessor};
+use kiln_guest_sdk::{
+    ui, Artifact, BuildInfo, GrantRequest, PostProcessResult, PostProcessor, Step,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
@@ -80,13 +82,15 @@ fn masked(data: &BTreeMap<String, String>, sensitive: &[String]) -> BTreeMap<Str
 
 struct ManifestPp;
 
-impl PostProcessor for ManifestPp {
+impl Step for ManifestPp {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
         kiln_guest_sdk::needs_write([kiln_guest_sdk::output_location(&config.output)])
     }
+}
 
+impl PostProcessor for ManifestPp {
     fn post_process(
         config: Config,
         build: &BuildInfo,

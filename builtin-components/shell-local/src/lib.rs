@@ -15,7 +15,7 @@ use kiln_guest_sdk::host::{self, PathKind};
 use kiln_guest_sdk::remote::ExitStatus;
 use kiln_guest_sdk::{
     ui, Artifact, BuildInfo, ConfigError, GrantRequest, PostProcessResult, PostProcessor,
-    Provisioner,
+    Provisioner, Step,
 };
 use serde::Deserialize;
 
@@ -257,44 +257,31 @@ impl Config {
     }
 }
 
-/// What a configuration asks of the host: the scripts to read, and to run commands
-/// (which only the template can grant).
-fn needs(config: &Config) -> GrantRequest {
-    GrantRequest {
-        exec_host: true,
-        ..kiln_guest_sdk::needs_read(config.script_paths())
-    }
-}
-
 struct ShellLocal;
 
-impl Provisioner for ShellLocal {
+impl Step for ShellLocal {
     type Config = Config;
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
         kiln_guest_sdk::errors_or_ok(config.check())
     }
 
+    /// The scripts to read, and to run commands (which only the template can grant).
     fn needs(config: &Config) -> GrantRequest {
-        needs(config)
+        GrantRequest {
+            exec_host: true,
+            ..kiln_guest_sdk::needs_read(config.script_paths())
+        }
     }
+}
 
+impl Provisioner for ShellLocal {
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
         config.run(build, &[])
     }
 }
 
 impl PostProcessor for ShellLocal {
-    type Config = Config;
-
-    fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
-        kiln_guest_sdk::errors_or_ok(config.check())
-    }
-
-    fn needs(config: &Config) -> GrantRequest {
-        needs(config)
-    }
-
     fn post_process(
         config: Config,
         build: &BuildInfo,

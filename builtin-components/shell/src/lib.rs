@@ -2,9 +2,11 @@
 //! and runs them with Packer's `execute_command` rules.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use kiln_guest_sdk::duration::duration_opt;
 use kiln_guest_sdk::remote::{self, ExitStatus};
-use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner};
+use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner, Step};
 use serde::Deserialize;
 
 /// The block a template writes, with Packer's attribute names.
@@ -39,12 +41,30 @@ struct Config {
     expect_disconnect: bool,
     #[serde(default)]
     skip_clean: bool,
-    /// Accepted for compatibility; the script always runs with the remote shell.
-    #[serde(default, rename = "binary")]
-    _binary: bool,
+    /// Scripts are binary: their CRLF line endings are left alone (otherwise they become
+    /// LF, as Packer does).
+    #[serde(default)]
+    binary: bool,
+    /// Environment variables go into a file the command sources (`{{.EnvVarFile}}`).
+    #[serde(default)]
+    use_env_var_file: bool,
+    /// Waited after the last script.
+    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    pause_after: Option<Duration>,
+    /// How long starting a script is retried (the machine may be rebooting); 5m.
+    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    start_retry_timeout: Option<Duration>,
 }
 
 const DEFAULT_EXECUTE_COMMAND: &str = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}";
+/// Packer's default with `use_env_var_file`.
+const ENV_FILE_EXECUTE_COMMAND: &str = "chmod +x {{.Path}}; . {{.EnvVarFile}} && {{.Path}}";
+/// Packer's default start_retry_timeout, and the pause between tries.
+const START_RETRY: Duration = Duration::from_secs(300);
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
+/// Scripts up to this size have their line endings converted (larger ones are sent as
+/// they are, streamed by the host).
+const MAX_CONVERTED: u64 = 8 << 20;
 
 /// Where a script's text comes from.
 enum Script {
@@ -54,7 +74,7 @@ enum Script {
 
 struct Shell;
 
-impl Provisioner for Shell {
+impl Step for Shell {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
@@ -103,7 +123,9 @@ impl Provisioner for Shell {
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
+}
 
+impl Provisioner for Shell {
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
         let scripts: Vec<Script> = match (&config.inline, &config.script, &config.scripts) {
             (Some(lines), _, _) => {
@@ -139,11 +161,31 @@ impl Provisioner for Shell {
         };
         let remote_path = remote_path(&config, build_number);
         let vars = flatten_vars(&config, build)?;
+        let (template_default, env_file) = if config.use_env_var_file {
+            let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
+            let file = format!("{}/varfile_{build_number}.sh", folder.trim_end_matches('/'));
+            let text = env_file_text(&config, build)?;
+            remote::upload_bytes(text.as_bytes(), &file, Some(0o600))
+                .map_err(|e| format!("error uploading the environment file: {}", e.message))?;
+            (ENV_FILE_EXECUTE_COMMAND, Some(file))
+        } else {
+            (DEFAULT_EXECUTE_COMMAND, None)
+        };
         let template = config
             .execute_command
             .as_deref()
-            .unwrap_or(DEFAULT_EXECUTE_COMMAND);
-        let command = render_execute_command(template, &vars, &remote_path);
+            .unwrap_or(template_default);
+        let rendered_vars = if env_file.is_some() {
+            ""
+        } else {
+            vars.as_str()
+        };
+        let command = render_execute_command(
+            template,
+            rendered_vars,
+            &remote_path,
+            env_file.as_deref().unwrap_or(""),
+        );
         let valid = config.valid_exit_codes.clone().unwrap_or_else(|| vec![0]);
 
         for script in &scripts {
@@ -155,8 +197,20 @@ impl Provisioner for Shell {
                 }
                 Script::HostFile(path) => {
                     ui::say(&format!("Provisioning with shell script: {path}"));
-                    remote::upload_file(path, &remote_path, Some(0o755))
-                        .map_err(|e| format!("error uploading script {path:?}: {}", e.message))?;
+                    // A text script's CRLF line endings become LF, as in Packer; the
+                    // bytes then pass through here, otherwise the host streams the file.
+                    let converted = (!config.binary)
+                        .then(|| host::read(path, MAX_CONVERTED).ok())
+                        .flatten()
+                        .filter(|bytes| bytes.windows(2).any(|w| w == b"\r\n"))
+                        .map(|bytes| String::from_utf8_lossy(&bytes).replace("\r\n", "\n"));
+                    match converted {
+                        Some(text) => {
+                            remote::upload_bytes(text.as_bytes(), &remote_path, Some(0o755))
+                        }
+                        None => remote::upload_file(path, &remote_path, Some(0o755)),
+                    }
+                    .map_err(|e| format!("error uploading script {path:?}: {}", e.message))?;
                 }
             }
             // The temporary script is removed by the same remote shell that ran it (on its
@@ -174,7 +228,7 @@ impl Provisioner for Shell {
                     quote(&remote_path)
                 )
             };
-            let status = remote::run(&full).map_err(|e| e.message)?;
+            let status = run_retrying(&full, config.start_retry_timeout.unwrap_or(START_RETRY))?;
             match status {
                 ExitStatus::Exited(code) if valid.contains(&code) => {}
                 ExitStatus::Disconnected if config.expect_disconnect => {
@@ -195,7 +249,30 @@ impl Provisioner for Shell {
                 }
             }
         }
+        if let (Some(file), false) = (&env_file, config.skip_clean) {
+            let _ = remote::run(&format!("rm -f {}", quote(file)));
+        }
+        if let Some(pause) = config.pause_after.filter(|p| !p.is_zero()) {
+            ui::say(&format!("Pausing {pause:?} after this provisioner..."));
+            std::thread::sleep(pause);
+        }
         Ok(())
+    }
+}
+
+/// Runs `command`, trying again while it cannot be started (the machine may be
+/// rebooting) until `timeout` has passed, as Packer's start_retry_timeout.
+fn run_retrying(command: &str, timeout: Duration) -> Result<ExitStatus, String> {
+    let started = std::time::Instant::now();
+    loop {
+        match remote::run(command) {
+            Ok(status) => return Ok(status),
+            Err(e) if started.elapsed() + RETRY_PAUSE < timeout => {
+                ui::message(&format!("Retrying to start the script: {}", e.message));
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            Err(e) => return Err(e.message),
+        }
     }
 }
 
@@ -227,9 +304,8 @@ fn remote_path(config: &Config, build_number: u32) -> String {
     format!("{}/{}", folder.trim_end_matches('/'), file)
 }
 
-/// The `{{.Vars}}` string: Packer's variables, then `environment_vars`, then `env`,
-/// sorted by name, each as `KEY='value'` with single quotes escaped.
-fn flatten_vars(config: &Config, build: &BuildInfo) -> Result<String, String> {
+/// Packer's variables, then `environment_vars`, then `env`, sorted by name.
+fn all_vars(config: &Config, build: &BuildInfo) -> Result<BTreeMap<String, String>, String> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in &build.variables {
         vars.insert(k.clone(), v.clone());
@@ -243,17 +319,37 @@ fn flatten_vars(config: &Config, build: &BuildInfo) -> Result<String, String> {
     for (k, v) in &config.env {
         vars.insert(k.clone(), v.clone());
     }
-    let format = config.env_var_format.as_deref().unwrap_or("%s='%s' ");
-    let mut out = String::new();
-    for (k, v) in &vars {
-        let escaped = v.replace('\'', r#"'"'"'"#);
-        out.push_str(&format.replacen("%s", k, 1).replacen("%s", &escaped, 1));
-    }
-    Ok(out.trim_end().to_owned())
+    Ok(vars)
 }
 
-/// Replaces `{{.Vars}}` and `{{.Path}}` (spaces inside the braces allowed).
-fn render_execute_command(template: &str, vars: &str, path: &str) -> String {
+/// The `{{.Vars}}` string: every variable as `KEY='value'` (or `env_var_format`) with
+/// single quotes escaped.
+fn flatten_vars(config: &Config, build: &BuildInfo) -> Result<String, String> {
+    Ok(format_vars(config, build, "%s='%s' ")?
+        .trim_end()
+        .to_owned())
+}
+
+/// The environment file of `use_env_var_file`: one `export KEY='value'` line per
+/// variable (or `env_var_format` per variable).
+fn env_file_text(config: &Config, build: &BuildInfo) -> Result<String, String> {
+    format_vars(config, build, "export %s='%s'\n")
+}
+
+/// Every variable through `env_var_format`, or `default` when it is unset.
+fn format_vars(config: &Config, build: &BuildInfo, default: &str) -> Result<String, String> {
+    let format = config.env_var_format.as_deref().unwrap_or(default);
+    let mut out = String::new();
+    for (k, v) in all_vars(config, build)? {
+        let escaped = v.replace('\'', r#"'"'"'"#);
+        out.push_str(&format.replacen("%s", &k, 1).replacen("%s", &escaped, 1));
+    }
+    Ok(out)
+}
+
+/// Replaces `{{.Vars}}`, `{{.Path}}` and `{{.EnvVarFile}}` (spaces inside the braces
+/// allowed).
+fn render_execute_command(template: &str, vars: &str, path: &str, env_file: &str) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -264,6 +360,7 @@ fn render_execute_command(template: &str, vars: &str, path: &str) -> String {
                 match after[..end].trim() {
                     ".Vars" => out.push_str(vars),
                     ".Path" => out.push_str(path),
+                    ".EnvVarFile" => out.push_str(env_file),
                     other => {
                         out.push_str("{{");
                         out.push_str(other);

@@ -65,9 +65,15 @@ impl Builder for FileBuilder {
     async fn run(
         &self,
         cx: &BuildContext,
-        _hook: &dyn ProvisionHook,
+        hook: &dyn ProvisionHook,
     ) -> Result<Artifact, BuildError> {
         let fail = |what: &str, e: std::io::Error| BuildError::Failed(format!("{what}: {e}"));
+        // As Packer's file builder does, the target's directory is made if it is missing.
+        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| fail(&format!("creating {}", dir.display()), e))?;
+        }
         match &self.input {
             Input::Content(text) => {
                 cx.ui.say("Writing content to target...");
@@ -86,6 +92,10 @@ impl Builder for FileBuilder {
                     .map_err(|e| fail(&format!("copying {}", src.display()), e))?;
             }
         }
+        // As in Packer, the build's provisioners run after the file is written, with no
+        // machine to reach (shell-local and breakpoint work; a step that needs the
+        // communicator fails saying there is none).
+        hook.provision(None, crate::machine::unreached()).await?;
         let (size, sha256) = digest(&self.target)
             .await
             .map_err(|e| fail("reading back the target", e))?;

@@ -53,8 +53,3 @@ pub(crate) fn ports_from_random_start(min: u16, max: u16) -> impl Iterator<Item 
     let start = u32::try_from(start).unwrap_or(0);
     (0..count).map(move |i| u16::try_from(u32::from(min) + (start + i) % count).unwrap_or(max))
 }
-
-/// Whether builds of `source_type` run provisioners (the file builder has no machine).
-pub fn runs_provisioners(source_type: &str) -> bool {
-    source_type != "file"
-}

@@ -61,6 +61,47 @@ impl<S: Reached> Step<S> for Provision {
     }
 }
 
+/// An SSH connection to the machine, once connected.
+#[derive(Default)]
+pub struct SshLink(Option<Arc<kiln_communicators::SshCommunicator>>);
+
+impl SshLink {
+    /// Connects with `ssh`, or fails as soon as `gone` ends (the machine stopped: its
+    /// error says why).
+    pub async fn connect(
+        &mut self,
+        ssh: kiln_communicators::SshConfig,
+        cx: &kiln_core::BuildContext,
+        gone: impl std::future::Future<Output = BuildError>,
+    ) -> Result<(), BuildError> {
+        let connect = kiln_communicators::SshCommunicator::connect(ssh, &*cx.ui, &cx.cancel);
+        let comm = tokio::select! {
+            r = connect => r.map_err(crate::ssh::connect_error)?,
+            why = gone => return Err(why),
+        };
+        self.0 = Some(Arc::new(comm));
+        Ok(())
+    }
+
+    /// Closes the connection, waiting at most a few seconds for the machine to answer.
+    pub async fn disconnect(&mut self) {
+        if let Some(comm) = self.0.take() {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), comm.disconnect()).await;
+        }
+    }
+
+    /// The connection, when there is one.
+    pub fn get(&self) -> Option<Arc<kiln_communicators::SshCommunicator>> {
+        self.0.clone()
+    }
+
+    /// The connection as a communicator, when there is one.
+    pub fn communicator(&self) -> Option<Arc<dyn Communicator>> {
+        self.0.clone().map(|c| c as Arc<dyn Communicator>)
+    }
+}
+
 /// How a machine without a communicator is reached: not at all.
 pub fn unreached() -> ConnectionInfo {
     ConnectionInfo {

@@ -7,11 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use kiln_communicators::{SshCommunicator, SshConfig};
+use kiln_communicators::SshConfig;
 use kiln_core::config::{decode, duration_opt, FieldError};
 use kiln_core::steps::Step;
 
-use crate::machine::{Connect, Provision, Reached};
+use crate::machine::{Connect, Provision, Reached, SshLink};
 use kiln_core::{
     Artifact, BuildContext, BuildError, Builder, Communicator, ConnectionInfo, ProvisionHook,
 };
@@ -76,7 +76,7 @@ struct State<'a> {
     builder: &'a NullBuilder,
     cx: &'a BuildContext,
     hook: &'a dyn ProvisionHook,
-    communicator: Option<Arc<SshCommunicator>>,
+    ssh: SshLink,
 }
 
 /// `pause_before_connecting`.
@@ -108,20 +108,17 @@ impl Reached for State<'_> {
     }
 
     async fn connect(&mut self) -> Result<(), BuildError> {
-        let Some(ssh) = &self.builder.ssh else {
-            return Ok(());
-        };
-        let comm = SshCommunicator::connect(ssh.clone(), &*self.cx.ui, &self.cx.cancel)
-            .await
-            .map_err(crate::ssh::connect_error)?;
-        self.communicator = Some(Arc::new(comm));
-        Ok(())
+        match &self.builder.ssh {
+            Some(ssh) => {
+                let never = std::future::pending();
+                self.ssh.connect(ssh.clone(), self.cx, never).await
+            }
+            None => Ok(()),
+        }
     }
 
     async fn disconnect(&mut self) {
-        if let Some(comm) = self.communicator.take() {
-            comm.disconnect().await;
-        }
+        self.ssh.disconnect().await;
     }
 
     fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {
@@ -129,11 +126,7 @@ impl Reached for State<'_> {
             Some(ssh) => ssh.connection_info(),
             None => crate::machine::unreached(),
         };
-        let comm = self
-            .communicator
-            .clone()
-            .map(|c| c as Arc<dyn Communicator>);
-        (comm, connection)
+        (self.ssh.communicator(), connection)
     }
 }
 
@@ -150,7 +143,7 @@ impl Builder for NullBuilder {
             builder: self,
             cx,
             hook,
-            communicator: None,
+            ssh: SshLink::default(),
         };
         cx.run_steps(&steps, &mut state).await?;
         Ok(Artifact {

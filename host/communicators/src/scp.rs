@@ -296,6 +296,28 @@ pub async fn upload_dir(
     scp.finish().await
 }
 
+/// A record a download does not take: a time record (`T`) is acknowledged and skipped;
+/// an error record (1, 2) or anything else ends the transfer with an error.
+async fn skip_or_fail(scp: &mut Scp, first: u8, what: &str) -> Result<(), CommError> {
+    match first {
+        b'T' => {
+            scp.line().await?;
+            scp.send(Bytes::from_static(b"\0")).await
+        }
+        1 | 2 => {
+            let msg = scp.line().await?;
+            Err(remote(format!(
+                "{what}: {}",
+                msg.trim_start_matches("scp: ")
+            )))
+        }
+        other => Err(remote(format!(
+            "{what}: unexpected scp record {:?}",
+            other as char
+        ))),
+    }
+}
+
 /// Copies the remote file `src` into `writer`.
 pub async fn download_file(
     comm: &SshCommunicator,
@@ -303,7 +325,7 @@ pub async fn download_file(
     writer: &mut (dyn AsyncWrite + Send + Unpin),
 ) -> Result<u64, CommError> {
     let what = format!("download of {src}");
-    let mut scp = Scp::start(comm, format!("scp -f {}", shell_quote(src)), what).await?;
+    let mut scp = Scp::start(comm, format!("scp -f {}", shell_quote(src)), what.clone()).await?;
     scp.send(Bytes::from_static(b"\0")).await?;
     loop {
         let first = scp.byte().await?;
@@ -317,23 +339,7 @@ pub async fn download_file(
                 scp.finish().await?;
                 return Ok(size);
             }
-            b'T' => {
-                scp.line().await?;
-                scp.send(Bytes::from_static(b"\0")).await?;
-            }
-            1 | 2 => {
-                let msg = scp.line().await?;
-                return Err(remote(format!(
-                    "download of {src}: {}",
-                    msg.trim_start_matches("scp: ")
-                )));
-            }
-            other => {
-                return Err(remote(format!(
-                    "download of {src}: unexpected scp record {:?}",
-                    other as char
-                )))
-            }
+            other => skip_or_fail(&mut scp, other, &what).await?,
         }
     }
 }
@@ -391,23 +397,7 @@ pub async fn download_dir(
                 scp.recv_body(size, &mut w).await?;
                 w.flush().await?;
             }
-            b'T' => {
-                scp.line().await?;
-                scp.send(Bytes::from_static(b"\0")).await?;
-            }
-            1 | 2 => {
-                let msg = scp.line().await?;
-                return Err(remote(format!(
-                    "{what}: {}",
-                    msg.trim_start_matches("scp: ")
-                )));
-            }
-            other => {
-                return Err(remote(format!(
-                    "{what}: unexpected scp record {:?}",
-                    other as char
-                )))
-            }
+            other => skip_or_fail(&mut scp, other, &what).await?,
         }
     }
     scp.finish().await

@@ -43,6 +43,24 @@ impl Grant {
         }
     }
 
+    /// The part of a builtin's request that is granted without a `grant` block: its
+    /// host paths and, when `exec_host` allows, host execution (the builtin
+    /// `shell-local` runs on this host only what the template's author wrote).
+    pub fn implied(&self, exec_host: bool) -> Grant {
+        Grant {
+            exec_host: self.exec_host && exec_host,
+            ..self.paths_only()
+        }
+    }
+
+    /// The rest of a builtin's request: what only a template can grant.
+    pub fn not_implied(&self, exec_host: bool) -> Grant {
+        Grant {
+            exec_host: self.exec_host && !exec_host,
+            ..self.without_paths()
+        }
+    }
+
     /// This grant without its host paths: what only a template can grant.
     pub fn without_paths(&self) -> Grant {
         Grant {

@@ -233,6 +233,36 @@ pub struct Plan {
     /// `packer { required_components { ... } }`: the components the template names
     /// beyond the builtins, and where each comes from.
     pub components: Vec<RequiredComponent>,
+    /// `packer { required_plugins { ... } }`: the Packer plugins the template names.
+    /// Kiln has no plugins; the engine says which of their types it does not ship.
+    pub plugins: Vec<RequiredPlugin>,
+}
+
+/// One entry of `required_plugins`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredPlugin {
+    /// Its `source` (`github.com/hashicorp/amazon`), or its name when it has none.
+    pub source: String,
+    /// Where it is named.
+    pub location: crate::Location,
+}
+
+impl RequiredPlugin {
+    /// The plugin's short name (`amazon`), the prefix of its types' names.
+    pub fn short_name(&self) -> &str {
+        let last = self.source.rsplit('/').next().unwrap_or(&self.source);
+        last.strip_prefix("packer-plugin-").unwrap_or(last)
+    }
+
+    /// Whether the type `kind` is one of this plugin's: Packer names a plugin's types
+    /// `NAME` or `NAME-SOMETHING`.
+    pub fn provides(&self, kind: &str) -> bool {
+        let name = self.short_name();
+        kind == name
+            || kind
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('-'))
+    }
 }
 
 /// One entry of `required_components`: the step type `name` runs the component at

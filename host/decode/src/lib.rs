@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+pub mod duration;
+
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -222,6 +224,17 @@ fn visit_number<'de, V: Visitor<'de>>(n: &Number, visitor: V) -> Result<V::Value
     }
 }
 
+/// `deserialize_*` methods for numbers, each reading a value through [`weak_number`].
+macro_rules! weak_numbers {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+                weak_number(self.0, visitor)
+            }
+        )*
+    };
+}
+
 impl<'de, 'a> de::Deserializer<'de> for ValueDe<'a> {
     type Error = DecodeError;
 
@@ -273,10 +286,82 @@ impl<'de, 'a> de::Deserializer<'de> for ValueDe<'a> {
         }
     }
 
+    // Packer's weak typing: HCL converts strings to booleans and numbers and back, and
+    // Packer decodes legacy JSON with mapstructure's weakly typed input (which also
+    // takes a single value where a list is expected). A value that does not convert is
+    // left to `deserialize_any`, whose error names the type found and the one expected.
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        match self.0 {
+            Value::String(s) => match parse_bool(s) {
+                Some(b) => visitor.visit_bool(b),
+                None => self.deserialize_any(visitor),
+            },
+            Value::Number(n) => visitor.visit_bool(n.as_f64() != Some(0.0)),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        match self.0 {
+            Value::Number(n) => visitor.visit_string(n.to_string()),
+            Value::Bool(b) => visitor.visit_str(if *b { "true" } else { "false" }),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DecodeError> {
+        match self.0 {
+            Value::Null | Value::Array(_) => self.deserialize_any(visitor),
+            single => visitor.visit_seq(SeqAccess {
+                items: std::slice::from_ref(single).iter(),
+                index: 0,
+            }),
+        }
+    }
+
+    weak_numbers! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+        deserialize_f32 deserialize_f64
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        char bytes byte_buf unit unit_struct tuple tuple_struct map struct identifier
         ignored_any
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads one.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A number written as a string (`"2048"`, `"-1"`, `"0.5"`), or a boolean as 1 or 0.
+fn weak_number<'de, V: Visitor<'de>>(value: &Value, visitor: V) -> Result<V::Value, DecodeError> {
+    match value {
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(u) = t.parse::<u64>() {
+                visitor.visit_u64(u)
+            } else if let Ok(i) = t.parse::<i64>() {
+                visitor.visit_i64(i)
+            } else if let Some(f) = t.parse::<f64>().ok().filter(|f| f.is_finite()) {
+                visitor.visit_f64(f)
+            } else {
+                de::Deserializer::deserialize_any(ValueDe(value), visitor)
+            }
+        }
+        Value::Bool(b) => visitor.visit_u64(u64::from(*b)),
+        _ => de::Deserializer::deserialize_any(ValueDe(value), visitor),
     }
 }
 
@@ -484,11 +569,55 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "`port` must be a whole number, not a string");
-        let e = decode_json(json!({"port": 22, "names": ["a", 31337]})).unwrap_err();
+        let e = decode_json(json!({"port": 22, "names": ["a", [31337]]})).unwrap_err();
         assert_eq!(e.path, ["names", "[1]"]);
         assert!(!e.to_string().contains("31337"), "{e}");
         let e = decode_json(json!({"port": 99999})).unwrap_err();
         assert!(!e.to_string().contains("99999"), "{e}");
+        assert_eq!(e.field(), Some("port"));
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Weak {
+        headless: bool,
+        cpus: u32,
+        ratio: f64,
+        name: String,
+        inline: Vec<String>,
+    }
+
+    #[test]
+    fn strings_convert_to_booleans_and_numbers_as_packer_converts_them() {
+        let w: Weak = decode_value(&json!({
+            "headless": "true", "cpus": "2", "ratio": "0.5", "name": 7, "inline": "echo hello"
+        }))
+        .unwrap();
+        assert_eq!(
+            w,
+            Weak {
+                headless: true,
+                cpus: 2,
+                ratio: 0.5,
+                name: "7".into(),
+                inline: vec!["echo hello".into()],
+            }
+        );
+        let w: Weak = decode_value(&json!({
+            "headless": "0", "cpus": true, "ratio": 1, "name": false, "inline": ["a", 1]
+        }))
+        .unwrap();
+        assert_eq!((w.headless, w.cpus, w.name.as_str()), (false, 1, "false"));
+        assert_eq!(w.inline, ["a", "1"]);
+        // What does not convert is still a type error naming the attribute.
+        let e = decode_value::<Weak>(&json!({
+            "headless": "yes", "cpus": 1, "ratio": 1, "name": "n", "inline": []
+        }))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`headless` must be true or false, not a string"
+        );
+        let e = decode_json(json!({"port": "-1"})).unwrap_err();
         assert_eq!(e.field(), Some("port"));
     }
 

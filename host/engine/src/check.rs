@@ -74,6 +74,9 @@ pub struct CheckCx<'a> {
     pub required: &'a Resolved,
     /// Stops the checks when the run is interrupted.
     pub cancel: &'a CancellationToken,
+    /// The person running Kiln refuses host execution (`-refuse-exec-host`): a step
+    /// that would run commands on this host is an error, whatever the template says.
+    pub refuse_exec_host: bool,
 }
 
 /// The component steps of a plan, gathered to be checked together.
@@ -145,7 +148,11 @@ fn component(
     };
     match cx.runtime.prepare(kind, bytes, world) {
         Ok(c) => {
-            let c = if builtin { c.granted_its_paths() } else { c };
+            let c = if builtin {
+                c.granted_its_needs(!cx.refuse_exec_host)
+            } else {
+                c
+            };
             prepared.insert((world, kind.to_owned()), c.clone());
             Some(c)
         }
@@ -273,14 +280,32 @@ async fn check_steps(
 fn step_problems(
     p: &Pending<'_>,
     answer: &Result<StepCheck, String>,
-    cwd: &Path,
+    cx: &CheckCx<'_>,
     errors: &mut Vec<Diagnostic>,
 ) {
-    let block: &ConfigBlock = p.spec.block;
+    let (block, cwd): (&ConfigBlock, _) = (p.spec.block, cx.cwd);
     match answer {
         Ok(check) => {
             for issue in &check.issues {
                 errors.push(issue_diagnostic(block, &p.what(), issue));
+            }
+            let asks_exec = check.needs.as_ref().is_some_and(|n| n.exec_host)
+                || p.component.declared.as_ref().is_some_and(|d| d.exec_host);
+            if cx.refuse_exec_host && (asks_exec || p.spec.grant.exec_host) {
+                errors.push(
+                    Diagnostic::error(
+                        format!(
+                            "{} runs commands on this host, and host execution is refused",
+                            p.what()
+                        ),
+                        Some(block.location.clone()),
+                    )
+                    .with_hint(
+                        "Kiln was run with -refuse-exec-host (or KILN_REFUSE_EXEC_HOST=1). \
+                         Remove the step, or run without the refusal if you trust the template.",
+                    ),
+                );
+                return;
             }
             let missing = grants::missing(&p.component, p.spec.grant, check.needs.as_ref(), cwd);
             if !missing.is_empty() {
@@ -295,21 +320,14 @@ fn step_problems(
 /// own `validate`, and what each step needs against what it is granted. Returns the
 /// builds, ready, or every problem found (each once).
 pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<Diagnostic>> {
+    if let Some(d) = crate::unsupported::unsupported_types(plan, cx.required) {
+        return Err(vec![d]);
+    }
     let mut finder = Finder::new(cx);
     let mut checked = Vec::new();
     for build in &plan.builds {
         // Every build's steps are checked, also where the builder's configuration failed.
         let builder = builder(build, cx.cwd, &mut finder.errors);
-        if !kiln_builders::runs_provisioners(&build.source_type) && !build.provisioners.is_empty() {
-            finder.errors.push(Diagnostic::error(
-                format!(
-                    "the {} builder has no machine to provision; remove the provisioners \
-                     from its build",
-                    build.source_type
-                ),
-                Some(build.provisioners[0].block.location.clone()),
-            ));
-        }
         let mut steps = Vec::new();
         for step in &build.provisioners {
             if step.kind == "breakpoint" && cx.required.get("breakpoint").is_none() {
@@ -358,7 +376,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
     let answers = check_steps(&pending, &cx, &plan.sensitive).await;
     tracing::debug!(configurations = answers.len(), "steps checked");
     for p in &pending {
-        step_problems(p, &answers[&p.key()], cx.cwd, &mut errors);
+        step_problems(p, &answers[&p.key()], &cx, &mut errors);
     }
     if !errors.is_empty() {
         // The same mistake in a step shared by many sources is reported once.

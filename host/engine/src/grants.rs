@@ -30,7 +30,7 @@ pub fn missing(
     let mut required = Grant::default();
     if let Some(needs) = needs {
         if component.is_granted_its_paths() {
-            required.extend(&needs.without_paths());
+            required.extend(&needs.not_implied(component.implies_exec_host()));
         } else {
             required.extend(&absolute(needs, cwd));
         }
@@ -70,7 +70,10 @@ pub fn effective(
 ) -> Grant {
     let mut g = granted.clone();
     if let (true, Some(needs)) = (component.is_granted_its_paths(), needs) {
-        g.extend(&absolute(&needs.paths_only(), cwd));
+        g.extend(&absolute(
+            &needs.implied(component.implies_exec_host()),
+            cwd,
+        ));
     }
     g
 }

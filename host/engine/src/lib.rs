@@ -20,6 +20,7 @@ mod prompt;
 mod provision;
 mod request;
 mod run;
+mod unsupported;
 mod values;
 
 pub use check::{

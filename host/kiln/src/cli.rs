@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use kiln_template::VarArg;
-
-use crate::commands::{self, BuildFlags};
+use crate::commands::{self, sweep_leftovers, BuildFlags};
+use crate::load::TemplateArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,24 +19,6 @@ use crate::commands::{self, BuildFlags};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct TemplateArgs {
-    /// A .pkr.hcl template file, or a directory of them.
-    pub template: PathBuf,
-    /// Set a variable: -var 'name=value'. May be repeated.
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub var: Vec<String>,
-    /// Read variables from a .pkrvars.hcl file. May be repeated.
-    #[arg(long = "var-file", value_name = "FILE")]
-    pub var_file: Vec<PathBuf>,
-    /// Run only the builds with these names (comma-separated, globs allowed).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Run every build except these (comma-separated, globs allowed).
-    #[arg(long, value_delimiter = ',')]
-    pub except: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,30 +158,6 @@ enum CacheCommand {
     Prune,
 }
 
-/// Removes the leftovers of dead runs; prints each with `say` when `verbose`.
-pub fn sweep_leftovers(verbose: bool) -> u64 {
-    let Some(cache) = kiln_core::default_cache_dir() else {
-        return 0;
-    };
-    let swept = kiln_builders::container::sweep(&cache);
-    let total: u64 = swept.iter().map(|s| s.bytes).sum();
-    if verbose {
-        for s in &swept {
-            println!("removed {} ({} bytes)", s.path.display(), s.bytes);
-        }
-        println!(
-            "{} leftover(s) of interrupted runs removed, {total} bytes freed",
-            swept.len()
-        );
-    } else if !swept.is_empty() {
-        eprintln!(
-            "==> Removed {} leftover(s) of interrupted runs ({total} bytes)",
-            swept.len()
-        );
-    }
-    total
-}
-
 /// Packer spells long flags with one dash (`-var`); clap wants two.
 fn packer_style_args() -> Vec<String> {
     let mut out = Vec::new();
@@ -217,24 +174,6 @@ fn packer_style_args() -> Vec<String> {
         out.push(arg);
     }
     out
-}
-
-/// `-var` and `-var-file` in the order they were written.
-pub fn ordered_var_args(matches: &ArgMatches, args: &TemplateArgs) -> Vec<VarArg> {
-    let mut indexed: Vec<(usize, VarArg)> = Vec::new();
-    if let Some(idx) = matches.indices_of("var") {
-        for (i, raw) in idx.zip(&args.var) {
-            let (k, v) = raw.split_once('=').unwrap_or((raw.as_str(), ""));
-            indexed.push((i, VarArg::Pair(k.to_owned(), v.to_owned())));
-        }
-    }
-    if let Some(idx) = matches.indices_of("var_file") {
-        for (i, p) in idx.zip(&args.var_file) {
-            indexed.push((i, VarArg::File(p.clone())));
-        }
-    }
-    indexed.sort_by_key(|(i, _)| *i);
-    indexed.into_iter().map(|(_, a)| a).collect()
 }
 
 /// Runs the command line and returns the process's exit status.
@@ -267,6 +206,10 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Version => {
             println!("Kiln v{}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "Template language: Packer {} (required_version and min_packer_version are checked against it)",
+                kiln_template::PACKER_VERSION
+            );
             ExitCode::SUCCESS
         }
         Command::Init { template, upgrade } => {

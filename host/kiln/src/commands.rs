@@ -10,8 +10,7 @@ use tokio_util::sync::CancellationToken;
 use kiln_core::{Artifact, BuildError};
 use kiln_engine::{CheckCx, Outcome, Policy, RunOptions, SUMMARY_WIDTH};
 
-use crate::cli::TemplateArgs;
-use crate::load::{load, print_diagnostics, print_notices, Loaded};
+use crate::load::{load, print_diagnostics, print_notices, Loaded, TemplateArgs};
 use crate::ui::{self, Output};
 
 fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
@@ -43,6 +42,7 @@ async fn prepared(
 fn check_cx<'a>(
     rt: &'a kiln_runtime::Runtime,
     loaded: &'a Loaded,
+    args: &TemplateArgs,
     required: &'a kiln_engine::components::Resolved,
     cancel: &'a CancellationToken,
 ) -> CheckCx<'a> {
@@ -51,6 +51,7 @@ fn check_cx<'a>(
         cwd: &loaded.cwd,
         required,
         cancel,
+        refuse_exec_host: args.refuses_exec_host(),
     }
 }
 
@@ -69,7 +70,11 @@ pub async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bo
         Err(code) => return code,
     };
     let never = CancellationToken::new();
-    let checked = kiln_engine::check(&loaded.plan, check_cx(&rt, &loaded, &required, &never)).await;
+    let checked = kiln_engine::check(
+        &loaded.plan,
+        check_cx(&rt, &loaded, args, &required, &never),
+    )
+    .await;
     print_notices(&rt);
     match checked {
         Ok(_) => {
@@ -96,7 +101,7 @@ pub async fn inspect_grants(loaded: &Loaded, args: &TemplateArgs) -> Result<Stri
     // Components not pulled yet show what the template grants them.
     let (rt, required) = prepared(loaded, args, true).await?;
     let never = CancellationToken::new();
-    let cx = check_cx(&rt, loaded, &required, &never);
+    let cx = check_cx(&rt, loaded, args, &required, &never);
     let by_build = kiln_engine::grants_by_build(&loaded.plan, cx).await;
     print_notices(&rt);
     let mut text = String::new();
@@ -142,15 +147,18 @@ pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags)
             && std::env::var("TERM").map_or(true, |t| t != "dumb"),
     });
     // What interrupted runs left behind goes first (safe beside builds running now).
-    crate::cli::sweep_leftovers(false);
+    sweep_leftovers(false);
     // Interrupts are handled from here on: also while components are checked.
     let cancel = CancellationToken::new();
     let interrupted = {
         let out = out.clone();
         crate::signals::listen(cancel.clone(), move |line| out.line(line))
     };
-    let checked =
-        kiln_engine::check(&loaded.plan, check_cx(&rt, &loaded, &required, &cancel)).await;
+    let checked = kiln_engine::check(
+        &loaded.plan,
+        check_cx(&rt, &loaded, args, &required, &cancel),
+    )
+    .await;
     print_notices(&rt);
     if let Some(code) = interrupted.exit_code() {
         return ExitCode::from(code);
@@ -263,4 +271,28 @@ fn machine_artifact(out: &ui::Output, name: &str, index: usize, artifact: &Artif
         out.machine(name, "artifact", &[&n, "file", &i.to_string(), &path]);
     }
     out.machine(name, "artifact", &[&n, "end"]);
+}
+
+/// Removes the leftovers of dead runs; prints each with `say` when `verbose`.
+pub fn sweep_leftovers(verbose: bool) -> u64 {
+    let Some(cache) = kiln_core::default_cache_dir() else {
+        return 0;
+    };
+    let swept = kiln_builders::container::sweep(&cache);
+    let total: u64 = swept.iter().map(|s| s.bytes).sum();
+    if verbose {
+        for s in &swept {
+            println!("removed {} ({} bytes)", s.path.display(), s.bytes);
+        }
+        println!(
+            "{} leftover(s) of interrupted runs removed, {total} bytes freed",
+            swept.len()
+        );
+    } else if !swept.is_empty() {
+        eprintln!(
+            "==> Removed {} leftover(s) of interrupted runs ({total} bytes)",
+            swept.len()
+        );
+    }
+    total
 }

@@ -7,8 +7,7 @@ use clap::ArgMatches;
 
 use kiln_template::LoadOptions;
 
-use crate::cli::{ordered_var_args, TemplateArgs};
-use crate::load::{environment, print_diagnostics};
+use crate::load::{environment, ordered_var_args, print_diagnostics, TemplateArgs};
 use crate::ui;
 
 /// `kiln console`: one expression per line of stdin, its value on stdout.
@@ -25,6 +24,7 @@ pub fn console(
         var_file,
         only: vec![],
         except: vec![],
+        refuse_exec_host: false,
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let opts = LoadOptions {

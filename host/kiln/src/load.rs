@@ -6,12 +6,61 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::ArgMatches;
+use kiln_template::VarArg;
 
 use kiln_core::{Diagnostic, Severity};
 use kiln_template::LoadOptions;
 
-use crate::cli::{ordered_var_args, TemplateArgs};
 use crate::ui;
+
+#[derive(Debug, clap::Args)]
+pub struct TemplateArgs {
+    /// A .pkr.hcl template file, or a directory of them.
+    pub template: PathBuf,
+    /// Set a variable: -var 'name=value'. May be repeated.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub var: Vec<String>,
+    /// Read variables from a .pkrvars.hcl file. May be repeated.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_file: Vec<PathBuf>,
+    /// Run only the builds with these names (comma-separated, globs allowed).
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Run every build except these (comma-separated, globs allowed).
+    #[arg(long)]
+    pub except: Vec<String>,
+    /// Refuse host execution: a step that would run commands on this host (shell-local,
+    /// or any step granted exec_host) is an error. KILN_REFUSE_EXEC_HOST=1 does the same.
+    #[arg(long = "refuse-exec-host")]
+    pub refuse_exec_host: bool,
+}
+
+impl TemplateArgs {
+    /// Whether host execution is refused, by the flag or by KILN_REFUSE_EXEC_HOST.
+    pub fn refuses_exec_host(&self) -> bool {
+        self.refuse_exec_host
+            || std::env::var_os("KILN_REFUSE_EXEC_HOST")
+                .is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    }
+}
+
+/// `-var` and `-var-file` in the order they were written.
+pub fn ordered_var_args(matches: &ArgMatches, args: &TemplateArgs) -> Vec<VarArg> {
+    let mut indexed: Vec<(usize, VarArg)> = Vec::new();
+    if let Some(idx) = matches.indices_of("var") {
+        for (i, raw) in idx.zip(&args.var) {
+            let (k, v) = raw.split_once('=').unwrap_or((raw.as_str(), ""));
+            indexed.push((i, VarArg::Pair(k.to_owned(), v.to_owned())));
+        }
+    }
+    if let Some(idx) = matches.indices_of("var_file") {
+        for (i, p) in idx.zip(&args.var_file) {
+            indexed.push((i, VarArg::File(p.clone())));
+        }
+    }
+    indexed.sort_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, a)| a).collect()
+}
 
 /// Prints diagnostics with the template's sensitive values masked: an error about a
 /// value must not print it.
@@ -28,17 +77,131 @@ pub fn print_notices(rt: &kiln_runtime::Runtime) {
     }
 }
 
-/// Packer's glob on build names: `*` matches any run of characters.
+/// Packer's glob on build names (gobwas/glob without separators): `*` matches any run
+/// of characters, `?` any one, `[abc]`, `[a-z]` and `[!abc]` one of (or none of) a
+/// class, `{a,b}` any of the alternatives (which may hold globs), and `\` makes the
+/// next character literal.
 fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob_at(&p, &n)
+}
+
+fn glob_at(p: &[char], n: &[char]) -> bool {
+    let Some(&first) = p.first() else {
+        return n.is_empty();
+    };
+    match first {
+        '*' => (0..=n.len()).any(|i| glob_at(&p[1..], &n[i..])),
+        '?' => !n.is_empty() && glob_at(&p[1..], &n[1..]),
+        '[' => match class_end(p) {
+            Some(end) => {
+                !n.is_empty() && in_class(&p[1..end], n[0]) && glob_at(&p[end + 1..], &n[1..])
+            }
+            None => n.first() == Some(&'[') && glob_at(&p[1..], &n[1..]),
+        },
+        '{' => match brace_end(p) {
+            Some(end) => split_alternatives(&p[1..end]).into_iter().any(|alt| {
+                let mut joined = alt.to_vec();
+                joined.extend_from_slice(&p[end + 1..]);
+                glob_at(&joined, n)
+            }),
+            None => n.first() == Some(&'{') && glob_at(&p[1..], &n[1..]),
+        },
+        '\\' if p.len() > 1 => n.first() == Some(&p[1]) && glob_at(&p[2..], &n[1..]),
+        c => n.first() == Some(&c) && glob_at(&p[1..], &n[1..]),
+    }
+}
+
+/// The index of the `]` closing the class that starts at `p[0]`.
+fn class_end(p: &[char]) -> Option<usize> {
+    let start = if p.get(1) == Some(&'!') { 2 } else { 1 };
+    // A `]` right after the opening is a member, not the end.
+    (start + 1..p.len()).find(|&i| p[i] == ']')
+}
+
+fn in_class(class: &[char], c: char) -> bool {
+    let (negated, class) = match class.split_first() {
+        Some(('!', rest)) => (true, rest),
+        _ => (false, class),
+    };
+    let mut hit = false;
+    let mut i = 0;
+    while i < class.len() {
+        if i + 2 < class.len() && class[i + 1] == '-' {
+            hit |= class[i] <= c && c <= class[i + 2];
+            i += 3;
+        } else {
+            hit |= class[i] == c;
+            i += 1;
         }
     }
-    go(pattern.as_bytes(), name.as_bytes())
+    hit != negated
+}
+
+/// The index of the `}` closing the alternatives that start at `p[0]`.
+fn brace_end(p: &[char]) -> Option<usize> {
+    let mut depth = 0;
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' => i += 1,
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The comma-separated alternatives of a `{...}`, commas in nested braces kept.
+fn split_alternatives(inner: &[char]) -> Vec<&[char]> {
+    let (mut parts, mut depth, mut start, mut i) = (Vec::new(), 0, 0, 0);
+    while i < inner.len() {
+        match inner[i] {
+            '\\' => i += 1,
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&inner[start.min(inner.len())..]);
+    parts
+}
+
+/// The patterns of `-only` / `-except` values: comma-separated, except for the commas
+/// of a `{a,b}` alternative.
+fn patterns(values: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in values {
+        let (mut depth, mut current) = (0usize, String::new());
+        for c in v.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    out.push(std::mem::take(&mut current));
+                    continue;
+                }
+                _ => {}
+            }
+            current.push(c);
+        }
+        out.push(current);
+    }
+    out.retain(|p| !p.is_empty());
+    out
 }
 
 fn selected(name: &str, only: &[String], except: &[String]) -> bool {
@@ -104,7 +267,7 @@ pub fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCod
             print_diagnostics(&loaded.warnings);
             let mut plan = loaded.plan;
             plan.builds
-                .retain(|b| selected(&b.name, &args.only, &args.except));
+                .retain(|b| selected(&b.name, &patterns(&args.only), &patterns(&args.except)));
             Ok(Loaded {
                 plan,
                 inspection: loaded.inspection,
@@ -134,5 +297,34 @@ mod tests {
         assert!(!selected("null.web", &[], &["*.web".into()]));
         assert!(selected("app.null.web", &["null.web".into()], &[]));
         assert!(selected("app.null.web", &["app.*".into()], &[]));
+    }
+
+    #[test]
+    fn only_and_except_take_packers_whole_glob_syntax() {
+        let names = ["par.null.w1", "par.null.w2", "par.null.w3", "par.file.x"];
+        let pick = |only: &str| -> Vec<&str> {
+            names
+                .iter()
+                .copied()
+                .filter(|n| selected(n, &[only.to_owned()], &[]))
+                .collect()
+        };
+        assert_eq!(pick("par.null.w[12]"), ["par.null.w1", "par.null.w2"]);
+        assert_eq!(
+            pick("par.null.w?"),
+            ["par.null.w1", "par.null.w2", "par.null.w3"]
+        );
+        assert_eq!(pick("par.{file.x,null.w3}"), ["par.null.w3", "par.file.x"]);
+        assert_eq!(pick("null.w[!1-2]"), ["par.null.w3"]);
+        assert_eq!(pick("*.{null,file}.*"), names);
+        assert!(pick("par.null.w\\?").is_empty());
+        assert!(glob("a\\?b", "a?b"));
+        assert!(glob("{a,{b,c}d}", "cd"));
+        assert!(glob("[]]", "]"));
+        assert!(!selected("par.null.w1", &[], &["par.null.w[0-9]".into()]));
+        assert_eq!(
+            patterns(&["a.*,par.{w1,w3},".into(), "b".into()]),
+            ["a.*", "par.{w1,w3}", "b"]
+        );
     }
 }

@@ -65,7 +65,7 @@ fn provisioner_lib(name: &str) -> String {
         r#"//! `{name}`: a Kiln provisioner. It runs in a sandbox and reaches the machine only
 //! through `remote`, the person running the build only through `ui`.
 
-use kiln_guest_sdk::{{remote, ui, BuildInfo, ConfigError, Provisioner}};
+use kiln_guest_sdk::{{remote, ui, BuildInfo, ConfigError, Provisioner, Step}};
 use serde::Deserialize;
 
 /// The template block's attributes; unknown ones are errors `kiln validate` reports.
@@ -76,9 +76,9 @@ struct Config {{
     message: String,
 }}
 
-struct Step;
+struct MyStep;
 
-impl Provisioner for Step {{
+impl Step for MyStep {{
     type Config = Config;
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {{
@@ -87,7 +87,9 @@ impl Provisioner for Step {{
         }}
         Ok(())
     }}
+}}
 
+impl Provisioner for MyStep {{
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {{
         ui::say(&format!("{name} on {{}}", build.build_name));
         let quoted = config.message.replace('\'', r"'\''");
@@ -95,7 +97,7 @@ impl Provisioner for Step {{
     }}
 }}
 
-kiln_guest_sdk::provisioner!(Step);
+kiln_guest_sdk::provisioner!(MyStep);
 "#
     )
 }
@@ -105,7 +107,7 @@ fn post_processor_lib(name: &str) -> String {
         r#"//! `{name}`: a Kiln post-processor. It sees only its input artifact's files (through
 //! `kiln_guest_sdk::artifacts`) and writes only where its step was granted.
 
-use kiln_guest_sdk::{{ui, Artifact, BuildInfo, PostProcessResult, PostProcessor}};
+use kiln_guest_sdk::{{ui, Artifact, BuildInfo, PostProcessResult, PostProcessor, Step}};
 use serde::Deserialize;
 
 /// The template block's attributes; unknown ones are errors `kiln validate` reports.
@@ -113,11 +115,13 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct Config {{}}
 
-struct Step;
+struct MyStep;
 
-impl PostProcessor for Step {{
+impl Step for MyStep {{
     type Config = Config;
+}}
 
+impl PostProcessor for MyStep {{
     fn post_process(
         _config: Config,
         build: &BuildInfo,
@@ -131,7 +135,7 @@ impl PostProcessor for Step {{
     }}
 }}
 
-kiln_guest_sdk::post_processor!(Step);
+kiln_guest_sdk::post_processor!(MyStep);
 "#
     )
 }

@@ -211,41 +211,34 @@ impl BuildUi {
     }
 }
 
+impl BuildUi {
+    /// Each line of `message` after `lead` and the build's name, in `color`.
+    fn lines(&self, color: &str, lead: &str, message: &str) {
+        let line = |text: &str| {
+            let text = format!("{lead} {}: {text}", self.prefix);
+            self.out.line(&self.out.paint(color, &text));
+        };
+        if message.is_empty() {
+            line("");
+        }
+        message.lines().for_each(line);
+    }
+}
+
 impl Ui for BuildUi {
     fn say(&self, message: &str) {
-        for line in message.lines() {
-            self.out.line(
-                &self
-                    .out
-                    .paint(self.color, &format!("==> {}: {line}", self.prefix)),
-            );
+        if !message.is_empty() {
+            self.lines(self.color, "==>", message);
         }
     }
 
     fn message(&self, message: &str) {
-        if message.is_empty() {
-            self.out.line(
-                &self
-                    .out
-                    .paint(self.color, &format!("    {}: ", self.prefix)),
-            );
-        }
-        for line in message.lines() {
-            self.out.line(
-                &self
-                    .out
-                    .paint(self.color, &format!("    {}: {line}", self.prefix)),
-            );
-        }
+        self.lines(self.color, "   ", message);
     }
 
     fn error(&self, message: &str) {
-        for line in message.lines() {
-            self.out.line(
-                &self
-                    .out
-                    .paint("1;31", &format!("==> {}: {line}", self.prefix)),
-            );
+        if !message.is_empty() {
+            self.lines("1;31", "==>", message);
         }
     }
 

@@ -120,26 +120,33 @@ impl CacheKey {
         CacheKey::load(None, Path::new("/"), &mut Vec::new())
     }
 
-    fn seal(&self, wasm_sha256: &str, engine: &str, code: &[u8]) -> [u8; SEAL_LEN] {
+    /// The MAC of `code` compiled from the wasm named by `wasm_sha256` with `engine`.
+    fn mac(&self, wasm_sha256: &str, engine: &str, code: &[u8]) -> HmacSha256 {
         let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("any key length");
-        mac.update(SEAL_CONTEXT);
-        mac.update(wasm_sha256.as_bytes());
-        mac.update(b"\0");
-        mac.update(engine.as_bytes());
-        mac.update(b"\0");
-        mac.update(code);
-        mac.finalize().into_bytes().into()
+        for part in [
+            SEAL_CONTEXT,
+            wasm_sha256.as_bytes(),
+            b"\0",
+            engine.as_bytes(),
+            b"\0",
+            code,
+        ] {
+            mac.update(part);
+        }
+        mac
+    }
+
+    fn seal(&self, wasm_sha256: &str, engine: &str, code: &[u8]) -> [u8; SEAL_LEN] {
+        self.mac(wasm_sha256, engine, code)
+            .finalize()
+            .into_bytes()
+            .into()
     }
 
     fn verify(&self, wasm_sha256: &str, engine: &str, code: &[u8], seal: &[u8]) -> bool {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("any key length");
-        mac.update(SEAL_CONTEXT);
-        mac.update(wasm_sha256.as_bytes());
-        mac.update(b"\0");
-        mac.update(engine.as_bytes());
-        mac.update(b"\0");
-        mac.update(code);
-        mac.verify_slice(seal).is_ok()
+        self.mac(wasm_sha256, engine, code)
+            .verify_slice(seal)
+            .is_ok()
     }
 }
 

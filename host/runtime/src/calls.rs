@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use kiln_core::{Artifact, ArtifactFile, BuildInfo};
@@ -43,11 +43,16 @@ fn issues(answer: Result<(), Vec<wit::ConfigError>>) -> Vec<ConfigIssue> {
     }
 }
 
-/// `grant` with the host paths of `needs` added: what a component granted its paths
-/// (Kiln's builtins) runs with.
-pub(crate) fn with_paths(grant: &kiln_core::Grant, needs: &kiln_core::Grant) -> kiln_core::Grant {
+/// `grant` with the implied part of `needs` added (its host paths, and host execution
+/// where that is implied): what a component granted its needs (Kiln's builtins) runs
+/// with.
+pub(crate) fn with_needs(
+    grant: &kiln_core::Grant,
+    needs: &kiln_core::Grant,
+    component: &PreparedComponent,
+) -> kiln_core::Grant {
     let mut out = grant.clone();
-    out.extend(&needs.paths_only());
+    out.extend(&needs.implied(component.exec_host_implied));
     out
 }
 
@@ -102,76 +107,88 @@ impl Runtime {
                 let mut store = self.store(name, req, deadline, &stderr, 0);
                 let instantiated =
                     bounded(component.pre.instantiate(&mut store), &req.cancel, deadline).await;
-                match instantiated {
-                    Some(Ok(instance)) => current = Some((store, instance, stderr)),
-                    Some(Err(e)) => {
-                        results.push(Err(Self::trap_error(name, &e, &stderr, req, deadline)));
-                        continue;
-                    }
-                    None => {
-                        results.push(Err(stopped(name, req, deadline)));
+                match Self::outcome(name, instantiated, &stderr, req, deadline) {
+                    Ok(instance) => current = Some((store, instance, stderr)),
+                    Err(e) => {
+                        results.push(Err(e));
                         continue;
                     }
                 }
             }
             let (store, instance, stderr) = current.as_mut().expect("instantiated above");
-            store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
-            // What the step needs first: it is also where a configuration that does not
-            // decode is found, and a builtin validates with the paths it asked for.
-            self.bound_call(store, deadline);
-            let asked = bounded(
-                instance.needs(&mut *store, &req.config_json),
-                &req.cancel,
-                deadline,
-            )
-            .await;
-            let needs = match asked {
-                Some(Ok(Ok(request))) => requested(request),
-                Some(Ok(Err(errors))) => {
-                    results.push(Ok(StepCheck {
-                        issues: issues(Err(errors)),
-                        needs: None,
-                    }));
-                    continue;
-                }
-                Some(Err(e)) => {
-                    results.push(Err(Self::trap_error(name, &e, stderr, req, deadline)));
-                    current = None;
-                    continue;
-                }
-                None => {
-                    results.push(Err(stopped(name, req, deadline)));
-                    current = None;
-                    continue;
-                }
-            };
-            if component.needs_granted {
-                store.data_mut().paths =
-                    GrantedPaths::new(&with_paths(&req.grant, &needs), &req.cwd);
+            let checked = self
+                .check_one(component, store, instance, stderr, req, deadline)
+                .await;
+            // A trap or a stop leaves the instance unusable: the next check gets a new one.
+            if checked.is_err() {
+                current = None;
             }
-            self.bound_call(store, deadline);
-            let answer = bounded(
-                instance.validate(&mut *store, &req.config_json),
-                &req.cancel,
-                deadline,
-            )
-            .await;
-            match answer {
-                Some(Ok(answer)) => results.push(Ok(StepCheck {
-                    issues: issues(answer),
-                    needs: Some(needs),
-                })),
-                Some(Err(e)) => {
-                    results.push(Err(Self::trap_error(name, &e, stderr, req, deadline)));
-                    current = None;
-                }
-                None => {
-                    results.push(Err(stopped(name, req, deadline)));
-                    current = None;
-                }
-            }
+            results.push(checked);
         }
         results
+    }
+
+    /// One request's check in `instance` (see [`Runtime::check_all`]).
+    async fn check_one(
+        &self,
+        component: &PreparedComponent,
+        store: &mut Store<StepState>,
+        instance: &Instance,
+        stderr: &MemoryOutputPipe,
+        req: &StepRequest,
+        deadline: Option<Instant>,
+    ) -> Result<StepCheck, RuntimeError> {
+        let name = component.name.as_str();
+        store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
+        // What the step needs first: it is also where a configuration that does not
+        // decode is found, and a builtin validates with the paths it asked for.
+        self.bound_call(store, deadline);
+        let asked = bounded(
+            instance.needs(&mut *store, &req.config_json),
+            &req.cancel,
+            deadline,
+        )
+        .await;
+        let needs = match Self::outcome(name, asked, stderr, req, deadline)? {
+            Ok(request) => requested(request),
+            Err(errors) => {
+                return Ok(StepCheck {
+                    issues: issues(Err(errors)),
+                    needs: None,
+                })
+            }
+        };
+        if component.needs_granted {
+            let grant = with_needs(&req.grant, &needs, component);
+            store.data_mut().paths = GrantedPaths::new(&grant, &req.cwd);
+        }
+        self.bound_call(store, deadline);
+        let answer = bounded(
+            instance.validate(&mut *store, &req.config_json),
+            &req.cancel,
+            deadline,
+        )
+        .await;
+        Ok(StepCheck {
+            issues: issues(Self::outcome(name, answer, stderr, req, deadline)?),
+            needs: Some(needs),
+        })
+    }
+
+    /// A bounded call's outcome: its answer, the trap it ended with, or why it was
+    /// stopped (the timeout, Ctrl-C).
+    fn outcome<T>(
+        name: &str,
+        called: Option<wasmtime::Result<T>>,
+        stderr: &MemoryOutputPipe,
+        req: &StepRequest,
+        deadline: Option<Instant>,
+    ) -> Result<T, RuntimeError> {
+        match called {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(e)) => Err(Self::trap_error(name, &e, stderr, req, deadline)),
+            None => Err(stopped(name, req, deadline)),
+        }
     }
 
     /// Bounds the next call into the instance of `store`: a fresh computing-time budget
@@ -179,17 +196,7 @@ impl Runtime {
     fn bound_call(&self, store: &mut Store<StepState>, deadline: Option<Instant>) {
         let budget = store.data().step_limits.cpu();
         store.data_mut().meter = budget::CpuMeter::new(budget);
-        let metered = self.metered;
-        store.epoch_deadline_callback(move |cx| {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(wasmtime::Error::msg("the step's timeout expired"));
-            }
-            let meter = &cx.data().meter;
-            if metered && meter.exhausted() {
-                return Err(budget::cpu_exhausted(meter.budget));
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
+        crate::store::watch_deadline(store, deadline, self.metered);
     }
 
     /// Creates a step's store and instance exactly as [`Runtime::provision`] does, calls
@@ -297,8 +304,11 @@ impl Runtime {
                     .map_err(trap)?
                 {
                     Ok(request) => {
-                        let grant = with_paths(&req.grant, &requested(request));
-                        store.data_mut().paths = GrantedPaths::new(&grant, &req.cwd);
+                        let grant = with_needs(&req.grant, &requested(request), component);
+                        let state = store.data_mut();
+                        state.paths = GrantedPaths::new(&grant, &req.cwd);
+                        state.exec_host_implied = grant.exec_host && !req.grant.exec_host;
+                        state.exec_host = grant.exec_host;
                     }
                     Err(errors) => {
                         let text: Vec<String> = issues(Err(errors))

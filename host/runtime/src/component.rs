@@ -117,6 +117,8 @@ pub struct PreparedComponent {
     /// Whether the host paths the component asks for (its `needs`) are granted to it:
     /// so for Kiln's builtins, never for a component from elsewhere.
     pub(crate) needs_granted: bool,
+    /// Whether host execution it asks for is granted to it with its paths.
+    pub(crate) exec_host_implied: bool,
 }
 
 impl PreparedComponent {
@@ -129,9 +131,24 @@ impl PreparedComponent {
         self
     }
 
+    /// This component, granted its paths and also the host execution it asks for (the
+    /// builtin `shell-local`: what it runs the template's author wrote), unless the
+    /// person running Kiln refuses host execution (`exec_host` false).
+    pub fn granted_its_needs(self, exec_host: bool) -> Self {
+        PreparedComponent {
+            exec_host_implied: exec_host,
+            ..self.granted_its_paths()
+        }
+    }
+
     /// Whether [`PreparedComponent::granted_its_paths`] holds.
     pub fn is_granted_its_paths(&self) -> bool {
         self.needs_granted
+    }
+
+    /// Whether the host execution it asks for is granted with its paths.
+    pub fn implies_exec_host(&self) -> bool {
+        self.exec_host_implied
     }
 }
 

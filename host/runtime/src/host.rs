@@ -50,6 +50,8 @@ pub struct StepState {
     pub(crate) told: crate::network::Told,
     /// Whether the step may run host commands (`host-exec`).
     pub(crate) exec_host: bool,
+    /// Whether that comes with a builtin (`shell-local`) rather than from a `grant`.
+    pub(crate) exec_host_implied: bool,
     /// The step's private directory of temporary files (`host-exec`), removed with it.
     pub(crate) temp: Option<tempfile::TempDir>,
     /// Temporary files made so far.
@@ -228,16 +230,22 @@ impl StepState {
     fn print(&mut self, message: &str, print: impl FnOnce(&dyn Ui, &str)) -> wasmtime::Result<()> {
         self.check_message(message.len(), "a UI message")?;
         let message = &*kiln_core::text::escape_controls(message);
-        self.ui_printed += message.len() as u64;
+        self.count_printed(
+            message.len(),
+            "the step printed more than that through the UI",
+        )?;
+        print(&*self.ui, message);
+        Ok(())
+    }
+
+    /// Counts `bytes` more of output against the step's `ui_output` limit: a trap saying
+    /// `what` when it is passed.
+    pub(crate) fn count_printed(&mut self, bytes: usize, what: &str) -> wasmtime::Result<()> {
+        self.ui_printed += bytes as u64;
         let max = self.step_limits.ui_output();
         if self.ui_printed > max {
-            return Err(limit_hit(
-                "ui_output",
-                format!("{max} bytes"),
-                "the step printed more than that through the UI",
-            ));
+            return Err(limit_hit("ui_output", format!("{max} bytes"), what));
         }
-        print(&*self.ui, message);
         Ok(())
     }
 }
@@ -263,6 +271,39 @@ impl host_files::Host for StepState {
             PathKind::Directory => host_files::PathKind::Directory,
             PathKind::Missing => host_files::PathKind::Missing,
         })
+    }
+
+    async fn read(&mut self, path: String, limit: u64) -> Result<Vec<u8>, HostError> {
+        use std::io::Read;
+        const MOST: u64 = 16 << 20;
+        let limit = limit.min(MOST);
+        let resolved = self.paths.resolve_readable(&path).map_err(grant_err)?;
+        // Regular files only: a FIFO or a device would block or never end.
+        let meta = resolved
+            .dir
+            .metadata(resolved.rel_or_dot())
+            .map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(err(
+                ErrorKind::Invalid,
+                format!("`{path}` is not a regular file"),
+            )
+            .into());
+        }
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(io_err)?;
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a file that is too large.
+        file.take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > limit {
+            return Err(err(
+                ErrorKind::Limit,
+                format!("`{path}` holds more than {limit} bytes"),
+            )
+            .into());
+        }
+        Ok(bytes)
     }
 }
 
@@ -300,24 +341,18 @@ impl communicator::HostProcess for StepState {
     }
 }
 
+/// What passing the output limit says when commands printed too much.
+pub(crate) const COMMANDS_PRINTED: &str = "the step's commands and messages printed more than that";
+
 impl communicator::Host for StepState {
     #[tracing::instrument(skip_all, fields(command = %command))]
     async fn run(&mut self, command: String) -> Result<communicator::ExitStatus, HostError> {
         let comm = self.comm()?;
         let mut process = comm.start(&command).await.map_err(comm_err)?;
         let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
-        let max = self.step_limits.ui_output();
         while let Some(chunk) = process.next_output().await {
             // Remote output reaches the UI too, and counts against the same limit.
-            self.ui_printed += chunk.data.len() as u64;
-            if self.ui_printed > max {
-                return Err(limit_hit(
-                    "ui_output",
-                    format!("{max} bytes"),
-                    "the step's commands and messages printed more than that",
-                )
-                .into());
-            }
+            self.count_printed(chunk.data.len(), COMMANDS_PRINTED)?;
             match chunk.stream {
                 core_comm::OutputStream::Stdout => out.push(&chunk.data, &*self.ui),
                 core_comm::OutputStream::Stderr => errs.push(&chunk.data, &*self.ui),

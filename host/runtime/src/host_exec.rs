@@ -13,7 +13,7 @@ use crate::bindings::provisioner::kiln::plugin::communicator::ExitStatus;
 use crate::bindings::provisioner::kiln::plugin::host_exec::{self, HostCommand, TempContent};
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::grants::{Access, GrantError};
-use crate::host::{err, grant_err, io_err, limit_hit, HostError, LineBuffer, StepState};
+use crate::host::{err, grant_err, io_err, HostError, LineBuffer, StepState};
 
 /// Signals a command's process group when the call that ran it ends early (dropped by
 /// a cancellation or a trap): TERM at once, KILL a second later.
@@ -57,9 +57,12 @@ impl host_exec::Host for StepState {
         };
         if !self.exec_announced {
             self.exec_announced = true;
-            self.ui.say(
-                "This step runs commands on this host (granted by exec_host in the template).",
-            );
+            self.ui.say(if self.exec_host_implied {
+                "This step runs commands on this host, as the template's author wrote them \
+                 (kiln -refuse-exec-host refuses host execution)."
+            } else {
+                "This step runs commands on this host (granted by exec_host in the template)."
+            });
         }
         let cwd = match &command.cwd {
             Some(dir) => crate::normalize(&self.paths.cwd().join(dir)),
@@ -86,7 +89,6 @@ impl host_exec::Host for StepState {
         let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
         let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
         let (mut out_done, mut err_done) = (false, false);
-        let max = self.step_limits.ui_output();
         while !(out_done && err_done) {
             let (n, is_out) = tokio::select! {
                 r = stdout.read(&mut out_buf), if !out_done => (r.unwrap_or(0), true),
@@ -100,15 +102,7 @@ impl host_exec::Host for StepState {
                 }
                 continue;
             }
-            self.ui_printed += n as u64;
-            if self.ui_printed > max {
-                return Err(limit_hit(
-                    "ui_output",
-                    format!("{max} bytes"),
-                    "the step's commands and messages printed more than that",
-                )
-                .into());
-            }
+            self.count_printed(n, crate::host::COMMANDS_PRINTED)?;
             if is_out {
                 out.push(&out_buf[..n], &*self.ui);
             } else {

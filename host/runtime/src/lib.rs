@@ -331,6 +331,7 @@ impl Runtime {
             pre,
             declared,
             needs_granted: false,
+            exec_host_implied: false,
         };
         self.prepared
             .lock()

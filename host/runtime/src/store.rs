@@ -93,6 +93,7 @@ impl Runtime {
             env,
             told,
             exec_host: req.grant.exec_host,
+            exec_host_implied: false,
             temp: None,
             temp_count: 0,
             exec_announced: false,
@@ -107,16 +108,7 @@ impl Runtime {
             });
         }
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |cx| {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(wasmtime::Error::msg("the step's timeout expired"));
-            }
-            let meter = &cx.data().meter;
-            if metered && meter.exhausted() {
-                return Err(budget::cpu_exhausted(meter.budget));
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
+        watch_deadline(&mut store, deadline, metered);
         store
     }
 
@@ -203,4 +195,23 @@ pub(crate) fn trap_message(e: &wasmtime::Error, stderr: &MemoryOutputPipe) -> St
     } else {
         format!("{printed} ({trap})")
     }
+}
+
+/// Makes every epoch tick check the call's `deadline` and, when `metered`, its computing
+/// time: either ends the call with a trap naming it; otherwise the guest yields.
+pub(crate) fn watch_deadline(
+    store: &mut Store<StepState>,
+    deadline: Option<Instant>,
+    metered: bool,
+) {
+    store.epoch_deadline_callback(move |cx| {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(wasmtime::Error::msg("the step's timeout expired"));
+        }
+        let meter = &cx.data().meter;
+        if metered && meter.exhausted() {
+            return Err(budget::cpu_exhausted(meter.budget));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
 }

@@ -112,12 +112,14 @@ pub fn resolve(
     }
 }
 
-/// The blocks of `body` that are `data` blocks with a known type; unknown types are
-/// reported.
+/// The blocks of `body` that are `data` blocks with a known type; a block of an unknown
+/// type goes to `unknown` (type and place), reported once for all of them by
+/// [`unknown_types`].
 pub fn collect<'a>(
     at: At<'a>,
     block: &'a Block,
     errors: &mut Vec<Diagnostic>,
+    unknown: &mut Vec<(String, kiln_core::Location)>,
 ) -> Option<DataDef<'a>> {
     let labels = match at.labels(block, &["type", "name"]) {
         Ok(l) => l,
@@ -127,13 +129,7 @@ pub fn collect<'a>(
         }
     };
     if !TYPES.contains(&labels[0].as_str()) {
-        let span = block.labels[0].span();
-        let d = at.err(span, format!("Unknown data source type \"{}\"", labels[0]));
-        errors.push(d.with_hint(format!(
-            "Kiln runs the data sources it can run locally: {}. Move other values into \
-             variables.",
-            TYPES.join(", ")
-        )));
+        unknown.push((labels[0].clone(), at.loc(block.labels[0].span())));
         return None;
     }
     Some(DataDef {
@@ -327,6 +323,46 @@ fn canonical_header(name: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("-")
+}
+
+/// The one error for every `data` block of a type Kiln does not run, each listed with
+/// its place.
+pub fn unknown_types(unknown: &[(String, kiln_core::Location)]) -> Option<Diagnostic> {
+    let (_, first) = unknown.first()?;
+    let mut types: Vec<&str> = unknown.iter().map(|(t, _)| t.as_str()).collect();
+    types.dedup();
+    let mut seen = std::collections::BTreeSet::new();
+    types.retain(|t| seen.insert(*t));
+    let mut hint = vec!["Used at:".to_owned()];
+    for ty in &types {
+        let at: Vec<String> = unknown
+            .iter()
+            .filter(|(t, _)| t == ty)
+            .map(|(_, l)| l.to_string())
+            .collect();
+        hint.push(format!("  data \"{ty}\": {}", at.join(", ")));
+    }
+    hint.push(format!(
+        "Kiln runs the data sources it can run locally: {}. Move other values into \
+         variables.",
+        TYPES.join(", ")
+    ));
+    let names: Vec<String> = types.iter().map(|t| format!("\"{t}\"")).collect();
+    Some(
+        Diagnostic::error(
+            format!(
+                "Kiln does not run {} {}",
+                if names.len() == 1 {
+                    "the data source type"
+                } else {
+                    "the data source types"
+                },
+                names.join(", ")
+            ),
+            Some(first.clone()),
+        )
+        .with_hint(hint.join("\n")),
+    )
 }
 
 #[cfg(test)]

@@ -39,8 +39,10 @@ pub use inspect::Inspection;
 pub use json::{hcl2_upgrade, load_json};
 
 /// The Packer release whose template language Kiln follows (`packer.version`,
-/// `{{packer_version}}`).
-pub const PACKER_VERSION: &str = "1.6.6";
+/// `{{packer_version}}`, and what `required_version` and `min_packer_version` are
+/// checked against): current Packer, whose documentation and behaviour Kiln follows
+/// where they differ from older releases.
+pub const PACKER_VERSION: &str = "1.15.2";
 pub use components::{lock_path, required_components};
 pub(crate) use hcl2::{as_bool, eval_body, At};
 use hcl2::{load_files, refers_to_sensitive};

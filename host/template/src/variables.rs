@@ -59,6 +59,9 @@ pub struct Resolved {
     pub sensitive: Vec<String>,
     /// The names of the variables declared sensitive.
     pub sensitive_names: Vec<String>,
+    /// Declared variables left without a value (unset, or a value that failed): each is
+    /// reported once where it is declared, not again at every use.
+    pub without_value: Vec<String>,
 }
 
 const VARIABLE_ATTRS: &[&str] = &["type", "default", "description", "sensitive", "nullable"];
@@ -276,6 +279,7 @@ pub fn resolve(
     let mut resolved = Resolved::default();
     for (name, d) in &declared {
         let Some(v) = values.remove(name) else {
+            resolved.without_value.push(name.clone());
             if invalid.contains(name) {
                 continue;
             }

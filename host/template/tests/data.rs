@@ -146,7 +146,7 @@ fn http_errors_and_unknown_types_say_where() {
 
     let err = load_text(dir.path(), "data \"amazon-ami\" \"x\" {\n}\n").unwrap_err();
     assert!(
-        err.contains("t.pkr.hcl:1:6: Unknown data source type \"amazon-ami\""),
+        err.contains("t.pkr.hcl:1:6: Kiln does not run the data source type \"amazon-ami\""),
         "{err}"
     );
 

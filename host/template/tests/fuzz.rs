@@ -102,19 +102,35 @@ const TOKENS: &[&str] = &[
     "*/",
 ];
 
-/// Every file of the corpus: (name, bytes).
+/// Every file of the corpus: (name, bytes). The seeds are templates kept in the
+/// repository: the conformance cases and the corpus of real templates (`cargo fuzz`
+/// keeps its own, uncommitted corpus in `tests/fuzz/corpus`).
 fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/corpus/template");
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the fuzz corpus {}: {e}", dir.display()))
-        .flatten()
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["tests/conformance", "tests/corpus"] {
+        let dir = root.join(dir);
+        let mut pending = vec![dir.clone()];
+        while let Some(d) = pending.pop() {
+            let entries = std::fs::read_dir(&d)
+                .unwrap_or_else(|e| panic!("the fuzz seeds {}: {e}", d.display()));
+            for e in entries.flatten() {
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(path);
+                } else if name.ends_with(".pkr.hcl")
+                    || name.ends_with(".pkr.json")
+                    || name.ends_with(".pkrvars.hcl")
+                    || (name.ends_with(".json") && !name.starts_with('.'))
+                {
+                    let rel = path.strip_prefix(&dir).unwrap_or(&path);
+                    let unique = rel.display().to_string().replace('/', "_");
+                    files.push((unique, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+    }
     files.sort();
     assert!(
         files.len() >= 10,

@@ -299,23 +299,13 @@ fn a_failure_in_the_middle_stops_its_chain_fails_the_build_and_loses_nothing() {
     );
 }
 
+/// As in Packer, the builtin shell-local runs what the template's author wrote without a
+/// Kiln-only grant (and says so); whoever runs templates they did not write can refuse
+/// host execution, which fails naming the step.
 #[test]
-fn shell_local_runs_only_when_granted_and_says_so() {
+fn shell_local_runs_as_in_packer_unless_host_execution_is_refused() {
     let pp = "  post-processor \"shell-local\" {\n    inline = [\"echo built $PACKER_BUILD_NAME > marker.txt\"]\n  }\n";
     let dir = work(pp);
-    let out = kiln(dir.path(), &["validate", "t.pkr.hcl"]);
-    let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "{stdout}");
-    assert!(
-        stderr.contains("t.pkr.hcl:6:18") && stderr.contains("grant { exec_host = true }"),
-        "{stderr}"
-    );
-    let (ok, _) = build(dir.path());
-    assert!(!ok);
-    assert!(!dir.path().join("marker.txt").exists());
-
-    let granted = "  post-processor \"shell-local\" {\n    inline = [\"echo built $PACKER_BUILD_NAME > marker.txt\"]\n    grant {\n      exec_host = true\n    }\n  }\n";
-    let dir = work(granted);
     let (ok, out) = build(dir.path());
     assert!(ok, "{out}");
     assert!(out.contains("runs commands on this host"), "{out}");
@@ -323,6 +313,59 @@ fn shell_local_runs_only_when_granted_and_says_so() {
         std::fs::read_to_string(dir.path().join("marker.txt")).unwrap(),
         "built web\n"
     );
+    std::fs::remove_file(dir.path().join("marker.txt")).unwrap();
+
+    // `kiln inspect` shows the host execution the builtin implies.
+    let out = kiln(dir.path(), &["inspect", "t.pkr.hcl"]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("exec_host = true"), "{stdout}");
+
+    // Refused by the flag, or by the environment, validate and build both fail at the
+    // step, and nothing runs.
+    for refuse in [&["-refuse-exec-host"][..], &[]] {
+        let mut cmd = Command::new(kiln_bin());
+        cmd.arg("validate")
+            .args(refuse)
+            .arg("t.pkr.hcl")
+            .current_dir(dir.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1");
+        if refuse.is_empty() {
+            cmd.env("KILN_REFUSE_EXEC_HOST", "1");
+        }
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{stdout}");
+        assert!(
+            stderr.contains("t.pkr.hcl:6:18")
+                && stderr.contains("post-processor \"shell-local\" runs commands on this host, and host execution is refused"),
+            "{stderr}"
+        );
+    }
+    let out = Command::new(kiln_bin())
+        .args(["build", "-refuse-exec-host", "t.pkr.hcl"])
+        .current_dir(dir.path())
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!dir.path().join("marker.txt").exists());
+
+    // A grant in the template does not override the refusal.
+    let granted = "  post-processor \"shell-local\" {\n    inline = [\"echo built > marker.txt\"]\n    grant {\n      exec_host = true\n    }\n  }\n";
+    let dir = work(granted);
+    let out = Command::new(kiln_bin())
+        .args(["build", "-refuse-exec-host", "t.pkr.hcl"])
+        .current_dir(dir.path())
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("host execution is refused"), "{stderr}");
+    assert!(!dir.path().join("marker.txt").exists());
 }
 
 /// shell-local is one component that is both a provisioner and a post-processor.

@@ -1,7 +1,7 @@
 //! `motd`: writes a message of the day on the machine being built. It needs nothing
 //! beyond the communicator and the UI, and declares so (an empty `kiln:grants`).
 
-use kiln_guest_sdk::{remote, ui, BuildInfo, ConfigError, Provisioner};
+use kiln_guest_sdk::{remote, ui, BuildInfo, ConfigError, Provisioner, Step};
 use serde::Deserialize;
 
 /// The template block.
@@ -21,7 +21,7 @@ fn default_path() -> String {
 
 struct Motd;
 
-impl Provisioner for Motd {
+impl Step for Motd {
     type Config = Config;
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
@@ -34,7 +34,9 @@ impl Provisioner for Motd {
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
+}
 
+impl Provisioner for Motd {
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
         let text = format!(
             "{}\n",

@@ -1,13 +1,9 @@
 //! The container builder's options, with Packer's docker builder names where they\n//! mean the same, checked.
 
 use super::*;
-use crate::machine::Provision;
-use async_trait::async_trait;
 use base::{BaseSource, Bootstrap};
 use kiln_core::config::{decode, FieldError};
-use kiln_core::steps::Step;
-use kiln_core::{Artifact, BuildContext, BuildError, Builder, ProvisionHook};
-use kiln_registry::{BlobStore, Reference, RegistryAuth};
+use kiln_registry::{Reference, RegistryAuth};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -221,49 +217,5 @@ impl ContainerBuilder {
             host_network,
             hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
         })
-    }
-}
-
-#[async_trait]
-impl Builder for ContainerBuilder {
-    async fn run(
-        &self,
-        cx: &BuildContext,
-        hook: &dyn ProvisionHook,
-    ) -> Result<Artifact, BuildError> {
-        let cache = kiln_core::default_cache_dir().ok_or_else(|| {
-            BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
-        })?;
-        let steps: Vec<Box<dyn Step<State<'_>>>> = vec![
-            Box::new(ResolveBase),
-            Box::new(Workdir),
-            Box::new(Start),
-            Box::new(Provision),
-            Box::new(Export),
-            Box::new(Stop),
-            Box::new(Commit),
-        ];
-        let mut state = State {
-            commit: None,
-            lease: None,
-            builder: self,
-            cx,
-            hook,
-            store: BlobStore::new(cache.join("blobs")),
-            cache,
-            base: None,
-            dir: None,
-            created: vec![],
-            container: None,
-            artifact: None,
-        };
-        cx.run_steps(&steps, &mut state).await?;
-        Ok(state.artifact.take().unwrap_or_else(|| Artifact {
-            builder_id: "kiln.container".into(),
-            id: "discarded".into(),
-            files: vec![],
-            metadata: Default::default(),
-            description: "The container was discarded".into(),
-        }))
     }
 }

@@ -18,9 +18,10 @@ use async_trait::async_trait;
 use kiln_container::{Container, InitConfig};
 use kiln_core::steps::Step;
 
-use crate::machine::Reached;
+use crate::machine::{Provision, Reached};
 use kiln_core::{
-    Artifact, ArtifactFile, BuildContext, BuildError, Communicator, ConnectionInfo, ProvisionHook,
+    Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
+    ProvisionHook,
 };
 use kiln_registry::BlobStore;
 
@@ -432,4 +433,48 @@ fn random_suffix() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
+}
+
+#[async_trait]
+impl Builder for ContainerBuilder {
+    async fn run(
+        &self,
+        cx: &BuildContext,
+        hook: &dyn ProvisionHook,
+    ) -> Result<Artifact, BuildError> {
+        let cache = kiln_core::default_cache_dir().ok_or_else(|| {
+            BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
+        })?;
+        let steps: Vec<Box<dyn Step<State<'_>>>> = vec![
+            Box::new(ResolveBase),
+            Box::new(Workdir),
+            Box::new(Start),
+            Box::new(Provision),
+            Box::new(Export),
+            Box::new(Stop),
+            Box::new(Commit),
+        ];
+        let mut state = State {
+            commit: None,
+            lease: None,
+            builder: self,
+            cx,
+            hook,
+            store: BlobStore::new(cache.join("blobs")),
+            cache,
+            base: None,
+            dir: None,
+            created: vec![],
+            container: None,
+            artifact: None,
+        };
+        cx.run_steps(&steps, &mut state).await?;
+        Ok(state.artifact.take().unwrap_or_else(|| Artifact {
+            builder_id: "kiln.container".into(),
+            id: "discarded".into(),
+            files: vec![],
+            metadata: Default::default(),
+            description: "The container was discarded".into(),
+        }))
+    }
 }

@@ -90,6 +90,89 @@ struct Config {
     shutdown_command: Option<String>,
     #[serde(default, deserialize_with = "duration_opt::deserialize")]
     shutdown_timeout: Option<Duration>,
+    // Packer's options beyond the first ones above.
+    #[serde(default)]
+    boot_steps: Vec<Vec<String>>,
+    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    boot_keygroup_interval: Option<Duration>,
+    #[serde(default)]
+    floppy_files: Vec<String>,
+    #[serde(default)]
+    floppy_dirs: Vec<String>,
+    #[serde(default)]
+    floppy_content: BTreeMap<String, String>,
+    floppy_label: Option<String>,
+    #[serde(default)]
+    cd_files: Vec<String>,
+    #[serde(default)]
+    cd_content: BTreeMap<String, String>,
+    cd_label: Option<String>,
+    cdrom_interface: Option<String>,
+    sockets: Option<u32>,
+    cores: Option<u32>,
+    threads: Option<u32>,
+    cpu_model: Option<String>,
+    #[serde(default)]
+    vtpm: bool,
+    #[serde(default)]
+    use_tpm1: bool,
+    tpm_device_type: Option<String>,
+    #[serde(default)]
+    qemu_img_args: QemuImgArgs,
+    iso_target_path: Option<String>,
+    iso_target_extension: Option<String>,
+    #[serde(default)]
+    iso_skip_cache: bool,
+    display: Option<String>,
+    #[serde(default)]
+    use_default_display: bool,
+    #[serde(default)]
+    disk_additional_size: Vec<Size>,
+    firmware: Option<String>,
+    #[serde(default)]
+    use_pflash: bool,
+    #[serde(default)]
+    efi_drop_efivars: bool,
+    net_bridge: Option<String>,
+    #[serde(default)]
+    skip_nat_mapping: bool,
+    #[serde(default)]
+    qmp_enable: bool,
+    qmp_socket_path: Option<String>,
+    #[serde(default)]
+    vnc_use_password: bool,
+    #[serde(default)]
+    disable_vnc: bool,
+    http_network_protocol: Option<String>,
+    // Packer's older names of host_port_min/max.
+    ssh_host_port_min: Option<u16>,
+    ssh_host_port_max: Option<u16>,
+}
+
+/// `qemu_img_args`: extra arguments for each `qemu-img` subcommand.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QemuImgArgs {
+    #[serde(default)]
+    pub(super) create: Vec<String>,
+    #[serde(default)]
+    pub(super) convert: Vec<String>,
+    #[serde(default)]
+    pub(super) resize: Vec<String>,
+}
+
+/// One line of `boot_command`, or one of `boot_steps` with its description.
+#[derive(Debug, Clone)]
+pub(super) struct BootStep {
+    pub(super) keys: String,
+    pub(super) description: Option<String>,
+}
+
+/// The virtual TPM (`vtpm`): swtpm's TPM 2.0 (1.2 with `use_tpm1`) on this device.
+#[derive(Debug, Clone)]
+pub(super) struct Vtpm {
+    pub(super) tpm1: bool,
+    pub(super) device: String,
 }
 
 /// The configured `qemu` builder.
@@ -115,12 +198,10 @@ pub struct QemuBuilder {
     /// `None`: probe (see [`super::accel`]).
     pub(super) accelerator: Option<String>,
     pub(super) machine_type: String,
-    pub(super) cpus: u32,
     pub(super) memory: u32,
     pub(super) net_device: String,
     pub(super) qemuargs: Vec<Vec<String>>,
     pub(super) qemu_binary: String,
-    pub(super) headless: bool,
     pub(super) efi_firmware_code: Option<PathBuf>,
     pub(super) efi_firmware_vars: Option<PathBuf>,
     pub(super) http_directory: Option<PathBuf>,
@@ -128,7 +209,8 @@ pub struct QemuBuilder {
     pub(super) http_port_min: u16,
     pub(super) http_port_max: u16,
     pub(super) http_bind_address: IpAddr,
-    pub(super) boot_command: Vec<String>,
+    pub(super) boot_command: Vec<BootStep>,
+    pub(super) boot_keygroup_interval: Option<Duration>,
     pub(super) boot_wait: Duration,
     pub(super) boot_key_interval: Duration,
     pub(super) host_port_min: u16,
@@ -142,6 +224,27 @@ pub struct QemuBuilder {
     pub(super) pause_before_connecting: Duration,
     pub(super) shutdown_command: Option<String>,
     pub(super) shutdown_timeout: Duration,
+    pub(super) floppy: super::media::MediaSpec,
+    pub(super) cd: super::media::MediaSpec,
+    /// The interface of the CD drives (the ISO's and cd_files'); QEMU's default if unset.
+    pub(super) cdrom_interface: Option<String>,
+    /// `-smp`'s value.
+    pub(super) smp: String,
+    pub(super) cpu_model: Option<String>,
+    pub(super) vtpm: Option<Vtpm>,
+    pub(super) qemu_img_args: QemuImgArgs,
+    /// Where the fetched ISO is also kept (`iso_target_path`).
+    pub(super) iso_target: Option<PathBuf>,
+    pub(super) iso_skip_cache: bool,
+    /// `-display`'s value; `None` leaves it to QEMU.
+    pub(super) display: Option<String>,
+    /// More disks, by size (`disk_additional_size`).
+    pub(super) additional_disks: Vec<String>,
+    /// `firmware`: as `-bios`, or as pflash with `use_pflash`.
+    pub(super) firmware: Option<(PathBuf, bool)>,
+    pub(super) qmp_socket: Option<PathBuf>,
+    /// `disable_vnc`: no VNC even where vnc_* options are set.
+    pub(super) disable_vnc: bool,
 }
 
 fn one_of(
@@ -213,6 +316,7 @@ impl QemuBuilder {
         source_name: &str,
     ) -> Result<Self, FieldError> {
         let c: Config = decode(config)?;
+        let extra = Extra::check(&c, cwd, c.efi_boot)?;
         let mut iso_urls = c.iso_urls;
         if let Some(u) = c.iso_url {
             if !iso_urls.is_empty() {
@@ -314,7 +418,8 @@ impl QemuBuilder {
             c.http_port_max,
             (8000, 9000),
         )?;
-        let http_bind_address = match c.http_bind_address {
+        let http_bind_address = match c.http_bind_address.filter(|a| !a.is_empty()) {
+            // Unset or empty: every address, as Packer.
             None => IpAddr::from([0, 0, 0, 0]),
             Some(a) => a.parse().map_err(|_| {
                 FieldError::new(
@@ -324,8 +429,8 @@ impl QemuBuilder {
             })?,
         };
         let (host_port_min, host_port_max) = port_range(
-            ("host_port_min", c.host_port_min),
-            c.host_port_max,
+            ("host_port_min", c.host_port_min.or(c.ssh_host_port_min)),
+            c.host_port_max.or(c.ssh_host_port_max),
             (2222, 4444),
         )?;
         if let (Some(lo), Some(hi)) = (c.vnc_port_min, c.vnc_port_max) {
@@ -394,20 +499,19 @@ impl QemuBuilder {
             vm_name: c.vm_name.unwrap_or_else(|| format!("packer-{source_name}")),
             accelerator,
             machine_type: c.machine_type.unwrap_or_else(|| "pc".into()),
-            cpus: c.cpus.unwrap_or(1).max(1),
             memory: c.memory.unwrap_or(512),
             net_device: c.net_device.unwrap_or_else(|| "virtio-net".into()),
             qemuargs: c.qemuargs,
             qemu_binary: c.qemu_binary.unwrap_or_else(|| "qemu-system-x86_64".into()),
-            headless: c.headless,
             efi_firmware_code,
-            efi_firmware_vars,
+            efi_firmware_vars: efi_firmware_vars.filter(|_| !c.efi_drop_efivars),
             http_directory,
             http_content: c.http_content,
             http_port_min,
             http_port_max,
             http_bind_address,
-            boot_command: c.boot_command,
+            boot_command: extra.boot_command,
+            boot_keygroup_interval: c.boot_keygroup_interval,
             boot_wait: c.boot_wait.unwrap_or(Duration::from_secs(10)),
             boot_key_interval: c.boot_key_interval.unwrap_or(Duration::from_millis(100)),
             host_port_min,
@@ -420,110 +524,220 @@ impl QemuBuilder {
             pause_before_connecting: c.pause_before_connecting.unwrap_or_default(),
             shutdown_command: c.shutdown_command.filter(|s| !s.is_empty()),
             shutdown_timeout: c.shutdown_timeout.unwrap_or(Duration::from_secs(300)),
+            floppy: extra.floppy,
+            cd: extra.cd,
+            cdrom_interface: c.cdrom_interface,
+            smp: extra.smp,
+            cpu_model: c.cpu_model.filter(|m| !m.is_empty()),
+            vtpm: extra.vtpm,
+            qemu_img_args: c.qemu_img_args,
+            iso_target: extra.iso_target,
+            iso_skip_cache: c.iso_skip_cache,
+            display: extra.display,
+            additional_disks: extra.additional_disks,
+            firmware: extra.firmware,
+            qmp_socket: extra.qmp_socket,
+            disable_vnc: c.disable_vnc,
+        })
+    }
+}
+
+/// What the options beyond the first ones come to, checked.
+struct Extra {
+    boot_command: Vec<BootStep>,
+    floppy: super::media::MediaSpec,
+    cd: super::media::MediaSpec,
+    smp: String,
+    vtpm: Option<Vtpm>,
+    iso_target: Option<PathBuf>,
+    display: Option<String>,
+    additional_disks: Vec<String>,
+    firmware: Option<(PathBuf, bool)>,
+    qmp_socket: Option<PathBuf>,
+}
+
+impl Extra {
+    fn check(c: &Config, cwd: &Path, efi: bool) -> Result<Self, FieldError> {
+        let refuse = |field: &str, why: &str| Err(FieldError::new(field, why.to_owned()));
+        if !c.boot_steps.is_empty() && !c.boot_command.is_empty() {
+            return refuse(
+                "boot_steps",
+                "set either boot_command or boot_steps, not both",
+            );
+        }
+        let mut boot_command: Vec<BootStep> = c
+            .boot_command
+            .iter()
+            .map(|k| BootStep {
+                keys: k.clone(),
+                description: None,
+            })
+            .collect();
+        for step in &c.boot_steps {
+            match &step[..] {
+                [keys] => boot_command.push(BootStep {
+                    keys: keys.clone(),
+                    description: None,
+                }),
+                [keys, description] => boot_command.push(BootStep {
+                    keys: keys.clone(),
+                    description: Some(description.clone()),
+                }),
+                _ => {
+                    return refuse(
+                        "boot_steps",
+                        "each boot step is [\"keys\"] or [\"keys\", \"description\"]",
+                    )
+                }
+            }
+        }
+        if c.net_bridge.is_some() {
+            return refuse("net_bridge", "net_bridge is not supported: Kiln reaches the guest through QEMU's user networking (host_port_min..host_port_max); a bridged guest needs qemu-bridge-helper and its address found on the bridge");
+        }
+        if c.vnc_use_password {
+            return refuse("vnc_use_password", "vnc_use_password is not supported: Kiln binds VNC to vnc_bind_address (127.0.0.1 unless set) without a password; use an SSH tunnel to reach it");
+        }
+        if c.skip_nat_mapping {
+            return refuse("skip_nat_mapping", "skip_nat_mapping is not supported: with QEMU's user networking the guest is only reachable through the mapped port");
+        }
+        if let Some(p) = c
+            .http_network_protocol
+            .as_deref()
+            .filter(|p| !matches!(*p, "tcp" | "tcp4"))
+        {
+            return Err(FieldError::new("http_network_protocol", format!("http_network_protocol {p:?} is not supported: the HTTP server listens on IPv4 (tcp or tcp4)")));
+        }
+        let floppy = super::media::MediaSpec {
+            files: c.floppy_files.clone(),
+            dirs: c.floppy_dirs.clone(),
+            content: c.floppy_content.clone(),
+            label: c.floppy_label.clone(),
+        };
+        let cd = super::media::MediaSpec {
+            files: c.cd_files.clone(),
+            dirs: vec![],
+            content: c.cd_content.clone(),
+            label: c.cd_label.clone(),
+        };
+        // -smp: cpus alone, or with the topology; cpus defaults to what it multiplies to.
+        let topology = [
+            ("sockets", c.sockets),
+            ("cores", c.cores),
+            ("threads", c.threads),
+        ];
+        let smp = if topology.iter().all(|(_, v)| v.is_none()) {
+            c.cpus.unwrap_or(1).max(1).to_string()
+        } else {
+            let product: u32 = topology
+                .iter()
+                .map(|(_, v)| v.unwrap_or(1).max(1))
+                .product();
+            let cpus = c.cpus.unwrap_or(product).max(1);
+            let mut smp = format!("cpus={cpus}");
+            for (name, v) in topology {
+                if let Some(v) = v {
+                    smp.push_str(&format!(",{name}={v}"));
+                }
+            }
+            smp
+        };
+        let vtpm = c.vtpm.then(|| Vtpm {
+            tpm1: c.use_tpm1,
+            device: c
+                .tpm_device_type
+                .clone()
+                .unwrap_or_else(|| "tpm-tis".into()),
+        });
+        let iso_target = c.iso_target_path.as_ref().map(|p| {
+            let path = cwd.join(p);
+            if p.ends_with('/') || path.is_dir() {
+                // A directory: the file is named after the first URL, with the extension.
+                let ext = c.iso_target_extension.as_deref().unwrap_or("iso");
+                let url = c
+                    .iso_url
+                    .clone()
+                    .or_else(|| c.iso_urls.first().cloned())
+                    .unwrap_or_default();
+                let stem = url
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("image")
+                    .split('.')
+                    .next()
+                    .unwrap_or("image")
+                    .to_owned();
+                path.join(format!("{stem}.{ext}"))
+            } else {
+                path
+            }
+        });
+        let display = if c.headless {
+            Some("none".to_owned())
+        } else if c.use_default_display {
+            None
+        } else {
+            match c.display.as_deref() {
+                // "none" in Packer's display means: do not pass -display at all.
+                Some("none") => None,
+                Some(d) => Some(d.to_owned()),
+                None => {
+                    let has_display = std::env::var_os("DISPLAY").is_some()
+                        || std::env::var_os("WAYLAND_DISPLAY").is_some();
+                    (!has_display).then(|| "none".to_owned())
+                }
+            }
+        };
+        let mut additional_disks = Vec::new();
+        for s in &c.disk_additional_size {
+            let text = match s {
+                Size::Number(n) => Size::Number(*n),
+                Size::Text(t) => Size::Text(t.clone()),
+            };
+            additional_disks.push(disk_size_text(text).ok_or_else(|| {
+                FieldError::new(
+                    "disk_additional_size",
+                    "each size is a number of megabytes or a size such as \"10G\"",
+                )
+            })?);
+        }
+        let firmware = match &c.firmware {
+            Some(_) if efi => {
+                return refuse("firmware", "set either firmware or efi_boot, not both")
+            }
+            Some(f) => {
+                let path = cwd.join(f);
+                if !path.is_file() {
+                    return Err(FieldError::new(
+                        "firmware",
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                Some((path, c.use_pflash))
+            }
+            None => None,
+        };
+        let qmp_socket = match (&c.qmp_socket_path, c.qmp_enable) {
+            (Some(p), _) => Some(cwd.join(p)),
+            (None, true) => {
+                Some(std::env::temp_dir().join(format!("kiln-qmp-{}.sock", std::process::id())))
+            }
+            (None, false) => None,
+        };
+        Ok(Extra {
+            boot_command,
+            floppy,
+            cd,
+            smp,
+            vtpm,
+            iso_target,
+            display,
+            additional_disks,
+            firmware,
+            qmp_socket,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn build(json: serde_json::Value) -> Result<QemuBuilder, FieldError> {
-        let serde_json::Value::Object(map) = json else {
-            unreachable!()
-        };
-        QemuBuilder::new(&map, Path::new("/work"), "img")
-    }
-
-    fn minimal() -> serde_json::Value {
-        serde_json::json!({
-            "iso_url": "http://example.invalid/x.iso",
-            "iso_checksum": "none",
-            "ssh_username": "root",
-            "ssh_password": "pw",
-        })
-    }
-
-    #[test]
-    fn packer_defaults() {
-        let b = build(minimal()).unwrap();
-        assert_eq!(b.format, "qcow2");
-        assert_eq!(b.vm_name, "packer-img");
-        assert_eq!(b.output_directory, Path::new("/work/output-img"));
-        assert_eq!(b.disk_interface, "virtio");
-        assert_eq!(b.disk_cache, "writeback");
-        assert_eq!(b.disk_discard, "ignore");
-        assert_eq!(b.machine_type, "pc");
-        assert_eq!((b.cpus, b.memory), (1, 512));
-        assert_eq!(b.net_device, "virtio-net");
-        assert_eq!((b.host_port_min, b.host_port_max), (2222, 4444));
-        assert_eq!((b.http_port_min, b.http_port_max), (8000, 9000));
-        assert_eq!(b.boot_wait, Duration::from_secs(10));
-        assert_eq!(b.boot_key_interval, Duration::from_millis(100));
-        assert_eq!(b.shutdown_timeout, Duration::from_secs(300));
-        assert_eq!(b.accelerator, None, "unset: probed at build time");
-        assert_eq!(b.ssh.as_ref().unwrap().host, "127.0.0.1");
-        assert_eq!(b.guest_ssh_port, 22);
-    }
-
-    #[test]
-    fn disk_sizes() {
-        assert_eq!(
-            disk_size_text(Size::Number(40960)).as_deref(),
-            Some("40960M")
-        );
-        assert_eq!(
-            disk_size_text(Size::Text("20G".into())).as_deref(),
-            Some("20G")
-        );
-        assert_eq!(
-            disk_size_text(Size::Text("512".into())).as_deref(),
-            Some("512M")
-        );
-        assert_eq!(
-            disk_size_text(Size::Text("10GB".into())).as_deref(),
-            Some("10G")
-        );
-        assert_eq!(disk_size_text(Size::Text("big".into())), None);
-    }
-
-    #[test]
-    fn bad_options_name_the_field() {
-        let cases = [
-            (serde_json::json!({"format": "vmdk"}), "format"),
-            (serde_json::json!({"accelerator": "fast"}), "accelerator"),
-            (serde_json::json!({"disk_size": "lots"}), "disk_size"),
-            (
-                serde_json::json!({"use_backing_file": true}),
-                "use_backing_file",
-            ),
-            (serde_json::json!({"iso_checksum": null}), "iso_checksum"),
-            (
-                serde_json::json!({"host_port_min": 5000, "host_port_max": 4000}),
-                "host_port_min",
-            ),
-            (serde_json::json!({"communicator": "winrm"}), "communicator"),
-            (
-                serde_json::json!({"http_content": {"/a": "b"}, "http_directory": "."}),
-                "http_content",
-            ),
-        ];
-        for (patch, field) in cases {
-            let mut j = minimal();
-            for (k, v) in patch.as_object().unwrap() {
-                if v.is_null() {
-                    j.as_object_mut().unwrap().remove(k);
-                } else {
-                    j[k] = v.clone();
-                }
-            }
-            let err = build(j).unwrap_err();
-            assert_eq!(err.field.as_deref(), Some(field), "{err:?}");
-        }
-        let err = build(
-            serde_json::json!({"iso_checksum": "none", "ssh_username": "u", "ssh_password": "p"}),
-        )
-        .unwrap_err();
-        assert_eq!(err.field.as_deref(), Some("iso_url"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

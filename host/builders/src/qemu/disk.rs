@@ -45,10 +45,19 @@ pub(super) const DEFAULT_SIZE: &str = "40960M";
 
 /// An empty disk of `disk_size` for installing from an ISO.
 pub(super) async fn create(b: &QemuBuilder, path: &Path) -> Result<(), QemuError> {
-    let size = b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE);
-    qemu_img(&["create", "-f", &b.format, text(path), size])
-        .await
-        .map(|_| ())
+    create_sized(b, path, b.disk_size.as_deref().unwrap_or(DEFAULT_SIZE)).await
+}
+
+/// An empty disk of `size`, with `qemu_img_args.create`.
+pub(super) async fn create_sized(
+    b: &QemuBuilder,
+    path: &Path,
+    size: &str,
+) -> Result<(), QemuError> {
+    let mut args = vec!["create", "-f", &b.format];
+    args.extend(b.qemu_img_args.create.iter().map(String::as_str));
+    args.extend([text(path), size]);
+    qemu_img(&args).await.map(|_| ())
 }
 
 /// The VM's disk from the base image `source`: a qcow2 overlay with the image as its
@@ -97,7 +106,10 @@ pub(super) async fn from_image(
         })?;
         if wanted > source_size {
             ui.say(&format!("Resizing the disk to {size}..."));
-            qemu_img(&["resize", "-f", &b.format, text(path), size]).await?;
+            let mut args = vec!["resize", "-f", &b.format];
+            args.extend(b.qemu_img_args.resize.iter().map(String::as_str));
+            args.extend([text(path), size]);
+            qemu_img(&args).await?;
         } else if wanted < source_size {
             ui.say(&format!(
                 "disk_size {size} is smaller than the image ({source_size} bytes); keeping the image's size"
@@ -135,6 +147,7 @@ pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(),
     if b.disk_compression {
         args.push("-c");
     }
+    args.extend(b.qemu_img_args.convert.iter().map(String::as_str));
     args.extend([text(path), text(&tmp)]);
     if let Err(e) = qemu_img(&args).await {
         let _ = tokio::fs::remove_file(&tmp).await;

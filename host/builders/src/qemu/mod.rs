@@ -8,8 +8,10 @@
 pub mod accel;
 pub mod bootcmd;
 mod config;
+mod devices;
 mod disk;
 mod error;
+mod media;
 pub mod qmp;
 mod vm;
 
@@ -19,7 +21,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use kiln_communicators::SshCommunicator;
 use kiln_core::steps::Step;
 use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
@@ -31,7 +32,7 @@ pub use error::QemuError;
 
 use crate::download;
 use crate::http::{HttpServer, HttpSource};
-use crate::machine::{Connect, Provision, Reached};
+use crate::machine::{Connect, Provision, Reached, SshLink};
 use vm::Vm;
 
 /// The address the guest reaches the host at through QEMU's user-mode network.
@@ -51,8 +52,11 @@ struct State<'a> {
     ssh_host_port: u16,
     vnc_port: Option<u16>,
     vm: Option<Vm>,
-    communicator: Option<Arc<SshCommunicator>>,
+    ssh: SshLink,
     artifact: Option<Artifact>,
+    devices: devices::Devices,
+    /// The ISO's own directory when `iso_skip_cache` keeps it out of the cache.
+    iso_scratch: Option<tempfile::TempDir>,
 }
 
 impl State<'_> {
@@ -151,15 +155,29 @@ impl<'a> Step<State<'a>> for Prepare {
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let b = state.b;
+        let iso_scratch = if b.iso_skip_cache {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("kiln-iso-")
+                    .tempdir()
+                    .map_err(|e| failed("creating a directory for the ISO")(e.to_string()))?,
+            )
+        } else {
+            None
+        };
         let fetch = async {
             let checksum = download::resolve_checksum(&b.iso_checksum, &b.iso_urls, &b.cwd)
                 .await
                 .map_err(failed("iso_checksum"))?;
-            let cache = kiln_core::default_cache_dir()
-                .ok_or_else(|| {
-                    BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
-                })?
-                .join("iso");
+            let cache = match &iso_scratch {
+                // iso_skip_cache: fetched for this build only.
+                Some(dir) => dir.path().to_owned(),
+                None => kiln_core::default_cache_dir()
+                    .ok_or_else(|| {
+                        BuildError::Failed("no cache directory: set KILN_CACHE_DIR or HOME".into())
+                    })?
+                    .join("iso"),
+            };
             download::fetch(
                 &b.iso_urls,
                 &checksum,
@@ -189,8 +207,25 @@ impl<'a> Step<State<'a>> for Prepare {
             }
         };
         let (file, accelerator) = tokio::join!(fetch, accelerator);
-        state.source_file = Some(file?);
+        let file = file?;
+        state.iso_scratch = iso_scratch;
         state.accelerator = accelerator;
+        if let Some(target) = &b.iso_target {
+            // iso_target_path: the fetched file is also kept there.
+            if let Some(dir) = target.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| failed("iso_target_path")(format!("{}: {e}", dir.display())))?;
+            }
+            if !target.exists() {
+                tokio::fs::copy(&file, target)
+                    .await
+                    .map_err(|e| failed("iso_target_path")(format!("{}: {e}", target.display())))?;
+            }
+            state.source_file = Some(target.clone());
+        } else {
+            state.source_file = Some(file);
+        }
         Ok(())
     }
 }
@@ -281,7 +316,7 @@ impl<'a> Step<State<'a>> for Run {
         let b = state.b;
         state.ssh_host_port = vm::free_port(b.host_port_min, b.host_port_max)
             .map_err(failed("choosing the SSH forwarding port"))?;
-        if b.vnc_port_min.is_some() || b.vnc_bind_address.is_some() {
+        if !b.disable_vnc && (b.vnc_port_min.is_some() || b.vnc_bind_address.is_some()) {
             let port = vm::free_port(
                 b.vnc_port_min.unwrap_or(5900),
                 b.vnc_port_max.unwrap_or(6000),
@@ -316,6 +351,14 @@ impl<'a> Step<State<'a>> for Run {
     }
 }
 
+/// A boot step's description, or one of its key actions.
+enum BootAction {
+    Say(String),
+    Keys(bootcmd::Action),
+    /// The end of a line (a group of keys): `boot_keygroup_interval` is waited here.
+    LineDone,
+}
+
 /// Waits `boot_wait`, then types `boot_command`.
 struct BootCommand;
 
@@ -331,10 +374,12 @@ impl<'a> Step<State<'a>> for BootCommand {
             return Ok(());
         }
         let vars = state.template_vars();
-        let mut actions = Vec::new();
-        for line in &b.boot_command {
-            let rendered = bootcmd::render(line, &vars).map_err(failed("boot_command"))?;
-            actions.extend(bootcmd::parse(&rendered).map_err(failed("boot_command"))?);
+        // Each line's actions, after its description (boot_steps).
+        let mut lines = Vec::new();
+        for step in &b.boot_command {
+            let rendered = bootcmd::render(&step.keys, &vars).map_err(failed("boot_command"))?;
+            let actions = bootcmd::parse(&rendered).map_err(failed("boot_command"))?;
+            lines.push((step.description.as_deref(), actions));
         }
         let vm = state.vm.as_mut().expect("running");
         if !b.boot_wait.is_zero() {
@@ -345,7 +390,27 @@ impl<'a> Step<State<'a>> for BootCommand {
             vm.sleep(b.boot_wait).await?;
         }
         state.cx.ui.say("Typing the boot command...");
+        let actions = lines.into_iter().flat_map(|(description, actions)| {
+            description
+                .map(|d| BootAction::Say(d.to_owned()))
+                .into_iter()
+                .chain(actions.into_iter().map(BootAction::Keys))
+                .chain([BootAction::LineDone])
+        });
         for action in actions {
+            let action = match action {
+                BootAction::Say(d) => {
+                    state.cx.ui.say(&format!("Boot step: {d}"));
+                    continue;
+                }
+                BootAction::LineDone => {
+                    if let Some(pause) = b.boot_keygroup_interval {
+                        vm.sleep(pause).await?;
+                    }
+                    continue;
+                }
+                BootAction::Keys(a) => a,
+            };
             match action {
                 bootcmd::Action::Tap { key, shift } => {
                     if shift {
@@ -387,21 +452,17 @@ impl Reached for State<'_> {
         let mut ssh = ssh.clone();
         ssh.port = self.ssh_host_port;
         let vm = self.vm.as_mut().expect("running");
-        let connect = SshCommunicator::connect(ssh, &*self.cx.ui, &self.cx.cancel);
-        let comm = tokio::select! {
-            r = connect => r.map_err(crate::ssh::connect_error)?,
-            why = vm.exited() => return Err(BuildError::Failed(format!(
-                "the virtual machine stopped before SSH was available: {why}"
-            ))),
+        let gone = async {
+            BuildError::Failed(format!(
+                "the virtual machine stopped before SSH was available: {}",
+                vm.exited().await
+            ))
         };
-        self.communicator = Some(Arc::new(comm));
-        Ok(())
+        self.ssh.connect(ssh, self.cx, gone).await
     }
 
     async fn disconnect(&mut self) {
-        if let Some(comm) = self.communicator.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), comm.disconnect()).await;
-        }
+        self.ssh.disconnect().await;
     }
 
     fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {
@@ -417,11 +478,7 @@ impl Reached for State<'_> {
                 ..crate::machine::unreached()
             },
         };
-        let comm = self
-            .communicator
-            .clone()
-            .map(|c| c as Arc<dyn Communicator>);
-        (comm, connection)
+        (self.ssh.communicator(), connection)
     }
 }
 
@@ -437,7 +494,7 @@ impl<'a> Step<State<'a>> for Shutdown {
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let b = state.b;
-        let (Some(command), Some(comm)) = (&b.shutdown_command, state.communicator.clone()) else {
+        let (Some(command), Some(comm)) = (&b.shutdown_command, state.ssh.get()) else {
             state.cx.ui.say("Halting the virtual machine...");
             let vm = state.vm.take().expect("running");
             vm.stop(Duration::from_secs(5)).await;
@@ -555,6 +612,7 @@ impl Builder for QemuBuilder {
             Box::new(Prepare),
             Box::new(Http),
             Box::new(CreateDisk),
+            Box::new(devices::MakeDevices),
             Box::new(Run),
             Box::new(BootCommand),
             Box::new(Connect),
@@ -573,8 +631,10 @@ impl Builder for QemuBuilder {
             ssh_host_port: 0,
             vnc_port: None,
             vm: None,
-            communicator: None,
+            ssh: SshLink::default(),
             artifact: None,
+            devices: Default::default(),
+            iso_scratch: None,
         };
         cx.run_steps(&steps, &mut state).await?;
         Ok(state

@@ -31,7 +31,7 @@ pub(super) fn free_port(min: u16, max: u16) -> Result<u16, QemuError> {
 pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, QemuError> {
     let b = state.b;
     let disk = state.disk_path();
-    let mut defaults: Vec<(&str, String)> = vec![("-name", b.vm_name.clone())];
+    let mut defaults: Vec<(&'static str, String)> = vec![("-name", b.vm_name.clone())];
     let machine = match state.accelerator.as_str() {
         "none" => format!("type={}", b.machine_type),
         accel => format!("type={},accel={accel}", b.machine_type),
@@ -72,8 +72,41 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, QemuError> {
         defaults.push(("-boot", "c".into()));
     } else {
         let iso = state.source_file.as_ref().expect("prepared");
-        defaults.push(("-drive", format!("file={},media=cdrom", iso.display())));
+        let cdrom_if = b
+            .cdrom_interface
+            .as_deref()
+            .map(|i| format!(",if={i}"))
+            .unwrap_or_default();
+        defaults.push((
+            "-drive",
+            format!("file={},media=cdrom{cdrom_if}", iso.display()),
+        ));
         defaults.push(("-boot", "once=d".into()));
+    }
+    super::devices::arguments(state, &mut defaults);
+    match &b.firmware {
+        Some((path, false)) => defaults.push(("-bios", path.display().to_string())),
+        Some((path, true)) => defaults.push((
+            "-drive",
+            format!("file={},if=pflash,format=raw,readonly=on", path.display()),
+        )),
+        None => {}
+    }
+    if let Some(socket) = &b.qmp_socket {
+        defaults.push((
+            "-qmp",
+            format!("unix:{},server=on,wait=off", socket.display()),
+        ));
+    }
+    if let (Some(code), None) = (&b.efi_firmware_code, &b.efi_firmware_vars) {
+        // efi_drop_efivars: the firmware alone.
+        defaults.push((
+            "-drive",
+            format!(
+                "file={},if=pflash,unit=0,format=raw,readonly=on",
+                code.display()
+            ),
+        ));
     }
     if let (Some(code), Some(_)) = (&b.efi_firmware_code, &b.efi_firmware_vars) {
         defaults.push((
@@ -92,11 +125,12 @@ pub(super) fn arguments(state: &State<'_>) -> Result<Vec<String>, QemuError> {
         ));
     }
     defaults.push(("-m", format!("{}M", b.memory)));
-    defaults.push(("-smp", b.cpus.to_string()));
-    let has_display =
-        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    if b.headless || !has_display {
-        defaults.push(("-display", "none".into()));
+    defaults.push(("-smp", b.smp.clone()));
+    if let Some(model) = &b.cpu_model {
+        defaults.push(("-cpu", model.clone()));
+    }
+    if let Some(display) = &b.display {
+        defaults.push(("-display", display.clone()));
     }
     if let Some(port) = state.vnc_port {
         let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");

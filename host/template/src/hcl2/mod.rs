@@ -44,6 +44,14 @@ impl At<'_> {
         Diagnostic::error(summary, Some(self.loc(span)))
     }
 
+    pub(crate) fn warning(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        summary: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::warning(summary, Some(self.loc(span)))
+    }
+
     pub(crate) fn unsupported_attr(&self, attr: &Attribute, allowed: &[&str]) -> Diagnostic {
         let key = attr.key.as_str();
         let d = self.err(attr.key.span(), format!("Unsupported argument \"{key}\""));
@@ -144,6 +152,9 @@ pub(crate) fn load_files(
     let mut builds = Vec::new();
     let mut data_defs = Vec::new();
     let mut components = Vec::new();
+    let mut plugins = Vec::new();
+    let mut plugin_names = BTreeMap::new();
+    let mut unknown_data = Vec::new();
     for file in files {
         let at = || At { file };
         for structure in file.body.iter() {
@@ -223,17 +234,22 @@ pub(crate) fn load_files(
                     "packer" => {
                         let mut found = Found {
                             errors: &mut errors,
-                            warnings: &mut warnings,
                             components: &mut components,
+                            plugins: &mut plugins,
+                            plugin_names: &mut plugin_names,
                         };
                         check_packer_block(&at(), block, &template_dir, &mut found)
                     }
-                    "data" => data_defs.extend(data::collect(at(), block, &mut errors)),
+                    "data" => {
+                        data_defs.extend(data::collect(at(), block, &mut errors, &mut unknown_data))
+                    }
                     _ => errors.push(at().unsupported_block(block, TOP_LEVEL)),
                 },
             }
         }
     }
+
+    let unknown_data = data::unknown_types(&unknown_data);
 
     // Variables, then locals.
     let mut var_files = Vec::new();
@@ -265,9 +281,15 @@ pub(crate) fn load_files(
     if errors.is_empty() && !data_defs.is_empty() {
         scope.data = data::resolve(&data_defs, &scope, &mut errors);
     }
+    // Values read from data sources Kiln does not run are unknown: what uses them is
+    // not evaluated, so that the one error about those types stands alone.
+    if let Some(d) = unknown_data {
+        errors.insert(0, d);
+        return Err(without_follow_ups(errors, &vars.without_value));
+    }
     let locals = resolve_locals(&local_attrs, &scope, &mut errors);
     if !errors.is_empty() {
-        return Err(errors);
+        return Err(without_follow_ups(errors, &vars.without_value));
     }
 
     // Builds.
@@ -293,11 +315,34 @@ pub(crate) fn load_files(
     };
     for build in &builds {
         let first = plan_builds.len();
-        plan_build(build, &sources, &base, &root, &mut plan_builds, &mut errors);
-        summaries.push(summarize(build, &base, &plan_builds[first..]));
+        let items = build_items(&build.at, &build.block.body, &base, &mut errors);
+        for registry in build.block.body.get_blocks("hcp_packer_registry") {
+            warnings.push(
+                build
+                    .at
+                    .warning(
+                        registry.ident.span(),
+                        "hcp_packer_registry is not used by Kiln",
+                    )
+                    .with_hint(
+                        "Kiln does not publish build metadata to HCP Packer; the block is \
+                         ignored and the build runs as without it.",
+                    ),
+            );
+        }
+        plan_build(
+            build,
+            &items,
+            &sources,
+            &base,
+            &root,
+            &mut plan_builds,
+            &mut errors,
+        );
+        summaries.push(summarize(&items, &base, &plan_builds[first..]));
     }
     if !errors.is_empty() {
-        return Err(errors);
+        return Err(without_follow_ups(errors, &vars.without_value));
     }
     // Sensitivity follows values through expressions, as Packer's marks do: a local
     // computed from a sensitive variable or local is sensitive too.
@@ -351,6 +396,7 @@ pub(crate) fn load_files(
             builds: plan_builds,
             sensitive,
             components,
+            plugins,
         },
         warnings,
         inspection,
@@ -358,11 +404,22 @@ pub(crate) fn load_files(
     })
 }
 
+/// `errors` without "Reference to undeclared input variable" for the declared variables
+/// `without_value`: those are reported once, where they are declared.
+fn without_follow_ups(mut errors: Vec<Diagnostic>, without_value: &[String]) -> Vec<Diagnostic> {
+    errors.retain(|d| {
+        !without_value
+            .iter()
+            .any(|name| d.summary == format!("Reference to undeclared input variable \"{name}\""))
+    });
+    errors
+}
+
 /// The `kiln inspect` view of one build block: its name, the sources it references
 /// (as written, before any per-build renaming), every provisioner block and every
 /// post-processor chain (before `only` / `except`), as Packer lists them.
 pub(crate) fn summarize(
-    build: &BuildDef<'_>,
+    items: &[BuildItem<'_>],
     ctx: &Context<'_>,
     made: &[BuildPlan],
 ) -> inspect::BuildSummary {
@@ -375,36 +432,43 @@ pub(crate) fn summarize(
     let mut sources = Vec::new();
     let mut provisioners = Vec::new();
     let mut post_processors = Vec::new();
-    for s in build.block.body.iter() {
-        match s {
-            Structure::Attribute(a) if a.key.as_str() == "sources" => {
+    for item in items {
+        match item {
+            BuildItem::Attribute(a) if a.key.as_str() == "sources" => {
                 if let Ok(serde_json::Value::Array(items)) = eval_expr(&a.value, ctx) {
                     sources.extend(items.iter().filter_map(|i| i.as_str()).map(str::to_owned));
                 }
             }
-            Structure::Block(b) if b.ident.as_str() == "source" => {
-                sources.extend(b.labels.first().map(|l| l.as_str().to_owned()));
+            BuildItem::Attribute(_) => {}
+            BuildItem::Block(bb) => {
+                let b: &Block = &bb.block;
+                match b.ident.as_str() {
+                    "source" => sources.extend(b.labels.first().map(|l| l.as_str().to_owned())),
+                    "provisioner" => {
+                        provisioners.extend(b.labels.first().map(|l| l.as_str().to_owned()))
+                    }
+                    "post-processor" => post_processors.push(
+                        post_processor_title(b, &bb.context(ctx))
+                            .into_iter()
+                            .collect(),
+                    ),
+                    "post-processors" => post_processors.push(
+                        b.body
+                            .get_blocks("post-processor")
+                            .filter_map(|p| post_processor_title(p, ctx))
+                            .collect(),
+                    ),
+                    _ => {}
+                }
             }
-            Structure::Block(b) if b.ident.as_str() == "provisioner" => {
-                provisioners.extend(b.labels.first().map(|l| l.as_str().to_owned()));
-            }
-            Structure::Block(b) if b.ident.as_str() == "post-processor" => {
-                post_processors.push(post_processor_title(b, ctx).into_iter().collect());
-            }
-            Structure::Block(b) if b.ident.as_str() == "post-processors" => {
-                post_processors.push(
-                    b.body
-                        .get_blocks("post-processor")
-                        .filter_map(|p| post_processor_title(p, ctx))
-                        .collect(),
-                );
-            }
-            _ => {}
         }
     }
     let sources = sources
         .into_iter()
-        .map(|s| s.strip_prefix("source.").map(str::to_owned).unwrap_or(s))
+        .map(|s| match s.split('.').collect::<Vec<_>>()[..] {
+            [_, ty, name] => format!("{ty}.{name}"),
+            _ => s,
+        })
         .collect();
     inspect::BuildSummary {
         name,
@@ -433,8 +497,10 @@ pub(crate) fn post_processor_title(block: &Block, ctx: &Context<'_>) -> Option<S
 /// Where the checks of a `packer` block report.
 pub(crate) struct Found<'a> {
     pub(crate) errors: &'a mut Vec<Diagnostic>,
-    pub(crate) warnings: &'a mut Vec<Diagnostic>,
     pub(crate) components: &'a mut Vec<kiln_core::plan::RequiredComponent>,
+    pub(crate) plugins: &'a mut Vec<kiln_core::plan::RequiredPlugin>,
+    /// The names `required_plugins` gave so far, and where.
+    pub(crate) plugin_names: &'a mut BTreeMap<String, Location>,
 }
 
 pub(crate) fn check_packer_block(
@@ -464,7 +530,25 @@ pub(crate) fn check_packer_block(
                                 v.get("source").and_then(|s| s.as_str()).map(str::to_owned)
                             })
                             .unwrap_or_else(|| a.key.as_str().to_owned());
-                        found.warnings.push(plugin_warning(at, a, &source));
+                        let name = a.key.as_str();
+                        if let Some(first) = found.plugin_names.get(name) {
+                            // Packer refuses a plugin named twice, in any of the files.
+                            found.errors.push(
+                                at.err(
+                                    a.key.span(),
+                                    format!("Duplicate required_plugins entry \"{name}\""),
+                                )
+                                .with_hint(format!("\"{name}\" is first required at {first}.")),
+                            );
+                            continue;
+                        }
+                        found
+                            .plugin_names
+                            .insert(name.to_owned(), at.loc(a.key.span()));
+                        found.plugins.push(kiln_core::plan::RequiredPlugin {
+                            source,
+                            location: at.loc(a.key.span()),
+                        });
                     }
                 }
             }
@@ -507,25 +591,4 @@ pub(crate) fn check_required_version(at: &At<'_>, a: &Attribute, errors: &mut Ve
                 )),
         ),
     }
-}
-
-/// What Kiln says about a plugin a template requires: Kiln has no plugins; its builders
-/// are built in and its provisioners are components.
-pub(crate) fn plugin_warning(at: &At<'_>, attr: &Attribute, source: &str) -> Diagnostic {
-    let plugin = source.rsplit('/').next().unwrap_or(source);
-    let hint = match plugin {
-        "docker" => "Kiln builds container images without a daemon: use `source \"container\"` \
-                     (image, commit, changes, export_path, discard) in place of `source \"docker\"`."
-            .to_owned(),
-        _ => format!(
-            "Kiln ships the container, null and file builders and the shell and file \
-             provisioners; the builders and provisioners of {source} are not available, and \
-             blocks that use them will be reported."
-        ),
-    };
-    Diagnostic::warning(
-        format!("Plugin \"{source}\" is not needed by Kiln"),
-        Some(at.loc(attr.key.span())),
-    )
-    .with_hint(hint)
 }

@@ -1,5 +1,7 @@
 //! Planning the builds of `build` blocks: their sources, steps and chains.
 
+use std::borrow::Cow;
+
 use super::*;
 
 pub(crate) const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
@@ -9,50 +11,148 @@ pub(crate) const BUILD_BLOCKS: &[&str] = &[
     "error-cleanup-provisioner",
     "post-processor",
     "post-processors",
+    "hcp_packer_registry",
 ];
 /// The only block a `post-processors {}` chain holds.
 pub(crate) const CHAIN_BLOCKS: &[&str] = &["post-processor"];
+/// Packer's meta-arguments of a provisioner.
+#[rustfmt::skip]
 pub(crate) const STEP_META: &[&str] = &[
-    "name",
-    "only",
-    "except",
-    "pause_before",
-    "max_retries",
-    "timeout",
-    "override",
+    "name", "only", "except", "pause_before", "max_retries", "timeout", "override",
 ];
-/// What the configuration of a provisioner leaves out: Packer's meta-arguments and
-/// Kiln's `grant` and `limits`.
-pub(crate) const STEP_SKIP: &[&str] = &[
-    "name",
-    "only",
-    "except",
-    "pause_before",
-    "max_retries",
-    "timeout",
-    "override",
-    "grant",
-    "limits",
-];
-/// Meta-arguments of a post-processor: Packer's.
 /// Meta-arguments of a post-processor: Packer's, and `timeout` (a Kiln extension: a
 /// post-processor is bounded in time as a provisioner is).
 pub(crate) const POST_PROCESSOR_META: &[&str] =
     &["name", "only", "except", "keep_input_artifact", "timeout"];
-/// What the configuration of a post-processor leaves out: Packer's meta-arguments and
-/// Kiln's `grant` and `limits`.
-pub(crate) const POST_PROCESSOR_SKIP: &[&str] = &[
-    "name",
-    "only",
-    "except",
-    "keep_input_artifact",
-    "timeout",
-    "grant",
-    "limits",
-];
+/// Kiln's blocks of a step, which its configuration leaves out as it leaves out the
+/// meta-arguments.
+pub(crate) const STEP_BLOCKS: &[&str] = &["grant", "limits"];
+
+/// One element of a `build` body: an attribute, or a block as written or made by a
+/// `dynamic` block.
+// A build body's items live only while the build is planned; boxing would only add
+// indirection.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum BuildItem<'b> {
+    Attribute(&'b Attribute),
+    Block(BuildBlock<'b>),
+}
+
+/// A block of a `build` body: as written, or one element of a `dynamic "source"`,
+/// `dynamic "provisioner"` or `dynamic "post-processor"` block (a block with the
+/// `labels` it gives and its `content`, evaluated with the element's iterator).
+#[derive(Clone)]
+pub(crate) struct BuildBlock<'b> {
+    pub(crate) block: Cow<'b, Block>,
+    pub(crate) iterator: Option<(String, hcl::Value)>,
+}
+
+impl<'b> BuildBlock<'b> {
+    fn written(block: &'b Block) -> Self {
+        BuildBlock {
+            block: Cow::Borrowed(block),
+            iterator: None,
+        }
+    }
+
+    /// The context the block is evaluated in: `ctx`, with the iterator if it has one.
+    pub(crate) fn context<'a, 'c>(&self, ctx: &'a Context<'c>) -> Cow<'a, Context<'c>> {
+        match &self.iterator {
+            None => Cow::Borrowed(ctx),
+            Some(it) => Cow::Owned(with_iterator(ctx, Some(it))),
+        }
+    }
+}
+
+/// The blocks `dynamic` may make inside a `build` block.
+const DYNAMIC_BUILD_BLOCKS: &[&str] = &["source", "provisioner", "post-processor"];
+
+/// A `build` body with its `dynamic` blocks expanded in place.
+pub(crate) fn build_items<'b>(
+    at: &At<'_>,
+    body: &'b Body,
+    ctx: &Context<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<BuildItem<'b>> {
+    let mut items = Vec::new();
+    for s in body.iter() {
+        match s {
+            Structure::Attribute(a) => items.push(BuildItem::Attribute(a)),
+            Structure::Block(b) if b.ident.as_str() == "dynamic" => {
+                let Some(dynamic) = Dynamic::read(at, b, ctx, errors) else {
+                    continue;
+                };
+                if !DYNAMIC_BUILD_BLOCKS.contains(&dynamic.name.as_str()) {
+                    errors.push(
+                        at.err(
+                            b.labels.first().and_then(|l| l.span()),
+                            format!("a build block has no \"{}\" blocks to make", dynamic.name),
+                        )
+                        .with_hint("dynamic blocks in a build make source, provisioner or post-processor blocks."),
+                    );
+                    continue;
+                }
+                let Some(labels) = dynamic.labels else {
+                    errors.push(at.err(
+                        b.ident.span(),
+                        format!(
+                            "dynamic \"{}\" needs labels, such as labels = [\"{}\"]",
+                            dynamic.name,
+                            if dynamic.name == "source" {
+                                "source.TYPE.NAME"
+                            } else {
+                                "TYPE"
+                            }
+                        ),
+                    ));
+                    continue;
+                };
+                for iterator in dynamic.iterations {
+                    let scoped = with_iterator(ctx, Some(&iterator));
+                    let label = match eval_expr(&labels.value, &scoped) {
+                        Ok(serde_json::Value::Array(l)) if l.len() == 1 && l[0].is_string() => {
+                            l[0].as_str().unwrap_or_default().to_owned()
+                        }
+                        Ok(_) => {
+                            errors.push(
+                                at.err(labels.value.span(), "labels must be a list of one string"),
+                            );
+                            break;
+                        }
+                        Err(e) => {
+                            errors.push(values::eval_diagnostic(at.file, labels.value.span(), &e));
+                            break;
+                        }
+                    };
+                    let mut made = b.clone();
+                    *made.ident.value_mut() = hcl::edit::Ident::new(dynamic.name.as_str());
+                    // The label keeps the place of the dynamic block's own label.
+                    made.labels = match b.labels.first() {
+                        Some(hcl::edit::structure::BlockLabel::String(l)) => {
+                            let mut l = l.clone();
+                            *l.value_mut() = label;
+                            vec![hcl::edit::structure::BlockLabel::String(l)]
+                        }
+                        _ => vec![hcl::edit::structure::BlockLabel::String(
+                            hcl::edit::Decorated::new(label),
+                        )],
+                    };
+                    made.body = dynamic.content.body.clone();
+                    items.push(BuildItem::Block(BuildBlock {
+                        block: Cow::Owned(made),
+                        iterator: Some(iterator),
+                    }));
+                }
+            }
+            Structure::Block(b) => items.push(BuildItem::Block(BuildBlock::written(b))),
+        }
+    }
+    items
+}
 
 pub(crate) fn plan_build(
     build: &BuildDef<'_>,
+    items: &[BuildItem<'_>],
     sources: &BTreeMap<(String, String), SourceDef<'_>>,
     base: &Context<'_>,
     root: &GrantRoot,
@@ -62,14 +162,14 @@ pub(crate) fn plan_build(
     let at = &build.at;
     let mut build_name: Option<String> = None;
     // (reference, override block, location)
-    let mut refs: Vec<(String, Option<&Block>, Location)> = Vec::new();
-    let mut provisioners: Vec<&Block> = Vec::new();
-    let mut error_cleanup: Option<&Block> = None;
+    let mut refs: Vec<(String, Option<&BuildBlock>, Location)> = Vec::new();
+    let mut provisioners: Vec<&BuildBlock> = Vec::new();
+    let mut error_cleanup: Option<&BuildBlock> = None;
     // Post-processor chains as written: a `post-processor` is a chain of one.
-    let mut chains: Vec<Vec<&Block>> = Vec::new();
-    for s in build.block.body.iter() {
-        match s {
-            Structure::Attribute(a) => match a.key.as_str() {
+    let mut chains: Vec<Vec<BuildBlock>> = Vec::new();
+    for item in items {
+        match item {
+            BuildItem::Attribute(a) => match a.key.as_str() {
                 "name" => match eval_expr(&a.value, base) {
                     Ok(serde_json::Value::String(n)) => build_name = Some(n),
                     Ok(_) => errors.push(at.err(a.value.span(), "build name must be a string")),
@@ -96,38 +196,52 @@ pub(crate) fn plan_build(
                 },
                 _ => errors.push(at.unsupported_key(a, BUILD_ATTRS, BUILD_BLOCKS)),
             },
-            Structure::Block(b) => match b.ident.as_str() {
-                "source" => match at.labels(b, &["reference"]) {
-                    Ok(l) => refs.push((l[0].clone(), Some(b), at.loc(b.labels[0].span()))),
-                    Err(d) => errors.push(d),
-                },
-                "provisioner" => match at.labels(b, &["type"]) {
-                    Ok(_) => provisioners.push(b),
-                    Err(d) => errors.push(d),
-                },
-                "error-cleanup-provisioner" => match at.labels(b, &["type"]) {
-                    Ok(_) => {
-                        if error_cleanup.replace(b).is_some() {
-                            errors.push(at.err(
-                                b.ident.span(),
-                                "only one error-cleanup-provisioner is allowed per build",
-                            ));
+            BuildItem::Block(bb) => {
+                let b: &Block = &bb.block;
+                match b.ident.as_str() {
+                    "source" => match at.labels(b, &["reference"]) {
+                        Ok(l) => refs.push((l[0].clone(), Some(bb), at.loc(b.labels[0].span()))),
+                        Err(d) => errors.push(d),
+                    },
+                    "provisioner" => match at.labels(b, &["type"]) {
+                        Ok(_) => provisioners.push(bb),
+                        Err(d) => errors.push(d),
+                    },
+                    "error-cleanup-provisioner" => match at.labels(b, &["type"]) {
+                        Ok(_) => {
+                            if error_cleanup.replace(bb).is_some() {
+                                errors.push(at.err(
+                                    b.ident.span(),
+                                    "only one error-cleanup-provisioner is allowed per build",
+                                ));
+                            }
                         }
+                        Err(d) => errors.push(d),
+                    },
+                    "post-processor" => match at.labels(b, &["type"]) {
+                        Ok(_) => chains.push(vec![bb.clone()]),
+                        Err(d) => errors.push(d),
+                    },
+                    "post-processors" => {
+                        if let Err(d) = at.labels(b, &[]) {
+                            errors.push(d);
+                        }
+                        let Cow::Borrowed(written) = &bb.block else {
+                            continue;
+                        };
+                        chains.push(
+                            chain_blocks(at, written, errors)
+                                .into_iter()
+                                .map(BuildBlock::written)
+                                .collect(),
+                        );
                     }
-                    Err(d) => errors.push(d),
-                },
-                "post-processor" => match at.labels(b, &["type"]) {
-                    Ok(_) => chains.push(vec![b]),
-                    Err(d) => errors.push(d),
-                },
-                "post-processors" => {
-                    if let Err(d) = at.labels(b, &[]) {
-                        errors.push(d);
-                    }
-                    chains.push(chain_blocks(at, b, errors));
+                    // Packer publishes build metadata to HCP with it; Kiln does not
+                    // (the load warns once).
+                    "hcp_packer_registry" => {}
+                    _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
                 }
-                _ => errors.push(at.unsupported_block(b, BUILD_BLOCKS)),
-            },
+            }
         }
     }
     if refs.is_empty() {
@@ -139,6 +253,7 @@ pub(crate) fn plan_build(
     let independent: Vec<bool> = provisioners
         .iter()
         .map(|p| {
+            let p = &p.block;
             let text = p.body.to_string();
             !text.contains("source.")
                 && !text.contains("build.")
@@ -149,14 +264,22 @@ pub(crate) fn plan_build(
         .collect();
     let mut shared: Vec<Option<Option<StepPlan>>> = vec![None; provisioners.len()];
     for (reference, override_block, loc) in refs {
-        let key = reference.strip_prefix("source.").unwrap_or(&reference);
-        let Some((ty, name)) = key.split_once('.') else {
-            errors.push(Diagnostic::error(
-                format!("invalid source reference {reference:?}; expected \"source.TYPE.NAME\""),
-                Some(loc),
-            ));
-            continue;
+        // Packer takes any three-part reference and ignores its first part
+        // (`sources.TYPE.NAME` works as `source.TYPE.NAME` does); two parts are TYPE.NAME.
+        let parts: Vec<&str> = reference.split('.').collect();
+        let (ty, name) = match parts[..] {
+            [_, ty, name] | [ty, name] if !ty.is_empty() && !name.is_empty() => (ty, name),
+            _ => {
+                errors.push(Diagnostic::error(
+                    format!(
+                        "invalid source reference {reference:?}; expected \"source.TYPE.NAME\""
+                    ),
+                    Some(loc),
+                ));
+                continue;
+            }
         };
+        let key = format!("{ty}.{name}");
         let Some(def) = sources.get(&(ty.to_owned(), name.to_owned())) else {
             let known: Vec<String> = sources
                 .keys()
@@ -179,14 +302,16 @@ pub(crate) fn plan_build(
         let mut ctx = base.clone();
         eval_body(&def.at, &def.block.body, &ctx, &[], errors, &mut source);
         if let Some(ob) = override_block {
+            let over_ctx = ob.context(&ctx);
+            let ob = &ob.block;
             let mut over = ConfigBlock::default();
             if let Some(a) = ob.body.get_attribute("name") {
-                match eval_expr(&a.value, &ctx) {
+                match eval_expr(&a.value, &over_ctx) {
                     Ok(serde_json::Value::String(n)) => source_name = n,
                     _ => errors.push(at.err(a.value.span(), "source name must be a string")),
                 }
             }
-            eval_body(at, &ob.body, &ctx, &["name"], errors, &mut over);
+            eval_body(at, &ob.body, &over_ctx, &[&["name"]], errors, &mut over);
             source.config.extend(over.config);
             source.fields.extend(over.fields);
         }
@@ -211,6 +336,12 @@ pub(crate) fn plan_build(
             );
         }
         ctx.declare_var("build", hcl::Value::Object(build_obj));
+        let step_cx = StepCx {
+            at,
+            ctx: &ctx,
+            root,
+            source: (ty, &source_name),
+        };
 
         let mut steps = Vec::new();
         for (i, p) in provisioners.iter().enumerate() {
@@ -219,7 +350,15 @@ pub(crate) fn plan_build(
             let step = match &shared[i] {
                 Some(cached) => cached.clone(),
                 None => {
-                    let step = plan_step(at, p, &ctx, root, ty, &source_name, errors);
+                    let scoped = p.context(&ctx);
+                    let step = plan_step(
+                        &StepCx {
+                            ctx: &scoped,
+                            ..step_cx
+                        },
+                        &p.block,
+                        errors,
+                    );
                     if independent[i] {
                         shared[i] = Some(step.clone());
                     }
@@ -228,13 +367,32 @@ pub(crate) fn plan_build(
             };
             steps.extend(step);
         }
-        let error_cleanup =
-            error_cleanup.and_then(|b| plan_step(at, b, &ctx, root, ty, &source_name, errors));
+        let error_cleanup = error_cleanup.and_then(|b| {
+            let scoped = b.context(&ctx);
+            plan_step(
+                &StepCx {
+                    ctx: &scoped,
+                    ..step_cx
+                },
+                &b.block,
+                errors,
+            )
+        });
         let mut post_processors = Vec::new();
         for chain in &chains {
             let planned: Vec<PostProcessorPlan> = chain
                 .iter()
-                .filter_map(|b| plan_post_processor(at, b, &ctx, root, ty, &source_name, errors))
+                .filter_map(|b| {
+                    let scoped = b.context(&ctx);
+                    plan_post_processor(
+                        &StepCx {
+                            ctx: &scoped,
+                            ..step_cx
+                        },
+                        &b.block,
+                        errors,
+                    )
+                })
                 .collect();
             if !planned.is_empty() {
                 post_processors.push(planned);

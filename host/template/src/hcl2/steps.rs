@@ -5,19 +5,24 @@ use super::*;
 
 /// One post-processor of a chain, for one source: `None` when `only` / `except` leave
 /// it out.
+/// What planning the steps of one source works with.
+#[derive(Clone, Copy)]
+pub(crate) struct StepCx<'a> {
+    pub(crate) at: &'a At<'a>,
+    pub(crate) ctx: &'a Context<'a>,
+    pub(crate) root: &'a GrantRoot,
+    /// The source's type and name, for `only` / `except`.
+    pub(crate) source: (&'a str, &'a str),
+}
+
 pub(crate) fn plan_post_processor(
-    at: &At<'_>,
+    cx: &StepCx<'_>,
     block: &Block,
-    ctx: &Context<'_>,
-    root: &GrantRoot,
-    source_type: &str,
-    source_name: &str,
     all_errors: &mut Vec<Diagnostic>,
 ) -> Option<PostProcessorPlan> {
     // A post-processor is planned once per source: its problems are reported once.
     let mut errors = Vec::new();
-    let planned =
-        plan_post_processor_once(at, block, ctx, root, source_type, source_name, &mut errors);
+    let planned = plan_post_processor_once(cx, block, &mut errors);
     for d in errors {
         if !all_errors.contains(&d) {
             all_errors.push(d);
@@ -27,14 +32,11 @@ pub(crate) fn plan_post_processor(
 }
 
 pub(crate) fn plan_post_processor_once(
-    at: &At<'_>,
+    cx: &StepCx<'_>,
     block: &Block,
-    ctx: &Context<'_>,
-    root: &GrantRoot,
-    source_type: &str,
-    source_name: &str,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PostProcessorPlan> {
+    let (at, ctx, root, source) = (cx.at, cx.ctx, cx.root, cx.source);
     let mut config = ConfigBlock {
         location: at.loc(block.labels[0].span()),
         ..Default::default()
@@ -53,7 +55,7 @@ pub(crate) fn plan_post_processor_once(
         block,
         ctx,
         POST_PROCESSOR_META,
-        (source_type, source_name),
+        source,
         errors,
         |key, value| match key {
             "keep_input_artifact" => {
@@ -73,7 +75,7 @@ pub(crate) fn plan_post_processor_once(
         at,
         &block.body,
         ctx,
-        POST_PROCESSOR_SKIP,
+        &[POST_PROCESSOR_META, STEP_BLOCKS],
         errors,
         &mut config,
     );
@@ -118,6 +120,8 @@ pub(crate) fn step_meta(
             continue;
         }
         let value = match eval_expr(&a.value, ctx) {
+            // A null meta-argument is one that is not set (`except = cond ? [...] : null`).
+            Ok(serde_json::Value::Null) => continue,
             Ok(v) => v,
             Err(e) => {
                 errors.push(values::eval_diagnostic(at.file, a.value.span(), &e));
@@ -317,14 +321,12 @@ pub(crate) fn object_key(key: &hcl::edit::expr::ObjectKey) -> Option<String> {
 }
 
 pub(crate) fn plan_step(
-    at: &At<'_>,
+    cx: &StepCx<'_>,
     block: &Block,
-    ctx: &Context<'_>,
-    root: &GrantRoot,
-    source_type: &str,
-    source_name: &str,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<StepPlan> {
+    let (at, ctx, root, source) = (cx.at, cx.ctx, cx.root, cx.source);
+    let (source_type, source_name) = source;
     let kind = block.labels[0].as_str().to_owned();
     let mut config = ConfigBlock {
         location: at.loc(block.labels[0].span()),
@@ -340,34 +342,42 @@ pub(crate) fn plan_step(
         grant: Default::default(),
         limits: Default::default(),
     };
-    let (name, included) = step_meta(
-        at,
-        block,
-        ctx,
-        STEP_META,
-        (source_type, source_name),
-        errors,
-        |key, value| match key {
-            "pause_before" | "timeout" => {
-                let d = meta_duration(&value)?;
-                if key == "timeout" {
-                    step.timeout = Some(d);
-                } else {
-                    step.pause_before = Some(d);
+    let (name, included) =
+        step_meta(
+            at,
+            block,
+            ctx,
+            STEP_META,
+            source,
+            errors,
+            |key, value| match key {
+                "pause_before" | "timeout" => {
+                    let d = meta_duration(&value)?;
+                    if key == "timeout" {
+                        step.timeout = Some(d);
+                    } else {
+                        step.pause_before = Some(d);
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-            "max_retries" => {
-                let n = value.as_u64().ok_or("a whole number")?;
-                step.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
-                Ok(())
-            }
-            _ => Ok(()),
-        },
-    );
+                "max_retries" => {
+                    let n = value.as_u64().ok_or("a whole number")?;
+                    step.max_retries = u32::try_from(n).unwrap_or(u32::MAX);
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+        );
     step.name = name;
     (step.grant, step.limits) = step_grants(at, &block.body, ctx, root, errors);
-    eval_body(at, &block.body, ctx, STEP_SKIP, errors, &mut config);
+    eval_body(
+        at,
+        &block.body,
+        ctx,
+        &[STEP_META, STEP_BLOCKS],
+        errors,
+        &mut config,
+    );
     deferred::extract(&mut config, errors);
     // `override = { "TYPE.NAME" = { ... } }` (or keyed by the source name or type):
     // attributes that replace the step's own for that source.

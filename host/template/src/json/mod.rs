@@ -141,6 +141,7 @@ pub fn load_json(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnost
             builds,
             sensitive: vars.sensitive,
             components: Vec::new(),
+            plugins: Vec::new(),
         },
         warnings: dedup(warnings),
         inspection,

@@ -597,21 +597,8 @@ fn read_post_processor<'n>(
             ("keep_input_artifact", Value::Bool(b)) => pp.keep_input_artifact = Some(*b),
             ("keep_input_artifact", _) => errors.push(expected(file, m, "true or false")),
             ("timeout", _) => pp.timeout = duration_member(file, m, errors),
-            ("only" | "except", Value::Array(items)) => {
-                let mut names = Vec::new();
-                for item in items {
-                    match &item.value {
-                        Value::String(s) => names.push((s.clone(), item.span.clone())),
-                        _ => errors.push(file.error(
-                            item.span.clone(),
-                            format!(
-                                "'{}' lists build names: expected a string, found {}",
-                                m.key,
-                                article(item.kind())
-                            ),
-                        )),
-                    }
-                }
+            ("only" | "except", _) => {
+                let names = weak_strings(file, m, errors);
                 if m.key == "only" {
                     pp.only = names;
                     pp.only_key = Some(m.key_span.clone());
@@ -619,7 +606,6 @@ fn read_post_processor<'n>(
                     pp.except = names;
                 }
             }
-            ("only" | "except", _) => errors.push(expected(file, m, "a list of build names")),
             ("grant" | "limits", _) => pp.kiln.extend(read_kiln(file, m, errors)),
             _ => {}
         }

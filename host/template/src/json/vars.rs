@@ -131,9 +131,26 @@ pub fn resolve(
         scope,
         dependency_failed: false,
         failures: Vec::new(),
+        reads_others: Default::default(),
     };
     for name in raws.keys() {
         let _ = resolver.resolve(name);
+    }
+    // Packer renders the variables in passes until a pass changes nothing, and a
+    // variable that reads others is rendered again in every pass: while one such
+    // variable renders, a variable that reads an unset one is left unset (`{{user}}`
+    // of it is then empty) rather than failing the template.
+    let rerendered = resolver
+        .reads_others
+        .iter()
+        .any(|name| matches!(resolver.done.get(name), Some(Ok(_))));
+    if rerendered
+        && resolver
+            .failures
+            .iter()
+            .all(|(_, e)| e.is_variable_not_set())
+    {
+        resolver.failures.clear();
     }
     for (name, message) in resolver.failures {
         let raw = &raws[&name];
@@ -227,6 +244,8 @@ struct Resolver<'a> {
     /// reported once, where it starts.
     dependency_failed: bool,
     failures: Vec<(String, EvalError)>,
+    /// The variables whose values call `{{user}}`.
+    reads_others: std::collections::BTreeSet<String>,
 }
 
 impl Resolver<'_> {
@@ -280,6 +299,9 @@ impl Resolver<'_> {
 
 impl UserVars for Resolver<'_> {
     fn user(&mut self, name: &str) -> Result<String, EvalError> {
+        if let Some(reader) = self.in_progress.last() {
+            self.reads_others.insert(reader.clone());
+        }
         let result = self.resolve(name);
         if result.is_err() && self.raws.contains_key(name) {
             self.dependency_failed = true;

@@ -8,8 +8,7 @@
 
 use kiln_guest_sdk::artifacts::{self, ArchiveEntry, ArchiveFormat, HashAlgorithm};
 use kiln_guest_sdk::{
-    host, ui, Artifact, ArtifactFile, BuildInfo, Error, PostProcessResult, PostProcessor,
-};
+    host, ui, Artifact, ArtifactFile, BuildInfo, Error, PostProcessResult, PostProcessor, Step};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -101,7 +100,7 @@ fn spin() -> ! {
 
 struct Hostile;
 
-impl PostProcessor for Hostile {
+impl Step for Hostile {
     type Config = Config;
 
     fn validate(config: &Config) -> Result<(), Vec<kiln_guest_sdk::ConfigError>> {
@@ -111,7 +110,9 @@ impl PostProcessor for Hostile {
             Some(other) => Err(vec![kiln_guest_sdk::ConfigError::on("validate", format!("unknown validate attack `{other}`"))]),
         }
     }
+}
 
+impl PostProcessor for Hostile {
     fn post_process(
         config: Config,
         _build: &BuildInfo,

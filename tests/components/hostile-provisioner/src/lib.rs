@@ -10,7 +10,7 @@
 //! provisioner does with its grant, and must succeed.
 
 use kiln_guest_sdk::remote::{self, ExitStatus, OutputStream, Process};
-use kiln_guest_sdk::{host, ui, BuildInfo, Error, Provisioner};
+use kiln_guest_sdk::{host, ui, BuildInfo, Error, Provisioner, Step};
 use serde::Deserialize;
 
 /// WASI imports std does not reach: the insecure random generator (to show it is
@@ -169,7 +169,7 @@ fn grow(max: u64) -> u64 {
 
 struct Hostile;
 
-impl Provisioner for Hostile {
+impl Step for Hostile {
     type Config = Config;
 
     fn validate(config: &Config) -> Result<(), Vec<kiln_guest_sdk::ConfigError>> {
@@ -183,7 +183,9 @@ impl Provisioner for Hostile {
             Some(other) => Err(vec![kiln_guest_sdk::ConfigError::on("validate", format!("unknown validate attack `{other}`"))]),
         }
     }
+}
 
+impl Provisioner for Hostile {
     fn provision(config: Config, _build: &BuildInfo) -> Result<(), String> {
         let attack = config.attack.as_str();
         ui::say(&format!("hostile provisioner: attack `{attack}`"));

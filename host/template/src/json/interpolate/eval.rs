@@ -34,6 +34,19 @@ pub trait UserVars {
     fn user(&mut self, name: &str) -> Result<String, EvalError>;
 }
 
+impl EvalError {
+    /// Whether this is, or wraps, `{{user}}` of a variable that has no value.
+    pub fn is_variable_not_set(&self) -> bool {
+        match self {
+            EvalError::VariableNotSet { .. } => true,
+            EvalError::InAction { error, .. }
+            | EvalError::InCondition { error, .. }
+            | EvalError::Calling { error, .. } => error.is_variable_not_set(),
+            _ => false,
+        }
+    }
+}
+
 /// Why a template string could not be evaluated while loading. The messages are worded
 /// as Go's `text/template` and Packer word them, so they match what Packer prints.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

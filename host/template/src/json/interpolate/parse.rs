@@ -134,50 +134,16 @@ impl ParseError {
     }
 }
 
-/// Every function a Packer JSON template may call: Packer's own and Go's builtins.
+/// Every function a Packer JSON template may call: Packer's own, then Go's
+/// `text/template` builtins.
+#[rustfmt::skip]
 pub const FUNCTIONS: &[&str] = &[
-    // Packer
-    "build_name",
-    "build_type",
-    "env",
-    "isotime",
-    "strftime",
-    "pwd",
-    "split",
-    "template_dir",
-    "timestamp",
-    "uuid",
-    "user",
-    "packer_version",
-    "consul_key",
-    "vault",
-    "sed",
-    "build",
-    "aws_secretsmanager",
-    "replace",
-    "replace_all",
-    "upper",
-    "lower",
+    "build_name", "build_type", "env", "isotime", "strftime", "pwd", "split",
+    "template_dir", "timestamp", "uuid", "user", "packer_version", "consul_key", "vault",
+    "sed", "build", "aws_secretsmanager", "replace", "replace_all", "upper", "lower",
     // text/template
-    "and",
-    "or",
-    "not",
-    "len",
-    "index",
-    "slice",
-    "print",
-    "printf",
-    "println",
-    "html",
-    "js",
-    "urlquery",
-    "call",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
+    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
+    "urlquery", "call", "eq", "ne", "lt", "le", "gt", "ge",
 ];
 
 impl Pipeline {

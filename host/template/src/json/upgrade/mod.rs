@@ -193,10 +193,11 @@ impl<'t, 'n> Upgrade<'t, 'n> {
             sections.push(s);
         }
 
-        let variables = self.variables();
         let derived = self.derived_locals();
         let sources = self.sources_text();
         let build = self.build();
+        // Variables last: translating the rest finds the undeclared ones it reads.
+        let variables = self.variables();
         if !self.errors.is_empty() {
             return Err(self.errors);
         }
@@ -274,6 +275,34 @@ impl<'t, 'n> Upgrade<'t, 'n> {
                     ident: "variable".into(),
                     labels: vec![v.name.to_owned()],
                     body,
+                },
+                0,
+            );
+            texts.push(out);
+        }
+        // A JSON template may read a variable it does not declare: `{{user}}` of it is
+        // empty there, and it must be declared in HCL2 to mean the same.
+        let declared: Vec<&str> = self.t.variables.iter().map(|v| v.name).collect();
+        let undeclared: Vec<String> = self
+            .tr
+            .users
+            .borrow()
+            .iter()
+            .filter(|n| !declared.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        for name in undeclared {
+            let mut out =
+                "# Read but not declared by the JSON template, where it is empty.\n".to_owned();
+            write_block(
+                &mut out,
+                &Block {
+                    ident: "variable".into(),
+                    labels: vec![name],
+                    body: vec![
+                        Item::Attr("type".into(), Expr::Raw("string".into())),
+                        Item::Attr("default".into(), Expr::Template(String::new())),
+                    ],
                 },
                 0,
             );

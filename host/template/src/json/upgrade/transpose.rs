@@ -41,29 +41,15 @@ pub struct Transposer {
     pub locals: BTreeSet<String>,
     /// Set once a translation used `local.timestamp`.
     pub uses_timestamp: Cell<bool>,
+    /// Every variable a `{{user}}` call named.
+    pub users: std::cell::RefCell<BTreeSet<String>>,
 }
 
 /// Functions whose result depends only on their arguments.
+#[rustfmt::skip]
 const PURE: &[&str] = &[
-    "lower",
-    "upper",
-    "split",
-    "replace",
-    "replace_all",
-    "print",
-    "printf",
-    "println",
-    "and",
-    "or",
-    "not",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "len",
-    "index",
+    "lower", "upper", "split", "replace", "replace_all", "print", "printf", "println",
+    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index",
 ];
 
 /// Whether function `f` computes from its arguments alone.
@@ -232,6 +218,7 @@ impl Transposer {
                 let name = literal_str(0)
                     .filter(|n| is_identifier(n))
                     .ok_or_else(|| Unhandled("`user` takes a variable name written as a string".into()))?;
+                self.users.borrow_mut().insert(name.clone());
                 Ok(if self.locals.contains(&name) {
                     format!("local.{name}")
                 } else {

@@ -1,0 +1,10 @@
+os_name                 = "debian"
+os_version              = "12.14"
+os_arch                 = "x86_64"
+iso_url                 = "https://cdimage.debian.org/cdimage/archive/latest-oldstable/amd64/iso-cd/debian-12.14.0-amd64-netinst.iso"
+iso_checksum            = "file:https://cdimage.debian.org/cdimage/archive/latest-oldstable/amd64/iso-cd/SHA256SUMS"
+parallels_guest_os_type = "debian"
+vbox_guest_os_type      = "Debian12_64"
+vmware_guest_os_type    = "debian-64"
+utm_vm_icon             = "debian"
+boot_command            = ["<wait><esc><wait>auto preseed/url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/debian/preseed.cfg netcfg/get_hostname={{ .Name }}<enter>"]

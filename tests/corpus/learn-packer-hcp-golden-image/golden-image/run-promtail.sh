@@ -1,0 +1,3 @@
+# Run promtail in background
+cd /opt/promtail
+nohup ./promtail-linux-amd64 -config.file=./promtail.yaml &

@@ -1,0 +1,8 @@
+# © Broadcom. All Rights Reserved.
+# The term "Broadcom" refers to Broadcom Inc. and/or its subsidiaries.
+# SPDX-License-Identifier: MPL-2.0
+
+# VMware Fusion Pro on Apple Silicon - Clone from VMX
+
+source_path = "/path/to/debian-arm64.vmx"
+vm_name     = "debian-arm64-clone"

@@ -1,0 +1,1 @@
+. sc.exe config winrm start= auto

@@ -1,0 +1,2 @@
+echo Set WinRM start type to auto
+sc config winrm start= auto

@@ -1,0 +1,9 @@
+source "null" "test" {
+  communicator = "none"
+}
+
+build {
+  sources = ["null.test"]
+
+  post-processor "manifest" {}
+}

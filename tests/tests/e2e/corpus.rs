@@ -1,0 +1,248 @@
+//! The corpus of real templates written by others (`tests/corpus`, each one's source,
+//! commit and licence in `SOURCES.tsv`): each validates, or fails as its `expect`
+//! column says (one error naming the types Kiln does not ship, or the reason Packer
+//! itself rejects it); `kiln fmt` formats each HCL2 file as `packer fmt` does; every
+//! legacy JSON template survives `hcl2_upgrade` and means the same after it.
+
+use super::*;
+
+struct Entry {
+    path: String,
+    args: Vec<String>,
+    expect: String,
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+fn entries() -> Vec<Entry> {
+    let text = std::fs::read_to_string(corpus_dir().join("SOURCES.tsv")).unwrap();
+    let entries: Vec<Entry> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 11, "SOURCES.tsv: {l}");
+            for (i, what) in [(1, "repository"), (3, "commit"), (4, "licence")] {
+                assert!(
+                    !cols[i].is_empty(),
+                    "SOURCES.tsv: no {what} for {}",
+                    cols[0]
+                );
+            }
+            Entry {
+                path: cols[0].to_owned(),
+                args: match cols[9] {
+                    "-" => vec![],
+                    a => a.split(' ').map(str::to_owned).collect(),
+                },
+                expect: cols[10].to_owned(),
+            }
+        })
+        .collect();
+    assert!(
+        entries.len() >= 40,
+        "the corpus has {} templates",
+        entries.len()
+    );
+    entries
+}
+
+/// `kiln validate ARGS TEMPLATE` run in the template's directory: (success, output).
+fn validate_in(dir: &Path, args: &[String], template: &str) -> (bool, String) {
+    let mut all = vec!["validate".to_owned()];
+    all.extend(args.iter().cloned());
+    all.push(template.to_owned());
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let out = kiln(dir, &all);
+    let (stdout, stderr) = text(&out);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// Whether `output` of a validation is what `expect` says; `Err` says why not.
+fn meets(expect: &str, ok: bool, output: &str) -> Result<(), String> {
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|l| l.starts_with("Error: "))
+        .collect();
+    if expect == "valid" {
+        return if ok {
+            Ok(())
+        } else {
+            Err("expected it to validate".into())
+        };
+    }
+    if ok {
+        return Err(format!("expected it to fail ({expect})"));
+    }
+    if let Some(summary) = expect.strip_prefix("unsupported: ") {
+        // One error, never a cascade, naming every type Kiln lacks.
+        let [only] = errors[..] else {
+            return Err(format!("expected one error, got {}", errors.len()));
+        };
+        return if only.ends_with(summary) && only.contains(": Kiln does not") {
+            Ok(())
+        } else {
+            Err(format!("expected the error {summary:?}"))
+        };
+    }
+    if let Some(reason) = expect.strip_prefix("rejected: ") {
+        return if errors.iter().any(|e| e.contains(reason)) {
+            Ok(())
+        } else {
+            Err(format!("expected an error saying {reason:?}"))
+        };
+    }
+    Err(format!("unknown expectation {expect:?}"))
+}
+
+#[test]
+fn every_corpus_template_validates_or_fails_as_expected() {
+    let root = corpus_dir();
+    let mut wrong = Vec::new();
+    let entries = entries();
+    for e in &entries {
+        let path = root.join(&e.path);
+        let dir = path.parent().unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let (ok, output) = validate_in(dir, &e.args, name);
+        if let Err(why) = meets(&e.expect, ok, &output) {
+            wrong.push(format!("{}: {why}\n{output}", e.path));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} corpus templates:\n{}",
+        wrong.len(),
+        entries.len(),
+        wrong.join("\n")
+    );
+    let valid = entries.iter().filter(|e| e.expect == "valid").count();
+    assert!(
+        valid >= 20,
+        "only {valid} corpus templates are expected to validate"
+    );
+}
+
+/// Every file under `dir` whose name ends with one of `suffixes`.
+fn files_under(dir: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                pending.push(p);
+            } else if suffixes.iter().any(|s| p.to_string_lossy().ends_with(s)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `kiln fmt` and Debian's `packer fmt` (its language is older: a file it cannot read
+/// is formatted by Kiln and must stay as it is when formatted again) on each HCL2 file.
+#[test]
+fn kiln_fmt_formats_every_corpus_file_as_packer_fmt_does() {
+    let packer = kiln_tests::tool("packer");
+    let files = files_under(&corpus_dir(), &[".pkr.hcl", ".pkrvars.hcl"]);
+    assert!(files.len() >= 40, "{} HCL2 files", files.len());
+    let work = tempfile::tempdir().unwrap();
+    let (mut compared, mut differ) = (0, Vec::new());
+    for (i, f) in files.iter().enumerate() {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let theirs = work.path().join(format!("p{i}")).join(name);
+        let ours = work.path().join(format!("k{i}")).join(name);
+        for copy in [&theirs, &ours] {
+            std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+            std::fs::copy(f, copy).unwrap();
+        }
+        let out = kiln(ours.parent().unwrap(), &["fmt", name]);
+        assert!(
+            out.status.success(),
+            "kiln fmt {}: {:?}",
+            f.display(),
+            text(&out)
+        );
+        let formatted = std::fs::read(&ours).unwrap();
+        let by_packer = Command::new(&packer)
+            .args(["fmt", name])
+            .current_dir(theirs.parent().unwrap())
+            .output()
+            .unwrap();
+        if by_packer.status.success() {
+            compared += 1;
+            if std::fs::read(&theirs).unwrap() != formatted {
+                differ.push(f.display().to_string());
+            }
+        } else {
+            // Formatting again changes nothing.
+            let again = kiln(ours.parent().unwrap(), &["fmt", "-check", name]);
+            assert!(
+                again.status.success(),
+                "{} formats differently twice",
+                f.display()
+            );
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "kiln fmt and packer fmt differ on: {differ:#?}"
+    );
+    assert!(compared >= 30, "packer fmt read only {compared} files");
+}
+
+/// Each legacy JSON template of the corpus upgrades, and the HCL2 it becomes validates
+/// as the JSON does (or fails for the same types Kiln lacks).
+#[test]
+fn every_corpus_json_template_survives_hcl2_upgrade() {
+    let root = corpus_dir();
+    let mut upgraded = 0;
+    for e in entries().iter().filter(|e| e.path.ends_with(".json")) {
+        let path = root.join(&e.path);
+        let dir = path.parent().unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        // The upgrade is written beside the template, whose relative paths it keeps.
+        let out_file = dir.join(format!(".kiln-upgrade-{}.pkr.hcl", std::process::id()));
+        let out = kiln(
+            dir,
+            &[
+                "hcl2_upgrade",
+                "--output-file",
+                out_file.to_str().unwrap(),
+                name,
+            ],
+        );
+        let written = std::fs::read_to_string(&out_file);
+        let _ = std::fs::remove_file(&out_file);
+        assert!(out.status.success(), "{}: {:?}", e.path, text(&out));
+        let written = written.unwrap();
+        let hcl = work.path().join("upgraded.pkr.hcl");
+        std::fs::write(&hcl, &written).unwrap();
+        let fmt = kiln(work.path(), &["fmt", "-check", "upgraded.pkr.hcl"]);
+        assert!(
+            fmt.status.success(),
+            "{}: the upgrade is not formatted",
+            e.path
+        );
+        upgraded += 1;
+        // The same expectation holds of the upgrade, read from the template's directory.
+        let beside = dir.join(format!(".kiln-upgraded-{}.pkr.hcl", std::process::id()));
+        std::fs::write(&beside, &written).unwrap();
+        let (ok, output) = validate_in(dir, &e.args, beside.file_name().unwrap().to_str().unwrap());
+        let _ = std::fs::remove_file(&beside);
+        let expect = if e.expect.starts_with("rejected") {
+            "rejected: ".to_owned()
+        } else {
+            e.expect.clone()
+        };
+        if let Err(why) = meets(&expect, ok, &output) {
+            panic!("{} upgraded: {why}\n{written}\n{output}", e.path);
+        }
+    }
+    assert!(upgraded >= 15, "only {upgraded} JSON templates");
+}

@@ -27,6 +27,17 @@ pub fn write_file(dest: &str, data: &[u8]) -> Result<(), Error> {
     host::write_file(dest, data)
 }
 
+/// Holds the output file `path` for this step alone until [`unlock_file`] or the end of
+/// the call: for a read, change and write of a file parallel builds share.
+pub fn lock_file(path: &str) -> Result<(), Error> {
+    host::lock_file(path)
+}
+
+/// Lets go of what [`lock_file`] holds.
+pub fn unlock_file(path: &str) {
+    host::unlock_file(path)
+}
+
 /// Reads the small file `path` whole.
 pub fn read_file(path: &str) -> Result<Vec<u8>, Error> {
     host::read_file(path)

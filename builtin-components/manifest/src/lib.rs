@@ -136,6 +136,9 @@ impl PostProcessor for ManifestPp {
                 .as_ref()
                 .map(|data| masked(data, &build.sensitive)),
         };
+        // Parallel builds share the manifest: each adds its entry under the lock.
+        artifacts::lock_file(&config.output)
+            .map_err(|e| format!("{}: {}", config.output, e.message))?;
         let mut manifest = match host::kind(&config.output) {
             Ok(PathKind::File) => {
                 let data = artifacts::read_file(&config.output)
@@ -156,6 +159,7 @@ impl PostProcessor for ManifestPp {
         text.push('\n');
         artifacts::write_file(&config.output, text.as_bytes())
             .map_err(|e| format!("writing {}: {}", config.output, e.message))?;
+        artifacts::unlock_file(&config.output);
         ui::message(&format!("Build recorded in {}", config.output));
         Ok(PostProcessResult {
             artifact: input,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// The host resources a step was granted. The default grants nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Grant {
     /// Host paths (files or directories) the step may read. Absolute.
     pub read: Vec<PathBuf>,

@@ -95,14 +95,38 @@ impl Pending<'_> {
     /// What `validate` and `needs` answer depends on the component, the configuration
     /// and the grant alone: a template with many sources repeating the same steps has
     /// each distinct one checked once.
-    fn key(&self) -> (World, String, String, String) {
+    fn key(&self, memo: &mut KeyMemo) -> Key {
+        // Sources that share a step share its block: its text is made once.
+        let block = std::ptr::from_ref(self.spec.block) as usize;
+        let config = memo
+            .0
+            .entry(block)
+            .or_insert_with(|| {
+                serde_json::to_string(&self.spec.block.config)
+                    .unwrap_or_default()
+                    .into()
+            })
+            .clone();
         (
             self.world,
             self.spec.kind.to_owned(),
-            serde_json::to_string(&self.spec.block.config).unwrap_or_default(),
-            format!("{:?}", self.spec.grant),
+            config,
+            self.spec.grant.clone(),
         )
     }
+}
+
+/// One distinct check: world, type, configuration (JSON) and grant.
+type Key = (World, String, Arc<str>, Grant);
+
+/// The configurations' texts, by block (its address, while the plan is borrowed).
+#[derive(Default)]
+struct KeyMemo(HashMap<usize, Arc<str>>);
+
+/// Every pending step's key, in order.
+fn keys(pending: &[Pending<'_>]) -> Vec<Key> {
+    let mut memo = KeyMemo::default();
+    pending.iter().map(|p| p.key(&mut memo)).collect()
 }
 
 /// Finds and compiles the component a step of `world` named `kind` runs (once per kind
@@ -240,13 +264,14 @@ fn builder(
 /// component, and returns each one's answer by its key.
 async fn check_steps(
     pending: &[Pending<'_>],
+    keys: &[Key],
     cx: &CheckCx<'_>,
     sensitive: &[String],
-) -> HashMap<(World, String, String, String), Result<StepCheck, String>> {
+) -> HashMap<Key, Result<StepCheck, String>> {
     let mut by_component: HashMap<(World, String), (PreparedComponent, Vec<_>)> = HashMap::new();
     let mut seen = HashSet::new();
-    for p in pending {
-        let key = p.key();
+    for (p, key) in pending.iter().zip(keys) {
+        let key = key.clone();
         if !seen.insert(key.clone()) {
             continue;
         }
@@ -373,10 +398,11 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         steps = pending.len(),
         "builders configured, components ready"
     );
-    let answers = check_steps(&pending, &cx, &plan.sensitive).await;
+    let keys = keys(&pending);
+    let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
     tracing::debug!(configurations = answers.len(), "steps checked");
-    for p in &pending {
-        step_problems(p, &answers[&p.key()], &cx, &mut errors);
+    for (p, key) in pending.iter().zip(&keys) {
+        step_problems(p, &answers[key], &cx, &mut errors);
     }
     if !errors.is_empty() {
         // The same mistake in a step shared by many sources is reported once.
@@ -426,7 +452,9 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
         }
     }
     let pending = finder.pending;
-    let answers = check_steps(&pending, &cx, &plan.sensitive).await;
+    let keys = keys(&pending);
+    let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
+    let mut memo = KeyMemo::default();
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (build, world, spec, found) in &entries {
         let grant: Grant = match found {
@@ -437,7 +465,7 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
                     world: *world,
                     component: component.clone(),
                 }
-                .key();
+                .key(&mut memo);
                 let needs = answers[&key].as_ref().ok().and_then(|c| c.needs.as_ref());
                 grants::effective(component, spec.grant, needs, cx.cwd)
             }

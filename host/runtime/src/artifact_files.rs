@@ -178,16 +178,34 @@ impl StepState {
 /// Packer truncates it: its space is free for the new one, which matters for multi-GiB
 /// images, and the rename does not replace a file, which on ext4 would start writing
 /// the whole new file back to disk then and there.
+/// The files some step holds with `lock-file`, by absolute path: shared by every step
+/// of the process (parallel builds).
+static FILE_LOCKS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
 fn write_atomically<T>(
     dir: &Dir,
     name: &Path,
     write: impl FnOnce(std::fs::File) -> std::io::Result<T>,
 ) -> std::io::Result<(T, std::fs::Metadata)> {
     match dir.symlink_metadata(name) {
-        Ok(meta) if !meta.is_dir() => dir.remove_file(name)?,
+        Ok(meta) if !meta.is_dir() => match dir.remove_file(name) {
+            // Another step's write may have replaced it meanwhile.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
         _ => {}
     }
-    let tmp = PathBuf::from(format!(".{}.kiln-partial", name.display()));
+    // A name of its own per write: two steps (parallel builds' manifests) may write the
+    // same file at once, and neither may rename the other's partial file away.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = PathBuf::from(format!(
+        ".{}.{}-{n}.kiln-partial",
+        name.display(),
+        std::process::id()
+    ));
     let file = dir.create(&tmp)?.into_std();
     let handle = file.try_clone()?;
     match write(file) {
@@ -312,6 +330,29 @@ impl af::Host for StepState {
             let path = crate::normalize(&self.paths.cwd().join(&dest));
             self.written.push(KnownDigest::of(path, &meta, sha256));
         }
+        Ok(())
+    }
+
+    async fn lock_file(&mut self, path: String) -> Result<(), HostError> {
+        self.writable(&path)?;
+        let key = crate::normalize(&self.paths.cwd().join(&path));
+        if self.locks.contains_key(&key) {
+            return Ok(());
+        }
+        let lock = {
+            let mut all = FILE_LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+            // Locks nobody holds or waits for are dropped as they are passed.
+            all.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            all.entry(key.clone()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        self.locks.insert(key, guard);
+        Ok(())
+    }
+
+    async fn unlock_file(&mut self, path: String) -> wasmtime::Result<()> {
+        let key = crate::normalize(&self.paths.cwd().join(&path));
+        self.locks.remove(&key);
         Ok(())
     }
 

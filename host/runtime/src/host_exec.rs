@@ -34,6 +34,13 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Held for reading while a host command is spawned, for writing while a temporary
+/// file is written. A child forked while another step's script is open for writing
+/// holds that descriptor until it execs, and running the script then fails with "text
+/// file busy" (exit 126): parallel builds' shell-local steps did. A spawn returns only
+/// once its child has exec'd, so under this lock no fork overlaps an open script.
+static FORKS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 impl StepState {
     /// Refuses a step not granted `exec_host`, and tells the person (once).
     fn exec_granted(&self) -> Result<(), WitError> {
@@ -68,7 +75,10 @@ impl host_exec::Host for StepState {
             Some(dir) => crate::normalize(&self.paths.cwd().join(dir)),
             None => self.paths.cwd().to_owned(),
         };
-        let mut child = tokio::process::Command::new(program)
+        // A spawn returns once the child has exec'd; while it forks, no temporary file
+        // may be open for writing (see FORKS).
+        let forking = FORKS.read().unwrap_or_else(|e| e.into_inner());
+        let child = tokio::process::Command::new(program)
             .args(&command.argv[1..])
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&cwd)
@@ -82,7 +92,9 @@ impl host_exec::Host for StepState {
                 let mut w = io_err(e);
                 w.message = format!("starting `{program}`: {}", w.message);
                 w
-            })?;
+            });
+        drop(forking);
+        let mut child = child?;
         let mut guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
@@ -164,6 +176,7 @@ impl host_exec::Host for StepState {
         let path = dir.join(format!("kiln-{}{suffix}", self.temp_count));
         let written = {
             use std::os::unix::fs::PermissionsExt;
+            let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
             std::fs::write(&path, &bytes).and_then(|()| {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
             })

@@ -97,6 +97,7 @@ impl Runtime {
             temp: None,
             temp_count: 0,
             exec_announced: false,
+            locks: Default::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

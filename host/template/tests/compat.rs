@@ -272,3 +272,47 @@ fn json_only_and_except_take_a_single_name() {
         Some(true)
     );
 }
+
+#[test]
+fn json_variable_files_auto_json_files_and_pkr_var_of_every_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("t.pkr.hcl"),
+        "variable \"name\" {\n  type = string\n}\nvariable \"count\" {\n  type = number\n}\n\
+variable \"tags\" {\n  type = list(string)\n}\nvariable \"opts\" {\n  type = map(string)\n}\n\
+variable \"on\" {\n  type = bool\n}\nvariable \"auto\" {\n  type = string\n  default = \"no\"\n}\n\
+source \"null\" \"a\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.a\"]\n\
+  provisioner \"shell-local\" {\n    inline = [\"${var.name} ${var.count} ${join(\",\", var.tags)} ${var.opts[\"k\"]} ${var.on} ${var.auto}\"]\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("vars.json"),
+        r#"{"name": "fromjson", "count": 3, "tags": ["a", "b"], "opts": {"k": "v"}, "on": true}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("x.auto.pkrvars.json"), r#"{"auto": "yes"}"#).unwrap();
+    let inline = |opts: LoadOptions| {
+        let loaded = load(d, &opts).unwrap_or_else(|ds| panic!("{}", shown(&ds)));
+        loaded.plan.builds[0].provisioners[0].block.config["inline"][0].clone()
+    };
+    let from_file = inline(LoadOptions {
+        var_args: vec![VarArg::File(d.join("vars.json"))],
+        cwd: d.to_owned(),
+        ..Default::default()
+    });
+    assert_eq!(from_file, "fromjson 3 a,b v true yes");
+    let env = |k: &str, v: &str| (format!("PKR_VAR_{k}"), v.to_owned());
+    let from_env = inline(LoadOptions {
+        env: vec![
+            env("name", "env"),
+            env("count", "7"),
+            env("tags", r#"["x","y"]"#),
+            env("opts", r#"{k="w"}"#),
+            env("on", "false"),
+        ],
+        cwd: d.to_owned(),
+        ..Default::default()
+    });
+    assert_eq!(from_env, "env 7 x,y w false yes");
+}

@@ -246,3 +246,76 @@ fn every_corpus_json_template_survives_hcl2_upgrade() {
     }
     assert!(upgraded >= 15, "only {upgraded} JSON templates");
 }
+
+/// Copies the directory `from` into `to`, symbolic links as links.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let kind = e.file_type().unwrap();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if kind.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Every corpus template that validates and builds only with the null and file
+/// builders is built for real, in a copy of its directory.
+#[test]
+fn corpus_templates_with_null_and_file_sources_build() {
+    let root = corpus_dir();
+    let sources = std::fs::read_to_string(root.join("SOURCES.tsv")).unwrap();
+    let mut built = 0;
+    for line in sources.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let builders: Vec<&str> = cols[6]
+            .split(',')
+            .filter_map(|t| t.strip_prefix("builder:"))
+            .collect();
+        if cols[10] != "valid" || !builders.iter().all(|b| *b == "null" || *b == "file") {
+            continue;
+        }
+        let path = root.join(cols[0]);
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(path.parent().unwrap(), work.path());
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let mut args = vec!["build".to_owned()];
+        if cols[9] != "-" {
+            args.extend(cols[9].split(' ').map(str::to_owned));
+        }
+        args.push(name.to_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kiln(work.path(), &args);
+        let (stdout, stderr) = text(&out);
+        if cols[0].ends_with("cleanup-script/template.json") {
+            // Packer's fixture fails on purpose; its error-cleanup-provisioner runs.
+            assert!(!out.status.success(), "{stdout}");
+            assert_eq!(
+                std::fs::read_to_string(work.path().join("ducky.txt")).unwrap(),
+                "rubber ducky\n"
+            );
+        } else {
+            assert!(out.status.success(), "{}:\n{stdout}{stderr}", cols[0]);
+        }
+        if cols[0].ends_with("build-name-and-type/all.pkr.hcl") {
+            // Two builds in parallel, each with a shell-local script and a manifest entry
+            // in one shared file: neither script nor entry is lost.
+            for f in ["null.test.txt", "null.potato.txt"] {
+                assert!(work.path().join(f).is_file(), "{f}");
+            }
+            let manifest = std::fs::read_to_string(work.path().join("manifest.json")).unwrap();
+            let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+            assert_eq!(
+                manifest["builds"].as_array().unwrap().len(),
+                2,
+                "{manifest}"
+            );
+        }
+        built += 1;
+    }
+    assert!(built >= 15, "only {built} corpus templates built");
+}

@@ -10,6 +10,32 @@ use serde::Deserialize;
 use kiln_communicators::SshConfig;
 use kiln_core::config::{decode, duration_opt, FieldError};
 
+/// `boot_wait` as Packer reads it: a negative duration (`"-1s"`) means no wait at all,
+/// and zero means unset (Packer's default of 10s).
+fn boot_wait<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Secs(f64),
+    }
+    let negative = |secs: f64| secs < 0.0;
+    let wait = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::Secs(s)) if negative(s) => return Ok(Some(Duration::ZERO)),
+        Some(Raw::Secs(s)) => kiln_core::config::duration_from_secs(s),
+        Some(Raw::Text(t)) => match t.trim().strip_prefix('-') {
+            Some(rest) => {
+                kiln_core::config::parse_duration(rest).map_err(serde::de::Error::custom)?;
+                return Ok(Some(Duration::ZERO));
+            }
+            None => kiln_core::config::parse_duration(&t),
+        },
+    }
+    .map_err(serde::de::Error::custom)?;
+    Ok((!wait.is_zero()).then_some(wait))
+}
+
 /// `disk_size` as written: `"40960M"`, `"20G"` or a number of megabytes.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -65,7 +91,7 @@ struct Config {
     http_bind_address: Option<String>,
     #[serde(default)]
     boot_command: Vec<String>,
-    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    #[serde(default, deserialize_with = "boot_wait")]
     boot_wait: Option<Duration>,
     #[serde(default, deserialize_with = "duration_opt::deserialize")]
     boot_key_interval: Option<Duration>,

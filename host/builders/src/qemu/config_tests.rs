@@ -181,3 +181,20 @@ fn options_kiln_cannot_honour_are_refused_saying_why() {
         assert!(err.to_string().contains(why), "{err}");
     }
 }
+
+#[test]
+fn a_negative_boot_wait_means_no_wait_and_zero_means_packers_default() {
+    for (value, wait) in [
+        (serde_json::json!("-1s"), Duration::ZERO),
+        (serde_json::json!(-1), Duration::ZERO),
+        (serde_json::json!("0s"), Duration::from_secs(10)),
+        (serde_json::json!("3s"), Duration::from_secs(3)),
+    ] {
+        let mut j = minimal();
+        j["boot_wait"] = value.clone();
+        assert_eq!(build(j).unwrap().boot_wait, wait, "{value}");
+    }
+    let mut j = minimal();
+    j["boot_wait"] = serde_json::json!("-soon");
+    assert_eq!(build(j).unwrap_err().field.as_deref(), Some("boot_wait"));
+}

@@ -137,10 +137,10 @@ fn component(
     world: World,
     kind: &str,
     location: &Location,
-    prepared: &mut HashMap<(World, String), PreparedComponent>,
+    prepared: &mut Prepared,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<PreparedComponent> {
-    if let Some(c) = prepared.get(&(world, kind.to_owned())) {
+    if let Some(c) = prepared.get(&world).and_then(|by_kind| by_kind.get(kind)) {
         return Some(c.clone());
     }
     let builtin_kind = match world {
@@ -177,7 +177,10 @@ fn component(
             } else {
                 c
             };
-            prepared.insert((world, kind.to_owned()), c.clone());
+            prepared
+                .entry(world)
+                .or_default()
+                .insert(kind.to_owned(), c.clone());
             Some(c)
         }
         Err(e) => {
@@ -191,10 +194,14 @@ fn component(
     }
 }
 
+/// The components found so far, by world and type (looked up without allocating: a
+/// large template asks once per step).
+type Prepared = HashMap<World, HashMap<String, PreparedComponent>>;
+
 /// Finds the components of a plan's steps and gathers those steps to be checked.
 struct Finder<'c, 'p> {
     cx: CheckCx<'c>,
-    prepared: HashMap<(World, String), PreparedComponent>,
+    prepared: Prepared,
     errors: Vec<Diagnostic>,
     pending: Vec<Pending<'p>>,
 }

@@ -97,7 +97,7 @@ impl Runtime {
     ) -> Vec<Result<StepCheck, RuntimeError>> {
         let mut results = Vec::with_capacity(reqs.len());
         let mut current: Option<(Store<StepState>, Instance, MemoryOutputPipe)> = None;
-        let name = component.name.as_str();
+        let name = &*component.name;
         for req in reqs {
             // Each call is bounded by the step's timeout and computing time; the instance
             // keeps no deadline of an earlier call.
@@ -138,7 +138,7 @@ impl Runtime {
         req: &StepRequest,
         deadline: Option<Instant>,
     ) -> Result<StepCheck, RuntimeError> {
-        let name = component.name.as_str();
+        let name = &*component.name;
         store.data_mut().paths = GrantedPaths::new(&req.grant, &req.cwd);
         // What the step needs first: it is also where a configuration that does not
         // decode is found, and a builtin validates with the paths it asked for.
@@ -236,7 +236,7 @@ impl Runtime {
         req: StepRequest,
         input: &Artifact,
     ) -> Result<PostProcessed, RuntimeError> {
-        let name = component.name.clone();
+        let name = component.name.to_string();
         let input_bytes = input.files.iter().map(|f| f.size).sum();
         let disk = req.limits.disk(input_bytes);
         let (result, written, paths) = self.run(component, req, Some(input), disk).await?;
@@ -290,7 +290,7 @@ impl Runtime {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let name = component.name.as_str();
+        let name = &*component.name;
         let mut store = self.store(name, &req, deadline, &stderr, disk);
         let trap = |e: wasmtime::Error| Self::trap_error(name, &e, &stderr, &req, deadline);
         let build = to_wit_build(&req.build);

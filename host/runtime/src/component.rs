@@ -109,8 +109,8 @@ impl Instance {
 /// A compiled component, ready to instantiate as one kind of step.
 #[derive(Clone)]
 pub struct PreparedComponent {
-    pub(crate) name: String,
-    pub(crate) sha256: String,
+    pub(crate) name: std::sync::Arc<str>,
+    pub(crate) sha256: std::sync::Arc<str>,
     pub(crate) pre: Pre,
     /// What the component declares it needs (its `kiln:grants` custom section).
     pub declared: Option<Grant>,

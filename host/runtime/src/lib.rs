@@ -326,8 +326,8 @@ impl Runtime {
         };
         let declared = info.declared;
         let prepared = PreparedComponent {
-            name: name.to_owned(),
-            sha256: sha256.clone(),
+            name: name.into(),
+            sha256: sha256.as_str().into(),
             pre,
             declared,
             needs_granted: false,

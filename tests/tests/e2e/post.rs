@@ -342,26 +342,14 @@ fn shell_local_runs_as_in_packer_unless_host_execution_is_refused() {
             "{stderr}"
         );
     }
-    let out = Command::new(kiln_bin())
-        .args(["build", "-refuse-exec-host", "t.pkr.hcl"])
-        .current_dir(dir.path())
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = kiln(dir.path(), &["build", "-refuse-exec-host", "t.pkr.hcl"]);
     assert!(!out.status.success());
     assert!(!dir.path().join("marker.txt").exists());
 
     // A grant in the template does not override the refusal.
     let granted = "  post-processor \"shell-local\" {\n    inline = [\"echo built > marker.txt\"]\n    grant {\n      exec_host = true\n    }\n  }\n";
     let dir = work(granted);
-    let out = Command::new(kiln_bin())
-        .args(["build", "-refuse-exec-host", "t.pkr.hcl"])
-        .current_dir(dir.path())
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = kiln(dir.path(), &["build", "-refuse-exec-host", "t.pkr.hcl"]);
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("host execution is refused"), "{stderr}");

@@ -52,7 +52,7 @@ impl NullBuilder {
         config: &serde_json::Map<String, serde_json::Value>,
         cwd: &Path,
     ) -> Result<Self, FieldError> {
-        let c: Config = decode(config)?;
+        let c: Config = decode(&crate::ssh::other_communicator_options(config)?)?;
         let ssh = crate::ssh::SshOptions {
             communicator: c.communicator,
             host: c.ssh_host,

@@ -341,7 +341,7 @@ impl QemuBuilder {
         cwd: &Path,
         source_name: &str,
     ) -> Result<Self, FieldError> {
-        let c: Config = decode(config)?;
+        let c: Config = decode(&crate::ssh::other_communicator_options(config)?)?;
         let extra = Extra::check(&c, cwd, c.efi_boot)?;
         let mut iso_urls = c.iso_urls;
         if let Some(u) = c.iso_url {

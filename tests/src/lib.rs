@@ -317,6 +317,9 @@ pub struct VmImage {
     pub disk: PathBuf,
     /// The private key root accepts.
     pub key: PathBuf,
+    /// Debian's generic kernel, which has the floppy driver, and its initramfs.
+    pub generic_kernel: PathBuf,
+    pub generic_initrd: PathBuf,
 }
 
 /// The test VM image, built once per machine (kept beside the compile cache) and
@@ -366,6 +369,8 @@ pub fn vm_image() -> &'static VmImage {
             initrd: dir.join("initrd.img"),
             disk: dir.join("disk.qcow2"),
             key: dir.join("id_ed25519"),
+            generic_kernel: dir.join("vmlinuz-generic"),
+            generic_initrd: dir.join("initrd-generic.img"),
         }
     })
 }

@@ -624,8 +624,8 @@ fn on_error_decides_after_a_builder_step_fails_too() {
 
 /// Packer's device options reach a booted guest: the CD made from cd_files and
 /// cd_content (read in the guest), the CPU topology and model, an additional disk and
-/// the virtual TPM. (The test kernel has no floppy driver: the floppy's contents are
-/// checked with mtools in the builder's tests, and here that QEMU starts with it.)
+/// the virtual TPM. (The cloud kernel has no floppy driver: the next test reads the
+/// floppy with Debian's generic kernel.)
 #[test]
 fn device_options_reach_the_guest() {
     let work = tempfile::tempdir().unwrap();
@@ -685,5 +685,62 @@ build {{
     assert_eq!(entries(&w.join("out-dev")), ["dev.qcow2", "dev.qcow2-1"]);
     // Nothing is left behind: no swtpm, no scratch directory.
     assert!(processes_with("swtpm socket").is_empty());
+    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+}
+
+/// The floppy made from floppy_files, floppy_dirs, floppy_content and floppy_label is
+/// read by a guest booted with Debian's generic kernel (which has the floppy driver).
+#[test]
+fn a_guest_reads_the_floppy() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("preseed.cfg"), "d-i preseed\n").unwrap();
+    std::fs::create_dir_all(w.join("scripts")).unwrap();
+    std::fs::write(w.join("scripts/setup.sh"), "echo setup\n").unwrap();
+    let img = vm_image();
+    let generic = format!(
+        r#"  floppy_files   = ["*.cfg"]
+  floppy_dirs    = ["scripts"]
+  floppy_content = {{ "meta/id.txt" = "kiln floppy" }}
+  floppy_label   = "SEED"
+  qemuargs       = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet"]]"#,
+        kernel = img.generic_kernel.display(),
+        initrd = img.generic_initrd.display(),
+    );
+    // The source's own qemuargs (the cloud kernel) give way to these.
+    let source = qemu_source("fd", "", "");
+    let source = source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("qemuargs"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\n}", &format!("\n{generic}\n}}"));
+    let template = format!(
+        r#"{source}
+build {{
+  sources = ["source.qemu.fd"]
+  provisioner "shell" {{
+    inline = [
+      "mkdir -p /tmp/fd",
+      "mount -t vfat -o ro /dev/fd0 /tmp/fd",
+      "echo cfg=$(cat /tmp/fd/preseed.cfg) script=$(cat /tmp/fd/scripts/setup.sh) id=$(cat /tmp/fd/meta/id.txt)",
+      "echo label=$(dd if=/dev/fd0 bs=1 skip=43 count=11 2>/dev/null)",
+      "umount /tmp/fd",
+    ]
+  }}
+}}
+"#
+    );
+    std::fs::write(w.join("fd.pkr.hcl"), template).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "fd.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("cfg=d-i preseed script=echo setup id=kiln floppy"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("label=SEED"), "the label: {stdout}");
+    assert!(!stdout.contains("WARNING"), "{stdout}");
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }

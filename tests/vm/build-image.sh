@@ -2,6 +2,9 @@
 # Builds the small bootable machine the qemu builder's tests boot, from Debian's packages:
 #
 #   OUT/vmlinuz        Debian's cloud kernel (linux-image-cloud-amd64, downloaded, not installed)
+#   OUT/vmlinuz-generic, OUT/initrd-generic.img
+#                      Debian's generic kernel (linux-image-amd64), which has the floppy
+#                      driver, and its initramfs (also loading ext4, floppy and FAT)
 #   OUT/initrd.img     busybox + the virtio modules; mounts /dev/vda and switches to it
 #   OUT/disk.qcow2     an ext4 root (no partition table) with busybox, OpenSSH's sshd,
 #                      sftp-server and scp, started by busybox init, and the CD
@@ -16,45 +19,45 @@ set -eu
 out=$1
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-if [ -f "$out/disk.qcow2" ] && [ -f "$out/initrd.img" ] && [ -f "$out/vmlinuz" ]; then
+if [ -f "$out/disk.qcow2" ] && [ -f "$out/initrd.img" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd-generic.img" ]; then
     exit 0
 fi
 work=$(mktemp -d "$out/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-# The kernel: the package linux-image-cloud-amd64 currently depends on.
-kernel_package() {
-    apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }'
+# A kernel: the package the metapackage $1 currently depends on, unpacked into $2.
+unpack_kernel() {
+    depends() {
+        apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }'
+    }
+    pkg=$(depends "$1")
+    if [ -z "$pkg" ]; then
+        apt-get update -qq >&2 || true
+        pkg=$(depends "$1")
+    fi
+    [ -n "$pkg" ] || { echo "build-image: no $1 in apt's lists (run apt-get update)" >&2; exit 1; }
+    apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' >&2 || true
+    dpkg-deb -x ./"$pkg"_*.deb "$2"
 }
-pkg=$(kernel_package)
-if [ -z "$pkg" ]; then
-    apt-get update -qq >&2 || true
-    pkg=$(kernel_package)
-fi
-[ -n "$pkg" ] || { echo "build-image: no linux-image-cloud-amd64 in apt's lists (run apt-get update)" >&2; exit 1; }
-apt-get download -q "$pkg" 2>&1 | grep -v 'unsandboxed' >&2 || true
-dpkg-deb -x ./"$pkg"_*.deb kernel
-kver=$(ls kernel/lib/modules)
-cp kernel/boot/vmlinuz-"$kver" vmlinuz
 
-# The initramfs: loads virtio (the Debian cloud kernel builds it as modules, ext4 is
-# built in), mounts the root disk and switches to it.
-mkdir -p initramfs/bin initramfs/dev initramfs/proc initramfs/sys initramfs/newroot initramfs/lib/modules
-cp /bin/busybox initramfs/bin/busybox
-# Load order: each module after the ones it needs.
-modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
-for m in $modules; do
-    cp "$(find kernel/lib/modules -name "$m.ko")" initramfs/lib/modules/
-done
-cat > initramfs/init <<EOF
+# An initramfs from the kernel tree $1 with the modules $2 (in load order: each after
+# the ones it needs), written to $3: loads them, mounts the root disk, switches to it.
+make_initramfs() {
+    rm -rf initramfs
+    mkdir -p initramfs/bin initramfs/dev initramfs/proc initramfs/sys initramfs/newroot initramfs/lib/modules
+    cp /bin/busybox initramfs/bin/busybox
+    for m in $2; do
+        cp "$(find "$1"/lib/modules -name "$m.ko")" initramfs/lib/modules/
+    done
+    cat > initramfs/init <<EOF
 #!/bin/busybox sh
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for m in $modules; do insmod /lib/modules/\$m.ko; done
+for m in $2; do insmod /lib/modules/\$m.ko; done
 i=0
 while [ ! -b /dev/vda ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
 mount -t ext4 -o rw /dev/vda /newroot || { echo "initramfs: cannot mount /dev/vda"; exec sh; }
@@ -62,8 +65,24 @@ umount /proc /sys
 mount --move /dev /newroot/dev
 exec switch_root /newroot /sbin/init
 EOF
-chmod 755 initramfs/init
-(cd initramfs && find . | busybox cpio -o -H newc 2>/dev/null | gzip -9) > initrd.img
+    chmod 755 initramfs/init
+    (cd initramfs && find . | busybox cpio -o -H newc 2>/dev/null | gzip -9) > "$3"
+}
+
+# Debian's cloud kernel (virtio as modules, ext4 built in) boots every test.
+unpack_kernel linux-image-cloud-amd64 kernel
+kver=$(ls kernel/lib/modules)
+cp kernel/boot/vmlinuz-"$kver" vmlinuz
+virtio="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net"
+make_initramfs kernel "$virtio" initrd.img
+
+# Debian's generic kernel boots the guest that reads a floppy: the cloud kernel has no
+# floppy driver. Its initramfs also loads ext4 (a module there), the floppy driver and
+# FAT.
+unpack_kernel linux-image-amd64 generic
+gver=$(ls generic/lib/modules)
+cp generic/boot/vmlinuz-"$gver" vmlinuz-generic
+make_initramfs generic "$virtio crc16 crc32c_generic mbcache jbd2 ext4 floppy fat vfat nls_cp437 nls_ascii" initrd-generic.img
 
 # The root: busybox, sshd with the libraries it links, busybox init.
 root=root
@@ -166,5 +185,5 @@ truncate -s 128M disk.raw
 mkfs.ext4 -q -F -L kiln-root -d $root disk.raw
 qemu-img convert -f raw -O qcow2 disk.raw disk.qcow2
 
-mv vmlinuz initrd.img id_ed25519 id_ed25519.pub "$out"/
+mv vmlinuz initrd.img vmlinuz-generic initrd-generic.img id_ed25519 id_ed25519.pub "$out"/
 mv disk.qcow2 "$out"/disk.qcow2

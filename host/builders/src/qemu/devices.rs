@@ -132,7 +132,11 @@ pub(super) fn arguments(state: &State<'_>, out: &mut Vec<(&'static str, String)>
         .map(|i| format!(",if={i}"))
         .unwrap_or_default();
     if let Some(f) = &d.floppy {
-        out.push(("-fda", f.display().to_string()));
+        // As Packer's -fda, with the format named (QEMU warns about a guessed raw).
+        out.push((
+            "-drive",
+            format!("file={},if=floppy,index=0,format=raw", f.display()),
+        ));
     }
     if let Some(cd) = &d.cd {
         out.push((

@@ -160,29 +160,25 @@ impl Provisioner for Shell {
             (hash % 1_000_000_000) as u32
         };
         let remote_path = remote_path(&config, build_number);
-        let vars = flatten_vars(&config, build)?;
-        let (template_default, env_file) = if config.use_env_var_file {
+        // With use_env_var_file the variables go to a file the command sources, and
+        // {{.Vars}} is empty.
+        let (template_default, vars, env_file) = if config.use_env_var_file {
             let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
             let file = format!("{}/varfile_{build_number}.sh", folder.trim_end_matches('/'));
             let text = env_file_text(&config, build)?;
             remote::upload_bytes(text.as_bytes(), &file, Some(0o600))
                 .map_err(|e| format!("error uploading the environment file: {}", e.message))?;
-            (ENV_FILE_EXECUTE_COMMAND, Some(file))
+            (ENV_FILE_EXECUTE_COMMAND, String::new(), Some(file))
         } else {
-            (DEFAULT_EXECUTE_COMMAND, None)
+            (DEFAULT_EXECUTE_COMMAND, flatten_vars(&config, build)?, None)
         };
         let template = config
             .execute_command
             .as_deref()
             .unwrap_or(template_default);
-        let rendered_vars = if env_file.is_some() {
-            ""
-        } else {
-            vars.as_str()
-        };
         let command = render_execute_command(
             template,
-            rendered_vars,
+            &vars,
             &remote_path,
             env_file.as_deref().unwrap_or(""),
         );

@@ -278,8 +278,7 @@ async fn check_steps(
     let mut by_component: HashMap<(World, String), (PreparedComponent, Vec<_>)> = HashMap::new();
     let mut seen = HashSet::new();
     for (p, key) in pending.iter().zip(keys) {
-        let key = key.clone();
-        if !seen.insert(key.clone()) {
+        if !seen.insert(key) {
             continue;
         }
         let target = Target {
@@ -294,7 +293,7 @@ async fn check_steps(
             .entry((p.world, p.spec.kind.to_owned()))
             .or_insert_with(|| (p.component.clone(), Vec::new()))
             .1
-            .push((key, request(p.spec, target, None)));
+            .push((key.clone(), request(p.spec, target, None)));
     }
     let mut answers = HashMap::new();
     for (_, (component, requests)) in by_component {
@@ -461,19 +460,14 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
     let pending = finder.pending;
     let keys = keys(&pending);
     let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
-    let mut memo = KeyMemo::default();
+    // The entries whose component was found are the pending steps, in order.
+    let mut found_keys = keys.iter();
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (build, world, spec, found) in &entries {
         let grant: Grant = match found {
             Some(component) => {
-                let key = Pending {
-                    build,
-                    spec: *spec,
-                    world: *world,
-                    component: component.clone(),
-                }
-                .key(&mut memo);
-                let needs = answers[&key].as_ref().ok().and_then(|c| c.needs.as_ref());
+                let key = found_keys.next().expect("one pending step per entry found");
+                let needs = answers[key].as_ref().ok().and_then(|c| c.needs.as_ref());
                 grants::effective(component, spec.grant, needs, cx.cwd)
             }
             None => spec.grant.clone(),

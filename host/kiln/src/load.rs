@@ -266,8 +266,8 @@ pub fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCod
             ui::mask_in_log(&loaded.plan.sensitive);
             print_diagnostics(&loaded.warnings);
             let mut plan = loaded.plan;
-            plan.builds
-                .retain(|b| selected(&b.name, &patterns(&args.only), &patterns(&args.except)));
+            let (only, except) = (patterns(&args.only), patterns(&args.except));
+            plan.builds.retain(|b| selected(&b.name, &only, &except));
             Ok(Loaded {
                 plan,
                 inspection: loaded.inspection,

@@ -241,6 +241,46 @@ impl StepState {
         Ok(())
     }
 
+    /// The whole regular file `resolved` (named `path` in errors), when it holds at
+    /// most `max` bytes; `limit` names that bound in the error. A FIFO or a device
+    /// would block or never end, so only regular files are read.
+    pub(crate) fn read_limited(
+        &self,
+        resolved: crate::grants::Resolved,
+        path: &str,
+        max: u64,
+        limit: &str,
+    ) -> Result<Vec<u8>, WitError> {
+        use std::io::Read;
+        let io = |source| {
+            grant_err(GrantError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let meta = resolved.dir.metadata(resolved.rel_or_dot()).map_err(io)?;
+        if !meta.is_file() {
+            return Err(err(
+                ErrorKind::Invalid,
+                format!("`{path}` is not a regular file"),
+            ));
+        }
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(io)?;
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a file that is too large.
+        file.into_std()
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > max {
+            return Err(err(
+                ErrorKind::Limit,
+                format!("`{path}` is larger than {limit} ({max} bytes)"),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// Counts `bytes` more of output against the step's `ui_output` limit: a trap saying
     /// `what` when it is passed.
     pub(crate) fn count_printed(&mut self, bytes: usize, what: &str) -> wasmtime::Result<()> {
@@ -277,36 +317,9 @@ impl host_files::Host for StepState {
     }
 
     async fn read(&mut self, path: String, limit: u64) -> Result<Vec<u8>, HostError> {
-        use std::io::Read;
         const MOST: u64 = 16 << 20;
-        let limit = limit.min(MOST);
         let resolved = self.paths.resolve_readable(&path).map_err(grant_err)?;
-        // Regular files only: a FIFO or a device would block or never end.
-        let meta = resolved
-            .dir
-            .metadata(resolved.rel_or_dot())
-            .map_err(io_err)?;
-        if !meta.is_file() {
-            return Err(err(
-                ErrorKind::Invalid,
-                format!("`{path}` is not a regular file"),
-            )
-            .into());
-        }
-        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(io_err)?;
-        let mut bytes = Vec::new();
-        // One byte past the limit tells a file that is too large.
-        file.take(limit + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_err)?;
-        if bytes.len() as u64 > limit {
-            return Err(err(
-                ErrorKind::Limit,
-                format!("`{path}` holds more than {limit} bytes"),
-            )
-            .into());
-        }
-        Ok(bytes)
+        Ok(self.read_limited(resolved, &path, limit.min(MOST), "the limit asked for")?)
     }
 }
 

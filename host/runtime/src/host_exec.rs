@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use crate::bindings::provisioner::kiln::plugin::communicator::ExitStatus;
 use crate::bindings::provisioner::kiln::plugin::host_exec::{self, HostCommand, TempContent};
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
-use crate::grants::{Access, GrantError};
+use crate::grants::Access;
 use crate::host::{err, grant_err, io_err, HostError, LineBuffer, StepState};
 
 /// Signals a command's process group when the call that ran it ends early (dropped by
@@ -189,27 +189,9 @@ impl host_exec::Host for StepState {
 impl StepState {
     /// The whole granted host file `src` (at most the step's message size).
     fn read_granted(&self, src: &str) -> Result<Vec<u8>, WitError> {
-        use std::io::Read;
         let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;
-        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
-            grant_err(GrantError::Io {
-                path: src.to_owned(),
-                source: e,
-            })
-        })?;
         let max = self.step_limits.message_size();
-        let mut data = Vec::new();
-        file.into_std()
-            .take(max + 1)
-            .read_to_end(&mut data)
-            .map_err(io_err)?;
-        if data.len() as u64 > max {
-            return Err(err(
-                ErrorKind::Limit,
-                format!("`{src}` is larger than the step's message_size limit ({max} bytes)"),
-            ));
-        }
-        Ok(data)
+        self.read_limited(resolved, src, max, "the step's message_size limit")
     }
 }
 

@@ -330,7 +330,6 @@ fn canonical_header(name: &str) -> String {
 pub fn unknown_types(unknown: &[(String, kiln_core::Location)]) -> Option<Diagnostic> {
     let (_, first) = unknown.first()?;
     let mut types: Vec<&str> = unknown.iter().map(|(t, _)| t.as_str()).collect();
-    types.dedup();
     let mut seen = std::collections::BTreeSet::new();
     types.retain(|t| seen.insert(*t));
     let mut hint = vec!["Used at:".to_owned()];

@@ -205,36 +205,26 @@ fn every_corpus_json_template_survives_hcl2_upgrade() {
         let path = root.join(&e.path);
         let dir = path.parent().unwrap();
         let name = path.file_name().unwrap().to_str().unwrap();
+        // In a copy of the template's directory: the upgrade is written beside the
+        // template, whose relative paths it keeps.
         let work = tempfile::tempdir().unwrap();
-        // The upgrade is written beside the template, whose relative paths it keeps.
-        let out_file = dir.join(format!(".kiln-upgrade-{}.pkr.hcl", std::process::id()));
+        let copy = work.path();
+        copy_dir(dir, copy);
         let out = kiln(
-            dir,
-            &[
-                "hcl2_upgrade",
-                "--output-file",
-                out_file.to_str().unwrap(),
-                name,
-            ],
+            copy,
+            &["hcl2_upgrade", "--output-file", "upgraded.pkr.hcl", name],
         );
-        let written = std::fs::read_to_string(&out_file);
-        let _ = std::fs::remove_file(&out_file);
         assert!(out.status.success(), "{}: {:?}", e.path, text(&out));
-        let written = written.unwrap();
-        let hcl = work.path().join("upgraded.pkr.hcl");
-        std::fs::write(&hcl, &written).unwrap();
-        let fmt = kiln(work.path(), &["fmt", "-check", "upgraded.pkr.hcl"]);
+        let written = std::fs::read_to_string(copy.join("upgraded.pkr.hcl")).unwrap();
+        let fmt = kiln(copy, &["fmt", "-check", "upgraded.pkr.hcl"]);
         assert!(
             fmt.status.success(),
             "{}: the upgrade is not formatted",
             e.path
         );
         upgraded += 1;
-        // The same expectation holds of the upgrade, read from the template's directory.
-        let beside = dir.join(format!(".kiln-upgraded-{}.pkr.hcl", std::process::id()));
-        std::fs::write(&beside, &written).unwrap();
-        let (ok, output) = validate_in(dir, &e.args, beside.file_name().unwrap().to_str().unwrap());
-        let _ = std::fs::remove_file(&beside);
+        // The same expectation holds of the upgrade.
+        let (ok, output) = validate_in(copy, &e.args, "upgraded.pkr.hcl");
         let expect = if e.expect.starts_with("rejected") {
             "rejected: ".to_owned()
         } else {

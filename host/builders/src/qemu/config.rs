@@ -37,7 +37,7 @@ fn boot_wait<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>,
 }
 
 /// `disk_size` as written: `"40960M"`, `"20G"` or a number of megabytes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum Size {
     Number(u64),
@@ -503,6 +503,17 @@ impl QemuBuilder {
             handshake_attempts: c.ssh_handshake_attempts,
         }
         .resolve(cwd, "qemu", Some("127.0.0.1"))?;
+        let output_directory = cwd.join(
+            c.output_directory
+                .clone()
+                .unwrap_or_else(|| format!("output-{source_name}")),
+        );
+        let vm_name = c
+            .vm_name
+            .clone()
+            .unwrap_or_else(|| format!("packer-{source_name}"));
+        // Packer's default QMP socket: VM_NAME.monitor in the output directory.
+        let qmp_default = Some(output_directory.join(format!("{vm_name}.monitor")));
         Ok(QemuBuilder {
             cwd: cwd.to_owned(),
             iso_urls,
@@ -518,11 +529,8 @@ impl QemuBuilder {
             disk_compression: c.disk_compression,
             skip_compaction: c.skip_compaction,
             skip_resize_disk: c.skip_resize_disk,
-            output_directory: cwd.join(
-                c.output_directory
-                    .unwrap_or_else(|| format!("output-{source_name}")),
-            ),
-            vm_name: c.vm_name.unwrap_or_else(|| format!("packer-{source_name}")),
+            output_directory,
+            vm_name,
             accelerator,
             machine_type: c.machine_type.unwrap_or_else(|| "pc".into()),
             memory: c.memory.unwrap_or(512),
@@ -562,7 +570,7 @@ impl QemuBuilder {
             display: extra.display,
             additional_disks: extra.additional_disks,
             firmware: extra.firmware,
-            qmp_socket: extra.qmp_socket,
+            qmp_socket: extra.qmp_socket.or(qmp_default.filter(|_| c.qmp_enable)),
             disable_vnc: c.disable_vnc,
         })
     }

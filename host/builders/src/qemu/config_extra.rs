@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kiln_core::config::FieldError;
 
-use super::{disk_size_text, BootStep, Config, Size, Vtpm};
+use super::{disk_size_text, BootStep, Config, Vtpm};
 use crate::qemu::media::MediaSpec;
 
 /// What the options beyond the first ones come to, checked.
@@ -153,19 +153,18 @@ impl Extra {
                 }
             }
         };
-        let mut additional_disks = Vec::new();
-        for s in &c.disk_additional_size {
-            let text = match s {
-                Size::Number(n) => Size::Number(*n),
-                Size::Text(t) => Size::Text(t.clone()),
-            };
-            additional_disks.push(disk_size_text(text).ok_or_else(|| {
-                FieldError::new(
-                    "disk_additional_size",
-                    "each size is a number of megabytes or a size such as \"10G\"",
-                )
-            })?);
-        }
+        let additional_disks = c
+            .disk_additional_size
+            .iter()
+            .map(|s| {
+                disk_size_text(s.clone()).ok_or_else(|| {
+                    FieldError::new(
+                        "disk_additional_size",
+                        "each size is a number of megabytes or a size such as \"10G\"",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let firmware = match &c.firmware {
             Some(_) if efi => {
                 return refuse("firmware", "set either firmware or efi_boot, not both")
@@ -182,13 +181,8 @@ impl Extra {
             }
             None => None,
         };
-        let qmp_socket = match (&c.qmp_socket_path, c.qmp_enable) {
-            (Some(p), _) => Some(cwd.join(p)),
-            (None, true) => {
-                Some(std::env::temp_dir().join(format!("kiln-qmp-{}.sock", std::process::id())))
-            }
-            (None, false) => None,
-        };
+        // With qmp_enable alone, the builder puts it beside the disk (VM_NAME.monitor).
+        let qmp_socket = c.qmp_socket_path.as_ref().map(|p| cwd.join(p));
         Ok(Extra {
             boot_command,
             floppy,

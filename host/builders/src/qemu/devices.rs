@@ -95,6 +95,8 @@ impl<'a> Step<State<'a>> for MakeDevices {
             if !tpm.tpm1 {
                 cmd.arg("--tpm2");
             }
+            // Like QEMU, swtpm must not outlive Kiln, even one killed by SIGKILL.
+            crate::process::die_with_parent(&mut cmd);
             let child = cmd.spawn().map_err(|e| {
                 failed("vtpm")(format!("swtpm: {e} (install Debian's swtpm package)"))
             })?;

@@ -34,6 +34,12 @@ pub enum MediaError {
         option: &'static str,
         pattern: String,
     },
+    #[error("{option}: {pattern:?} is not a glob: {why}")]
+    BadGlob {
+        option: &'static str,
+        pattern: String,
+        why: String,
+    },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -56,26 +62,12 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> MediaError {
     move |source| MediaError::Io { what, source }
 }
 
-/// `*` and `?` in a file name.
-fn name_matches(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            name_matches(&pattern[1..], name)
-                || (!name.is_empty() && name_matches(pattern, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => name_matches(&pattern[1..], &name[1..]),
-        (Some(a), Some(b)) if a == b => name_matches(&pattern[1..], &name[1..]),
-        _ => false,
-    }
-}
-
-/// The paths `pattern` (relative to `cwd`) names: itself, or with `*`/`?` in its last
-/// component, every match in its directory (sorted).
+/// The paths `pattern` (relative to `cwd`) names: itself, or with a glob (`*`, `?`,
+/// `[...]`) in its last component, every match in its directory (sorted).
 fn expand(option: &'static str, pattern: &str, cwd: &Path) -> Result<Vec<PathBuf>, MediaError> {
     let path = cwd.join(pattern.trim_end_matches('/'));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let Some(name) = name.filter(|n| n.contains(['*', '?'])) else {
+    let Some(name) = name.filter(|n| n.contains(['*', '?', '['])) else {
         return if path.exists() {
             Ok(vec![path])
         } else {
@@ -86,10 +78,17 @@ fn expand(option: &'static str, pattern: &str, cwd: &Path) -> Result<Vec<PathBuf
         };
     };
     let dir = path.parent().unwrap_or(cwd);
+    let matcher = globset::Glob::new(&name)
+        .map_err(|e| MediaError::BadGlob {
+            option,
+            pattern: pattern.to_owned(),
+            why: e.kind().to_string(),
+        })?
+        .compile_matcher();
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(format!("{option}: reading {}", dir.display())))?
         .flatten()
-        .filter(|e| name_matches(name.as_bytes(), e.file_name().as_encoded_bytes()))
+        .filter(|e| matcher.is_match(e.file_name()))
         .map(|e| e.path())
         .collect();
     found.sort();
@@ -248,9 +247,11 @@ mod tests {
 
     #[test]
     fn globs_match_names_in_their_directory() {
-        assert!(name_matches(b"*.cfg", b"preseed.cfg"));
-        assert!(name_matches(b"?.txt", b"a.txt"));
-        assert!(!name_matches(b"*.cfg", b"preseed.txt"));
+        let matches =
+            |p: &str, n: &str| globset::Glob::new(p).unwrap().compile_matcher().is_match(n);
+        assert!(matches("*.cfg", "preseed.cfg"));
+        assert!(matches("?.txt", "a.txt"));
+        assert!(!matches("*.cfg", "preseed.txt"));
         let dir = tempfile::tempdir().unwrap();
         for n in ["b.cfg", "a.cfg", "c.txt"] {
             std::fs::write(dir.path().join(n), n).unwrap();

@@ -144,15 +144,13 @@ impl<'b> Dynamic<'b> {
     }
 }
 
-/// `ctx` with the iterator of a `dynamic` block's element declared, if there is one.
+/// `ctx` with the iterator of a `dynamic` block's element (its name and value) declared.
 pub(crate) fn with_iterator<'c>(
     ctx: &Context<'c>,
-    iterator: Option<&(String, hcl::Value)>,
+    (name, value): &(String, hcl::Value),
 ) -> Context<'c> {
     let mut scoped = ctx.clone();
-    if let Some((name, value)) = iterator {
-        scoped.declare_var(name.clone(), value.clone());
-    }
+    scoped.declare_var(name.clone(), value.clone());
     scoped
 }
 
@@ -172,7 +170,7 @@ pub(crate) fn eval_dynamic(
         .entry(name.clone())
         .or_insert_with(|| at.loc(block.ident.span()));
     for iterator in &dynamic.iterations {
-        let scoped = with_iterator(ctx, Some(iterator));
+        let scoped = with_iterator(ctx, iterator);
         let mut inner = ConfigBlock {
             location: at.loc(dynamic.content.ident.span()),
             ..Default::default()

@@ -59,7 +59,7 @@ impl<'b> BuildBlock<'b> {
     pub(crate) fn context<'a, 'c>(&self, ctx: &'a Context<'c>) -> Cow<'a, Context<'c>> {
         match &self.iterator {
             None => Cow::Borrowed(ctx),
-            Some(it) => Cow::Owned(with_iterator(ctx, Some(it))),
+            Some(it) => Cow::Owned(with_iterator(ctx, it)),
         }
     }
 }
@@ -108,7 +108,7 @@ pub(crate) fn build_items<'b>(
                     continue;
                 };
                 for iterator in dynamic.iterations {
-                    let scoped = with_iterator(ctx, Some(&iterator));
+                    let scoped = with_iterator(ctx, &iterator);
                     let label = match eval_expr(&labels.value, &scoped) {
                         Ok(serde_json::Value::Array(l)) if l.len() == 1 && l[0].is_string() => {
                             l[0].as_str().unwrap_or_default().to_owned()

@@ -3,6 +3,7 @@
 //! evaluator with Packer's functions.
 
 mod clock;
+mod error;
 mod eval;
 mod lex;
 mod parse;

@@ -29,26 +29,13 @@ while [ "$i" -lt 20 ]; do
 done
 echo '}' >> "$work/shell.pkr.hcl"
 
-{ yes 'kiln budget benchmark line of moderately compressible text' | head -c $((128 * 1048576))
-  head -c $((128 * 1048576)) /dev/urandom; } > "$work/disk.img"
-cat > "$work/compress.pkr.hcl" <<HCL
-source "null" "bench" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.bench"]
-  post-processors {
-    post-processor "artifice" {
-      files = ["disk.img"]
-    }
-    post-processor "compress" {
+. tests/bench/artifact.sh
+disk_image 256
+artifact_template compress.pkr.hcl 'post-processor "compress" {
       output              = "out.tar.zst"
       compression_level   = 3
       keep_input_artifact = true
-    }
-  }
-}
-HCL
+    }'
 
 cd "$work"
 "$kiln" validate shell.pkr.hcl > /dev/null   # compiles the components into the cache once

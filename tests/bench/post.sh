@@ -19,27 +19,9 @@ export NO_COLOR=1 KILN_CACHE_DIR="$work/cache" SOURCE_DATE_EPOCH=1700000000
 . tests/bench/need.sh
 need zstd /usr/bin/time tar sha256sum
 
-# Half compressible text, half random bytes: neither best nor worst case for zstd.
-half=$((size / 2))
-{ yes 'kiln post-processor benchmark line of moderately compressible text' | head -c $((half * 1048576))
-  head -c $(((size - half) * 1048576)) /dev/urandom; } > "$work/disk.img"
-
-template() {
-    cat > "$work/t.pkr.hcl" <<HCL
-source "null" "bench" {
-  communicator = "none"
-}
-build {
-  sources = ["source.null.bench"]
-  post-processors {
-    post-processor "artifice" {
-      files = ["disk.img"]
-    }
-    $1
-  }
-}
-HCL
-}
+. tests/bench/artifact.sh
+disk_image "$size"
+template() { artifact_template t.pkr.hcl "$1"; }
 
 # measure LABEL COMMAND...: seconds (best of 3) and max RSS (KiB) of a run, after a
 # warm-up read; sets $secs.

@@ -119,12 +119,39 @@ pub fn cache_dir() -> PathBuf {
     dir
 }
 
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Stdout and stderr of `out` as text.
 pub fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs `command` with `input` on its standard input, collecting what it prints.
+pub fn output_with_input(command: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the command");
+    let mut stdin = child.stdin.take().expect("piped");
+    // A command that stops reading early closes the pipe; what it printed still counts.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("waiting for the command")
 }
 
 /// Makes a tiny root filesystem at `dir` from Debian's statically linked busybox

@@ -48,6 +48,21 @@ fn open() -> Access {
     Access::default()
 }
 
+/// The test component pushed as `name` to a fresh registry that asks for no
+/// credentials.
+async fn pushed_to_a_fresh_registry(
+    tmp: &Path,
+    name: &str,
+) -> (Registry, Reference, kiln_registry::PushedComponent) {
+    let registry = Registry::start();
+    let wasm = component_file(tmp);
+    let reference = at(&registry, name);
+    let pushed = push_component(&reference, &open(), &wasm, &meta())
+        .await
+        .unwrap();
+    (registry, reference, pushed)
+}
+
 fn with(username: &str, password: &str) -> Access {
     Access {
         auth: Some(RegistryAuth {
@@ -67,25 +82,16 @@ fn registry_blob(registry: &Registry, d: &Digest) -> PathBuf {
 
 /// The names in `dir`, sorted.
 fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    kiln_tests::names_in(dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_then_pull_gives_the_same_bytes_and_digests() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
+    let (registry, reference, pushed) =
+        pushed_to_a_fresh_registry(tmp.path(), "kiln/provisioner:1.0.0").await;
+    let wasm = tmp.path().join("provisioner.wasm");
     let bytes = fs::read(&wasm).unwrap();
-    let reference = at(&registry, "kiln/provisioner:1.0.0");
-
-    let pushed = push_component(&reference, &open(), &wasm, &meta())
-        .await
-        .unwrap();
     assert_eq!(pushed.layer, Digest::of(&bytes));
     assert_eq!(pushed.size, bytes.len() as u64);
     let again = push_component(&reference, &open(), &wasm, &meta()).await;
@@ -129,12 +135,8 @@ async fn push_then_pull_gives_the_same_bytes_and_digests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_sees_the_wasm_artifact_layout() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
-    let reference = at(&registry, "kiln/provisioner:v1");
-    let pushed = push_component(&reference, &open(), &wasm, &meta())
-        .await
-        .unwrap();
+    let (_registry, reference, pushed) =
+        pushed_to_a_fresh_registry(tmp.path(), "kiln/provisioner:v1").await;
 
     let url = format!("docker://{reference}");
     let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &url]);
@@ -386,12 +388,8 @@ async fn credentials_come_from_the_docker_config_and_its_helpers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_layer_tampered_with_in_the_registry_is_refused_and_not_stored() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
-    let reference = at(&registry, "kiln/provisioner:v1");
-    let pushed = push_component(&reference, &open(), &wasm, &meta())
-        .await
-        .unwrap();
+    let (registry, reference, pushed) =
+        pushed_to_a_fresh_registry(tmp.path(), "kiln/provisioner:v1").await;
     let data = registry_blob(&registry, &pushed.layer);
     let mut bytes = fs::read(&data).unwrap();
     let last = bytes.len() - 1;
@@ -429,12 +427,8 @@ async fn a_layer_tampered_with_in_the_registry_is_refused_and_not_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_layer_altered_on_disk_is_downloaded_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
-    let reference = at(&registry, "kiln/provisioner:v1");
-    push_component(&reference, &open(), &wasm, &meta())
-        .await
-        .unwrap();
+    let (_registry, reference, _) =
+        pushed_to_a_fresh_registry(tmp.path(), "kiln/provisioner:v1").await;
     let store = BlobStore::new(tmp.path().join("store"));
     let pulled = pull_component(&reference, &open(), &store).await.unwrap();
     let stored = store.path(&pulled.layer);
@@ -443,7 +437,7 @@ async fn a_stored_layer_altered_on_disk_is_downloaded_again() {
 
     let again = pull_component(&reference, &open(), &store).await.unwrap();
     assert_eq!(again.layer, pulled.layer);
-    assert_eq!(fs::read(&stored).unwrap(), fs::read(&wasm).unwrap());
+    assert_eq!(fs::read(&stored).unwrap(), fs::read(COMPONENT).unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,12 +499,8 @@ fn rule(method: &'static str, path: &str, fault: Fault, times: usize) -> FaultRu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_download_cut_midway_is_resumed_from_where_it_stopped() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
-    let bytes = fs::read(&wasm).unwrap();
-    let pushed = push_component(&at(&registry, "kiln/flaky:1"), &open(), &wasm, &meta())
-        .await
-        .unwrap();
+    let (registry, _, pushed) = pushed_to_a_fresh_registry(tmp.path(), "kiln/flaky:1").await;
+    let bytes = fs::read(COMPONENT).unwrap();
     let layer = format!("/blobs/{}", pushed.layer);
     let proxy = FaultProxy::start(
         &registry.address,
@@ -549,11 +539,7 @@ async fn a_blob_download_cut_midway_is_resumed_from_where_it_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_answering_500_then_succeeding_is_tried_again() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start();
-    let wasm = component_file(tmp.path());
-    push_component(&at(&registry, "kiln/flaky:1"), &open(), &wasm, &meta())
-        .await
-        .unwrap();
+    let (registry, _, _) = pushed_to_a_fresh_registry(tmp.path(), "kiln/flaky:1").await;
     let proxy = FaultProxy::start(
         &registry.address,
         vec![rule("GET", "/manifests/", Fault::Fail500, 2)],

@@ -1,5 +1,6 @@
 //! End-to-end: `kiln build` and `kiln validate` against a real OpenSSH sshd.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,6 +48,82 @@ fn write_web_build(sshd: &Sshd, dir: &Path, provisioners: &str) {
 
 mod full_build {
     use super::*;
+
+    /// Every file under `root` (symbolic links followed), directory or file, with its
+    /// permission bits and, for a file, its contents.
+    fn tree(root: &Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = BTreeMap::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::metadata(&path).unwrap();
+                let name = path.strip_prefix(root).unwrap().display().to_string();
+                let mode = meta.permissions().mode() & 0o7777;
+                if meta.is_dir() {
+                    stack.push(path);
+                    out.insert(name, (mode, None));
+                } else {
+                    out.insert(name, (mode, Some(std::fs::read(&path).unwrap())));
+                }
+            }
+        }
+        out
+    }
+
+    /// A directory of many small files goes to the machine and comes back exactly, sent
+    /// without a round trip a file: names with spaces and beyond ASCII, file modes, an
+    /// empty directory and a link inside the tree (sent as what it points at), as scp
+    /// copies them. A destination the machine refuses fails the step with its reason.
+    #[test]
+    fn a_tree_of_many_files_goes_up_and_comes_back_exactly() {
+        use std::os::unix::fs::PermissionsExt;
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let remote = tempfile::tempdir().unwrap();
+        let r = remote.path().display().to_string();
+        let modes = [0o644, 0o600, 0o755, 0o640];
+        for i in 0..600usize {
+            let name = format!("src/d{}/sub {}/f{i}", i % 7, i % 3);
+            write(w, &name, &format!("{i}\n").repeat(i % 50 + 1));
+            let mode = modes[i % modes.len()];
+            std::fs::set_permissions(w.join(&name), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        write(w, "src/ünïcødé ✓/naïve – file.txt", "unicode\n");
+        write(w, "src/big.bin", &"x".repeat(3 << 20));
+        std::fs::create_dir_all(w.join("src/empty")).unwrap();
+        std::os::unix::fs::symlink("d1/sub 1/f1", w.join("src/link")).unwrap();
+        let template = format!(
+            "{source}\nbuild {{\n  sources = [\"source.null.web\"]\n\
+  provisioner \"file\" {{\n    source      = \"src/\"\n    destination = \"{r}/up\"\n  }}\n\
+  provisioner \"file\" {{\n    source      = \"{r}/up/\"\n    destination = \"back\"\n    direction   = \"download\"\n  }}\n\
+}}\n",
+            source = sshd.null_source("web", &sshd.key)
+        );
+        write(w, "t.pkr.hcl", &template);
+        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+
+        let sent = tree(&w.join("src"));
+        assert_eq!(sent.len(), 600 + 7 + 21 + 5, "the fixture");
+        // Files keep their modes; directories are made with their own (the remote
+        // umask applies to neither here: 022 takes nothing from these modes).
+        assert_eq!(tree(&remote.path().join("up")), sent);
+        assert_eq!(tree(&w.join("back")), sent);
+
+        // A destination under a file: the step fails with the machine's reason.
+        write(w, "blocker", "");
+        std::fs::write(remote.path().join("blocker"), "").unwrap();
+        let refused = template.replace(&format!("{r}/up\""), &format!("{r}/blocker/up\""));
+        write(w, "t.pkr.hcl", &refused);
+        let out = kiln(w, &["build", "t.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stdout.contains("Not a directory"), "{stdout}{stderr}");
+    }
 
     #[test]
     fn shell_and_file_provisioners_change_the_machine_and_stream_output() {
@@ -959,25 +1036,15 @@ mod sandbox;
 
 mod commands {
     use super::*;
-    use std::io::Write;
 
     fn kiln_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
-        let mut child = Command::new(kiln_bin())
-            .args(args)
-            .current_dir(dir)
-            .env("KILN_CACHE_DIR", cache_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        kiln_tests::output_with_input(
+            Command::new(kiln_bin())
+                .args(args)
+                .current_dir(dir)
+                .env("KILN_CACHE_DIR", cache_dir()),
+            input.as_bytes(),
+        )
     }
 
     const MESSY: &str =

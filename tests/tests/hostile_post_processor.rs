@@ -18,11 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kiln_core::{Artifact, ArtifactFile, BuildInfo, Grant};
+use kiln_core::{Artifact, ArtifactFile, Grant};
 use kiln_runtime::{PostProcessed, PreparedComponent, Runtime, RuntimeError, StepRequest, World};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
 
 const SECRET: &str = "TOP-SECRET: the hostile post-processor must never see this\n";
 const INPUT: &str = "the input artifact's only file\n";
@@ -136,9 +135,6 @@ impl Host {
         let (runtime, prepared) = component();
         let ui = Arc::new(RecordingUi::default());
         let req = StepRequest {
-            config_json: config.to_string(),
-            build: BuildInfo::default(),
-            communicator: None,
             ui: ui.clone(),
             grant: Grant {
                 read: read.iter().map(|p| p.to_path_buf()).collect(),
@@ -148,9 +144,7 @@ impl Host {
             cwd: self.work.clone(),
             timeout,
             limits,
-            cancel: CancellationToken::new(),
-            clock_epoch: 0,
-            archive_epoch: 0,
+            ..StepRequest::new(config.to_string())
         };
         let input = Artifact {
             builder_id: "kiln.test".into(),
@@ -792,12 +786,7 @@ async fn environment_and_network_are_closed() {
 
 /// Files under the output directory, by name (what an attack left there).
 fn output_files(h: &Host) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(&h.output)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    kiln_tests::names_in(&h.output)
 }
 
 // 20. A post-processor that spins forever: stopped by its timeout (a Kiln extension on
@@ -850,20 +839,13 @@ async fn a_spinning_post_processor_is_stopped_by_its_timeout_or_cpu_limit() {
 async fn a_post_processor_spinning_in_validate_is_stopped() {
     let (runtime, prepared) = component();
     let req = |timeout, cpu| StepRequest {
-        config_json: json!({"attack": "none", "validate": "spin"}).to_string(),
-        build: BuildInfo::default(),
-        communicator: None,
         ui: Arc::new(RecordingUi::default()),
-        grant: Grant::default(),
-        cwd: std::env::temp_dir(),
         timeout,
         limits: kiln_core::Limits {
             cpu,
             ..Default::default()
         },
-        cancel: CancellationToken::new(),
-        clock_epoch: 0,
-        archive_epoch: 0,
+        ..StepRequest::new(json!({"attack": "none", "validate": "spin"}).to_string())
     };
     let answers = tokio::time::timeout(
         Duration::from_secs(60),

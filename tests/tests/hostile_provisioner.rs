@@ -1245,17 +1245,13 @@ async fn validate(
 ) -> Result<Vec<kiln_runtime::ConfigIssue>, RuntimeError> {
     let (runtime, prepared) = component();
     let req = StepRequest {
-        config_json: config.to_string(),
-        build: BuildInfo::default(),
-        communicator: None,
         ui,
         grant: step.grant.clone(),
-        cwd: std::env::temp_dir(),
         timeout: step.timeout,
         limits: step.limits,
-        cancel: CancellationToken::new(),
         clock_epoch: step.clock_epoch,
         archive_epoch: step.clock_epoch,
+        ..StepRequest::new(config.to_string())
     };
     runtime
         .validate_all(prepared, &[req])

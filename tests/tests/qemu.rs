@@ -60,12 +60,7 @@ fn qemu_source(name: &str, extra: &str, append: &str) -> String {
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+    kiln_tests::names_in(dir)
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use kiln_tests::text;
+use kiln_tests::{output_with_input, text};
 
 fn kiln_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kiln-under-test"))
@@ -266,20 +266,10 @@ fn sensitivity_follows_values_through_expressions() {
         !out.contains("HUNTER2") && !out.contains("SFVOVEVSMg"),
         "{out}"
     );
-    let mut child = kiln_cmd(dir.path(), &["console", "t.pkr.hcl"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"var.pin\nupper(var.pw)\nlocal.b64\nvar.pin + 1\nlocal.plain\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(
+        &mut kiln_cmd(dir.path(), &["console", "t.pkr.hcl"]),
+        b"var.pin\nupper(var.pw)\nlocal.b64\nvar.pin + 1\nlocal.plain\n",
+    );
     let (stdout, _) = text(&out);
     assert_eq!(
         stdout,
@@ -346,19 +336,11 @@ fn an_error_on_a_minified_line_prints_an_excerpt_of_it() {
 #[test]
 fn console_fed_random_bytes_says_so_and_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = kiln_cmd(dir.path(), &["console"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
     let mut noise: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     noise.extend_from_slice(b"\n1 + 1\n");
-    child.stdin.take().unwrap().write_all(&noise).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_input(&mut kiln_cmd(dir.path(), &["console"]), &noise);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("is not UTF-8 text"), "{stderr}");

@@ -14,14 +14,11 @@ use serde::Deserialize;
 
 const DEFAULT_OUTPUT: &str = "packer_{{.BuildName}}_{{.BuilderType}}";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
-    #[serde(default)]
     output: Option<String>,
-    #[serde(default)]
     format: Option<String>,
-    #[serde(default)]
     compression_level: Option<i32>,
 }
 

@@ -20,35 +20,22 @@ use kiln_guest_sdk::{
 use serde::Deserialize;
 
 /// The block a template writes, with Packer's attribute names.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
     /// One command (Packer keeps it for compatibility; it is an `inline` of one line).
-    #[serde(default)]
     command: Option<String>,
-    #[serde(default)]
     inline: Option<Vec<String>>,
-    #[serde(default)]
     script: Option<String>,
-    #[serde(default)]
     scripts: Option<Vec<String>>,
-    #[serde(default)]
     environment_vars: Vec<String>,
-    #[serde(default)]
     env: BTreeMap<String, String>,
-    #[serde(default)]
     env_var_format: Option<String>,
-    #[serde(default)]
     execute_command: Option<Vec<String>>,
-    #[serde(default)]
     inline_shebang: Option<String>,
-    #[serde(default)]
     only_on: Vec<String>,
-    #[serde(default)]
     tempfile_extension: Option<String>,
-    #[serde(default)]
     use_linux_pathing: bool,
-    #[serde(default)]
     valid_exit_codes: Option<Vec<i32>>,
 }
 

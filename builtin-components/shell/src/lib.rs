@@ -10,49 +10,33 @@ use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner
 use serde::Deserialize;
 
 /// The block a template writes, with Packer's attribute names.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
-    #[serde(default)]
     inline: Option<Vec<String>>,
-    #[serde(default)]
     script: Option<String>,
-    #[serde(default)]
     scripts: Option<Vec<String>>,
-    #[serde(default)]
     environment_vars: Vec<String>,
-    #[serde(default)]
     env: BTreeMap<String, String>,
-    #[serde(default)]
     execute_command: Option<String>,
-    #[serde(default)]
     env_var_format: Option<String>,
-    #[serde(default)]
     inline_shebang: Option<String>,
-    #[serde(default)]
     valid_exit_codes: Option<Vec<i32>>,
-    #[serde(default)]
     remote_folder: Option<String>,
-    #[serde(default)]
     remote_file: Option<String>,
-    #[serde(default)]
     remote_path: Option<String>,
-    #[serde(default)]
     expect_disconnect: bool,
-    #[serde(default)]
     skip_clean: bool,
     /// Scripts are binary: their CRLF line endings are left alone (otherwise they become
     /// LF, as Packer does).
-    #[serde(default)]
     binary: bool,
     /// Environment variables go into a file the command sources (`{{.EnvVarFile}}`).
-    #[serde(default)]
     use_env_var_file: bool,
     /// Waited after the last script.
-    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    #[serde(deserialize_with = "duration_opt::deserialize")]
     pause_after: Option<Duration>,
     /// How long starting a script is retried (the machine may be rebooting); 5m.
-    #[serde(default, deserialize_with = "duration_opt::deserialize")]
+    #[serde(deserialize_with = "duration_opt::deserialize")]
     start_retry_timeout: Option<Duration>,
 }
 

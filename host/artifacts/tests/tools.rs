@@ -188,12 +188,37 @@ fn tar_round_trip(format: ArchiveFormat, level: Option<i32>) {
 
     let listing = String::from_utf8(run(&x, "tar", &[list, &[archive]].concat())).unwrap();
     let lines: Vec<&str> = listing.lines().collect();
+    assert_listed(
+        &listing,
+        &lines,
+        &inputs,
+        (" 0/0 ", "owner not 0/0"),
+        [
+            "2023-11-14 22:13",
+            "2023-11-13 22:13",
+            "2020-09-13 12:26",
+            "1970-01-01 00:00",
+        ],
+    );
+}
+
+/// Checks a tool's long listing of an archive (`lines`, one per file) against `inputs`:
+/// sorted names, each line with `mark` (else fails saying `why`), the input's mode as
+/// `ls` shows it, and its clamped modification time as the tool shows the four the
+/// inputs use (`MAX_MTIME`, 2023-11-13, 2020-09-13 and 0, in that order).
+fn assert_listed(
+    listing: &str,
+    lines: &[&str],
+    inputs: &[Input],
+    (mark, why): (&str, &str),
+    dates: [&str; 4],
+) {
     let mut names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
     names.sort_unstable();
     assert_eq!(lines.len(), names.len(), "{listing}");
     for (line, name) in lines.iter().zip(&names) {
         assert!(line.ends_with(name), "entries out of order: {listing}");
-        assert!(line.contains(" 0/0 "), "owner not 0/0: {line}");
+        assert!(line.contains(mark), "{why}: {line}");
         let input = inputs.iter().find(|i| i.name == *name).unwrap();
         let mode = match input.mode {
             0o644 => "-rw-r--r--",
@@ -204,10 +229,10 @@ fn tar_round_trip(format: ArchiveFormat, level: Option<i32>) {
         };
         assert!(line.starts_with(mode), "mode {mode} expected: {line}");
         let date = match input.mtime.min(MAX_MTIME) {
-            MAX_MTIME => "2023-11-14 22:13",
-            1_699_913_600 => "2023-11-13 22:13",
-            1_600_000_000 => "2020-09-13 12:26",
-            0 => "1970-01-01 00:00",
+            MAX_MTIME => dates[0],
+            1_699_913_600 => dates[1],
+            1_600_000_000 => dates[2],
+            0 => dates[3],
             other => unreachable!("mtime {other}"),
         };
         assert!(line.contains(date), "mtime {date} expected: {line}");
@@ -257,31 +282,19 @@ fn zip_round_trip(level: Option<i32>) {
     // shown as stored, with no time zone applied.
     let listing = String::from_utf8(run(&x, "unzip", &["-Z", "-T", archive])).unwrap();
     let lines: Vec<&str> = listing.lines().filter(|l| l.starts_with('-')).collect();
-    let mut names: Vec<&str> = inputs.iter().map(|i| i.name).collect();
-    names.sort_unstable();
-    assert_eq!(lines.len(), names.len(), "{listing}");
-    for (line, name) in lines.iter().zip(&names) {
-        assert!(line.ends_with(name), "entries out of order: {listing}");
-        assert!(line.contains(" unx "), "not made on Unix: {line}");
-        let input = inputs.iter().find(|i| i.name == *name).unwrap();
-        let mode = match input.mode {
-            0o644 => "-rw-r--r--",
-            0o600 => "-rw-------",
-            0o755 => "-rwxr-xr-x",
-            0o640 => "-rw-r-----",
-            other => unreachable!("mode {other:o}"),
-        };
-        assert!(line.starts_with(mode), "mode {mode} expected: {line}");
-        // -T: yyyymmdd.hhmmss; DOS keeps even seconds; before 1980 becomes 1980-01-01.
-        let date = match input.mtime.min(MAX_MTIME) {
-            MAX_MTIME => "20231114.221320",
-            1_699_913_600 => "20231113.221320",
-            1_600_000_000 => "20200913.122640",
-            0 => "19800101.000000",
-            other => unreachable!("mtime {other}"),
-        };
-        assert!(line.contains(date), "mtime {date} expected: {line}");
-    }
+    // -T: yyyymmdd.hhmmss; DOS keeps even seconds; before 1980 becomes 1980-01-01.
+    assert_listed(
+        &listing,
+        &lines,
+        &inputs,
+        (" unx ", "not made on Unix"),
+        [
+            "20231114.221320",
+            "20231113.221320",
+            "20200913.122640",
+            "19800101.000000",
+        ],
+    );
 }
 
 #[test]

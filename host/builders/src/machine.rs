@@ -102,6 +102,13 @@ impl SshLink {
     }
 }
 
+/// Removes `dir` and all it holds, a cleanup's last work: a failure is told, not returned.
+pub async fn remove_dir_telling(ui: &dyn kiln_core::Ui, dir: &std::path::Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+        ui.error(&format!("could not delete {}: {e}", dir.display()));
+    }
+}
+
 /// How a machine without a communicator is reached: not at all.
 pub fn unreached() -> ConnectionInfo {
     ConnectionInfo {

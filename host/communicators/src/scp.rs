@@ -3,6 +3,12 @@
 //!
 //! Bulk data goes out in large chunks straight from the reader, so a transfer costs one
 //! copy into the SSH layer and is limited by the channel window, not by small writes.
+//! Records are pipelined: a sender goes on without waiting for each acknowledgement and
+//! collects them as they come (the first refusal fails the transfer), and a receiver
+//! acknowledges ahead. When the remote refuses a file it is already being sent, the rest
+//! of what was sent reaches a remote scp that stopped making sense of it; the transfer
+//! fails with the remote's first refusal either way, and a step that can send files can
+//! also run commands on the machine, so this reaches nothing more.
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -13,6 +19,13 @@ use kiln_core::communicator::{CommError, ExitStatus, Output, TreeEntry, TreeSink
 use crate::ssh::{spawn_reader, Ended, SshCommunicator};
 
 const CHUNK: usize = 1 << 20;
+
+/// How many acknowledgements an exchange lets the remote owe us when sending, and how
+/// many it gives the remote in advance when receiving. Each is a round trip not waited
+/// for: a directory of many small files goes out (or comes in) as one stream instead of
+/// two round trips a file. Kept below the output channel's capacity, so acknowledgements
+/// not yet read never stall the connection.
+const AHEAD: usize = 32;
 
 /// Quotes `s` for the remote POSIX shell.
 pub fn shell_quote(s: &str) -> String {
@@ -43,6 +56,8 @@ struct Scp {
     buf: Bytes,
     ended: Option<tokio::task::JoinHandle<Ended>>,
     what: String,
+    /// Acknowledgements the remote owes for records already sent.
+    owed: usize,
 }
 
 impl Scp {
@@ -60,7 +75,39 @@ impl Scp {
             buf: Bytes::new(),
             ended: Some(ended),
             what,
+            owed: 0,
         })
+    }
+
+    /// Whether a byte from the remote is here without waiting.
+    fn ready(&mut self) -> bool {
+        while self.buf.is_empty() {
+            match self.output.try_recv() {
+                Ok(o) => self.buf = Bytes::from(o.data),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Counts one more acknowledgement owed for what was just sent and reads those that
+    /// have arrived; waits only while more than `AHEAD` are owed.
+    async fn owe_ack(&mut self) -> Result<(), CommError> {
+        self.owed += 1;
+        while self.owed > AHEAD || (self.owed > 0 && self.ready()) {
+            self.owed -= 1;
+            self.ack().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every acknowledgement still owed.
+    async fn settle(&mut self) -> Result<(), CommError> {
+        while self.owed > 0 {
+            self.owed -= 1;
+            self.ack().await?;
+        }
+        Ok(())
     }
 
     async fn fill(&mut self) -> Result<(), CommError> {
@@ -76,20 +123,24 @@ impl Scp {
     /// The remote scp ended early: explain with its stderr.
     async fn failure(&mut self) -> CommError {
         match self.ended.take() {
-            Some(h) => match h.await {
-                Ok(Ended { status, stderr }) => {
-                    let text = String::from_utf8_lossy(&stderr).trim().to_owned();
-                    if status == ExitStatus::Disconnected && text.is_empty() {
-                        CommError::Connection(format!("{}: the connection closed", self.what))
-                    } else if text.is_empty() {
-                        remote(format!("{}: remote scp ended ({status})", self.what))
-                    } else {
-                        remote(format!("{}: {text}", self.what))
-                    }
-                }
-                Err(e) => CommError::Connection(e.to_string()),
-            },
+            Some(h) => self.explain(h.await),
             None => remote(format!("{}: remote scp ended", self.what)),
+        }
+    }
+
+    fn explain(&self, ended: Result<Ended, tokio::task::JoinError>) -> CommError {
+        match ended {
+            Ok(Ended { status, stderr }) => {
+                let text = String::from_utf8_lossy(&stderr).trim().to_owned();
+                if status == ExitStatus::Disconnected && text.is_empty() {
+                    CommError::Connection(format!("{}: the connection closed", self.what))
+                } else if text.is_empty() {
+                    remote(format!("{}: remote scp ended ({status})", self.what))
+                } else {
+                    remote(format!("{}: {text}", self.what))
+                }
+            }
+            Err(e) => CommError::Connection(e.to_string()),
         }
     }
 
@@ -135,8 +186,24 @@ impl Scp {
         }
     }
 
+    /// Sends `data`; when the remote has gone, says why (its stderr), as a record sent
+    /// ahead may be the first to find it gone.
+    /// A remote that ended stops taking data without closing the window it had given,
+    /// so the send also waits for the remote's end.
     async fn send(&mut self, data: impl Into<Bytes>) -> Result<(), CommError> {
-        self.write.data_bytes(data.into()).await.map_err(conn)
+        let Some(ended) = self.ended.as_mut() else {
+            return self.write.data_bytes(data.into()).await.map_err(conn);
+        };
+        tokio::select! {
+            sent = self.write.data_bytes(data.into()) => match sent {
+                Ok(()) => Ok(()),
+                Err(_) => Err(self.failure().await),
+            },
+            gone = ended => {
+                self.ended = None;
+                Err(self.explain(gone))
+            }
+        }
     }
 
     async fn send_body(
@@ -164,7 +231,7 @@ impl Scp {
             self.send(chunk.freeze()).await?;
         }
         self.send(Bytes::from_static(b"\0")).await?;
-        self.ack().await
+        self.owe_ack().await
     }
 
     async fn send_file(
@@ -176,7 +243,7 @@ impl Scp {
     ) -> Result<(), CommError> {
         self.send(format!("C{:04o} {size} {name}\n", mode & 0o7777))
             .await?;
-        self.ack().await?;
+        self.owe_ack().await?;
         self.send_body(reader, size).await
     }
 
@@ -197,11 +264,23 @@ impl Scp {
             left -= n as u64;
         }
         self.ack().await?;
-        self.send(Bytes::from_static(b"\0")).await
+        self.acknowledge().await
     }
 
-    /// Closes our side and checks that the remote scp exited cleanly.
+    /// Acknowledges a record received. The remote was acknowledged ahead and may have
+    /// finished and gone already, so that it is gone is no error here: a read that
+    /// needed it says so.
+    async fn acknowledge(&mut self) -> Result<(), CommError> {
+        if !self.ended.as_ref().is_some_and(|h| h.is_finished()) {
+            let _ = self.write.data_bytes(Bytes::from_static(b"\0")).await;
+        }
+        Ok(())
+    }
+
+    /// Collects what is owed, closes our side and checks that the remote scp exited
+    /// cleanly.
     async fn finish(mut self) -> Result<(), CommError> {
+        self.settle().await?;
         let _ = self.write.eof().await;
         while self.output.recv().await.is_some() {}
         let ended = match self.ended.take() {
@@ -243,7 +322,7 @@ pub async fn upload_file(
 ) -> Result<(), CommError> {
     let what = format!("upload to {dest}");
     let mut scp = Scp::start(comm, format!("scp -t {}", shell_quote(dest)), what).await?;
-    scp.ack().await?;
+    scp.owe_ack().await?; // the remote scp says it started
     scp.send_file(base_name(dest), mode, size, reader).await?;
     scp.finish().await
 }
@@ -255,33 +334,21 @@ pub async fn upload_dir(
     tree: &mut dyn TreeSource,
 ) -> Result<(), CommError> {
     let what = format!("upload to {dest}");
-    let mkdir = format!("mkdir -p {}", shell_quote(dest));
-    let mut p = kiln_core::Communicator::start(comm, &mkdir).await?;
-    let mut errors = Vec::new();
-    while let Some(o) = p.next_output().await {
-        errors.extend_from_slice(&o.data);
-    }
-    match p.wait().await? {
-        ExitStatus::Exited(0) => {}
-        other => {
-            return Err(remote(format!(
-                "{what}: `{mkdir}` failed ({other}): {}",
-                String::from_utf8_lossy(&errors).trim()
-            )))
-        }
-    }
-    let mut scp = Scp::start(comm, format!("scp -r -t {}", shell_quote(dest)), what).await?;
-    scp.ack().await?;
+    // One command: the directory is made and the transfer starts without a round trip
+    // between them; a failing `mkdir` ends the exchange with its own message.
+    let dest = shell_quote(dest);
+    let mut scp = Scp::start(comm, format!("mkdir -p {dest} && scp -r -t {dest}"), what).await?;
+    scp.owe_ack().await?; // the remote scp says it started
     while let Some(entry) = tree.next_entry().await? {
         match entry {
             TreeEntry::EnterDir { name, mode } => {
                 scp.send(format!("D{:04o} 0 {name}\n", mode & 0o7777))
                     .await?;
-                scp.ack().await?;
+                scp.owe_ack().await?;
             }
             TreeEntry::LeaveDir => {
                 scp.send(Bytes::from_static(b"E\n")).await?;
-                scp.ack().await?;
+                scp.owe_ack().await?;
             }
             TreeEntry::File {
                 name,
@@ -302,7 +369,7 @@ async fn skip_or_fail(scp: &mut Scp, first: u8, what: &str) -> Result<(), CommEr
     match first {
         b'T' => {
             scp.line().await?;
-            scp.send(Bytes::from_static(b"\0")).await
+            scp.acknowledge().await
         }
         1 | 2 => {
             let msg = scp.line().await?;
@@ -326,14 +393,15 @@ pub async fn download_file(
 ) -> Result<u64, CommError> {
     let what = format!("download of {src}");
     let mut scp = Scp::start(comm, format!("scp -f {}", shell_quote(src)), what.clone()).await?;
-    scp.send(Bytes::from_static(b"\0")).await?;
+    // Acknowledged ahead, as a directory's download is.
+    scp.send(Bytes::from(vec![0u8; 1 + AHEAD])).await?;
     loop {
         let first = scp.byte().await?;
         match first {
             b'C' => {
                 let line = format!("C{}", scp.line().await?);
                 let (_mode, size, _name) = parse_record(&line)?;
-                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.acknowledge().await?;
                 scp.recv_body(size, writer).await?;
                 writer.flush().await?;
                 scp.finish().await?;
@@ -359,7 +427,10 @@ pub async fn download_dir(
         what.clone(),
     )
     .await?;
-    scp.send(Bytes::from_static(b"\0")).await?;
+    // The acknowledgement that starts the transfer, and `AHEAD` more in advance: the
+    // remote never waits for one, and reads none it was not going to (what is left when
+    // it is done goes unread).
+    scp.send(Bytes::from(vec![0u8; 1 + AHEAD])).await?;
     // The first record is `src` itself; its contents go straight into the sink.
     let mut depth = 0usize;
     loop {
@@ -371,7 +442,7 @@ pub async fn download_dir(
                     sink.enter_dir(&name, mode).await?;
                 }
                 depth += 1;
-                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.acknowledge().await?;
             }
             b'E' => {
                 scp.line().await?;
@@ -379,7 +450,7 @@ pub async fn download_dir(
                 if depth > 0 {
                     sink.leave_dir().await?;
                 }
-                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.acknowledge().await?;
                 if depth == 0 {
                     break;
                 }
@@ -393,7 +464,7 @@ pub async fn download_dir(
                     )));
                 }
                 let mut w = sink.create_file(&name, mode).await?;
-                scp.send(Bytes::from_static(b"\0")).await?;
+                scp.acknowledge().await?;
                 scp.recv_body(size, &mut w).await?;
                 w.flush().await?;
             }

@@ -12,12 +12,12 @@ use tokio_util::sync::CancellationToken;
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::{Builder, Diagnostic, Grant, Location};
-use kiln_runtime::{PreparedComponent, Runtime, StepCheck, World};
+use kiln_runtime::{PreparedComponent, Runtime, StepCheck, StepRequest, World};
 
 use crate::components::Resolved;
 use crate::diagnostics::{field_diagnostic, issue_diagnostic};
 use crate::grants;
-use crate::request::{request, StepSpec, Target};
+use crate::request::{request_with, StepSpec, Target};
 
 /// The `breakpoint` provisioner's options: Packer's pause, run by the engine itself.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -34,7 +34,7 @@ pub struct Breakpoint {
 /// What runs a provisioner: a component, or the engine itself for `breakpoint`.
 pub enum StepRunner {
     /// A WebAssembly component.
-    Component(Box<PreparedComponent>),
+    Component(Arc<PreparedComponent>),
     /// Packer's `breakpoint` provisioner: waits for Enter.
     Breakpoint(Breakpoint),
 }
@@ -44,19 +44,19 @@ pub struct ReadyPostProcessor {
     /// What the template says of it.
     pub plan: PostProcessorPlan,
     /// Its component.
-    pub component: PreparedComponent,
+    pub component: Arc<PreparedComponent>,
 }
 
 /// One build, checked and ready to run.
 pub struct ReadyBuild {
-    /// What the template says of it.
+    /// What the template says of it, but its steps: those are below, ready.
     pub plan: BuildPlan,
     /// Its builder, configured.
     pub builder: Box<dyn Builder>,
     /// Its provisioners, in order.
     pub steps: Vec<(StepPlan, StepRunner)>,
     /// The `error-cleanup-provisioner`.
-    pub error_cleanup: Option<(StepPlan, PreparedComponent)>,
+    pub error_cleanup: Option<(StepPlan, Arc<PreparedComponent>)>,
     /// Its post-processor chains.
     pub post_processors: Vec<Vec<ReadyPostProcessor>>,
     /// The template's sensitive values.
@@ -84,7 +84,7 @@ struct Pending<'p> {
     build: &'p BuildPlan,
     spec: StepSpec<'p>,
     world: World,
-    component: PreparedComponent,
+    component: Arc<PreparedComponent>,
 }
 
 impl Pending<'_> {
@@ -139,7 +139,7 @@ fn component(
     location: &Location,
     prepared: &mut Prepared,
     errors: &mut Vec<Diagnostic>,
-) -> Option<PreparedComponent> {
+) -> Option<Arc<PreparedComponent>> {
     if let Some(c) = prepared.get(&world).and_then(|by_kind| by_kind.get(kind)) {
         return Some(c.clone());
     }
@@ -172,11 +172,11 @@ fn component(
     };
     match cx.runtime.prepare(kind, bytes, world) {
         Ok(c) => {
-            let c = if builtin {
+            let c = Arc::new(if builtin {
                 c.granted_its_needs(!cx.refuse_exec_host)
             } else {
                 c
-            };
+            });
             prepared
                 .entry(world)
                 .or_default()
@@ -196,7 +196,7 @@ fn component(
 
 /// The components found so far, by world and type (looked up without allocating: a
 /// large template asks once per step).
-type Prepared = HashMap<World, HashMap<String, PreparedComponent>>;
+type Prepared = HashMap<World, HashMap<String, Arc<PreparedComponent>>>;
 
 /// Finds the components of a plan's steps and gathers those steps to be checked.
 struct Finder<'c, 'p> {
@@ -222,7 +222,7 @@ impl<'c, 'p> Finder<'c, 'p> {
         build: &'p BuildPlan,
         world: World,
         spec: StepSpec<'p>,
-    ) -> Option<PreparedComponent> {
+    ) -> Option<Arc<PreparedComponent>> {
         let location = &spec.block.location;
         let found = component(
             &self.cx,
@@ -268,14 +268,15 @@ fn builder(
 }
 
 /// Runs `needs` and `validate` of every distinct pending step, one instance per
-/// component, and returns each one's answer by its key.
+/// component (or per share of its configurations, when there are many: the shares are
+/// checked side by side, one thread each), and returns each one's answer by its key.
 async fn check_steps(
     pending: &[Pending<'_>],
     keys: &[Key],
     cx: &CheckCx<'_>,
     sensitive: &[String],
 ) -> HashMap<Key, Result<StepCheck, String>> {
-    let mut by_component: HashMap<(World, String), (PreparedComponent, Vec<_>)> = HashMap::new();
+    let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>)> = HashMap::new();
     let mut seen = HashSet::new();
     for (p, key) in pending.iter().zip(keys) {
         if !seen.insert(key) {
@@ -289,21 +290,94 @@ async fn check_steps(
             cwd: cx.cwd,
             cancel: cx.cancel.clone(),
         };
+        // Without a machine, the configuration's JSON is the key's.
+        let req = request_with(p.spec, target, None, key.2.to_string());
         by_component
-            .entry((p.world, p.spec.kind.to_owned()))
+            .entry((p.world, p.spec.kind))
             .or_insert_with(|| (p.component.clone(), Vec::new()))
             .1
-            .push((key.clone(), request(p.spec, target, None)));
+            .push((key, req));
     }
-    let mut answers = HashMap::new();
+    let mut shares = Vec::new();
     for (_, (component, requests)) in by_component {
         let (keys, reqs): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
-        let results = cx.runtime.check_all(&component, &reqs).await;
+        shares.push((component, keys, reqs));
+    }
+    let threads = parallel_checks(shares.iter().map(|(_, k, _)| k.len()).sum());
+    if threads > 1 {
+        shares = shares
+            .into_iter()
+            .flat_map(|(component, keys, reqs)| split(component, keys, reqs, threads))
+            .collect();
+    }
+    let results: Vec<Vec<Result<StepCheck, _>>> = if threads > 1 && shares.len() > 1 {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let running: Vec<_> = shares
+                    .iter()
+                    .map(|(component, _, reqs)| {
+                        let handle = &handle;
+                        s.spawn(move || handle.block_on(cx.runtime.check_all(component, reqs)))
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().expect("a check thread panicked"))
+                    .collect()
+            })
+        })
+    } else {
+        let mut all = Vec::new();
+        for (component, _, reqs) in &shares {
+            all.push(cx.runtime.check_all(component, reqs).await);
+        }
+        all
+    };
+    let mut answers = HashMap::new();
+    for ((_, keys, _), results) in shares.into_iter().zip(results) {
         for (key, result) in keys.into_iter().zip(results) {
-            answers.insert(key, result.map_err(|e| e.to_string()));
+            answers.insert(key.clone(), result.map_err(|e| e.to_string()));
         }
     }
     answers
+}
+
+/// Fewer checks than this per thread are not worth a thread of their own.
+const CHECKS_PER_THREAD: usize = 256;
+
+/// How many threads check `count` configurations: one, unless there are many and the
+/// runtime can lend its worker (a multi-threaded one).
+fn parallel_checks(count: usize) -> usize {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if !multi {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(count / CHECKS_PER_THREAD).clamp(1, 8)
+}
+
+/// One component's checks cut into at most `parts` shares of at least
+/// [`CHECKS_PER_THREAD`], each for an instance of its own.
+fn split<K>(
+    component: Arc<PreparedComponent>,
+    keys: Vec<K>,
+    reqs: Vec<StepRequest>,
+    parts: usize,
+) -> Vec<(Arc<PreparedComponent>, Vec<K>, Vec<StepRequest>)> {
+    let parts = parts.min(keys.len() / CHECKS_PER_THREAD).max(1);
+    let size = keys.len().div_ceil(parts).max(1);
+    let (mut keys, mut reqs) = (keys.into_iter(), reqs.into_iter());
+    let mut out = Vec::with_capacity(parts);
+    loop {
+        let k: Vec<K> = keys.by_ref().take(size).collect();
+        if k.is_empty() {
+            return out;
+        }
+        let r = reqs.by_ref().take(size).collect();
+        out.push((component.clone(), k, r));
+    }
 }
 
 /// The problems of one step's check: its configuration's, then what it asks beyond
@@ -373,7 +447,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
                 continue;
             }
             if let Some(c) = finder.find(build, World::Provisioner, step.into()) {
-                steps.push((step.clone(), StepRunner::Component(Box::new(c))));
+                steps.push((step.clone(), StepRunner::Component(c)));
             }
         }
         let error_cleanup = build.error_cleanup.as_ref().and_then(|step| {
@@ -421,7 +495,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         .into_iter()
         .filter_map(|(builder, build, steps, error_cleanup, post_processors)| {
             Some(ReadyBuild {
-                plan: build.clone(),
+                plan: without_steps(build),
                 builder: builder?,
                 steps,
                 error_cleanup,
@@ -430,6 +504,20 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
             })
         })
         .collect())
+}
+
+/// `build` without its steps (those of a [`ReadyBuild`] are ready ones): a template
+/// with many steps and sources would have them all copied again.
+fn without_steps(build: &BuildPlan) -> BuildPlan {
+    BuildPlan {
+        name: build.name.clone(),
+        source_type: build.source_type.clone(),
+        source_name: build.source_name.clone(),
+        source: build.source.clone(),
+        provisioners: Vec::new(),
+        error_cleanup: None,
+        post_processors: Vec::new(),
+    }
 }
 
 /// Each step's grant as `kiln inspect` shows it, by build: (build name, lines such as

@@ -208,17 +208,8 @@ mod tests {
             .unwrap()
             .granted_its_paths();
         let req = kiln_runtime::StepRequest {
-            config_json: config.to_string(),
-            build: Default::default(),
-            communicator: None,
-            ui: std::sync::Arc::new(kiln_core::ui::DiscardUi),
-            grant: Grant::default(),
             cwd: "/w".into(),
-            timeout: None,
-            limits: Default::default(),
-            cancel: Default::default(),
-            clock_epoch: 0,
-            archive_epoch: 0,
+            ..kiln_runtime::StepRequest::new(config.to_string())
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -71,11 +71,23 @@ pub struct Target<'a> {
 /// The runtime request of `step` for `target`, its grant extended by `extra` (a
 /// post-processor's input files).
 pub fn request(step: StepSpec<'_>, target: Target<'_>, extra: Option<&Grant>) -> StepRequest {
+    let connection = target.machine.as_ref().map(|(_, info)| info);
+    let config_json = values::config_json(step.block, connection);
+    request_with(step, target, extra, config_json)
+}
+
+/// [`request`], with the step's configuration already as JSON (`build.*` values
+/// filled in for the machine of `target`).
+pub fn request_with(
+    step: StepSpec<'_>,
+    target: Target<'_>,
+    extra: Option<&Grant>,
+    config_json: String,
+) -> StepRequest {
     let (communicator, connection) = match target.machine {
         Some((c, info)) => (Some(c), Some(info)),
         None => (None, None),
     };
-    let config_json = values::config_json(step.block, connection.as_ref());
     let mut grant = step.grant.clone();
     if let Some(extra) = extra {
         grant.extend(extra);

@@ -125,9 +125,11 @@ pub fn build_value(value: BuildValue, info: &ConnectionInfo) -> String {
 /// A step's configuration as JSON text, its `build.*` values filled in from the
 /// machine's connection when there is one (else left in Packer's `{{ .Host }}` form).
 pub fn config_json(block: &ConfigBlock, connection: Option<&ConnectionInfo>) -> String {
-    let config = match connection {
-        Some(info) if block.has_deferred() => block.resolved(&|v| build_value(v, info)),
-        _ => block.config.clone(),
-    };
-    serde_json::to_string(&config).unwrap_or_default()
+    match connection {
+        Some(info) if block.has_deferred() => {
+            serde_json::to_string(&block.resolved(&|v| build_value(v, info)))
+        }
+        _ => serde_json::to_string(&block.config),
+    }
+    .unwrap_or_default()
 }

@@ -4,29 +4,14 @@
 //!
 //!     cargo bench -p kiln-runtime --bench start
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kiln_core::{BuildInfo, DiscardUi, Grant, Limits};
 use kiln_runtime::{Runtime, StepRequest, World};
-use tokio_util::sync::CancellationToken;
 
 const INSTANTIATIONS: usize = 2000;
 
 fn request() -> StepRequest {
-    StepRequest {
-        config_json: "{}".into(),
-        build: BuildInfo::default(),
-        communicator: None,
-        ui: Arc::new(DiscardUi),
-        grant: Grant::default(),
-        cwd: std::env::temp_dir(),
-        timeout: None,
-        limits: Limits::default(),
-        cancel: CancellationToken::new(),
-        clock_epoch: 0,
-        archive_epoch: 0,
-    }
+    StepRequest::new("{}")
 }
 
 fn ms(d: Duration) -> String {

@@ -11,7 +11,7 @@ use kiln_artifacts::{ArchiveFormat, Entry, HashAlgorithm};
 use crate::bindings::post_processor::kiln::plugin::artifact_files as af;
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::grants::{Access, GrantError, GrantedPaths, Resolved};
-use crate::host::{err, grant_err, io_err, HostError, StepState};
+use crate::host::{err, grant_err, io_err, path_err, HostError, StepState};
 
 /// A file the step wrote and its sha256, computed while it was written, so that
 /// measuring the artifact does not read it again. It stands only while the file is the
@@ -107,12 +107,10 @@ impl StepState {
             ),
             e => grant_err(e),
         })?;
-        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
-            grant_err(GrantError::Io {
-                path: path.to_owned(),
-                source: e,
-            })
-        })?;
+        let file = resolved
+            .dir
+            .open(resolved.rel_or_dot())
+            .map_err(path_err(path))?;
         let file = file.into_std();
         let meta = file.metadata().map_err(io_err)?;
         if meta.is_dir() {
@@ -127,18 +125,13 @@ impl StepState {
         if rel.as_os_str().is_empty() {
             return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
         }
-        let io = |e| {
-            grant_err(GrantError::Io {
-                path: dest.to_owned(),
-                source: e,
-            })
-        };
+        let io = path_err(dest);
         let parent = rel.parent().unwrap_or(Path::new(""));
         let dir = if parent.as_os_str().is_empty() {
             dir
         } else {
-            dir.create_dir_all(parent).map_err(io)?;
-            dir.open_dir(parent).map_err(io)?
+            dir.create_dir_all(parent).map_err(&io)?;
+            dir.open_dir(parent).map_err(&io)?
         };
         let name = PathBuf::from(rel.file_name().unwrap_or_default());
         Ok((dir, name))

@@ -54,6 +54,23 @@ impl Pre {
     }
 }
 
+/// `$call` on the instance's `configure` interface, which both worlds export (each
+/// world's bindings are types of their own, so each arm is its own code).
+macro_rules! configure {
+    ($instance:expr, |$c:ident| $call:expr) => {
+        match $instance {
+            Instance::Provisioner(i) => {
+                let $c = i.kiln_plugin_configure();
+                $call
+            }
+            Instance::PostProcessor(i) => {
+                let $c = i.kiln_plugin_configure();
+                $call
+            }
+        }
+    };
+}
+
 /// A `validate` or `needs` answer.
 pub(crate) type Checked<T> = Result<T, Vec<wit::ConfigError>>;
 
@@ -71,18 +88,7 @@ impl Instance {
         config: &str,
     ) -> wasmtime::Result<Checked<()>> {
         let kind = self.kind();
-        match self {
-            Instance::Provisioner(i) => {
-                i.kiln_plugin_configure()
-                    .call_validate(store, kind, config)
-                    .await
-            }
-            Instance::PostProcessor(i) => {
-                i.kiln_plugin_configure()
-                    .call_validate(store, kind, config)
-                    .await
-            }
-        }
+        configure!(self, |c| c.call_validate(store, kind, config).await)
     }
 
     pub(crate) async fn needs(
@@ -91,18 +97,7 @@ impl Instance {
         config: &str,
     ) -> wasmtime::Result<Checked<wit::GrantRequest>> {
         let kind = self.kind();
-        match self {
-            Instance::Provisioner(i) => {
-                i.kiln_plugin_configure()
-                    .call_needs(store, kind, config)
-                    .await
-            }
-            Instance::PostProcessor(i) => {
-                i.kiln_plugin_configure()
-                    .call_needs(store, kind, config)
-                    .await
-            }
-        }
+        configure!(self, |c| c.call_needs(store, kind, config).await)
     }
 }
 

@@ -126,6 +126,16 @@ pub(crate) fn io_err(e: std::io::Error) -> WitError {
     err(kind, e.to_string())
 }
 
+/// Turns an error reaching the granted host path `path` into the guest's error.
+pub(crate) fn path_err(path: &str) -> impl Fn(std::io::Error) -> WitError + '_ {
+    move |source| {
+        grant_err(GrantError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
 pub(crate) fn grant_err(e: GrantError) -> WitError {
     match e {
         GrantError::NotGranted { .. } => err(ErrorKind::PermissionDenied, e.to_string()),
@@ -252,20 +262,15 @@ impl StepState {
         limit: &str,
     ) -> Result<Vec<u8>, WitError> {
         use std::io::Read;
-        let io = |source| {
-            grant_err(GrantError::Io {
-                path: path.to_owned(),
-                source,
-            })
-        };
-        let meta = resolved.dir.metadata(resolved.rel_or_dot()).map_err(io)?;
+        let io = path_err(path);
+        let meta = resolved.dir.metadata(resolved.rel_or_dot()).map_err(&io)?;
         if !meta.is_file() {
             return Err(err(
                 ErrorKind::Invalid,
                 format!("`{path}` is not a regular file"),
             ));
         }
-        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(io)?;
+        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(&io)?;
         let mut bytes = Vec::new();
         // One byte past the limit tells a file that is too large.
         file.into_std()
@@ -422,12 +427,10 @@ impl communicator::Host for StepState {
         use cap_std::fs::PermissionsExt;
         let comm = self.comm()?;
         let resolved = self.paths.resolve(&src, Access::Read).map_err(grant_err)?;
-        let file = resolved.dir.open(resolved.rel_or_dot()).map_err(|e| {
-            grant_err(GrantError::Io {
-                path: src.clone(),
-                source: e,
-            })
-        })?;
+        let file = resolved
+            .dir
+            .open(resolved.rel_or_dot())
+            .map_err(path_err(&src))?;
         let meta = file.metadata().map_err(io_err)?;
         if meta.is_dir() {
             return Err(err(
@@ -453,12 +456,10 @@ impl communicator::Host for StepState {
     async fn upload_dir(&mut self, src: String, dest: String) -> Result<(), HostError> {
         let comm = self.comm()?;
         let resolved = self.paths.resolve(&src, Access::Read).map_err(grant_err)?;
-        let dir = resolved.dir.open_dir(resolved.rel_or_dot()).map_err(|e| {
-            grant_err(GrantError::Io {
-                path: src.clone(),
-                source: e,
-            })
-        })?;
+        let dir = resolved
+            .dir
+            .open_dir(resolved.rel_or_dot())
+            .map_err(path_err(&src))?;
         let mut tree = DirSource::new(dir, src.trim_end_matches('/')).map_err(io_err)?;
         comm.upload_dir(&dest, &mut tree).await.map_err(comm_err)?;
         Ok(())

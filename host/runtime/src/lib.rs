@@ -161,6 +161,27 @@ pub struct StepRequest {
     pub archive_epoch: u64,
 }
 
+impl StepRequest {
+    /// A request for `config_json` with no machine, no grant, default limits, no timeout,
+    /// messages discarded and the epoch for clocks: what validating or instantiating a
+    /// component on its own needs. Set the other fields with struct update syntax.
+    pub fn new(config_json: impl Into<String>) -> Self {
+        StepRequest {
+            config_json: config_json.into(),
+            build: BuildInfo::default(),
+            communicator: None,
+            ui: Arc::new(kiln_core::ui::DiscardUi),
+            grant: Grant::default(),
+            cwd: std::env::temp_dir(),
+            timeout: None,
+            limits: kiln_core::Limits::default(),
+            cancel: CancellationToken::new(),
+            clock_epoch: 0,
+            archive_epoch: 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for StepRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StepRequest")

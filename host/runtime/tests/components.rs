@@ -2,11 +2,8 @@
 //! runtime), and a component file describes itself (world, imports, exports).
 
 use std::os::unix::fs::MetadataExt;
-use std::sync::Arc;
 
-use kiln_core::{BuildInfo, DiscardUi, Grant, Limits};
 use kiln_runtime::{Runtime, StepRequest, World};
-use tokio_util::sync::CancellationToken;
 
 fn compiled(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     match std::fs::read_dir(dir.join("compiled")) {
@@ -41,19 +38,7 @@ async fn the_first_compile_is_cached_on_disk_and_not_repeated() {
     );
 
     // And what it loaded runs.
-    let req = StepRequest {
-        config_json: "{}".into(),
-        build: BuildInfo::default(),
-        communicator: None,
-        ui: Arc::new(DiscardUi),
-        grant: Grant::default(),
-        cwd: std::env::temp_dir(),
-        timeout: None,
-        limits: Limits::default(),
-        cancel: CancellationToken::new(),
-        clock_epoch: 0,
-        archive_epoch: 0,
-    };
+    let req = StepRequest::new("{}");
     next.instantiate_only(&prepared, &req).await.unwrap();
 }
 
@@ -120,19 +105,7 @@ fn component_info_names_the_world_imports_and_exports() {
 
 /// A request that validates or instantiates without a machine.
 fn bare_request(config: &str) -> StepRequest {
-    StepRequest {
-        config_json: config.into(),
-        build: BuildInfo::default(),
-        communicator: None,
-        ui: Arc::new(DiscardUi),
-        grant: Grant::default(),
-        cwd: std::env::temp_dir(),
-        timeout: None,
-        limits: Limits::default(),
-        cancel: CancellationToken::new(),
-        clock_epoch: 0,
-        archive_epoch: 0,
-    }
+    StepRequest::new(config)
 }
 
 /// Regression: copying one component's compiled entry over another's made the foreign

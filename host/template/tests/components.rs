@@ -1,6 +1,8 @@
 //! `packer { required_components { ... } }`: where each component a template names comes
 //! from, read by the loader and on its own for `kiln init`, with errors at their place.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use kiln_core::plan::{ComponentSource, RequiredComponent};
@@ -96,15 +98,12 @@ fn bad_entries_are_errors_where_written() {
 
 #[test]
 fn init_reads_them_without_variables_and_the_lock_sits_beside_the_template() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("t.pkr.hcl");
     // A required variable without a value does not stop `kiln init`.
-    std::fs::write(
-        &file,
+    let (dir, file) = support::template(
+        "t.pkr.hcl",
         "variable \"needed\" {\n  type = string\n}\npacker {\n  required_components {\n    \
          motd = { source = \"registry.example/kiln/motd:1.0\" }\n  }\n}\n",
-    )
-    .unwrap();
+    );
     let found = required_components(&file).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].location.line, 6);

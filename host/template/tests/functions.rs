@@ -2,6 +2,8 @@
 //! variable defaults and validations, locals, a source and a provisioner; the evaluated
 //! configuration must be what Packer would compute.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use kiln_template::{load, LoadOptions};
@@ -43,10 +45,7 @@ fn functions_evaluate_in_locals_sources_and_provisioners() {
 
 /// Writes `text` as the only template of a fresh directory.
 fn template(text: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("t.pkr.hcl");
-    std::fs::write(&path, text).expect("write template");
-    (dir, path)
+    support::template("t.pkr.hcl", text)
 }
 
 fn load_errors(text: &str) -> Vec<kiln_core::Diagnostic> {

@@ -4,6 +4,8 @@
 //! written; in HCL2, in HCL2's JSON syntax, in legacy JSON templates and through
 //! `hcl2_upgrade`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use kiln_core::plan::BuildPlan;
@@ -18,9 +20,7 @@ struct Template {
 
 impl Template {
     fn new(name: &str, text: &str) -> Template {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
+        let (dir, path) = support::template(name, text);
         Template { dir, path }
     }
 

@@ -1,6 +1,8 @@
 //! HCL2's JSON syntax: `*.pkr.json` templates mixed with `*.pkr.hcl` in one directory,
 //! `*.auto.pkrvars.json` and `-var-file x.json`, and diagnostics that point into the JSON.
 
+mod support;
+
 use std::path::Path;
 
 use kiln_template::{load, LoadOptions, VarArg};
@@ -62,13 +64,10 @@ fn json_and_native_files_make_one_template_and_json_variable_files_apply_in_orde
 
 #[test]
 fn errors_in_json_point_at_the_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.pkr.json");
-    std::fs::write(
-        &path,
+    let (_dir, path) = support::template(
+        "t.pkr.json",
         "{\n  \"variable\": {\"v\": {\"type\": \"string\", \"default\": 1}},\n  \"locals\": {\n    \"x\": \"${var.nope}\"\n  }\n}\n",
-    )
-    .unwrap();
+    );
     let errs = load(&path, &options(vec![])).unwrap_err();
     let text = errs
         .iter()

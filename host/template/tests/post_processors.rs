@@ -2,6 +2,8 @@
 //! `except`, `keep_input_artifact`), Kiln's `grant`, what `kiln inspect` shows, and
 //! errors at the place they were written.
 
+mod support;
+
 use std::path::Path;
 
 use kiln_core::plan::{BuildPlan, PostProcessorPlan};
@@ -268,10 +270,8 @@ build {{
 
 #[test]
 fn grant_in_hcl_json_syntax_is_an_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.pkr.json");
-    std::fs::write(
-        &path,
+    let (dir, path) = support::template(
+        "t.pkr.json",
         r#"{
   "source": {"null": {"a": {"communicator": "none"}}},
   "build": {
@@ -288,8 +288,7 @@ fn grant_in_hcl_json_syntax_is_an_object() {
   }
 }
 "#,
-    )
-    .unwrap();
+    );
     let opts = LoadOptions {
         cwd: dir.path().to_owned(),
         ..Default::default()

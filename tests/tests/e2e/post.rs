@@ -268,11 +268,7 @@ fn only_and_except_pick_the_builds_a_post_processor_runs_for() {
     );
     let (ok, out) = build(dir.path());
     assert!(ok, "{out}");
-    let mut made: Vec<String> = std::fs::read_dir(dir.path().join("sums"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    made.sort();
+    let made = kiln_tests::names_in(&dir.path().join("sums"));
     assert_eq!(made, ["not-one.md5", "one.md5"], "{out}");
 }
 

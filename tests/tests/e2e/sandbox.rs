@@ -22,6 +22,20 @@ fn required() -> String {
     )
 }
 
+/// A build of the machine `sshd` serves with one `hostile` provisioner configured by
+/// `attack` (its attributes, one a line), written as `t.pkr.hcl` in `dir`.
+fn write_hostile_build(sshd: &Sshd, dir: &Path, attack: &str) {
+    write(
+        dir,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}build {{\n  sources = [\"source.null.web\"]\n  provisioner \"hostile\" {{\n{attack}  }}\n}}\n",
+            required(),
+            sshd.null_source("web", &sshd.key)
+        ),
+    );
+}
+
 /// A machine's output with control sequences: a carriage return that would overwrite
 /// the build's prefix, a line erase, a window title, a color.
 const REMOTE: &str =
@@ -63,14 +77,10 @@ fn remote_output_cannot_rewrite_the_terminal() {
 fn a_components_escapes_are_shown_escaped_even_without_color() {
     let sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
-    write(
+    write_hostile_build(
+        &sshd,
         work.path(),
-        "t.pkr.hcl",
-        &format!(
-            "{}{}build {{\n  sources = [\"source.null.web\"]\n  provisioner \"hostile\" {{\n    attack = \"escape-ui\"\n    text   = \"\\r\\u001b[1A\\u001b[2K==> Builds finished. \\u001b[32mgreen\"\n  }}\n}}\n",
-            required(),
-            sshd.null_source("web", &sshd.key)
-        ),
+        "    attack = \"escape-ui\"\n    text   = \"\\r\\u001b[1A\\u001b[2K==> Builds finished. \\u001b[32mgreen\"\n",
     );
     let out = kiln(work.path(), &["build", "-color=false", "t.pkr.hcl"]);
     let (stdout, stderr) = text(&out);
@@ -91,13 +101,11 @@ fn a_components_escapes_are_shown_escaped_even_without_color() {
 fn a_huge_error_is_printed_once_and_bounded() {
     let sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
-    write(
+    write_hostile_build(
+        &sshd,
         work.path(),
-        "t.pkr.hcl",
         &format!(
-            "{}{}build {{\n  sources = [\"source.null.web\"]\n  provisioner \"hostile\" {{\n    attack = \"huge-error\"\n    bytes  = {}\n    limits {{\n      ui_output = \"1MiB\"\n    }}\n  }}\n}}\n",
-            required(),
-            sshd.null_source("web", &sshd.key),
+            "    attack = \"huge-error\"\n    bytes  = {}\n    limits {{\n      ui_output = \"1MiB\"\n    }}\n",
             48u64 << 20
         ),
     );

@@ -135,12 +135,7 @@ impl<'a> Step<State<'a>> for Workdir {
     async fn cleanup(&self, state: &mut State<'a>) {
         state.lease = None;
         if let Some(dir) = state.dir.take() {
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-                state
-                    .cx
-                    .ui
-                    .error(&format!("removing {}: {e}", dir.display()));
-            }
+            crate::machine::remove_dir_telling(&*state.cx.ui, &dir).await;
         }
     }
 }

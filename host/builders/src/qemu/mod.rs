@@ -134,12 +134,7 @@ impl<'a> Step<State<'a>> for OutputDir {
                 .cx
                 .ui
                 .say(&format!("Deleting output directory {}...", dir.display()));
-            if let Err(e) = tokio::fs::remove_dir_all(dir).await {
-                state
-                    .cx
-                    .ui
-                    .error(&format!("could not delete {}: {e}", dir.display()));
-            }
+            crate::machine::remove_dir_telling(&*state.cx.ui, dir).await;
         }
     }
 }

@@ -37,13 +37,7 @@ fn whiteouts_hide_lower_layers_and_metadata_survives() {
         rustix::fs::XattrFlags::empty(),
     )
     .unwrap();
-    let store = store(tmp.path());
-    let opts = LayerOptions {
-        epoch: EPOCH,
-        overlay_upper: true,
-        ..LayerOptions::default()
-    };
-    let image = image_of(&store, &[&lower, &upper], &opts);
+    let (store, image) = overlay_image(tmp.path(), &lower, &upper);
 
     let root = tmp.path().join("root");
     extract_layers(&store, &image, &root).unwrap();
@@ -146,15 +140,26 @@ fn a_directory_removed_by_a_later_layer_is_no_error() {
         .status()
         .unwrap();
     assert!(status.success());
-    let store = store(tmp.path());
+    let (store, image) = overlay_image(tmp.path(), &lower, &upper);
+    let root = tmp.path().join("root");
+    extract_layers(&store, &image, &root).unwrap();
+    assert!(root.join("var/lists").is_dir());
+    assert!(!root.join("var/lists/partial").exists());
+}
+
+/// An image of `lower` with `upper`, an overlay upper directory (whiteouts as character
+/// devices and opaque directories as xattrs), on top.
+fn overlay_image(
+    tmp: &std::path::Path,
+    lower: &std::path::Path,
+    upper: &std::path::Path,
+) -> (kiln_registry::BlobStore, kiln_registry::Image) {
+    let store = store(tmp);
     let opts = LayerOptions {
         epoch: EPOCH,
         overlay_upper: true,
         ..LayerOptions::default()
     };
-    let image = image_of(&store, &[&lower, &upper], &opts);
-    let root = tmp.path().join("root");
-    extract_layers(&store, &image, &root).unwrap();
-    assert!(root.join("var/lists").is_dir());
-    assert!(!root.join("var/lists/partial").exists());
+    let image = image_of(&store, &[lower, upper], &opts);
+    (store, image)
 }

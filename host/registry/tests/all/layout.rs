@@ -3,24 +3,8 @@ use std::fs;
 use kiln_registry::{
     read_oci_archive, read_oci_layout, write_oci_archive, write_oci_layout, BlobStore, Error,
 };
-use kiln_registry::{Image, LayerOptions};
 
-use crate::{image_of, multi_platform_layout, sample_tree, store, EPOCH};
-
-fn sample_image(tmp: &std::path::Path) -> (BlobStore, Image) {
-    let tree = tmp.join("tree");
-    sample_tree(&tree);
-    let store = store(tmp);
-    let image = image_of(
-        &store,
-        &[&tree],
-        &LayerOptions {
-            epoch: EPOCH,
-            ..LayerOptions::default()
-        },
-    );
-    (store, image)
-}
+use crate::{multi_platform_layout, sample_image};
 
 #[test]
 fn layout_round_trip_by_name() {

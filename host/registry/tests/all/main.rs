@@ -36,6 +36,22 @@ pub fn sample_tree(root: &Path) {
     std::os::unix::fs::symlink("etc/app/conf", root.join("conf")).unwrap();
 }
 
+/// A one-layer image of `sample_tree`, built under `tmp`.
+pub fn sample_image(tmp: &Path) -> (BlobStore, Image) {
+    let tree = tmp.join("tree");
+    sample_tree(&tree);
+    let store = store(tmp);
+    let image = image_of(
+        &store,
+        &[&tree],
+        &LayerOptions {
+            epoch: EPOCH,
+            ..LayerOptions::default()
+        },
+    );
+    (store, image)
+}
+
 /// An image whose layers are made from `trees`, bottom first.
 pub fn image_of(store: &BlobStore, trees: &[&Path], opts: &LayerOptions) -> Image {
     let layers: Vec<_> = trees

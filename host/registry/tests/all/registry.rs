@@ -4,10 +4,10 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_registry::{extract_layers, store_image, MEDIA_TYPE_OCI_LAYER_GZIP};
-use kiln_registry::{pull, push, BlobStore, Error, LayerOptions, Reference};
+use kiln_registry::{pull, push, BlobStore, Error, Reference};
 use kiln_registry::{MEDIA_TYPE_DOCKER_LAYER, MEDIA_TYPE_DOCKER_MANIFEST};
 
-use crate::{image_of, multi_platform_layout, sample_tree, store, EPOCH};
+use crate::{multi_platform_layout, sample_image};
 
 /// Debian's docker-registry on a free loopback port, killed on drop.
 struct Registry {
@@ -61,17 +61,7 @@ impl Drop for Registry {
 async fn push_then_pull_by_tag_and_digest() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = Registry::start(tmp.path());
-    let tree = tmp.path().join("tree");
-    sample_tree(&tree);
-    let store = store(tmp.path());
-    let image = image_of(
-        &store,
-        &[&tree],
-        &LayerOptions {
-            epoch: EPOCH,
-            ..LayerOptions::default()
-        },
-    );
+    let (store, image) = sample_image(tmp.path());
     let tagged: Reference = format!("{}/kiln/test:v1", registry.addr).parse().unwrap();
 
     assert_eq!(

@@ -194,6 +194,182 @@ pub(crate) fn eval_expr(
     expr: &Expression,
     ctx: &Context<'_>,
 ) -> Result<serde_json::Value, hcl::eval::Error> {
+    if let Some(v) = direct(expr, ctx) {
+        return Ok(v);
+    }
     let e: hcl::Expression = expr.clone().into();
     kiln_functions::evaluate(&e, ctx).map(|v| to_json(&v))
+}
+
+/// The value of the plainest expressions, read straight from the parsed text: literals,
+/// lists and objects of them, and quoted strings whose interpolations only name a
+/// string or bool (`"echo ${source.name}"`). Anything else, including every error, is
+/// `None` and goes the general way, which gives the same value: going through hcl's own
+/// expression type turns each string template back into text and parses it again, most
+/// of what planning a large template costs.
+fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
+    use hcl::edit::template::{Element, Strip};
+    use serde_json::Value as J;
+    Some(match expr {
+        Expression::Null(_) => J::Null,
+        Expression::Bool(b) => J::Bool(*b.value()),
+        Expression::String(s) => J::String(s.value().clone()),
+        Expression::Number(n) => to_json(&hcl::Value::Number(*n.value())),
+        Expression::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|e| direct(e, ctx))
+                .collect::<Option<_>>()?,
+        ),
+        Expression::Object(object) => {
+            let mut out = serde_json::Map::new();
+            for (key, value) in object.iter() {
+                let key = match key {
+                    hcl::edit::expr::ObjectKey::Ident(id) => id.as_str().to_owned(),
+                    hcl::edit::expr::ObjectKey::Expression(Expression::String(s)) => {
+                        s.value().clone()
+                    }
+                    hcl::edit::expr::ObjectKey::Expression(_) => return None,
+                };
+                // A repeated key is an error the general way reports.
+                if out.insert(key, direct(value.expr(), ctx)?).is_some() {
+                    return None;
+                }
+            }
+            J::Object(out)
+        }
+        Expression::StringTemplate(template) => {
+            let mut text = String::new();
+            for element in template.iter() {
+                match element {
+                    Element::Literal(lit) => text.push_str(lit.value()),
+                    Element::Interpolation(i) if i.strip == Strip::None => {
+                        match named(&i.expr, ctx)? {
+                            hcl::Value::String(s) => text.push_str(&s),
+                            hcl::Value::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                            _ => return None,
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            J::String(text)
+        }
+        _ => return None,
+    })
+}
+
+/// The value a plain name (`var.x`, `source.name`, `local.a.b`) stands for in `ctx`.
+fn named(expr: &Expression, ctx: &Context<'_>) -> Option<hcl::Value> {
+    use hcl::eval::Evaluate;
+    let plain = match expr {
+        Expression::Variable(_) => true,
+        Expression::Traversal(t) => {
+            matches!(t.expr, Expression::Variable(_))
+                && t.operators
+                    .iter()
+                    .all(|op| matches!(op.value(), hcl::edit::expr::TraversalOperator::GetAttr(_)))
+        }
+        _ => false,
+    };
+    if !plain {
+        return None;
+    }
+    let e: hcl::Expression = expr.clone().into();
+    e.evaluate(ctx).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The general way: hcl's own expression type and Kiln's functions.
+    fn general(expr: &Expression, ctx: &Context<'_>) -> Result<serde_json::Value, String> {
+        let e: hcl::Expression = expr.clone().into();
+        kiln_functions::evaluate(&e, ctx)
+            .map(|v| to_json(&v))
+            .map_err(|e| e.to_string())
+    }
+
+    fn context() -> Context<'static> {
+        let mut ctx = Context::new();
+        let mut var = hcl::Map::new();
+        var.insert("name".into(), hcl::Value::from("web ${x} \"q\" é"));
+        var.insert("on".into(), hcl::Value::from(true));
+        var.insert("n".into(), hcl::Value::from(7));
+        var.insert(
+            "list".into(),
+            hcl::Value::Array(vec![hcl::Value::from("a")]),
+        );
+        var.insert("none".into(), hcl::Value::Null);
+        let mut nested = hcl::Map::new();
+        nested.insert("deep".into(), hcl::Value::from("d"));
+        var.insert("obj".into(), hcl::Value::Object(nested));
+        ctx.declare_var("var", hcl::Value::Object(var));
+        ctx.declare_var("plain", hcl::Value::from("p"));
+        ctx
+    }
+
+    /// Every expression the fast way answers gets the value the general way gives, and
+    /// what it does not answer (errors above all) is left to the general way.
+    #[test]
+    fn the_direct_way_agrees_with_the_general_way() {
+        let cases = [
+            r#""plain""#,
+            r#""tab\tnew\nline \"quoted\" back\\slash \u00e9 \U0001F600""#,
+            r#""$${not.interpolated} %%{not_a_directive}""#,
+            r#""a $${x} then ${var.name} and ${plain}""#,
+            r#""${var.on} ${var.n}""#,
+            r#""${var.list}""#,
+            r#""${var.none}""#,
+            r#""${var.obj.deep}/${var.obj["deep"]}""#,
+            r#""${var.missing}""#,
+            r#""${nothing}""#,
+            r#""${ var.name }""#,
+            r#""${~var.name~}  x""#,
+            r#""%{if var.on}yes%{endif}""#,
+            r#""${upper(var.name)}""#,
+            "12",
+            "1.5e3",
+            "-3",
+            "true",
+            "null",
+            r#"["a", 1, true, null, ["n"], { k = "v" }]"#,
+            r#"{ a = 1, "b c" = "${plain}", d = { e = [] } }"#,
+            r#"{ a = 1, "a" = 2 }"#,
+            r#"{ (plain) = 1 }"#,
+            r#"{ "${plain}" = 1 }"#,
+            "<<EOT\nheredoc ${plain}\nEOT\n",
+            "var.name",
+        ];
+        let ctx = context();
+        let mut answered = Vec::new();
+        for case in cases {
+            let body: hcl::edit::structure::Body = format!("x = {case}\n")
+                .parse()
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let attr = body.get_attribute("x").expect("attribute x");
+            let general = general(&attr.value, &ctx);
+            if let Some(fast) = direct(&attr.value, &ctx) {
+                answered.push(case);
+                assert_eq!(Ok(fast), general, "{case}");
+            }
+            // The public entry point gives exactly what the general way gives.
+            assert_eq!(
+                eval_expr(&attr.value, &ctx).map_err(|e| e.to_string()),
+                general,
+                "{case}"
+            );
+        }
+        // The plain ones are answered directly: literals, collections of them, and strings
+        // whose interpolations name strings; numbers, calls, directives, heredocs, strip
+        // markers, repeated keys and errors go the general way.
+        assert_eq!(
+            answered,
+            [
+                cases[0], cases[1], cases[2], cases[3], cases[10], cases[14], cases[15], cases[16],
+                cases[17], cases[18], cases[19], cases[20],
+            ]
+        );
+    }
 }

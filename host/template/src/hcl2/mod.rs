@@ -145,6 +145,7 @@ pub(crate) fn load_files(
     let mut warnings = Vec::new();
     let mut sensitive_locals = Vec::new();
 
+    tracing::debug!(files = files.len(), "template parsed");
     // Pass 1: collect the top-level blocks.
     let mut var_blocks = Vec::new();
     let mut local_attrs: Vec<(At<'_>, &Attribute, String)> = Vec::new();
@@ -295,6 +296,7 @@ pub(crate) fn load_files(
     // Builds.
     let mut base = scope.context();
     base.declare_var("local", hcl::Value::Object(locals.clone()));
+    tracing::debug!("variables and locals evaluated");
     let mut plan_builds = Vec::new();
     if builds.is_empty() {
         warnings.push(Diagnostic::warning(

@@ -11,40 +11,31 @@ use kiln_guest_sdk::{
     host, ui, Artifact, ArtifactFile, BuildInfo, Error, PostProcessResult, PostProcessor, Step};
 use serde::Deserialize;
 
+/// The attack to run; serde leaves a missing `Option` `None`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Which attack to run.
     attack: String,
     /// The host file the attack reads (or, for `return-artifact`, lists).
-    #[serde(default)]
     path: Option<String>,
     /// The host file the attack writes.
-    #[serde(default)]
     dest: Option<String>,
     /// The output directory (for `none`).
-    #[serde(default)]
     output_dir: Option<String>,
     /// The name of the entry `write-archive` writes (`loot` when not given).
-    #[serde(default)]
     name: Option<String>,
     /// The format `write-archive` writes: `tar` (the default) or `zip`.
-    #[serde(default)]
     format: Option<String>,
     /// The `host:port` `tcp-connect` dials.
-    #[serde(default)]
     addr: Option<String>,
     /// How many entries `archive-flood` writes.
-    #[serde(default)]
     count: Option<u64>,
     /// How many bytes `write-big` writes.
-    #[serde(default)]
     bytes: Option<u64>,
     /// What `escape-artifact` puts in its artifact's id and description.
-    #[serde(default)]
     text: Option<String>,
     /// An attack run by `validate` instead: `spin`.
-    #[serde(default)]
     validate: Option<String>,
 }
 

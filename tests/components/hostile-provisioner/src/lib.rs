@@ -66,41 +66,32 @@ mod wasi_extra {
 use wasi_extra::wasi::clocks::monotonic_clock;
 use wasi_extra::wasi::random::{insecure, insecure_seed};
 
+/// The attack to run; serde leaves a missing `Option` `None`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     /// Which attack to run.
     attack: String,
     /// The host path (or remote path, for downloads) the attack reads.
-    #[serde(default)]
     src: Option<String>,
     /// The remote path (or host path, for downloads) the attack writes.
-    #[serde(default)]
     dest: Option<String>,
     /// A remote directory (for `none`).
-    #[serde(default)]
     remote_dir: Option<String>,
     /// The environment variable `env` reads.
-    #[serde(default)]
     name: Option<String>,
     /// The `host:port` `tcp-connect` dials and `dns` resolves.
-    #[serde(default)]
     addr: Option<String>,
     /// The remote command `leave-process` and `in-flight` start.
-    #[serde(default)]
     command: Option<String>,
     /// How many processes `in-flight` starts, handles `handles` creates.
-    #[serde(default)]
     count: Option<u64>,
     /// How many bytes `grow-memory`, `flood-ui`, `upload-bytes`, `panic-mid-upload`,
     /// `huge-error` use.
-    #[serde(default)]
     bytes: Option<u64>,
     /// What `escape-ui` prints and returns.
-    #[serde(default)]
     text: Option<String>,
     /// An attack run by `validate` instead: `spin`, `grow-memory` (up to `bytes`).
-    #[serde(default)]
     validate: Option<String>,
 }
 

@@ -362,27 +362,35 @@ mod tests {
         t.string(s, place)
     }
 
+    /// Checks each `(template, HCL2)` pair, transposed in `place`.
+    fn transposes(place: Place<'_>, cases: &[(&str, &str)]) {
+        for (from, to) in cases {
+            assert_eq!(tr(from, place).as_deref(), Ok(*to), "{from}");
+        }
+    }
+
     #[test]
     fn packer_mappings() {
-        let b = Place::Build;
-        assert_eq!(tr("echo {{ user `x` }}", b).unwrap(), "echo ${var.x}");
-        assert_eq!(tr("{{user `derived`}}", b).unwrap(), "${local.derived}");
-        assert_eq!(
-            tr("{{ env `HOME` }}", Place::Core).unwrap(),
-            "${env(\"HOME\")}"
+        transposes(
+            Place::Build,
+            &[
+                ("echo {{ user `x` }}", "echo ${var.x}"),
+                ("{{user `derived`}}", "${local.derived}"),
+                (
+                    "{{timestamp}}-{{isotime}}",
+                    "${local.timestamp}-${local.timestamp}",
+                ),
+                (
+                    "{{template_dir}} {{pwd}} {{uuid}}",
+                    "${path.root} ${path.cwd} ${uuidv4()}",
+                ),
+                (
+                    "{{build_name}}/{{build_type}}",
+                    "${source.name}/${source.type}",
+                ),
+            ],
         );
-        assert_eq!(
-            tr("{{timestamp}}-{{isotime}}", b).unwrap(),
-            "${local.timestamp}-${local.timestamp}"
-        );
-        assert_eq!(
-            tr("{{template_dir}} {{pwd}} {{uuid}}", b).unwrap(),
-            "${path.root} ${path.cwd} ${uuidv4()}"
-        );
-        assert_eq!(
-            tr("{{build_name}}/{{build_type}}", b).unwrap(),
-            "${source.name}/${source.type}"
-        );
+        transposes(Place::Core, &[("{{ env `HOME` }}", "${env(\"HOME\")}")]);
     }
 
     #[test]
@@ -391,51 +399,55 @@ mod tests {
             name: "web-${var.n}",
             ty: "null",
         };
-        assert_eq!(tr("{{build_name}}", p).unwrap(), "web-${var.n}");
-        assert_eq!(
-            tr("{{ build_name | upper }}-{{build_type}}", p).unwrap(),
-            "${upper(\"web-${var.n}\")}-null"
+        transposes(
+            p,
+            &[
+                ("{{build_name}}", "web-${var.n}"),
+                (
+                    "{{ build_name | upper }}-{{build_type}}",
+                    "${upper(\"web-${var.n}\")}-null",
+                ),
+            ],
         );
     }
 
     #[test]
     fn string_functions_become_hcl_functions() {
-        let b = Place::Build;
-        assert_eq!(tr("{{ user `x` | lower }}", b).unwrap(), "${lower(var.x)}");
-        assert_eq!(
-            tr("{{ split (user `x`) `-` 0 }}", b).unwrap(),
-            "${split(\"-\", var.x)[0]}"
+        transposes(
+            Place::Build,
+            &[
+                ("{{ user `x` | lower }}", "${lower(var.x)}"),
+                ("{{ split (user `x`) `-` 0 }}", "${split(\"-\", var.x)[0]}"),
+                (
+                    "{{ replace_all `-` `/` (user `x`) }}",
+                    "${replace(var.x, \"-\", \"/\")}",
+                ),
+                (
+                    "{{ isotime `2006-01-02` }}",
+                    "${formatdate(\"YYYY-MM-DD\", timestamp())}",
+                ),
+            ],
         );
-        assert_eq!(
-            tr("{{ replace_all `-` `/` (user `x`) }}", b).unwrap(),
-            "${replace(var.x, \"-\", \"/\")}"
-        );
-        assert_eq!(
-            tr("{{ isotime `2006-01-02` }}", b).unwrap(),
-            "${formatdate(\"YYYY-MM-DD\", timestamp())}"
-        );
-        assert!(tr("{{ replace `a` `b` 1 (user `x`) }}", b).is_err());
+        assert!(tr("{{ replace `a` `b` 1 (user `x`) }}", Place::Build).is_err());
     }
 
     #[test]
     fn constants_are_computed_and_data_is_kept() {
-        let b = Place::Build;
-        assert_eq!(
-            tr("echo {{ `SOMETHING` | lower }}", b).unwrap(),
-            "echo something"
-        );
-        assert_eq!(tr("{{ split `some-string` `-` 0 }}", b).unwrap(), "some");
-        assert_eq!(
-            tr("http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks", b).unwrap(),
-            "http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks"
-        );
-        assert_eq!(
-            tr("{{if .Sudo}}sudo {{user `x`}}{{end}}", b).unwrap(),
-            "{{if .Sudo}}sudo ${var.x}{{end}}"
-        );
-        assert_eq!(
-            tr("literal ${not_hcl} \"q\"", b).unwrap(),
-            "literal $${not_hcl} \\\"q\\\""
+        transposes(
+            Place::Build,
+            &[
+                ("echo {{ `SOMETHING` | lower }}", "echo something"),
+                ("{{ split `some-string` `-` 0 }}", "some"),
+                (
+                    "http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks",
+                    "http://{{ .HTTPIP }}:{{ .HTTPPort }}/ks",
+                ),
+                (
+                    "{{if .Sudo}}sudo {{user `x`}}{{end}}",
+                    "{{if .Sudo}}sudo ${var.x}{{end}}",
+                ),
+                ("literal ${not_hcl} \"q\"", "literal $${not_hcl} \\\"q\\\""),
+            ],
         );
     }
 

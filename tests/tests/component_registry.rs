@@ -54,10 +54,33 @@ async fn pushed_to_a_fresh_registry(
     tmp: &Path,
     name: &str,
 ) -> (Registry, Reference, kiln_registry::PushedComponent) {
-    let registry = Registry::start();
+    pushed_to(Registry::start(), tmp, name, &open()).await
+}
+
+/// The test component pushed as `private/provisioner:v1` to a fresh registry behind
+/// basic auth (`USER`, `PASSWORD`).
+async fn pushed_to_a_private_registry(
+    tmp: &Path,
+) -> (Registry, Reference, kiln_registry::PushedComponent) {
+    let registry = Registry::start_with_basic_auth(USER, PASSWORD);
+    pushed_to(
+        registry,
+        tmp,
+        "private/provisioner:v1",
+        &with(USER, PASSWORD),
+    )
+    .await
+}
+
+async fn pushed_to(
+    registry: Registry,
+    tmp: &Path,
+    name: &str,
+    access: &Access,
+) -> (Registry, Reference, kiln_registry::PushedComponent) {
     let wasm = component_file(tmp);
     let reference = at(&registry, name);
-    let pushed = push_component(&reference, &open(), &wasm, &meta())
+    let pushed = push_component(&reference, access, &wasm, &meta())
         .await
         .unwrap();
     (registry, reference, pushed)
@@ -245,13 +268,8 @@ async fn pulls_a_component_another_tool_pushed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_behind_basic_auth_takes_only_the_right_credentials() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start_with_basic_auth(USER, PASSWORD);
-    let wasm = component_file(tmp.path());
-    let reference = at(&registry, "private/provisioner:v1");
-
-    let pushed = push_component(&reference, &with(USER, PASSWORD), &wasm, &meta())
-        .await
-        .unwrap();
+    let (registry, reference, pushed) = pushed_to_a_private_registry(tmp.path()).await;
+    let wasm = tmp.path().join("provisioner.wasm");
     let store = BlobStore::new(tmp.path().join("store"));
     let pulled = pull_component(&reference, &with(USER, PASSWORD), &store).await;
     assert_eq!(pulled.unwrap().manifest, pushed.manifest);
@@ -321,11 +339,7 @@ async fn pulls_with_found_credentials(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_come_from_the_docker_config_and_its_helpers() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start_with_basic_auth(USER, PASSWORD);
-    let wasm = component_file(tmp.path());
-    let reference = at(&registry, "private/provisioner:v1");
-    let pushed = push_component(&reference, &with(USER, PASSWORD), &wasm, &meta()).await;
-    let pushed = pushed.unwrap();
+    let (registry, reference, pushed) = pushed_to_a_private_registry(tmp.path()).await;
     let addr = registry.address.as_str();
 
     // auths, under a key spelled as a URL.

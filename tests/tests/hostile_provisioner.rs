@@ -295,7 +295,6 @@ fn request(
     cwd: &Path,
 ) -> StepRequest {
     StepRequest {
-        config_json,
         build: BuildInfo {
             build_name: "null.hostile".into(),
             source_type: "null".into(),
@@ -310,9 +309,9 @@ fn request(
         cwd: cwd.to_owned(),
         timeout: step.timeout,
         limits: step.limits,
-        cancel: CancellationToken::new(),
         clock_epoch: step.clock_epoch,
         archive_epoch: step.clock_epoch,
+        ..StepRequest::new(config_json)
     }
 }
 

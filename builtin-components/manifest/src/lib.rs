@@ -103,10 +103,19 @@ impl PostProcessor for ManifestPp {
             } else {
                 f.path.clone()
             };
+            // A file no step wrote through the host has no digest yet: taken here, once.
+            let sha256 = if f.sha256.is_empty() {
+                artifacts::hash_file(&f.path, &[artifacts::HashAlgorithm::Sha256])
+                    .map_err(|e| format!("hashing {}: {}", f.path, e.message))?
+                    .pop()
+                    .unwrap_or_default()
+            } else {
+                f.sha256.clone()
+            };
             files.push(File {
                 name,
                 size: f.size,
-                sha256: f.sha256.clone(),
+                sha256,
             });
         }
         // The clock is the build's (SOURCE_DATE_EPOCH when set), never the host's.

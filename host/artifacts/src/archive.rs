@@ -46,36 +46,6 @@ impl ArchiveFormat {
         ArchiveFormat::Xz,
     ];
 
-    /// From a file name's extension as Packer's compress post-processor reads it:
-    /// ".tar" ".tar.gz"/".tgz" ".tar.zst" ".tar.xz" ".zip" ".gz" ".zst" ".xz"; None otherwise.
-    ///
-    /// Extensions are matched as written (lower case), on the end of `path`.
-    pub fn from_path(path: &str) -> Option<Self> {
-        const SUFFIXES: [(&str, ArchiveFormat); 9] = [
-            (".tar.gz", ArchiveFormat::TarGz),
-            (".tgz", ArchiveFormat::TarGz),
-            (".tar.zst", ArchiveFormat::TarZst),
-            (".tar.xz", ArchiveFormat::TarXz),
-            (".tar", ArchiveFormat::Tar),
-            (".zip", ArchiveFormat::Zip),
-            (".gz", ArchiveFormat::Gz),
-            (".zst", ArchiveFormat::Zst),
-            (".xz", ArchiveFormat::Xz),
-        ];
-        SUFFIXES
-            .iter()
-            .find(|(suffix, _)| path.ends_with(suffix))
-            .map(|&(_, format)| format)
-    }
-
-    /// From a `format` setting: "tar", "tar.gz", "tgz", "tar.zst", "tar.xz", "zip", "gz", "zst", "xz".
-    pub fn parse(name: &str) -> Option<Self> {
-        if name == "tgz" {
-            return Some(ArchiveFormat::TarGz);
-        }
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-
     /// The format's canonical `format` setting ("tar.gz" for [`ArchiveFormat::TarGz`]).
     pub fn name(self) -> &'static str {
         match self {
@@ -444,25 +414,6 @@ mod tests {
 
     #[test]
     fn formats() {
-        for f in ArchiveFormat::ALL {
-            assert_eq!(ArchiveFormat::parse(f.name()), Some(f));
-            assert_eq!(
-                ArchiveFormat::from_path(&format!("out/image.{}", f.name())),
-                Some(f)
-            );
-        }
-        assert_eq!(ArchiveFormat::parse("tgz"), Some(ArchiveFormat::TarGz));
-        assert_eq!(
-            ArchiveFormat::from_path("image.tgz"),
-            Some(ArchiveFormat::TarGz)
-        );
-        assert_eq!(
-            ArchiveFormat::from_path("image.raw.gz"),
-            Some(ArchiveFormat::Gz)
-        );
-        assert_eq!(ArchiveFormat::from_path("image.qcow2"), None);
-        assert_eq!(ArchiveFormat::from_path("image.lz4"), None);
-        assert_eq!(ArchiveFormat::parse("tar.bz2"), None);
         assert!(ArchiveFormat::Xz.is_single_stream());
         assert!(!ArchiveFormat::TarXz.is_single_stream());
         assert!(!ArchiveFormat::Zip.is_single_stream());

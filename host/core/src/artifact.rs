@@ -10,7 +10,8 @@ pub struct ArtifactFile {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// Lower-case hex sha256 of the contents.
+    /// Lower-case hex sha256 of the contents, where Kiln took it writing the file; empty
+    /// where no step wrote it through the host (Kiln reads no file only to hash it).
     pub sha256: String,
 }
 

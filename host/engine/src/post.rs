@@ -7,6 +7,8 @@
 //! other chains still run.
 //!
 //! Every post-processor reads its input artifact's files and what its grant gives it.
+//! The digests the host took of what a step wrote go with the chain to the next step,
+//! so that no file is read twice to be hashed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use kiln_core::{Artifact, BuildError, Grant, Ui};
-use kiln_runtime::{Runtime, RuntimeError};
+use kiln_runtime::{KnownDigest, PostProcessed, Runtime, RuntimeError};
 
 use crate::check::{ReadyBuild, ReadyPostProcessor};
 use crate::request::{request, Target};
@@ -47,13 +49,14 @@ pub struct Chains<'a> {
 }
 
 impl Chains<'_> {
-    /// Runs one post-processor on `input`: its artifact and whether it asks to keep the
-    /// input.
+    /// Runs one post-processor on `input`, knowing `digests`: its artifact, whether it
+    /// asks to keep the input, and the digests known after it.
     async fn run_one(
         &self,
         pp: &ReadyPostProcessor,
         input: &Artifact,
-    ) -> Result<(Artifact, bool), BuildError> {
+        digests: Vec<KnownDigest>,
+    ) -> Result<PostProcessed, BuildError> {
         let kind = &pp.plan.kind;
         self.ui.say(&format!(
             "Running post-processor: {}",
@@ -71,7 +74,10 @@ impl Chains<'_> {
             read: input.files.iter().map(|f| self.cwd.join(&f.path)).collect(),
             ..Grant::default()
         };
-        let req = request((&pp.plan).into(), target, Some(&inputs));
+        let req = kiln_runtime::StepRequest {
+            digests,
+            ..request((&pp.plan).into(), target, Some(&inputs))
+        };
         tracing::debug!(
             build = %self.build.plan.name,
             step = %kind,
@@ -79,7 +85,7 @@ impl Chains<'_> {
             "running post-processor"
         );
         match self.runtime.post_process(&pp.component, req, input).await {
-            Ok(done) => Ok((done.artifact, done.keep_input)),
+            Ok(done) => Ok(done),
             Err(RuntimeError::Cancelled) => Err(BuildError::Cancelled),
             Err(e) => Err(BuildError::Failed(format!(
                 "Post-processor failed: post-processor \"{kind}\": {e}"
@@ -100,8 +106,9 @@ impl Chains<'_> {
         let mut failures = Vec::new();
         'chains: for chain in chains {
             let mut prior = artifact.clone();
+            let mut digests = Vec::new();
             for (i, pp) in chain.iter().enumerate() {
-                let (made, default_keep) = match self.run_one(pp, &prior).await {
+                let done = match self.run_one(pp, &prior, std::mem::take(&mut digests)).await {
                     Ok(r) => r,
                     Err(BuildError::Cancelled) => return Err(BuildError::Cancelled),
                     Err(e) => {
@@ -112,6 +119,8 @@ impl Chains<'_> {
                 };
                 // The template's keep_input_artifact, when written, overrides the
                 // post-processor's own preference.
+                let (made, default_keep) = (done.artifact, done.keep_input);
+                digests = done.digests;
                 let keep = pp.plan.keep_input_artifact.unwrap_or(default_keep);
                 if i == 0 {
                     keep_original |= keep;

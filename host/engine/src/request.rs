@@ -104,5 +104,6 @@ pub fn request_with(
         cancel: target.cancel,
         clock_epoch: values::clock_epoch(),
         archive_epoch: values::archive_epoch(),
+        digests: Vec::new(),
     }
 }

@@ -219,12 +219,18 @@ fn report(out: &Output, outcomes: &[Outcome]) -> bool {
                 out.line(&format!("--> {name}: {}", artifact.description));
                 // Machine-readable output carries the files in its artifact records.
                 if !out.machine_readable {
+                    // The sha256 where Kiln took it, writing the file; Kiln reads no
+                    // file only to hash it.
                     for f in &artifact.files {
+                        let digest = if f.sha256.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", sha256 {}", f.sha256)
+                        };
                         out.line(&format!(
-                            "    {} ({} bytes, sha256 {})",
+                            "    {} ({} bytes{digest})",
                             f.path.display(),
                             f.size,
-                            f.sha256
                         ));
                     }
                 }

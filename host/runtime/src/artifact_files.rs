@@ -13,9 +13,10 @@ use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, Error
 use crate::grants::{Access, GrantError, GrantedPaths, Resolved};
 use crate::host::{err, grant_err, io_err, path_err, HostError, StepState};
 
-/// A file the step wrote and its sha256, computed while it was written, so that
-/// measuring the artifact does not read it again. It stands only while the file is the
-/// same: same inode, size and modification time.
+/// A file a step wrote and its sha256, computed while it was written, so that neither
+/// measuring the artifact nor a later `hash-file` (in this step or a later one) reads it
+/// again. It stands only while the file is the same: same inode, size and modification
+/// time.
 #[derive(Debug, Clone)]
 pub struct KnownDigest {
     pub path: PathBuf,
@@ -227,8 +228,16 @@ impl af::Host for StepState {
         path: String,
         algorithms: Vec<af::HashAlgorithm>,
     ) -> Result<Vec<String>, HostError> {
-        let (file, _) = self.open_readable(&path)?;
+        let (file, meta) = self.open_readable(&path)?;
         let algorithms: Vec<HashAlgorithm> = algorithms.into_iter().map(algorithm).collect();
+        // The sha256 the host took when a step wrote the file, unchanged since: the
+        // usual `compress` then `checksum` chain reads the archive once, not twice.
+        if algorithms == [HashAlgorithm::Sha256] {
+            let abs = crate::grants::normalize(&self.paths.cwd().join(&path));
+            if let Some(known) = KnownDigest::lookup(&self.written, &abs, &meta) {
+                return Ok(vec![known.to_owned()]);
+            }
+        }
         let digests =
             blocking(move || kiln_artifacts::hash_reader(file, &algorithms).map_err(io_err))
                 .await?;

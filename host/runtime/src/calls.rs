@@ -228,7 +228,8 @@ impl Runtime {
 
     /// Runs the component's `post-process` on `input` for one step. The files of the
     /// artifact it returns must be readable by the step (its input, or what it wrote);
-    /// the host measures each one's size and sha256 itself.
+    /// the host measures each one's size itself, and gives its sha256 where it took it
+    /// on the way in (it reads no file only to hash it).
     #[tracing::instrument(skip_all, fields(build = %req.build.build_name, component = %component.name))]
     pub async fn post_process(
         &self,
@@ -267,6 +268,7 @@ impl Runtime {
                 metadata,
             },
             keep_input: result.keep_input,
+            digests: written,
         })
     }
 
@@ -401,8 +403,10 @@ fn escaped_result(mut r: WitPostProcessResult) -> WitPostProcessResult {
 
 type WitPostProcessResult = bindings::provisioner::kiln::plugin::types::PostProcessResult;
 
-/// Size and sha256 of an artifact file, read through the step's grant (read, else
-/// write): a component cannot name a file it could not reach itself.
+/// Size and, where the host took it, sha256 of an artifact file, opened through the
+/// step's grant (read, else write): a component cannot name a file it could not reach
+/// itself. A digest nobody took stays empty: whoever needs it asks `hash-file`, and the
+/// build's summary takes it at the end, each file read once.
 fn measure(
     paths: &GrantedPaths,
     path: &str,
@@ -418,18 +422,10 @@ fn measure(
     let abs = normalize(&paths.cwd().join(path));
     let known = artifact_files::KnownDigest::lookup(written, &abs, &meta);
     tracing::debug!(path = %abs.display(), known = known.is_some(), "measuring an artifact file");
-    let sha256 = match known {
-        Some(known) => known.to_owned(),
-        None => kiln_artifacts::hash_reader(file, &[kiln_artifacts::HashAlgorithm::Sha256])
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .next()
-            .unwrap_or_default(),
-    };
     Ok(ArtifactFile {
-        path: abs,
         size: meta.len(),
-        sha256,
+        sha256: known.unwrap_or_default().to_owned(),
+        path: abs,
     })
 }
 

@@ -31,6 +31,7 @@ use wasmtime::Engine;
 use kiln_core::artifact::hex;
 use kiln_core::{Artifact, BuildInfo, Communicator, Grant, Ui};
 
+pub use artifact_files::KnownDigest;
 use bindings::post_processor::PostProcessorPre;
 use bindings::provisioner::{Provisioner, ProvisionerPre};
 pub use cache::default_state_dir;
@@ -129,10 +130,14 @@ pub struct StepCheck {
 /// What a post-processor made of its input.
 #[derive(Debug, Clone)]
 pub struct PostProcessed {
-    /// The new artifact; each file's size and sha256 measured by the host.
+    /// The new artifact; each file's size measured by the host, and its sha256 where
+    /// the host took it (a file the step wrote through the host, or one whose digest
+    /// the request carried); empty where no step wrote the file through the host.
     pub artifact: Artifact,
     /// The component asks to keep its input artifact.
     pub keep_input: bool,
+    /// Every digest the host knows after the step, for the next step's request.
+    pub digests: Vec<KnownDigest>,
 }
 
 /// What one step's instance gets.
@@ -159,6 +164,9 @@ pub struct StepRequest {
     pub clock_epoch: u64,
     /// Modification times in archives the step writes are clamped to this.
     pub archive_epoch: u64,
+    /// Digests the host took of files earlier steps wrote (`PostProcessed::digests`):
+    /// each stands while its file is unchanged, so no file is read twice to hash it.
+    pub digests: Vec<KnownDigest>,
 }
 
 impl StepRequest {
@@ -178,6 +186,7 @@ impl StepRequest {
             cancel: CancellationToken::new(),
             clock_epoch: 0,
             archive_epoch: 0,
+            digests: Vec::new(),
         }
     }
 }

@@ -83,7 +83,7 @@ impl Runtime {
             ui: req.ui.clone(),
             paths: GrantedPaths::new(&req.grant, &req.cwd),
             archive_epoch: req.archive_epoch,
-            written: Vec::new(),
+            written: req.digests.clone(),
             network,
             meter: budget::CpuMeter::new(req.limits.cpu()),
             disk: budget::DiskBudget {

@@ -3,19 +3,15 @@
 //! the file builder's directory are checked where they happen: the decoder, the CLI
 //! and the end-to-end tests.)
 
+mod support;
+
 use std::path::Path;
+use support::shown;
 
 use kiln_template::{load, load_source, LoadOptions, VarArg};
 
 fn load_hcl(text: &str) -> Result<kiln_template::Loaded, String> {
     load_source("t.pkr.hcl", text, &LoadOptions::default()).map_err(|ds| shown(&ds))
-}
-
-fn shown(ds: &[kiln_core::Diagnostic]) -> String {
-    ds.iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn names(loaded: &kiln_template::Loaded) -> Vec<&str> {

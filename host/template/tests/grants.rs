@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::{places, shown};
+
 use std::path::{Path, PathBuf};
 
 use kiln_core::plan::BuildPlan;
@@ -51,31 +53,6 @@ impl Template {
             Err(errors) => errors,
         }
     }
-}
-
-fn shown(errors: &[Diagnostic]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `file:line:col: summary` of each diagnostic, the file by its name.
-fn places(errors: &[Diagnostic]) -> Vec<String> {
-    errors
-        .iter()
-        .map(|d| match &d.location {
-            Some(l) => format!(
-                "{}:{}:{}: {}",
-                l.file.file_name().unwrap().to_string_lossy(),
-                l.line,
-                l.col,
-                d.summary
-            ),
-            None => d.summary.clone(),
-        })
-        .collect()
 }
 
 fn hints(errors: &[Diagnostic]) -> Vec<Option<&str>> {

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::{places, shown};
+
 use std::path::Path;
 
 use kiln_core::plan::{BuildPlan, PostProcessorPlan};
@@ -23,25 +25,6 @@ fn errors(text: &str) -> Vec<Diagnostic> {
         Ok(_) => panic!("accepted:\n{text}"),
         Err(errors) => errors,
     }
-}
-
-fn shown(errors: &[Diagnostic]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `file:line:col: summary` of each diagnostic.
-fn places(errors: &[Diagnostic]) -> Vec<String> {
-    errors
-        .iter()
-        .map(|d| match &d.location {
-            Some(l) => format!("{}:{}:{}: {}", l.file.display(), l.line, l.col, d.summary),
-            None => d.summary.clone(),
-        })
-        .collect()
 }
 
 /// Each chain as the kinds (and names) of its post-processors.

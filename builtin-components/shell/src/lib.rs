@@ -50,6 +50,13 @@ const RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// they are, streamed by the host).
 const MAX_CONVERTED: u64 = 8 << 20;
 
+/// At most this many bytes of script and environment file travel inside the command that
+/// runs them (Linux takes one argument of up to 128 KiB: the remote shell's `-c` string).
+const EMBED_MAX: usize = 96 << 10;
+/// The signal a remote shell sends itself when it cannot write a script it was handed:
+/// a status no script's exit code can be mistaken for.
+const WRITE_FAILED: &str = "USR2";
+
 /// Where a script's text comes from.
 enum Script {
     Inline(String),
@@ -146,15 +153,16 @@ impl Provisioner for Shell {
         let remote_path = remote_path(&config, build_number);
         // With use_env_var_file the variables go to a file the command sources, and
         // {{.Vars}} is empty.
-        let (template_default, vars, env_file) = if config.use_env_var_file {
+        let (template_default, vars, env_file): (_, _, Option<String>) = if config.use_env_var_file {
             let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
             let file = format!("{}/varfile_{build_number}.sh", folder.trim_end_matches('/'));
-            let text = env_file_text(&config, build)?;
-            remote::upload_bytes(text.as_bytes(), &file, Some(0o600))
-                .map_err(|e| format!("error uploading the environment file: {}", e.message))?;
             (ENV_FILE_EXECUTE_COMMAND, String::new(), Some(file))
         } else {
             (DEFAULT_EXECUTE_COMMAND, flatten_vars(&config, build)?, None)
+        };
+        let env_text = match env_file {
+            Some(_) => Some(env_file_text(&config, build)?),
+            None => None,
         };
         let template = config
             .execute_command
@@ -168,31 +176,62 @@ impl Provisioner for Shell {
         );
         let valid = config.valid_exit_codes.clone().unwrap_or_else(|| vec![0]);
 
+        // The environment file travels inside each script's command when it is small
+        // enough (and is removed with the script); otherwise it is uploaded once here.
+        let env_write = match (&env_file, &env_text) {
+            (Some(file), Some(text)) => match write_lines(text, file, 0o600) {
+                Some(lines) => Some(lines),
+                None => {
+                    remote::upload_bytes(text.as_bytes(), file, Some(0o600)).map_err(|e| {
+                        format!("error uploading the environment file: {}", e.message)
+                    })?;
+                    None
+                }
+            },
+            _ => None,
+        };
+        let env_uploaded = env_file.is_some() && env_write.is_none();
+
         for script in &scripts {
-            match script {
+            let text = match script {
                 Script::Inline(text) => {
                     ui::say("Provisioning with shell script: <inline>");
-                    remote::upload_bytes(text.as_bytes(), &remote_path, Some(0o755))
-                        .map_err(|e| format!("error uploading inline script: {}", e.message))?;
+                    Some(text.clone())
                 }
                 Script::HostFile(path) => {
                     ui::say(&format!("Provisioning with shell script: {path}"));
-                    // A text script's CRLF line endings become LF, as in Packer; the
-                    // bytes then pass through here, otherwise the host streams the file.
-                    let converted = (!config.binary)
-                        .then(|| host::read(path, MAX_CONVERTED).ok())
-                        .flatten()
-                        .filter(|bytes| bytes.windows(2).any(|w| w == b"\r\n"))
-                        .map(|bytes| String::from_utf8_lossy(&bytes).replace("\r\n", "\n"));
-                    match converted {
-                        Some(text) => {
-                            remote::upload_bytes(text.as_bytes(), &remote_path, Some(0o755))
-                        }
-                        None => remote::upload_file(path, &remote_path, Some(0o755)),
-                    }
-                    .map_err(|e| format!("error uploading script {path:?}: {}", e.message))?;
+                    host_script_text(path, config.binary)
                 }
+            };
+            let room = EMBED_MAX.saturating_sub(env_write.as_ref().map_or(0, String::len));
+            // A script small enough goes to the machine inside the command that runs it:
+            // one SSH session per script. Larger or non-text ones are uploaded first.
+            let script_write = text
+                .as_deref()
+                .filter(|t| t.len() <= room)
+                .and_then(|t| write_lines(t, &remote_path, 0o755));
+            if script_write.is_none() {
+                let sent = match (script, &text) {
+                    (_, Some(text)) => {
+                        remote::upload_bytes(text.as_bytes(), &remote_path, Some(0o755))
+                    }
+                    (Script::HostFile(path), None) => {
+                        remote::upload_file(path, &remote_path, Some(0o755))
+                    }
+                    (Script::Inline(_), None) => unreachable!("inline scripts have text"),
+                };
+                sent.map_err(|e| match script {
+                    Script::Inline(_) => format!("error uploading inline script: {}", e.message),
+                    Script::HostFile(path) => {
+                        format!("error uploading script {path:?}: {}", e.message)
+                    }
+                })?;
             }
+            let writes = format!(
+                "{}{}",
+                env_write.as_deref().unwrap_or(""),
+                script_write.as_deref().unwrap_or("")
+            );
             // The temporary script is removed by the same remote shell that ran it (on its
             // own lines, so a trailing comment in execute_command cannot swallow it): one
             // session fewer per script than a separate `rm`, with the exit status kept.
@@ -200,11 +239,15 @@ impl Provisioner for Shell {
             // trap removes the script then too, so that no inline command (which may hold
             // a secret) stays on the machine.
             let full = if config.skip_clean {
-                command.clone()
+                format!("{writes}{command}")
             } else {
+                let remove = match (&env_file, env_write.is_some()) {
+                    (Some(file), true) => format!("\"$__kiln_script\" {}", quote(file)),
+                    _ => "\"$__kiln_script\"".to_owned(),
+                };
                 format!(
-                    "__kiln_script={}\ntrap 'rm -f \"$__kiln_script\"; exit 143' HUP INT TERM\n\
-                     {command}\n__kiln_status=$?\nrm -f \"$__kiln_script\"\nexit $__kiln_status",
+                    "__kiln_script={}\ntrap 'rm -f {remove}; exit 143' HUP INT TERM\n\
+                     {writes}{command}\n__kiln_status=$?\nrm -f {remove}\nexit $__kiln_status",
                     quote(&remote_path)
                 )
             };
@@ -219,6 +262,12 @@ impl Provisioner for Shell {
                         "script exited with non-zero exit status: {code}. Allowed exit codes are: {valid:?}"
                     ))
                 }
+                ExitStatus::Killed(sig) if sig == WRITE_FAILED && script_write.is_some() => {
+                    return Err(format!(
+                        "error uploading script to {remote_path:?}: the machine could not \
+                         write it (its message is above)"
+                    ))
+                }
                 ExitStatus::Killed(sig) => {
                     return Err(format!("script was killed by signal {sig}"))
                 }
@@ -229,7 +278,7 @@ impl Provisioner for Shell {
                 }
             }
         }
-        if let (Some(file), false) = (&env_file, config.skip_clean) {
+        if let (Some(file), true, false) = (&env_file, env_uploaded, config.skip_clean) {
             let _ = remote::run(&format!("rm -f {}", quote(file)));
         }
         if let Some(pause) = config.pause_after.filter(|p| !p.is_zero()) {
@@ -357,6 +406,41 @@ fn render_execute_command(template: &str, vars: &str, path: &str, env_file: &str
     }
     out.push_str(rest);
     out
+}
+
+/// The text of a host script, its CRLF line endings made LF unless `binary`; `None` when
+/// it is not UTF-8 or too large to pass through the step (the host streams it instead).
+fn host_script_text(path: &str, binary: bool) -> Option<String> {
+    let limit = if binary { EMBED_MAX as u64 } else { MAX_CONVERTED };
+    let bytes = host::read(path, limit).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    Some(if !binary && text.contains("\r\n") {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    })
+}
+
+/// Shell lines that write `text` to `path` with `mode` before the command runs, as a
+/// here-document; `None` when the text cannot pass that way exactly (too large, a NUL,
+/// or no final newline, which a here-document would add). A failed write prints the
+/// shell's message and ends the session with `WRITE_FAILED`.
+fn write_lines(text: &str, path: &str, mode: u32) -> Option<String> {
+    if text.len() > EMBED_MAX || text.contains('\0') || !(text.is_empty() || text.ends_with('\n'))
+    {
+        return None;
+    }
+    let mut marker = "KILN_EOF".to_owned();
+    let mut n = 0;
+    while text.lines().any(|line| line == marker) {
+        n += 1;
+        marker = format!("KILN_EOF_{n}");
+    }
+    let path = quote(path);
+    Some(format!(
+        "(umask 077 && cat > {path} <<'{marker}'\n{text}{marker}\n) && chmod {mode:o} {path} \
+         || {{ printf 'kiln: cannot write %s\\n' {path} >&2; kill -{WRITE_FAILED} $$; }}\n"
+    ))
 }
 
 fn quote(s: &str) -> String {

@@ -194,3 +194,79 @@ fn shell_takes_packers_other_options() {
     let (stdout, _) = text(&out);
     assert!(!stdout.contains("crlf-ran\n"), "{stdout}");
 }
+
+/// A script reaches the machine byte for byte however it travels: inside the command
+/// that runs it (a small text script, even one holding the here-document's own end
+/// marker), or uploaded first (no final newline, or too large to pass in a command).
+/// The environment file goes and is removed with each script; a script the machine
+/// cannot write fails the step with the shell's reason.
+#[test]
+fn shell_scripts_arrive_exactly_however_they_travel() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let remote = tempfile::tempdir().unwrap();
+    let r = remote.path().display().to_string();
+    let marker = "#!/bin/sh\ncat > \"$OUT/marker\" <<'KILN_EOF'\n\tKILN_EOF inside\nKILN_EOF\necho \"from=$FROM\" >> \"$OUT/marker\"\n";
+    let unterminated = "#!/bin/sh\necho \"ünïcode\t$FROM\" > \"$OUT/unterminated\"";
+    let large = format!(
+        "#!/bin/sh\n{}echo large >> \"$OUT/large\"\n",
+        "# padding that makes the script too large to travel in a command\n".repeat(2000)
+    );
+    write(d, "marker.sh", marker);
+    write(d, "unterminated.sh", unterminated);
+    write(d, "large.sh", &large);
+    let provisioners = format!(
+        "  provisioner \"shell\" {{\n    scripts = [\"marker.sh\", \"unterminated.sh\", \"large.sh\"]\n\
+         \x20   environment_vars = [\"OUT={r}\", \"FROM=env-file\"]\n    use_env_var_file = true\n\
+         \x20   remote_folder = \"{r}\"\n  }}\n\
+         \x20 provisioner \"shell\" {{\n    inline = [\"echo kept > {r}/kept-ran\"]\n\
+         \x20   remote_path = \"{r}/kept.sh\"\n    skip_clean = true\n  }}\n"
+    );
+    write_web_build(&sshd, d, &provisioners);
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let read = |name: &str| std::fs::read_to_string(remote.path().join(name)).unwrap();
+    assert_eq!(read("marker"), "\tKILN_EOF inside\nfrom=env-file\n");
+    assert_eq!(read("unterminated"), "ünïcode\tenv-file\n");
+    assert_eq!(read("large"), "large\n");
+    // skip_clean keeps the script as it was written, mode 0755.
+    let kept = remote.path().join("kept.sh");
+    assert_eq!(
+        std::fs::read_to_string(&kept).unwrap(),
+        format!("#!/bin/sh -e\necho kept > {r}/kept-ran\n")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    // Nothing else stays: the scripts and the environment file were removed.
+    let mut left: Vec<String> = std::fs::read_dir(remote.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["kept-ran", "kept.sh", "large", "marker", "unterminated"]
+    );
+
+    // A folder the machine cannot write into: the step fails, saying why.
+    let bad = format!(
+        "  provisioner \"shell\" {{\n    inline = [\"echo never > {r}/never\"]\n\
+         \x20   remote_folder = \"{r}/missing-folder\"\n  }}\n"
+    );
+    write_web_build(&sshd, d, &bad);
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("error uploading script") && all.contains("missing-folder"),
+        "{all}"
+    );
+    assert!(!remote.path().join("never").exists());
+}

@@ -2,7 +2,8 @@
 # Benchmarks the qemu builder against Packer (Debian's `packer`, whose qemu builder is
 # built in): one JSON template, run unchanged by both, boots the test VM image
 # (tests/vm/build-image.sh) under TCG, provisions it with a shell and a file
-# provisioner, powers it off and compacts the qcow2. Prints the median wall times.
+# provisioner, powers it off and compacts the qcow2, with no boot wait in either.
+# Prints the median wall times.
 # Usage: tests/bench/qemu.sh [runs]   (needs packer, qemu-system-x86, qemu-utils)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -16,8 +17,8 @@ img="$work/image"
 sh tests/vm/build-image.sh "$img"
 sum=$(sha256sum "$img/disk.qcow2" | cut -d' ' -f1)
 echo "listen = 8080" > "$work/app.conf"
-# boot_wait is left at Packer's default (10s) in both: Kiln spends it only before a
-# boot_command, and this template has none.
+# boot_wait = "-1s" (no wait) in both: Packer otherwise sleeps its default 10 s before
+# connecting even with no boot_command, and the comparison is of the work alone.
 cat > "$work/vm.json" <<JSON
 {
   "builders": [{
@@ -32,6 +33,7 @@ cat > "$work/vm.json" <<JSON
     "accelerator": "tcg",
     "headless": true,
     "memory": 512,
+    "boot_wait": "-1s",
     "qemuargs": [["-kernel", "$img/vmlinuz"], ["-initrd", "$img/initrd.img"], ["-append", "console=ttyS0 quiet"]],
     "ssh_username": "root",
     "ssh_private_key_file": "$img/id_ed25519",
@@ -56,4 +58,4 @@ rm -f "$work/raw"
 
 printf '\n%-52s %10s %10s\n' "qemu build, TCG (median of $runs runs)" "kiln" "packer"
 printf '%-52s %10.1f %10.1f\n' "wall time, s" "$k" "$p"
-printf '\nratio kiln/packer %.2f (target <= 0.80)\n' "$(echo "$k / $p" | bc -l)"
+printf '\nratio kiln/packer %.2f (target <= 0.70)\n' "$(echo "$k / $p" | bc -l)"

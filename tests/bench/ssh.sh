@@ -1,6 +1,7 @@
 #!/bin/sh
 # Benchmarks Kiln against Packer (Debian's `packer`) and OpenSSH on the same sshd:
-#   (a) per-provisioner overhead: 10 inline shell provisioners vs none
+#   (a) per-provisioner overhead: 10 inline shell provisioners vs none, beside the floor:
+#       one command in a new session on an open connection (`ssh -S`)
 #   (b) a 256 MiB upload through the file provisioner vs `scp -O`
 #   (c) `kiln validate`: wall time and peak memory
 #   (d) 2,000 files of 4 KiB in 20 directories uploaded, then downloaded, by the file
@@ -79,6 +80,10 @@ k_tdown=$(median "$kiln" build "$tree_down/t.pkr.hcl")
 p_tup=$(median packer build "$tree_up/t.pkr.hcl")
 p_tdown=$(median packer build "$tree_down/t.pkr.hcl")
 ssh_t=$(median $ssh_cmd true)
+# The floor of a step: one command in a new session on a connection already open.
+$ssh_cmd -S "$work/ctl" -M -N -f
+mux_t=$(median $ssh_cmd -S "$work/ctl" true)
+$ssh_cmd -S "$work/ctl" -O exit 2>/dev/null
 tar_up=$(median sh -c "tar cf - -C '$work/tree' . | $ssh_cmd 'rm -rf /tmp/kiln-bench-tar; mkdir -p /tmp/kiln-bench-tar && tar xf - -C /tmp/kiln-bench-tar'")
 tar_down=$(median sh -c "rm -rf '$work/tdown'; mkdir -p '$work/tdown'; $ssh_cmd 'tar cf - -C /tmp/kiln-bench-tree .' | tar xf - -C '$work/tdown'")
 /usr/bin/time -f "%e %M" -o "$work/validate" "$kiln" validate "$ten/t.pkr.hcl" >/dev/null
@@ -91,9 +96,9 @@ mibs() { echo "256 / ($2 - $1)" | bc -l; }
 k_per=$(per "$k_empty" "$k_ten"); p_per=$(per "$p_empty" "$p_ten")
 k_mibs=$(mibs "$k_empty" "$k_up"); p_mibs=$(mibs "$p_empty" "$p_up"); scp_mibs=$(echo "256 / $scp_t" | bc -l)
 
-printf '\n%-46s %12s %12s %12s\n' "benchmark (median of $runs runs)" "kiln" "packer" "scp -O"
-printf '%-46s %12.1f %12.1f %12s\n' "(a) per shell provisioner overhead, ms" "$k_per" "$p_per" "-"
-printf '%-46s %12.0f %12.0f %12.0f\n' "(b) 256 MiB upload, MiB/s (net of connect)" "$k_mibs" "$p_mibs" "$scp_mibs"
+printf '\n%-46s %12s %12s %12s\n' "benchmark (median of $runs runs)" "kiln" "packer" "openssh"
+printf '%-46s %12.1f %12.1f %12.1f\n' "(a) per shell step, ms (ssh -S: one command)" "$k_per" "$p_per" "$(echo "$mux_t * 1000" | bc -l)"
+printf '%-46s %12.0f %12.0f %12.0f\n' "(b) 256 MiB upload, MiB/s (scp -O)" "$k_mibs" "$p_mibs" "$scp_mibs"
 printf '%-46s %12.0f %12.0f %12.0f\n' "(d) 2,000 small files up, files/s (tar | ssh)" "$(fps "$k_empty" "$k_tup")" "$(fps "$p_empty" "$p_tup")" "$(fps "$ssh_t" "$tar_up")"
 printf '%-46s %12.0f %12.0f %12.0f\n' "(d) 2,000 small files down, files/s (ssh tar)" "$(fps "$k_empty" "$k_tdown")" "$(fps "$p_empty" "$p_tdown")" "$(fps "$ssh_t" "$tar_down")"
 printf '%-46s %12.1f %12s %12s\n' "(c) kiln validate wall time, ms" "$(echo "$v_wall * 1000" | bc -l)" "-" "-"

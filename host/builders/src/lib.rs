@@ -17,7 +17,7 @@ use kiln_core::config::FieldError;
 use kiln_core::Builder;
 
 /// The source types Kiln ships.
-pub const SOURCE_TYPES: &[&str] = &["container", "null", "file", "qemu"];
+pub const SOURCE_TYPES: &[&str] = &["container", "docker", "null", "file", "qemu"];
 
 /// Creates the builder for `source_type` from its configuration. Relative paths in the
 /// configuration resolve against `cwd`; `source_name` names default outputs.
@@ -29,6 +29,11 @@ pub fn new_builder(
 ) -> Result<Box<dyn Builder>, FieldError> {
     match source_type {
         "container" => Ok(Box::new(container::ContainerBuilder::new(
+            config,
+            cwd,
+            source_name,
+        )?)),
+        "docker" => Ok(Box::new(container::ContainerBuilder::from_docker(
             config,
             cwd,
             source_name,

@@ -861,3 +861,176 @@ fn export_onto_a_full_disk_fails_at_once_leaving_nothing() {
     assert!(stdout.contains("LEFT:[]"), "{stdout}");
     work.assert_nothing_left(&mounts_before);
 }
+
+/// Packer's `source "docker"` (HCL2 and JSON's `"type": "docker"`) runs on the same
+/// daemonless runtime: its image from a registry, its `changes` (with ONBUILD and
+/// MAINTAINER), a default-shaped `run_command` whose `-e` reaches the commands, and
+/// Packer's artifact: the image id (its config's digest), or "Container" for an export.
+#[test]
+fn packers_docker_source_runs_without_a_daemon() {
+    let registry = Registry::start();
+    let work = Work::new();
+    let w = work.path();
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let base_ref = format!("{}/kiln/base:1", registry.address);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", w.join("base.tar").display()),
+        &format!("docker://{base_ref}"),
+    ]);
+    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+
+    write(
+        w,
+        "docker.pkr.hcl",
+        &format!(
+            r#"source "docker" "web" {{
+  image            = "{base_ref}"
+  commit           = true
+  platform         = "linux/amd64"
+  privileged       = true
+  fix_upload_owner = true
+  container_dir    = "/packer-files"
+  author           = "Builder <b@example.org>"
+  message          = "built by a Packer template"
+  run_command      = ["-d", "-i", "-t", "-e", "FROM_RUN=yes", "--entrypoint=/bin/sh", "--", "{{{{.Image}}}}"]
+  changes = [
+    "ENV APP=web",
+    "ONBUILD RUN echo child",
+    "MAINTAINER Maintainer <m@example.org>",
+  ]
+}}
+
+build {{
+  sources = ["source.docker.web"]
+  provisioner "shell" {{
+    inline = ["echo \"run=$FROM_RUN\" > /etc/built"]
+  }}
+}}
+"#
+        ),
+    );
+    let mounts_before = mounts();
+    let out = work.kiln(&["build", "docker.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    work.assert_nothing_left(&mounts_before);
+    let archive = w.join("output-web/image.tar");
+    let (_, manifest, config, layout) = open_archive(&archive);
+    let image_id = manifest["config"]["digest"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!("Imported Docker image: {image_id}")),
+        "the artifact is not the image id {image_id}:\n{stdout}"
+    );
+    let cc = &config["config"];
+    assert_eq!(cc["OnBuild"], serde_json::json!(["RUN echo child"]), "{cc}");
+    assert!(
+        cc["Env"].as_array().unwrap().iter().any(|e| e == "APP=web"),
+        "{cc}"
+    );
+    assert_eq!(config["author"], "Maintainer <m@example.org>");
+    assert_eq!(
+        config["history"].as_array().unwrap().last().unwrap()["comment"],
+        "built by a Packer template"
+    );
+    let layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = layout
+        .path()
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    let built = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(&blob)
+        .arg("etc/built")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&built.stdout), "run=yes\n");
+
+    // Legacy JSON, `"type": "docker"`, exported.
+    write(
+        w,
+        "export.json",
+        &format!(
+            r#"{{"builders": [{{"type": "docker", "image": "{base_ref}", "export_path": "out/fs.tar"}}],
+ "provisioners": [{{"type": "shell", "inline": ["touch /exported"]}}]}}"#
+        ),
+    );
+    let out = work.kiln(&["build", "export.json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Exported Docker file: "), "{stdout}");
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(w.join("out/fs.tar"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "exported"),
+        "the export lacks the provisioned file"
+    );
+}
+
+/// Packer's docker options that cannot apply here, and Packer's own mistakes, are
+/// refused at the source block with what to do; nothing runs.
+#[test]
+fn docker_options_that_cannot_apply_are_refused_at_the_block() {
+    let work = Work::new();
+    let w = work.path();
+    for (body, needle) in [
+        ("  image = \"a\"\n", "No instructions given for handling the artifact"),
+        (
+            "  image = \"a\"\n  commit = true\n  discard = true\n",
+            "Cannot specify more than one of commit, discard, and export_path",
+        ),
+        ("  commit = true\n", "missing 'image' attribute"),
+        (
+            "  image = \"a\"\n  commit = true\n  volumes = { \"/h\" = \"/c\" }\n",
+            "volumes",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  ecr_login = true\n",
+            "ECR login requires login server",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  run_command = [\"-v\", \"/:/host\", \"{{.Image}}\"]\n",
+            "\"-v\" cannot apply without a Docker daemon",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  platform = \"linux/arm64\"\n",
+            "only linux/amd64",
+        ),
+        (
+            "  image = \"a\"\n  discard = true\n  changes = [\"ENV A=1\"]\n",
+            "changes need commit = true",
+        ),
+    ] {
+        write(
+            w,
+            "bad.pkr.hcl",
+            &format!(
+                "source \"docker\" \"x\" {{\n{body}}}\nbuild {{\n  sources = [\"source.docker.x\"]\n}}\n"
+            ),
+        );
+        let out = work.kiln(&["validate", "bad.pkr.hcl"]);
+        let all = format!("{}{}", text(&out).0, text(&out).1);
+        assert_eq!(out.status.code(), Some(1), "{body}: {all}");
+        assert!(all.contains(needle), "{body}: expected {needle:?} in\n{all}");
+        assert!(all.contains("bad.pkr.hcl:"), "no location: {all}");
+    }
+}

@@ -13,6 +13,8 @@ const INSTRUCTIONS: &[&str] = &[
     "ENV",
     "EXPOSE",
     "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
     "STOPSIGNAL",
     "USER",
     "VOLUME",
@@ -27,6 +29,10 @@ pub enum Change {
     Env(Vec<(String, String)>),
     Expose(Vec<String>),
     Label(Vec<(String, String)>),
+    /// The image's author (deprecated in Dockerfiles, still taken by Packer's docs).
+    Maintainer(String),
+    /// An instruction kept for builds that start from this image.
+    OnBuild(String),
     StopSignal(String),
     User(String),
     Volume(Vec<String>),
@@ -146,7 +152,23 @@ pub fn parse(line: &str) -> Result<Change, ChangeError> {
             need_args()?;
             Change::StopSignal(rest.to_owned())
         }
-        "ONBUILD" | "RUN" | "COPY" | "ADD" | "FROM" | "ARG" | "HEALTHCHECK" | "SHELL" => {
+        "MAINTAINER" => {
+            need_args()?;
+            Change::Maintainer(rest.to_owned())
+        }
+        "ONBUILD" => {
+            need_args()?;
+            let (inner, _) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let inner = inner.to_ascii_uppercase();
+            // As Docker: a trigger cannot chain another, nor set the base or maintainer.
+            if matches!(inner.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                return Err(ChangeError::NotApplicable {
+                    instruction: format!("ONBUILD {inner}"),
+                });
+            }
+            Change::OnBuild(rest.to_owned())
+        }
+        "RUN" | "COPY" | "ADD" | "FROM" | "ARG" | "HEALTHCHECK" | "SHELL" => {
             return Err(ChangeError::NotApplicable { instruction: upper })
         }
         _ => {
@@ -185,6 +207,18 @@ pub fn apply(change: &Change, config: &mut ContainerConfig) {
             map.extend(labels);
         }
         Change::StopSignal(s) => config.stop_signal = Some(s),
+        // The image's author is not part of this configuration: the commit sets it.
+        Change::Maintainer(_) => {}
+        Change::OnBuild(trigger) => {
+            let list = config
+                .extra
+                .entry("OnBuild".into())
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            match list {
+                serde_json::Value::Array(items) => items.push(trigger.into()),
+                other => *other = serde_json::Value::Array(vec![trigger.into()]),
+            }
+        }
         Change::User(u) => config.user = Some(u),
         Change::Volume(vols) => {
             let map = config.volumes.get_or_insert_with(BTreeMap::new);
@@ -349,5 +383,22 @@ mod tests {
         apply(&parse("ENV A=1").unwrap(), &mut c);
         assert_eq!(c.cmd, None);
         assert_eq!(c.env, Some(vec!["PATH=/bin".into(), "A=1".into()]));
+    }
+
+    #[test]
+    fn onbuild_triggers_are_kept_in_order_and_maintainer_is_read() {
+        let mut c = ContainerConfig::default();
+        apply(&parse("ONBUILD RUN make").unwrap(), &mut c);
+        apply(&parse("onbuild COPY . /src").unwrap(), &mut c);
+        assert_eq!(
+            c.extra.get("OnBuild"),
+            Some(&serde_json::json!(["RUN make", "COPY . /src"]))
+        );
+        assert_eq!(
+            parse("MAINTAINER Ada <ada@example.org>").unwrap(),
+            Change::Maintainer("Ada <ada@example.org>".into())
+        );
+        let e = parse("ONBUILD ONBUILD RUN x").unwrap_err().to_string();
+        assert!(e.contains("ONBUILD ONBUILD cannot be applied"), "{e}");
     }
 }

@@ -85,6 +85,16 @@ pub struct ContainerBuilder {
     pub(super) env: BTreeMap<String, String>,
     pub(super) host_network: bool,
     pub(super) hostname: String,
+    pub(super) flavour: Flavour,
+}
+
+/// Which template type configured the builder: the artifact speaks its language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// `source "container"`: Kiln's own names.
+    Kiln,
+    /// `source "docker"`: Packer's docker builder's artifact ids and texts.
+    Docker,
 }
 
 impl ContainerBuilder {
@@ -216,6 +226,7 @@ impl ContainerBuilder {
             env: c.env,
             host_network,
             hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
+            flavour: Flavour::Kiln,
         })
     }
 }

@@ -27,6 +27,7 @@ use kiln_registry::BlobStore;
 
 use base::Base;
 mod config;
+mod docker;
 
 pub use self::config::*;
 pub use self::error::ContainerError;
@@ -34,6 +35,11 @@ pub use self::error::ContainerError;
 /// The `PATH` a command gets when the image does not set one (the one container engines
 /// use).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Packer's docker builder's artifact ids: an exported or discarded container, and a
+/// committed image (Packer names it after the docker-import post-processor).
+const DOCKER_BUILDER_ID: &str = "packer.docker";
+const DOCKER_IMPORT_ID: &str = "packer.post-processor.docker-import";
 
 /// Mount points the container needs; created for the run when the base lacks them and
 /// left out of the committed layer.
@@ -251,12 +257,22 @@ impl<'a> Step<State<'a>> for Export {
             size,
             sha256,
         };
-        state.artifact = Some(Artifact {
-            builder_id: "kiln.container".into(),
-            id: file.path.display().to_string(),
-            description: format!("Exported root filesystem: {}", file.path.display()),
-            files: vec![file],
-            metadata: Default::default(),
+        let shown = file.path.display().to_string();
+        state.artifact = Some(match state.builder.flavour {
+            Flavour::Kiln => Artifact {
+                builder_id: "kiln.container".into(),
+                id: shown.clone(),
+                description: format!("Exported root filesystem: {shown}"),
+                files: vec![file],
+                metadata: Default::default(),
+            },
+            Flavour::Docker => Artifact {
+                builder_id: DOCKER_BUILDER_ID.into(),
+                id: "Container".into(),
+                description: format!("Exported Docker file: {shown}"),
+                files: vec![file],
+                metadata: Default::default(),
+            },
         });
         Ok(())
     }
@@ -335,6 +351,9 @@ impl<'a> Step<State<'a>> for Commit {
             });
             let mut cc = config.config.take().unwrap_or_default();
             for change in &changes {
+                if let changes::Change::Maintainer(m) = change {
+                    config.author = Some(m.clone());
+                }
                 changes::apply(change, &mut cc);
             }
             config.config = Some(cc);
@@ -395,12 +414,26 @@ impl<'a> Step<State<'a>> for Commit {
         } else {
             vec![]
         };
-        state.artifact = Some(Artifact {
-            builder_id: "kiln.container".into(),
-            id: digest.clone(),
-            description: format!("Imported Docker image: {digest} in {}", path.display()),
-            files,
-            metadata,
+        state.artifact = Some(match state.builder.flavour {
+            Flavour::Kiln => Artifact {
+                builder_id: "kiln.container".into(),
+                id: digest.clone(),
+                description: format!("Imported Docker image: {digest} in {}", path.display()),
+                files,
+                metadata,
+            },
+            // Packer's artifact of a commit is the image by its id: its config's digest.
+            Flavour::Docker => {
+                let id = image.manifest.config.digest.to_string();
+                metadata.insert("image_id".into(), id.clone());
+                Artifact {
+                    builder_id: DOCKER_IMPORT_ID.into(),
+                    description: format!("Imported Docker image: {id} in {}", path.display()),
+                    id,
+                    files,
+                    metadata,
+                }
+            }
         });
         Ok(())
     }
@@ -464,12 +497,21 @@ impl Builder for ContainerBuilder {
             artifact: None,
         };
         cx.run_steps(&steps, &mut state).await?;
-        Ok(state.artifact.take().unwrap_or_else(|| Artifact {
-            builder_id: "kiln.container".into(),
-            id: "discarded".into(),
-            files: vec![],
-            metadata: Default::default(),
-            description: "The container was discarded".into(),
+        Ok(state.artifact.take().unwrap_or_else(|| match self.flavour {
+            Flavour::Kiln => Artifact {
+                builder_id: "kiln.container".into(),
+                id: "discarded".into(),
+                files: vec![],
+                metadata: Default::default(),
+                description: "The container was discarded".into(),
+            },
+            Flavour::Docker => Artifact {
+                builder_id: DOCKER_BUILDER_ID.into(),
+                id: "Container".into(),
+                files: vec![],
+                metadata: Default::default(),
+                description: "Exported Docker file: ".into(),
+            },
         }))
     }
 }

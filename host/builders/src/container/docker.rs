@@ -1,0 +1,434 @@
+//! `source "docker"`: Packer's docker builder, option for option, on the container
+//! builder's daemonless runtime. The options are read here and turned into a
+//! [`ContainerBuilder`]; what runs is the same.
+//!
+//! What a Docker daemon does that this runtime does not (yet) is refused by name, with
+//! what to write instead, rather than silently ignored.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kiln_core::config::{decode, FieldError};
+use kiln_registry::RegistryAuth;
+use serde::Deserialize;
+
+use super::base::BaseSource;
+use super::{changes, ContainerBuilder, Flavour, Output};
+
+/// The block a template writes, with Packer's names (and Kiln's `env`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DockerConfig {
+    image: Option<String>,
+    build: Option<serde_json::Value>,
+    pull: Option<bool>,
+    commit: bool,
+    discard: bool,
+    export_path: Option<String>,
+    changes: Vec<String>,
+    author: Option<String>,
+    message: Option<String>,
+    platform: Option<String>,
+    run_command: Option<Vec<String>>,
+    volumes: BTreeMap<String, String>,
+    container_dir: Option<String>,
+    privileged: bool,
+    cap_add: Vec<String>,
+    cap_drop: Vec<String>,
+    device: Vec<String>,
+    tmpfs: Vec<String>,
+    runtime: Option<String>,
+    exec_user: Option<String>,
+    fix_upload_owner: Option<bool>,
+    windows_container: bool,
+    docker_path: Option<String>,
+    pty: bool,
+    login: bool,
+    login_server: Option<String>,
+    login_username: Option<String>,
+    login_password: Option<String>,
+    ecr_login: bool,
+    aws_access_key: Option<String>,
+    aws_secret_key: Option<String>,
+    aws_token: Option<String>,
+    aws_profile: Option<String>,
+    aws_force_use_public_ecr: bool,
+    communicator: Option<String>,
+    /// Kiln's: variables every command in the container gets.
+    env: BTreeMap<String, String>,
+}
+
+/// What a `run_command` can say to a runtime without a daemon.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RunCommand {
+    env: BTreeMap<String, String>,
+    hostname: Option<String>,
+    host_network: Option<bool>,
+}
+
+/// Reads a `run_command`: the flags that keep a container alive for `docker exec`
+/// (`-d`, `-i`, `-t`, `--entrypoint`, `--rm`, `--init`, `--name`) mean nothing here and
+/// are accepted; `-e`, `--hostname` and `--network` are honoured; the image must appear
+/// as `{{.Image}}`, last. Anything else is refused, naming the word.
+fn run_command(words: &[String]) -> Result<RunCommand, String> {
+    let mut out = RunCommand::default();
+    let mut image_seen = false;
+    let mut it = words.iter().map(String::as_str).peekable();
+    // A flag's value: `--flag=value`, or the next word.
+    fn value<'a>(
+        word: &'a str,
+        inline: Option<&'a str>,
+        it: &mut dyn Iterator<Item = &'a str>,
+    ) -> Result<&'a str, String> {
+        match inline {
+            Some(v) => Ok(v),
+            None => it.next().ok_or_else(|| format!("{word} needs a value")),
+        }
+    }
+    let mut after_dashes = false;
+    while let Some(word) = it.next() {
+        if image_seen {
+            return Err(format!(
+                "{word:?} after {{{{.Image}}}}: Kiln's container runs no command of its own \
+                 (each provisioner's command runs in it); end run_command with {{{{.Image}}}}"
+            ));
+        }
+        if word.replace(' ', "") == "{{.Image}}" {
+            image_seen = true;
+            continue;
+        }
+        if after_dashes || !word.starts_with('-') {
+            return Err(format!(
+                "{word:?}: the image is named by `image`; write {{{{.Image}}}} where it goes"
+            ));
+        }
+        if word == "--" {
+            after_dashes = true;
+            continue;
+        }
+        let (flag, inline) = match word.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (word, None),
+        };
+        match flag {
+            "--detach" | "--interactive" | "--tty" | "--rm" | "--init" => {}
+            f if f.len() > 1
+                && !f.starts_with("--")
+                && f[1..].chars().all(|c| matches!(c, 'd' | 'i' | 't')) => {}
+            "--entrypoint" | "--name" => {
+                value(flag, inline, &mut it)?;
+            }
+            "-e" | "--env" => {
+                let pair = value(flag, inline, &mut it)?;
+                let (k, v) = match pair.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    // `-e NAME` passes the variable on from the environment Kiln runs in.
+                    None => (pair.to_owned(), std::env::var(pair).unwrap_or_default()),
+                };
+                out.env.insert(k, v);
+            }
+            "-h" | "--hostname" => out.hostname = Some(value(flag, inline, &mut it)?.to_owned()),
+            "--network" | "--net" => {
+                out.host_network = Some(match value(flag, inline, &mut it)? {
+                    "host" => true,
+                    "none" => false,
+                    other => {
+                        return Err(format!(
+                            "--network {other:?}: the container has either no network (\"none\") \
+                             or the host's (\"host\")"
+                        ))
+                    }
+                })
+            }
+            _ => {
+                return Err(format!(
+                    "{word:?} cannot apply without a Docker daemon; run_command may hold -d, -i, \
+                     -t, --entrypoint, --rm, --init, --name, -e, --hostname, --network and \
+                     {{{{.Image}}}}"
+                ))
+            }
+        }
+    }
+    if !image_seen {
+        return Err("run_command must name the image as {{.Image}}".into());
+    }
+    Ok(out)
+}
+
+/// A refusal of an option this runtime does not provide.
+fn not_yet(field: &str, what: &str) -> FieldError {
+    FieldError::new(field, format!("{what} is not supported by Kiln's daemonless container runtime yet; remove {field} (provisioners run as root with every capability, on the image's filesystem alone)"))
+}
+
+/// Whether `platform` names the one platform this host runs.
+fn native_platform(platform: &str) -> bool {
+    matches!(
+        platform.to_ascii_lowercase().as_str(),
+        "linux/amd64" | "linux/x86_64" | "linux/amd64/v1" | "amd64"
+    )
+}
+
+impl ContainerBuilder {
+    /// Checks a `source "docker"` block and makes the container builder that runs it.
+    pub fn from_docker(
+        config: &serde_json::Map<String, serde_json::Value>,
+        cwd: &Path,
+        source_name: &str,
+    ) -> Result<Self, FieldError> {
+        let c: DockerConfig = decode(config)?;
+        // Options with no effect here, accepted as Packer accepts them: where the host's
+        // temporary directory is mounted (uploads are copied straight in), the docker
+        // executable, a pseudo-terminal for exec, AWS keys for a login that is refused
+        // below, and root's ownership of uploads (commands run as root).
+        let _ = (
+            &c.container_dir,
+            &c.docker_path,
+            c.pty,
+            &c.aws_access_key,
+            &c.aws_secret_key,
+            &c.aws_token,
+            &c.aws_profile,
+            c.aws_force_use_public_ecr,
+            c.fix_upload_owner,
+        );
+        if c.build.is_some() {
+            return Err(FieldError::new(
+                "build",
+                "a `build` block (docker build from a Dockerfile) is not supported yet; \
+                 build the base elsewhere and name it in `image`",
+            ));
+        }
+        let Some(image) = c.image else {
+            return Err(FieldError::block(
+                "missing 'image' attribute or 'build' section, either needs to be specified \
+                 for a build to run.",
+            ));
+        };
+        if c.windows_container {
+            return Err(FieldError::new(
+                "windows_container",
+                "Windows containers cannot run on this Linux host",
+            ));
+        }
+        if let Some(comm) = c.communicator.as_deref() {
+            if comm != "docker" && comm != "none" {
+                return Err(FieldError::new(
+                    "communicator",
+                    format!(
+                        "communicator {comm:?}: provisioners reach the container directly; \
+                         use \"docker\" (the default) or \"none\""
+                    ),
+                ));
+            }
+        }
+        if let Some(p) = c.platform.as_deref().filter(|p| !native_platform(p)) {
+            return Err(FieldError::new(
+                "platform",
+                format!("platform {p:?}: only linux/amd64 containers run on this host"),
+            ));
+        }
+        if c.ecr_login {
+            if c.login_server.is_none() {
+                return Err(FieldError::new(
+                    "ecr_login",
+                    "ECR login requires login server to be provided.",
+                ));
+            }
+            return Err(FieldError::new(
+                "ecr_login",
+                "logging in to Amazon ECR is not supported yet; give login_username and \
+                 login_password (from `aws ecr get-login-password`) with login = true",
+            ));
+        }
+        for (field, given, what) in [
+            (
+                "volumes",
+                !c.volumes.is_empty(),
+                "mounting host directories",
+            ),
+            ("tmpfs", !c.tmpfs.is_empty(), "mounting a tmpfs"),
+            ("device", !c.device.is_empty(), "passing host devices"),
+            ("cap_drop", !c.cap_drop.is_empty(), "dropping capabilities"),
+            ("runtime", c.runtime.is_some(), "choosing an OCI runtime"),
+        ] {
+            if given {
+                return Err(not_yet(field, what));
+            }
+        }
+        // Commands run as root with every capability: privileged and cap_add hold.
+        let _ = (c.privileged, &c.cap_add);
+        if let Some(user) = c.exec_user.as_deref() {
+            if !matches!(user, "root" | "0" | "0:0" | "root:root") {
+                return Err(not_yet("exec_user", "running commands as another user"));
+            }
+        }
+        let run = match &c.run_command {
+            Some(words) => run_command(words).map_err(|e| FieldError::new("run_command", e))?,
+            None => RunCommand::default(),
+        };
+
+        let outputs = [c.commit, c.discard, c.export_path.is_some()];
+        match outputs.iter().filter(|o| **o).count() {
+            0 => {
+                return Err(FieldError::block(
+                    "No instructions given for handling the artifact; expected commit, \
+                     discard, or export_path",
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(FieldError::block(
+                    "Cannot specify more than one of commit, discard, and export_path",
+                ))
+            }
+        }
+        let output = if c.commit {
+            Output::Commit {
+                path: cwd.join(format!("output-{source_name}/image.tar")),
+                tag: "latest".into(),
+                push: None,
+            }
+        } else if let Some(p) = c.export_path {
+            let path = cwd.join(&p);
+            if path.is_dir() {
+                return Err(FieldError::new(
+                    "export_path",
+                    "export_path must be a file, not a directory",
+                ));
+            }
+            Output::Export(path)
+        } else {
+            Output::Discard
+        };
+        if !matches!(output, Output::Commit { .. }) && !c.changes.is_empty() {
+            return Err(FieldError::new("changes", "changes need commit = true"));
+        }
+        let changes = c
+            .changes
+            .iter()
+            .map(|line| {
+                changes::parse(line)
+                    .map_err(|e| FieldError::new("changes", format!("{line:?}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+
+        let base = BaseSource::parse_image(&image, cwd, c.pull.unwrap_or(true))
+            .map_err(|e| FieldError::new("image", e.to_string()))?;
+        let auth = if c.login {
+            match (c.login_username, c.login_password) {
+                (Some(username), Some(password)) => login_applies(c.login_server.as_deref(), &base)
+                    .then_some(RegistryAuth { username, password }),
+                _ => {
+                    return Err(FieldError::new(
+                        "login",
+                        "login = true needs login_username and login_password",
+                    ))
+                }
+            }
+        } else {
+            None
+        };
+        let mut env = run.env;
+        env.extend(c.env);
+        Ok(ContainerBuilder {
+            base,
+            output,
+            changes,
+            auth,
+            author: c.author,
+            message: c.message,
+            env,
+            host_network: run.host_network.unwrap_or(false),
+            hostname: run.hostname.unwrap_or_else(|| source_name.to_owned()),
+            flavour: Flavour::Docker,
+        })
+    }
+}
+
+/// Whether credentials for `server` are the ones the base's registry takes (Docker logs
+/// in to that server; pulls from any other stay anonymous).
+fn login_applies(server: Option<&str>, base: &BaseSource) -> bool {
+    let (Some(server), BaseSource::Registry { reference, .. }) = (server, base) else {
+        return true;
+    };
+    let host = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let registry = reference.registry();
+    host == registry
+        || (matches!(
+            host,
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        ) && matches!(
+            registry,
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &[&str]) -> Vec<String> {
+        s.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn packers_default_run_command_and_the_flags_that_mean_something_are_read() {
+        let default = words(&["-d", "-i", "-t", "--entrypoint=/bin/sh", "--", "{{.Image}}"]);
+        assert_eq!(run_command(&default).unwrap(), RunCommand::default());
+        let r = run_command(&words(&[
+            "-dit",
+            "-e",
+            "A=1",
+            "--env=B=2",
+            "--hostname",
+            "web",
+            "--network=host",
+            "--name",
+            "x",
+            "{{ .Image }}",
+        ]))
+        .unwrap();
+        assert_eq!(r.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(r.env.get("B").map(String::as_str), Some("2"));
+        assert_eq!(r.hostname.as_deref(), Some("web"));
+        assert_eq!(r.host_network, Some(true));
+    }
+
+    #[test]
+    fn a_run_command_that_cannot_apply_is_refused_naming_the_word() {
+        for (cmd, needle) in [
+            (&["-d", "-v", "/a:/b", "{{.Image}}"][..], "\"-v\""),
+            (&["-d", "{{.Image}}", "sleep", "1"][..], "\"sleep\" after"),
+            (&["-d", "ubuntu"][..], "\"ubuntu\""),
+            (&["-d"][..], "must name the image"),
+            (&["--network=bridge", "{{.Image}}"][..], "bridge"),
+            (&["-e"][..], "-e needs a value"),
+        ] {
+            let e = run_command(&words(cmd)).unwrap_err();
+            assert!(e.contains(needle), "{cmd:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn login_applies_to_the_registry_it_names() {
+        let base = |r: &str| BaseSource::Registry {
+            reference: r.parse().unwrap(),
+            pull: true,
+        };
+        assert!(login_applies(None, &base("quay.io/a/b:1")));
+        assert!(login_applies(
+            Some("https://quay.io"),
+            &base("quay.io/a/b:1")
+        ));
+        assert!(!login_applies(Some("quay.io"), &base("ghcr.io/a/b:1")));
+        assert!(login_applies(
+            Some("https://index.docker.io/v1/"),
+            &base("ubuntu:22.04")
+        ));
+    }
+}

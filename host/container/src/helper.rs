@@ -283,11 +283,6 @@ fn loopback_up() -> io::Result<()> {
 // ---------------------------------------------------------------------------------------
 // exec
 
-/// Capabilities a command in the container keeps: the set container engines grant by
-/// default, without CAP_MKNOD (there is no device cgroup to stop a new device node from
-/// reaching the host's disks).
-const KEPT_CAPS: &[u32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31];
-
 fn exec_main(args: &[OsString]) -> u8 {
     let [pid, op, rest @ ..] = args else {
         return fail("exec", "usage: <pid> <operation> [arguments]");
@@ -303,7 +298,7 @@ fn exec_main(args: &[OsString]) -> u8 {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let result = match (op.to_string_lossy().as_ref(), rest.as_slice()) {
-        ("run", [dir, command]) => return run(dir, command),
+        ("run", [dir, command, caps]) => return run(dir, command, caps),
         ("put", [path, mode]) => put_file(Path::new(path), parse_mode(mode)),
         ("get", [path]) => get_file(Path::new(path)),
         ("put-tree", [path]) => put_tree(Path::new(path)),
@@ -349,7 +344,15 @@ fn enter(pid: i32) -> io::Result<()> {
 
 /// Runs `command` with the container's `/bin/sh` in `dir`, as a child in the
 /// container's PID namespace, and exits as it exited.
-fn run(dir: &str, command: &str) -> u8 {
+fn run(dir: &str, command: &str, caps: &str) -> u8 {
+    // Which capabilities stay: decided here, so that the child allocates nothing.
+    let mut kept = [false; 64];
+    for cap in caps.split(',').filter(|c| !c.is_empty()) {
+        match cap.parse::<usize>() {
+            Ok(n) if n < kept.len() => kept[n] = true,
+            _ => return fail("exec", format!("malformed capability {cap:?}")),
+        }
+    }
     if !Path::new("/bin/sh").exists() {
         eprintln!("the container has no /bin/sh to run commands with (is the base image scratch?)");
         return 127;
@@ -361,9 +364,9 @@ fn run(dir: &str, command: &str) -> u8 {
     // SAFETY: between fork and exec the closure only makes async-signal-safe syscalls
     // (prctl) and allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
-            for cap in 0..64u32 {
-                if !KEPT_CAPS.contains(&cap) {
+        cmd.pre_exec(move || {
+            for (cap, keep) in kept.iter().enumerate() {
+                if !keep {
                     // EINVAL past the kernel's last capability is expected.
                     libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
                 }

@@ -31,6 +31,32 @@ const EXEC_ARG: &str = "__kiln-container-exec";
 /// The program that holds the helpers: this very binary.
 const SELF_EXE: &str = "/proc/self/exe";
 
+/// Capabilities a command in the container keeps unless the template says otherwise:
+/// the set container engines grant by default, without CAP_MKNOD (there is no device
+/// cgroup to stop a new device node from reaching the host's disks).
+pub const DEFAULT_CAPS: &[u32] = &[0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 29, 31];
+
+/// Linux's capabilities by number, as Docker's `--cap-add` names them.
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+    "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+    "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+    "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+    "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+    "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+];
+
+/// The number of a capability named as Docker names it (`SYS_ADMIN`, `cap_sys_admin`).
+pub fn capability(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == bare)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
 /// How to set up a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InitConfig {
@@ -115,6 +141,7 @@ impl Container {
             pid: self.pid,
             env,
             workdir,
+            caps: DEFAULT_CAPS.to_vec(),
         }
     }
 
@@ -208,9 +235,18 @@ pub struct ContainerCommunicator {
     pid: i32,
     env: Vec<(String, String)>,
     workdir: String,
+    /// The capabilities commands keep.
+    caps: Vec<u32>,
 }
 
 impl ContainerCommunicator {
+    /// The same, with commands keeping `caps` (capability numbers) instead of the
+    /// default set.
+    pub fn with_caps(mut self, caps: Vec<u32>) -> Self {
+        self.caps = caps;
+        self
+    }
+
     fn helper(&self, op: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(SELF_EXE);
         cmd.arg(EXEC_ARG)
@@ -243,6 +279,14 @@ impl ContainerCommunicator {
             )))
         }
     }
+}
+
+/// Capability numbers as the exec helper takes them: comma-separated.
+fn caps_arg(caps: &[u32]) -> String {
+    caps.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn spawn_err(e: std::io::Error) -> CommError {
@@ -304,7 +348,7 @@ impl RemoteProcess for ContainerProcess {
 impl Communicator for ContainerCommunicator {
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
         let mut child = self
-            .helper("run", &[&self.workdir, command])
+            .helper("run", &[&self.workdir, command, &caps_arg(&self.caps)])
             .spawn()
             .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel(64);

@@ -899,7 +899,8 @@ fn packers_docker_source_runs_without_a_daemon() {
   image            = "{base_ref}"
   commit           = true
   platform         = "linux/amd64"
-  privileged       = true
+  cap_add          = ["SYS_ADMIN"]
+  cap_drop         = ["chown"]
   fix_upload_owner = true
   container_dir    = "/packer-files"
   author           = "Builder <b@example.org>"
@@ -915,7 +916,7 @@ fn packers_docker_source_runs_without_a_daemon() {
 build {{
   sources = ["source.docker.web"]
   provisioner "shell" {{
-    inline = ["echo \"run=$FROM_RUN\" > /etc/built"]
+    inline = ["echo \"run=$FROM_RUN\" > /etc/built", "grep CapBnd /proc/self/status > /etc/caps"]
   }}
 }}
 "#
@@ -959,6 +960,21 @@ build {{
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&built.stdout), "run=yes\n");
+    // Docker's default capabilities (Kiln's, without MKNOD), less CHOWN, plus SYS_ADMIN.
+    let caps = Command::new("tar")
+        .args(["-xzOf"])
+        .arg(&blob)
+        .arg("etc/caps")
+        .output()
+        .unwrap();
+    let mask: u64 = [1u32, 3, 4, 5, 6, 7, 8, 10, 13, 18, 21, 29, 31]
+        .iter()
+        .map(|b| 1u64 << b)
+        .sum();
+    assert_eq!(
+        String::from_utf8_lossy(&caps.stdout).trim(),
+        format!("CapBnd:\t{mask:016x}")
+    );
 
     // Legacy JSON, `"type": "docker"`, exported.
     write(

@@ -85,6 +85,8 @@ pub struct ContainerBuilder {
     pub(super) env: BTreeMap<String, String>,
     pub(super) host_network: bool,
     pub(super) hostname: String,
+    /// The capabilities commands keep (numbers).
+    pub(super) caps: Vec<u32>,
     pub(super) flavour: Flavour,
 }
 
@@ -226,6 +228,7 @@ impl ContainerBuilder {
             env: c.env,
             host_network,
             hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
+            caps: kiln_container::DEFAULT_CAPS.to_vec(),
             flavour: Flavour::Kiln,
         })
     }

@@ -157,7 +157,13 @@ fn run_command(words: &[String]) -> Result<RunCommand, String> {
 
 /// A refusal of an option this runtime does not provide.
 fn not_yet(field: &str, what: &str) -> FieldError {
-    FieldError::new(field, format!("{what} is not supported by Kiln's daemonless container runtime yet; remove {field} (provisioners run as root with every capability, on the image's filesystem alone)"))
+    FieldError::new(
+        field,
+        format!(
+            "{what} is not supported by Kiln's daemonless container runtime yet; remove \
+             {field} (provisioners run as root, on the image's filesystem alone)"
+        ),
+    )
 }
 
 /// Whether `platform` names the one platform this host runs.
@@ -248,15 +254,13 @@ impl ContainerBuilder {
             ),
             ("tmpfs", !c.tmpfs.is_empty(), "mounting a tmpfs"),
             ("device", !c.device.is_empty(), "passing host devices"),
-            ("cap_drop", !c.cap_drop.is_empty(), "dropping capabilities"),
             ("runtime", c.runtime.is_some(), "choosing an OCI runtime"),
         ] {
             if given {
                 return Err(not_yet(field, what));
             }
         }
-        // Commands run as root with every capability: privileged and cap_add hold.
-        let _ = (c.privileged, &c.cap_add);
+        let caps = capabilities(c.privileged, &c.cap_add, &c.cap_drop)?;
         if let Some(user) = c.exec_user.as_deref() {
             if !matches!(user, "root" | "0" | "0:0" | "root:root") {
                 return Err(not_yet("exec_user", "running commands as another user"));
@@ -340,9 +344,53 @@ impl ContainerBuilder {
             env,
             host_network: run.host_network.unwrap_or(false),
             hostname: run.hostname.unwrap_or_else(|| source_name.to_owned()),
+            caps,
             flavour: Flavour::Docker,
         })
     }
+}
+
+/// The capabilities commands keep, as Docker computes them: the default set, less
+/// `cap_drop` (`ALL` empties it), plus `cap_add` (`ALL` is every one but those dropped by
+/// name); `privileged` is every one.
+fn capabilities(privileged: bool, add: &[String], drop: &[String]) -> Result<Vec<u32>, FieldError> {
+    let all: Vec<u32> = (0..kiln_container::CAPABILITIES.len())
+        .filter_map(|i| u32::try_from(i).ok())
+        .collect();
+    if privileged {
+        return Ok(all);
+    }
+    let is_all = |n: &String| n.eq_ignore_ascii_case("ALL");
+    let named = |field: &str, names: &[String]| -> Result<Vec<u32>, FieldError> {
+        names
+            .iter()
+            .filter(|n| !is_all(n))
+            .map(|n| {
+                kiln_container::capability(n).ok_or_else(|| {
+                    FieldError::new(
+                        field,
+                        format!(
+                            "{n:?} is not a capability; the names are {}",
+                            kiln_container::CAPABILITIES.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    };
+    let (added, dropped) = (named("cap_add", add)?, named("cap_drop", drop)?);
+    let mut caps: Vec<u32> = if add.iter().any(is_all) {
+        all
+    } else if drop.iter().any(is_all) {
+        Vec::new()
+    } else {
+        kiln_container::DEFAULT_CAPS.to_vec()
+    };
+    caps.retain(|c| !dropped.contains(c));
+    caps.extend(added);
+    caps.sort_unstable();
+    caps.dedup();
+    Ok(caps)
 }
 
 /// Whether credentials for `server` are the ones the base's registry takes (Docker logs
@@ -412,6 +460,21 @@ mod tests {
             let e = run_command(&words(cmd)).unwrap_err();
             assert!(e.contains(needle), "{cmd:?}: {e}");
         }
+    }
+
+    #[test]
+    fn capabilities_are_computed_as_docker_computes_them() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let default = kiln_container::DEFAULT_CAPS.to_vec();
+        assert_eq!(capabilities(false, &[], &[]).unwrap(), default);
+        let c = capabilities(false, &s(&["SYS_ADMIN", "cap_mknod"]), &s(&["CHOWN"])).unwrap();
+        assert!(c.contains(&21) && c.contains(&27) && !c.contains(&0), "{c:?}");
+        assert_eq!(capabilities(false, &s(&["NET_ADMIN"]), &s(&["ALL"])).unwrap(), vec![12]);
+        let all = capabilities(false, &s(&["ALL"]), &s(&["SYS_ADMIN"])).unwrap();
+        assert!(!all.contains(&21) && all.contains(&16), "{all:?}");
+        assert_eq!(capabilities(true, &[], &s(&["ALL"])).unwrap().len(), 41);
+        let e = capabilities(false, &s(&["SYS_ADMN"]), &[]).unwrap_err();
+        assert!(e.to_string().contains("SYS_ADMN"), "{e}");
     }
 
     #[test]

@@ -213,7 +213,11 @@ impl Reached for State<'_> {
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
         let container = self.container.as_ref().expect("started");
-        let comm = Arc::new(container.communicator(env.into_iter().collect(), workdir));
+        let comm = Arc::new(
+            container
+                .communicator(env.into_iter().collect(), workdir)
+                .with_caps(self.builder.caps.clone()),
+        );
         let connection = ConnectionInfo {
             conn_type: "container".into(),
             host: self.builder.hostname.clone(),

@@ -24,7 +24,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{chdir, chroot, fchdir, fork, pivot_root, sethostname, ForkResult, Pid};
 
-use super::{InitConfig, EXEC_ARG, INIT_ARG};
+use super::{InitConfig, Mount, MountSource, EXEC_ARG, INIT_ARG};
 
 /// Runs the helper named by the first argument, if there is one, and returns its exit
 /// code. Must be called first thing in `main`, before any thread exists.
@@ -177,6 +177,9 @@ fn container_init(config: &InitConfig) -> io::Result<std::convert::Infallible> {
         Some("mode=1777"),
     )?;
     setup_dev(&root.join("dev"))?;
+    for m in &config.mounts {
+        mount_one(root, m).map_err(|e| io::Error::other(format!("mounting {}: {e}", m.target)))?;
+    }
     if config.host_network {
         let resolv = root.join("etc/resolv.conf");
         if std::fs::symlink_metadata(&resolv).is_ok_and(|m| m.is_file()) {
@@ -204,6 +207,102 @@ fn container_init(config: &InitConfig) -> io::Result<std::convert::Infallible> {
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
         }
     }
+}
+
+/// Mounts `m` under `root`, creating what is missing on the way to it; a symbolic link
+/// on the way (which would lead the mount out of the container) is refused.
+fn mount_one(root: &Path, m: &Mount) -> io::Result<()> {
+    use std::path::Component;
+    let rel = Path::new(&m.target)
+        .strip_prefix("/")
+        .map_err(|_| io::Error::other("the path in the container must be absolute"))?;
+    let parts: Vec<_> = rel.components().collect();
+    if parts.is_empty() {
+        return Err(io::Error::other("nothing may be mounted over the root"));
+    }
+    let mut at = root.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        let Component::Normal(name) = part else {
+            return Err(io::Error::other(
+                "the path in the container may not hold . or ..",
+            ));
+        };
+        at.push(name);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(io::Error::other(format!(
+                    "/{} is a symbolic link in the image",
+                    rel.iter()
+                        .take(i + 1)
+                        .map(|p| p.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                )))
+            }
+            Ok(meta) if !last && !meta.is_dir() => {
+                return Err(io::Error::other(format!(
+                    "{} is not a directory",
+                    name.to_string_lossy()
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let file = last && matches!(&m.source, MountSource::Bind(src) if !src.is_dir());
+                if file {
+                    File::create(&at)?;
+                } else {
+                    std::fs::create_dir(&at)?;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match &m.source {
+        MountSource::Bind(src) => {
+            mount(
+                Some(src),
+                &at,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )?;
+            if m.read_only {
+                mount(
+                    None::<&str>,
+                    &at,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )?;
+            }
+        }
+        MountSource::Tmpfs(options) => {
+            let mut flags = MsFlags::empty();
+            let mut data = Vec::new();
+            for option in options.split(',').filter(|o| !o.is_empty()) {
+                match option {
+                    "ro" => flags |= MsFlags::MS_RDONLY,
+                    "noexec" => flags |= MsFlags::MS_NOEXEC,
+                    "nosuid" => flags |= MsFlags::MS_NOSUID,
+                    "nodev" => flags |= MsFlags::MS_NODEV,
+                    "rw" | "exec" | "suid" | "dev" => {}
+                    other => data.push(other),
+                }
+            }
+            if m.read_only {
+                flags |= MsFlags::MS_RDONLY;
+            }
+            mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                flags,
+                Some(data.join(",").as_str()),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A fresh `/dev` with only harmless devices, bound from the host's.

@@ -890,6 +890,8 @@ fn packers_docker_source_runs_without_a_daemon() {
         &format!("docker://{base_ref}"),
     ]);
     std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    write(w, "shared/in.txt", "from the host\n");
+    let shared = w.join("shared").display().to_string();
 
     write(
         w,
@@ -899,6 +901,9 @@ fn packers_docker_source_runs_without_a_daemon() {
   image            = "{base_ref}"
   commit           = true
   platform         = "linux/amd64"
+  volumes          = {{ "{shared}" = "/mnt/host:ro" }}
+  tmpfs            = ["/scratch:size=1m"]
+  device           = ["/dev/zero:/dev/zeros:r"]
   cap_add          = ["SYS_ADMIN"]
   cap_drop         = ["chown"]
   fix_upload_owner = true
@@ -916,7 +921,15 @@ fn packers_docker_source_runs_without_a_daemon() {
 build {{
   sources = ["source.docker.web"]
   provisioner "shell" {{
-    inline = ["echo \"run=$FROM_RUN\" > /etc/built", "grep CapBnd /proc/self/status > /etc/caps"]
+    inline = [
+      "echo \"run=$FROM_RUN\" > /etc/built",
+      "grep CapBnd /proc/self/status > /etc/caps",
+      "cat /mnt/host/in.txt > /etc/seen",
+      "if touch /mnt/host/new 2>/dev/null; then echo rw > /etc/ro; else echo ro > /etc/ro; fi",
+      "grep ' /scratch ' /proc/mounts | cut -d' ' -f3 > /etc/scratch",
+      "echo temporary > /scratch/t",
+      "head -c 3 /dev/zeros | od -An -tx1 | tr -d ' ' > /etc/zeros",
+    ]
   }}
 }}
 "#
@@ -953,28 +966,53 @@ build {{
         .path()
         .join("blobs/sha256")
         .join(layer.trim_start_matches("sha256:"));
-    let built = Command::new("tar")
-        .args(["-xzOf"])
-        .arg(&blob)
-        .arg("etc/built")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&built.stdout), "run=yes\n");
+    let in_layer = |name: &str| {
+        let out = Command::new("tar")
+            .args(["-xzOf"])
+            .arg(&blob)
+            .arg(name)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(in_layer("etc/built"), "run=yes\n");
+    // The volume was there, read-only; the tmpfs and the device too; what they held is
+    // not in the image (their mount points are, as with Docker), nor did the host change.
+    assert_eq!(in_layer("etc/seen"), "from the host\n");
+    assert_eq!(in_layer("etc/ro"), "ro\n");
+    assert_eq!(in_layer("etc/scratch"), "tmpfs\n");
+    assert_eq!(in_layer("etc/zeros").trim(), "000000");
+    let listing = list_layer(layout.path(), &layer).join("\n");
+    assert!(!listing.contains("scratch/t"), "{listing}");
+    assert!(!listing.contains("in.txt"), "{listing}");
+    assert!(!w.join("shared/new").exists());
     // Docker's default capabilities (Kiln's, without MKNOD), less CHOWN, plus SYS_ADMIN.
-    let caps = Command::new("tar")
-        .args(["-xzOf"])
-        .arg(&blob)
-        .arg("etc/caps")
-        .output()
-        .unwrap();
+    let caps = in_layer("etc/caps");
     let mask: u64 = [1u32, 3, 4, 5, 6, 7, 8, 10, 13, 18, 21, 29, 31]
         .iter()
         .map(|b| 1u64 << b)
         .sum();
-    assert_eq!(
-        String::from_utf8_lossy(&caps.stdout).trim(),
-        format!("CapBnd:\t{mask:016x}")
+    assert_eq!(caps.trim(), format!("CapBnd:\t{mask:016x}"));
+
+    // A mount through a symbolic link in the image (busybox's /bin/sh) is refused,
+    // and the build leaves nothing behind.
+    write(
+        w,
+        "link.pkr.hcl",
+        &format!(
+            "source \"docker\" \"l\" {{\n  image   = \"{base_ref}\"\n  discard = true\n  \
+             volumes = {{ \"{shared}\" = \"/bin/sh/x\" }}\n}}\nbuild {{\n  sources = [\"source.docker.l\"]\n}}\n"
+        ),
     );
+    let out = work.kiln(&["build", "link.pkr.hcl"]);
+    let all = format!("{}{}", text(&out).0, text(&out).1);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("/bin/sh is a symbolic link in the image"),
+        "{all}"
+    );
+    work.assert_nothing_left(&mounts_before);
+    std::fs::remove_file(w.join("link.pkr.hcl")).unwrap();
 
     // Legacy JSON, `"type": "docker"`, exported.
     write(
@@ -1017,7 +1055,7 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
         ("  commit = true\n", "missing 'image' attribute"),
         (
             "  image = \"a\"\n  commit = true\n  volumes = { \"/h\" = \"/c\" }\n",
-            "volumes",
+            "/h: no such file or directory on this host",
         ),
         (
             "  image = \"a\"\n  commit = true\n  ecr_login = true\n",
@@ -1030,6 +1068,14 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
         (
             "  image = \"a\"\n  commit = true\n  platform = \"linux/arm64\"\n",
             "only linux/amd64",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  volumes = { \"data\" = \"/c\" }\n",
+            "is a Docker named volume",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  runtime = \"runsc\"\n",
+            "choosing an OCI runtime is not supported",
         ),
         (
             "  image = \"a\"\n  discard = true\n  changes = [\"ENV A=1\"]\n",

@@ -87,6 +87,8 @@ pub struct ContainerBuilder {
     pub(super) hostname: String,
     /// The capabilities commands keep (numbers).
     pub(super) caps: Vec<u32>,
+    /// Host paths, devices and tmpfs mounted into the container.
+    pub(super) mounts: Vec<kiln_container::Mount>,
     pub(super) flavour: Flavour,
 }
 
@@ -229,6 +231,7 @@ impl ContainerBuilder {
             host_network,
             hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
             caps: kiln_container::DEFAULT_CAPS.to_vec(),
+            mounts: Vec::new(),
             flavour: Flavour::Kiln,
         })
     }

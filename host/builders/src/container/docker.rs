@@ -12,6 +12,8 @@ use kiln_core::config::{decode, FieldError};
 use kiln_registry::RegistryAuth;
 use serde::Deserialize;
 
+use kiln_container::{Mount, MountSource};
+
 use super::base::BaseSource;
 use super::{changes, ContainerBuilder, Flavour, Output};
 
@@ -246,19 +248,18 @@ impl ContainerBuilder {
                  login_password (from `aws ecr get-login-password`) with login = true",
             ));
         }
-        for (field, given, what) in [
-            (
-                "volumes",
-                !c.volumes.is_empty(),
-                "mounting host directories",
-            ),
-            ("tmpfs", !c.tmpfs.is_empty(), "mounting a tmpfs"),
-            ("device", !c.device.is_empty(), "passing host devices"),
-            ("runtime", c.runtime.is_some(), "choosing an OCI runtime"),
-        ] {
-            if given {
-                return Err(not_yet(field, what));
-            }
+        if c.runtime.is_some() {
+            return Err(not_yet("runtime", "choosing an OCI runtime"));
+        }
+        let mut mounts = Vec::new();
+        for (host, target) in &c.volumes {
+            mounts.push(volume(host, target, cwd).map_err(|e| FieldError::new("volumes", e))?);
+        }
+        for entry in &c.tmpfs {
+            mounts.push(tmpfs(entry).map_err(|e| FieldError::new("tmpfs", e))?);
+        }
+        for entry in &c.device {
+            mounts.push(device(entry).map_err(|e| FieldError::new("device", e))?);
         }
         let caps = capabilities(c.privileged, &c.cap_add, &c.cap_drop)?;
         if let Some(user) = c.exec_user.as_deref() {
@@ -345,9 +346,105 @@ impl ContainerBuilder {
             host_network: run.host_network.unwrap_or(false),
             hostname: run.hostname.unwrap_or_else(|| source_name.to_owned()),
             caps,
+            mounts,
             flavour: Flavour::Docker,
         })
     }
+}
+
+/// An absolute path in the container: Docker's form of a mount's target.
+fn container_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') || path.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "{path:?}: the path in the container must be absolute, without .."
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+/// One of `volumes` (host path = container path, with `:ro` or `:rw` after it, as in
+/// `docker run -v`): `~/` is the home directory, `./` and `../` start from the template's
+/// directory; the host path must exist (a plain name would be a Docker named volume,
+/// which has no meaning here).
+fn volume(host: &str, target: &str, cwd: &Path) -> Result<Mount, String> {
+    let source = if let Some(rest) = host.strip_prefix("~/") {
+        std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| format!("{host:?}: HOME is not set"))?
+            .join(rest)
+    } else if host.starts_with('/') {
+        std::path::PathBuf::from(host)
+    } else if host.starts_with("./") || host.starts_with("../") || host == "." {
+        cwd.join(host)
+    } else {
+        return Err(format!(
+            "{host:?} is a Docker named volume, which has no meaning without a daemon; give \
+             a host path (absolute, ~/, or ./ from the template's directory)"
+        ));
+    };
+    if !source.exists() {
+        return Err(format!(
+            "{}: no such file or directory on this host",
+            source.display()
+        ));
+    }
+    let mut parts = target.split(':');
+    let path = container_path(parts.next().unwrap_or_default())?;
+    let mut read_only = false;
+    for option in parts.flat_map(|o| o.split(',')) {
+        match option {
+            "ro" => read_only = true,
+            // SELinux relabelling and propagation have nothing to change here.
+            "rw" | "z" | "Z" | "" | "rprivate" | "private" => {}
+            other => {
+                return Err(format!(
+                    "{target:?}: unknown mount option {other:?} (ro or rw)"
+                ))
+            }
+        }
+    }
+    Ok(Mount {
+        target: path,
+        source: MountSource::Bind(source),
+        read_only,
+    })
+}
+
+/// One of `tmpfs`: `/path` or `/path:size=64m,mode=1777`, as `docker run --tmpfs`.
+fn tmpfs(entry: &str) -> Result<Mount, String> {
+    let (path, options) = entry.split_once(':').unwrap_or((entry, ""));
+    Ok(Mount {
+        target: container_path(path)?,
+        source: MountSource::Tmpfs(options.to_owned()),
+        read_only: false,
+    })
+}
+
+/// One of `device`: `/dev/host[:/dev/container[:rwm]]`, as `docker run --device`; a
+/// device without `w` in its permissions is bound read-only.
+fn device(entry: &str) -> Result<Mount, String> {
+    let mut parts = entry.split(':');
+    let host = parts.next().unwrap_or_default();
+    let (target, perms) = match (parts.next(), parts.next()) {
+        (Some(t), p) if t.starts_with('/') => (t, p),
+        (Some(p), None) => (host, Some(p)),
+        (None, _) => (host, None),
+        (Some(t), _) => return Err(format!("{entry:?}: {t:?} is not a path in the container")),
+    };
+    if let Some(p) = perms {
+        if p.is_empty() || !p.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) {
+            return Err(format!("{entry:?}: permissions are letters of rwm"));
+        }
+    }
+    let source = std::path::PathBuf::from(host);
+    if !host.starts_with('/') || !source.exists() {
+        return Err(format!("{host:?}: no such device on this host"));
+    }
+    Ok(Mount {
+        target: container_path(target)?,
+        source: MountSource::Bind(source),
+        read_only: perms.is_some_and(|p| !p.contains('w')),
+    })
 }
 
 /// The capabilities commands keep, as Docker computes them: the default set, less
@@ -468,13 +565,52 @@ mod tests {
         let default = kiln_container::DEFAULT_CAPS.to_vec();
         assert_eq!(capabilities(false, &[], &[]).unwrap(), default);
         let c = capabilities(false, &s(&["SYS_ADMIN", "cap_mknod"]), &s(&["CHOWN"])).unwrap();
-        assert!(c.contains(&21) && c.contains(&27) && !c.contains(&0), "{c:?}");
-        assert_eq!(capabilities(false, &s(&["NET_ADMIN"]), &s(&["ALL"])).unwrap(), vec![12]);
+        assert!(
+            c.contains(&21) && c.contains(&27) && !c.contains(&0),
+            "{c:?}"
+        );
+        assert_eq!(
+            capabilities(false, &s(&["NET_ADMIN"]), &s(&["ALL"])).unwrap(),
+            vec![12]
+        );
         let all = capabilities(false, &s(&["ALL"]), &s(&["SYS_ADMIN"])).unwrap();
         assert!(!all.contains(&21) && all.contains(&16), "{all:?}");
         assert_eq!(capabilities(true, &[], &s(&["ALL"])).unwrap().len(), 41);
         let e = capabilities(false, &s(&["SYS_ADMN"]), &[]).unwrap_err();
         assert!(e.to_string().contains("SYS_ADMN"), "{e}");
+    }
+
+    #[test]
+    fn volumes_tmpfs_and_devices_are_read_as_docker_reads_them() {
+        let cwd = Path::new("/tmp");
+        let v = volume("/tmp", "/data:ro", cwd).unwrap();
+        assert_eq!((v.target.as_str(), v.read_only), ("/data", true));
+        assert_eq!(v.source, MountSource::Bind("/tmp".into()));
+        assert_eq!(
+            volume("./", "/w", cwd).unwrap().source,
+            MountSource::Bind("/tmp/./".into())
+        );
+        assert!(volume("cache", "/c", cwd)
+            .unwrap_err()
+            .contains("named volume"));
+        assert!(volume("/no/such/dir", "/c", cwd)
+            .unwrap_err()
+            .contains("no such file"));
+        assert!(volume("/tmp", "relative", cwd)
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(volume("/tmp", "/c:exec", cwd)
+            .unwrap_err()
+            .contains("unknown mount option"));
+        let t = tmpfs("/run:size=64m,noexec").unwrap();
+        assert_eq!(t.source, MountSource::Tmpfs("size=64m,noexec".into()));
+        let d = device("/dev/null:/dev/nothing:r").unwrap();
+        assert_eq!((d.target.as_str(), d.read_only), ("/dev/nothing", true));
+        assert_eq!(device("/dev/null:rw").unwrap().target, "/dev/null");
+        assert!(device("/dev/nonexistent")
+            .unwrap_err()
+            .contains("no such device"));
+        assert!(device("/dev/null:/dev/x:rwx").unwrap_err().contains("rwm"));
     }
 
     #[test]

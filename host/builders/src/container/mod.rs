@@ -165,6 +165,7 @@ impl<'a> Step<State<'a>> for Start {
             work: dir.join("work"),
             hostname: state.builder.hostname.clone(),
             host_network: state.builder.host_network,
+            mounts: state.builder.mounts.clone(),
         };
         state.cx.ui.say(&format!(
             "Starting a container on {} ({} network)...",
@@ -252,8 +253,16 @@ impl<'a> Step<State<'a>> for Export {
             })?;
         }
         let container = state.container.as_ref().expect("started");
+        // What is mounted in is not the container's: left out, as /proc, /dev and /tmp.
+        let mounted: Vec<&str> = state
+            .builder
+            .mounts
+            .iter()
+            .map(|m| m.target.trim_start_matches('/'))
+            .collect();
+        let exclude: Vec<&str> = MOUNT_POINTS.iter().copied().chain(mounted).collect();
         let (size, sha256) = container
-            .export(path, source_date_epoch(), MOUNT_POINTS)
+            .export(path, source_date_epoch(), &exclude)
             .await
             .map_err(|e| failed("exporting the filesystem")(e.to_string()))?;
         let file = ArtifactFile {

@@ -397,7 +397,7 @@ fn exec_main(args: &[OsString]) -> u8 {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let result = match (op.to_string_lossy().as_ref(), rest.as_slice()) {
-        ("run", [dir, command, caps]) => return run(dir, command, caps),
+        ("run", [dir, command, caps, user]) => return run(dir, command, caps, user),
         ("put", [path, mode]) => put_file(Path::new(path), parse_mode(mode)),
         ("get", [path]) => get_file(Path::new(path)),
         ("put-tree", [path]) => put_tree(Path::new(path)),
@@ -443,7 +443,7 @@ fn enter(pid: i32) -> io::Result<()> {
 
 /// Runs `command` with the container's `/bin/sh` in `dir`, as a child in the
 /// container's PID namespace, and exits as it exited.
-fn run(dir: &str, command: &str, caps: &str) -> u8 {
+fn run(dir: &str, command: &str, caps: &str, user: &str) -> u8 {
     // Which capabilities stay: decided here, so that the child allocates nothing.
     let mut kept = [false; 64];
     for cap in caps.split(',').filter(|c| !c.is_empty()) {
@@ -456,12 +456,24 @@ fn run(dir: &str, command: &str, caps: &str) -> u8 {
         eprintln!("the container has no /bin/sh to run commands with (is the base image scratch?)");
         return 127;
     }
+    let account = if user.is_empty() {
+        None
+    } else {
+        match resolve_user(user) {
+            Ok(a) => Some(a),
+            Err(e) => return fail("exec_user", e),
+        }
+    };
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(command)
         .current_dir(if Path::new(dir).is_dir() { dir } else { "/" });
+    if let Some(a) = &account {
+        cmd.env("HOME", &a.home);
+    }
+    let ids = account.map(|a| (a.uid, a.gid, a.groups));
     // SAFETY: between fork and exec the closure only makes async-signal-safe syscalls
-    // (prctl) and allocates nothing.
+    // (prctl, setgroups, setgid, setuid) and allocates nothing: the ids were read before.
     unsafe {
         cmd.pre_exec(move || {
             for (cap, keep) in kept.iter().enumerate() {
@@ -479,6 +491,15 @@ fn run(dir: &str, command: &str, caps: &str) -> u8 {
             ) < 0
             {
                 return Err(io::Error::last_os_error());
+            }
+            // After the capabilities: changing user leaves none to drop them with.
+            if let Some((uid, gid, groups)) = &ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) < 0
+                    || libc::setgid(*gid) < 0
+                    || libc::setuid(*uid) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
             }
             Ok(())
         });
@@ -501,6 +522,88 @@ fn run(dir: &str, command: &str, caps: &str) -> u8 {
         }
     }
     128
+}
+
+/// Who `exec_user` names, as the container's own /etc/passwd and /etc/group say.
+struct Account {
+    uid: u32,
+    gid: u32,
+    groups: Vec<libc::gid_t>,
+    home: String,
+}
+
+/// Reads `user[:group]` (names or numbers) as Docker's `exec -u` does: a name must be in
+/// /etc/passwd; a number need not be (its group is then 0 and its home `/`); the groups
+/// that list the user by name are its supplementary groups.
+fn resolve_user(spec: &str) -> io::Result<Account> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let fields = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| l.split(':').map(str::to_owned).collect::<Vec<_>>())
+            .filter(|f| f.len() >= 3)
+            .collect()
+    };
+    let (users, groups) = (fields(&passwd), fields(&group));
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let entry = users.iter().find(|f| match user_part.parse::<u32>() {
+        Ok(uid) => f[2].parse() == Ok(uid),
+        Err(_) => f[0] == user_part,
+    });
+    let (uid, mut gid, name, home) = match (entry, user_part.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse()
+                .map_err(|_| io::Error::other(format!("bad uid in /etc/passwd: {}", f[2])))?,
+            f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0),
+            Some(f[0].clone()),
+            f.get(5)
+                .cloned()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "/".into()),
+        ),
+        (None, Ok(uid)) => (uid, 0, None, "/".to_owned()),
+        (None, Err(_)) => {
+            return Err(io::Error::other(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )))
+        }
+    };
+    if let Some(g) = group_part {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => groups
+                .iter()
+                .find(|f| f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    io::Error::other(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?,
+        };
+    }
+    let mut supplementary = vec![gid];
+    if let Some(name) = &name {
+        for f in &groups {
+            let members = f.get(3).map(String::as_str).unwrap_or_default();
+            if members.split(',').any(|m| m == name) {
+                if let Ok(g) = f[2].parse() {
+                    supplementary.push(g);
+                }
+            }
+        }
+    }
+    supplementary.sort_unstable();
+    supplementary.dedup();
+    Ok(Account {
+        uid,
+        gid,
+        groups: supplementary,
+        home,
+    })
 }
 
 /// The container's whole root filesystem as a deterministic tar on stdout, read from

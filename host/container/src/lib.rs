@@ -202,6 +202,7 @@ impl Container {
             env,
             workdir,
             caps: DEFAULT_CAPS.to_vec(),
+            user: String::new(),
         }
     }
 
@@ -297,6 +298,8 @@ pub struct ContainerCommunicator {
     workdir: String,
     /// The capabilities commands keep.
     caps: Vec<u32>,
+    /// Who commands run as (`user[:group]`, names or numbers); empty for root.
+    user: String,
 }
 
 impl ContainerCommunicator {
@@ -304,6 +307,13 @@ impl ContainerCommunicator {
     /// default set.
     pub fn with_caps(mut self, caps: Vec<u32>) -> Self {
         self.caps = caps;
+        self
+    }
+
+    /// The same, with commands run as `user` (`user[:group]`, names or numbers, looked
+    /// up in the container's /etc/passwd and /etc/group); file transfers stay root's.
+    pub fn with_user(mut self, user: String) -> Self {
+        self.user = user;
         self
     }
 
@@ -408,7 +418,10 @@ impl RemoteProcess for ContainerProcess {
 impl Communicator for ContainerCommunicator {
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
         let mut child = self
-            .helper("run", &[&self.workdir, command, &caps_arg(&self.caps)])
+            .helper(
+                "run",
+                &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
+            )
             .spawn()
             .map_err(spawn_err)?;
         let (tx, rx) = mpsc::channel(64);

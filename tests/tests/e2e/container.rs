@@ -889,6 +889,28 @@ fn packers_docker_source_runs_without_a_daemon() {
         &format!("oci-archive:{}", w.join("base.tar").display()),
         &format!("docker://{base_ref}"),
     ]);
+    // A second base with a user and groups of its own.
+    write(
+        w,
+        "rootfs/etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+    );
+    write(
+        w,
+        "rootfs/etc/group",
+        "root:x:0:\napp:x:1000:\nextra:x:2000:app\n",
+    );
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"app-base.tar\"\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
     std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
     write(w, "shared/in.txt", "from the host\n");
     let shared = w.join("shared").display().to_string();
@@ -1013,6 +1035,42 @@ build {{
     );
     work.assert_nothing_left(&mounts_before);
     std::fs::remove_file(w.join("link.pkr.hcl")).unwrap();
+
+    // exec_user: commands run as the image's user, with its groups and home; a user
+    // the image does not have is an error that names it.
+    for (user, expect_ok) in [("app", true), ("1000:extra", true), ("nobody2", false)] {
+        write(
+            w,
+            "user.pkr.hcl",
+            &format!(
+                r#"source "docker" "u" {{
+  image     = "oci-archive:{}"
+  discard   = true
+  exec_user = "{user}"
+}}
+build {{
+  sources = ["source.docker.u"]
+  provisioner "shell" {{
+    inline = [
+      "test \"$(id -u)\" = 1000",
+      "id -G | tr ' ' '\\n' | grep -qx 2000",
+      "test \"$HOME\" = /home/app || test \"$(id -g)\" = 2000",
+      "! touch /etc/not-root 2>/dev/null",
+    ]
+  }}
+}}
+"#,
+                w.join("app-base.tar").display()
+            ),
+        );
+        let out = work.kiln(&["build", "user.pkr.hcl"]);
+        let all = format!("{}{}", text(&out).0, text(&out).1);
+        assert_eq!(out.status.success(), expect_ok, "{user}: {all}");
+        if !expect_ok {
+            assert!(all.contains("unable to find user nobody2"), "{all}");
+        }
+    }
+    std::fs::remove_file(w.join("user.pkr.hcl")).unwrap();
 
     // Legacy JSON, `"type": "docker"`, exported.
     write(

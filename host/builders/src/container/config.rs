@@ -89,6 +89,8 @@ pub struct ContainerBuilder {
     pub(super) caps: Vec<u32>,
     /// Host paths, devices and tmpfs mounted into the container.
     pub(super) mounts: Vec<kiln_container::Mount>,
+    /// Who commands run as (`exec_user`); root when empty.
+    pub(super) exec_user: String,
     pub(super) flavour: Flavour,
 }
 
@@ -232,6 +234,7 @@ impl ContainerBuilder {
             hostname: c.hostname.unwrap_or_else(|| source_name.to_owned()),
             caps: kiln_container::DEFAULT_CAPS.to_vec(),
             mounts: Vec::new(),
+            exec_user: String::new(),
             flavour: Flavour::Kiln,
         })
     }

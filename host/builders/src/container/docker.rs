@@ -262,11 +262,16 @@ impl ContainerBuilder {
             mounts.push(device(entry).map_err(|e| FieldError::new("device", e))?);
         }
         let caps = capabilities(c.privileged, &c.cap_add, &c.cap_drop)?;
-        if let Some(user) = c.exec_user.as_deref() {
-            if !matches!(user, "root" | "0" | "0:0" | "root:root") {
-                return Err(not_yet("exec_user", "running commands as another user"));
+        let exec_user = match c.exec_user.as_deref().map(str::trim) {
+            None | Some("") => String::new(),
+            Some(u) if u.contains(char::is_whitespace) || u.matches(':').count() > 1 => {
+                return Err(FieldError::new(
+                    "exec_user",
+                    format!("{u:?} is not user[:group] (names or numbers)"),
+                ))
             }
-        }
+            Some(u) => u.to_owned(),
+        };
         let run = match &c.run_command {
             Some(words) => run_command(words).map_err(|e| FieldError::new("run_command", e))?,
             None => RunCommand::default(),
@@ -347,6 +352,7 @@ impl ContainerBuilder {
             hostname: run.hostname.unwrap_or_else(|| source_name.to_owned()),
             caps,
             mounts,
+            exec_user,
             flavour: Flavour::Docker,
         })
     }

@@ -217,7 +217,8 @@ impl Reached for State<'_> {
         let comm = Arc::new(
             container
                 .communicator(env.into_iter().collect(), workdir)
-                .with_caps(self.builder.caps.clone()),
+                .with_caps(self.builder.caps.clone())
+                .with_user(self.builder.exec_user.clone()),
         );
         let connection = ConnectionInfo {
             conn_type: "container".into(),

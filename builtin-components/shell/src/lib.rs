@@ -153,7 +153,8 @@ impl Provisioner for Shell {
         let remote_path = remote_path(&config, build_number);
         // With use_env_var_file the variables go to a file the command sources, and
         // {{.Vars}} is empty.
-        let (template_default, vars, env_file): (_, _, Option<String>) = if config.use_env_var_file {
+        let (template_default, vars, env_file): (_, _, Option<String>) = if config.use_env_var_file
+        {
             let folder = config.remote_folder.as_deref().unwrap_or("/tmp");
             let file = format!("{}/varfile_{build_number}.sh", folder.trim_end_matches('/'));
             (ENV_FILE_EXECUTE_COMMAND, String::new(), Some(file))
@@ -411,7 +412,11 @@ fn render_execute_command(template: &str, vars: &str, path: &str, env_file: &str
 /// The text of a host script, its CRLF line endings made LF unless `binary`; `None` when
 /// it is not UTF-8 or too large to pass through the step (the host streams it instead).
 fn host_script_text(path: &str, binary: bool) -> Option<String> {
-    let limit = if binary { EMBED_MAX as u64 } else { MAX_CONVERTED };
+    let limit = if binary {
+        EMBED_MAX as u64
+    } else {
+        MAX_CONVERTED
+    };
     let bytes = host::read(path, limit).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     Some(if !binary && text.contains("\r\n") {
@@ -426,8 +431,7 @@ fn host_script_text(path: &str, binary: bool) -> Option<String> {
 /// or no final newline, which a here-document would add). A failed write prints the
 /// shell's message and ends the session with `WRITE_FAILED`.
 fn write_lines(text: &str, path: &str, mode: u32) -> Option<String> {
-    if text.len() > EMBED_MAX || text.contains('\0') || !(text.is_empty() || text.ends_with('\n'))
-    {
+    if text.len() > EMBED_MAX || text.contains('\0') || !(text.is_empty() || text.ends_with('\n')) {
         return None;
     }
     let mut marker = "KILN_EOF".to_owned();

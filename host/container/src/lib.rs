@@ -203,6 +203,7 @@ impl Container {
             workdir,
             caps: DEFAULT_CAPS.to_vec(),
             user: String::new(),
+            upload_owner: None,
         }
     }
 
@@ -300,6 +301,9 @@ pub struct ContainerCommunicator {
     caps: Vec<u32>,
     /// Who commands run as (`user[:group]`, names or numbers); empty for root.
     user: String,
+    /// Who uploads are given to once written (`chown -R`), as Packer's docker builder's
+    /// `fix_upload_owner` does; none leaves them root's.
+    upload_owner: Option<String>,
 }
 
 impl ContainerCommunicator {
@@ -315,6 +319,35 @@ impl ContainerCommunicator {
     pub fn with_user(mut self, user: String) -> Self {
         self.user = user;
         self
+    }
+
+    /// The same, with every upload given to `owner` (`user[:group]`) once written.
+    pub fn with_upload_owner(mut self, owner: Option<String>) -> Self {
+        self.upload_owner = owner;
+        self
+    }
+
+    /// Gives `dest` (and what is below it) to the upload owner, if there is one: as
+    /// root, whoever commands run as.
+    async fn fix_owner(&self, dest: &str) -> Result<(), CommError> {
+        let Some(owner) = &self.upload_owner else {
+            return Ok(());
+        };
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let command = format!("chown -R -- {} {}", quote(owner), quote(dest));
+        let out = self
+            .helper("run", &["/", &command, &caps_arg(DEFAULT_CAPS), ""])
+            .output()
+            .await
+            .map_err(spawn_err)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(CommError::Remote(format!(
+                "giving {dest} to {owner} (fix_upload_owner): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
     }
 
     fn helper(&self, op: &str, args: &[&str]) -> Command {
@@ -460,7 +493,7 @@ impl Communicator for ContainerCommunicator {
                 "uploading {dest}: the source ended early"
             )));
         }
-        Ok(())
+        self.fix_owner(dest).await
     }
 
     async fn upload_dir(&self, dest: &str, tree: &mut dyn TreeSource) -> Result<(), CommError> {
@@ -502,7 +535,8 @@ impl Communicator for ContainerCommunicator {
         .await;
         drop(stdin);
         Self::finish(child, "writing", dest).await?;
-        sent.map_err(CommError::from)
+        sent.map_err(CommError::from)?;
+        self.fix_owner(dest).await
     }
 
     async fn download(

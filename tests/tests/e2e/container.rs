@@ -905,7 +905,7 @@ fn packers_docker_source_runs_without_a_daemon() {
         "base.pkr.hcl",
         &format!(
             "{}{}",
-            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"app-base.tar\"\n"),
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"app-base.tar\"\n  changes      = [\"USER app\"]\n"),
             build_block("")
         ),
     );
@@ -1071,6 +1071,50 @@ build {{
         }
     }
     std::fs::remove_file(w.join("user.pkr.hcl")).unwrap();
+
+    // fix_upload_owner (true unless set false): uploads go to the image's user, app.
+    for (fix, owner) in [("true", "1000/0"), ("false", "0/0")] {
+        write(
+            w,
+            "owner.pkr.hcl",
+            &format!(
+                r#"source "docker" "o" {{
+  image            = "oci-archive:{}"
+  commit           = true
+  fix_upload_owner = {fix}
+}}
+build {{
+  sources = ["source.docker.o"]
+  provisioner "file" {{
+    source      = "shared/in.txt"
+    destination = "/in.txt"
+  }}
+  provisioner "file" {{
+    source      = "shared"
+    destination = "/tree"
+  }}
+}}
+"#,
+                w.join("app-base.tar").display()
+            ),
+        );
+        let out = work.kiln(&["build", "owner.pkr.hcl"]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let (_, manifest, _, layout) = open_archive(&w.join("output-o/image.tar"));
+        let top = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let entries = list_layer(layout.path(), &top);
+        for name in ["in.txt", "tree/shared/in.txt"] {
+            let line = entries
+                .iter()
+                .find(|l| l.ends_with(&format!(" {name}")))
+                .unwrap_or_else(|| panic!("{name} not in {entries:?}"));
+            assert!(line.contains(&format!(" {owner} ")), "{fix}: {line}");
+        }
+    }
+    std::fs::remove_file(w.join("owner.pkr.hcl")).unwrap();
 
     // Legacy JSON, `"type": "docker"`, exported.
     write(

@@ -10,6 +10,28 @@ struct Entry {
     path: String,
     args: Vec<String>,
     expect: String,
+    /// Where it is validated (its relative paths resolve from there, as its own
+    /// repository's tests run it): a directory of the corpus, or its own directory.
+    run_in: Option<String>,
+}
+
+impl Entry {
+    /// The directory it is validated in, and its path from there.
+    fn place(&self, root: &Path) -> (PathBuf, String) {
+        let path = root.join(&self.path);
+        match &self.run_in {
+            Some(dir) => {
+                let rel = path
+                    .strip_prefix(root.join(dir))
+                    .unwrap_or_else(|_| panic!("SOURCES.tsv: {} is not under {dir}", self.path));
+                (root.join(dir), rel.to_string_lossy().into_owned())
+            }
+            None => (
+                path.parent().unwrap().to_owned(),
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+            ),
+        }
+    }
 }
 
 fn corpus_dir() -> PathBuf {
@@ -23,7 +45,7 @@ fn entries() -> Vec<Entry> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
             let cols: Vec<&str> = l.split('\t').collect();
-            assert_eq!(cols.len(), 11, "SOURCES.tsv: {l}");
+            assert_eq!(cols.len(), 12, "SOURCES.tsv: {l}");
             for (i, what) in [(1, "repository"), (3, "commit"), (4, "licence")] {
                 assert!(
                     !cols[i].is_empty(),
@@ -38,6 +60,7 @@ fn entries() -> Vec<Entry> {
                     a => a.split(' ').map(str::to_owned).collect(),
                 },
                 expect: cols[10].to_owned(),
+                run_in: (cols[11] != "-").then(|| cols[11].to_owned()),
             }
         })
         .collect();
@@ -103,10 +126,8 @@ fn every_corpus_template_validates_or_fails_as_expected() {
     let mut wrong = Vec::new();
     let entries = entries();
     for e in &entries {
-        let path = root.join(&e.path);
-        let dir = path.parent().unwrap();
-        let name = path.file_name().unwrap().to_str().unwrap();
-        let (ok, output) = validate_in(dir, &e.args, name);
+        let (dir, name) = e.place(&root);
+        let (ok, output) = validate_in(&dir, &e.args, &name);
         if let Err(why) = meets(&e.expect, ok, &output) {
             wrong.push(format!("{}: {why}\n{output}", e.path));
         }
@@ -202,17 +223,15 @@ fn every_corpus_json_template_survives_hcl2_upgrade() {
     let root = corpus_dir();
     let mut upgraded = 0;
     for e in entries().iter().filter(|e| e.path.ends_with(".json")) {
-        let path = root.join(&e.path);
-        let dir = path.parent().unwrap();
-        let name = path.file_name().unwrap().to_str().unwrap();
-        // In a copy of the template's directory: the upgrade is written beside the
-        // template, whose relative paths it keeps.
+        let (dir, name) = e.place(&root);
+        // In a copy of the directory it is validated in: the upgrade is written there,
+        // and keeps the template's relative paths.
         let work = tempfile::tempdir().unwrap();
         let copy = work.path();
-        copy_dir(dir, copy);
+        copy_dir(&dir, copy);
         let out = kiln(
             copy,
-            &["hcl2_upgrade", "--output-file", "upgraded.pkr.hcl", name],
+            &["hcl2_upgrade", "--output-file", "upgraded.pkr.hcl", &name],
         );
         assert!(out.status.success(), "{}: {:?}", e.path, text(&out));
         let written = std::fs::read_to_string(copy.join("upgraded.pkr.hcl")).unwrap();

@@ -91,6 +91,8 @@ pub struct ContainerBuilder {
     pub(super) mounts: Vec<kiln_container::Mount>,
     /// Who commands run as (`exec_user`); root when empty.
     pub(super) exec_user: String,
+    /// Uploads are given to the image's user (`fix_upload_owner`).
+    pub(super) fix_upload_owner: bool,
     pub(super) flavour: Flavour,
 }
 
@@ -235,6 +237,7 @@ impl ContainerBuilder {
             caps: kiln_container::DEFAULT_CAPS.to_vec(),
             mounts: Vec::new(),
             exec_user: String::new(),
+            fix_upload_owner: false,
             flavour: Flavour::Kiln,
         })
     }

@@ -64,14 +64,16 @@ struct DockerConfig {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct RunCommand {
     env: BTreeMap<String, String>,
+    user: Option<String>,
     hostname: Option<String>,
     host_network: Option<bool>,
 }
 
 /// Reads a `run_command`: the flags that keep a container alive for `docker exec`
 /// (`-d`, `-i`, `-t`, `--entrypoint`, `--rm`, `--init`, `--name`) mean nothing here and
-/// are accepted; `-e`, `--hostname` and `--network` are honoured; the image must appear
-/// as `{{.Image}}`, last. Anything else is refused, naming the word.
+/// are accepted; `-e`, `-u`, `--hostname` and `--network` are honoured; the image must
+/// appear as `{{.Image}}`, and the command after it (the container's main process, which
+/// Kiln's init stands in for) is passed over. Anything else is refused, naming the word.
 fn run_command(words: &[String]) -> Result<RunCommand, String> {
     let mut out = RunCommand::default();
     let mut image_seen = false;
@@ -90,10 +92,9 @@ fn run_command(words: &[String]) -> Result<RunCommand, String> {
     let mut after_dashes = false;
     while let Some(word) = it.next() {
         if image_seen {
-            return Err(format!(
-                "{word:?} after {{{{.Image}}}}: Kiln's container runs no command of its own \
-                 (each provisioner's command runs in it); end run_command with {{{{.Image}}}}"
-            ));
+            // The container's main command (Packer's fixtures end with /bin/sh): what
+            // keeps a Docker container alive, whose place Kiln's own init takes.
+            break;
         }
         if word.replace(' ', "") == "{{.Image}}" {
             image_seen = true;
@@ -129,6 +130,8 @@ fn run_command(words: &[String]) -> Result<RunCommand, String> {
                 };
                 out.env.insert(k, v);
             }
+            // `docker exec` runs as the user the container was started as.
+            "-u" | "--user" => out.user = Some(value(flag, inline, &mut it)?.to_owned()),
             "-h" | "--hostname" => out.hostname = Some(value(flag, inline, &mut it)?.to_owned()),
             "--network" | "--net" => {
                 out.host_network = Some(match value(flag, inline, &mut it)? {
@@ -145,8 +148,8 @@ fn run_command(words: &[String]) -> Result<RunCommand, String> {
             _ => {
                 return Err(format!(
                     "{word:?} cannot apply without a Docker daemon; run_command may hold -d, -i, \
-                     -t, --entrypoint, --rm, --init, --name, -e, --hostname, --network and \
-                     {{{{.Image}}}}"
+                     -t, --entrypoint, --rm, --init, --name, -e, -u, --hostname, --network \
+                     and {{{{.Image}}}}"
                 ))
             }
         }
@@ -186,8 +189,8 @@ impl ContainerBuilder {
         let c: DockerConfig = decode(config)?;
         // Options with no effect here, accepted as Packer accepts them: where the host's
         // temporary directory is mounted (uploads are copied straight in), the docker
-        // executable, a pseudo-terminal for exec, AWS keys for a login that is refused
-        // below, and root's ownership of uploads (commands run as root).
+        // executable, a pseudo-terminal for exec, and AWS keys for a login that is refused
+        // below.
         let _ = (
             &c.container_dir,
             &c.docker_path,
@@ -197,7 +200,6 @@ impl ContainerBuilder {
             &c.aws_token,
             &c.aws_profile,
             c.aws_force_use_public_ecr,
-            c.fix_upload_owner,
         );
         if c.build.is_some() {
             return Err(FieldError::new(
@@ -262,7 +264,16 @@ impl ContainerBuilder {
             mounts.push(device(entry).map_err(|e| FieldError::new("device", e))?);
         }
         let caps = capabilities(c.privileged, &c.cap_add, &c.cap_drop)?;
-        let exec_user = match c.exec_user.as_deref().map(str::trim) {
+        let run = match &c.run_command {
+            Some(words) => run_command(words).map_err(|e| FieldError::new("run_command", e))?,
+            None => RunCommand::default(),
+        };
+        let exec_user = match c
+            .exec_user
+            .as_deref()
+            .or(run.user.as_deref())
+            .map(str::trim)
+        {
             None | Some("") => String::new(),
             Some(u) if u.contains(char::is_whitespace) || u.matches(':').count() > 1 => {
                 return Err(FieldError::new(
@@ -271,10 +282,6 @@ impl ContainerBuilder {
                 ))
             }
             Some(u) => u.to_owned(),
-        };
-        let run = match &c.run_command {
-            Some(words) => run_command(words).map_err(|e| FieldError::new("run_command", e))?,
-            None => RunCommand::default(),
         };
 
         let outputs = [c.commit, c.discard, c.export_path.is_some()];
@@ -353,6 +360,7 @@ impl ContainerBuilder {
             caps,
             mounts,
             exec_user,
+            fix_upload_owner: c.fix_upload_owner.unwrap_or(true),
             flavour: Flavour::Docker,
         })
     }
@@ -548,13 +556,24 @@ mod tests {
         assert_eq!(r.env.get("B").map(String::as_str), Some("2"));
         assert_eq!(r.hostname.as_deref(), Some("web"));
         assert_eq!(r.host_network, Some(true));
+        // Packer's own fixture: a user, and the container's command after the image.
+        let r = run_command(&words(&[
+            "-d",
+            "-i",
+            "-t",
+            "-u",
+            "42",
+            "{{.Image}}",
+            "/bin/sh",
+        ]))
+        .unwrap();
+        assert_eq!(r.user.as_deref(), Some("42"));
     }
 
     #[test]
     fn a_run_command_that_cannot_apply_is_refused_naming_the_word() {
         for (cmd, needle) in [
             (&["-d", "-v", "/a:/b", "{{.Image}}"][..], "\"-v\""),
-            (&["-d", "{{.Image}}", "sleep", "1"][..], "\"sleep\" after"),
             (&["-d", "ubuntu"][..], "\"ubuntu\""),
             (&["-d"][..], "must name the image"),
             (&["--network=bridge", "{{.Image}}"][..], "bridge"),

@@ -213,12 +213,18 @@ impl Reached for State<'_> {
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
+        // Packer's fix_upload_owner: uploads go to the image's user (root's stay root's).
+        let upload_owner = image_config
+            .user
+            .clone()
+            .filter(|u| self.builder.fix_upload_owner && !u.is_empty() && !is_root(u));
         let container = self.container.as_ref().expect("started");
         let comm = Arc::new(
             container
                 .communicator(env.into_iter().collect(), workdir)
                 .with_caps(self.builder.caps.clone())
-                .with_user(self.builder.exec_user.clone()),
+                .with_user(self.builder.exec_user.clone())
+                .with_upload_owner(upload_owner),
         );
         let connection = ConnectionInfo {
             conn_type: "container".into(),
@@ -229,6 +235,11 @@ impl Reached for State<'_> {
         };
         (Some(comm as Arc<dyn Communicator>), connection)
     }
+}
+
+/// Whether `user` is root alone (giving files to it changes nothing).
+fn is_root(user: &str) -> bool {
+    matches!(user, "root" | "0" | "root:root" | "0:0")
 }
 
 /// `export_path`: a tarball of the container's root filesystem, taken while it runs.

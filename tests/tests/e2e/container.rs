@@ -1180,8 +1180,8 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
             "choosing an OCI runtime is not supported",
         ),
         (
-            "  image = \"a\"\n  discard = true\n  changes = [\"ENV A=1\"]\n",
-            "changes need commit = true",
+            "  image = \"a\"\n  commit = true\n  changes = [\"RUN make\"]\n",
+            "RUN cannot be applied to a committed image",
         ),
     ] {
         write(
@@ -1197,4 +1197,12 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
         assert!(all.contains(needle), "{body}: expected {needle:?} in\n{all}");
         assert!(all.contains("bad.pkr.hcl:"), "no location: {all}");
     }
+    // As in Packer, `changes` belong to a commit: a discarding build does not read them.
+    write(
+        w,
+        "bad.pkr.hcl",
+        "source \"docker\" \"x\" {\n  image = \"a\"\n  discard = true\n  changes = [\"RUN make\"]\n}\nbuild {\n  sources = [\"source.docker.x\"]\n}\n",
+    );
+    let out = work.kiln(&["validate", "bad.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
 }

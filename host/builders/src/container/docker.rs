@@ -317,12 +317,12 @@ impl ContainerBuilder {
         } else {
             Output::Discard
         };
-        if !matches!(output, Output::Commit { .. }) && !c.changes.is_empty() {
-            return Err(FieldError::new("changes", "changes need commit = true"));
-        }
-        let changes = c
+        // Read and applied by a commit alone: Packer's docker builder passes `changes`
+        // to `docker commit` and nowhere else.
+        let changes: Vec<_> = c
             .changes
             .iter()
+            .filter(|_| c.commit)
             .map(|line| {
                 changes::parse(line)
                     .map_err(|e| FieldError::new("changes", format!("{line:?}: {e}")))

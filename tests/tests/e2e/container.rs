@@ -1036,9 +1036,15 @@ build {{
     work.assert_nothing_left(&mounts_before);
     std::fs::remove_file(w.join("link.pkr.hcl")).unwrap();
 
-    // exec_user: commands run as the image's user, with its groups and home; a user
-    // the image does not have is an error that names it.
-    for (user, expect_ok) in [("app", true), ("1000:extra", true), ("nobody2", false)] {
+    // exec_user: commands run as that user of the image, with its groups and home;
+    // without it (""), as the image's own USER (app), as `docker exec` runs them; a
+    // user the image does not have is an error that names it.
+    for (user, expect_ok) in [
+        ("app", true),
+        ("1000:extra", true),
+        ("", true),
+        ("nobody2", false),
+    ] {
         write(
             w,
             "user.pkr.hcl",

@@ -89,9 +89,13 @@ pub struct ContainerBuilder {
     pub(super) caps: Vec<u32>,
     /// Host paths, devices and tmpfs mounted into the container.
     pub(super) mounts: Vec<kiln_container::Mount>,
-    /// Who commands run as (`exec_user`); root when empty.
+    /// Who commands run as (`exec_user`); when empty, root, or for `source "docker"`
+    /// the container's user.
     pub(super) exec_user: String,
-    /// Uploads are given to the image's user (`fix_upload_owner`).
+    /// The user the container was started as (`run_command`'s `-u`), instead of the
+    /// image's.
+    pub(super) run_user: Option<String>,
+    /// Uploads are given to the container's user (`fix_upload_owner`).
     pub(super) fix_upload_owner: bool,
     pub(super) flavour: Flavour,
 }
@@ -237,6 +241,7 @@ impl ContainerBuilder {
             caps: kiln_container::DEFAULT_CAPS.to_vec(),
             mounts: Vec::new(),
             exec_user: String::new(),
+            run_user: None,
             fix_upload_owner: false,
             flavour: Flavour::Kiln,
         })

@@ -268,12 +268,7 @@ impl ContainerBuilder {
             Some(words) => run_command(words).map_err(|e| FieldError::new("run_command", e))?,
             None => RunCommand::default(),
         };
-        let exec_user = match c
-            .exec_user
-            .as_deref()
-            .or(run.user.as_deref())
-            .map(str::trim)
-        {
+        let exec_user = match c.exec_user.as_deref().map(str::trim) {
             None | Some("") => String::new(),
             Some(u) if u.contains(char::is_whitespace) || u.matches(':').count() > 1 => {
                 return Err(FieldError::new(
@@ -360,6 +355,7 @@ impl ContainerBuilder {
             caps,
             mounts,
             exec_user,
+            run_user: run.user,
             fix_upload_owner: c.fix_upload_owner.unwrap_or(true),
             flavour: Flavour::Docker,
         })

@@ -213,17 +213,31 @@ impl Reached for State<'_> {
             .clone()
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into());
-        // Packer's fix_upload_owner: uploads go to the image's user (root's stay root's).
-        let upload_owner = image_config
-            .user
-            .clone()
-            .filter(|u| self.builder.fix_upload_owner && !u.is_empty() && !is_root(u));
+        // As `docker exec` and Packer's docker builder: the container's user is the one
+        // it was started as (`-u`), else the image's; commands run as it unless
+        // exec_user says otherwise, and fix_upload_owner gives uploads to it. Kiln's own
+        // container builder runs everything as root.
+        let container_user = match self.builder.flavour {
+            Flavour::Docker => self
+                .builder
+                .run_user
+                .clone()
+                .or_else(|| image_config.user.clone())
+                .filter(|u| !u.is_empty() && !is_root(u)),
+            Flavour::Kiln => None,
+        };
+        let exec_user = match (&self.builder.exec_user, &container_user) {
+            (u, _) if !u.is_empty() => u.clone(),
+            (_, Some(u)) => u.clone(),
+            _ => String::new(),
+        };
+        let upload_owner = container_user.filter(|_| self.builder.fix_upload_owner);
         let container = self.container.as_ref().expect("started");
         let comm = Arc::new(
             container
                 .communicator(env.into_iter().collect(), workdir)
                 .with_caps(self.builder.caps.clone())
-                .with_user(self.builder.exec_user.clone())
+                .with_user(exec_user)
                 .with_upload_owner(upload_owner),
         );
         let connection = ConnectionInfo {

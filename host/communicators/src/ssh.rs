@@ -496,10 +496,20 @@ impl Drop for SshProcess {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (pid, handle) = (self.pid.get().copied(), self.handle.clone());
+        let (pid, handle, ended) = (self.pid.clone(), self.handle.clone(), self.ended.take());
         let kill = runtime.spawn(async move {
             let _ = write.signal(russh::Sig::TERM).await;
-            if let Some(pid) = pid {
+            // The PID line travels on stderr, which the server may forward after the
+            // first stdout bytes: a handle dropped right after the command's first output
+            // waits for it (or for the command's end) before killing by PID.
+            let deadline = tokio::time::Instant::now() + KILL_GRACE;
+            while pid.get().is_none()
+                && ended.as_ref().is_some_and(|h| !h.is_finished())
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            if let Some(&pid) = pid.get() {
                 // TERM first, so that the command's shell can remove what it made (the
                 // shell provisioner's script, trapped); KILL what is left a second later.
                 let kill = format!(

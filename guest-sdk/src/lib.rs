@@ -74,6 +74,7 @@ pub mod artifacts;
 pub use kiln_decode::duration;
 pub mod exec;
 pub mod host;
+pub mod images;
 pub mod remote;
 pub mod ui;
 

@@ -18,6 +18,10 @@ const BUILTINS: &[(&str, &[&str])] = &[
     ("compress", &["post-processor"]),
     ("manifest", &["post-processor"]),
     ("artifice", &["post-processor"]),
+    ("docker-tag", &["post-processor"]),
+    ("docker-push", &["post-processor"]),
+    ("docker-save", &["post-processor"]),
+    ("docker-import", &["post-processor"]),
 ];
 
 fn main() {

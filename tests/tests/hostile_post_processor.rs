@@ -152,6 +152,7 @@ impl Host {
             files: inputs.iter().map(|p| measure(p)).collect(),
             metadata: BTreeMap::new(),
             description: "the input".into(),
+            image: None,
         };
         let result = runtime.post_process(prepared, req, &input).await;
         (result, ui.lines())

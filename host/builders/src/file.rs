@@ -109,6 +109,7 @@ impl Builder for FileBuilder {
             id: self.target.display().to_string(),
             files: vec![file],
             metadata: Default::default(),
+            image: None,
             description: format!("Stored file: {}", self.target.display()),
         })
     }

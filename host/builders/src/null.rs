@@ -151,6 +151,7 @@ impl Builder for NullBuilder {
             id: "Null".into(),
             files: vec![],
             metadata: Default::default(),
+            image: None,
             description: "Did not export anything. This is the null builder".into(),
         })
     }

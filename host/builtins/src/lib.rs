@@ -1,5 +1,6 @@
 //! The builtin components Kiln embeds: provisioners `shell`, `file`; post-processors
-//! `checksum`, `compress`, `manifest`, `artifice`; `shell-local`, which is both. What
+//! `checksum`, `compress`, `manifest`, `artifice`, `docker-tag`, `docker-push`,
+//! `docker-save`, `docker-import`; `shell-local`, which is both. What
 //! each needs of the host it says itself, from its configuration (the `needs` of
 //! `wit/plugin.wit`): this crate knows their names and bytes, nothing of their
 //! configuration.
@@ -75,7 +76,11 @@ mod tests {
                 "checksum",
                 "compress",
                 "manifest",
-                "artifice"
+                "artifice",
+                "docker-tag",
+                "docker-push",
+                "docker-save",
+                "docker-import"
             ]
         );
         assert!(component("checksum").is_none());

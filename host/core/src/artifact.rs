@@ -16,7 +16,7 @@ pub struct ArtifactFile {
 }
 
 /// The result of a builder or a post-processor.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Artifact {
     /// Identifies the kind of artifact, as Packer's builder ids do (`packer.file`).
     pub builder_id: String,
@@ -28,6 +28,22 @@ pub struct Artifact {
     pub metadata: BTreeMap<String, String>,
     /// The one line `kiln build` prints for this artifact in its summary.
     pub description: String,
+    /// The container image the artifact stands for, in Kiln's image store. Only the
+    /// host sets it (a builder's commit, the `images` calls of a post-processor): a
+    /// component can neither name another image nor forge the names it may push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageRef>,
+}
+
+/// An image in Kiln's image store, as an artifact carries it from step to step.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageRef {
+    /// The manifest's digest (`sha256:...`).
+    pub digest: String,
+    /// Names given to the image in this chain by steps granted the network of the
+    /// name's registry (`docker-tag` with its `repository`): a later step may push the
+    /// image under them without a grant of its own, as the name was granted with it.
+    pub pushable: Vec<String>,
 }
 
 /// Lower-case hex of `bytes` (how digests are written everywhere in Kiln).

@@ -44,11 +44,14 @@ impl Grant {
     }
 
     /// The part of a builtin's request that is granted without a `grant` block: its
-    /// host paths and, when `exec_host` allows, host execution (the builtin
-    /// `shell-local` runs on this host only what the template's author wrote).
+    /// host paths, the registries its own configuration names (`docker-tag`'s
+    /// `repository`, reached only through the host's `images` calls) and, when
+    /// `exec_host` allows, host execution (the builtin `shell-local` runs on this host
+    /// only what the template's author wrote).
     pub fn implied(&self, exec_host: bool) -> Grant {
         Grant {
             exec_host: self.exec_host && exec_host,
+            network: self.network.clone(),
             ..self.paths_only()
         }
     }
@@ -57,6 +60,7 @@ impl Grant {
     pub fn not_implied(&self, exec_host: bool) -> Grant {
         Grant {
             exec_host: self.exec_host && !exec_host,
+            network: vec![],
             ..self.without_paths()
         }
     }

@@ -17,7 +17,7 @@ pub mod steps;
 pub mod text;
 pub mod ui;
 
-pub use artifact::{Artifact, ArtifactFile};
+pub use artifact::{Artifact, ArtifactFile, ImageRef};
 pub use builder::{BuildContext, BuildError, BuildInfo, Builder, ConnectionInfo, ProvisionHook};
 pub use communicator::{CommError, Communicator, ExitStatus, Output, OutputStream, RemoteProcess};
 pub use diag::{Diagnostic, Location, Severity};

@@ -36,9 +36,11 @@
 //! deterministic, so the same inputs give the same digests. Docker schema 2 images are
 //! accepted when reading; the manifests this crate makes are always OCI.
 
+pub mod changes;
 mod component;
 mod credentials;
 mod digest;
+pub mod docker;
 mod error;
 mod extract;
 mod layer;

@@ -27,7 +27,7 @@ pub struct KnownDigest {
 }
 
 impl KnownDigest {
-    fn of(path: PathBuf, meta: &std::fs::Metadata, sha256: String) -> Self {
+    pub(crate) fn of(path: PathBuf, meta: &std::fs::Metadata, sha256: String) -> Self {
         use std::os::unix::fs::MetadataExt;
         KnownDigest {
             path,
@@ -97,7 +97,10 @@ async fn blocking<T: Send + 'static>(
 impl StepState {
     /// Opens `path` for reading: the input artifact (read grant) or, for what the step
     /// wrote itself, its output directory (write grant).
-    fn open_readable(&self, path: &str) -> Result<(std::fs::File, std::fs::Metadata), WitError> {
+    pub(crate) fn open_readable(
+        &self,
+        path: &str,
+    ) -> Result<(std::fs::File, std::fs::Metadata), WitError> {
         let resolved = self.paths.resolve_readable(path).map_err(|e| match e {
             GrantError::NotGranted { .. } => err(
                 ErrorKind::PermissionDenied,
@@ -121,7 +124,7 @@ impl StepState {
     }
 
     /// Resolves `dest` for writing a new file: its directory (created) and name.
-    fn writable(&self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
+    pub(crate) fn writable(&self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
         let Resolved { dir, rel } = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
         if rel.as_os_str().is_empty() {
             return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
@@ -151,7 +154,7 @@ fn open_granted(paths: &GrantedPaths, source: &str) -> std::io::Result<std::fs::
 impl StepState {
     /// The trap that ends a post-processor which would write past its disk limit; what
     /// it was writing is removed.
-    fn disk_full(&self, dest: &str) -> wasmtime::Error {
+    pub(crate) fn disk_full(&self, dest: &str) -> wasmtime::Error {
         crate::budget::limit_hit(
             "disk",
             format!("{} bytes", self.disk.limit),
@@ -178,7 +181,7 @@ static FILE_LOCKS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 > = std::sync::LazyLock::new(Default::default);
 
-fn write_atomically<T>(
+pub(crate) fn write_atomically<T>(
     dir: &Dir,
     name: &Path,
     write: impl FnOnce(std::fs::File) -> std::io::Result<T>,

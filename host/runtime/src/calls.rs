@@ -240,8 +240,13 @@ impl Runtime {
         let name = component.name.to_string();
         let input_bytes = input.files.iter().map(|f| f.size).sum();
         let disk = req.limits.disk(input_bytes);
-        let (result, written, paths) = self.run(component, req, Some(input), disk).await?;
-        let result = result.expect("a post-processor answers with an artifact");
+        let Outcome {
+            answer,
+            written,
+            paths,
+            image,
+        } = self.run(component, req, Some(input), disk).await?;
+        let result = answer.expect("a post-processor answers with an artifact");
         let result = escaped_result(result);
         let mut files = Vec::with_capacity(result.artifact.files.len());
         for f in &result.artifact.files {
@@ -266,6 +271,7 @@ impl Runtime {
                 id: result.artifact.id,
                 files,
                 metadata,
+                image,
             },
             keep_input: result.keep_input,
             digests: written,
@@ -281,14 +287,7 @@ impl Runtime {
         req: StepRequest,
         input: Option<&Artifact>,
         disk: u64,
-    ) -> Result<
-        (
-            Option<WitPostProcessResult>,
-            Vec<artifact_files::KnownDigest>,
-            GrantedPaths,
-        ),
-        RuntimeError,
-    > {
+    ) -> Result<Outcome, RuntimeError> {
         let started = Instant::now();
         let deadline = req.timeout.map(|t| started + t);
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -296,6 +295,9 @@ impl Runtime {
         let mut store = self.store(name, &req, deadline, &stderr, disk);
         let trap = |e: wasmtime::Error| Self::trap_error(name, &e, &stderr, &req, deadline);
         let build = to_wit_build(&req.build);
+        let state = store.data_mut();
+        state.images.image = input.and_then(|a| a.image.clone());
+        state.images.stored_logins = component.needs_granted;
         let run = async {
             let instance = component.pre.instantiate(&mut store).await.map_err(trap)?;
             if component.needs_granted {
@@ -309,6 +311,7 @@ impl Runtime {
                         let grant = with_needs(&req.grant, &requested(request), component);
                         let state = store.data_mut();
                         state.paths = GrantedPaths::new(&grant, &req.cwd);
+                        state.images.network = grant.network.clone();
                         state.exec_host_implied = grant.exec_host && !req.grant.exec_host;
                         state.exec_host = grant.exec_host;
                     }
@@ -375,9 +378,25 @@ impl Runtime {
                 return Err(RuntimeError::Failed(shown.into_owned()));
             }
         };
-        let paths = store.data().paths.clone();
-        Ok((answer, std::mem::take(&mut store.data_mut().written), paths))
+        let state = store.data_mut();
+        let image = std::mem::take(&mut state.images);
+        let image = image.image.filter(|_| image.used);
+        Ok(Outcome {
+            answer,
+            written: std::mem::take(&mut state.written),
+            paths: state.paths.clone(),
+            image,
+        })
     }
+}
+
+/// What a component's call left: its answer, the digests of the files it wrote, the
+/// paths it was granted, and the image its artifact stands for.
+struct Outcome {
+    answer: Option<WitPostProcessResult>,
+    written: Vec<artifact_files::KnownDigest>,
+    paths: GrantedPaths,
+    image: Option<kiln_core::ImageRef>,
 }
 
 /// Of a component's error, at least this much is shown, even past its output limits:

@@ -58,6 +58,8 @@ pub struct StepState {
     pub(crate) temp_count: u32,
     /// Whether the UI was told that the step runs commands on the host.
     pub(crate) exec_announced: bool,
+    /// The container image the step works on (`images`).
+    pub(crate) images: crate::images::ImageWork,
     /// The files this step holds with `lock-file`, released with the step.
     pub(crate) locks:
         std::collections::HashMap<std::path::PathBuf, tokio::sync::OwnedMutexGuard<()>>,

@@ -14,6 +14,7 @@ mod component;
 mod grants;
 mod host;
 mod host_exec;
+mod images;
 mod network;
 mod store;
 mod tree;
@@ -266,6 +267,11 @@ impl Runtime {
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         // The post-processor world's other imports are the provisioner world's.
         bindings::post_processor::kiln::plugin::artifact_files::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        bindings::post_processor::kiln::plugin::images::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )

@@ -98,6 +98,10 @@ impl Runtime {
             temp_count: 0,
             exec_announced: false,
             locks: Default::default(),
+            images: crate::images::ImageWork {
+                network: req.grant.network.clone(),
+                ..Default::default()
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -1212,3 +1212,343 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
     let out = work.kiln(&["validate", "bad.pkr.hcl"]);
     assert!(out.status.success(), "{:?}", text(&out));
 }
+
+/// Packer's docker post-processors, daemonless: `docker-tag` names the committed image in
+/// Kiln's image store (an OCI layout skopeo reads), `docker-save` writes an archive that
+/// `podman load` takes, `docker-push` sends the tagged image to a registry with basic
+/// auth, `docker-import` makes an exported root filesystem an image. A second build
+/// pushes the same digest; a wrong password pushes nothing.
+#[test]
+fn docker_post_processors_tag_save_push_and_import_without_a_daemon() {
+    let registry = Registry::start_with_basic_auth("builder", "s3cret");
+    let reg = registry.address.clone();
+    let work = Work::new();
+    let w = work.path();
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    let unique = format!("t{}", std::process::id());
+    let template = |password: &str| {
+        format!(
+            r#"variable "password" {{
+  type      = string
+  default   = "{password}"
+  sensitive = true
+}}
+
+source "docker" "app" {{
+  image   = "oci-archive:base.tar"
+  commit  = true
+  changes = ["CMD [\"/bin/sh\"]"]
+}}
+
+source "docker" "fs" {{
+  image       = "oci-archive:base.tar"
+  export_path = "fs.tar"
+}}
+
+build {{
+  sources = ["source.docker.app"]
+  provisioner "shell" {{
+    inline = ["echo tagged > /etc/built"]
+  }}
+  post-processors {{
+    post-processor "docker-tag" {{
+      repository = "{reg}/kiln/app-{unique}"
+      tags       = ["1.0", "latest"]
+    }}
+    post-processor "docker-save" {{
+      path = "saved/app.tar"
+    }}
+    post-processor "docker-push" {{
+      login          = true
+      login_server   = "{reg}"
+      login_username = "builder"
+      login_password = var.password
+    }}
+  }}
+}}
+
+build {{
+  sources = ["source.docker.fs"]
+  post-processors {{
+    post-processor "docker-import" {{
+      repository = "{reg}/kiln/imported-{unique}"
+      tag        = "v1"
+      changes    = ["ENV IMPORTED=yes", "WORKDIR /srv"]
+      platform   = "linux/amd64"
+    }}
+    post-processor "docker-push" {{
+      login          = true
+      login_username = "builder"
+      login_password = var.password
+    }}
+  }}
+}}
+"#
+        )
+    };
+    write(w, "docker.pkr.hcl", &template("s3cret"));
+    let mounts_before = mounts();
+    let out = work.kiln(&["build", "docker.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    work.assert_nothing_left(&mounts_before);
+    assert!(
+        !stdout.contains("s3cret") && !stderr.contains("s3cret"),
+        "{stdout}\n{stderr}"
+    );
+    let app = format!("{reg}/kiln/app-{unique}");
+    assert!(
+        stdout.contains(&format!(
+            "Imported Docker image: {app}:latest with tags {app}:1.0 {app}:latest"
+        )),
+        "the push artifact is not Packer's:\n{stdout}"
+    );
+    // The registry has both tags, one digest, the provisioner's change and the CMD.
+    let creds = "--creds=builder:s3cret";
+    let inspect = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            creds,
+            &format!("docker://{name}"),
+        ]))
+        .unwrap()
+    };
+    let pushed = inspect(&format!("{app}:1.0"));
+    let digest = pushed["Digest"].as_str().unwrap().to_owned();
+    assert_eq!(inspect(&format!("{app}:latest"))["Digest"], digest.as_str());
+    let config: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        creds,
+        &format!("docker://{app}:1.0"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["/bin/sh"]),
+        "{config}"
+    );
+    // The names are in Kiln's image store, an OCI layout.
+    let stored: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci:{}:{app}:1.0", cache_dir().display()),
+    ]))
+    .unwrap();
+    assert_eq!(stored["Digest"], digest.as_str(), "{stored}");
+    // The saved archive loads into podman under both names, as the same image.
+    let saved = w.join("saved/app.tar");
+    let podman_root = tempfile::tempdir().unwrap();
+    let podman = |args: &[&str]| {
+        let out = kiln_tests::command("podman")
+            .arg("--root")
+            .arg(podman_root.path().join("root"))
+            .arg("--runroot")
+            .arg(podman_root.path().join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .expect("running podman");
+        assert!(out.status.success(), "podman {args:?}: {:?}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let loaded = podman(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(loaded.contains(&format!("{app}:1.0")), "{loaded}");
+    let id = podman(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        &format!("{app}:latest"),
+    ]);
+    assert_eq!(
+        format!("sha256:{}", id.trim()),
+        config_digest_of(&skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            creds,
+            &format!("docker://{app}:1.0")
+        ])),
+        "podman loaded another image than the one pushed"
+    );
+    // The imported filesystem: one layer, the changes, pushed under its name.
+    let imported = format!("{reg}/kiln/imported-{unique}:v1");
+    let config: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--config",
+        "--tls-verify=false",
+        creds,
+        &format!("docker://{imported}"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().unwrap().len(),
+        1,
+        "{config}"
+    );
+    assert_eq!(config["config"]["WorkingDir"], "/srv", "{config}");
+    assert!(
+        config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "IMPORTED=yes"),
+        "{config}"
+    );
+    // The same inputs again: the same digest.
+    let out = work.kiln(&["build", "-force", "docker.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        inspect(&format!("{app}:1.0"))["Digest"],
+        digest.as_str(),
+        "the rebuild pushed another digest"
+    );
+    // A wrong password: the push fails, saying so, and the registry gains no tag.
+    let retag = template("wrong").replace(
+        "tags       = [\"1.0\", \"latest\"]",
+        "tags       = [\"2.0\"]",
+    );
+    write(w, "docker.pkr.hcl", &retag);
+    let out = work.kiln(&["build", "-force", "-only=docker.app", "docker.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "a wrong password pushed:\n{stdout}\n{stderr}"
+    );
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        all.contains("401") || all.to_lowercase().contains("unauthorized"),
+        "{all}"
+    );
+    assert!(!all.contains("wrong"), "the password was printed:\n{all}");
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        creds,
+        &format!("docker://{app}"),
+    ]);
+    assert!(!tags.contains("2.0"), "a failed push left a tag: {tags}");
+}
+
+/// The config digest a raw manifest names.
+fn config_digest_of(manifest: &str) -> String {
+    let m: serde_json::Value = serde_json::from_str(manifest).unwrap();
+    m["config"]["digest"].as_str().unwrap().to_owned()
+}
+
+/// Packer's documented JSON sequence, unchanged but for the repository: the docker
+/// builder's export, then `docker-import` and a bare `"docker-push"` that pushes what
+/// the import named. An `artifice` of a gzip root filesystem imports too, as Packer's
+/// ARM image builders' READMEs chain it.
+#[test]
+fn packers_json_import_then_push_sequence_runs_as_documented() {
+    let registry = Registry::start();
+    let reg = registry.address.clone();
+    let work = Work::new();
+    let w = work.path();
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
+            build_block("")
+        ),
+    );
+    let out = work.kiln(&["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("tar -C rootfs -czf rootfs.tar.gz .")
+        .current_dir(w)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let template = serde_json::json!({
+        "builders": [{"type": "docker", "image": "oci-archive:base.tar", "export_path": "image.tar"}],
+        "provisioners": [{"type": "shell", "inline": ["echo exported > /etc/exported"]}],
+        "post-processors": [
+            [
+                {"type": "docker-import", "repository": format!("{reg}/packer/export"), "tag": "0.7"},
+                "docker-push"
+            ],
+            [
+                {"type": "artifice", "files": ["rootfs.tar.gz"]},
+                {"type": "docker-import", "repository": format!("{reg}/packer/rootfs"), "tag": "latest"},
+                "docker-push"
+            ]
+        ]
+    });
+    write(
+        w,
+        "docker.json",
+        &serde_json::to_string_pretty(&template).unwrap(),
+    );
+    let out = work.kiln(&["build", "docker.json"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Imported Docker image: {reg}/packer/export:0.7")),
+        "{stdout}"
+    );
+    let export = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reg}/packer/export:0.7"),
+    ]);
+    let export: serde_json::Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(export["Layers"].as_array().unwrap().len(), 1, "{export}");
+    // The provisioner's file is in the one layer the export became.
+    let dir = tempfile::tempdir().unwrap();
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{reg}/packer/export:0.7"),
+        &format!("oci:{}:x", dir.path().display()),
+    ]);
+    // (skopeo compresses the uncompressed layer on its way into a layout.)
+    let blob = |d: &str| {
+        dir.path()
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let index = json(dir.path().join("index.json"));
+    let manifest = json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(blob(&layer))
+        .output()
+        .unwrap();
+    assert!(listing.status.success(), "{:?}", text(&listing));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "etc/exported"),
+        "{listing}"
+    );
+    let rootfs = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reg}/packer/rootfs:latest"),
+    ]);
+    assert!(rootfs.contains("\"Architecture\": \"amd64\""), "{rootfs}");
+}

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use kiln_container::{Mount, MountSource};
 
 use super::base::BaseSource;
-use super::{changes, ContainerBuilder, Flavour, Output};
+use super::{ContainerBuilder, Flavour, Output};
+use kiln_registry::changes;
 
 /// The block a template writes, with Packer's names (and Kiln's `env`).
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,6 @@
 //! the overlay's upper directory, which becomes the committed image's one new layer.
 
 mod base;
-pub mod changes;
 mod error;
 
 use std::collections::BTreeMap;
@@ -23,7 +22,7 @@ use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
     ProvisionHook,
 };
-use kiln_registry::BlobStore;
+use kiln_registry::{changes, BlobStore};
 
 use base::Base;
 mod config;
@@ -304,6 +303,7 @@ impl<'a> Step<State<'a>> for Export {
                 description: format!("Exported root filesystem: {shown}"),
                 files: vec![file],
                 metadata: Default::default(),
+                image: None,
             },
             Flavour::Docker => Artifact {
                 builder_id: DOCKER_BUILDER_ID.into(),
@@ -311,6 +311,7 @@ impl<'a> Step<State<'a>> for Export {
                 description: format!("Exported Docker file: {shown}"),
                 files: vec![file],
                 metadata: Default::default(),
+                image: None,
             },
         });
         Ok(())
@@ -453,6 +454,10 @@ impl<'a> Step<State<'a>> for Commit {
         } else {
             vec![]
         };
+        let image_ref = kiln_core::ImageRef {
+            digest: digest.clone(),
+            pushable: vec![],
+        };
         state.artifact = Some(match state.builder.flavour {
             Flavour::Kiln => Artifact {
                 builder_id: "kiln.container".into(),
@@ -460,6 +465,7 @@ impl<'a> Step<State<'a>> for Commit {
                 description: format!("Imported Docker image: {digest} in {}", path.display()),
                 files,
                 metadata,
+                image: Some(image_ref.clone()),
             },
             // Packer's artifact of a commit is the image by its id: its config's digest.
             Flavour::Docker => {
@@ -471,6 +477,7 @@ impl<'a> Step<State<'a>> for Commit {
                     id,
                     files,
                     metadata,
+                    image: Some(image_ref),
                 }
             }
         });
@@ -542,6 +549,7 @@ impl Builder for ContainerBuilder {
                 id: "discarded".into(),
                 files: vec![],
                 metadata: Default::default(),
+                image: None,
                 description: "The container was discarded".into(),
             },
             Flavour::Docker => Artifact {
@@ -549,6 +557,7 @@ impl Builder for ContainerBuilder {
                 id: "Container".into(),
                 files: vec![],
                 metadata: Default::default(),
+                image: None,
                 description: "Exported Docker file: ".into(),
             },
         }))

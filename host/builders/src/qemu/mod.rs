@@ -589,6 +589,7 @@ impl<'a> Step<State<'a>> for Finish {
             id: "VM".into(),
             files,
             metadata,
+            image: None,
             description: format!("VM files in directory: {}", b.output_directory.display()),
         });
         Ok(())

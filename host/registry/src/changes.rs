@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ContainerConfig;
 use kiln_core::diag::did_you_mean;
-use kiln_registry::ContainerConfig;
 
 /// The instructions `changes` accepts.
 const INSTRUCTIONS: &[&str] = &[

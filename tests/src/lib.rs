@@ -187,6 +187,10 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     /// `127.0.0.1:<port>`.
     pub address: String,
+    /// The PEM of the certificate authority of a TLS registry.
+    pub ca: Option<Vec<u8>>,
+    /// Where the authority is trusted (`/etc/docker/certs.d/<address>`), removed on drop.
+    certs_d: Option<PathBuf>,
     child: Child,
 }
 
@@ -209,6 +213,104 @@ impl Registry {
                 htpasswd.display()
             )
         })
+    }
+
+    /// Starts a registry that speaks only HTTPS, with a certificate for 127.0.0.1 signed
+    /// by a certificate authority made for it, and asks for `user` and `password`. The
+    /// authority is trusted as Docker trusts a registry's own: in
+    /// `/etc/docker/certs.d/<address>/ca.crt`, removed when the registry stops. Its
+    /// PEM is also in [`Registry::ca`].
+    pub fn start_with_tls(user: &str, password: &str) -> Registry {
+        let mut ca = None;
+        let mut registry = Registry::start_with(|dir| {
+            let openssl = |args: &[&str]| {
+                let out = command("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .output()
+                    .expect("running openssl");
+                assert!(out.status.success(), "openssl {args:?}: {:?}", text(&out));
+            };
+            let ec = [
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+            ];
+            openssl(
+                &[
+                    &["req", "-x509"][..],
+                    &ec,
+                    &[
+                        "-keyout",
+                        "ca.key",
+                        "-out",
+                        "ca.crt",
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=kiln test CA",
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &[
+                        "-keyout",
+                        "server.key",
+                        "-out",
+                        "server.csr",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                    ],
+                ]
+                .concat(),
+            );
+            std::fs::write(
+                dir.join("san.ext"),
+                "subjectAltName=IP:127.0.0.1
+basicConstraints=CA:FALSE
+",
+            )
+            .unwrap();
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ]);
+            ca = Some(std::fs::read(dir.join("ca.crt")).unwrap());
+            let htpasswd = dir.join("htpasswd");
+            let hash = bcrypt::hash(password, 4).unwrap();
+            std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+                dir.join("server.crt").display(),
+                dir.join("server.key").display(),
+                htpasswd.display()
+            )
+        });
+        let certs_d = Path::new("/etc/docker/certs.d").join(&registry.address);
+        std::fs::create_dir_all(&certs_d).unwrap();
+        std::fs::write(certs_d.join("ca.crt"), ca.as_ref().unwrap()).unwrap();
+        registry.certs_d = Some(certs_d);
+        registry.ca = ca;
+        registry
     }
 
     /// The registry's storage root; blobs are under
@@ -247,6 +349,8 @@ impl Registry {
         Registry {
             dir,
             address: format!("127.0.0.1:{port}"),
+            ca: None,
+            certs_d: None,
             child,
         }
     }
@@ -254,6 +358,9 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        if let Some(dir) = &self.certs_d {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,5 +1,6 @@
 //! What a step may reach on the host. A step gets its template `grant`; Kiln's builtins
-//! also get the host paths their configuration names (they say which through `needs`).
+//! also get the host paths and registries their configuration names (they say which
+//! through `needs`).
 //! Everything else a component asks for, in its `needs` or its `kiln:grants` section,
 //! the template must grant: otherwise the step is refused before anything runs, naming
 //! exactly what is missing.

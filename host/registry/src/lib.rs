@@ -12,6 +12,10 @@
 //! | registry ([`Reference`], [`RegistryAuth`]) | [`pull`] (async) | [`push`] (async) |
 //! | a directory tree | [`write_layer`] → [`LayerInfo`] | [`extract_layers`] |
 //! | registry, a wasm component ([`Access`]) | [`pull_component`] (async) | [`push_component`] (async) |
+//! | a root filesystem tarball, a `docker save` archive | [`docker::import_rootfs`] | [`docker::write_docker_archive`] |
+//!
+//! Kiln's image store is the cache directory as an OCI layout: [`docker::name_image`]
+//! gives an image a name in its `index.json`, as `docker tag` does.
 //!
 //! Components are not images: [`push_component`] uploads a component file with a
 //! [`WasmConfig`] and [`ComponentMeta`] annotations, [`pull_component`] stores its one

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -439,10 +440,44 @@ pub(crate) async fn put_manifest(
     Ok(reported)
 }
 
-/// A client for `reference`'s registry: plain http for loopback registries and, when
-/// `insecure`, for any other; https otherwise.
+/// Where Docker (and, second, podman) keep each registry's own certificate authorities:
+/// `<dir>/<host[:port]>/*.crt`.
+const CERTS_DIRS: [&str; 2] = ["/etc/docker/certs.d", "/etc/containers/certs.d"];
+
+/// The certificate authorities Docker's `certs.d` holds for `registry` (`host[:port]`),
+/// trusted for it on top of the system's. Each `*.crt` file of the registry's directory
+/// is one (PEM), as Docker reads them.
+fn registry_cas(registry: &str) -> Vec<oci_client::client::Certificate> {
+    let mut cas = Vec::new();
+    for dir in CERTS_DIRS {
+        let Ok(entries) = std::fs::read_dir(Path::new(dir).join(registry)) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for file in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "crt"))
+        {
+            match std::fs::read(file) {
+                Ok(data) => cas.push(oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data,
+                }),
+                Err(e) => tracing::warn!(file = %file.display(), error = %e, "unreadable CA"),
+            }
+        }
+    }
+    cas
+}
+
+/// A client for `reference`'s registry: https, trusting the system's certificate
+/// authorities and those `certs.d` holds for it; plain http for a loopback registry
+/// that `certs.d` holds none for (Docker's default insecure registries) and, when
+/// `insecure`, for any other.
 pub(crate) fn client(reference: &Reference, insecure: bool) -> Client {
-    let protocol = match insecure || reference.is_loopback() {
+    let cas = registry_cas(&reference.registry);
+    let protocol = match insecure || (reference.is_loopback() && cas.is_empty()) {
         true => ClientProtocol::Http,
         false => ClientProtocol::Https,
     };
@@ -457,6 +492,7 @@ pub(crate) fn client(reference: &Reference, insecure: bool) -> Client {
         // tried again) instead of waited for for ever.
         connect_timeout: Some(timeout.min(std::time::Duration::from_secs(10))),
         read_timeout: Some(timeout),
+        extra_root_certificates: cas,
         ..ClientConfig::default()
     })
 }

@@ -119,8 +119,11 @@ pub struct PreparedComponent {
 impl PreparedComponent {
     /// This component, granted the host paths its configuration asks for (its `needs`)
     /// on top of its step's grant. For Kiln's own builtins only: anything else gets
-    /// exactly what the template grants. Everything but paths (environment, network,
-    /// host commands, clock, random) only the template grants, to every component.
+    /// exactly what the template grants. The registries a builtin names (the docker
+    /// post-processors' `repository`) come with its paths, for the host's `images`
+    /// calls alone: its sockets still get only the template's network. Everything else
+    /// (environment, host commands, clock, random) only the template grants, to every
+    /// component.
     pub fn granted_its_paths(mut self) -> Self {
         self.needs_granted = true;
         self

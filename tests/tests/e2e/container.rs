@@ -1224,18 +1224,7 @@ fn docker_post_processors_tag_save_push_and_import_without_a_daemon() {
     let reg = registry.address.clone();
     let work = Work::new();
     let w = work.path();
-    write(
-        w,
-        "base.pkr.hcl",
-        &format!(
-            "{}{}",
-            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
-            build_block("")
-        ),
-    );
-    let out = work.kiln(&["build", "base.pkr.hcl"]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    commit_base(&work);
     let unique = format!("t{}", std::process::id());
     let template = |password: &str| {
         format!(
@@ -1459,18 +1448,7 @@ fn packers_json_import_then_push_sequence_runs_as_documented() {
     let reg = registry.address.clone();
     let work = Work::new();
     let w = work.path();
-    write(
-        w,
-        "base.pkr.hcl",
-        &format!(
-            "{}{}",
-            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
-            build_block("")
-        ),
-    );
-    let out = work.kiln(&["build", "base.pkr.hcl"]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+    commit_base(&work);
     let status = Command::new("sh")
         .arg("-c")
         .arg("tar -C rootfs -czf rootfs.tar.gz .")
@@ -1551,4 +1529,213 @@ fn packers_json_import_then_push_sequence_runs_as_documented() {
         &format!("docker://{reg}/packer/rootfs:latest"),
     ]);
     assert!(rootfs.contains("\"Architecture\": \"amd64\""), "{rootfs}");
+}
+
+/// Commits the busybox root filesystem as `base.tar`, the image the docker sources start
+/// from.
+fn commit_base(work: &Work) {
+    let w = work.path();
+    let body =
+        "  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n";
+    write(
+        w,
+        "base.pkr.hcl",
+        &format!("{}{}", container_source(body), build_block("")),
+    );
+    let out = work.kiln(&["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+}
+
+/// A registry of its own certificate authority, trusted through Docker's `certs.d`, with
+/// the login `docker login` keeps in Docker's config file: `docker-tag` then a bare
+/// `docker-push` reach it as Docker would. With another authority in `certs.d`, the
+/// push fails on the certificate and the registry gains nothing.
+#[test]
+fn docker_push_trusts_certs_d_and_uses_dockers_stored_login() {
+    let registry = Registry::start_with_tls("builder", "tls-pass");
+    let reg = registry.address.clone();
+    let work = Work::new();
+    let w = work.path();
+    commit_base(&work);
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        b"builder:tls-pass",
+    );
+    write(
+        w,
+        "docker-config/config.json",
+        &format!("{{\"auths\": {{\"{reg}\": {{\"auth\": \"{auth}\"}}}}}}"),
+    );
+    let template = |tag: &str| {
+        format!(
+            r#"source "docker" "app" {{
+  image  = "oci-archive:base.tar"
+  commit = true
+}}
+
+build {{
+  sources = ["source.docker.app"]
+  post-processors {{
+    post-processor "docker-tag" {{
+      repository = "{reg}/kiln/tls"
+      tags       = ["{tag}"]
+    }}
+    post-processor "docker-push" {{}}
+  }}
+}}
+"#
+        )
+    };
+    write(w, "tls.pkr.hcl", &template("1"));
+    let build = || {
+        work.command(&["build", "-force", "tls.pkr.hcl"])
+            .env("DOCKER_CONFIG", w.join("docker-config"))
+            .output()
+            .unwrap()
+    };
+    let out = build();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let creds = "--creds=builder:tls-pass";
+    // skopeo trusts the registry through the same certs.d.
+    let pushed = skopeo(&["inspect", creds, &format!("docker://{reg}/kiln/tls:1")]);
+    assert!(pushed.contains("\"Digest\": \"sha256:"), "{pushed}");
+    // Another authority: the certificate is refused, nothing is pushed.
+    let certs_d = Path::new("/etc/docker/certs.d").join(&reg).join("ca.crt");
+    let trusted = std::fs::read(&certs_d).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let made = kiln_tests::command("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+        ])
+        .current_dir(other.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{:?}", text(&made));
+    std::fs::copy(other.path().join("other.crt"), &certs_d).unwrap();
+    write(w, "tls.pkr.hcl", &template("2"));
+    let out = build();
+    std::fs::write(&certs_d, &trusted).unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "pushed to an untrusted registry:\n{stdout}\n{stderr}"
+    );
+    let all = format!("{stdout}\n{stderr}").to_lowercase();
+    assert!(
+        all.contains("certificate"),
+        "the failure does not say it is the certificate:\n{all}"
+    );
+    let tags = skopeo(&["list-tags", creds, &format!("docker://{reg}/kiln/tls")]);
+    assert!(!tags.contains("\"2\""), "a refused push left a tag: {tags}");
+}
+
+/// Registry faults on the way of a `docker-push`: 500s and an upload dropped midway
+/// are tried again and the push completes; a registry that keeps failing fails the
+/// build, naming it, with no tag left behind.
+#[test]
+fn docker_push_rides_out_registry_faults_and_a_lasting_one_leaves_nothing() {
+    use kiln_tests::{Fault, FaultProxy, FaultRule};
+    let registry = Registry::start();
+    let work = Work::new();
+    let w = work.path();
+    commit_base(&work);
+    let rule = |method, path: &str, fault, times| FaultRule {
+        method,
+        path: path.into(),
+        fault,
+        times,
+    };
+    let template = |proxy: &str, tag: &str| {
+        format!(
+            r#"source "docker" "app" {{
+  image  = "oci-archive:base.tar"
+  commit = true
+}}
+
+build {{
+  sources = ["source.docker.app"]
+  provisioner "shell" {{
+    inline = ["head -c 300000 /dev/urandom > /etc/blob"]
+  }}
+  post-processors {{
+    post-processor "docker-tag" {{
+      repository = "{proxy}/kiln/flaky"
+      tags       = ["{tag}"]
+    }}
+    post-processor "docker-push" {{}}
+  }}
+}}
+"#
+        )
+    };
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![
+            rule("PUT", "/manifests/", Fault::Fail500, 2),
+            rule("PUT", "/blobs/uploads/", Fault::CutRequestAfter(50_000), 1),
+        ],
+    );
+    write(w, "flaky.pkr.hcl", &template(&proxy.address, "1"));
+    let out = work.kiln(&["build", "flaky.pkr.hcl"]);
+    assert!(
+        out.status.success(),
+        "{:?}\n{:#?}",
+        text(&out),
+        proxy.requests()
+    );
+    let seen = proxy.requests();
+    assert!(
+        seen.iter()
+            .filter(|r| r.starts_with("PUT") && r.contains("/manifests/"))
+            .count()
+            >= 3,
+        "{seen:#?}"
+    );
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/kiln/flaky", registry.address),
+    ]);
+    assert!(tags.contains("\"1\""), "{tags}");
+    drop(proxy);
+
+    let proxy = FaultProxy::start(
+        &registry.address,
+        vec![rule("PUT", "/manifests/", Fault::Fail500, 1000)],
+    );
+    write(w, "flaky.pkr.hcl", &template(&proxy.address, "2"));
+    let out = work
+        .command(&["build", "-force", "flaky.pkr.hcl"])
+        .env("KILN_REGISTRY_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(&proxy.address),
+        "the failure does not name the registry:\n{stdout}\n{stderr}"
+    );
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{}/kiln/flaky", registry.address),
+    ]);
+    assert!(!tags.contains("\"2\""), "a failed push left a tag: {tags}");
 }

@@ -13,6 +13,7 @@ use wasm_build::{nested_build, watch};
 const BUILTINS: &[(&str, &[&str])] = &[
     ("shell", &["provisioner"]),
     ("file", &["provisioner"]),
+    ("ansible-local", &["provisioner"]),
     ("shell-local", &["provisioner", "post-processor"]),
     ("checksum", &["post-processor"]),
     ("compress", &["post-processor"]),

@@ -1016,6 +1016,9 @@ mod container;
 #[path = "e2e/post.rs"]
 mod post;
 
+#[path = "e2e/ansible.rs"]
+mod ansible;
+
 #[path = "e2e/components.rs"]
 mod components;
 

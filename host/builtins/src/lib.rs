@@ -1,7 +1,7 @@
-//! The builtin components Kiln embeds: provisioners `shell`, `file`; post-processors
-//! `checksum`, `compress`, `manifest`, `artifice`, `docker-tag`, `docker-push`,
-//! `docker-save`, `docker-import`; `shell-local`, which is both. What
-//! each needs of the host it says itself, from its configuration (the `needs` of
+//! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible-local`;
+//! post-processors `checksum`, `compress`, `manifest`, `artifice`, `docker-tag`,
+//! `docker-push`, `docker-save`, `docker-import`; `shell-local`, which is both. What each
+//! needs of the host it says itself, from its configuration (the `needs` of
 //! `wit/plugin.wit`): this crate knows their names and bytes, nothing of their
 //! configuration.
 
@@ -68,7 +68,10 @@ mod tests {
         }
         let provisioners: Vec<_> = names(Kind::Provisioner).collect();
         let post: Vec<_> = names(Kind::PostProcessor).collect();
-        assert_eq!(provisioners, ["shell", "file", "shell-local"]);
+        assert_eq!(
+            provisioners,
+            ["shell", "file", "ansible-local", "shell-local"]
+        );
         assert_eq!(
             post,
             [

@@ -14,6 +14,7 @@ const BUILTINS: &[(&str, &[&str])] = &[
     ("shell", &["provisioner"]),
     ("file", &["provisioner"]),
     ("ansible-local", &["provisioner"]),
+    ("puppet-masterless", &["provisioner"]),
     ("shell-local", &["provisioner", "post-processor"]),
     ("checksum", &["post-processor"]),
     ("compress", &["post-processor"]),

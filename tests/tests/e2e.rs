@@ -1016,8 +1016,8 @@ mod container;
 #[path = "e2e/post.rs"]
 mod post;
 
-#[path = "e2e/ansible.rs"]
-mod ansible;
+#[path = "e2e/config_management.rs"]
+mod config_management;
 
 #[path = "e2e/components.rs"]
 mod components;

@@ -1,5 +1,5 @@
-//! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible-local`;
-//! post-processors `checksum`, `compress`, `manifest`, `artifice`, `docker-tag`,
+//! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible-local`,
+//! `puppet-masterless`; post-processors `checksum`, `compress`, `manifest`, `artifice`, `docker-tag`,
 //! `docker-push`, `docker-save`, `docker-import`; `shell-local`, which is both. What each
 //! needs of the host it says itself, from its configuration (the `needs` of
 //! `wit/plugin.wit`): this crate knows their names and bytes, nothing of their
@@ -70,7 +70,13 @@ mod tests {
         let post: Vec<_> = names(Kind::PostProcessor).collect();
         assert_eq!(
             provisioners,
-            ["shell", "file", "ansible-local", "shell-local"]
+            [
+                "shell",
+                "file",
+                "ansible-local",
+                "puppet-masterless",
+                "shell-local"
+            ]
         );
         assert_eq!(
             post,

@@ -1,7 +1,8 @@
-//! Configuration management on the machine being built: `ansible-local` runs Debian's
-//! ansible over the build's SSH communicator (a null build against a loopback sshd, so
-//! the machine is this host), with real playbooks: roles, handlers, templates, group
-//! variables, `become`, a failing task, and parallel builds.
+//! Configuration management on the machine being built, over the build's SSH
+//! communicator (a null build against a loopback sshd, so the machine is this host):
+//! `ansible-local` runs Debian's ansible with real playbooks (roles, handlers, templates,
+//! group variables, `become`, a failing task, parallel builds); `puppet-masterless` runs
+//! Debian's puppet with a module, hiera data and facts.
 
 use super::*;
 
@@ -190,4 +191,110 @@ fn four_parallel_builds_run_ansible_local_at_once() {
             format!("hello from group_vars in {name} (null)\n")
         );
     }
+}
+
+/// A manifest that includes a module class, whose template reads a hiera value and the
+/// facts Packer sets; `puppet apply` runs through sudo, as Packer's default command has
+/// it. A second build of the same manifest changes nothing (exit code 0, not 2), and a
+/// manifest that fails fails the step with puppet's exit status.
+#[test]
+fn puppet_masterless_applies_a_manifest_with_a_module_hiera_and_facts() {
+    kiln_tests::tool("puppet");
+    kiln_tests::tool("sudo");
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "puppet/manifests/site.pp", "include motd\n");
+    write(
+        d,
+        "puppet/modules/motd/manifests/init.pp",
+        "class motd {\n  $greeting = lookup('greeting')\n  file { \"${facts['target']}\":\n    ensure => directory,\n  }\n  \
+         file { \"${facts['target']}/motd\":\n    ensure  => file,\n    mode    => '0644',\n    content => epp('motd/motd.epp', { 'greeting' => $greeting }),\n  }\n}\n",
+    );
+    write(
+        d,
+        "puppet/modules/motd/templates/motd.epp",
+        "<%- | String $greeting | -%>\n<%= $greeting %> from <%= $facts['packer_build_name'] %> (<%= $facts['packer_builder_type'] %>)\n",
+    );
+    write(
+        d,
+        "puppet/hiera.yaml",
+        "---\nversion: 5\nhierarchy:\n  - name: common\n    path: common.yaml\ndefaults:\n  datadir: /tmp/kiln-hiera-data\n  data_hash: yaml_data\n",
+    );
+    let data = tempfile::tempdir().unwrap();
+    let hiera = std::fs::read_to_string(d.join("puppet/hiera.yaml"))
+        .unwrap()
+        .replace("/tmp/kiln-hiera-data", &data.path().display().to_string());
+    write(d, "puppet/hiera.yaml", &hiera);
+    write(data.path(), "common.yaml", "greeting: hello from hiera\n");
+    let template = |manifest: &str, extra: &str| {
+        format!(
+            "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"puppet-masterless\" {{\n{extra}    manifest_file     = \"{manifest}\"\n    \
+             module_paths      = [\"puppet/modules\"]\n    hiera_config_path = \"puppet/hiera.yaml\"\n    \
+             facter            = {{ target = \"{}\" }}\n    staging_directory = \"{}/staging\"\n    clean_staging_directory = true\n  }}\n}}\n",
+            sshd.null_source("web", &sshd.key),
+            target.path().join("out").display(),
+            target.path().display(),
+        )
+    };
+    let build = || {
+        Command::new(kiln_bin())
+            .args(["build", "t.pkr.hcl"])
+            .current_dir(d)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running kiln")
+    };
+    write(d, "t.pkr.hcl", &template("puppet/manifests/site.pp", ""));
+    let out = build();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("out/motd")).unwrap(),
+        "hello from hiera from web (null)\n"
+    );
+    assert!(stdout.contains("Running Puppet: cd "), "{stdout}");
+    assert!(
+        stdout.contains("sudo -E puppet apply --detailed-exitcodes"),
+        "{stdout}"
+    );
+    assert!(
+        !target.path().join("staging").exists(),
+        "the staging directory was left"
+    );
+    // Nothing to change the second time: still a success. This time with a command of
+    // the template's own, in the Go template forms real templates write.
+    let custom = "    execute_command   = \"cd {{.WorkingDir}} && {{.FacterVars}}{{if .Sudo}} sudo -E {{end}}puppet apply --verbose --modulepath='{{.ModulePath}}' {{if ne .HieraConfigPath \\\"\\\"}}--hiera_config='{{.HieraConfigPath}}' {{end}}--detailed-exitcodes {{.ManifestFile}}\"\n";
+    write(
+        d,
+        "t.pkr.hcl",
+        &template("puppet/manifests/site.pp", custom),
+    );
+    let out = build();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(" sudo -E puppet apply --verbose --modulepath="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--hiera_config="), "{stdout}");
+    // A manifest that fails: puppet's status fails the step.
+    write(
+        d,
+        "puppet/manifests/broken.pp",
+        "fail('this manifest refuses')\n",
+    );
+    write(d, "t.pkr.hcl", &template("puppet/manifests/broken.pp", ""));
+    let out = build();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("this manifest refuses"), "{all}");
+    assert!(
+        all.contains("Puppet exited with a non-zero exit status: 1"),
+        "{all}"
+    );
 }

@@ -15,6 +15,7 @@ const BUILTINS: &[(&str, &[&str])] = &[
     ("file", &["provisioner"]),
     ("ansible-local", &["provisioner"]),
     ("puppet-masterless", &["provisioner"]),
+    ("salt-masterless", &["provisioner"]),
     ("shell-local", &["provisioner", "post-processor"]),
     ("checksum", &["post-processor"]),
     ("compress", &["post-processor"]),

@@ -298,3 +298,89 @@ fn puppet_masterless_applies_a_manifest_with_a_module_hiera_and_facts() {
         "{all}"
     );
 }
+
+/// A state tree with a top file, a state that renders a Jinja template from pillar data
+/// and a grain, applied by PyPI's `salt-call --local` (installed by tests/run into
+/// target/salt-venv) through sudo; a failing state fails the step with salt's status.
+#[test]
+fn salt_masterless_applies_a_state_tree_with_pillar_data() {
+    kiln_tests::tool("sudo");
+    let salt_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/salt-venv/bin");
+    assert!(
+        salt_bin.join("salt-call").exists(),
+        "salt-call is not installed: run tests/run, which installs salt from PyPI into target/salt-venv"
+    );
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let target = remote.path().join("out");
+    let d = dir.path();
+    write(d, "salt/states/top.sls", "base:\n  '*':\n    - motd\n");
+    write(
+        d,
+        "salt/states/motd/init.sls",
+        &format!(
+            "{0}:\n  file.directory: []\n{0}/motd:\n  file.managed:\n    - source: salt://motd/motd.jinja\n    - template: jinja\n    - mode: '0644'\n    - require:\n      - file: {0}\n",
+            target.display()
+        ),
+    );
+    write(
+        d,
+        "salt/states/motd/motd.jinja",
+        "{{ pillar['greeting'] }} on {{ grains['kernel'] }}\n",
+    );
+    write(d, "salt/pillar/top.sls", "base:\n  '*':\n    - common\n");
+    write(d, "salt/pillar/common.sls", "greeting: hello from pillar\n");
+    write(
+        d,
+        "salt/states/broken.sls",
+        "refuse:\n  cmd.run:\n    - name: 'false'\n",
+    );
+    let template = |custom: &str| {
+        format!(
+            "{source}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"salt-masterless\" {{\n    skip_bootstrap      = true\n    \
+             local_state_tree    = \"salt/states\"\n    local_pillar_roots  = \"salt/pillar\"\n    remote_state_tree   = \"{r}/srv-salt\"\n    \
+             remote_pillar_roots = \"{r}/srv-pillar\"\n    temp_config_dir     = \"{r}/tmp-salt\"\n    salt_bin_dir        = \"{bin}\"\n{custom}  }}\n}}\n",
+            source = sshd.null_source("web", &sshd.key),
+            r = remote.path().display(),
+            bin = salt_bin.display(),
+        )
+    };
+    let build = || {
+        Command::new(kiln_bin())
+            .args(["build", "t.pkr.hcl"])
+            .current_dir(d)
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running kiln")
+    };
+    write(d, "t.pkr.hcl", &template(""));
+    let out = build();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("motd")).unwrap(),
+        "hello from pillar on Linux\n"
+    );
+    assert!(
+        stdout.contains("Running: salt-call --local state.highstate --file-root="),
+        "{stdout}"
+    );
+    // The state tree was moved where salt-call read it.
+    assert!(remote.path().join("srv-salt/top.sls").exists());
+    write(
+        d,
+        "t.pkr.hcl",
+        &template("    custom_state        = \"broken\"\n"),
+    );
+    let out = build();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("Error executing salt-call: Bad exit status:"),
+        "{all}"
+    );
+}

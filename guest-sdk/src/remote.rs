@@ -80,3 +80,12 @@ pub fn download_file(src: &str, dest: &str) -> Result<(), Error> {
 pub fn download_dir(src: &str, dest: &str) -> Result<(), Error> {
     comm::download_dir(src, dest)
 }
+
+pub use comm::SshLogin;
+
+/// Where and as whom the build's SSH communicator logs in, for a program on the host
+/// that connects to the machine itself; `None` unless the step may run host commands
+/// and the communicator is SSH.
+pub fn ssh_endpoint() -> Option<SshLogin> {
+    comm::ssh_endpoint()
+}

@@ -13,6 +13,7 @@ use wasm_build::{nested_build, watch};
 const BUILTINS: &[(&str, &[&str])] = &[
     ("shell", &["provisioner"]),
     ("file", &["provisioner"]),
+    ("ansible", &["provisioner"]),
     ("ansible-local", &["provisioner"]),
     ("puppet-masterless", &["provisioner"]),
     ("salt-masterless", &["provisioner"]),

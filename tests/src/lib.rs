@@ -65,7 +65,7 @@ impl Sshd {
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
-             MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\n",
+             MaxStartups 100\nMaxSessions 100\nLogLevel ERROR\nSubsystem sftp /usr/lib/openssh/sftp-server\n",
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();

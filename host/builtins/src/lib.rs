@@ -1,9 +1,9 @@
-//! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible-local`,
-//! `puppet-masterless`, `salt-masterless`; post-processors `checksum`, `compress`,
-//! `manifest`, `artifice`, `docker-tag`, `docker-push`, `docker-save`, `docker-import`;
-//! `shell-local`, which is both. What each needs of the host it says itself, from its
-//! configuration (the `needs` of `wit/plugin.wit`): this crate knows their names and
-//! bytes, nothing of their configuration.
+//! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible`,
+//! `ansible-local`, `puppet-masterless`, `salt-masterless`; post-processors `checksum`,
+//! `compress`, `manifest`, `artifice`, `docker-tag`, `docker-push`, `docker-save`,
+//! `docker-import`; `shell-local`, which is both. What each needs of the host it says
+//! itself, from its configuration (the `needs` of `wit/plugin.wit`): this crate knows
+//! their names and bytes, nothing of their configuration.
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -73,8 +73,10 @@ mod tests {
             [
                 "shell",
                 "file",
+                "ansible",
                 "ansible-local",
                 "puppet-masterless",
+                "salt-masterless",
                 "shell-local"
             ]
         );

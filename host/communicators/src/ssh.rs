@@ -559,6 +559,20 @@ impl RemoteProcess for SshProcess {
 
 #[async_trait]
 impl Communicator for SshCommunicator {
+    fn ssh_endpoint(&self) -> Option<kiln_core::communicator::SshEndpoint> {
+        let c = &self.config;
+        Some(kiln_core::communicator::SshEndpoint {
+            host: c.host.clone(),
+            port: c.port,
+            user: c.username.clone(),
+            private_key_file: c
+                .private_key_file
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            password: c.password.clone(),
+        })
+    }
+
     #[tracing::instrument(skip(self))]
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
         let exec = self.exec(&with_pid_line(command)).await?;

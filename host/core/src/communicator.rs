@@ -153,4 +153,36 @@ pub trait Communicator: Send + Sync {
 
     /// Copies the contents of the remote directory `src` into `sink`.
     async fn download_dir(&self, src: &str, sink: &mut dyn TreeSink) -> Result<(), CommError>;
+
+    /// How a program on this host could reach the machine over SSH itself; `None` for a
+    /// communicator that is not SSH.
+    fn ssh_endpoint(&self) -> Option<SshEndpoint> {
+        None
+    }
+}
+
+/// Where and as whom an SSH communicator logs in.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SshEndpoint {
+    /// `ssh_host`.
+    pub host: String,
+    /// `ssh_port`.
+    pub port: u16,
+    /// `ssh_username`.
+    pub user: String,
+    /// `ssh_private_key_file`, absolute.
+    pub private_key_file: Option<std::path::PathBuf>,
+    /// `ssh_password`.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SshEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshEndpoint")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("private_key_file", &self.private_key_file)
+            .finish_non_exhaustive()
+    }
 }

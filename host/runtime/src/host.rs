@@ -368,6 +368,26 @@ impl communicator::HostProcess for StepState {
 pub(crate) const COMMANDS_PRINTED: &str = "the step's commands and messages printed more than that";
 
 impl communicator::Host for StepState {
+    async fn ssh_endpoint(&mut self) -> wasmtime::Result<Option<communicator::SshLogin>> {
+        // Complete trust only: a step that may run host commands could read the key
+        // anyway.
+        if !self.exec_host {
+            return Ok(None);
+        }
+        let Some(endpoint) = self.communicator.as_ref().and_then(|c| c.ssh_endpoint()) else {
+            return Ok(None);
+        };
+        Ok(Some(communicator::SshLogin {
+            host: endpoint.host,
+            port: endpoint.port,
+            user: endpoint.user,
+            private_key_file: endpoint
+                .private_key_file
+                .map(|p| p.to_string_lossy().into_owned()),
+            password: endpoint.password,
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(command = %command))]
     async fn run(&mut self, command: String) -> Result<communicator::ExitStatus, HostError> {
         let comm = self.comm()?;

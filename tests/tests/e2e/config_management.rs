@@ -384,3 +384,70 @@ fn salt_masterless_applies_a_state_tree_with_pillar_data() {
         "{all}"
     );
 }
+
+/// The `ansible` provisioner: Debian's ansible-playbook on this host, connected straight
+/// to the machine's sshd with the build's own login (Packer's default `use_proxy`
+/// included), with Packer's inventory (`host_alias`, `groups`) and extra variables; a
+/// secret extra argument is not printed. A build whose communicator is not SSH is
+/// refused with what to use instead.
+#[test]
+fn ansible_runs_on_the_host_against_the_machines_sshd() {
+    kiln_tests::tool("ansible-playbook");
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "play.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: write what the play knows\n      ansible.builtin.copy:\n        \
+         content: \"{{ inventory_hostname }} {{ packer_build_name }} {{ packer_builder_type }} {{ ansible_port }}\\n\"\n        dest: \"{{ target }}/seen\"\n",
+    );
+    let t = format!(
+        "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"ansible\" {{\n    playbook_file   = \"play.yml\"\n    \
+         host_alias      = \"machine\"\n    groups          = [\"web\"]\n    \
+         extra_arguments = [\"-e\", \"target={}\", \"-e\", \"db_password=hunter2-not-for-logs\"]\n  }}\n}}\n",
+        sshd.null_source("web", &sshd.key),
+        target.path().display()
+    );
+    write(d, "t.pkr.hcl", &t);
+    let out = Command::new(kiln_bin())
+        .args(["build", "t.pkr.hcl"])
+        .current_dir(d)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kiln");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("seen")).unwrap(),
+        format!("machine web null {}\n", sshd.port)
+    );
+    assert!(
+        stdout.contains("Executing Ansible: ansible-playbook -e packer_build_name="),
+        "{stdout}"
+    );
+    assert!(stdout.contains("db_password=*****"), "{stdout}");
+    assert!(!stdout.contains("hunter2-not-for-logs") && !stderr.contains("hunter2-not-for-logs"));
+    assert!(stdout.contains("PLAY RECAP"), "{stdout}");
+    // No SSH to connect to: refused, naming what works instead.
+    let t = "source \"null\" \"none\" {\n  communicator = \"none\"\n}\n\nbuild {\n  sources = [\"source.null.none\"]\n  \
+             provisioner \"ansible\" {\n    playbook_file = \"play.yml\"\n  }\n}\n";
+    write(d, "t.pkr.hcl", t);
+    let out = Command::new(kiln_bin())
+        .args(["build", "t.pkr.hcl"])
+        .current_dir(d)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kiln");
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("use the ansible-local provisioner"),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -80,13 +80,18 @@ pub fn render_output(template: &str, vars: &[(&str, &str)]) -> Result<String, St
     Ok(out)
 }
 
-/// The build's name as Packer's `{{.BuildName}}` and `PACKER_BUILD_NAME` give it.
-pub fn build_name(build: &crate::BuildInfo) -> &str {
+/// The build variable `name` (`PACKER_BUILDER_TYPE`, `PACKER_RUN_UUID`, ...), if set.
+pub fn variable<'a>(build: &'a crate::BuildInfo, name: &str) -> Option<&'a str> {
     build
         .variables
         .iter()
-        .find(|(k, _)| k == "PACKER_BUILD_NAME")
-        .map_or(build.build_name.as_str(), |(_, v)| v.as_str())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The build's name as Packer's `{{.BuildName}}` and `PACKER_BUILD_NAME` give it.
+pub fn build_name(build: &crate::BuildInfo) -> &str {
+    variable(build, "PACKER_BUILD_NAME").unwrap_or(build.build_name.as_str())
 }
 
 /// The last component of `path` (`a/b/c.img` → `c.img`).

@@ -184,14 +184,6 @@ fn staging_name(build: &BuildInfo) -> String {
     )
 }
 
-fn variable<'a>(build: &'a BuildInfo, name: &str) -> Option<&'a str> {
-    build
-        .variables
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 impl Provisioner for AnsibleLocal {
     fn provision(config: Config, build: &BuildInfo) -> Result<(), String> {
         // Packer checks the host paths before anything runs; so does Kiln.
@@ -353,8 +345,10 @@ impl Provisioner for AnsibleLocal {
         // Packer's extra variables, word for word (the `-o IdentitiesOnly=yes` inside
         // the quotes included).
         let build_name = kiln_guest_sdk::artifacts::build_name(build);
-        let builder_type = variable(build, "PACKER_BUILDER_TYPE").unwrap_or(&build.source_type);
-        let http_addr = variable(build, "PACKER_HTTP_ADDR").unwrap_or(NO_HTTP_ADDR);
+        let builder_type = kiln_guest_sdk::artifacts::variable(build, "PACKER_BUILDER_TYPE")
+            .unwrap_or(&build.source_type);
+        let http_addr =
+            kiln_guest_sdk::artifacts::variable(build, "PACKER_HTTP_ADDR").unwrap_or(NO_HTTP_ADDR);
         let mut extra = format!(
             " --extra-vars \"packer_build_name={build_name} packer_builder_type={builder_type} \
              packer_http_addr={http_addr} -o IdentitiesOnly=yes\" "

@@ -102,31 +102,23 @@ impl Step for Ansible {
     }
 }
 
-/// Renders `{{ .Name }}` placeholders from `values` (with `values` empty, only checks
-/// that each names one the inventory knows).
+/// The inventory line's values, by Packer's names.
+const INVENTORY_NAMES: [&str; 5] = ["HostAlias", "Host", "User", "Port", "ConnType"];
+
+/// Renders an inventory template (`{{ .Host }}`, ...) with `values`, which name every
+/// one of [`INVENTORY_NAMES`].
 fn render(template: &str, values: &[(&str, String)]) -> Result<String, String> {
-    const KNOWN: [&str; 5] = ["HostAlias", "Host", "User", "Port", "ConnType"];
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed \"{{{{\" in {template:?}"))?;
-        let name = after[..end].trim().trim_start_matches('.');
-        if !KNOWN.contains(&name) {
-            return Err(format!(
-                "unknown variable {{{{ .{name} }}}} in the inventory template; known: .HostAlias, .Host, .User, .Port, .ConnType"
-            ));
-        }
-        if let Some((_, v)) = values.iter().find(|(k, _)| *k == name) {
-            out.push_str(v);
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+    let vars: Vec<(&str, &str)> = INVENTORY_NAMES
+        .iter()
+        .map(|n| {
+            let value = values
+                .iter()
+                .find(|(k, _)| k == n)
+                .map_or("", |(_, v)| v.as_str());
+            (*n, value)
+        })
+        .collect();
+    kiln_guest_sdk::artifacts::render_output(template, &vars)
 }
 
 fn check_file(attribute: &str, path: &str) -> Result<(), String> {
@@ -138,14 +130,6 @@ fn check_file(attribute: &str, path: &str) -> Result<(), String> {
         )),
         Err(e) => Err(format!("{attribute}: {path} is invalid: {}", e.message)),
     }
-}
-
-fn variable<'a>(build: &'a BuildInfo, name: &str) -> Option<&'a str> {
-    build
-        .variables
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Whether `name` is set in `args` as Packer checks it (`name=` anywhere in an argument).
@@ -302,9 +286,10 @@ impl Provisioner for Ansible {
         let mut args: Vec<String> = vec![];
         let build_name = kiln_guest_sdk::artifacts::build_name(build);
         args.extend(["-e".into(), format!("packer_build_name={build_name:?}")]);
-        let builder_type = variable(build, "PACKER_BUILDER_TYPE").unwrap_or(&build.source_type);
+        let builder_type = kiln_guest_sdk::artifacts::variable(build, "PACKER_BUILDER_TYPE")
+            .unwrap_or(&build.source_type);
         args.extend(["-e".into(), format!("packer_builder_type={builder_type}")]);
-        if let Some(addr) = variable(build, "PACKER_HTTP_ADDR") {
+        if let Some(addr) = kiln_guest_sdk::artifacts::variable(build, "PACKER_HTTP_ADDR") {
             args.extend(["-e".into(), format!("packer_http_addr={addr}")]);
         }
         let key = login.private_key_file.clone();

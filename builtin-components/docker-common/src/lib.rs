@@ -23,6 +23,28 @@ pub fn is_image_artifact(artifact: &Artifact) -> bool {
     [DOCKER_IMPORT, DOCKER_TAG, KILN_CONTAINER].contains(&artifact.builder_id.as_str())
 }
 
+/// What a step that names images `repository` needs: the network of its registry,
+/// where the names it gives may later be pushed.
+pub fn needs_registry(repository: &str) -> kiln_guest_sdk::GrantRequest {
+    let mut needs = kiln_guest_sdk::needs_nothing();
+    if !repository.is_empty() {
+        needs.network = vec![registry_endpoint(repository)];
+    }
+    needs
+}
+
+/// The input artifact as an image, or Packer's error naming what it is (`refusal`
+/// says what the step can take).
+pub fn require_image(artifact: &Artifact, refusal: &str) -> Result<(), String> {
+    match is_image_artifact(artifact) {
+        true => Ok(()),
+        false => Err(format!(
+            "Unknown artifact type: {}\n{refusal}",
+            artifact.builder_id
+        )),
+    }
+}
+
 /// A string or a list of strings, as Packer's weakly typed decoding takes `"tag":
 /// "latest"` for a list.
 pub fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

@@ -42,11 +42,7 @@ impl Step for DockerImport {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
-        let mut needs = kiln_guest_sdk::needs_nothing();
-        if !config.repository.is_empty() {
-            needs.network = vec![common::registry_endpoint(&config.repository)];
-        }
-        needs
+        common::needs_registry(&config.repository)
     }
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {

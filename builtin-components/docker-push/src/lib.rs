@@ -57,13 +57,11 @@ impl PostProcessor for DockerPush {
         _build: &BuildInfo,
         input: Artifact,
     ) -> Result<PostProcessResult, String> {
-        if !common::is_image_artifact(&input) {
-            return Err(format!(
-                "Unknown artifact type: {}\nCan only import from docker-import and docker-tag \
+        common::require_image(
+            &input,
+            "Can only import from docker-import and docker-tag \
                  artifacts.",
-                input.builder_id
-            ));
-        }
+        )?;
         let login = config.login.then(|| {
             ui::message("Logging in...");
             Login {

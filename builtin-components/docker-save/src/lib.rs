@@ -46,12 +46,7 @@ impl PostProcessor for DockerSave {
         _build: &BuildInfo,
         input: Artifact,
     ) -> Result<PostProcessResult, String> {
-        if !common::is_image_artifact(&input) {
-            return Err(format!(
-                "Unknown artifact type: {}\nCan only save Docker builder artifacts.",
-                input.builder_id
-            ));
-        }
+        common::require_image(&input, "Can only save Docker builder artifacts.")?;
         ui::message(&format!("Saving image: {}", input.id));
         // The archive names the image as `docker save NAME` does: by the name the
         // artifact stands for, and the tags docker-tag gave it.

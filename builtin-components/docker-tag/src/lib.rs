@@ -31,11 +31,7 @@ impl Step for DockerTag {
     type Config = Config;
 
     fn needs(config: &Config) -> GrantRequest {
-        let mut needs = kiln_guest_sdk::needs_nothing();
-        if !config.repository.is_empty() {
-            needs.network = vec![common::registry_endpoint(&config.repository)];
-        }
-        needs
+        common::needs_registry(&config.repository)
     }
 
     fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
@@ -62,12 +58,7 @@ impl PostProcessor for DockerTag {
                  `packer fix` on your template to update.",
             );
         }
-        if !common::is_image_artifact(&input) {
-            return Err(format!(
-                "Unknown artifact type: {}\nCan only tag from Docker builder artifacts.",
-                input.builder_id
-            ));
-        }
+        common::require_image(&input, "Can only tag from Docker builder artifacts.")?;
         let tags: Vec<String> = config.tags.iter().chain(&config.tag).cloned().collect();
         let names: Vec<String> = match tags.is_empty() {
             true => vec![config.repository.clone()],

@@ -60,14 +60,6 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
-fn variable<'a>(build: &'a BuildInfo, name: &str) -> Option<&'a str> {
-    build
-        .variables
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// `data` with every sensitive value of the template masked: a manifest is a file
 /// people share, and Kiln never writes a sensitive value where people read.
 fn masked(data: &BTreeMap<String, String>, sensitive: &[String]) -> BTreeMap<String, String> {
@@ -126,14 +118,14 @@ impl PostProcessor for ManifestPp {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         };
-        let run_uuid = variable(build, "PACKER_RUN_UUID")
+        let run_uuid = kiln_guest_sdk::artifacts::variable(build, "PACKER_RUN_UUID")
             .unwrap_or_default()
             .to_owned();
         let entry = Build {
-            name: variable(build, "PACKER_BUILD_NAME")
+            name: kiln_guest_sdk::artifacts::variable(build, "PACKER_BUILD_NAME")
                 .unwrap_or(&build.build_name)
                 .to_owned(),
-            builder_type: variable(build, "PACKER_BUILDER_TYPE")
+            builder_type: kiln_guest_sdk::artifacts::variable(build, "PACKER_BUILDER_TYPE")
                 .unwrap_or(&build.source_type)
                 .to_owned(),
             build_time,

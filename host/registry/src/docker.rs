@@ -12,7 +12,9 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use tar::{EntryType, Header};
+use tar::EntryType;
+
+use crate::layout::fixed_header;
 
 use crate::changes::{self, Change};
 use crate::error::io_err;
@@ -201,18 +203,7 @@ pub fn write_docker_archive<W: Write>(
     {
         let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, &mut counter));
         let mut append = |kind: EntryType, name: &str, size: u64, data: &mut dyn Read| {
-            let mut h = Header::new_ustar();
-            h.set_entry_type(kind);
-            h.set_mode(if kind == EntryType::Directory {
-                0o755
-            } else {
-                0o644
-            });
-            h.set_size(size);
-            h.set_mtime(0);
-            h.set_uid(0);
-            h.set_gid(0);
-            tar.append_data(&mut h, name, data)
+            tar.append_data(&mut fixed_header(kind, size), name, data)
         };
         let failed = |what: &str| io_err(format!("writing the archive's {what}"));
         append(
@@ -413,9 +404,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::new(dir.path().join("blobs"));
         let mut tar = tar::Builder::new(Vec::new());
-        let mut h = Header::new_ustar();
-        h.set_size(5);
-        h.set_mode(0o644);
+        let mut h = fixed_header(EntryType::Regular, 5);
         tar.append_data(&mut h, "etc/motd", &b"hello"[..]).unwrap();
         let bytes = tar.into_inner().unwrap();
         let changes = [

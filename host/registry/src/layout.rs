@@ -219,18 +219,7 @@ pub fn write_oci_archive(
     write_atomically(path, |out| {
         let mut tar = tar::Builder::new(BufWriter::new(out));
         let mut append = |kind: EntryType, name: &str, size: u64, data: &mut dyn Read| {
-            let mut h = Header::new_ustar();
-            h.set_entry_type(kind);
-            h.set_mode(if kind == EntryType::Directory {
-                0o755
-            } else {
-                0o644
-            });
-            h.set_size(size);
-            h.set_mtime(0);
-            h.set_uid(0);
-            h.set_gid(0);
-            tar.append_data(&mut h, name, data)
+            tar.append_data(&mut fixed_header(kind, size), name, data)
         };
         append(EntryType::Directory, "blobs/", 0, &mut io::empty())?;
         append(EntryType::Directory, "blobs/sha256/", 0, &mut io::empty())?;
@@ -253,6 +242,24 @@ pub fn write_oci_archive(
         )?;
         tar.into_inner()?.flush()
     })
+}
+
+/// A tar header of `kind` and `size` that depends on nothing else: mtime 0, owner 0:0
+/// without names, mode 0644 (0755 for a directory). Archives of such entries, in a fixed
+/// order, are the same bytes every time.
+pub(crate) fn fixed_header(kind: EntryType, size: u64) -> Header {
+    let mut h = Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(if kind == EntryType::Directory {
+        0o755
+    } else {
+        0o644
+    });
+    h.set_size(size);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
 }
 
 /// The name an `index.json` entry gives its image.

@@ -86,7 +86,7 @@ fn format(f: af::ArchiveFormat) -> ArchiveFormat {
 }
 
 /// Runs `work` on a blocking thread: file work must not stall the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WitError> + Send + 'static,
 ) -> Result<T, WitError> {
     tokio::task::spawn_blocking(work)

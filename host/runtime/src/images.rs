@@ -65,14 +65,7 @@ fn io_err_with(kind: std::io::ErrorKind, message: String) -> WitError {
     e
 }
 
-/// Runs `work` on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, WitError> + Send + 'static,
-) -> Result<T, WitError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|e| Err(err(ErrorKind::Other, format!("host task failed: {e}"))))
-}
+use crate::artifact_files::blocking;
 
 /// The `host` and port a registry (`host[:port]`, `[v6]:port`) is reached at: 443, or
 /// 80 for a loopback registry without a port (spoken to over plain http).
@@ -115,6 +108,14 @@ impl ImageWork {
         let (host, port) = endpoint(reference);
         covers(&self.network, &host, port)
     }
+}
+
+/// `names` as Docker completes them (tag `latest`); an error names the first invalid one.
+fn full_names(names: &[String]) -> Result<Vec<String>, WitError> {
+    names
+        .iter()
+        .map(|n| docker::image_name(n).map_err(registry_err))
+        .collect()
 }
 
 /// The current image as loaded from the store.
@@ -177,10 +178,7 @@ impl wit::Host for StepState {
         let listed: usize = names.iter().map(String::len).sum();
         self.check_message(listed, "a tag list")?;
         let image = self.images.current()?.clone();
-        let mut full = Vec::with_capacity(names.len());
-        for name in &names {
-            full.push(docker::image_name(name).map_err(registry_err)?);
-        }
+        let full = full_names(&names)?;
         let store = store()?;
         let loaded = load(&store, &image)?;
         let named = full.clone();
@@ -247,10 +245,7 @@ impl wit::Host for StepState {
         let listed: usize = names.iter().map(String::len).sum();
         self.check_message(listed, "a tag list")?;
         let image = self.images.current()?.clone();
-        let mut full = Vec::with_capacity(names.len());
-        for name in &names {
-            full.push(docker::image_name(name).map_err(registry_err)?);
-        }
+        let full = full_names(&names)?;
         let (dir, file_name) = self.writable(&dest)?;
         let store = store()?;
         let loaded = load(&store, &image)?;

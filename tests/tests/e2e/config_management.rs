@@ -67,36 +67,29 @@ build {{
     t
 }
 
-fn run_build(dir: &Path, target: &Path) -> Output {
-    Command::new(kiln_bin())
-        .args([
-            "build",
-            "-var",
-            &format!("target={}", target.display()),
-            "t.pkr.hcl",
-        ])
-        .current_dir(dir)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kiln")
-}
-
-#[test]
-fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
+/// Builds the playbook tree with `ansible-local` on the null sources `sources` (each
+/// writing below `<target>/<source name>`), with `extra` extra arguments; returns the
+/// output and the target directory.
+fn run_ansible_local(sources: &[&str], extra: &str) -> (Output, tempfile::TempDir) {
     kiln_tests::tool("ansible-playbook");
     let sshd = Sshd::start();
     let dir = tempfile::tempdir().unwrap();
     let target = tempfile::tempdir().unwrap();
     playbook(dir.path());
-    let template = ansible_build(&sshd, &["web"], "");
+    let template = ansible_build(&sshd, sources, extra);
     write(
         dir.path(),
         "t.pkr.hcl",
         &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
     );
-    let out = run_build(dir.path(), target.path());
+    let var = format!("target={}", target.path().display());
+    let out = kiln(dir.path(), &["build", "-var", &var, "t.pkr.hcl"]);
+    (out, target)
+}
+
+#[test]
+fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
+    let (out, target) = run_ansible_local(&["web"], "");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let web = target.path().join("web");
@@ -147,18 +140,7 @@ fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
 
 #[test]
 fn a_failing_task_fails_the_step_with_ansibles_message_and_exit_code() {
-    kiln_tests::tool("ansible-playbook");
-    let sshd = Sshd::start();
-    let dir = tempfile::tempdir().unwrap();
-    let target = tempfile::tempdir().unwrap();
-    playbook(dir.path());
-    let template = ansible_build(&sshd, &["web"], ", \"--extra-vars\", \"fail_now=true\"");
-    write(
-        dir.path(),
-        "t.pkr.hcl",
-        &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
-    );
-    let out = run_build(dir.path(), target.path());
+    let (out, _target) = run_ansible_local(&["web"], ", \"--extra-vars\", \"fail_now=true\"");
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}\n{stderr}");
     let all = format!("{stdout}{stderr}");
@@ -171,18 +153,7 @@ fn a_failing_task_fails_the_step_with_ansibles_message_and_exit_code() {
 
 #[test]
 fn four_parallel_builds_run_ansible_local_at_once() {
-    kiln_tests::tool("ansible-playbook");
-    let sshd = Sshd::start();
-    let dir = tempfile::tempdir().unwrap();
-    let target = tempfile::tempdir().unwrap();
-    playbook(dir.path());
-    let template = ansible_build(&sshd, &["a", "b", "c", "d"], "");
-    write(
-        dir.path(),
-        "t.pkr.hcl",
-        &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
-    );
-    let out = run_build(dir.path(), target.path());
+    let (out, target) = run_ansible_local(&["a", "b", "c", "d"], "");
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for name in ["a", "b", "c", "d"] {
@@ -238,16 +209,7 @@ fn puppet_masterless_applies_a_manifest_with_a_module_hiera_and_facts() {
             target.path().display(),
         )
     };
-    let build = || {
-        Command::new(kiln_bin())
-            .args(["build", "t.pkr.hcl"])
-            .current_dir(d)
-            .env("KILN_CACHE_DIR", cache_dir())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running kiln")
-    };
+    let build = || kiln(d, &["build", "t.pkr.hcl"]);
     write(d, "t.pkr.hcl", &template("puppet/manifests/site.pp", ""));
     let out = build();
     let (stdout, stderr) = text(&out);
@@ -346,16 +308,7 @@ fn salt_masterless_applies_a_state_tree_with_pillar_data() {
             bin = salt_bin.display(),
         )
     };
-    let build = || {
-        Command::new(kiln_bin())
-            .args(["build", "t.pkr.hcl"])
-            .current_dir(d)
-            .env("KILN_CACHE_DIR", cache_dir())
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running kiln")
-    };
+    let build = || kiln(d, &["build", "t.pkr.hcl"]);
     write(d, "t.pkr.hcl", &template(""));
     let out = build();
     let (stdout, stderr) = text(&out);
@@ -411,14 +364,7 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
         target.path().display()
     );
     write(d, "t.pkr.hcl", &t);
-    let out = Command::new(kiln_bin())
-        .args(["build", "t.pkr.hcl"])
-        .current_dir(d)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kiln");
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
@@ -436,14 +382,7 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
     let t = "source \"null\" \"none\" {\n  communicator = \"none\"\n}\n\nbuild {\n  sources = [\"source.null.none\"]\n  \
              provisioner \"ansible\" {\n    playbook_file = \"play.yml\"\n  }\n}\n";
     write(d, "t.pkr.hcl", t);
-    let out = Command::new(kiln_bin())
-        .args(["build", "t.pkr.hcl"])
-        .current_dir(d)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kiln");
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}\n{stderr}");
     assert!(

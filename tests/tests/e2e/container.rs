@@ -596,24 +596,8 @@ fn pulls_its_base_from_a_registry_and_pushes_the_result_back() {
     let work = Work::new();
     let w = work.path();
     // Put a base image into the registry with skopeo.
-    write(
-        w,
-        "t.pkr.hcl",
-        &format!(
-            "{}{}",
-            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
-            build_block("")
-        ),
-    );
-    let out = work.kiln(&["build", "."]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    let base_ref = format!("{}/kiln/base:1", registry.address);
-    skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci-archive:{}", w.join("base.tar").display()),
-        &format!("docker://{base_ref}"),
-    ]);
+    commit_base(&work);
+    let base_ref = push_base(&registry, w);
     let base_digest = skopeo(&[
         "inspect",
         "--tls-verify=false",
@@ -871,24 +855,8 @@ fn packers_docker_source_runs_without_a_daemon() {
     let registry = Registry::start();
     let work = Work::new();
     let w = work.path();
-    write(
-        w,
-        "base.pkr.hcl",
-        &format!(
-            "{}{}",
-            container_source("  rootfs       = \"rootfs\"\n  commit       = true\n  output_image = \"base.tar\"\n"),
-            build_block("")
-        ),
-    );
-    let out = work.kiln(&["build", "base.pkr.hcl"]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    let base_ref = format!("{}/kiln/base:1", registry.address);
-    skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci-archive:{}", w.join("base.tar").display()),
-        &format!("docker://{base_ref}"),
-    ]);
+    commit_base(&work);
+    let base_ref = push_base(&registry, w);
     // A second base with a user and groups of its own.
     write(
         w,
@@ -1545,6 +1513,18 @@ fn commit_base(work: &Work) {
     let out = work.kiln(&["build", "base.pkr.hcl"]);
     assert!(out.status.success(), "{:?}", text(&out));
     std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
+}
+
+/// Copies `base.tar` into `registry` as `kiln/base:1` with skopeo; returns its name.
+fn push_base(registry: &Registry, w: &Path) -> String {
+    let base_ref = format!("{}/kiln/base:1", registry.address);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci-archive:{}", w.join("base.tar").display()),
+        &format!("docker://{base_ref}"),
+    ]);
+    base_ref
 }
 
 /// A registry of its own certificate authority, trusted through Docker's `certs.d`, with

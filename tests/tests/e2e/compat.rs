@@ -139,14 +139,14 @@ fn types_kiln_does_not_ship_are_one_error_listing_each_use() {
     let hcl = "packer {\n  required_plugins {\n    amazon = {\n      source = \"github.com/hashicorp/amazon\"\n      version = \">= 1\"\n    }\n  }\n}\n\
 source \"amazon-ebs\" \"a\" {\n  region = \"us-east-1\"\n}\nsource \"null\" \"n\" {\n  communicator = \"none\"\n}\n\
 build {\n  sources = [\"source.amazon-ebs.a\", \"source.null.n\"]\n\
-  provisioner \"ansible\" {\n    playbook_file = \"p.yml\"\n  }\n\
+  provisioner \"chef-solo\" {\n    cookbook_paths = [\"c\"]\n  }\n\
   provisioner \"shell-local\" {\n    inline = [\"true\"]\n  }\n\
   post-processor \"amazon-import\" {\n    s3_bucket_name = \"b\"\n  }\n}\n";
     let (ok, out) = validate(dir.path(), "t.pkr.hcl", hcl);
     assert!(!ok);
     assert_eq!(out.matches("Error:").count(), 1, "{out}");
     assert!(
-        out.contains("t.pkr.hcl:9:1: Kiln does not ship plugin types this template uses: post-processor \"amazon-import\", provisioner \"ansible\", source \"amazon-ebs\""),
+        out.contains("t.pkr.hcl:9:1: Kiln does not ship plugin types this template uses: post-processor \"amazon-import\", provisioner \"chef-solo\", source \"amazon-ebs\""),
         "{out}"
     );
     assert!(
@@ -154,7 +154,7 @@ build {\n  sources = [\"source.amazon-ebs.a\", \"source.null.n\"]\n\
         "{out}"
     );
     assert!(
-        out.contains("provisioner \"ansible\": t.pkr.hcl:17:13"),
+        out.contains("provisioner \"chef-solo\": t.pkr.hcl:17:13"),
         "{out}"
     );
     assert!(

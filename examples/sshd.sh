@@ -29,6 +29,7 @@ PasswordAuthentication no
 MaxStartups 100
 MaxSessions 100
 LogLevel ERROR
+Subsystem sftp /usr/lib/openssh/sftp-server
 CONF
     /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
     # Wait until it accepts connections.

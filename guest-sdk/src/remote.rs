@@ -89,3 +89,18 @@ pub use comm::SshLogin;
 pub fn ssh_endpoint() -> Option<SshLogin> {
     comm::ssh_endpoint()
 }
+
+/// `text` as one word of a POSIX shell command line (single-quoted).
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Runs `command` (its output streams to the UI) and returns its exit code; a command
+/// killed by a signal or cut off by a dropped connection is an error saying so.
+pub fn run_code(command: &str) -> Result<i32, String> {
+    match run(command).map_err(|e| e.message)? {
+        ExitStatus::Exited(code) => Ok(code),
+        ExitStatus::Killed(sig) => Err(format!("the command was killed by signal {sig}")),
+        ExitStatus::Disconnected => Err("the connection dropped while the command ran".into()),
+    }
+}

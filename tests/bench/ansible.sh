@@ -28,14 +28,7 @@ d="$work/ansible"; mkdir -p "$d"
         i=$((i + 1))
     done
 } > "$d/play.yml"
-cat > "$d/t.pkr.hcl" <<HCL
-source "null" "bench" {
-  communicator         = "ssh"
-  ssh_host             = "127.0.0.1"
-  ssh_port             = $port
-  ssh_username         = "$user"
-  ssh_private_key_file = "$work/sshd/id_ed25519"
-}
+{ source_block; cat <<HCL; } > "$d/t.pkr.hcl"
 build {
   sources = ["source.null.bench"]
   provisioner "ansible" {

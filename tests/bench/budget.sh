@@ -12,13 +12,7 @@ cd "$(dirname "$0")/../.."
 runs=${1:-7}
 . tests/bench/common.sh
 
-cat > "$work/shell.pkr.hcl" <<HCL
-source "null" "bench" {
-  ssh_host             = "127.0.0.1"
-  ssh_port             = $port
-  ssh_username         = "$user"
-  ssh_private_key_file = "$work/sshd/id_ed25519"
-}
+{ source_block; cat <<HCL; } > "$work/shell.pkr.hcl"
 build {
   sources = ["source.null.bench"]
 HCL

@@ -23,3 +23,16 @@ median() {
     done
     sort -n "$work/times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
+
+# The null source `bench` on this sshd, as HCL.
+source_block() {
+    cat <<HCL
+source "null" "bench" {
+  communicator         = "ssh"
+  ssh_host             = "127.0.0.1"
+  ssh_port             = $port
+  ssh_username         = "$user"
+  ssh_private_key_file = "$work/sshd/id_ed25519"
+}
+HCL
+}

@@ -16,18 +16,6 @@ extra_cleanup="/tmp/kiln-bench-upload /tmp/kiln-bench-tree /tmp/kiln-bench-tar"
 . tests/bench/common.sh
 export CHECKPOINT_DISABLE=1 PACKER_NO_COLOR=1
 
-source_block() {
-    cat <<HCL
-source "null" "bench" {
-  communicator         = "ssh"
-  ssh_host             = "127.0.0.1"
-  ssh_port             = $port
-  ssh_username         = "$user"
-  ssh_private_key_file = "$work/sshd/id_ed25519"
-}
-HCL
-}
-
 template() { # name, number of shell provisioners, extra provisioner text
     d="$work/$1"; mkdir -p "$d"
     { source_block; echo 'build {'; echo '  sources = ["source.null.bench"]'

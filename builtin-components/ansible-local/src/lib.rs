@@ -5,7 +5,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use kiln_guest_sdk::remote::{self, ExitStatus};
+use kiln_guest_sdk::remote;
 use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner, Step};
 use serde::Deserialize;
 
@@ -97,11 +97,6 @@ impl Step for AnsibleLocal {
     }
 }
 
-/// `'text'` for a POSIX shell.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
 /// The last component of `path`.
 fn base(path: &str) -> &str {
     kiln_guest_sdk::artifacts::base_name(path)
@@ -140,18 +135,9 @@ fn check_paths(paths: &[(&str, &str)], dir: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `command` on the machine; its output streams to the UI.
-fn run(command: &str) -> Result<i32, String> {
-    match remote::run(command).map_err(|e| e.message)? {
-        ExitStatus::Exited(code) => Ok(code),
-        ExitStatus::Killed(sig) => Err(format!("the command was killed by signal {sig}")),
-        ExitStatus::Disconnected => Err("the connection dropped while the command ran".into()),
-    }
-}
-
 fn create_dir(dir: &str) -> Result<(), String> {
     ui::say(&format!("Creating directory: {dir}"));
-    match run(&format!("mkdir -p {}", quote(dir)))? {
+    match remote::run_code(&format!("mkdir -p {}", remote::quote(dir)))? {
         0 => Ok(()),
         _ => Err("Non-zero exit status. See output above for more information.".into()),
     }
@@ -389,7 +375,7 @@ impl Provisioner for AnsibleLocal {
                 "cd {staging} && {env} {command} {playbook}{extra} -c local -i {inventory}"
             );
             ui::say(&format!("Executing Ansible: {line}"));
-            match run(&line)? {
+            match remote::run_code(&line)? {
                 0 => {}
                 127 => {
                     return Err(format!(
@@ -407,7 +393,7 @@ impl Provisioner for AnsibleLocal {
         if config.clean_staging_directory {
             ui::say("Removing staging directory...");
             ui::say(&format!("Removing directory: {staging}"));
-            if run(&format!("rm -rf {}", quote(&staging)))? != 0 {
+            if remote::run_code(&format!("rm -rf {}", remote::quote(&staging)))? != 0 {
                 return Err(
                     "Error removing staging directory: Non-zero exit status. See output \
                             above for more information."
@@ -423,7 +409,7 @@ impl Provisioner for AnsibleLocal {
 fn galaxy_run(staging: &str, galaxy: &str, args: &str) -> Result<(), String> {
     let line = format!("cd {staging} && {galaxy} {args}");
     ui::say(&format!("Executing Ansible Galaxy: {line}"));
-    match run(&line)? {
+    match remote::run_code(&line)? {
         0 => Ok(()),
         code => Err(format!(
             "Error executing Ansible: Error executing Ansible Galaxy: Non-zero exit status: {code}"

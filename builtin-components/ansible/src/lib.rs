@@ -228,8 +228,12 @@ impl Provisioner for Ansible {
                 for group in &config.empty_groups {
                     content.push_str(&format!("[{group}]\n"));
                 }
-                if config.keep_inventory_file {
-                    ui::message("The inventory is kept in the step's private directory until the step ends.");
+                if config.keep_inventory_file || set(&config.inventory_directory).is_some() {
+                    ui::message(
+                        "keep_inventory_file and inventory_directory are not honoured: the \
+                         generated inventory lives in the step's private directory and goes \
+                         with the step (name your own with inventory_file to keep one)",
+                    );
                 }
                 exec::temp_file(&TempContent::Bytes(content.into_bytes()), 0o600, "")
                     .map_err(|e| format!("Error preparing inventory file: {}", e.message))?

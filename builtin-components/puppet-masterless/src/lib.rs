@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use kiln_guest_sdk::remote::{self, ExitStatus};
+use kiln_guest_sdk::remote;
 use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner, Step};
 use serde::Deserialize;
 
@@ -196,27 +196,14 @@ fn render(template: &str, values: &Values) -> Result<String, String> {
     Ok(out)
 }
 
-/// Runs `command` on the machine; its output streams to the UI. Its exit code.
-fn run(command: &str) -> Result<i32, String> {
-    match remote::run(command).map_err(|e| e.message)? {
-        ExitStatus::Exited(code) => Ok(code),
-        ExitStatus::Killed(sig) => Err(format!("the command was killed by signal {sig}")),
-        ExitStatus::Disconnected => Err("the connection dropped while the command ran".into()),
-    }
-}
-
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
 /// Creates `dir` open to every user (puppet may run as another user through sudo).
 fn create_dir(dir: &str, sudo: bool) -> Result<(), String> {
     ui::message(&format!("Creating directory: {dir}"));
     let sudo = if sudo { "sudo " } else { "" };
-    if run(&format!("{sudo}mkdir -p {}", quote(dir)))? != 0 {
+    if remote::run_code(&format!("{sudo}mkdir -p {}", remote::quote(dir)))? != 0 {
         return Err("Non-zero exit status.".into());
     }
-    if run(&format!("{sudo}chmod 0777 {}", quote(dir)))? != 0 {
+    if remote::run_code(&format!("{sudo}chmod 0777 {}", remote::quote(dir)))? != 0 {
         return Err("Non-zero exit status. See output above for more info.".into());
     }
     Ok(())
@@ -343,13 +330,14 @@ impl Provisioner for PuppetMasterless {
         let template = set(&config.execute_command).unwrap_or(DEFAULT_EXECUTE);
         let command = render(template, &values)?;
         ui::message(&format!("Running Puppet: {command}"));
-        let code = run(&command).map_err(|e| format!("Got an error starting command: {e}"))?;
+        let code = remote::run_code(&command)
+            .map_err(|e| format!("Got an error starting command: {e}"))?;
         if code != 0 && code != 2 && !config.ignore_exit_codes {
             return Err(format!("Puppet exited with a non-zero exit status: {code}"));
         }
         if config.clean_staging_directory {
             let sudo = if sudo { "sudo " } else { "" };
-            if run(&format!("{sudo}rm -fr {}", quote(&staging)))? != 0 {
+            if remote::run_code(&format!("{sudo}rm -fr {}", remote::quote(&staging)))? != 0 {
                 return Err("Error removing staging directory: Non-zero exit status.".into());
             }
         }

@@ -2,7 +2,7 @@
 //! pillar roots, minion configuration, grains) to the machine being built, moves them
 //! where `salt-call --local` looks, and runs it through the communicator.
 
-use kiln_guest_sdk::remote::{self, ExitStatus};
+use kiln_guest_sdk::remote;
 use kiln_guest_sdk::{host, ui, BuildInfo, ConfigError, GrantRequest, Provisioner, Step};
 use serde::Deserialize;
 
@@ -118,19 +118,6 @@ impl Step for SaltMasterless {
     }
 }
 
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// Runs `command`; its output streams to the UI. Its exit code.
-fn run(command: &str) -> Result<i32, String> {
-    match remote::run(command).map_err(|e| e.message)? {
-        ExitStatus::Exited(code) => Ok(code),
-        ExitStatus::Killed(sig) => Err(format!("the command was killed by signal {sig}")),
-        ExitStatus::Disconnected => Err("the connection dropped while the command ran".into()),
-    }
-}
-
 struct Salt {
     sudo: bool,
 }
@@ -146,7 +133,7 @@ impl Salt {
 
     fn create_dir(&self, dir: &str) -> Result<(), String> {
         ui::message(&format!("Creating directory: {dir}"));
-        match run(&format!("mkdir -p {}", quote(dir)))? {
+        match remote::run_code(&format!("mkdir -p {}", remote::quote(dir)))? {
             0 => Ok(()),
             _ => Err("Non-zero exit status.".into()),
         }
@@ -154,7 +141,11 @@ impl Salt {
 
     fn move_path(&self, dst: &str, src: &str) -> Result<(), String> {
         ui::message(&format!("Moving {src} to {dst}"));
-        match run(&self.sudo(&format!("mv {} {}", quote(src), quote(dst))))? {
+        match remote::run_code(&self.sudo(&format!(
+            "mv {} {}",
+            remote::quote(src),
+            remote::quote(dst)
+        )))? {
             0 => Ok(()),
             code => Err(format!(
                 "Unable to move {src} to {dst}: Bad exit status: {code}"
@@ -166,8 +157,8 @@ impl Salt {
     /// removed first.
     fn replace_tree(&self, dst: &str, src: &str, what: &str) -> Result<(), String> {
         ui::message(&format!("Verifying Path: {dst}"));
-        if run(&format!("stat {}", quote(dst)))? == 0 {
-            match run(&self.sudo(&format!("rm -rf {}", quote(dst))))? {
+        if remote::run_code(&format!("stat {}", remote::quote(dst)))? == 0 {
+            match remote::run_code(&self.sudo(&format!("rm -rf {}", remote::quote(dst))))? {
                 0 => {}
                 _ => return Err(format!("Unable to clear {what}: Non-zero exit status.")),
             }
@@ -192,7 +183,7 @@ impl Salt {
 
     fn create_dir_sudo(&self, dir: &str) -> Result<(), String> {
         ui::message(&format!("Creating directory: {dir}"));
-        match run(&self.sudo(&format!("mkdir -p {}", quote(dir))))? {
+        match remote::run_code(&self.sudo(&format!("mkdir -p {}", remote::quote(dir))))? {
             0 => Ok(()),
             _ => Err("Non-zero exit status.".into()),
         }
@@ -242,7 +233,7 @@ impl Provisioner for SaltMasterless {
         ui::say("Provisioning with Salt...");
         if !config.skip_bootstrap {
             ui::message("Downloading saltstack bootstrap to /tmp/install_salt.sh");
-            if run(BOOTSTRAP_FETCH)? != 0 {
+            if remote::run_code(BOOTSTRAP_FETCH)? != 0 {
                 return Err(
                     "Unable to download Salt: the bootstrap script could not be fetched".into(),
                 );
@@ -253,7 +244,7 @@ impl Provisioner for SaltMasterless {
                 set(&config.bootstrap_args).unwrap_or_default()
             );
             ui::message(&format!("Installing Salt with command {command}"));
-            if run(&command)? != 0 {
+            if remote::run_code(&command)? != 0 {
                 return Err("Unable to install Salt: the bootstrap script failed".into());
             }
         }
@@ -292,7 +283,7 @@ impl Provisioner for SaltMasterless {
             Some(dir) => format!("{}/salt-call", dir.trim_end_matches('/')),
             None => "salt-call".to_owned(),
         };
-        let code = run(&salt.sudo(&format!("{salt_call} --local{args}")))?;
+        let code = remote::run_code(&salt.sudo(&format!("{salt_call} --local{args}")))?;
         if code != 0 && !config.no_exit_on_failure {
             return Err(format!(
                 "Error executing salt-call: Bad exit status: {code}"

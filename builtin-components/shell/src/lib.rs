@@ -243,13 +243,13 @@ impl Provisioner for Shell {
                 format!("{writes}{command}")
             } else {
                 let remove = match (&env_file, env_write.is_some()) {
-                    (Some(file), true) => format!("\"$__kiln_script\" {}", quote(file)),
+                    (Some(file), true) => format!("\"$__kiln_script\" {}", remote::quote(file)),
                     _ => "\"$__kiln_script\"".to_owned(),
                 };
                 format!(
                     "__kiln_script={}\ntrap 'rm -f {remove}; exit 143' HUP INT TERM\n\
                      {writes}{command}\n__kiln_status=$?\nrm -f {remove}\nexit $__kiln_status",
-                    quote(&remote_path)
+                    remote::quote(&remote_path)
                 )
             };
             let status = run_retrying(&full, config.start_retry_timeout.unwrap_or(START_RETRY))?;
@@ -280,7 +280,7 @@ impl Provisioner for Shell {
             }
         }
         if let (Some(file), true, false) = (&env_file, env_uploaded, config.skip_clean) {
-            let _ = remote::run(&format!("rm -f {}", quote(file)));
+            let _ = remote::run(&format!("rm -f {}", remote::quote(file)));
         }
         if let Some(pause) = config.pause_after.filter(|p| !p.is_zero()) {
             ui::say(&format!("Pausing {pause:?} after this provisioner..."));
@@ -440,15 +440,11 @@ fn write_lines(text: &str, path: &str, mode: u32) -> Option<String> {
         n += 1;
         marker = format!("KILN_EOF_{n}");
     }
-    let path = quote(path);
+    let path = remote::quote(path);
     Some(format!(
         "(umask 077 && cat > {path} <<'{marker}'\n{text}{marker}\n) && chmod {mode:o} {path} \
          || {{ printf 'kiln: cannot write %s\\n' {path} >&2; kill -{WRITE_FAILED} $$; }}\n"
     ))
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r#"'"'"'"#))
 }
 
 kiln_guest_sdk::provisioner!(Shell);

@@ -21,7 +21,7 @@ use crate::error::io_err;
 use crate::spec::{parse, to_json, ANNOTATION_REF_NAME, MEDIA_TYPE_OCI_LAYER_TAR};
 use crate::store::write_atomically;
 use crate::{store_image, BlobStore, Descriptor, Digest, Error, History, Image, ImageConfig};
-use crate::{ImageIndex, Reference};
+use crate::{ImageIndex, Platform, Reference};
 
 /// A name as Docker completes it: `tag` `latest` when none is given. The registry and
 /// repository stay as written (`debian:12`, `localhost:5000/app:1`), as `docker tag`
@@ -89,28 +89,6 @@ pub fn name_image(store: &BlobStore, image: &Image, names: &[String]) -> Result<
         f.write_all(br#"{"imageLayoutVersion":"1.0.0"}"#)
     })?;
     write_atomically(&index_path, |f| f.write_all(&to_json(&index)))
-}
-
-/// The image `name` names in the store's `index.json`, if any.
-pub fn named_image(store: &BlobStore, name: &str) -> Result<Option<Digest>, Error> {
-    let index_path = layout_of(store).join("index.json");
-    let index: ImageIndex = match fs::read(&index_path) {
-        Ok(bytes) => parse(&bytes, &index_path.display().to_string())?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(format!("reading {}", index_path.display()))(e)),
-    };
-    Ok(index
-        .manifests
-        .iter()
-        .rev()
-        .find(|d| {
-            d.annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_REF_NAME))
-                .map(String::as_str)
-                == Some(name)
-        })
-        .map(|d| d.digest.clone()))
 }
 
 /// One layer as `docker save` writes it: uncompressed.
@@ -262,17 +240,8 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// A platform as `docker import --platform` takes it: `os[/arch[/variant]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// `linux`.
-    pub os: String,
-    /// `amd64`, `arm64`, ...
-    pub architecture: String,
-    /// `v8`, ...
-    pub variant: Option<String>,
-}
-
+/// A platform as `docker import --platform` takes it: `os[/arch[/variant]]`, the
+/// architecture `amd64` when none is given.
 impl std::str::FromStr for Platform {
     type Err = String;
 
@@ -439,12 +408,14 @@ mod tests {
         // Naming twice keeps one entry per name.
         name_image(&store, &image, &names).unwrap();
         name_image(&store, &image, &names).unwrap();
-        assert_eq!(
-            named_image(&store, "app:1").unwrap(),
-            Some(image.manifest_digest.clone())
-        );
         let index: ImageIndex =
             parse(&fs::read(dir.path().join("index.json")).unwrap(), "index").unwrap();
         assert_eq!(index.manifests.len(), 1);
+        let entry = &index.manifests[0];
+        assert_eq!(entry.digest, image.manifest_digest);
+        assert_eq!(
+            entry.annotations.as_ref().unwrap()[ANNOTATION_REF_NAME],
+            "app:1"
+        );
     }
 }

@@ -13,7 +13,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use kiln_core::ImageRef;
-use kiln_registry::docker::{self, Platform};
+use kiln_registry::docker;
+use kiln_registry::Platform;
 use kiln_registry::{BlobStore, Digest, Image, Reference, RegistryAuth};
 use sha2::Digest as _;
 
@@ -48,21 +49,16 @@ fn store() -> Result<BlobStore, WitError> {
 }
 
 fn registry_err(e: kiln_registry::Error) -> WitError {
+    use kiln_registry::Error as E;
     let kind = match &e {
-        kiln_registry::Error::InvalidReference { .. } => ErrorKind::Invalid,
-        kiln_registry::Error::NotFound { .. } => ErrorKind::NotFound,
-        kiln_registry::Error::Io { source, .. } => {
-            return io_err_with(source.kind(), e.to_string())
-        }
+        E::InvalidReference { .. } | E::InvalidDigest(_) => ErrorKind::Invalid,
+        E::NotFound { .. } => ErrorKind::NotFound,
+        E::Unauthorized { .. } => ErrorKind::PermissionDenied,
+        E::Unreachable { .. } | E::Registry { .. } => ErrorKind::Connection,
+        E::Io { source, .. } => io_err(std::io::Error::from(source.kind())).kind,
         _ => ErrorKind::Other,
     };
     err(kind, e.to_string())
-}
-
-fn io_err_with(kind: std::io::ErrorKind, message: String) -> WitError {
-    let mut e = io_err(std::io::Error::new(kind, ""));
-    e.message = message;
-    e
 }
 
 use crate::artifact_files::blocking;
@@ -227,16 +223,10 @@ impl wit::Host for StepState {
         let store = store()?;
         let loaded = load(&store, &image)?;
         let pushed = kiln_registry::push(&reference, auth.as_ref(), &store, &loaded).await;
-        let digest = pushed.map_err(|e| match e {
-            kiln_registry::Error::Io { .. } => registry_err(e),
-            e => {
-                let kind = if e.to_string().contains("401") || e.to_string().contains("denied") {
-                    ErrorKind::PermissionDenied
-                } else {
-                    ErrorKind::Connection
-                };
-                err(kind, format!("pushing {full}: {e}"))
-            }
+        let digest = pushed.map_err(|e| {
+            let mut e = registry_err(e);
+            e.message = format!("pushing {full}: {}", e.message);
+            e
         })?;
         Ok(digest.to_string())
     }

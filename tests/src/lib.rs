@@ -181,6 +181,90 @@ pub fn busybox_rootfs(dir: &Path) {
     std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
+/// Fills `dir` as [`busybox_rootfs`] does, with Debian's arm64 busybox-static: the same
+/// package version as the host's, fetched from the host's Debian mirror once and kept in
+/// the target directory.
+pub fn busybox_arm64_rootfs(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let busybox = arm64_busybox();
+    std::fs::copy(&busybox, bin.join("busybox")).unwrap();
+    // The applets are the host busybox's: the same version and configuration.
+    let list = Command::new(tool("/bin/busybox"))
+        .arg("--list")
+        .output()
+        .unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+    }
+    for d in ["etc", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// The arm64 busybox binary, downloaded once (atomically: tests run in parallel).
+fn arm64_busybox() -> PathBuf {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-downloads");
+    let kept = cache.join("busybox-arm64");
+    if kept.is_file() {
+        return kept;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let show = command("apt-cache")
+        .args(["show", "--no-all-versions", "busybox-static"])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    let field = |name: &str| {
+        show.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("apt-cache show busybox-static has no {name}\n{show}"))
+            .to_owned()
+    };
+    let filename = field("Filename:").replace("_amd64.deb", "_arm64.deb");
+    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
+        .or_else(|_| std::fs::read_to_string("/etc/apt/sources.list"))
+        .unwrap_or_default();
+    let mirror = sources
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("URIs:")
+                .map(|u| u.split_whitespace().next().unwrap_or_default().to_owned())
+                .or_else(|| {
+                    l.strip_prefix("deb ")
+                        .and_then(|rest| rest.split_whitespace().find(|w| w.contains("://")))
+                        .map(str::to_owned)
+                })
+        })
+        .filter(|m| !m.contains("security"))
+        .unwrap_or_else(|| "http://deb.debian.org/debian".into());
+    let work = tempfile::tempdir_in(&cache).unwrap();
+    let deb = work.path().join("busybox.deb");
+    let url = format!("{}/{filename}", mirror.trim_end_matches('/'));
+    let got = command("curl")
+        .args(["-sSfL", "--retry", "3", "-o"])
+        .arg(&deb)
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(got.success(), "downloading {url} failed");
+    let unpacked = work.path().join("x");
+    let ok = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&unpacked)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "dpkg-deb -x {url} failed");
+    std::fs::rename(unpacked.join("bin/busybox"), &kept).unwrap();
+    kept
+}
+
 /// A real OCI registry (Debian's docker-registry, the CNCF distribution) on 127.0.0.1.
 pub struct Registry {
     /// Holds the configuration and the stored images.

@@ -506,6 +506,16 @@ fn run(dir: &str, command: &str, caps: &str, user: &str) -> u8 {
     }
     let status = match cmd.status() {
         Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => {
+            return fail(
+                "starting /bin/sh",
+                format!(
+                    "{e}: the image's programs are for another architecture and no \
+                     emulator for it is registered with binfmt_misc (on Debian: apt-get \
+                     install qemu-user-static binfmt-support)"
+                ),
+            )
+        }
         Err(e) => return fail("starting /bin/sh", e),
     };
     if let Some(code) = status.code() {

@@ -264,7 +264,7 @@ impl std::str::FromStr for Platform {
 
 /// Makes an image of the root filesystem tarball `tarball` (plain or gzip, as
 /// `docker import` takes it): one layer, stored uncompressed as it came, its config
-/// dated `epoch`, on `platform` (linux/amd64 when none), with `changes` applied.
+/// dated `epoch`, on `platform` (the host's when none), with `changes` applied.
 pub fn import_rootfs(
     store: &BlobStore,
     tarball: impl Read,
@@ -301,21 +301,14 @@ pub fn import_rootfs(
         }
         changes::apply(change, &mut cc);
     }
-    let linux = Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: None,
-    };
-    let platform = platform.unwrap_or(&linux);
-    let mut extra = BTreeMap::new();
-    if let Some(v) = &platform.variant {
-        extra.insert("variant".into(), v.clone().into());
-    }
+    let host = Platform::host();
+    let platform = platform.unwrap_or(&host);
     let config = ImageConfig {
         created: Some(created.clone()),
         author,
         architecture: platform.architecture.clone(),
         os: platform.os.clone(),
+        variant: platform.variant.clone(),
         config: Some(cc),
         rootfs: crate::RootFs {
             kind: "layers".into(),
@@ -327,7 +320,7 @@ pub fn import_rootfs(
             comment: Some("Imported from a root filesystem tarball".into()),
             ..History::default()
         }],
-        extra,
+        extra: BTreeMap::new(),
     };
     let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER_TAR, diff_id, size);
     store_image(store, vec![layer], config)

@@ -44,9 +44,13 @@ pub enum Error {
     /// No name was given and the layout holds more than one manifest.
     #[error("image layout {layout} has several manifests ({available}); name the one to use")]
     AmbiguousManifest { layout: PathBuf, available: String },
-    /// An image index without a linux/amd64 manifest.
-    #[error("{what} has no linux/amd64 image; it has: {available}")]
-    NoPlatform { what: String, available: String },
+    /// An image index without a manifest for the platform asked for.
+    #[error("{what} has no {wanted} image; it has: {available} (choose one with `platform`)")]
+    NoPlatform {
+        what: String,
+        wanted: String,
+        available: String,
+    },
     /// A manifest, config or layer of a kind this crate does not handle.
     #[error("{what} has media type {media_type:?}, which is not supported (OCI or Docker schema 2 images with tar or tar+gzip layers are)")]
     UnsupportedMediaType { what: String, media_type: String },

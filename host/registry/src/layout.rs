@@ -12,19 +12,20 @@ use crate::error::io_err;
 use crate::spec::{parse, pick_platform, to_json, unsupported, ANNOTATION_REF_NAME};
 use crate::spec::{MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_MANIFEST};
 use crate::store::write_atomically;
-use crate::{BlobStore, Descriptor, Digest, Error, Image, ImageIndex, ImageManifest};
+use crate::{BlobStore, Descriptor, Digest, Error, Image, ImageIndex, ImageManifest, Platform};
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// Reads the image named `reference` from the OCI image layout directory `dir` into `store`.
 ///
 /// `reference` matches the `org.opencontainers.image.ref.name` annotation in `index.json`;
-/// `None` takes the only manifest there is. An index is resolved to linux/amd64 (or its
-/// only manifest). Every blob used is copied into the store and its digest checked.
+/// `None` takes the only manifest there is. An index is resolved to `platform`'s manifest
+/// (or its only manifest, when that one names no platform). Every blob used is copied into the store and its digest checked.
 #[tracing::instrument(skip(store))]
 pub fn read_oci_layout(
     dir: &Path,
     reference: Option<&str>,
+    platform: &Platform,
     store: &BlobStore,
 ) -> Result<Image, Error> {
     let read = |name: &str| {
@@ -35,7 +36,7 @@ pub fn read_oci_layout(
         &read("index.json")?,
         &format!("{}/index.json", dir.display()),
     )?;
-    resolve(dir, &index, reference, store, &|d| {
+    resolve(dir, &index, reference, platform, store, &|d| {
         let path = dir.join("blobs/sha256").join(d.hex());
         let file = File::open(&path).map_err(io_err(format!("reading {}", path.display())))?;
         Ok((Box::new(file), path.display().to_string()))
@@ -49,6 +50,7 @@ pub fn read_oci_layout(
 pub fn read_oci_archive(
     path: &Path,
     reference: Option<&str>,
+    platform: &Platform,
     store: &BlobStore,
 ) -> Result<Image, Error> {
     let what = format!("reading oci-archive {}", path.display());
@@ -80,7 +82,7 @@ pub fn read_oci_archive(
         (true, Some(index)) => parse(&index, &format!("index.json in {}", path.display()))?,
         _ => return Err(bad_layout(path, "it lacks oci-layout or index.json".into())),
     };
-    resolve(path, &index, reference, store, &|d| {
+    resolve(path, &index, reference, platform, store, &|d| {
         let missing = || bad_layout(path, format!("it lacks blob {d}, which its index needs"));
         let &(offset, size) = blobs.get(d.hex()).ok_or_else(missing)?;
         let mut file = File::open(path).map_err(io_err(&what))?;
@@ -98,6 +100,7 @@ fn resolve(
     layout: &Path,
     index: &ImageIndex,
     reference: Option<&str>,
+    platform: &Platform,
     store: &BlobStore,
     open: &OpenBlob,
 ) -> Result<Image, Error> {
@@ -147,7 +150,7 @@ fn resolve(
         fetch(&desc.digest)?;
         let what = format!("index {} in {}", desc.digest, layout.display());
         let nested: ImageIndex = parse(&store.read(&desc.digest)?, &what)?;
-        desc = pick_platform(&nested, &what)?.clone();
+        desc = pick_platform(&nested, platform, &what)?.clone();
     }
     let what = format!("manifest {} in {}", desc.digest, layout.display());
     if desc.media_type != MEDIA_TYPE_OCI_MANIFEST && desc.media_type != MEDIA_TYPE_DOCKER_MANIFEST {

@@ -21,7 +21,7 @@ use crate::spec::{parse, pick_platform, unsupported};
 use crate::spec::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST};
 use crate::spec::{MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
 use crate::store::BlobWriter;
-use crate::{BlobStore, Digest, Error, Image, ImageIndex, ImageManifest};
+use crate::{BlobStore, Digest, Error, Image, ImageIndex, ImageManifest, Platform};
 
 /// An image in a registry, `[host[:port]/]repository[:tag][@sha256:…]`, with Docker's
 /// defaults: `docker.io`, `library/` for single-name Hub repositories, tag `latest`.
@@ -177,13 +177,14 @@ pub(crate) const MANIFEST_TYPES: [&str; 4] = [
     MEDIA_TYPE_DOCKER_LIST,
 ];
 
-/// Pulls `reference` into `store`: its manifest (an index resolved to linux/amd64), config
+/// Pulls `reference` into `store`: its manifest (an index resolved to `platform`), config
 /// and layers, checking every digest, and the manifest's against a pinned digest. Blobs
 /// already in the store are not downloaded again.
 #[tracing::instrument(skip_all, fields(reference = %reference))]
 pub async fn pull(
     reference: &Reference,
     auth: Option<&RegistryAuth>,
+    platform: &Platform,
     store: &BlobStore,
 ) -> Result<Image, Error> {
     let (client, auth) = (client(reference, false), oci_auth(auth));
@@ -203,7 +204,7 @@ pub async fn pull(
             break;
         }
         let index: ImageIndex = parse(&bytes, &what)?;
-        let chosen = pick_platform(&index, &format!("index {digest} of {reference}"))?;
+        let chosen = pick_platform(&index, platform, &format!("index {digest} of {reference}"))?;
         let at = Reference {
             tag: None,
             digest: Some(chosen.digest.clone()),

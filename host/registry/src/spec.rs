@@ -5,6 +5,7 @@
 //! Unknown config fields are kept in `extra`, so a base image's config round-trips.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +114,9 @@ pub struct ImageConfig {
     /// Operating system, e.g. `linux`.
     #[serde(default)]
     pub os: String,
+    /// CPU variant, e.g. `v7` for `arm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// Defaults for running a container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ContainerConfig>,
@@ -346,27 +350,89 @@ impl ImageIndex {
     }
 }
 
-/// Picks linux/amd64 from an index's manifests, or the only one there is.
+impl Platform {
+    /// The platform this host's programs are built for (Docker's names: `amd64`, `arm64`).
+    pub fn host() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: docker_arch(std::env::consts::ARCH).into(),
+            variant: None,
+        }
+    }
+
+    /// The same platform in Docker's spelling: `x86_64` is `amd64`, `aarch64` is
+    /// `arm64`, and arm64's only variant `v8` is the same as none.
+    pub fn normalized(&self) -> Platform {
+        let architecture = docker_arch(&self.architecture.to_ascii_lowercase()).to_owned();
+        let variant = self
+            .variant
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .filter(|v| !(architecture == "arm64" && v == "v8") && !v.is_empty());
+        Platform {
+            os: self.os.to_ascii_lowercase(),
+            architecture,
+            variant,
+        }
+    }
+
+    /// Whether an image of `self` answers a request for `wanted`: same system and
+    /// architecture, and the same variant when `wanted` names one.
+    pub fn satisfies(&self, wanted: &Platform) -> bool {
+        let (have, want) = (self.normalized(), wanted.normalized());
+        have.os == want.os
+            && have.architecture == want.architecture
+            && (want.variant.is_none() || have.variant == want.variant)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        match &self.variant {
+            Some(v) => write!(f, "/{v}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Docker's name of an architecture the kernel or Rust may spell otherwise.
+fn docker_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" | "i386" | "i686" => "386",
+        "powerpc64le" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Picks the manifest for `wanted` from an index, as Docker does: an exact variant
+/// first, then any manifest of the system and architecture; an index of one manifest
+/// that names no platform is taken as it is.
 pub(crate) fn pick_platform<'a>(
     index: &'a ImageIndex,
+    wanted: &Platform,
     what: &str,
 ) -> Result<&'a Descriptor, Error> {
-    let amd64 = |d: &&Descriptor| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == "amd64")
-    };
-    match (
-        index.manifests.iter().find(amd64),
-        index.manifests.as_slice(),
-    ) {
-        (Some(d), _) | (None, [d]) => Ok(d),
+    let want = wanted.normalized();
+    let exact = |d: &&Descriptor| d.platform.as_ref().is_some_and(|p| p.normalized() == want);
+    let fits = |d: &&Descriptor| d.platform.as_ref().is_some_and(|p| p.satisfies(&want));
+    let found = index
+        .manifests
+        .iter()
+        .find(exact)
+        .or_else(|| index.manifests.iter().find(fits));
+    match (found, index.manifests.as_slice()) {
+        (Some(d), _) => Ok(d),
+        (None, [d]) if d.platform.is_none() => Ok(d),
         (None, all) => Err(Error::NoPlatform {
             what: what.into(),
+            wanted: want.to_string(),
             available: all
                 .iter()
                 .map(|d| match &d.platform {
-                    Some(p) => format!("{}/{}", p.os, p.architecture),
+                    Some(p) => p.to_string(),
                     None => format!("{} (no platform)", d.digest),
                 })
                 .collect::<Vec<_>>()

@@ -1719,3 +1719,137 @@ build {{
     ]);
     assert!(!tags.contains("\"2\""), "a failed push left a tag: {tags}");
 }
+
+/// Pushes a two-platform image (linux/amd64 and linux/arm64 busybox, each writing its own
+/// machine name) to `registry` as `kiln/multi:v1`, an OCI index over two manifests as
+/// `docker buildx` makes; returns its name.
+fn push_multi_platform(registry: &Registry, w: &Path) -> String {
+    use kiln_registry::{
+        store_image, write_layer, write_oci_layout, BlobStore, Descriptor, ImageConfig, ImageIndex,
+        LayerOptions, Platform, RootFs, ANNOTATION_REF_NAME, MEDIA_TYPE_OCI_INDEX,
+    };
+    kiln_tests::busybox_arm64_rootfs(&w.join("rootfs-arm64"));
+    let store = BlobStore::new(w.join("multi-store"));
+    let layout = w.join("multi-layout");
+    let opts = LayerOptions {
+        epoch: EPOCH.parse().unwrap(),
+        ..LayerOptions::default()
+    };
+    for (arch, tree) in [("amd64", "rootfs"), ("arm64", "rootfs-arm64")] {
+        let layer = write_layer(&w.join(tree), &opts, &store).unwrap();
+        let config = ImageConfig {
+            architecture: arch.into(),
+            os: "linux".into(),
+            rootfs: RootFs {
+                diff_ids: vec![layer.diff_id.clone()],
+                ..RootFs::default()
+            },
+            ..ImageConfig::default()
+        };
+        let image = store_image(&store, vec![layer.descriptor()], config).unwrap();
+        write_oci_layout(&layout, &store, &image, arch).unwrap();
+    }
+    let index_path = layout.join("index.json");
+    let mut index: ImageIndex =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut entries = index.manifests.clone();
+    for (entry, arch) in entries.iter_mut().zip(["amd64", "arm64"]) {
+        entry.annotations = None;
+        entry.platform = Some(Platform {
+            architecture: arch.into(),
+            os: "linux".into(),
+            variant: (arch == "arm64").then(|| "v8".into()),
+        });
+    }
+    let nested = serde_json::to_vec(&ImageIndex::new(entries)).unwrap();
+    let digest = store.put_bytes(&nested).unwrap();
+    std::fs::write(layout.join("blobs/sha256").join(digest.hex()), &nested).unwrap();
+    let mut entry = Descriptor::new(MEDIA_TYPE_OCI_INDEX, digest, nested.len() as u64);
+    entry.annotations = Some([(ANNOTATION_REF_NAME.to_string(), "multi".to_string())].into());
+    index.manifests.push(entry);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let name = format!("{}/kiln/multi:v1", registry.address);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+    name
+}
+
+/// `platform` picks an image from a multi-platform index as `docker pull --platform`
+/// does, and an arm64 image's commands really run on this amd64 host, through QEMU's
+/// user-mode emulator registered with binfmt_misc (as Docker Desktop and buildx run
+/// them): the committed image says arm64 and holds what the arm64 busybox wrote. A
+/// platform the index lacks fails naming what it has.
+#[test]
+fn platform_picks_from_a_multi_platform_index_and_arm64_runs_emulated() {
+    let registry = Registry::start();
+    let work = Work::new();
+    let w = work.path();
+    let multi = push_multi_platform(&registry, w);
+    let template = |platform: &str| {
+        format!(
+            r#"source "docker" "multi" {{
+  image    = "{multi}"
+  platform = "{platform}"
+  commit   = true
+}}
+
+build {{
+  sources = ["source.docker.multi"]
+  provisioner "shell" {{
+    inline = ["uname -m > /etc/machine", "od -An -tx1 -j18 -N2 /bin/busybox | tr -d ' ' > /etc/elf-machine"]
+  }}
+}}
+"#
+        )
+    };
+    // ELF machine 0xb7 is AArch64, 0x3e x86-64 (little-endian in the header).
+    for (platform, arch, machine, elf) in [
+        ("linux/arm64", "arm64", "aarch64", "b700"),
+        ("linux/amd64", "amd64", "x86_64", "3e00"),
+    ] {
+        let _ = std::fs::remove_dir_all(w.join("output-multi"));
+        write(w, "multi.pkr.hcl", &template(platform));
+        let out = work.kiln(&["build", "multi.pkr.hcl"]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{platform}:\n{stdout}\n{stderr}");
+        if arch == "arm64" {
+            assert!(
+                stdout.contains("its programs run through the emulator"),
+                "{stdout}"
+            );
+        }
+        let (_, manifest, config, layout) = open_archive(&w.join("output-multi/image.tar"));
+        assert_eq!(config["architecture"], arch, "{config}");
+        let layer = manifest["layers"].as_array().unwrap().last().unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_owned();
+        let read = |name: &str| {
+            let out = Command::new("tar")
+                .arg("-xOf")
+                .arg(layout.path().join("blobs/sha256").join(&layer))
+                .arg(name)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name} in the {platform} layer");
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        assert_eq!(read("etc/machine"), machine, "{platform}");
+        assert_eq!(read("etc/elf-machine"), elf, "{platform}");
+    }
+    write(w, "multi.pkr.hcl", &template("linux/s390x"));
+    let out = work.kiln(&["build", "multi.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        format!("{stdout}{stderr}")
+            .contains("has no linux/s390x image; it has: linux/amd64, linux/arm64/v8"),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -7,7 +7,9 @@ use sha2::Digest as _;
 
 use kiln_core::artifact::hex;
 use kiln_core::Ui;
-use kiln_registry::{BlobStore, Descriptor, Digest, Image, ImageConfig, Reference, RegistryAuth};
+use kiln_registry::{
+    BlobStore, Descriptor, Digest, Image, ImageConfig, Platform, Reference, RegistryAuth,
+};
 
 use super::ContainerError;
 
@@ -182,9 +184,11 @@ fn plain_config() -> ImageConfig {
     }
 }
 
-/// Brings `source` into the cache and unpacks it.
+/// Brings `source` into the cache and unpacks it; an image index gives its manifest for
+/// `platform`.
 pub async fn resolve(
     source: &BaseSource,
+    platform: &Platform,
     auth: Option<&RegistryAuth>,
     store: &BlobStore,
     cache: &Path,
@@ -213,9 +217,12 @@ pub async fn resolve(
         }
         BaseSource::Bootstrap(b) => return bootstrap(b, cache, ui).await,
         BaseSource::Registry { reference, pull } => {
-            let pinned = cache
-                .join("refs")
-                .join(hex(&sha2::Sha256::digest(reference.to_string())));
+            // The host's platform keeps the key it had before platforms were chosen.
+            let mut key = reference.to_string();
+            if *platform != Platform::host() {
+                key = format!("{key} {platform}");
+            }
+            let pinned = cache.join("refs").join(hex(&sha2::Sha256::digest(key)));
             let cached = if *pull {
                 None
             } else {
@@ -225,29 +232,46 @@ pub async fn resolve(
                 Some(image) => image,
                 None => {
                     ui.say(&format!("Pulling {reference}..."));
-                    let image =
-                        kiln_registry::pull(reference, auth, store)
-                            .await
-                            .map_err(|source| ContainerError::Pull {
-                                reference: reference.clone(),
-                                source,
-                            })?;
+                    let image = kiln_registry::pull(reference, auth, platform, store)
+                        .await
+                        .map_err(|source| ContainerError::Pull {
+                            reference: reference.clone(),
+                            source,
+                        })?;
                     write_atomic(&pinned, image.manifest_digest.to_string().as_bytes())?;
                     image
                 }
             }
         }
         BaseSource::Layout { dir, reference } => {
-            let (dir, r, store2) = (dir.clone(), reference.clone(), store.clone());
-            blocking(move || Ok(kiln_registry::read_oci_layout(&dir, r.as_deref(), &store2)?))
-                .await?
+            let (dir, r, store2, p) = (
+                dir.clone(),
+                reference.clone(),
+                store.clone(),
+                platform.clone(),
+            );
+            blocking(move || {
+                Ok(kiln_registry::read_oci_layout(
+                    &dir,
+                    r.as_deref(),
+                    &p,
+                    &store2,
+                )?)
+            })
+            .await?
         }
         BaseSource::Archive { path, reference } => {
-            let (path, r, store2) = (path.clone(), reference.clone(), store.clone());
+            let (path, r, store2, p) = (
+                path.clone(),
+                reference.clone(),
+                store.clone(),
+                platform.clone(),
+            );
             blocking(move || {
                 Ok(kiln_registry::read_oci_archive(
                     &path,
                     r.as_deref(),
+                    &p,
                     &store2,
                 )?)
             })

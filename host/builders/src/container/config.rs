@@ -3,7 +3,7 @@
 use super::*;
 use base::{BaseSource, Bootstrap};
 use kiln_core::config::{decode, FieldError};
-use kiln_registry::{Reference, RegistryAuth};
+use kiln_registry::{Platform, Reference, RegistryAuth};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,8 @@ pub struct ContainerBuilder {
     pub(super) run_user: Option<String>,
     /// Uploads are given to the container's user (`fix_upload_owner`).
     pub(super) fix_upload_owner: bool,
+    /// The platform a multi-platform base is taken for (`platform`); `None`, the host's.
+    pub(super) platform: Option<Platform>,
     pub(super) flavour: Flavour,
 }
 
@@ -243,6 +245,7 @@ impl ContainerBuilder {
             exec_user: String::new(),
             run_user: None,
             fix_upload_owner: false,
+            platform: None,
             flavour: Flavour::Kiln,
         })
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use kiln_core::config::{decode, FieldError};
-use kiln_registry::RegistryAuth;
+use kiln_registry::{Platform, RegistryAuth};
 use serde::Deserialize;
 
 use kiln_container::{Mount, MountSource};
@@ -172,14 +172,6 @@ fn not_yet(field: &str, what: &str) -> FieldError {
     )
 }
 
-/// Whether `platform` names the one platform this host runs.
-fn native_platform(platform: &str) -> bool {
-    matches!(
-        platform.to_ascii_lowercase().as_str(),
-        "linux/amd64" | "linux/x86_64" | "linux/amd64/v1" | "amd64"
-    )
-}
-
 impl ContainerBuilder {
     /// Checks a `source "docker"` block and makes the container builder that runs it.
     pub fn from_docker(
@@ -232,10 +224,18 @@ impl ContainerBuilder {
                 ));
             }
         }
-        if let Some(p) = c.platform.as_deref().filter(|p| !native_platform(p)) {
+        let platform = match c.platform.as_deref().filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => Some(
+                p.parse::<Platform>()
+                    .map_err(|e| FieldError::new("platform", e))?
+                    .normalized(),
+            ),
+        };
+        if let Some(p) = platform.as_ref().filter(|p| p.os != "linux") {
             return Err(FieldError::new(
                 "platform",
-                format!("platform {p:?}: only linux/amd64 containers run on this host"),
+                format!("platform {p}: only Linux containers run on this host"),
             ));
         }
         if c.ecr_login {
@@ -358,6 +358,7 @@ impl ContainerBuilder {
             exec_user,
             run_user: run.user,
             fix_upload_owner: c.fix_upload_owner.unwrap_or(true),
+            platform,
             flavour: Flavour::Docker,
         })
     }

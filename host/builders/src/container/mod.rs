@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use kiln_container::emulation::{self, Runs};
 use kiln_container::{Container, InitConfig};
 use kiln_core::steps::Step;
 
@@ -22,7 +23,7 @@ use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
     ProvisionHook,
 };
-use kiln_registry::{changes, BlobStore};
+use kiln_registry::{changes, BlobStore, Platform};
 
 use base::Base;
 mod config;
@@ -80,8 +81,11 @@ impl<'a> Step<State<'a>> for ResolveBase {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
+        let host = Platform::host();
+        let wanted = state.builder.platform.as_ref().unwrap_or(&host);
         let base = base::resolve(
             &state.builder.base,
+            wanted,
             state.builder.auth.as_ref(),
             &state.store,
             &state.cache,
@@ -89,6 +93,39 @@ impl<'a> Step<State<'a>> for ResolveBase {
         )
         .await
         .map_err(|e| BuildError::Failed(e.to_string()))?;
+        // An image's config says what it is for; a base with none (a root filesystem,
+        // scratch) is taken to be the host's.
+        let config = &base.config;
+        if !config.architecture.is_empty() {
+            let have = Platform {
+                os: if config.os.is_empty() {
+                    "linux".into()
+                } else {
+                    config.os.clone()
+                },
+                architecture: config.architecture.clone(),
+                variant: config.variant.clone(),
+            };
+            if state.builder.platform.is_some() && !have.satisfies(wanted) {
+                return Err(BuildError::Failed(format!(
+                    "the image {} is for {have}, which does not match the platform {wanted} \
+                     asked for (name an image that has a {wanted} variant)",
+                    base.description
+                )));
+            }
+            let arch = have.normalized().architecture;
+            match emulation::how_runs(&arch, &host.architecture, emulation::BINFMT_MISC.as_ref()) {
+                Runs::Natively => {}
+                Runs::Through(emulator) => state.cx.ui.say(&format!(
+                    "The image is for {have}: its programs run through the emulator {emulator}"
+                )),
+                Runs::Not(why) => state.cx.ui.error(&format!(
+                    "The image is for {have}, whose programs this {} host cannot run: {why}. \
+                     Commands in the container will fail.",
+                    host.architecture
+                )),
+            }
+        }
         state.base = Some(base);
         Ok(())
     }

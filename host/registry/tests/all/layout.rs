@@ -2,6 +2,7 @@ use std::fs;
 
 use kiln_registry::{
     read_oci_archive, read_oci_layout, write_oci_archive, write_oci_layout, BlobStore, Error,
+    Platform,
 };
 
 use crate::{multi_platform_layout, sample_image};
@@ -15,18 +16,21 @@ fn layout_round_trip_by_name() {
     write_oci_layout(&dir, &store, &image, "latest").unwrap();
 
     let fresh = BlobStore::new(tmp.path().join("fresh"));
-    assert_eq!(read_oci_layout(&dir, Some("v1"), &fresh).unwrap(), image);
+    assert_eq!(
+        read_oci_layout(&dir, Some("v1"), &Platform::host(), &fresh).unwrap(),
+        image
+    );
     for d in image.manifest.layers.iter().map(|l| &l.digest) {
         assert!(fresh.contains(d));
     }
-    let missing = read_oci_layout(&dir, Some("v2"), &fresh)
+    let missing = read_oci_layout(&dir, Some("v2"), &Platform::host(), &fresh)
         .unwrap_err()
         .to_string();
     assert!(
         missing.ends_with("has no manifest tagged \"v2\"; it has: v1, latest"),
         "{missing}"
     );
-    let ambiguous = read_oci_layout(&dir, None, &fresh).unwrap_err();
+    let ambiguous = read_oci_layout(&dir, None, &Platform::host(), &fresh).unwrap_err();
     assert!(
         matches!(ambiguous, Error::AmbiguousManifest { .. }),
         "{ambiguous}"
@@ -43,8 +47,14 @@ fn archive_is_byte_identical_and_round_trips() {
     assert_eq!(fs::read(&a).unwrap(), fs::read(&b).unwrap());
 
     let fresh = BlobStore::new(tmp.path().join("fresh"));
-    assert_eq!(read_oci_archive(&a, None, &fresh).unwrap(), image);
-    assert_eq!(read_oci_archive(&a, Some("v1"), &fresh).unwrap(), image);
+    assert_eq!(
+        read_oci_archive(&a, None, &Platform::host(), &fresh).unwrap(),
+        image
+    );
+    assert_eq!(
+        read_oci_archive(&a, Some("v1"), &Platform::host(), &fresh).unwrap(),
+        image
+    );
 }
 
 #[test]
@@ -60,7 +70,7 @@ fn a_corrupted_blob_is_named_with_both_digests() {
     fs::write(&file, "not the layer").unwrap();
 
     let fresh = BlobStore::new(tmp.path().join("fresh"));
-    match read_oci_layout(&dir, Some("v1"), &fresh).unwrap_err() {
+    match read_oci_layout(&dir, Some("v1"), &Platform::host(), &fresh).unwrap_err() {
         Error::DigestMismatch {
             what,
             expected,
@@ -110,10 +120,23 @@ fn skopeo_accepts_layout_and_archive() {
 }
 
 #[test]
-fn an_index_resolves_to_linux_amd64() {
+fn an_index_resolves_to_the_platform_asked_for() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("layout");
-    let amd64 = multi_platform_layout(tmp.path(), &dir);
+    let (arm64, amd64) = multi_platform_layout(tmp.path(), &dir);
     let fresh = BlobStore::new(tmp.path().join("fresh"));
-    assert_eq!(read_oci_layout(&dir, Some("multi"), &fresh).unwrap(), amd64);
+    let read = |p: &str| read_oci_layout(&dir, Some("multi"), &p.parse().unwrap(), &fresh);
+    assert_eq!(
+        read_oci_layout(&dir, Some("multi"), &Platform::host(), &fresh).unwrap(),
+        amd64
+    );
+    // Docker's spellings: arm64's v8 variant is arm64, aarch64 is arm64.
+    for p in ["linux/arm64", "linux/arm64/v8", "linux/aarch64"] {
+        assert_eq!(read(p).unwrap(), arm64, "{p}");
+    }
+    let err = read("linux/s390x").unwrap_err().to_string();
+    assert!(
+        err.contains("no linux/s390x image") && err.contains("linux/arm64, linux/amd64"),
+        "{err}"
+    );
 }

@@ -54,12 +54,17 @@ pub fn sample_image(tmp: &Path) -> (BlobStore, Image) {
 
 /// An image whose layers are made from `trees`, bottom first.
 pub fn image_of(store: &BlobStore, trees: &[&Path], opts: &LayerOptions) -> Image {
+    image_for(store, trees, opts, "amd64")
+}
+
+/// An image of `trees` for linux/`arch`.
+pub fn image_for(store: &BlobStore, trees: &[&Path], opts: &LayerOptions, arch: &str) -> Image {
     let layers: Vec<_> = trees
         .iter()
         .map(|t| write_layer(t, opts, store).unwrap())
         .collect();
     let config = ImageConfig {
-        architecture: "amd64".into(),
+        architecture: arch.into(),
         os: "linux".into(),
         rootfs: RootFs {
             diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
@@ -110,7 +115,7 @@ pub fn entries(store: &BlobStore, d: &Digest, diff_id: &Digest) -> Vec<Entry> {
 
 /// An image layout at `dir` whose entry `multi` is an index of two images, linux/arm64 and
 /// linux/amd64 (in that order); returns the amd64 one.
-pub fn multi_platform_layout(tmp: &Path, dir: &Path) -> Image {
+pub fn multi_platform_layout(tmp: &Path, dir: &Path) -> (Image, Image) {
     let store = store(tmp);
     let opts = LayerOptions {
         epoch: EPOCH,
@@ -121,7 +126,7 @@ pub fn multi_platform_layout(tmp: &Path, dir: &Path) -> Image {
         let tree = tmp.join(arch);
         fs::create_dir_all(&tree).unwrap();
         fs::write(tree.join("arch"), arch).unwrap();
-        let image = image_of(&store, &[&tree], &opts);
+        let image = image_for(&store, &[&tree], &opts, arch);
         write_oci_layout(dir, &store, &image, arch).unwrap();
         images.push(image);
     }
@@ -143,5 +148,6 @@ pub fn multi_platform_layout(tmp: &Path, dir: &Path) -> Image {
     entry.annotations = Some([(ANNOTATION_REF_NAME.to_string(), "multi".to_string())].into());
     index.manifests.push(entry);
     fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    images.pop().unwrap()
+    let amd64 = images.pop().unwrap();
+    (images.pop().unwrap(), amd64)
 }

@@ -4,7 +4,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use kiln_registry::{extract_layers, store_image, MEDIA_TYPE_OCI_LAYER_GZIP};
-use kiln_registry::{pull, push, BlobStore, Error, Reference};
+use kiln_registry::{pull, push, BlobStore, Error, Platform, Reference};
 use kiln_registry::{MEDIA_TYPE_DOCKER_LAYER, MEDIA_TYPE_DOCKER_MANIFEST};
 
 use crate::{multi_platform_layout, sample_image};
@@ -75,16 +75,28 @@ async fn push_then_pull_by_tag_and_digest() {
     );
 
     let fresh = BlobStore::new(tmp.path().join("fresh"));
-    assert_eq!(pull(&tagged, None, &fresh).await.unwrap(), image);
+    assert_eq!(
+        pull(&tagged, None, &Platform::host(), &fresh)
+            .await
+            .unwrap(),
+        image
+    );
     let pinned: Reference = format!("{}/kiln/test@{}", registry.addr, image.manifest_digest)
         .parse()
         .unwrap();
     let again = BlobStore::new(tmp.path().join("again"));
-    assert_eq!(pull(&pinned, None, &again).await.unwrap(), image);
+    assert_eq!(
+        pull(&pinned, None, &Platform::host(), &again)
+            .await
+            .unwrap(),
+        image
+    );
     assert!(again.contains(&image.manifest.layers[0].digest));
 
     let missing: Reference = format!("{}/kiln/test:nope", registry.addr).parse().unwrap();
-    let err = pull(&missing, None, &fresh).await.unwrap_err();
+    let err = pull(&missing, None, &Platform::host(), &fresh)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("(HTTP 404)"), "{err}");
 }
@@ -107,7 +119,7 @@ async fn pulls_docker_manifests_and_resolves_indexes() {
     let tmp = tempfile::tempdir().unwrap();
     let registry = Registry::start(tmp.path());
     let layout = tmp.path().join("layout");
-    let amd64 = multi_platform_layout(tmp.path(), &layout);
+    let (arm64, amd64) = multi_platform_layout(tmp.path(), &layout);
     let multi = format!("docker://{}/kiln/multi:v1", registry.addr);
     let docker = format!("docker://{}/kiln/docker:v1", registry.addr);
     skopeo_copy(&[
@@ -126,10 +138,17 @@ async fn pulls_docker_manifests_and_resolves_indexes() {
 
     let fresh = BlobStore::new(tmp.path().join("fresh"));
     let multi: Reference = multi["docker://".len()..].parse().unwrap();
-    assert_eq!(pull(&multi, None, &fresh).await.unwrap(), amd64);
+    assert_eq!(
+        pull(&multi, None, &Platform::host(), &fresh).await.unwrap(),
+        amd64
+    );
+    let arm: Platform = "linux/arm64".parse().unwrap();
+    assert_eq!(pull(&multi, None, &arm, &fresh).await.unwrap(), arm64);
 
     let docker: Reference = docker["docker://".len()..].parse().unwrap();
-    let pulled = pull(&docker, None, &fresh).await.unwrap();
+    let pulled = pull(&docker, None, &Platform::host(), &fresh)
+        .await
+        .unwrap();
     assert_eq!(pulled.manifest_media_type(), MEDIA_TYPE_DOCKER_MANIFEST);
     assert_eq!(
         pulled.manifest.layers[0].media_type,

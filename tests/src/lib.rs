@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod token;
+
 pub use kiln_test_tools::{command, tool};
 
 /// A free TCP port on 127.0.0.1.
@@ -275,6 +277,8 @@ pub struct Registry {
     pub ca: Option<Vec<u8>>,
     /// Where the authority is trusted (`/etc/docker/certs.d/<address>`), removed on drop.
     certs_d: Option<PathBuf>,
+    /// The token server of a registry with token authentication.
+    pub token: Option<token::TokenServer>,
     child: Child,
 }
 
@@ -397,6 +401,21 @@ basicConstraints=CA:FALSE
         registry
     }
 
+    /// Starts a registry with token authentication, as Docker Hub and most private
+    /// registries have it: a token server on another loopback port gives tokens to
+    /// `user` with `password` alone (see [`token`]).
+    pub fn start_with_token(user: &str, password: &str) -> Registry {
+        let mut server = None;
+        let mut registry = Registry::start_with(|dir| {
+            let s = token::TokenServer::start(dir, user, password);
+            let config = s.registry_config();
+            server = Some(s);
+            config
+        });
+        registry.token = server;
+        registry
+    }
+
     /// The registry's storage root; blobs are under
     /// `docker/registry/v2/blobs/sha256/<first 2 hex>/<hex>/data`.
     pub fn storage(&self) -> PathBuf {
@@ -435,6 +454,7 @@ basicConstraints=CA:FALSE
             address: format!("127.0.0.1:{port}"),
             ca: None,
             certs_d: None,
+            token: None,
             child,
         }
     }

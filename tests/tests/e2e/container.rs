@@ -1853,3 +1853,111 @@ build {{
         "{stdout}\n{stderr}"
     );
 }
+
+/// Token authentication as Docker Hub and most private registries have it: the
+/// registry answers 401 with a Bearer challenge, the client trades its login for a
+/// signed token at the token server, and sends that. `docker-push` with `login_*`
+/// pushes through it, a `source "docker"` with `login = true` pulls the image back, and a
+/// wrong password fails the push naming the refusal, with no tag left and the password
+/// never printed.
+#[test]
+fn token_authenticated_registries_are_pushed_to_and_pulled_from() {
+    let registry = Registry::start_with_token("builder", "tok-pass");
+    let reg = registry.address.clone();
+    let token = registry.token.as_ref().unwrap();
+    let work = Work::new();
+    let w = work.path();
+    commit_base(&work);
+    let push = |password: &str, tag: &str| {
+        format!(
+            r#"source "docker" "app" {{
+  image  = "oci-archive:base.tar"
+  commit = true
+}}
+
+build {{
+  sources = ["source.docker.app"]
+  post-processors {{
+    post-processor "docker-tag" {{
+      repository = "{reg}/kiln/tok"
+      tags       = ["{tag}"]
+    }}
+    post-processor "docker-push" {{
+      login          = true
+      login_server   = "{reg}"
+      login_username = "builder"
+      login_password = "{password}"
+    }}
+  }}
+}}
+"#
+        )
+    };
+    write(w, "push.pkr.hcl", &push("tok-pass", "1"));
+    let out = work.kiln(&["build", "-force", "push.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("tok-pass"));
+    let issued = token.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        issued > 0,
+        "no token was asked for: the registry was not reached with one"
+    );
+    let creds = "--creds=builder:tok-pass";
+    let tag1 = format!("docker://{reg}/kiln/tok:1");
+    let pushed = skopeo(&["inspect", "--tls-verify=false", creds, &tag1]);
+    assert!(pushed.contains("\"Digest\": \"sha256:"), "{pushed}");
+
+    write(
+        w,
+        "pull.pkr.hcl",
+        &format!(
+            r#"source "docker" "back" {{
+  image          = "{reg}/kiln/tok:1"
+  login          = true
+  login_server   = "{reg}"
+  login_username = "builder"
+  login_password = "tok-pass"
+  discard        = true
+}}
+
+build {{
+  sources = ["source.docker.back"]
+  provisioner "shell" {{
+    inline = ["test -x /bin/busybox && echo pulled-through-a-token"]
+  }}
+}}
+"#
+        ),
+    );
+    let out = work.kiln(&["build", "pull.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pulled-through-a-token"), "{stdout}");
+
+    write(w, "push.pkr.hcl", &push("wrong-pass", "2"));
+    let out = work.kiln(&["build", "-force", "push.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "pushed with a wrong password:\n{stdout}\n{stderr}"
+    );
+    let all = format!("{stdout}\n{stderr}");
+    assert!(
+        !all.contains("wrong-pass"),
+        "the password was printed:\n{all}"
+    );
+    assert!(
+        all.contains(&format!("registry {reg} refused access"))
+            && all.contains("check the username and password"),
+        "the failure does not say the login was refused:\n{all}"
+    );
+    assert!(token.refused.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        creds,
+        &format!("docker://{reg}/kiln/tok"),
+    ]);
+    assert!(tags.contains("\"1\"") && !tags.contains("\"2\""), "{tags}");
+}

@@ -97,6 +97,12 @@ pub enum Error {
         registry: String,
         reason: String,
     },
+    /// A `registries.conf` that cannot be read or does not parse.
+    #[error("registries configuration {path} is not usable: {reason}; fix it (containers-registries.conf(5)) or point CONTAINERS_REGISTRIES_CONF at another file")]
+    Config { path: PathBuf, reason: String },
+    /// A pull from a registry `registries.conf` blocks.
+    #[error("pulling {reference} is blocked by the registries configuration (its [[registry]] with prefix {prefix:?} says blocked = true)")]
+    Blocked { reference: String, prefix: String },
     /// Neither `DOCKER_CONFIG` nor `HOME` says where the Docker config file is.
     #[error("cannot tell where the Docker config file is: neither DOCKER_CONFIG nor HOME is set; set one of them")]
     NoDockerConfig,

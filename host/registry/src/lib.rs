@@ -49,6 +49,7 @@ mod error;
 mod extract;
 mod layer;
 mod layout;
+pub mod mirrors;
 mod registry;
 mod retry;
 mod spec;

@@ -180,6 +180,11 @@ pub(crate) const MANIFEST_TYPES: [&str; 4] = [
 /// Pulls `reference` into `store`: its manifest (an index resolved to `platform`), config
 /// and layers, checking every digest, and the manifest's against a pinned digest. Blobs
 /// already in the store are not downloaded again.
+///
+/// The image is pulled from its registry's mirrors first, when `registries.conf` or
+/// Docker's `daemon.json` names some (see [`crate::mirrors`]); a mirror that fails gives
+/// way to the next source. `auth` is the login for the image's own registry; without
+/// one, and at a mirror, the login Docker keeps for that host is used, as a daemon does.
 #[tracing::instrument(skip_all, fields(reference = %reference))]
 pub async fn pull(
     reference: &Reference,
@@ -187,7 +192,45 @@ pub async fn pull(
     platform: &Platform,
     store: &BlobStore,
 ) -> Result<Image, Error> {
-    let (client, auth) = (client(reference, false), oci_auth(auth));
+    let sources = crate::mirrors::pull_sources(reference)?;
+    let last = sources.len().saturating_sub(1);
+    let mut failure = None;
+    for (i, source) in sources.iter().enumerate() {
+        let here = source.reference.registry();
+        let stored;
+        let login = match auth {
+            Some(a) if here == reference.registry() => Some(a),
+            _ => {
+                stored = crate::credentials_for(here).unwrap_or_else(|e| {
+                    tracing::warn!(registry = here, error = %e, "stored login unusable");
+                    None
+                });
+                stored.as_ref()
+            }
+        };
+        match pull_from(&source.reference, login, source.insecure, platform, store).await {
+            Ok(image) => return Ok(image),
+            Err(e) if source.mirror && i < last => {
+                tracing::warn!(mirror = %source.reference, error = %e, "mirror failed; trying the next source");
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    Err(failure.expect("the image's own registry is always the last source"))
+}
+
+/// Pulls from one source; see [`pull`].
+async fn pull_from(
+    reference: &Reference,
+    auth: Option<&RegistryAuth>,
+    insecure: bool,
+    platform: &Platform,
+    store: &BlobStore,
+) -> Result<Image, Error> {
+    let (client, auth) = (client(reference, insecure), oci_auth(auth));
     let mut pinned = reference.digest().cloned();
     let mut what = format!("manifest of {reference}");
     let mut bytes = fetch_manifest(&client, &auth, reference).await?;

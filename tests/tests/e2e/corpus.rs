@@ -328,3 +328,130 @@ fn corpus_templates_with_null_and_file_sources_build() {
     }
     assert!(built >= 15, "only {built} corpus templates built");
 }
+
+/// The corpus's Docker templates (HashiCorp's getting-started examples, Packer's docker
+/// builder fixtures, terratest's example) build unchanged with no daemon. Their images
+/// are Docker Hub's, which this machine cannot reach; as on a CI runner behind a
+/// pull-through mirror, `registries.conf` sends Docker Hub pulls to a loopback registry
+/// that holds a busybox image under each name they use. Their own checks run: the
+/// fixtures' `stat` of upload owners (uid 42, from `run_command`'s `-u`) and the
+/// download back to the host.
+#[test]
+fn corpus_docker_templates_build_unchanged_through_a_docker_hub_mirror() {
+    let registry = kiln_tests::Registry::start();
+    let reg = &registry.address;
+    let seed = tempfile::tempdir().unwrap();
+    let s = seed.path();
+    kiln_tests::busybox_rootfs(&s.join("rootfs"));
+    write(
+        s,
+        "base.pkr.hcl",
+        "source \"container\" \"base\" {\n  rootfs = \"rootfs\"\n  commit = true\n  output_image = \"base.tar\"\n}\nbuild {\n  sources = [\"source.container.base\"]\n}\n",
+    );
+    let out = kiln(s, &["build", "base.pkr.hcl"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    for name in [
+        "library/ubuntu:xenial",
+        "library/ubuntu:bionic",
+        "library/ubuntu:latest",
+        "gruntwork/ubuntu-test:16.04",
+    ] {
+        kiln_tests::skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci-archive:{}", s.join("base.tar").display()),
+            &format!("docker://{reg}/{name}"),
+        ]);
+    }
+    let conf = s.join("registries.conf");
+    write(
+        s,
+        "registries.conf",
+        &format!(
+            "[[registry]]\nlocation = \"docker.io\"\n\n[[registry.mirror]]\nlocation = \"{reg}\"\ninsecure = true\n"
+        ),
+    );
+    let root = corpus_dir();
+    let entries = entries();
+    let templates = [
+        "learn-packer-getting-started/example.pkr.hcl",
+        "learn-packer-getting-started/example-parallel.pkr.hcl",
+        "learn-packer-getting-started/example-variables.pkr.hcl",
+        "terratest/examples/packer-hello-world-example/build.pkr.hcl",
+        "packer-plugin-docker/builder/docker/test-fixtures/upload_download.pkr.hcl",
+        "packer-plugin-docker/builder/docker/test-fixtures/upload_download.json",
+        "packer-plugin-docker/builder/docker/test-fixtures/fix_upload_owner.pkr.hcl",
+        "packer-plugin-docker/builder/docker/test-fixtures/fix_upload_owner.json",
+    ];
+    for template in templates {
+        let entry = entries
+            .iter()
+            .find(|e| e.path == template)
+            .unwrap_or_else(|| panic!("{template} is not in SOURCES.tsv"));
+        assert_eq!(entry.expect, "valid", "{template}");
+        let (dir, rel) = entry.place(&root);
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(&dir, work.path());
+        let out = Command::new(kiln_bin())
+            .args(["build", &rel])
+            .current_dir(work.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{template}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("Pulling docker.io/"),
+            "{template} did not pull from Docker Hub's name:\n{stdout}"
+        );
+        if template.contains("upload_download") {
+            let back = std::fs::read(work.path().join("my-strawberry-cake")).unwrap();
+            let sent =
+                std::fs::read(work.path().join("test-fixtures/onecakes/strawberry")).unwrap();
+            assert_eq!(
+                back, sent,
+                "{template}: the download differs from the upload"
+            );
+        }
+        if template.contains("example-parallel") {
+            assert_eq!(
+                stdout.matches("Adding file to Docker Container").count(),
+                2,
+                "{stdout}"
+            );
+        }
+        if template.contains("hello-world") {
+            assert!(
+                stdout.contains("gruntwork/packer-hello-world-example:latest"),
+                "{stdout}"
+            );
+        }
+    }
+    // A Docker Hub name the mirror lacks falls through to Docker Hub itself, which
+    // cannot be reached here: the error names Docker Hub, not the mirror.
+    let work = tempfile::tempdir().unwrap();
+    write(
+        work.path(),
+        "missing.pkr.hcl",
+        "source \"docker\" \"m\" {\n  image = \"debian:nonexistent-tag\"\n  discard = true\n}\nbuild {\n  sources = [\"source.docker.m\"]\n}\n",
+    );
+    let out = Command::new(kiln_bin())
+        .args(["build", "missing.pkr.hcl"])
+        .current_dir(work.path())
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .env("KILN_REGISTRY_TIMEOUT", "5")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        format!("{stdout}{stderr}").contains("docker.io/library/debian:nonexistent-tag"),
+        "{stdout}\n{stderr}"
+    );
+}

@@ -4,9 +4,11 @@
 //!
 //! Where Packer puts an SSH proxy of its own between Ansible and its communicator, Kiln
 //! connects Ansible straight to the machine when the build's communicator is SSH (with
-//! `use_proxy` true or false alike): the same login, no adapter in between. A build
-//! whose communicator is not SSH (the container builder) is refused for now, with
-//! `ansible-local` as the way that works.
+//! `use_proxy` true or false alike): the same login, no adapter in between. For any other
+//! communicator (the container builder's), Kiln serves the machine over SSH on a
+//! loopback port for the step (a russh server that runs each command through the
+//! communicator, with a fresh host key and a one-time client key), and Ansible is told
+//! to pipeline modules and to move files `piped`, over plain commands.
 
 use kiln_guest_sdk::exec::{self, TempContent};
 use kiln_guest_sdk::remote::{self, ExitStatus};
@@ -166,17 +168,27 @@ impl Provisioner for Ansible {
             .map_or("none", |c| c.conn_type.as_str());
         let login = remote::ssh_endpoint().ok_or_else(|| {
             format!(
-                "the ansible provisioner reaches the machine over SSH, and this build's \
-                 communicator is {conn_type:?}: Kiln's SSH adapter for other communicators is \
-                 not available yet; use the ansible-local provisioner, which runs Ansible on \
-                 the machine through any communicator"
+                "the ansible provisioner reaches the machine through the build's \
+                 communicator, and this build has none ({conn_type:?}); use a builder with \
+                 a communicator"
             )
         })?;
+        // Not SSH: the endpoint is Kiln's adapter, which runs commands and nothing else.
+        let adapted = conn_type != "ssh";
         let mut env_vars: Vec<String> = config.ansible_env_vars.clone();
         if set(&config.ssh_host_key_file).is_none() {
             env_vars.push("ANSIBLE_HOST_KEY_CHECKING=False".into());
         }
-        if !config.use_sftp {
+        if adapted {
+            env_vars.push("ANSIBLE_PIPELINING=True".into());
+            env_vars.push("ANSIBLE_SSH_TRANSFER_METHOD=piped".into());
+            if config.use_sftp || config.local_port.is_some() {
+                ui::message(
+                    "use_sftp and local_port are not honoured through Kiln's SSH adapter: \
+                     files travel piped, over commands, and the adapter takes a free port",
+                );
+            }
+        } else if !config.use_sftp {
             env_vars.push("ANSIBLE_SCP_IF_SSH=True".into());
         }
         let mut env = Vec::with_capacity(env_vars.len() + 2);
@@ -200,7 +212,7 @@ impl Provisioner for Ansible {
         }
 
         ui::say("Provisioning with Ansible...");
-        if config.use_proxy != Some(false) {
+        if config.use_proxy != Some(false) && !adapted {
             ui::message(&format!(
                 "Connecting Ansible straight to the machine's SSH ({}:{}); Kiln needs no \
                  proxy for an SSH communicator",

@@ -4,6 +4,7 @@
 //! whatever the transport. The container builder's communicator, into Linux
 //! namespaces on this host, is `kiln-container`'s.
 
+pub mod adapter;
 pub mod scp;
 pub mod ssh;
 

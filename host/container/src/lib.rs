@@ -403,6 +403,24 @@ struct ContainerProcess {
     output: mpsc::Receiver<Output>,
 }
 
+impl ContainerProcess {
+    /// Relays the output of the running helper `child`.
+    fn of(mut child: Child) -> ContainerProcess {
+        let (tx, rx) = mpsc::channel(64);
+        forward(
+            child.stdout.take().expect("piped"),
+            OutputStream::Stdout,
+            tx.clone(),
+        );
+        forward(
+            child.stderr.take().expect("piped"),
+            OutputStream::Stderr,
+            tx,
+        );
+        ContainerProcess { child, output: rx }
+    }
+}
+
 fn forward(
     mut reader: impl AsyncRead + Unpin + Send + 'static,
     stream: OutputStream,
@@ -451,25 +469,31 @@ impl RemoteProcess for ContainerProcess {
 #[async_trait]
 impl Communicator for ContainerCommunicator {
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
-        let mut child = self
+        let child = self
             .helper(
                 "run",
                 &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
             )
             .spawn()
             .map_err(spawn_err)?;
-        let (tx, rx) = mpsc::channel(64);
-        forward(
-            child.stdout.take().expect("piped"),
-            OutputStream::Stdout,
-            tx.clone(),
-        );
-        forward(
-            child.stderr.take().expect("piped"),
-            OutputStream::Stderr,
-            tx,
-        );
-        Ok(Box::new(ContainerProcess { child, output: rx }))
+        Ok(Box::new(ContainerProcess::of(child)))
+    }
+
+    async fn start_with_stdin(
+        &self,
+        command: &str,
+    ) -> Result<(Box<dyn RemoteProcess>, Box<dyn AsyncWrite + Send + Unpin>), CommError> {
+        // The helper's standard input is the shell's: it inherits it.
+        let mut child = self
+            .helper(
+                "run",
+                &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
+            )
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(spawn_err)?;
+        let stdin = child.stdin.take().expect("piped");
+        Ok((Box::new(ContainerProcess::of(child)), Box::new(stdin)))
     }
 
     async fn upload(

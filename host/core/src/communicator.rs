@@ -132,6 +132,21 @@ pub trait Communicator: Send + Sync {
     /// Starts `command` with the remote shell.
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError>;
 
+    /// Starts `command` as [`Communicator::start`] does, with its standard input fed
+    /// from the returned writer (closing the writer ends the input). [`start`] gives
+    /// commands no input at all; this is for a caller that relays a stream, such as
+    /// the SSH adapter.
+    ///
+    /// [`start`]: Communicator::start
+    async fn start_with_stdin(
+        &self,
+        _command: &str,
+    ) -> Result<(Box<dyn RemoteProcess>, Box<dyn AsyncWrite + Send + Unpin>), CommError> {
+        Err(CommError::Remote(
+            "this communicator cannot feed a command's standard input".into(),
+        ))
+    }
+
     /// Writes `size` bytes from `reader` to the remote file `dest` with `mode`.
     async fn upload(
         &self,

@@ -63,6 +63,9 @@ pub struct StepState {
     /// The files this step holds with `lock-file`, released with the step.
     pub(crate) locks:
         std::collections::HashMap<std::path::PathBuf, tokio::sync::OwnedMutexGuard<()>>,
+    /// The SSH endpoint served for a communicator that is not SSH (`ssh-endpoint`),
+    /// stopped with the step.
+    pub(crate) ssh_adapter: Option<kiln_communicators::adapter::SshAdapter>,
 }
 
 impl WasiView for StepState {
@@ -374,8 +377,31 @@ impl communicator::Host for StepState {
         if !self.exec_host {
             return Ok(None);
         }
-        let Some(endpoint) = self.communicator.as_ref().and_then(|c| c.ssh_endpoint()) else {
+        let Some(comm) = self.communicator.clone() else {
             return Ok(None);
+        };
+        let endpoint = match comm.ssh_endpoint() {
+            Some(native) => native,
+            None => {
+                if self.ssh_adapter.is_none() {
+                    let adapter = kiln_communicators::adapter::SshAdapter::start(comm)
+                        .await
+                        .map_err(|e| {
+                            wasmtime::Error::msg(format!("starting the SSH adapter: {e}"))
+                        })?;
+                    self.ui.message(&format!(
+                        "Serving this machine over SSH on 127.0.0.1:{} for the step (Kiln's \
+                         adapter onto the build's communicator)",
+                        adapter.endpoint().port
+                    ));
+                    self.ssh_adapter = Some(adapter);
+                }
+                self.ssh_adapter
+                    .as_ref()
+                    .expect("started")
+                    .endpoint()
+                    .clone()
+            }
         };
         Ok(Some(communicator::SshLogin {
             host: endpoint.host,

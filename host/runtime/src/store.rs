@@ -102,6 +102,7 @@ impl Runtime {
                 network: req.grant.network.clone(),
                 ..Default::default()
             },
+            ssh_adapter: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

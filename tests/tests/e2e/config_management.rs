@@ -341,8 +341,8 @@ fn salt_masterless_applies_a_state_tree_with_pillar_data() {
 /// The `ansible` provisioner: Debian's ansible-playbook on this host, connected straight
 /// to the machine's sshd with the build's own login (Packer's default `use_proxy`
 /// included), with Packer's inventory (`host_alias`, `groups`) and extra variables; a
-/// secret extra argument is not printed. A build whose communicator is not SSH is
-/// refused with what to use instead.
+/// secret extra argument is not printed. A build with no communicator is refused,
+/// saying so.
 #[test]
 fn ansible_runs_on_the_host_against_the_machines_sshd() {
     kiln_tests::tool("ansible-playbook");
@@ -378,15 +378,253 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
     assert!(stdout.contains("db_password=*****"), "{stdout}");
     assert!(!stdout.contains("hunter2-not-for-logs") && !stderr.contains("hunter2-not-for-logs"));
     assert!(stdout.contains("PLAY RECAP"), "{stdout}");
-    // No SSH to connect to: refused, naming what works instead.
+    // No communicator at all: refused, saying so.
     let t = "source \"null\" \"none\" {\n  communicator = \"none\"\n}\n\nbuild {\n  sources = [\"source.null.none\"]\n  \
              provisioner \"ansible\" {\n    playbook_file = \"play.yml\"\n  }\n}\n";
     write(d, "t.pkr.hcl", t);
     let out = kiln(d, &["build", "t.pkr.hcl"]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("this build has none"), "{stdout}\n{stderr}");
+}
+
+/// Builds, with Kiln's own container builder, the Debian image the in-container tests
+/// run in: debootstrap's bookworm, then (network = "host", for apt) Debian's python3,
+/// ansible-core, puppet and sudo, and PyPI's salt in /opt/salt, installed offline from
+/// the wheels tests/run builds into target/salt-wheels (the image has no compiler for
+/// salt's C extensions). Writes `dir/cm-base.tar`.
+fn debian_cm_image(dir: &Path) {
+    kiln_tests::tool("/usr/sbin/debootstrap");
+    let wheels = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/salt-wheels");
     assert!(
-        stdout.contains("use the ansible-local provisioner"),
-        "{stdout}\n{stderr}"
+        wheels.join(".complete").exists(),
+        "salt's wheels are not built: run tests/run, which builds them into target/salt-wheels"
     );
+    write(
+        dir,
+        "base.pkr.hcl",
+        &format!(
+            r#"source "container" "debian" {{
+  bootstrap {{
+    suite   = "bookworm"
+    variant = "minbase"
+  }}
+  network      = "host"
+  commit       = true
+  output_image = "cm-base.tar"
+}}
+
+build {{
+  sources = ["source.container.debian"]
+  provisioner "file" {{
+    source      = "{wheels}/"
+    destination = "/tmp/wheels"
+  }}
+  provisioner "shell" {{
+    inline = [
+      "apt-get update -qq",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv ansible-core puppet sudo >/dev/null",
+      "python3 -m venv /opt/salt && /opt/salt/bin/pip install -q --no-index --find-links /tmp/wheels salt",
+      "rm -rf /tmp/wheels /var/lib/apt/lists/*",
+      "apt-get clean",
+    ]
+  }}
+}}
+"#,
+            wheels = wheels.display()
+        ),
+    );
+    let out = kiln(dir, &["build", "base.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+}
+
+/// The four provisioners inside a Debian container image built by Kiln (no sshd in
+/// it): `ansible` runs Debian's ansible-playbook on this host through Kiln's SSH adapter
+/// onto the container's communicator (roles, a handler, a template, group_vars,
+/// `become`); `ansible-local`, `puppet-masterless` and `salt-masterless` run the
+/// image's own ansible, puppet and salt. Then four builds run `ansible` at once through
+/// four adapters, a failing task fails the step with ansible's message and status, and
+/// Ctrl-C in the middle of a playbook leaves no ansible, ssh or container process.
+#[test]
+fn configuration_management_runs_inside_a_debian_container_image_built_by_kiln() {
+    kiln_tests::tool("ansible-playbook");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    debian_cm_image(d);
+    playbook(d);
+    write(
+        d,
+        "puppet/site.pp",
+        "file { $facts['target']:\n  ensure => directory,\n}\nfile { \"${facts['target']}/motd\":\n  ensure  => file,\n  \
+         content => \"hello from puppet in ${facts['packer_build_name']}\\n\",\n}\n",
+    );
+    write(d, "salt/states/top.sls", "base:\n  '*':\n    - motd\n");
+    write(
+        d,
+        "salt/states/motd.sls",
+        "/srv/by-salt/motd:\n  file.managed:\n    - contents: \"{{ pillar['greeting'] }} on {{ grains['kernel'] }}\"\n    - makedirs: true\n",
+    );
+    write(d, "salt/pillar/top.sls", "base:\n  '*':\n    - common\n");
+    write(d, "salt/pillar/common.sls", "greeting: hello from pillar\n");
+    write(
+        d,
+        "cm.pkr.hcl",
+        r#"source "docker" "cm" {
+  image  = "oci-archive:cm-base.tar"
+  commit = true
+}
+
+build {
+  sources = ["source.docker.cm"]
+  provisioner "ansible" {
+    playbook_file   = "ansible/site.yml"
+    extra_arguments = ["--extra-vars", "target=/srv/by-ansible"]
+  }
+  provisioner "ansible-local" {
+    playbook_file   = "ansible/site.yml"
+    role_paths      = ["ansible/roles/web"]
+    group_vars      = "ansible/group_vars"
+    extra_arguments = ["--extra-vars", "target=/srv/by-ansible-local"]
+  }
+  provisioner "puppet-masterless" {
+    manifest_file = "puppet/site.pp"
+    facter        = { target = "/srv/by-puppet" }
+  }
+  provisioner "salt-masterless" {
+    skip_bootstrap     = true
+    salt_bin_dir       = "/opt/salt/bin"
+    local_state_tree   = "salt/states"
+    local_pillar_roots = "salt/pillar"
+  }
+  provisioner "shell" {
+    inline = ["for f in /srv/by-ansible/page /srv/by-ansible/handler /srv/by-ansible-local/page /srv/by-puppet/motd /srv/by-salt/motd; do echo \"$f: $(cat $f)\"; done"]
+  }
+}
+"#,
+    );
+    let out = kiln(d, &["build", "cm.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Serving this machine over SSH on 127.0.0.1:"),
+        "{stdout}"
+    );
+    for line in [
+        "/srv/by-ansible/page: hello from group_vars in cm (docker)",
+        "/srv/by-ansible/handler: handler ran",
+        "/srv/by-ansible-local/page: hello from group_vars in cm (docker)",
+        "/srv/by-puppet/motd: hello from puppet in cm",
+        "/srv/by-salt/motd: hello from pillar on Linux",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}:\n{stdout}");
+    }
+
+    // Four builds, four adapters, at once; then a task that fails.
+    let parallel = |extra: &str| {
+        format!(
+            "{}build {{\n  sources = [{}]\n  provisioner \"ansible\" {{\n    playbook_file   = \"ansible/site.yml\"\n    \
+             extra_arguments = [\"--extra-vars\", \"target=/srv/${{source.name}}\"{extra}]\n  }}\n  \
+             provisioner \"shell\" {{\n    inline = [\"echo \\\"$(cat /srv/${{source.name}}/page)\\\"\"]\n  }}\n}}\n",
+            ["a", "b", "c", "d"]
+                .map(|n| format!("source \"docker\" \"{n}\" {{\n  image   = \"oci-archive:cm-base.tar\"\n  discard = true\n}}\n"))
+                .concat(),
+            ["a", "b", "c", "d"].map(|n| format!("\"source.docker.{n}\"")).join(", "),
+        )
+    };
+    write(d, "four.pkr.hcl", &parallel(""));
+    let out = kiln(d, &["build", "four.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for n in ["a", "b", "c", "d"] {
+        assert!(
+            stdout.contains(&format!(
+                "docker.{n}: hello from group_vars in {n} (docker)"
+            )),
+            "{stdout}"
+        );
+    }
+    write(
+        d,
+        "four.pkr.hcl",
+        &parallel(", \"--extra-vars\", \"fail_now=true\""),
+    );
+    let out = kiln(d, &["build", "-only", "docker.a", "four.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("the play was told to fail"), "{all}");
+    // Packer's text for the host-side provisioner: Go's "exit status 2" after its own.
+    assert!(all.contains("Non-zero exit status: exit status 2"), "{all}");
+
+    // Ctrl-C while a task runs in the container.
+    let marker = format!("7{}", std::process::id());
+    write(
+        d,
+        "slow.yml",
+        &format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - name: sleep in the container\n      ansible.builtin.command: sleep {marker}\n"),
+    );
+    write(
+        d,
+        "slow.pkr.hcl",
+        "source \"docker\" \"slow\" {\n  image   = \"oci-archive:cm-base.tar\"\n  discard = true\n}\n\
+         build {\n  sources = [\"source.docker.slow\"]\n  provisioner \"ansible\" {\n    playbook_file = \"slow.yml\"\n  }\n}\n",
+    );
+    let mut child = Command::new(kiln_bin())
+        .args(["build", "slow.pkr.hcl"])
+        .current_dir(d)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("TASK [sleep in the container]") {
+            break;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the task's sleep never started:\n{}",
+            seen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = kiln_tests::command("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "{}",
+        seen.join("\n")
+    );
+    let slow = d.join("slow.yml").display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<u32> = [
+            processes_with(&marker),
+            processes_with(&slow),
+            processes_with("kiln-ssh-adapter-"),
+        ]
+        .concat();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes outlived the interrupted build: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

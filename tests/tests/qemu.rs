@@ -69,6 +69,13 @@ fn boots_provisions_and_leaves_a_qcow2_showing_the_provisioning() {
     let tmp = tempfile::tempdir().unwrap();
     let w = work.path();
     std::fs::write(w.join("app.conf"), "listen = 8080\n").unwrap();
+    // The test VM has no python: Ansible's raw module, straight to its sshd.
+    std::fs::write(
+        w.join("raw.yml"),
+        "- hosts: default\n  gather_facts: false\n  tasks:\n    - name: write through raw\n      \
+         ansible.builtin.raw: echo \"ansible on $(hostname)\" > /etc/ansible-raw\n",
+    )
+    .unwrap();
     let template = format!(
         r#"{source}
 build {{
@@ -79,6 +86,9 @@ build {{
   provisioner "file" {{
     source      = "app.conf"
     destination = "/etc/app.conf"
+  }}
+  provisioner "ansible" {{
+    playbook_file = "raw.yml"
   }}
 }}
 "#,
@@ -125,6 +135,10 @@ build {{
     assert_eq!(
         read_from_ext4_image(&image, "/etc/app.conf"),
         "listen = 8080\n"
+    );
+    assert_eq!(
+        read_from_ext4_image(&image, "/etc/ansible-raw"),
+        "ansible on kiln-test-vm\n"
     );
     // The base image is untouched.
     assert_eq!(read_from_ext4_image(&vm_image().disk, "/etc/kiln-motd"), "");

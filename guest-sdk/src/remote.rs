@@ -83,11 +83,18 @@ pub fn download_dir(src: &str, dest: &str) -> Result<(), Error> {
 
 pub use comm::SshLogin;
 
-/// Where and as whom the build's SSH communicator logs in, for a program on the host
-/// that connects to the machine itself; `None` unless the step may run host commands
-/// and the communicator is SSH.
+/// Where and as whom a program on the host that connects to the machine itself over
+/// SSH logs in: the build's SSH communicator's login, or Kiln's SSH adapter in front of
+/// any other communicator; `None` unless the step may run host commands and the build
+/// has a communicator.
 pub fn ssh_endpoint() -> Option<SshLogin> {
     comm::ssh_endpoint()
+}
+
+/// Kiln's SSH adapter in front of the build's communicator, whatever it is (see
+/// [`ssh_endpoint`]).
+pub fn ssh_adapter() -> Option<SshLogin> {
+    comm::ssh_adapter()
 }
 
 /// `text` as one word of a POSIX shell command line (single-quoted).

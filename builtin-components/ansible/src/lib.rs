@@ -4,11 +4,12 @@
 //!
 //! Where Packer puts an SSH proxy of its own between Ansible and its communicator, Kiln
 //! connects Ansible straight to the machine when the build's communicator is SSH (with
-//! `use_proxy` true or false alike): the same login, no adapter in between. For any other
-//! communicator (the container builder's), Kiln serves the machine over SSH on a
-//! loopback port for the step (a russh server that runs each command through the
-//! communicator, with a fresh host key and a one-time client key), and Ansible is told
-//! to pipeline modules and to move files `piped`, over plain commands.
+//! `use_proxy` unset or false): the same login, no adapter in between. For any other
+//! communicator (the container builder's), and when the template sets `use_proxy = true`,
+//! Kiln serves the machine over SSH on a loopback port for the step (a russh server that
+//! runs each command through the communicator, with a fresh host key and a one-time
+//! client key), and Ansible is told to pipeline modules and to move files `piped`, over
+//! plain commands.
 
 use kiln_guest_sdk::exec::{self, TempContent};
 use kiln_guest_sdk::remote::{self, ExitStatus};
@@ -166,15 +167,22 @@ impl Provisioner for Ansible {
             .connection
             .as_ref()
             .map_or("none", |c| c.conn_type.as_str());
-        let login = remote::ssh_endpoint().ok_or_else(|| {
+        // Packer's proxy when the template asks for it in so many words; otherwise
+        // Ansible goes straight to an SSH communicator's machine.
+        let proxied = config.use_proxy == Some(true);
+        let endpoint = match proxied {
+            true => remote::ssh_adapter(),
+            false => remote::ssh_endpoint(),
+        };
+        let login = endpoint.ok_or_else(|| {
             format!(
                 "the ansible provisioner reaches the machine through the build's \
                  communicator, and this build has none ({conn_type:?}); use a builder with \
                  a communicator"
             )
         })?;
-        // Not SSH: the endpoint is Kiln's adapter, which runs commands and nothing else.
-        let adapted = conn_type != "ssh";
+        // Kiln's adapter, which runs commands and nothing else.
+        let adapted = proxied || conn_type != "ssh";
         let mut env_vars: Vec<String> = config.ansible_env_vars.clone();
         if set(&config.ssh_host_key_file).is_none() {
             env_vars.push("ANSIBLE_HOST_KEY_CHECKING=False".into());

@@ -557,6 +557,29 @@ impl RemoteProcess for SshProcess {
     }
 }
 
+impl SshCommunicator {
+    /// Starts `command` (see [`Communicator::start`]).
+    async fn start_process(&self, command: &str) -> Result<SshProcess, CommError> {
+        let exec = self.exec(&with_pid_line(command)).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let pid = Arc::new(std::sync::OnceLock::new());
+        let line = PidLine {
+            seen: Vec::new(),
+            pid: pid.clone(),
+        };
+        let ended = spawn_reader(exec.read, tx, true, Some(line));
+        Ok(SshProcess {
+            output: rx,
+            ended: Some(ended),
+            status: None,
+            write: Some(exec.write),
+            pid,
+            handle: self.handle.clone(),
+            kills: self.kills.clone(),
+        })
+    }
+}
+
 #[async_trait]
 impl Communicator for SshCommunicator {
     fn ssh_endpoint(&self) -> Option<kiln_core::communicator::SshEndpoint> {
@@ -575,23 +598,21 @@ impl Communicator for SshCommunicator {
 
     #[tracing::instrument(skip(self))]
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
-        let exec = self.exec(&with_pid_line(command)).await?;
-        let (tx, rx) = mpsc::channel(64);
-        let pid = Arc::new(std::sync::OnceLock::new());
-        let line = PidLine {
-            seen: Vec::new(),
-            pid: pid.clone(),
-        };
-        let ended = spawn_reader(exec.read, tx, true, Some(line));
-        Ok(Box::new(SshProcess {
-            output: rx,
-            ended: Some(ended),
-            status: None,
-            write: Some(exec.write),
-            pid,
-            handle: self.handle.clone(),
-            kills: self.kills.clone(),
-        }))
+        Ok(Box::new(self.start_process(command).await?))
+    }
+
+    async fn start_with_stdin(
+        &self,
+        command: &str,
+    ) -> Result<(Box<dyn RemoteProcess>, Box<dyn AsyncWrite + Send + Unpin>), CommError> {
+        let process = self.start_process(command).await?;
+        // Shutting the writer down sends the channel's EOF: the end of the input.
+        let stdin = process
+            .write
+            .as_ref()
+            .expect("a started command has its write half")
+            .make_writer();
+        Ok((Box::new(process), Box::new(Box::pin(stdin))))
     }
 
     async fn upload(

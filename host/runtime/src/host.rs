@@ -370,8 +370,13 @@ impl communicator::HostProcess for StepState {
 /// What passing the output limit says when commands printed too much.
 pub(crate) const COMMANDS_PRINTED: &str = "the step's commands and messages printed more than that";
 
-impl communicator::Host for StepState {
-    async fn ssh_endpoint(&mut self) -> wasmtime::Result<Option<communicator::SshLogin>> {
+impl StepState {
+    /// The build's SSH login, or (for another communicator, or when `adapter` asks) the
+    /// SSH adapter's, started once for the step.
+    async fn ssh_login(
+        &mut self,
+        adapter: bool,
+    ) -> wasmtime::Result<Option<communicator::SshLogin>> {
         // Complete trust only: a step that may run host commands could read the key
         // anyway.
         if !self.exec_host {
@@ -380,7 +385,7 @@ impl communicator::Host for StepState {
         let Some(comm) = self.communicator.clone() else {
             return Ok(None);
         };
-        let endpoint = match comm.ssh_endpoint() {
+        let endpoint = match comm.ssh_endpoint().filter(|_| !adapter) {
             Some(native) => native,
             None => {
                 if self.ssh_adapter.is_none() {
@@ -412,6 +417,16 @@ impl communicator::Host for StepState {
                 .map(|p| p.to_string_lossy().into_owned()),
             password: endpoint.password,
         }))
+    }
+}
+
+impl communicator::Host for StepState {
+    async fn ssh_endpoint(&mut self) -> wasmtime::Result<Option<communicator::SshLogin>> {
+        self.ssh_login(false).await
+    }
+
+    async fn ssh_adapter(&mut self) -> wasmtime::Result<Option<communicator::SshLogin>> {
+        self.ssh_login(true).await
     }
 
     #[tracing::instrument(skip_all, fields(command = %command))]

@@ -339,8 +339,9 @@ fn salt_masterless_applies_a_state_tree_with_pillar_data() {
 }
 
 /// The `ansible` provisioner: Debian's ansible-playbook on this host, connected straight
-/// to the machine's sshd with the build's own login (Packer's default `use_proxy`
-/// included), with Packer's inventory (`host_alias`, `groups`) and extra variables; a
+/// to the machine's sshd with the build's own login (`use_proxy`
+/// unset), with Packer's inventory (`host_alias`, `groups`) and extra variables, and with
+/// `use_proxy = true` through Kiln's SSH adapter over the build's connection; a
 /// secret extra argument is not printed. A build with no communicator is refused,
 /// saying so.
 #[test]
@@ -378,6 +379,17 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
     assert!(stdout.contains("db_password=*****"), "{stdout}");
     assert!(!stdout.contains("hunter2-not-for-logs") && !stderr.contains("hunter2-not-for-logs"));
     assert!(stdout.contains("PLAY RECAP"), "{stdout}");
+    // use_proxy = true: the same play through Kiln's SSH adapter, over the build's own
+    // SSH connection (modules pipelined, files piped).
+    std::fs::remove_file(target.path().join("seen")).unwrap();
+    write(d, "t.pkr.hcl", &t.replace("playbook_file   =", "use_proxy       = true\n    playbook_file   ="));
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Serving this machine over SSH on 127.0.0.1:"), "{stdout}");
+    let seen = std::fs::read_to_string(target.path().join("seen")).unwrap();
+    assert!(seen.starts_with("machine web null "), "{seen}");
+    assert!(!seen.ends_with(&format!(" {}\n", sshd.port)), "not through the adapter: {seen}");
     // No communicator at all: refused, saying so.
     let t = "source \"null\" \"none\" {\n  communicator = \"none\"\n}\n\nbuild {\n  sources = [\"source.null.none\"]\n  \
              provisioner \"ansible\" {\n    playbook_file = \"play.yml\"\n  }\n}\n";

@@ -368,7 +368,7 @@ impl Platform {
             .variant
             .as_deref()
             .map(str::to_ascii_lowercase)
-            .filter(|v| !(architecture == "arm64" && v == "v8") && !v.is_empty());
+            .filter(|v| !(v.is_empty() || architecture == "arm64" && v == "v8"));
         Platform {
             os: self.os.to_ascii_lowercase(),
             architecture,

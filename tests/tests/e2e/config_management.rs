@@ -382,14 +382,27 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
     // use_proxy = true: the same play through Kiln's SSH adapter, over the build's own
     // SSH connection (modules pipelined, files piped).
     std::fs::remove_file(target.path().join("seen")).unwrap();
-    write(d, "t.pkr.hcl", &t.replace("playbook_file   =", "use_proxy       = true\n    playbook_file   ="));
+    write(
+        d,
+        "t.pkr.hcl",
+        &t.replace(
+            "playbook_file   =",
+            "use_proxy       = true\n    playbook_file   =",
+        ),
+    );
     let out = kiln(d, &["build", "t.pkr.hcl"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Serving this machine over SSH on 127.0.0.1:"), "{stdout}");
+    assert!(
+        stdout.contains("Serving this machine over SSH on 127.0.0.1:"),
+        "{stdout}"
+    );
     let seen = std::fs::read_to_string(target.path().join("seen")).unwrap();
     assert!(seen.starts_with("machine web null "), "{seen}");
-    assert!(!seen.ends_with(&format!(" {}\n", sshd.port)), "not through the adapter: {seen}");
+    assert!(
+        !seen.ends_with(&format!(" {}\n", sshd.port)),
+        "not through the adapter: {seen}"
+    );
     // No communicator at all: refused, saying so.
     let t = "source \"null\" \"none\" {\n  communicator = \"none\"\n}\n\nbuild {\n  sources = [\"source.null.none\"]\n  \
              provisioner \"ansible\" {\n    playbook_file = \"play.yml\"\n  }\n}\n";

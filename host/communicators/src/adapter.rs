@@ -135,6 +135,17 @@ struct Connection {
     channels: JoinSet<()>,
 }
 
+impl Connection {
+    /// The one client key is let in; any other is refused.
+    fn judge(&self, key: &PublicKey) -> Auth {
+        if key.key_data() == self.allowed.key_data() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        }
+    }
+}
+
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
 
@@ -143,11 +154,7 @@ impl russh::server::Handler for Connection {
         _user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if offer.public_key.key_data() == self.allowed.key_data() {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        Ok(self.judge(offer.public_key))
     }
 
     async fn auth_publickey(
@@ -155,11 +162,7 @@ impl russh::server::Handler for Connection {
         _user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(if key.public_key.key_data() == self.allowed.key_data() {
-            Auth::Accept
-        } else {
-            Auth::reject()
-        })
+        Ok(self.judge(key.public_key))
     }
 
     async fn channel_open_session(

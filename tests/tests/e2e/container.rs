@@ -1515,6 +1515,30 @@ fn commit_base(work: &Work) {
     std::fs::remove_file(w.join("base.pkr.hcl")).unwrap();
 }
 
+/// A docker build from `base.tar` (see [`commit_base`]) whose commit `docker-tag` names
+/// `repository:tag` and `docker-push` pushes with `push` (the block's body), after
+/// `provisioners` (HCL).
+fn tag_then_push(repository: &str, tag: &str, provisioners: &str, push: &str) -> String {
+    format!(
+        r#"source "docker" "app" {{
+  image  = "oci-archive:base.tar"
+  commit = true
+}}
+
+build {{
+  sources = ["source.docker.app"]
+{provisioners}  post-processors {{
+    post-processor "docker-tag" {{
+      repository = "{repository}"
+      tags       = ["{tag}"]
+    }}
+    post-processor "docker-push" {{{push}}}
+  }}
+}}
+"#
+    )
+}
+
 /// Copies `base.tar` into `registry` as `kiln/base:1` with skopeo; returns its name.
 fn push_base(registry: &Registry, w: &Path) -> String {
     let base_ref = format!("{}/kiln/base:1", registry.address);
@@ -1547,26 +1571,7 @@ fn docker_push_trusts_certs_d_and_uses_dockers_stored_login() {
         "docker-config/config.json",
         &format!("{{\"auths\": {{\"{reg}\": {{\"auth\": \"{auth}\"}}}}}}"),
     );
-    let template = |tag: &str| {
-        format!(
-            r#"source "docker" "app" {{
-  image  = "oci-archive:base.tar"
-  commit = true
-}}
-
-build {{
-  sources = ["source.docker.app"]
-  post-processors {{
-    post-processor "docker-tag" {{
-      repository = "{reg}/kiln/tls"
-      tags       = ["{tag}"]
-    }}
-    post-processor "docker-push" {{}}
-  }}
-}}
-"#
-        )
-    };
+    let template = |tag: &str| tag_then_push(&format!("{reg}/kiln/tls"), tag, "", "");
     write(w, "tls.pkr.hcl", &template("1"));
     let build = || {
         work.command(&["build", "-force", "tls.pkr.hcl"])
@@ -1643,27 +1648,8 @@ fn docker_push_rides_out_registry_faults_and_a_lasting_one_leaves_nothing() {
         times,
     };
     let template = |proxy: &str, tag: &str| {
-        format!(
-            r#"source "docker" "app" {{
-  image  = "oci-archive:base.tar"
-  commit = true
-}}
-
-build {{
-  sources = ["source.docker.app"]
-  provisioner "shell" {{
-    inline = ["head -c 300000 /dev/urandom > /etc/blob"]
-  }}
-  post-processors {{
-    post-processor "docker-tag" {{
-      repository = "{proxy}/kiln/flaky"
-      tags       = ["{tag}"]
-    }}
-    post-processor "docker-push" {{}}
-  }}
-}}
-"#
-        )
+        let blob = "  provisioner \"shell\" {\n    inline = [\"head -c 300000 /dev/urandom > /etc/blob\"]\n  }\n";
+        tag_then_push(&format!("{proxy}/kiln/flaky"), tag, blob, "")
     };
     let proxy = FaultProxy::start(
         &registry.address,
@@ -1869,29 +1855,11 @@ fn token_authenticated_registries_are_pushed_to_and_pulled_from() {
     let w = work.path();
     commit_base(&work);
     let push = |password: &str, tag: &str| {
-        format!(
-            r#"source "docker" "app" {{
-  image  = "oci-archive:base.tar"
-  commit = true
-}}
-
-build {{
-  sources = ["source.docker.app"]
-  post-processors {{
-    post-processor "docker-tag" {{
-      repository = "{reg}/kiln/tok"
-      tags       = ["{tag}"]
-    }}
-    post-processor "docker-push" {{
-      login          = true
-      login_server   = "{reg}"
-      login_username = "builder"
-      login_password = "{password}"
-    }}
-  }}
-}}
-"#
-        )
+        let login = format!(
+            "\n      login          = true\n      login_server   = \"{reg}\"\n      \
+             login_username = \"builder\"\n      login_password = \"{password}\"\n    "
+        );
+        tag_then_push(&format!("{reg}/kiln/tok"), tag, "", &login)
     };
     write(w, "push.pkr.hcl", &push("tok-pass", "1"));
     let out = work.kiln(&["build", "-force", "push.pkr.hcl"]);

@@ -565,6 +565,13 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
             lines.push("read = its input artifact's files".to_owned());
         }
         lines.extend(grant.to_hcl_lines());
+        // Complete trust, and Kiln does not confine what it runs: said plainly.
+        for line in lines.iter_mut().filter(|l| *l == "exec_host = true") {
+            line.push_str(
+                " (unconfined: its host commands, such as ansible-playbook, see this host as \
+                 the person running kiln does)",
+            );
+        }
         if out.last().is_none_or(|(name, _)| *name != build.name) {
             out.push((build.name.clone(), Vec::new()));
         }

@@ -1142,8 +1142,12 @@ fn docker_options_that_cannot_apply_are_refused_at_the_block() {
             "\"-v\" cannot apply without a Docker daemon",
         ),
         (
-            "  image = \"a\"\n  commit = true\n  platform = \"linux/arm64\"\n",
-            "only linux/amd64",
+            "  image = \"a\"\n  commit = true\n  platform = \"windows/amd64\"\n",
+            "only Linux containers run on this host",
+        ),
+        (
+            "  image = \"a\"\n  commit = true\n  platform = \"linux//arm64\"\n",
+            "is not os[/architecture[/variant]]",
         ),
         (
             "  image = \"a\"\n  commit = true\n  volumes = { \"data\" = \"/c\" }\n",

@@ -28,6 +28,38 @@ fn kiln(dir: &Path, args: &[&str]) -> Output {
         .expect("running kiln")
 }
 
+/// Starts kiln with `args` in `dir` and reads its output until a line contains
+/// `needle`; returns the running kiln, the rest of its output, and the lines read.
+fn kiln_until(
+    dir: &Path,
+    args: &[&str],
+    needle: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    Vec<String>,
+) {
+    let mut child = Command::new(kiln_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains(needle) {
+            break;
+        }
+    }
+    (child, lines, seen)
+}
+
 fn write(dir: &Path, name: &str, contents: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

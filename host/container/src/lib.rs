@@ -351,6 +351,14 @@ impl ContainerCommunicator {
         }
     }
 
+    /// The helper that runs `command` in the container as the communicator's user.
+    fn run_helper(&self, command: &str) -> Command {
+        self.helper(
+            "run",
+            &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
+        )
+    }
+
     fn helper(&self, op: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(SELF_EXE);
         cmd.arg(EXEC_ARG)
@@ -469,13 +477,7 @@ impl RemoteProcess for ContainerProcess {
 #[async_trait]
 impl Communicator for ContainerCommunicator {
     async fn start(&self, command: &str) -> Result<Box<dyn RemoteProcess>, CommError> {
-        let child = self
-            .helper(
-                "run",
-                &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
-            )
-            .spawn()
-            .map_err(spawn_err)?;
+        let child = self.run_helper(command).spawn().map_err(spawn_err)?;
         Ok(Box::new(ContainerProcess::of(child)))
     }
 
@@ -485,10 +487,7 @@ impl Communicator for ContainerCommunicator {
     ) -> Result<(Box<dyn RemoteProcess>, Box<dyn AsyncWrite + Send + Unpin>), CommError> {
         // The helper's standard input is the shell's: it inherits it.
         let mut child = self
-            .helper(
-                "run",
-                &[&self.workdir, command, &caps_arg(&self.caps), &self.user],
-            )
+            .run_helper(command)
             .stdin(Stdio::piped())
             .spawn()
             .map_err(spawn_err)?;

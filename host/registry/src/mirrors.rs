@@ -190,10 +190,10 @@ fn matches(prefix: &str, name: &str) -> Option<usize> {
             .ends_with(&format!(".{domain}"))
             .then_some(domain.len());
     }
-    let docker_hub = prefix == "docker.io" || prefix.starts_with("docker.io/");
-    let prefix = match (docker_hub, prefix.strip_prefix("index.docker.io")) {
-        (false, Some(rest)) => format!("docker.io{rest}"),
-        _ => prefix.to_owned(),
+    // Docker Hub's old name is its name.
+    let prefix = match prefix.strip_prefix("index.docker.io") {
+        Some(rest) => format!("docker.io{rest}"),
+        None => prefix.to_owned(),
     };
     match name.strip_prefix(prefix.as_str()) {
         Some("") => Some(prefix.len()),

@@ -192,10 +192,7 @@ pub async fn pull(
     platform: &Platform,
     store: &BlobStore,
 ) -> Result<Image, Error> {
-    let sources = crate::mirrors::pull_sources(reference)?;
-    let last = sources.len().saturating_sub(1);
-    let mut failure = None;
-    for (i, source) in sources.iter().enumerate() {
+    for source in crate::mirrors::pull_sources(reference)? {
         let here = source.reference.registry();
         let stored;
         let login = match auth {
@@ -210,16 +207,13 @@ pub async fn pull(
         };
         match pull_from(&source.reference, login, source.insecure, platform, store).await {
             Ok(image) => return Ok(image),
-            Err(e) if source.mirror && i < last => {
+            Err(e) if source.mirror => {
                 tracing::warn!(mirror = %source.reference, error = %e, "mirror failed; trying the next source");
             }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+            Err(e) => return Err(e),
         }
     }
-    Err(failure.expect("the image's own registry is always the last source"))
+    unreachable!("the image's own registry is always the last source, and it returns")
 }
 
 /// Pulls from one source; see [`pull`].

@@ -595,24 +595,11 @@ build {
         "source \"docker\" \"slow\" {\n  image   = \"oci-archive:cm-base.tar\"\n  discard = true\n}\n\
          build {\n  sources = [\"source.docker.slow\"]\n  provisioner \"ansible\" {\n    playbook_file = \"slow.yml\"\n  }\n}\n",
     );
-    let mut child = Command::new(kiln_bin())
-        .args(["build", "slow.pkr.hcl"])
-        .current_dir(d)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("TASK [sleep in the container]") {
-            break;
-        }
-    }
+    let (mut child, lines, mut seen) = kiln_until(
+        d,
+        &["build", "slow.pkr.hcl"],
+        "TASK [sleep in the container]",
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while processes_with(&marker).is_empty() {
         assert!(

@@ -167,23 +167,8 @@ fn ctrl_c_stops_a_spinning_post_processor() {
             required()
         ),
     );
-    let mut child = Command::new(kiln_bin())
-        .args(["build", "t.pkr.hcl"])
-        .current_dir(work.path())
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("attack `busy-loop`") {
-            break;
-        }
-    }
+    let (mut child, lines, mut seen) =
+        kiln_until(work.path(), &["build", "t.pkr.hcl"], "attack `busy-loop`");
     std::thread::sleep(Duration::from_millis(500));
     let interrupted = Instant::now();
     kiln_tests::command("kill")

@@ -24,6 +24,34 @@ pub fn run(
     })
 }
 
+/// Runs `argv` as [`run`] does, confined where the host allows it: the command sees
+/// the host's system directories read-only, its own installation, the paths of
+/// `visible` (`(path, writable)`; `~/` is the home of the person running Kiln), the
+/// step's temporary files and a private home and `/tmp`. A component that calls this
+/// and never [`run`] is shown by `kiln inspect` as running its host commands confined.
+pub fn run_confined(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: Option<&str>,
+    visible: &[(String, bool)],
+) -> Result<ExitStatus, Error> {
+    let visible: Vec<host_exec::VisiblePath> = visible
+        .iter()
+        .map(|(path, writable)| host_exec::VisiblePath {
+            path: path.clone(),
+            writable: *writable,
+        })
+        .collect();
+    host_exec::run_confined(
+        &HostCommand {
+            argv: argv.to_vec(),
+            env: env.to_vec(),
+            cwd: cwd.map(str::to_owned),
+        },
+        &visible,
+    )
+}
+
 /// A temporary file on the host holding `content` with permission bits `mode`, its name
 /// ending in `suffix`; removed when the step ends. Returns its absolute path.
 pub fn temp_file(content: &TempContent, mode: u32, suffix: &str) -> Result<String, Error> {

@@ -10,6 +10,11 @@
 //! runs each command through the communicator, with a fresh host key and a one-time
 //! client key), and Ansible is told to pipeline modules and to move files `piped`, over
 //! plain commands.
+//!
+//! `ansible-playbook` and `ansible-galaxy` run confined (`run-confined`, and never
+//! `run`, so that `kiln inspect` can say so): where the host allows namespaces they see
+//! its system directories read-only, their own installation, what [`view`] lists, the
+//! step's temporary files, a private home and `/tmp`, and the host's network.
 
 use kiln_guest_sdk::exec::{self, TempContent};
 use kiln_guest_sdk::remote::{self, ExitStatus};
@@ -140,9 +145,123 @@ fn has_arg(name: &str, args: &[String]) -> bool {
     args.iter().any(|a| a.contains(&format!("{name}=")))
 }
 
-/// Runs a host command; its output streams to the UI. Its exit code.
-fn run(argv: &[String], env: &[(String, String)]) -> Result<i32, String> {
-    match exec::run(argv, env, None).map_err(|e| e.message)? {
+/// What `ansible-playbook` and `ansible-galaxy` see of this host besides its system
+/// directories and their own installation (`(path, writable)`): the playbook's
+/// directory, every file and directory the configuration names (roles and collections
+/// writable when `galaxy_file` installs into them), the login's key, `ansible.cfg` here
+/// and in the home, the user's installed roles and collections, and the paths the
+/// Ansible variables and arguments name (`ANSIBLE_*_PATH`, `@vars` files, vault password
+/// files, keys, inventories).
+fn view(
+    config: &Config,
+    playbook: &str,
+    env: &[(String, String)],
+    key: Option<&str>,
+) -> Vec<(String, bool)> {
+    let installs = set(&config.galaxy_file).is_some();
+    let dir = match playbook.rfind('/') {
+        Some(0) => "/".to_owned(),
+        Some(i) => playbook[..i].to_owned(),
+        None => ".".to_owned(),
+    };
+    let mut seen = vec![(dir, false)];
+    for paths in [&config.roles_path, &config.collections_path] {
+        for path in set(paths).into_iter().flat_map(|p| p.split(':')) {
+            seen.push((path.to_owned(), installs));
+        }
+    }
+    let files = [
+        &config.galaxy_file,
+        &config.inventory_file,
+        &config.ssh_host_key_file,
+        &config.ssh_authorized_key_file,
+    ];
+    seen.extend(
+        files
+            .into_iter()
+            .filter_map(set)
+            .map(|f| (f.to_owned(), false)),
+    );
+    seen.extend(key.map(|k| (k.to_owned(), false)));
+    for path in ["ansible.cfg", "~/.ansible.cfg"] {
+        seen.push((path.to_owned(), false));
+    }
+    for path in ["~/.ansible/roles", "~/.ansible/collections"] {
+        seen.push((path.to_owned(), installs));
+    }
+    if set(&config.ssh_host_key_file).is_some() {
+        seen.push(("~/.ssh/known_hosts".to_owned(), false));
+    }
+    for (name, value) in env {
+        let names_paths = ["PATH", "PATHS", "FILE", "CONFIG", "DIR"]
+            .iter()
+            .any(|end| name.ends_with(end));
+        if name.starts_with("ANSIBLE_") && names_paths {
+            seen.extend(
+                value
+                    .split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| (p.to_owned(), false)),
+            );
+        }
+    }
+    seen.extend(
+        argument_paths(&config.extra_arguments)
+            .into_iter()
+            .map(|p| (p, false)),
+    );
+    seen
+}
+
+/// The host paths `ansible-playbook` arguments name: `@file` extra variables, vault
+/// password files and ids, private keys and inventories.
+fn argument_paths(args: &[String]) -> Vec<String> {
+    const TAKES_PATH: [&str; 7] = [
+        "--vault-password-file",
+        "--vault-pass-file",
+        "--private-key",
+        "--key-file",
+        "-i",
+        "--inventory",
+        "--inventory-file",
+    ];
+    let mut paths = vec![];
+    let mut args = args.iter().peekable();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let value = |args: &mut std::iter::Peekable<std::slice::Iter<'_, String>>| {
+            inline.clone().or_else(|| args.next().cloned())
+        };
+        if TAKES_PATH.contains(&flag) {
+            paths.extend(value(&mut args));
+        } else if flag == "--vault-id" {
+            if let Some(v) = value(&mut args) {
+                let path = v.rsplit_once('@').map_or(v.as_str(), |(_, p)| p);
+                if path != "prompt" {
+                    paths.push(path.to_owned());
+                }
+            }
+        } else if flag == "-e" || flag == "--extra-vars" {
+            if let Some(file) = value(&mut args)
+                .as_deref()
+                .and_then(|v| v.strip_prefix('@'))
+            {
+                paths.push(file.to_owned());
+            }
+        } else if let Some(file) = flag.strip_prefix("-e@") {
+            paths.push(file.to_owned());
+        }
+    }
+    paths
+}
+
+/// Runs a host command, confined to `view`; its output streams to the UI. Its exit
+/// code.
+fn run(argv: &[String], env: &[(String, String)], view: &[(String, bool)]) -> Result<i32, String> {
+    match exec::run_confined(argv, env, None, view).map_err(|e| e.message)? {
         ExitStatus::Exited(code) => Ok(code),
         ExitStatus::Killed(sig) => Err(format!("killed by signal {sig}")),
         ExitStatus::Disconnected => Err("the command's output was lost".into()),
@@ -219,6 +338,7 @@ impl Provisioner for Ansible {
             ));
         }
 
+        let seen = view(&config, playbook, &env, login.private_key_file.as_deref());
         ui::say("Provisioning with Ansible...");
         if config.use_proxy != Some(false) && !adapted {
             ui::message(&format!(
@@ -298,7 +418,7 @@ impl Provisioner for Ansible {
             for mut argv in runs {
                 argv.extend(force.iter().cloned());
                 ui::message(&format!("Executing Ansible Galaxy: {}", argv.join(" ")));
-                let code = run(&argv, &env)?;
+                let code = run(&argv, &env, &seen)?;
                 if code != 0 {
                     return Err(format!(
                         "Error executing Ansible: Error executing Ansible Galaxy: Non-zero exit status: {code}"
@@ -365,7 +485,7 @@ impl Provisioner for Ansible {
             shown = shown.replace(secret, "*****");
         }
         ui::say(&format!("Executing Ansible: {shown}"));
-        match run(&argv, &env) {
+        match run(&argv, &env, &seen) {
             Ok(0) => Ok(()),
             Ok(127) => Err(format!(
                 "Error executing Ansible: {command} could not be found on this host; install \

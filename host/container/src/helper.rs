@@ -8,6 +8,7 @@
 //! * `exec` joins the namespaces of a running container, enters its root, and runs one
 //!   command or one file transfer there. Paths are resolved after `chroot`, so a symlink
 //!   inside the container can never point the transfer at the host.
+//! * `confine` (see [`crate::confine`]) runs one host command in a view of this host.
 
 #![allow(unsafe_code)] // fork, prctl and an ioctl; each use says why it is sound.
 
@@ -36,6 +37,8 @@ pub fn helper_main() -> Option<std::process::ExitCode> {
         init_main(&rest)
     } else if first == EXEC_ARG {
         exec_main(&rest)
+    } else if first == crate::confine::CONFINE_ARG {
+        crate::confine::confine_main(&rest)
     } else {
         return None;
     };
@@ -306,7 +309,7 @@ fn mount_one(root: &Path, m: &Mount) -> io::Result<()> {
 }
 
 /// A fresh `/dev` with only harmless devices, bound from the host's.
-fn setup_dev(dev: &Path) -> io::Result<()> {
+pub(crate) fn setup_dev(dev: &Path) -> io::Result<()> {
     mount(
         Some("tmpfs"),
         dev,

@@ -8,6 +8,7 @@
 //! nor a killed kiln leaves processes or mounts behind; the mounts only ever exist in
 //! the container's own mount namespace.
 
+pub mod confine;
 pub mod emulation;
 pub mod helper;
 

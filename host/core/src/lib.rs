@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod builder;
 pub mod communicator;
 pub mod config;
+pub mod confine;
 pub use kiln_decode as decode;
 pub mod diag;
 pub mod grant;

@@ -565,12 +565,10 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
             lines.push("read = its input artifact's files".to_owned());
         }
         lines.extend(grant.to_hcl_lines());
-        // Complete trust, and Kiln does not confine what it runs: said plainly.
+        // Complete trust; whether what it runs is confined, said plainly.
+        let confines = found.as_ref().is_some_and(|c| c.confines_host_commands());
         for line in lines.iter_mut().filter(|l| *l == "exec_host = true") {
-            line.push_str(
-                " (unconfined: its host commands, such as ansible-playbook, see this host as \
-                 the person running kiln does)",
-            );
+            line.push_str(&exec_host_note(confines));
         }
         if out.last().is_none_or(|(name, _)| *name != build.name) {
             out.push((build.name.clone(), Vec::new()));
@@ -587,4 +585,23 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
     }
     out.retain(|(_, lines)| !lines.is_empty());
     out
+}
+
+/// What `kiln inspect` says after `exec_host = true`: whether the step's host commands
+/// run confined (`confines`: its component can run no other kind), here, and what they see.
+fn exec_host_note(confines: bool) -> String {
+    match (confines, kiln_runtime::confine::available()) {
+        (true, Ok(())) => " (confined: its host commands, such as ansible-playbook, see this \
+                           host's system directories read-only, their own installation, the \
+                           files the step names, a private home and /tmp, and this host's \
+                           network)"
+            .to_owned(),
+        (true, Err(why)) => format!(
+            " (unconfined here, {why}: its host commands, such as ansible-playbook, see this \
+             host as the person running kiln does)"
+        ),
+        (false, _) => " (unconfined: its host commands see this host as the person running \
+                        kiln does)"
+            .to_owned(),
+    }
 }

@@ -114,6 +114,9 @@ pub struct PreparedComponent {
     pub(crate) needs_granted: bool,
     /// Whether host execution it asks for is granted to it with its paths.
     pub(crate) exec_host_implied: bool,
+    /// Whether every host command it can run is confined: it imports `host-exec`'s
+    /// `run-confined` and not `run`.
+    pub(crate) confines_host_commands: bool,
 }
 
 impl PreparedComponent {
@@ -148,6 +151,31 @@ impl PreparedComponent {
     pub fn implies_exec_host(&self) -> bool {
         self.exec_host_implied
     }
+
+    /// Whether every host command it can run is confined (see `run-confined`), because
+    /// it cannot call `host-exec`'s `run` at all.
+    pub fn confines_host_commands(&self) -> bool {
+        self.confines_host_commands
+    }
+}
+
+/// Whether `component` imports `host-exec`'s `run-confined` and not its `run`: then
+/// each host command it runs is confined, whatever it does.
+pub(crate) fn confines_host_commands(
+    engine: &wasmtime::Engine,
+    component: &wasmtime::component::Component,
+) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    for (name, item) in ty.imports(engine) {
+        if let (true, ComponentItem::ComponentInstance(instance)) =
+            (name.starts_with("kiln:plugin/host-exec@"), item.ty)
+        {
+            let functions: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
+            return functions.contains(&"run-confined") && !functions.contains(&"run");
+        }
+    }
+    false
 }
 
 impl std::fmt::Debug for PreparedComponent {

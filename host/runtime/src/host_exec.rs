@@ -10,7 +10,9 @@ use std::process::Stdio;
 use tokio::io::AsyncReadExt;
 
 use crate::bindings::provisioner::kiln::plugin::communicator::ExitStatus;
-use crate::bindings::provisioner::kiln::plugin::host_exec::{self, HostCommand, TempContent};
+use crate::bindings::provisioner::kiln::plugin::host_exec::{
+    self, HostCommand, TempContent, VisiblePath,
+};
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::grants::Access;
 use crate::host::{err, grant_err, io_err, HostError, LineBuffer, StepState};
@@ -62,26 +64,165 @@ impl host_exec::Host for StepState {
         let Some(program) = command.argv.first() else {
             return Err(err(ErrorKind::Invalid, "the command is empty").into());
         };
-        if !self.exec_announced {
-            self.exec_announced = true;
-            self.ui.say(if self.exec_host_implied {
-                "This step runs commands on this host, as the template's author wrote them \
-                 (kiln -refuse-exec-host refuses host execution)."
-            } else {
-                "This step runs commands on this host (granted by exec_host in the template)."
-            });
+        self.announce_exec(None);
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(&command.argv[1..])
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.command_cwd(&command));
+        self.run_streamed(cmd, program).await
+    }
+
+    async fn run_confined(
+        &mut self,
+        command: HostCommand,
+        visible: Vec<VisiblePath>,
+    ) -> Result<ExitStatus, HostError> {
+        self.exec_granted()?;
+        let Some(program) = command.argv.first() else {
+            return Err(err(ErrorKind::Invalid, "the command is empty").into());
+        };
+        let cwd = self.command_cwd(&command);
+        let search = command
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"));
+        let Some(found) = crate::confine::find_program(program, &cwd, search.as_deref()) else {
+            let mut w = io_err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            w.message = format!("starting `{program}`: No such file or directory (os error 2)");
+            return Err(w.into());
+        };
+        let confined = crate::confine::available();
+        self.announce_exec(Some(confined.as_ref().map(|_| ()).map_err(String::as_str)));
+        if confined.is_err() {
+            let mut cmd = tokio::process::Command::new(&found);
+            cmd.args(&command.argv[1..])
+                .envs(command.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&cwd);
+            return self.run_streamed(cmd, program).await;
         }
-        let cwd = match &command.cwd {
+        let temp = self.step_temp()?.to_owned();
+        let view = crate::confine::view(
+            &found,
+            &command.argv,
+            &cwd,
+            &temp,
+            search.as_deref(),
+            visible.into_iter().map(|v| (v.path, v.writable)),
+        )
+        .map_err(io_err)?;
+        let mut cmd = tokio::process::Command::new("/proc/self/exe");
+        let json = serde_json::to_string(&view).map_err(|e| io_err(std::io::Error::other(e)))?;
+        cmd.arg(kiln_core::confine::CONFINE_ARG)
+            .arg(json)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .env("HOME", &view.home)
+            .current_dir(&cwd);
+        self.run_streamed(cmd, program).await
+    }
+
+    async fn absolute(&mut self, path: String) -> Result<String, HostError> {
+        self.exec_granted()?;
+        let abs = crate::normalize(&self.paths.cwd().join(&path));
+        let abs = abs
+            .to_str()
+            .ok_or_else(|| err(ErrorKind::Invalid, "the path is not UTF-8"))?;
+        Ok(abs.to_owned())
+    }
+
+    async fn temp_file(
+        &mut self,
+        content: TempContent,
+        mode: u32,
+        suffix: String,
+    ) -> Result<String, HostError> {
+        self.exec_granted()?;
+        if suffix.len() > 64 || suffix.contains(['/', '\0']) {
+            return Err(err(
+                ErrorKind::Invalid,
+                "a temporary file's suffix is at most 64 characters, without `/`",
+            )
+            .into());
+        }
+        let bytes = match content {
+            TempContent::Bytes(b) => {
+                self.check_message(b.len(), "a temporary file")?;
+                b
+            }
+            TempContent::CopyOf(src) => self.read_granted(&src)?,
+        };
+        let dir = self.step_temp()?.to_owned();
+        self.temp_count += 1;
+        let path = dir.join(format!("kiln-{}{suffix}", self.temp_count));
+        let written = {
+            use std::os::unix::fs::PermissionsExt;
+            let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
+            std::fs::write(&path, &bytes).and_then(|()| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
+            })
+        };
+        written.map_err(io_err)?;
+        Ok(path.display().to_string())
+    }
+}
+
+impl StepState {
+    /// Says once, when the step runs its first host command, that it does and how.
+    /// `confined`: `None` for `run`; for `run-confined`, whether the host confines it.
+    fn announce_exec(&mut self, confined: Option<Result<(), &str>>) {
+        if self.exec_announced {
+            return;
+        }
+        self.exec_announced = true;
+        let how = match confined {
+            None => String::new(),
+            Some(Ok(())) => " Each runs confined: it sees this host's system directories \
+                             read-only, the files the step names, a private home and /tmp, \
+                             and this host's network."
+                .to_owned(),
+            Some(Err(why)) => format!(" They run unconfined here: {why}."),
+        };
+        let who = if self.exec_host_implied {
+            "This step runs commands on this host, as the template's author wrote them \
+             (kiln -refuse-exec-host refuses host execution)."
+        } else {
+            "This step runs commands on this host (granted by exec_host in the template)."
+        };
+        self.ui.say(&format!("{who}{how}"));
+    }
+
+    /// Where a host command starts: its `cwd` below the template's directory.
+    fn command_cwd(&self, command: &HostCommand) -> std::path::PathBuf {
+        match &command.cwd {
             Some(dir) => crate::normalize(&self.paths.cwd().join(dir)),
             None => self.paths.cwd().to_owned(),
-        };
+        }
+    }
+
+    /// The step's private temporary directory, made on first use.
+    fn step_temp(&mut self) -> Result<&std::path::Path, WitError> {
+        if self.temp.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("kiln-step-")
+                .tempdir()
+                .map_err(io_err)?;
+            self.temp = Some(dir);
+        }
+        Ok(self.temp.as_ref().expect("made above").path())
+    }
+
+    /// Spawns `cmd` in a process group of its own, streams its output to the UI under
+    /// the step's output limit, and returns how it ended. `program` names it in errors.
+    async fn run_streamed(
+        &mut self,
+        mut cmd: tokio::process::Command,
+        program: &str,
+    ) -> Result<ExitStatus, HostError> {
         // A spawn returns once the child has exec'd; while it forks, no temporary file
         // may be open for writing (see FORKS).
         let forking = FORKS.read().unwrap_or_else(|e| e.into_inner());
-        let child = tokio::process::Command::new(program)
-            .args(&command.argv[1..])
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&cwd)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -134,59 +275,6 @@ impl host_exec::Host for StepState {
         })
     }
 
-    async fn absolute(&mut self, path: String) -> Result<String, HostError> {
-        self.exec_granted()?;
-        let abs = crate::normalize(&self.paths.cwd().join(&path));
-        let abs = abs
-            .to_str()
-            .ok_or_else(|| err(ErrorKind::Invalid, "the path is not UTF-8"))?;
-        Ok(abs.to_owned())
-    }
-
-    async fn temp_file(
-        &mut self,
-        content: TempContent,
-        mode: u32,
-        suffix: String,
-    ) -> Result<String, HostError> {
-        self.exec_granted()?;
-        if suffix.len() > 64 || suffix.contains(['/', '\0']) {
-            return Err(err(
-                ErrorKind::Invalid,
-                "a temporary file's suffix is at most 64 characters, without `/`",
-            )
-            .into());
-        }
-        let bytes = match content {
-            TempContent::Bytes(b) => {
-                self.check_message(b.len(), "a temporary file")?;
-                b
-            }
-            TempContent::CopyOf(src) => self.read_granted(&src)?,
-        };
-        if self.temp.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("kiln-step-")
-                .tempdir()
-                .map_err(io_err)?;
-            self.temp = Some(dir);
-        }
-        let dir = self.temp.as_ref().expect("made above").path();
-        self.temp_count += 1;
-        let path = dir.join(format!("kiln-{}{suffix}", self.temp_count));
-        let written = {
-            use std::os::unix::fs::PermissionsExt;
-            let _writing = FORKS.write().unwrap_or_else(|e| e.into_inner());
-            std::fs::write(&path, &bytes).and_then(|()| {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))
-            })
-        };
-        written.map_err(io_err)?;
-        Ok(path.display().to_string())
-    }
-}
-
-impl StepState {
     /// The whole granted host file `src` (at most the step's message size).
     fn read_granted(&self, src: &str) -> Result<Vec<u8>, WitError> {
         let resolved = self.paths.resolve(src, Access::Read).map_err(grant_err)?;

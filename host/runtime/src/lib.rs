@@ -11,6 +11,7 @@ mod budget;
 mod cache;
 mod calls;
 mod component;
+pub mod confine;
 mod grants;
 mod host;
 mod host_exec;
@@ -364,6 +365,7 @@ impl Runtime {
         let prepared = PreparedComponent {
             name: name.into(),
             sha256: sha256.as_str().into(),
+            confines_host_commands: component::confines_host_commands(&self.engine, &component),
             pre,
             declared,
             needs_granted: false,

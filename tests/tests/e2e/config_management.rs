@@ -413,6 +413,125 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
     assert!(stdout.contains("this build has none"), "{stdout}\n{stderr}");
 }
 
+/// `ansible-playbook` runs confined: tasks it runs on this host (`delegate_to:
+/// localhost`) see the playbook's directory read-only, not the template's directory
+/// around it nor the host's /tmp, an empty /etc/shadow, and this host's programs; the
+/// play still reaches the machine and writes there. `kiln inspect` says the step's host
+/// commands are confined, and the build says so when the step starts.
+#[test]
+fn ansible_playbook_runs_confined_to_what_the_step_names() {
+    confined_play(false);
+}
+
+/// The same when kiln does not run as root (here as `nobody`): the view is built in a
+/// user namespace of its own.
+#[test]
+fn ansible_playbook_runs_confined_in_a_user_namespace_when_kiln_is_not_root() {
+    kiln_tests::tool("setpriv");
+    confined_play(true);
+}
+
+fn confined_play(as_nobody: bool) {
+    kiln_tests::tool("ansible-playbook");
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "beside-the-template", "not for ansible\n");
+    write(outside.path(), "secret", "not for ansible either\n");
+    write(d, "play/vars.yml", "greeting: hello\n");
+    let play = r#"- hosts: all
+  gather_facts: false
+  vars_files: [vars.yml]
+  tasks:
+    - name: look around this host
+      delegate_to: localhost
+      ansible.builtin.stat:
+        path: "{{ item }}"
+      loop:
+        - "BESIDE"
+        - "SECRET"
+        - "{{ playbook_dir }}/vars.yml"
+        - /usr/bin/ssh
+        - /etc/shadow
+      register: looked
+    - name: write into the playbook's directory
+      delegate_to: localhost
+      ansible.builtin.copy:
+        content: "x"
+        dest: "{{ playbook_dir }}/written"
+      register: wrote
+      ignore_errors: true
+    - name: report on the machine
+      ansible.builtin.copy:
+        content: "{{ greeting }} {{ looked.results | map(attribute='stat.exists') | list }} {{ looked.results[4].stat.size }} {{ wrote is failed }}\n"
+        dest: "TARGET/seen"
+"#
+    .replace("BESIDE", &d.join("beside-the-template").display().to_string())
+    .replace("SECRET", &outside.path().join("secret").display().to_string())
+    .replace("TARGET", &target.path().display().to_string());
+    write(d, "play/site.yml", &play);
+    // As nobody, kiln reads its own copy of the login key, and owns what it may see.
+    let key = match as_nobody {
+        true => {
+            let key = d.join("login-key");
+            std::fs::copy(&sshd.key, &key).unwrap();
+            key
+        }
+        false => sshd.key.clone(),
+    };
+    let t = format!(
+        "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"ansible\" {{\n    \
+         playbook_file = \"play/site.yml\"\n  }}\n}}\n",
+        sshd.null_source("web", &key),
+    );
+    write(d, "t.pkr.hcl", &t);
+    let run = |args: &[&str]| match as_nobody {
+        false => kiln(d, args),
+        true => {
+            let cache = d.join("cache");
+            std::fs::create_dir_all(d.join("home")).unwrap();
+            std::fs::create_dir_all(&cache).unwrap();
+            for owned in [d, outside.path()] {
+                let status = Command::new("chown")
+                    .args(["-R", "65534:65534"])
+                    .arg(owned)
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(kiln_bin())
+                .args(args)
+                .current_dir(d)
+                .env("KILN_CACHE_DIR", &cache)
+                .env("HOME", d.join("home"))
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .output()
+                .expect("running kiln as nobody")
+        }
+    };
+    let out = run(&["inspect", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("exec_host = true (confined: its host commands"),
+        "{stdout}"
+    );
+    let out = run(&["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Each runs confined"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("seen")).unwrap(),
+        "hello [False, False, True, True, True] 0 True\n"
+    );
+    assert!(!d.join("play/written").exists());
+}
+
 /// Builds, with Kiln's own container builder, the Debian image the in-container tests
 /// run in: debootstrap's bookworm, then (network = "host", for apt) Debian's python3,
 /// ansible-core, puppet and sudo, and PyPI's salt in /opt/salt, installed offline from

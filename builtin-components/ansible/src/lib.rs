@@ -78,7 +78,9 @@ impl Step for Ansible {
             ]
             .into_iter()
             .filter_map(set)
-            .map(str::to_owned),
+            .map(str::to_owned)
+            // Whether the template's directory holds an Ansible configuration.
+            .chain(["ansible.cfg".to_owned()]),
         );
         needs.exec_host = true;
         needs
@@ -147,7 +149,7 @@ fn has_arg(name: &str, args: &[String]) -> bool {
 
 /// What `ansible-playbook` and `ansible-galaxy` see of this host besides its system
 /// directories and their own installation (`(path, writable)`): the playbook's
-/// directory, every file and directory the configuration names (roles and collections
+/// directory (writable, as Ansible writes there), every file and directory the configuration names (roles and collections
 /// writable when `galaxy_file` installs into them), the login's key, `ansible.cfg` here
 /// and in the home, the user's installed roles and collections, and the paths the
 /// Ansible variables and arguments name (`ANSIBLE_*_PATH`, `@vars` files, vault password
@@ -164,7 +166,8 @@ fn view(
         Some(i) => playbook[..i].to_owned(),
         None => ".".to_owned(),
     };
-    let mut seen = vec![(dir, false)];
+    // Writable: Ansible writes there (`fetch` to a relative `dest`, retry files).
+    let mut seen = vec![(dir, true)];
     for paths in [&config.roles_path, &config.collections_path] {
         for path in set(paths).into_iter().flat_map(|p| p.split(':')) {
             seen.push((path.to_owned(), installs));
@@ -183,8 +186,16 @@ fn view(
             .map(|f| (f.to_owned(), false)),
     );
     seen.extend(key.map(|k| (k.to_owned(), false)));
-    for path in ["ansible.cfg", "~/.ansible.cfg"] {
-        seen.push((path.to_owned(), false));
+    // Ansible resolves the relative paths of a configuration file (`roles_path =
+    // ../roles`) against its directory: with an ansible.cfg here, the template's
+    // directory is shown, and the directory of one named by ANSIBLE_CONFIG.
+    if matches!(host::kind("ansible.cfg"), Ok(host::PathKind::File)) {
+        seen.push((".".to_owned(), false));
+    }
+    seen.push(("~/.ansible.cfg".to_owned(), false));
+    if let Some((_, file)) = env.iter().find(|(k, _)| k == "ANSIBLE_CONFIG") {
+        let dir = file.rfind('/').map_or(".", |i| &file[..i.max(1)]);
+        seen.push((dir.to_owned(), false));
     }
     for path in ["~/.ansible/roles", "~/.ansible/collections"] {
         seen.push((path.to_owned(), installs));
@@ -485,6 +496,11 @@ impl Provisioner for Ansible {
             shown = shown.replace(secret, "*****");
         }
         ui::say(&format!("Executing Ansible: {shown}"));
+        ui::message(
+            "ansible-playbook sees the playbook's directory (and may write there) and the \
+             paths this provisioner names; a playbook that reads other files of this host needs them granted \
+             (grant { read = [\"...\"] } in the provisioner)",
+        );
         match run(&argv, &env, &seen) {
             Ok(0) => Ok(()),
             Ok(127) => Err(format!(

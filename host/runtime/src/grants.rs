@@ -96,6 +96,13 @@ impl GrantedPaths {
         }
     }
 
+    /// Every granted path, absolute, with whether it may be written (what a confined
+    /// host command of the step sees).
+    pub fn all(&self) -> impl Iterator<Item = (&Path, bool)> {
+        let read = self.read.iter().map(|g| (g.lexical.as_path(), false));
+        read.chain(self.write.iter().map(|g| (g.lexical.as_path(), true)))
+    }
+
     /// The directory relative paths resolve against.
     pub fn cwd(&self) -> &Path {
         &self.cwd

@@ -109,7 +109,14 @@ impl host_exec::Host for StepState {
             &cwd,
             &temp,
             search.as_deref(),
-            visible.into_iter().map(|v| (v.path, v.writable)),
+            // What the component names, then what the step is granted (the template's
+            // `grant`, and a builtin's own paths): a template widens the view in writing.
+            visible.into_iter().map(|v| (v.path, v.writable)).chain(
+                self.paths
+                    .all()
+                    .map(|(p, w)| (p.display().to_string(), w))
+                    .collect::<Vec<_>>(),
+            ),
         )
         .map_err(io_err)?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -414,9 +414,10 @@ fn ansible_runs_on_the_host_against_the_machines_sshd() {
 }
 
 /// `ansible-playbook` runs confined: tasks it runs on this host (`delegate_to:
-/// localhost`) see the playbook's directory read-only, not the template's directory
-/// around it nor the host's /tmp, an empty /etc/shadow, and this host's programs; the
-/// play still reaches the machine and writes there. `kiln inspect` says the step's host
+/// localhost`) see the playbook's directory (and write there), not the template's
+/// directory around it nor the host's /tmp (what they write there stays in the view), an
+/// empty /etc/shadow, and this host's programs; the play still reaches the machine and
+/// writes there. A grant and an ansible.cfg beside the template widen the view. `kiln inspect` says the step's host
 /// commands are confined, and the build says so when the step starts.
 #[test]
 fn ansible_playbook_runs_confined_to_what_the_step_names() {
@@ -461,6 +462,11 @@ fn confined_play(as_nobody: bool) {
       ansible.builtin.copy:
         content: "x"
         dest: "{{ playbook_dir }}/written"
+    - name: write beside the template
+      delegate_to: localhost
+      ansible.builtin.copy:
+        content: "x"
+        dest: "BESIDE-written"
       register: wrote
       ignore_errors: true
     - name: report on the machine
@@ -527,9 +533,43 @@ fn confined_play(as_nobody: bool) {
     assert!(stdout.contains("Each runs confined"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(target.path().join("seen")).unwrap(),
-        "hello [False, False, True, True, True] 0 True\n"
+        "hello [False, False, True, True, True] 0 False\n"
     );
-    assert!(!d.join("play/written").exists());
+    // What it writes in the playbook's directory lands there; elsewhere, in the view's
+    // own scratch space at most, never on the host.
+    assert_eq!(
+        std::fs::read_to_string(d.join("play/written")).unwrap(),
+        "x"
+    );
+    assert!(!d.join("beside-the-template-written").exists());
+    if as_nobody {
+        return;
+    }
+    // The template widens the view in writing (a grant), and an ansible.cfg beside the
+    // template shows its directory, against which Ansible resolves the file's paths.
+    write(
+        d,
+        "ansible.cfg",
+        "[defaults]\nretry_files_enabled = False\n",
+    );
+    write(
+        d,
+        "t.pkr.hcl",
+        &t.replace(
+            "playbook_file = ",
+            &format!(
+                "grant {{\n      read = [\"{}\"]\n    }}\n    playbook_file = ",
+                outside.path().display()
+            ),
+        ),
+    );
+    let out = run(&["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("seen")).unwrap(),
+        "hello [True, True, True, True, True] 0 True\n"
+    );
 }
 
 /// Builds, with Kiln's own container builder, the Debian image the in-container tests

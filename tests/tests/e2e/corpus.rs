@@ -455,3 +455,57 @@ fn corpus_docker_templates_build_unchanged_through_a_docker_hub_mirror() {
         "{stdout}\n{stderr}"
     );
 }
+
+/// The Ansible plugin's own example playbook (copy, fetch into the playbook's directory,
+/// raw, command, a directory copied recursively and fetched back) runs through Kiln's
+/// `ansible` provisioner, confined, against a loopback sshd, with the provisioner block
+/// of its `docker.json.pkr.hcl` unchanged (`sftp_command`, `use_sftp`).
+#[test]
+fn the_ansible_plugins_example_playbook_runs_confined_against_an_sshd() {
+    kiln_tests::tool("ansible-playbook");
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&corpus_dir().join("packer-plugin-ansible/example"), d);
+    // Packer's acceptance test makes this file before the build.
+    std::fs::write(d.join("largish-file.txt"), vec![b'x'; 1 << 20]).unwrap();
+    let original = std::fs::read_to_string(d.join("docker.json.pkr.hcl")).unwrap();
+    let start = original.find("  provisioner \"ansible\"").unwrap();
+    let block = &original[start..original.rfind('}').unwrap()];
+    for f in std::fs::read_dir(d).unwrap().flatten() {
+        if f.file_name().to_string_lossy().ends_with(".pkr.hcl") {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+    // The playbook's hosts are `default:packer-test`; Kiln's inventory alias is `default`.
+    write(
+        d,
+        "t.pkr.hcl",
+        &format!(
+            "{}\nbuild {{\n  sources = [\"source.null.default\"]\n{block}}}\n",
+            sshd.null_source("default", &sshd.key)
+        ),
+    );
+    let out = kiln(d, &["build", "t.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    for leftover in [
+        "/tmp/remote-dir",
+        "/tmp/ansible-raw-test",
+        "/tmp/largish-file.txt",
+    ] {
+        let _ = std::fs::remove_dir_all(leftover).or_else(|_| std::fs::remove_file(leftover));
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ok=11") && stdout.contains("failed=0"),
+        "{stdout}"
+    );
+    // `fetch` wrote into the playbook's directory on this host.
+    let fetched = d.join("fetched-dir/default/tmp/remote-dir");
+    for file in ["file.txt", "subdir/file.txt", "contents-only/file.txt"] {
+        assert!(
+            fetched.join(file).is_file(),
+            "{file} was not fetched:\n{stdout}"
+        );
+    }
+}

@@ -92,6 +92,48 @@ pub trait ProvisionHook: Send + Sync {
         communicator: Option<Arc<dyn Communicator>>,
         connection: ConnectionInfo,
     ) -> Result<(), BuildError>;
+
+    /// How many provisioners the build has.
+    fn step_count(&self) -> usize {
+        0
+    }
+
+    /// The type of each provisioner (`shell`), in order.
+    fn step_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Runs the provisioners of `steps` only, in order: a builder that takes
+    /// checkpoints runs them one at a time, and skips those it resumed past.
+    async fn provision_steps(
+        &self,
+        communicator: Option<Arc<dyn Communicator>>,
+        connection: ConnectionInfo,
+        steps: std::ops::Range<usize>,
+    ) -> Result<(), BuildError> {
+        if steps == (0..self.step_count()) {
+            return self.provision(communicator, connection).await;
+        }
+        Err(BuildError::Failed(
+            "this build's provisioners cannot be run one at a time".into(),
+        ))
+    }
+
+    /// What the run asks of checkpoints (`-checkpoint`, `-resume`).
+    fn checkpoint_mode(&self) -> crate::checkpoint::CheckpointMode {
+        crate::checkpoint::CheckpointMode::Off
+    }
+
+    /// Where checkpoints are shared (`-checkpoint-to`, `-checkpoint-from`).
+    fn checkpoint_share(&self) -> crate::checkpoint::CheckpointShare {
+        crate::checkpoint::CheckpointShare::default()
+    }
+
+    /// Each provisioner's identity, for its checkpoint's key (worked out when asked:
+    /// it reads the host files the steps read).
+    async fn step_identities(&self) -> Vec<crate::checkpoint::StepIdentity> {
+        Vec::new()
+    }
 }
 
 /// Why a build failed.

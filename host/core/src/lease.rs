@@ -75,8 +75,8 @@ fn free(path: &Path) -> bool {
     }
 }
 
-/// Bytes under `path` (a file, or a directory walked without following links).
-fn size(path: &Path) -> u64 {
+/// Bytes on disk under `path` (a file, or a directory walked without following links).
+pub fn disk_usage(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
@@ -85,7 +85,7 @@ fn size(path: &Path) -> u64 {
         return meta.blocks() * 512;
     }
     std::fs::read_dir(path)
-        .map(|entries| entries.flatten().map(|e| size(&e.path())).sum())
+        .map(|entries| entries.flatten().map(|e| disk_usage(&e.path())).sum())
         .unwrap_or(0)
 }
 
@@ -104,7 +104,7 @@ pub fn sweep(dir: &Path, prefix: &str) -> Vec<Swept> {
         if !free(&path) {
             continue;
         }
-        let bytes = size(&path);
+        let bytes = disk_usage(&path);
         let removed = if path.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod builder;
+pub mod checkpoint;
 pub mod communicator;
 pub mod config;
 pub mod confine;

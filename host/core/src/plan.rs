@@ -178,6 +178,10 @@ pub struct StepPlan {
     pub grant: crate::Grant,
     /// `limits { ... }` (Kiln's extension): the step's own limits.
     pub limits: crate::Limits,
+    /// `cacheable = true` (Kiln's extension): the template vouches that the step's
+    /// result depends only on what its checkpoint key covers, although it reaches the
+    /// network, this host's commands or files it writes.
+    pub cacheable: bool,
 }
 
 /// A post-processor step of a build.

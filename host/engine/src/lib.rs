@@ -12,9 +12,11 @@
 pub mod components;
 
 mod check;
+mod checkpoint;
 mod diagnostics;
 mod frontend;
 mod grants;
+pub mod last_build;
 mod post;
 mod prompt;
 mod provision;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use kiln_core::checkpoint::{CheckpointMode, CheckpointShare, StepIdentity};
 use kiln_core::plan::StepPlan;
 use kiln_core::{BuildError, Communicator, ConnectionInfo, ProvisionHook, Ui};
 use kiln_runtime::{PreparedComponent, Runtime, RuntimeError};
@@ -36,6 +37,10 @@ pub struct Provisioners<'a> {
     pub(crate) debug: bool,
     /// Whether the failure the hook returns was printed whole where it happened.
     pub(crate) printed: AtomicBool,
+    /// `-checkpoint`, `-resume`.
+    pub(crate) checkpoint: CheckpointMode,
+    /// `-checkpoint-to`, `-checkpoint-from`.
+    pub(crate) share: CheckpointShare,
 }
 
 impl Provisioners<'_> {
@@ -159,8 +164,48 @@ impl ProvisionHook for Provisioners<'_> {
         communicator: Option<Arc<dyn Communicator>>,
         connection: ConnectionInfo,
     ) -> Result<(), BuildError> {
+        self.provision_steps(communicator, connection, 0..self.build.steps.len())
+            .await
+    }
+
+    fn step_count(&self) -> usize {
+        self.build.steps.len()
+    }
+
+    fn step_types(&self) -> Vec<String> {
+        self.build
+            .steps
+            .iter()
+            .map(|(s, _)| s.kind.clone())
+            .collect()
+    }
+
+    fn checkpoint_mode(&self) -> CheckpointMode {
+        self.checkpoint
+    }
+
+    fn checkpoint_share(&self) -> CheckpointShare {
+        self.share.clone()
+    }
+
+    async fn step_identities(&self) -> Vec<StepIdentity> {
+        crate::checkpoint::identities(self.build, self.runtime, &self.cwd).await
+    }
+
+    async fn provision_steps(
+        &self,
+        communicator: Option<Arc<dyn Communicator>>,
+        connection: ConnectionInfo,
+        steps: std::ops::Range<usize>,
+    ) -> Result<(), BuildError> {
         let machine = communicator.map(|c| (c, connection));
-        for (step, runner) in &self.build.steps {
+        let Some(chosen) = self.build.steps.get(steps.clone()) else {
+            return Err(BuildError::Failed(format!(
+                "provisioners {steps:?} asked for; the build has {}",
+                self.build.steps.len()
+            )));
+        };
+        for (step, runner) in chosen {
             if self.debug {
                 self.pause(&format!("Pausing before provisioner \"{}\".", step.kind))
                     .await?;

@@ -28,6 +28,11 @@ pub struct Policy {
     pub force: bool,
     /// Pause before each step; builds run one at a time.
     pub debug: bool,
+    /// `-checkpoint`, `-resume`.
+    pub checkpoint: kiln_core::checkpoint::CheckpointMode,
+    /// `-post-processors-only`: run the post-processors alone, on the builder's
+    /// artifact of the build's last successful run.
+    pub post_processors_only: bool,
 }
 
 /// How to run a plan's builds.
@@ -39,6 +44,8 @@ pub struct RunOptions {
     pub policy: Policy,
     /// The template's directory: relative paths resolve against it.
     pub cwd: PathBuf,
+    /// Where checkpoints are shared (`-checkpoint-to`, `-checkpoint-from`).
+    pub share: kiln_core::checkpoint::CheckpointShare,
 }
 
 /// How one build ended: the artifacts that remain after its post-processors.
@@ -82,15 +89,17 @@ pub async fn run_all(
     let semaphore = Arc::new(tokio::sync::Semaphore::new(limit));
     let prompter = Prompter::new(frontend.clone());
     let cwd: Arc<Path> = options.cwd.into();
+    let share = Arc::new(options.share);
     let mut tasks = Vec::new();
     for (i, build) in ready.into_iter().enumerate() {
-        let (runtime, frontend, cancel, semaphore, cwd, prompter) = (
+        let (runtime, frontend, cancel, semaphore, cwd, prompter, share) = (
             runtime.clone(),
             frontend.clone(),
             cancel.clone(),
             semaphore.clone(),
             cwd.clone(),
             prompter.clone(),
+            share.clone(),
         );
         let name = build.plan.name.clone();
         let task = tokio::spawn(async move {
@@ -102,6 +111,7 @@ pub async fn run_all(
                 cwd: &cwd,
                 policy,
                 prompter,
+                share: &share,
             };
             run.run(i, cancel).await
         });
@@ -129,6 +139,7 @@ struct OneBuild<'a> {
     cwd: &'a Path,
     policy: Policy,
     prompter: Prompter,
+    share: &'a kiln_core::checkpoint::CheckpointShare,
 }
 
 impl OneBuild<'_> {
@@ -161,10 +172,34 @@ impl OneBuild<'_> {
             prompter: self.prompter.clone(),
             debug: self.policy.debug,
             printed: AtomicBool::new(false),
+            checkpoint: self.policy.checkpoint,
+            share: self.share.clone(),
         };
         // Whether a failure was already printed whole where it happened (a provisioner's
         // or a post-processor's): the build's own line then shows its first line only.
-        let (result, printed) = match build.builder.run(&cx, &hook).await {
+        let built = if self.policy.post_processors_only {
+            ui.say("Running the post-processors alone, on the artifact of the build's last successful run...");
+            match kiln_core::default_cache_dir() {
+                Some(cache) => crate::last_build::restore(&cache, self.cwd, name),
+                None => Err(BuildError::Failed(
+                    "no cache directory: set KILN_CACHE_DIR or HOME".into(),
+                )),
+            }
+        } else {
+            let built = build.builder.run(&cx, &hook).await;
+            let checkpoints = self.policy.checkpoint != kiln_core::checkpoint::CheckpointMode::Off;
+            if let (Ok(artifact), true, Some(cache)) =
+                (&built, checkpoints, kiln_core::default_cache_dir())
+            {
+                if let Err(e) = crate::last_build::record(&cache, self.cwd, name, artifact) {
+                    ui.error(&format!(
+                        "could not keep the artifact for -post-processors-only: {e}"
+                    ));
+                }
+            }
+            built
+        };
+        let (result, printed) = match built {
             Ok(artifact) => {
                 let chains = Chains {
                     build,

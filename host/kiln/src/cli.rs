@@ -48,6 +48,26 @@ enum Command {
         /// Pause before each step until Enter is pressed; builds run one at a time.
         #[arg(long)]
         debug: bool,
+        /// Keep a checkpoint after each provisioner (container builds: its changes as a
+        /// layer), without using the ones kept before: a full rebuild that refreshes them.
+        #[arg(long)]
+        checkpoint: bool,
+        /// Start each build after the longest run of provisioners whose checkpoints are
+        /// kept (same steps, same inputs), and keep checkpoints for the rest.
+        #[arg(long)]
+        resume: bool,
+        /// Run only the post-processors, on the builder's artifact of each build's last
+        /// successful run with -checkpoint or -resume (kept in the cache).
+        #[arg(long = "post-processors-only")]
+        post_processors_only: bool,
+        /// Push each new checkpoint to this registry repository (`host/repo`), tagged
+        /// with its key, so that other machines can resume from it.
+        #[arg(long = "checkpoint-to", value_name = "REPOSITORY")]
+        checkpoint_to: Option<String>,
+        /// Resume (as -resume does), looking for checkpoints missing from the cache in
+        /// this registry repository; each is checked against its digests before use.
+        #[arg(long = "checkpoint-from", value_name = "REPOSITORY")]
+        checkpoint_from: Option<String>,
     },
     /// Check that a template is valid, including every provisioner's configuration.
     Validate {
@@ -155,7 +175,18 @@ enum CacheCommand {
     /// Remove what runs that died (killed, crashed, the machine rebooted) left in the
     /// cache and the temporary directory: partial blobs, container scratch directories.
     /// Safe while other builds run: what a live run holds is left alone.
-    Prune,
+    /// With -checkpoints, also remove step checkpoints (`kiln build -checkpoint`).
+    Prune {
+        /// Also remove step checkpoints: all of them, or with -older-than those taken
+        /// longer ago than that.
+        #[arg(long)]
+        checkpoints: bool,
+        /// With -checkpoints: only those older than this (`72h`, `30m`).
+        #[arg(long = "older-than", value_name = "DURATION", requires = "checkpoints")]
+        older_than: Option<String>,
+    },
+    /// List the step checkpoints kept in the cache, with their sizes.
+    List,
 }
 
 /// Packer spells long flags with one dash (`-var`); clap wants two.
@@ -217,11 +248,22 @@ pub fn main() -> ExitCode {
         }
         Command::Component { command } => rt.block_on(crate::component_cli::run(command)),
         Command::Cache {
-            command: CacheCommand::Prune,
+            command:
+                CacheCommand::Prune {
+                    checkpoints,
+                    older_than,
+                },
         } => {
             sweep_leftovers(true);
-            ExitCode::SUCCESS
+            if checkpoints {
+                commands::prune_checkpoints(older_than.as_deref())
+            } else {
+                ExitCode::SUCCESS
+            }
         }
+        Command::Cache {
+            command: CacheCommand::List,
+        } => commands::list_checkpoints(),
         Command::Validate {
             template,
             syntax_only,
@@ -272,6 +314,11 @@ pub fn main() -> ExitCode {
             on_error,
             force,
             debug,
+            checkpoint,
+            resume,
+            post_processors_only,
+            checkpoint_to,
+            checkpoint_from,
         } => {
             let flags = BuildFlags {
                 parallel: parallel_builds,
@@ -282,6 +329,20 @@ pub fn main() -> ExitCode {
                     on_error: on_error.into(),
                     force,
                     debug,
+                    // -checkpoint-from resumes, -checkpoint-to records.
+                    checkpoint: match (
+                        resume || checkpoint_from.is_some(),
+                        checkpoint || checkpoint_to.is_some(),
+                    ) {
+                        (true, _) => kiln_core::checkpoint::CheckpointMode::Resume,
+                        (false, true) => kiln_core::checkpoint::CheckpointMode::Record,
+                        (false, false) => kiln_core::checkpoint::CheckpointMode::Off,
+                    },
+                    post_processors_only,
+                },
+                share: kiln_core::checkpoint::CheckpointShare {
+                    to: checkpoint_to,
+                    from: checkpoint_from,
                 },
             };
             let code = rt.block_on(commands::build(&sub, &template, flags));

@@ -125,6 +125,7 @@ pub struct BuildFlags {
     pub machine_readable: bool,
     pub timestamps: bool,
     pub policy: Policy,
+    pub share: kiln_core::checkpoint::CheckpointShare,
 }
 
 /// `kiln build`.
@@ -176,6 +177,7 @@ pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags)
         parallel: flags.parallel,
         policy: flags.policy,
         cwd: loaded.cwd.clone(),
+        share: flags.share,
     };
     let outcomes = kiln_engine::run_all(ready, rt, frontend, options, cancel).await;
     out.line("");
@@ -284,7 +286,8 @@ pub fn sweep_leftovers(verbose: bool) -> u64 {
     let Some(cache) = kiln_core::default_cache_dir() else {
         return 0;
     };
-    let swept = kiln_builders::container::sweep(&cache);
+    let mut swept = kiln_builders::container::sweep(&cache);
+    swept.extend(kiln_engine::last_build::sweep(&cache));
     let total: u64 = swept.iter().map(|s| s.bytes).sum();
     if verbose {
         for s in &swept {
@@ -301,4 +304,80 @@ pub fn sweep_leftovers(verbose: bool) -> u64 {
         );
     }
     total
+}
+
+/// The cache's checkpoint store and blob store.
+fn checkpoint_stores() -> Option<(
+    kiln_registry::checkpoint::CheckpointStore,
+    kiln_registry::BlobStore,
+)> {
+    let cache = kiln_core::default_cache_dir()?;
+    Some((
+        kiln_registry::checkpoint::CheckpointStore::new(cache.join("checkpoints")),
+        kiln_registry::BlobStore::new(cache.join("blobs")),
+    ))
+}
+
+/// `kiln cache list`: each checkpoint, oldest first, with the bytes it holds.
+pub fn list_checkpoints() -> ExitCode {
+    let Some((store, blobs)) = checkpoint_stores() else {
+        println!("Error: no cache directory: set KILN_CACHE_DIR or HOME");
+        return ExitCode::from(1);
+    };
+    let all = store.list(&blobs);
+    if all.is_empty() {
+        println!("No checkpoints in {}", store.root().display());
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<12}  {:<20}  {:>4}  {:<14}  {:>12}  build",
+        "key", "taken", "step", "type", "bytes"
+    );
+    let mut total = 0;
+    for (c, bytes) in &all {
+        total += bytes;
+        println!(
+            "{:<12}  {:<20}  {:>4}  {:<14}  {:>12}  {}",
+            &c.key[..12],
+            kiln_core::rfc3339(c.created),
+            c.step,
+            c.step_type,
+            bytes,
+            c.build
+        );
+    }
+    println!("{} checkpoint(s), {total} bytes", all.len());
+    ExitCode::SUCCESS
+}
+
+/// `kiln cache prune -checkpoints [-older-than D]`.
+pub fn prune_checkpoints(older_than: Option<&str>) -> ExitCode {
+    let Some((store, blobs)) = checkpoint_stores() else {
+        println!("Error: no cache directory: set KILN_CACHE_DIR or HOME");
+        return ExitCode::from(1);
+    };
+    let age = match older_than.map(kiln_core::decode::duration::parse_duration) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(e)) => {
+            println!(
+                "Error: -older-than {:?}: {e}",
+                older_than.unwrap_or_default()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (mut count, mut freed) = (0, 0);
+    for (c, _) in store.list(&blobs) {
+        if age.is_some_and(|a| now.saturating_sub(c.created) < a.as_secs()) {
+            continue;
+        }
+        freed += store.remove(&c.key, &blobs);
+        count += 1;
+    }
+    println!("{count} checkpoint(s) removed, {freed} bytes freed");
+    ExitCode::SUCCESS
 }

@@ -19,7 +19,7 @@ impl Digest {
         Digest::from_sha256(Sha256::digest(bytes).as_slice())
     }
 
-    fn from_sha256(raw: &[u8]) -> Digest {
+    pub(crate) fn from_sha256(raw: &[u8]) -> Digest {
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         Digest(format!("sha256:{hex}"))
     }

@@ -34,7 +34,7 @@ pub fn extract_layers(store: &BlobStore, image: &Image, dest: &Path) -> Result<(
     let root = dest.canonicalize().map_err(io_err(what))?;
     let mut dir_mtimes = BTreeMap::new();
     for layer in &image.manifest.layers {
-        extract_layer(store, layer, &root, &mut dir_mtimes)?;
+        extract_layer(store, layer, &root, &mut dir_mtimes, None)?;
     }
     // Unpacking children changed their directories' mtimes; set them last, deepest first.
     // A directory a later layer removed is simply gone.
@@ -53,11 +53,54 @@ pub fn extract_layers(store: &BlobStore, image: &Image, dest: &Path) -> Result<(
     Ok(())
 }
 
+/// Unpacks the one layer `layer` into `dest` (new) as an overlayfs upper directory is
+/// laid out: `.wh.<name>` becomes a 0:0 character device and `.wh..wh..opq` the
+/// `trusted.overlay.opaque` attribute of its directory, so that `dest` can serve as a
+/// lower layer of an overlay. The uncompressed stream must have the digest `diff_id`.
+/// Making the devices and the attribute needs root.
+pub fn extract_overlay_tree(
+    store: &BlobStore,
+    layer: &Descriptor,
+    diff_id: &crate::Digest,
+    dest: &Path,
+) -> Result<(), Error> {
+    let what = format!("creating {}", dest.display());
+    fs::create_dir_all(dest).map_err(io_err(&what))?;
+    let root = dest.canonicalize().map_err(io_err(what))?;
+    let mut dir_mtimes = BTreeMap::new();
+    extract_layer(store, layer, &root, &mut dir_mtimes, Some(diff_id))?;
+    for (rel, mtime) in dir_mtimes.iter().rev() {
+        if let Ok(Some(path)) = locate(&root, rel) {
+            set_mtime(&path, *mtime)
+                .map_err(io_err(format!("setting the mtime of {}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Passes reads on while hashing them.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Unpacks one layer into `root`: applying its whiteouts to what lower layers left, or,
+/// with `overlay` (the layer's diff_id, checked), keeping them as overlayfs marks them.
 fn extract_layer(
     store: &BlobStore,
     layer: &Descriptor,
     root: &Path,
     dir_mtimes: &mut BTreeMap<PathBuf, i64>,
+    overlay: Option<&crate::Digest>,
 ) -> Result<(), Error> {
     tracing::debug!(digest = %layer.digest, "extracting layer");
     if layer.media_type.contains("zstd") {
@@ -76,6 +119,10 @@ fn extract_layer(
         Box::new(MultiGzDecoder::new(file))
     } else {
         Box::new(file)
+    };
+    let reader = HashingReader {
+        inner: reader,
+        hasher: sha2::Digest::new(),
     };
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
@@ -104,6 +151,36 @@ fn extract_layer(
             continue;
         };
         let what = format!("extracting {} from layer {}", raw.display(), layer.digest);
+        if overlay.is_some() {
+            if name.as_bytes() == OPAQUE_MARKER {
+                let dir = locate(root, parent).map_err(|()| escape(&raw))?;
+                let dir = dir.ok_or_else(|| escape(&raw))?;
+                fs::create_dir_all(&dir).map_err(io_err(&what))?;
+                rustix::fs::setxattr(
+                    &dir,
+                    "trusted.overlay.opaque",
+                    b"y",
+                    rustix::fs::XattrFlags::empty(),
+                )
+                .map_err(|e| io_err(&what)(e.into()))?;
+                continue;
+            }
+            if let Some(hidden) = name.as_bytes().strip_prefix(WHITEOUT_PREFIX) {
+                let hidden = parent.join(std::ffi::OsStr::from_bytes(hidden));
+                let path = locate(root, &hidden)
+                    .map_err(|()| escape(&raw))?
+                    .ok_or_else(|| escape(&raw))?;
+                rustix::fs::mknodat(
+                    CWD,
+                    &path,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    rustix::fs::makedev(0, 0),
+                )
+                .map_err(|e| io_err(&what)(e.into()))?;
+                continue;
+            }
+        }
         if name.as_bytes() == OPAQUE_MARKER {
             let dir = locate(root, parent).map_err(|()| escape(&raw))?;
             let dir = dir.filter(|d| d.symlink_metadata().is_ok_and(|m| m.is_dir()));
@@ -147,6 +224,19 @@ fn extract_layer(
             dir_mtimes.insert(rel.clone(), entry.header().mtime().unwrap_or(0) as i64);
         }
         written.insert(rel);
+    }
+    if let Some(expected) = overlay {
+        // The end of the archive (its padding) counts in the digest too.
+        let mut rest = archive.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(io_err(&what))?;
+        let actual = crate::Digest::from_sha256(sha2::Digest::finalize(rest.hasher).as_slice());
+        if &actual != expected {
+            return Err(Error::DigestMismatch {
+                what: format!("the uncompressed layer {}", layer.digest),
+                expected: expected.clone(),
+                actual,
+            });
+        }
     }
     Ok(())
 }

@@ -41,6 +41,7 @@
 //! accepted when reading; the manifests this crate makes are always OCI.
 
 pub mod changes;
+pub mod checkpoint;
 mod component;
 mod credentials;
 mod digest;
@@ -61,7 +62,7 @@ pub use component::{WasmConfig, MEDIA_TYPE_WASM_CONFIG, MEDIA_TYPE_WASM_LAYER};
 pub use credentials::{credentials_for, store_login};
 pub use digest::Digest;
 pub use error::Error;
-pub use extract::extract_layers;
+pub use extract::{extract_layers, extract_overlay_tree};
 pub use layer::{write_layer, write_tar, LayerInfo, LayerOptions};
 pub use layout::{read_oci_archive, read_oci_layout, write_oci_archive, write_oci_layout};
 pub use registry::{pull, push, Reference, RegistryAuth};

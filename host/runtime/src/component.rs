@@ -142,6 +142,11 @@ impl PreparedComponent {
         }
     }
 
+    /// The SHA-256 (hex) of the component's bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// Whether [`PreparedComponent::granted_its_paths`] holds.
     pub fn is_granted_its_paths(&self) -> bool {
         self.needs_granted

@@ -1933,3 +1933,354 @@ build {{
     ]);
     assert!(tags.contains("\"1\"") && !tags.contains("\"2\""), "{tags}");
 }
+
+/// A build of four container steps and three on the host that count their runs: step
+/// 5 fails until `-var fixed=true`. Steps 2, 4 and 7 are `shell-local` appending to
+/// `marker`, made cacheable (a host command is otherwise never keyed).
+fn write_checkpointed(dir: &Path) {
+    write(dir, "up.txt", "data one\n");
+    let marker = dir.join("marker");
+    let count = |n: u32| {
+        format!(
+            "  provisioner \"shell-local\" {{\n    inline    = [\"echo s{n} >> {}\"]\n    cacheable = true\n  }}\n",
+            marker.display()
+        )
+    };
+    let steps = [
+        "  provisioner \"shell\" {\n    inline = [\"echo one > /one\", \"mkdir -p /srv && echo app > /srv/app\"]\n  }\n".to_owned(),
+        count(1),
+        "  provisioner \"file\" {\n    source      = \"up.txt\"\n    destination = \"/up.txt\"\n  }\n".to_owned(),
+        count(2),
+        "  provisioner \"shell\" {\n    inline = [\"rm /one\", \"cat /up.txt > /copy\", \"${var.fixed} || exit 3\"]\n  }\n".to_owned(),
+        "  provisioner \"shell\" {\n    inline = [\"echo last > /srv/last\"]\n  }\n".to_owned(),
+        count(3),
+    ];
+    write(
+        dir,
+        "t.pkr.hcl",
+        &format!(
+            "variable \"fixed\" {{\n  default = \"false\"\n}}\n{}{}",
+            container_source(
+                "  rootfs = \"rootfs\"\n  commit = true\n  output_image = \"out/app.tar\"\n"
+            ),
+            build_block(&steps.concat())
+        ),
+    );
+}
+
+/// The image digest a build's output names.
+fn committed_digest(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("Committed image sha256:"))
+        .unwrap_or_else(|| panic!("no commit in:\n{stdout}"));
+    line.split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_owned()
+}
+
+/// Issue 25: a build that fails at step 5 resumes after step 4 once fixed (steps 1 to
+/// 4 do not run again: the host-side marker counts them) and commits the image a full
+/// build with the same inputs commits; one byte changed in the file step 3 uploads
+/// resumes after step 2; checkpoints are listed with their sizes and pruned.
+#[test]
+fn a_failed_container_build_resumes_after_its_last_good_step_to_the_same_image() {
+    let work = Work::new();
+    let w = work.path();
+    write_checkpointed(w);
+    let cache = w.join("cache");
+    let mounts_before = mounts();
+    let run = |args: &[&str], cache: &Path| {
+        let out = work
+            .command(args)
+            .env("KILN_CACHE_DIR", cache)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+    let marker = || std::fs::read_to_string(w.join("marker")).unwrap_or_default();
+
+    let (code, out) = run(&["build", "-resume", "t.pkr.hcl"], &cache);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Checkpoints are kept up to provisioner 4"),
+        "{out}"
+    );
+    assert_eq!(marker(), "s1\ns2\n");
+    work.assert_nothing_left(&mounts_before);
+
+    let (code, out) = run(
+        &["build", "-resume", "-var", "fixed=true", "t.pkr.hcl"],
+        &cache,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Resuming after provisioner 4 \"shell-local\"")
+            && out.contains("provisioners 1 to 4 of 7 do not run again"),
+        "{out}"
+    );
+    assert_eq!(marker(), "s1\ns2\ns3\n", "steps 1 to 4 ran again:\n{out}");
+    let resumed = committed_digest(&out);
+    let resumed_bytes = std::fs::read(w.join("out/app.tar")).unwrap();
+    work.assert_nothing_left(&mounts_before);
+
+    // The same inputs built in full, with an empty cache: the same image, byte for byte.
+    let fresh = w.join("cache-fresh");
+    let (code, out) = run(
+        &["build", "-checkpoint", "-var", "fixed=true", "t.pkr.hcl"],
+        &fresh,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("Resuming"), "{out}");
+    assert_eq!(committed_digest(&out), resumed);
+    assert_eq!(std::fs::read(w.join("out/app.tar")).unwrap(), resumed_bytes);
+    assert_eq!(marker(), "s1\ns2\ns3\ns1\ns2\ns3\n");
+
+    // The image holds each step's changes: /one created at step 1, gone at step 5.
+    let inspect: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}", w.join("out/app.tar").display()),
+    ]))
+    .unwrap();
+    // The base's layer, one per checkpointed step (7), none after them.
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 8, "{inspect}");
+    let (_, manifest, _, layout) = open_archive(&w.join("out/app.tar"));
+    let step5 = manifest["layers"][5]["digest"].as_str().unwrap();
+    let names = list_layer(layout.path(), step5).join("\n");
+    assert!(
+        names.contains(".wh.one") && names.contains("copy"),
+        "{names}"
+    );
+
+    // One byte of the uploaded file changed: steps 1 and 2 are kept, 3 on run again.
+    write(w, "up.txt", "data onE\n");
+    let (code, out) = run(
+        &["build", "-resume", "-var", "fixed=true", "t.pkr.hcl"],
+        &cache,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Resuming after provisioner 2 \"shell-local\""),
+        "{out}"
+    );
+    assert!(marker().ends_with("s1\ns2\ns3\ns2\ns3\n"), "{}", marker());
+    assert_ne!(committed_digest(&out), resumed);
+
+    // Listed with sizes; pruned to nothing.
+    let (code, out) = run(&["cache", "list"], &cache);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("12 checkpoint(s)"), "{out}");
+    assert!(
+        out.contains("shell-local") && out.contains("container.app"),
+        "{out}"
+    );
+    let (code, out) = run(&["cache", "prune", "-checkpoints"], &cache);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("12 checkpoint(s) removed"), "{out}");
+    let (_, out) = run(&["cache", "list"], &cache);
+    assert!(out.contains("No checkpoints"), "{out}");
+    work.assert_nothing_left(&mounts_before);
+}
+
+/// Issue 25: Ctrl-C while a checkpoint's layer is written (300 MB of random data) leaves
+/// no entry, partial or whole, and no partial blob; a host command that is not marked
+/// cacheable ends the checkpoints, saying why.
+#[test]
+fn an_interrupted_checkpoint_leaves_no_partial_entry() {
+    let work = Work::new();
+    let w = work.path();
+    let cache = w.join("cache");
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs = \"rootfs\"\n  discard = true\n"),
+            build_block(
+                "  provisioner \"shell\" {\n    inline = [\"head -c 300000000 /dev/urandom > /big\"]\n  }\n"
+            )
+        ),
+    );
+    let mounts_before = mounts();
+    let mut child = Interrupted(
+        work.command(&["build", "-checkpoint", "."])
+            .env("KILN_CACHE_DIR", &cache)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    for line in lines {
+        if line
+            .unwrap()
+            .contains("Taking a checkpoint after provisioner 1")
+        {
+            break;
+        }
+    }
+    let blobs = cache.join("blobs");
+    let started = Instant::now();
+    while named(&blobs, ".incoming-").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the layer never began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kiln_tests::command("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.0.wait().unwrap().code(), Some(130));
+    assert_eq!(named(&blobs, ".incoming-"), Vec::<String>::new());
+    assert_eq!(named(&cache.join("checkpoints"), ""), Vec::<String>::new());
+    work.assert_nothing_left(&mounts_before);
+
+    // A host command not marked cacheable: no checkpoint after it, and why.
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "{}{}",
+            container_source("  rootfs = \"rootfs\"\n  discard = true\n"),
+            build_block(
+                "  provisioner \"shell\" {\n    inline = [\"echo a > /a\"]\n  }\n  provisioner \"shell-local\" {\n    inline = [\"true\"]\n  }\n  provisioner \"shell\" {\n    inline = [\"echo b > /b\"]\n  }\n"
+            )
+        ),
+    );
+    let out = work
+        .command(&["build", "-checkpoint", "."])
+        .env("KILN_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "No checkpoint is taken after provisioner 2 \"shell-local\" or the steps after it: it runs commands on this host"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(named(&cache.join("checkpoints"), "").len(), 1, "{stdout}");
+    work.assert_nothing_left(&mounts_before);
+}
+
+/// Issue 25: checkpoints pushed to Debian's docker-registry by one machine's build
+/// (its own cache) resume the build in an empty cache elsewhere, steps 1 to 4 not run
+/// again, to the image a full build commits; a checkpoint whose layer was changed in the
+/// registry is refused naming both digests, and nothing of it is kept.
+#[test]
+fn checkpoints_shared_through_a_registry_resume_a_build_in_an_empty_cache() {
+    let registry = Registry::start();
+    let repository = format!("{}/kiln/checkpoints", registry.address);
+    let work = Work::new();
+    let w = work.path();
+    write_checkpointed(w);
+    let mounts_before = mounts();
+    let run = |args: &[&str], cache: &str| {
+        let out = work
+            .command(args)
+            .env("KILN_CACHE_DIR", w.join(cache))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+    let marker = || std::fs::read_to_string(w.join("marker")).unwrap_or_default();
+
+    // The first machine: fails at step 5, having pushed four checkpoints.
+    let (code, out) = run(
+        &[
+            "build",
+            "-checkpoint",
+            "-checkpoint-to",
+            &repository,
+            "t.pkr.hcl",
+        ],
+        "cache-a",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(out.matches("Pushed checkpoint").count(), 4, "{out}");
+    assert_eq!(marker(), "s1\ns2\n");
+
+    // The second: an empty cache, the fix, and the checkpoints from the registry.
+    let (code, out) = run(
+        &[
+            "build",
+            "-checkpoint-from",
+            &repository,
+            "-var",
+            "fixed=true",
+            "t.pkr.hcl",
+        ],
+        "cache-b",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("Pulled checkpoint").count(), 4, "{out}");
+    assert!(out.contains("Resuming after provisioner 4"), "{out}");
+    assert_eq!(marker(), "s1\ns2\ns3\n", "steps 1 to 4 ran again:\n{out}");
+    let shared = committed_digest(&out);
+    let (code, out) = run(
+        &["build", "-checkpoint", "-var", "fixed=true", "t.pkr.hcl"],
+        "cache-c",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        committed_digest(&out),
+        shared,
+        "a full build commits another image"
+    );
+
+    // Step 1's layer changed in the registry's storage: refused, both digests named.
+    let (_, listed) = run(&["cache", "list"], "cache-a");
+    let key = listed
+        .lines()
+        .find(|l| l.contains("shell ") && l.split_whitespace().nth(2) == Some("1"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{listed}"))
+        .to_owned();
+    let entry: serde_json::Value = serde_json::from_str(
+        &std::fs::read_dir(w.join("cache-a/checkpoints"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&key))
+            .map(|e| std::fs::read_to_string(e.path().join("checkpoint.json")).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let layer = entry["layer"]["digest"].as_str().unwrap().to_owned();
+    let hex = layer.trim_start_matches("sha256:");
+    let data = registry
+        .storage()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&data, &bytes).unwrap();
+    let (code, out) = run(
+        &[
+            "build",
+            "-checkpoint-from",
+            &repository,
+            "-var",
+            "fixed=true",
+            "t.pkr.hcl",
+        ],
+        "cache-d",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let tampered = format!("sha256:{}", kiln_tests::sha256sum(&data));
+    assert!(out.contains(&layer) && out.contains(&tampered), "{out}");
+    assert_eq!(
+        named(&w.join("cache-d/checkpoints"), ""),
+        Vec::<String>::new(),
+        "{out}"
+    );
+    work.assert_nothing_left(&mounts_before);
+}

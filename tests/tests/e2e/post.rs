@@ -493,3 +493,84 @@ fn the_same_build_twice_gives_byte_identical_outputs() {
         );
     }
 }
+
+/// Issue 25 (Packer issue #9686): `-post-processors-only` runs the chain again on the
+/// builder's artifact of the last successful run with `-checkpoint`, without the
+/// builder (its `content` changed since, and the artifact is still the old one), and
+/// gives identical outputs; the artifact compress removed is put back from the kept
+/// copy; a kept copy changed since is refused naming both digests.
+#[test]
+fn post_processors_run_again_alone_on_the_last_builds_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path();
+    let cache = w.join("cache");
+    write(
+        w,
+        "t.pkr.hcl",
+        "variable \"content\" {\n  default = \"first content\\n\"\n}\n\
+         source \"file\" \"f\" {\n  content = var.content\n  target  = \"out/f.txt\"\n}\n\
+         build {\n  sources = [\"source.file.f\"]\n  post-processors {\n\
+         post-processor \"compress\" {\n      output = \"out/f.tar.gz\"\n    }\n\
+         post-processor \"checksum\" {\n      checksum_types = [\"sha256\"]\n      output = \"out/f.{{.ChecksumType}}\"\n    }\n  }\n}\n",
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(kiln_bin())
+            .args(args)
+            .current_dir(w)
+            .env("KILN_CACHE_DIR", &cache)
+            .env("NO_COLOR", "1")
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+    // Without a kept artifact, it says what to do.
+    let (code, out) = run(&["build", "-post-processors-only", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("needs a successful run of the build with -checkpoint"),
+        "{out}"
+    );
+
+    let (code, out) = run(&["build", "-checkpoint", "t.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    let outputs = ["out/f.tar.gz", "out/f.sha256"].map(|p| sha256(&w.join(p)));
+    assert!(!w.join("out/f.txt").exists(), "compress removes its input");
+    std::fs::remove_dir_all(w.join("out")).unwrap();
+
+    let (code, out) = run(&[
+        "build",
+        "-post-processors-only",
+        "-var",
+        "content=something else",
+        "t.pkr.hcl",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Running the post-processors alone"), "{out}");
+    assert_eq!(
+        ["out/f.tar.gz", "out/f.sha256"].map(|p| sha256(&w.join(p))),
+        outputs
+    );
+    let listed = run_tool(w, "tar", &["-xzOf", "out/f.tar.gz"]);
+    assert_eq!(listed, "first content\n");
+
+    // The kept copy changed behind Kiln's back: refused, both digests named.
+    let kept = std::fs::read_dir(cache.join("artifacts"))
+        .unwrap()
+        .flatten()
+        .find(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .unwrap()
+        .path()
+        .join("files/0");
+    let recorded = sha256(&kept);
+    std::fs::remove_file(&kept).unwrap();
+    std::fs::write(&kept, "tampered\n").unwrap();
+    let (code, out) = run(&["build", "-post-processors-only", "t.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&recorded) && out.contains(&sha256(&kept)),
+        "{out}"
+    );
+}

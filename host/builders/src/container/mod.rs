@@ -6,6 +6,7 @@
 //! the overlay's upper directory, which becomes the committed image's one new layer.
 
 mod base;
+pub mod checkpoints;
 mod error;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use kiln_container::emulation::{self, Runs};
 use kiln_container::{Container, InitConfig};
 use kiln_core::steps::Step;
 
-use crate::machine::{Provision, Reached};
+use crate::machine::Reached;
 use kiln_core::{
     Artifact, ArtifactFile, BuildContext, BuildError, Builder, Communicator, ConnectionInfo,
     ProvisionHook,
@@ -59,11 +60,21 @@ struct State<'a> {
     lease: Option<std::fs::File>,
     /// Mount points created in the upper directory for the run.
     created: Vec<PathBuf>,
+    /// The trees of the checkpoints the container runs on, uppermost first.
+    lowers: Vec<PathBuf>,
+    /// The checkpoints taken or resumed from, in order: their layers go into the image.
+    step_layers: Vec<kiln_registry::checkpoint::Checkpoint>,
+    /// A checkpoint's layer being packed on its blocking thread: a cancelled build's
+    /// cleanup waits for it to remove its partial blob.
+    packing:
+        Option<tokio::task::JoinHandle<Result<kiln_registry::LayerInfo, kiln_registry::Error>>>,
     container: Option<Container>,
     artifact: Option<Artifact>,
     /// The commit's work on its blocking thread, while it runs: a cancelled build's
     /// cleanup waits for it, so that it has removed its partial blob before kiln exits.
-    commit: Option<tokio::task::JoinHandle<Result<(kiln_registry::Image, u64), ContainerError>>>,
+    commit: Option<
+        tokio::task::JoinHandle<Result<(kiln_registry::Image, Option<u64>), ContainerError>>,
+    >,
 }
 
 /// A step's failure: what it was doing, then why.
@@ -140,6 +151,8 @@ pub fn sweep(cache: &std::path::Path) -> Vec<kiln_core::lease::Swept> {
     let mut swept = kiln_core::lease::sweep(&std::env::temp_dir(), SCRATCH_PREFIX);
     swept.extend(BlobStore::new(cache.join("blobs")).sweep());
     swept
+        .extend(kiln_registry::checkpoint::CheckpointStore::new(cache.join("checkpoints")).sweep());
+    swept
 }
 
 /// Creates the scratch directory (removed by cleanup, whatever happened).
@@ -192,27 +205,7 @@ impl<'a> Step<State<'a>> for Start {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let dir = state.dir.clone().expect("created");
-        let base = state.base.as_ref().expect("resolved");
-        let config = InitConfig {
-            root: dir.join("root"),
-            lower: vec![base.rootfs.clone()],
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            hostname: state.builder.hostname.clone(),
-            host_network: state.builder.host_network,
-            mounts: state.builder.mounts.clone(),
-        };
-        state.cx.ui.say(&format!(
-            "Starting a container on {} ({} network)...",
-            base.description,
-            if config.host_network { "host" } else { "no" }
-        ));
-        let container = Container::start(&config)
-            .await
-            .map_err(|e| BuildError::Failed(e.to_string()))?;
-        state.container = Some(container);
-        Ok(())
+        start_container(state, true).await
     }
 
     async fn cleanup(&self, state: &mut State<'a>) {
@@ -220,6 +213,33 @@ impl<'a> Step<State<'a>> for Start {
             c.stop().await;
         }
     }
+}
+
+/// Starts the container on the base and the checkpoints' trees, saying so when `say`.
+async fn start_container(state: &mut State<'_>, say: bool) -> Result<(), BuildError> {
+    let dir = state.dir.clone().expect("created");
+    let base = state.base.as_ref().expect("resolved");
+    let config = InitConfig {
+        root: dir.join("root"),
+        lower: checkpoints::lowers(state),
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+        hostname: state.builder.hostname.clone(),
+        host_network: state.builder.host_network,
+        mounts: state.builder.mounts.clone(),
+    };
+    if say {
+        state.cx.ui.say(&format!(
+            "Starting a container on {} ({} network)...",
+            base.description,
+            if config.host_network { "host" } else { "no" }
+        ));
+    }
+    let container = Container::start(&config)
+        .await
+        .map_err(|e| BuildError::Failed(e.to_string()))?;
+    state.container = Some(container);
+    Ok(())
 }
 
 #[async_trait]
@@ -403,6 +423,8 @@ impl<'a> Step<State<'a>> for Commit {
         let changes = state.builder.changes.clone();
         let (path2, tag2) = (path.clone(), tag.clone());
         let build_name = state.cx.build_name.clone();
+        let steps = state.step_layers.clone();
+        let created_points = state.created.clone();
         let task = tokio::task::spawn_blocking(move || -> Result<_, ContainerError> {
             let mut layers = base.layers.clone();
             let mut config = base.config.clone();
@@ -411,10 +433,33 @@ impl<'a> Step<State<'a>> for Commit {
                 layers.push(descriptor);
                 config.rootfs.diff_ids.push(diff_id);
             }
-            let layer = kiln_registry::write_layer(&upper, &options, &store)?;
-            layers.push(layer.descriptor());
-            config.rootfs.diff_ids.push(layer.diff_id.clone());
             let created = kiln_core::rfc3339(options.epoch.max(0) as u64);
+            // The checkpointed steps' layers, each as its step left it.
+            for step in &steps {
+                layers.push(step.layer.clone());
+                config.rootfs.diff_ids.push(step.diff_id.clone());
+                config.history.push(kiln_registry::History {
+                    created: Some(created.clone()),
+                    created_by: Some(format!(
+                        "kiln build {build_name}: provisioner {} \"{}\"",
+                        step.step, step.step_type
+                    )),
+                    author: author.clone(),
+                    comment: None,
+                    empty_layer: None,
+                });
+            }
+            // After checkpoints, the upper directory holds what the steps after them
+            // changed: nothing, when every step was checkpointed.
+            let rest = steps.is_empty() || !upper_is_empty(&upper, &created_points);
+            let layer = if rest {
+                let layer = kiln_registry::write_layer(&upper, &options, &store)?;
+                layers.push(layer.descriptor());
+                config.rootfs.diff_ids.push(layer.diff_id.clone());
+                Some(layer)
+            } else {
+                None
+            };
             config.created = Some(created.clone());
             if author.is_some() {
                 config.author = author.clone();
@@ -424,7 +469,7 @@ impl<'a> Step<State<'a>> for Commit {
                 created_by: Some(format!("kiln build {build_name}")),
                 author,
                 comment: message,
-                empty_layer: None,
+                empty_layer: layer.is_none().then_some(true),
             });
             let mut cc = config.config.take().unwrap_or_default();
             for change in &changes {
@@ -450,7 +495,7 @@ impl<'a> Step<State<'a>> for Commit {
                 kiln_registry::write_oci_layout(&path2, &store, &image, &tag2)
             };
             written?;
-            Ok((image, layer.size))
+            Ok((image, layer.map(|l| l.size)))
         });
         let task = state.commit.insert(task);
         let done = task.await;
@@ -459,8 +504,15 @@ impl<'a> Step<State<'a>> for Commit {
             .map_err(|e| BuildError::Failed(e.to_string()))?
             .map_err(failed("committing the image"))?;
         let digest = image.manifest_digest.to_string();
+        let layers = match (state.step_layers.len(), layer_size) {
+            (0, size) => format!("new layer {} bytes", size.unwrap_or(0)),
+            (n, None) => format!("{n} checkpointed step layers"),
+            (n, Some(size)) => {
+                format!("{n} checkpointed step layers, then a new layer of {size} bytes")
+            }
+        };
         state.cx.ui.say(&format!(
-            "Committed image {digest} (new layer {layer_size} bytes) to {}",
+            "Committed image {digest} ({layers}) to {}",
             path.display()
         ));
         let mut metadata = BTreeMap::from([
@@ -530,6 +582,15 @@ impl<'a> Step<State<'a>> for Commit {
     }
 }
 
+/// Whether the upper directory `upper` holds nothing but the mount points `created`.
+fn upper_is_empty(upper: &std::path::Path, created: &[PathBuf]) -> bool {
+    std::fs::read_dir(upper).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .all(|e| created.iter().any(|c| c.as_os_str() == e.file_name()))
+    })
+}
+
 /// `SOURCE_DATE_EPOCH`, or 0: timestamps in committed layers never depend on when the
 /// build ran.
 pub fn source_date_epoch() -> i64 {
@@ -560,7 +621,7 @@ impl Builder for ContainerBuilder {
             Box::new(ResolveBase),
             Box::new(Workdir),
             Box::new(Start),
-            Box::new(Provision),
+            Box::new(checkpoints::ProvisionSteps),
             Box::new(Export),
             Box::new(Stop),
             Box::new(Commit),
@@ -576,6 +637,9 @@ impl Builder for ContainerBuilder {
             base: None,
             dir: None,
             created: vec![],
+            lowers: vec![],
+            step_layers: vec![],
+            packing: None,
             container: None,
             artifact: None,
         };

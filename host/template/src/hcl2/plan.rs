@@ -19,6 +19,7 @@ pub(crate) const CHAIN_BLOCKS: &[&str] = &["post-processor"];
 #[rustfmt::skip]
 pub(crate) const STEP_META: &[&str] = &[
     "name", "only", "except", "pause_before", "max_retries", "timeout", "override",
+    "cacheable",
 ];
 /// Meta-arguments of a post-processor: Packer's, and `timeout` (a Kiln extension: a
 /// post-processor is bounded in time as a provisioner is).

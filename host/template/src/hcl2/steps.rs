@@ -341,6 +341,7 @@ pub(crate) fn plan_step(
         timeout: None,
         grant: Default::default(),
         limits: Default::default(),
+        cacheable: false,
     };
     let (name, included) =
         step_meta(
@@ -358,6 +359,10 @@ pub(crate) fn plan_step(
                     } else {
                         step.pause_before = Some(d);
                     }
+                    Ok(())
+                }
+                "cacheable" => {
+                    step.cacheable = value.as_bool().ok_or("true or false")?;
                     Ok(())
                 }
                 "max_retries" => {

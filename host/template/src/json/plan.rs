@@ -308,6 +308,7 @@ fn step(
         timeout: p.timeout,
         grant,
         limits,
+        cacheable: p.cacheable,
     })
 }
 

@@ -54,7 +54,7 @@ pub const POST_PROCESSOR_META: &[&str] = &[
 
 /// Kiln's keys of a provisioner or post-processor: its `grant` and `limits`, which a
 /// component does not see.
-pub const KILN_STEP_KEYS: &[&str] = &["grant", "limits"];
+pub const KILN_STEP_KEYS: &[&str] = &["grant", "limits", "cacheable"];
 
 /// A template's sections, each with where it was written.
 #[derive(Debug, Default)]
@@ -131,6 +131,8 @@ pub struct Provisioner<'n> {
     pub max_retries: Option<(String, &'n Node)>,
     /// Kiln's `grant` and `limits`, in file order: objects whose keys are known.
     pub kiln: Vec<&'n Member>,
+    /// Kiln's `cacheable`.
+    pub cacheable: bool,
 }
 
 /// A post-processor of a chain.
@@ -443,6 +445,7 @@ fn read_provisioner<'n>(
         timeout: None,
         max_retries: None,
         kiln: vec![],
+        cacheable: false,
     };
     for m in members {
         match m.key.as_str() {
@@ -474,6 +477,10 @@ fn read_provisioner<'n>(
                 }
             }
             "grant" | "limits" => p.kiln.extend(read_kiln(file, m, errors)),
+            "cacheable" => match &m.value.value {
+                Value::Bool(b) => p.cacheable = *b,
+                _ => errors.push(expected(file, m, "true or false")),
+            },
             _ => {}
         }
     }

@@ -753,3 +753,79 @@ build {{
     assert!(!stdout.contains("WARNING"), "{stdout}");
     assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
+
+/// Issue 25: a qemu build that fails at its third provisioner keeps a qcow2 checkpoint
+/// after each of the first two (the guest shut down cleanly between steps); once fixed,
+/// `-resume` boots the VM from an overlay on the second, runs the third step alone and
+/// leaves a standalone qcow2 holding all three steps' files.
+#[test]
+fn a_failed_qemu_build_resumes_booting_from_its_last_checkpoint() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let cache = w.join("cache");
+    std::fs::write(w.join("app.conf"), "listen = 8080\n").unwrap();
+    let template = format!(
+        r#"variable "fixed" {{
+  default = "false"
+}}
+{source}
+build {{
+  sources = ["source.qemu.ck"]
+  provisioner "shell" {{
+    inline = ["echo one > /etc/one", "echo STEP-ONE-RAN"]
+  }}
+  provisioner "file" {{
+    source      = "app.conf"
+    destination = "/etc/app.conf"
+  }}
+  provisioner "shell" {{
+    inline = ["test -e /etc/one && test -e /etc/app.conf", "${{var.fixed}} || exit 3", "echo three > /etc/three"]
+  }}
+}}
+"#,
+        source = qemu_source("ck", "", "")
+    );
+    std::fs::write(w.join("ck.pkr.hcl"), template).unwrap();
+    let run = |args: &[&str]| {
+        let out = kiln_command(w, tmp.path(), args)
+            .env("KILN_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+
+    let (code, out) = run(&["build", "-checkpoint", "ck.pkr.hcl"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("STEP-ONE-RAN"), "{out}");
+    assert_eq!(out.matches("shutting the guest down").count(), 2, "{out}");
+    assert!(out.contains("Checkpoints are kept up to provisioner 2"), "{out}");
+    let (_, listed) = run(&["cache", "list"]);
+    assert!(listed.contains("2 checkpoint(s)"), "{listed}");
+    assert_eq!(listed.matches(" disk ").count(), 2, "{listed}");
+    assert!(!w.join("out-ck").exists(), "the failed build's output is removed");
+
+    let (code, out) = run(&["build", "-resume", "-var", "fixed=true", "ck.pkr.hcl"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("Resuming after provisioner 2 \"file\"")
+            && out.contains("the machine boots from it"),
+        "{out}"
+    );
+    assert!(!out.contains("STEP-ONE-RAN"), "step 1 ran again:\n{out}");
+    let image = w.join("out-ck/ck.qcow2");
+    let info = image_info(&image);
+    assert!(info.get("backing-filename").is_none(), "a standalone image: {info}");
+    let check = kiln_tests::command("qemu-img")
+        .arg("check")
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
+    assert_eq!(read_from_ext4_image(&image, "/etc/one"), "one\n");
+    assert_eq!(read_from_ext4_image(&image, "/etc/app.conf"), "listen = 8080\n");
+    assert_eq!(read_from_ext4_image(&image, "/etc/three"), "three\n");
+    assert!(processes_with(&w.display().to_string()).is_empty(), "QEMU is gone");
+    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "no temporary files left");
+}

@@ -1,6 +1,7 @@
 //! Kiln's builders. Each turns a source block into a [`Builder`]; the engine picks one
 //! by the source type.
 
+pub mod checkpoint;
 pub mod container;
 pub mod download;
 pub mod file;

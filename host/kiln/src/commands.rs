@@ -330,18 +330,19 @@ pub fn list_checkpoints() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     println!(
-        "{:<12}  {:<20}  {:>4}  {:<14}  {:>12}  build",
-        "key", "taken", "step", "type", "bytes"
+        "{:<12}  {:<20}  {:>4}  {:<14}  {:<5}  {:>12}  build",
+        "key", "taken", "step", "type", "kind", "bytes"
     );
     let mut total = 0;
     for (c, bytes) in &all {
         total += bytes;
         println!(
-            "{:<12}  {:<20}  {:>4}  {:<14}  {:>12}  {}",
+            "{:<12}  {:<20}  {:>4}  {:<14}  {:<5}  {:>12}  {}",
             &c.key[..12],
             kiln_core::rfc3339(c.created),
             c.step,
             c.step_type,
+            c.kind,
             bytes,
             c.build
         );

@@ -41,6 +41,44 @@ pub struct Checkpoint {
     pub created: u64,
 }
 
+/// One step's checkpoint of a virtual machine's disk: `disk.qcow2` in its entry, a qcow2
+/// overlay whose backing file is the previous step's (or, for the first, the whole disk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskCheckpoint {
+    /// The step's key (64 hex digits).
+    pub key: String,
+    /// The build that took it.
+    pub build: String,
+    /// The step's place among the build's provisioners, from 1.
+    pub step: usize,
+    /// The step's type (`shell`).
+    pub step_type: String,
+    /// When it was taken (seconds since the Unix epoch).
+    pub created: u64,
+}
+
+/// What `kiln cache list` shows of an entry of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The step's key.
+    pub key: String,
+    /// The build that took it.
+    pub build: String,
+    /// The step's place, from 1.
+    pub step: usize,
+    /// The step's type.
+    pub step_type: String,
+    /// When it was taken.
+    pub created: u64,
+    /// `layer` or `disk`.
+    pub kind: &'static str,
+}
+
+/// A disk checkpoint's description, in its directory.
+const DISK_ENTRY: &str = "disk.json";
+/// A disk checkpoint's overlay, in its directory.
+const DISK: &str = "disk.qcow2";
+
 /// A directory of checkpoints by key.
 #[derive(Debug, Clone)]
 pub struct CheckpointStore {
@@ -146,19 +184,100 @@ impl CheckpointStore {
         })
     }
 
-    /// Every whole entry with the bytes it holds on disk (its tree and its layer),
-    /// oldest first.
-    pub fn list(&self, blobs: &BlobStore) -> Vec<(Checkpoint, u64)> {
+    /// The overlay of the disk checkpoint `key`.
+    pub fn disk(&self, key: &str) -> PathBuf {
+        self.root.join(key).join(DISK)
+    }
+
+    /// The disk checkpoint `key`, when it is whole.
+    pub fn get_disk(&self, key: &str) -> Option<DiskCheckpoint> {
+        if !valid_key(key) {
+            return None;
+        }
+        let text = std::fs::read(self.root.join(key).join(DISK_ENTRY)).ok()?;
+        let entry: DiskCheckpoint = serde_json::from_slice(&text).ok()?;
+        (entry.key == key && self.disk(key).is_file()).then_some(entry)
+    }
+
+    /// Stores `entry` with the disk overlay `disk`, moved into the store (copied from
+    /// another file system, then removed).
+    pub fn put_disk(&self, entry: &DiskCheckpoint, disk: &Path) -> Result<(), Error> {
+        let key = &entry.key;
+        if !valid_key(key) {
+            return Err(Error::Io {
+                what: format!("storing checkpoint {key:?}"),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a checkpoint key"),
+            });
+        }
+        let what = format!("storing checkpoint {key} in {}", self.root.display());
+        std::fs::create_dir_all(&self.root).map_err(io_err(&what))?;
+        let incoming = tempfile::Builder::new()
+            .prefix(&format!("{INCOMING}{}-", &key[..12]))
+            .tempdir_in(&self.root)
+            .map_err(io_err(&what))?;
+        let lease = kiln_core::lease::lease_dir(incoming.path()).map_err(io_err(&what))?;
+        let into = incoming.path().join(DISK);
+        match std::fs::rename(disk, &into) {
+            Err(e) if e.raw_os_error() == Some(18) => {
+                std::fs::copy(disk, &into).map_err(io_err(&what))?;
+                std::fs::remove_file(disk).map_err(io_err(&what))?;
+            }
+            moved => moved.map_err(io_err(&what))?,
+        }
+        let json = serde_json::to_vec_pretty(entry).expect("plain data");
+        std::fs::write(incoming.path().join(DISK_ENTRY), json).map_err(io_err(&what))?;
+        std::fs::remove_file(incoming.path().join(kiln_core::lease::LEASE))
+            .map_err(io_err(&what))?;
+        let dest = self.root.join(key);
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).map_err(io_err(&what))?;
+        }
+        let dir = incoming.keep();
+        let renamed = std::fs::rename(&dir, &dest);
+        drop(lease);
+        renamed.map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            io_err(what)(e)
+        })
+    }
+
+    /// Every whole entry, of either kind, with the bytes it holds on disk (a layer's
+    /// tree and blob, a disk's overlay), oldest first.
+    pub fn list(&self, blobs: &BlobStore) -> Vec<(Listed, u64)> {
         let Ok(dirs) = std::fs::read_dir(&self.root) else {
             return Vec::new();
         };
-        let mut out: Vec<(Checkpoint, u64)> = dirs
+        let mut out: Vec<(Listed, u64)> = dirs
             .flatten()
             .filter_map(|d| {
                 let key = d.file_name().into_string().ok()?;
-                let entry = self.get(&key, blobs)?;
-                let bytes = kiln_core::lease::disk_usage(&d.path()) + entry.layer.size;
-                Some((entry, bytes))
+                let on_disk = kiln_core::lease::disk_usage(&d.path());
+                if let Some(c) = self.get(&key, blobs) {
+                    let bytes = on_disk + c.layer.size;
+                    return Some((
+                        Listed {
+                            key,
+                            build: c.build,
+                            step: c.step,
+                            step_type: c.step_type,
+                            created: c.created,
+                            kind: "layer",
+                        },
+                        bytes,
+                    ));
+                }
+                let c = self.get_disk(&key)?;
+                Some((
+                    Listed {
+                        key,
+                        build: c.build,
+                        step: c.step,
+                        step_type: c.step_type,
+                        created: c.created,
+                        kind: "disk",
+                    },
+                    on_disk,
+                ))
             })
             .collect();
         out.sort_by(|a, b| (a.0.created, &a.0.key).cmp(&(b.0.created, &b.0.key)));

@@ -16,12 +16,13 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use kiln_core::artifact::hex;
-use kiln_core::checkpoint::{CheckpointMode, StepIdentity};
+use kiln_core::checkpoint::CheckpointMode;
 use kiln_core::steps::Step;
 use kiln_core::BuildError;
 use kiln_registry::checkpoint::{Checkpoint, CheckpointStore};
 
 use super::{failed, source_date_epoch, start_container, Flavour, State};
+use crate::checkpoint::{keyed_prefix, now, step_name};
 use crate::machine::Reached as _;
 
 /// The key of the first step's checkpoint chains from this: everything the container
@@ -60,16 +61,6 @@ async fn base_key(state: &State<'_>) -> Result<String, BuildError> {
     Ok(hex(&h.finalize()))
 }
 
-/// The key after `previous` of a step whose identity is `step`.
-pub fn chain(previous: &str, step: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"kiln-step-key/1\0");
-    h.update(previous.as_bytes());
-    h.update([0]);
-    h.update(step.as_bytes());
-    hex(&h.finalize())
-}
-
 /// Runs the provisioners, with checkpoints when the run asks for them.
 pub(super) struct ProvisionSteps;
 
@@ -97,33 +88,9 @@ impl<'a> Step<State<'a>> for ProvisionSteps {
             return hook.provision(communicator, connection).await;
         }
         let types = hook.step_types();
-        let what = |i: usize| {
-            format!(
-                "provisioner {} \"{}\"",
-                i + 1,
-                types.get(i).map_or("?", String::as_str)
-            )
-        };
+        let what = |i: usize| step_name(i, &types);
         let identities = hook.step_identities().await;
-        let mut keys = Vec::new();
-        let mut previous = base_key(state).await?;
-        for (i, identity) in identities.iter().enumerate() {
-            match identity {
-                StepIdentity::Keyed(digest) => {
-                    previous = chain(&previous, digest);
-                    keys.push(previous.clone());
-                }
-                StepIdentity::Unkeyable(why) => {
-                    ui.say(&format!(
-                        "No checkpoint is taken after {} or the steps after it: {why} \
-                         (write `cacheable = true` on it if its result depends on nothing \
-                         else)",
-                        what(i)
-                    ));
-                    break;
-                }
-            }
-        }
+        let keys = keyed_prefix(base_key(state).await?, &identities, &types, &*ui);
         let store = CheckpointStore::new(state.cache.join("checkpoints"));
         let share = hook.checkpoint_share();
         let mut done = 0;
@@ -365,9 +332,7 @@ async fn snapshot(
         step_type,
         layer: layer.descriptor(),
         diff_id: layer.diff_id.clone(),
-        created: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        created: now(),
     };
     store
         .put(&entry, &upper, &state.store)
@@ -413,18 +378,4 @@ pub(super) fn lowers(state: &State<'_>) -> Vec<PathBuf> {
         .cloned()
         .chain([base.rootfs.clone()])
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_depends_on_every_step_before_it() {
-        let a = chain("base", "one");
-        assert_eq!(a, chain("base", "one"));
-        assert_ne!(a, chain("base2", "one"));
-        assert_ne!(chain(&a, "two"), chain(&chain("base", "uno"), "two"));
-        assert_eq!(a.len(), 64);
-    }
 }

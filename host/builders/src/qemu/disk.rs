@@ -8,7 +8,7 @@ use kiln_core::Ui;
 use super::{QemuBuilder, QemuError};
 
 /// Runs `qemu-img` with `args`; the error carries its stderr.
-async fn qemu_img(args: &[&str]) -> Result<String, QemuError> {
+pub(super) async fn qemu_img(args: &[&str]) -> Result<String, QemuError> {
     tracing::debug!(?args, "qemu-img");
     let out = tokio::process::Command::new("qemu-img")
         .args(args)
@@ -26,7 +26,7 @@ async fn qemu_img(args: &[&str]) -> Result<String, QemuError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn text(p: &Path) -> &str {
+pub(super) fn text(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
 

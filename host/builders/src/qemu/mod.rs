@@ -7,6 +7,7 @@
 
 pub mod accel;
 pub mod bootcmd;
+mod checkpoints;
 mod config;
 mod devices;
 mod disk;
@@ -32,7 +33,7 @@ pub use error::QemuError;
 
 use crate::download;
 use crate::http::{HttpServer, HttpSource};
-use crate::machine::{Connect, Provision, Reached, SshLink};
+use crate::machine::{Connect, Reached, SshLink};
 use vm::Vm;
 
 /// The address the guest reaches the host at through QEMU's user-mode network.
@@ -57,6 +58,15 @@ struct State<'a> {
     devices: devices::Devices,
     /// The ISO's own directory when `iso_skip_cache` keeps it out of the cache.
     iso_scratch: Option<tempfile::TempDir>,
+    /// The checkpoint keys of the provisioners that can be keyed, in order (none when
+    /// the run takes no checkpoints).
+    keys: Vec<String>,
+    /// How many provisioners a resumed build skips.
+    resumed: usize,
+    /// The checkpoints taken or resumed from, in order.
+    taken: usize,
+    /// The disk is an overlay on checkpoints: the artifact must be made standalone.
+    chained: bool,
 }
 
 impl State<'_> {
@@ -319,21 +329,7 @@ impl<'a> Step<State<'a>> for Run {
             .map_err(failed("choosing the VNC port"))?;
             state.vnc_port = Some(port);
         }
-        let args = vm::arguments(state)?;
-        state.cx.ui.say("Starting the virtual machine...");
-        tracing::debug!(binary = %b.qemu_binary, ?args, "starting QEMU");
-        let vm = Vm::start(&b.qemu_binary, &args, &b.cwd)
-            .await
-            .map_err(failed("starting QEMU"))?;
-        if let Some(port) = state.vnc_port {
-            let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");
-            state
-                .cx
-                .ui
-                .say(&format!("The VM's screen is on VNC at {bind}:{port}"));
-        }
-        state.vm = Some(vm);
-        Ok(())
+        start_vm(state).await
     }
 
     async fn cleanup(&self, state: &mut State<'a>) {
@@ -344,6 +340,26 @@ impl<'a> Step<State<'a>> for Run {
             vm.stop(Duration::from_secs(5)).await;
         }
     }
+}
+
+/// Starts QEMU on the VM's disk, with the ports already chosen.
+async fn start_vm(state: &mut State<'_>) -> Result<(), BuildError> {
+    let b = state.b;
+    let args = vm::arguments(state)?;
+    state.cx.ui.say("Starting the virtual machine...");
+    tracing::debug!(binary = %b.qemu_binary, ?args, "starting QEMU");
+    let vm = Vm::start(&b.qemu_binary, &args, &b.cwd)
+        .await
+        .map_err(failed("starting QEMU"))?;
+    if let Some(port) = state.vnc_port {
+        let bind = b.vnc_bind_address.as_deref().unwrap_or("127.0.0.1");
+        state
+            .cx
+            .ui
+            .say(&format!("The VM's screen is on VNC at {bind}:{port}"));
+    }
+    state.vm = Some(vm);
+    Ok(())
 }
 
 /// A boot step's description, or one of its key actions.
@@ -488,44 +504,53 @@ impl<'a> Step<State<'a>> for Shutdown {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let b = state.b;
-        let (Some(command), Some(comm)) = (&b.shutdown_command, state.ssh.get()) else {
-            state.cx.ui.say("Halting the virtual machine...");
+        if state.vm.is_none() {
+            // Powered off already, for the last provisioner's checkpoint.
+            return Ok(());
+        }
+        shut_down(state).await
+    }
+}
+
+/// `shutdown_command` and a wait for QEMU to exit, or a forced stop without one.
+async fn shut_down(state: &mut State<'_>) -> Result<(), BuildError> {
+    let b = state.b;
+    let (Some(command), Some(comm)) = (&b.shutdown_command, state.ssh.get()) else {
+        state.cx.ui.say("Halting the virtual machine...");
+        let vm = state.vm.take().expect("running");
+        vm.stop(Duration::from_secs(5)).await;
+        return Ok(());
+    };
+    state.cx.ui.say("Gracefully halting the virtual machine...");
+    let mut process = comm
+        .start(command)
+        .await
+        .map_err(|e| failed("running shutdown_command")(e.to_string()))?;
+    // The command's session ends with the machine; its output is only logged.
+    let drain = async move {
+        while let Some(out) = process.next_output().await {
+            tracing::debug!(?out, "shutdown_command output");
+        }
+    };
+    let vm = state.vm.as_mut().expect("running");
+    let exited = tokio::select! {
+        why = vm.exited() => Some(why),
+        _ = async { drain.await; std::future::pending::<()>().await } => None,
+        _ = tokio::time::sleep(b.shutdown_timeout) => None,
+    };
+    match exited {
+        Some(why) => {
+            state.cx.ui.say(&format!("The machine powered off: {why}"));
+            state.vm.take();
+            Ok(())
+        }
+        None => {
             let vm = state.vm.take().expect("running");
             vm.stop(Duration::from_secs(5)).await;
-            return Ok(());
-        };
-        state.cx.ui.say("Gracefully halting the virtual machine...");
-        let mut process = comm
-            .start(command)
-            .await
-            .map_err(|e| failed("running shutdown_command")(e.to_string()))?;
-        // The command's session ends with the machine; its output is only logged.
-        let drain = async move {
-            while let Some(out) = process.next_output().await {
-                tracing::debug!(?out, "shutdown_command output");
-            }
-        };
-        let vm = state.vm.as_mut().expect("running");
-        let exited = tokio::select! {
-            why = vm.exited() => Some(why),
-            _ = async { drain.await; std::future::pending::<()>().await } => None,
-            _ = tokio::time::sleep(b.shutdown_timeout) => None,
-        };
-        match exited {
-            Some(why) => {
-                state.cx.ui.say(&format!("The machine powered off: {why}"));
-                state.vm.take();
-                Ok(())
-            }
-            None => {
-                let vm = state.vm.take().expect("running");
-                vm.stop(Duration::from_secs(5)).await;
-                Err(BuildError::Failed(format!(
-                    "the machine did not power off within shutdown_timeout ({:?}) after shutdown_command; it was stopped forcibly",
-                    b.shutdown_timeout
-                )))
-            }
+            Err(BuildError::Failed(format!(
+                "the machine did not power off within shutdown_timeout ({:?}) after shutdown_command; it was stopped forcibly",
+                b.shutdown_timeout
+            )))
         }
     }
 }
@@ -543,7 +568,9 @@ impl<'a> Step<State<'a>> for Finish {
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
         let b = state.b;
         let path = state.disk_path();
-        if disk::wants_conversion(b) {
+        // A disk on checkpoints is an overlay on files in the cache: the artifact is
+        // made standalone.
+        if disk::wants_conversion(b) || state.chained {
             state.cx.ui.say(&format!(
                 "Converting the disk{}...",
                 if b.disk_compression {
@@ -608,11 +635,12 @@ impl Builder for QemuBuilder {
             Box::new(Prepare),
             Box::new(Http),
             Box::new(CreateDisk),
+            Box::new(checkpoints::ResumeDisk),
             Box::new(devices::MakeDevices),
             Box::new(Run),
             Box::new(BootCommand),
             Box::new(Connect),
-            Box::new(Provision),
+            Box::new(checkpoints::ProvisionSteps),
             Box::new(Shutdown),
             Box::new(Finish),
         ];
@@ -631,6 +659,10 @@ impl Builder for QemuBuilder {
             artifact: None,
             devices: Default::default(),
             iso_scratch: None,
+            keys: Vec::new(),
+            resumed: 0,
+            taken: 0,
+            chained: false,
         };
         cx.run_steps(&steps, &mut state).await?;
         Ok(state

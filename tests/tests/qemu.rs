@@ -800,11 +800,17 @@ build {{
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("STEP-ONE-RAN"), "{out}");
     assert_eq!(out.matches("shutting the guest down").count(), 2, "{out}");
-    assert!(out.contains("Checkpoints are kept up to provisioner 2"), "{out}");
+    assert!(
+        out.contains("Checkpoints are kept up to provisioner 2"),
+        "{out}"
+    );
     let (_, listed) = run(&["cache", "list"]);
     assert!(listed.contains("2 checkpoint(s)"), "{listed}");
     assert_eq!(listed.matches(" disk ").count(), 2, "{listed}");
-    assert!(!w.join("out-ck").exists(), "the failed build's output is removed");
+    assert!(
+        !w.join("out-ck").exists(),
+        "the failed build's output is removed"
+    );
 
     let (code, out) = run(&["build", "-resume", "-var", "fixed=true", "ck.pkr.hcl"]);
     assert_eq!(code, Some(0), "{out}");
@@ -816,7 +822,10 @@ build {{
     assert!(!out.contains("STEP-ONE-RAN"), "step 1 ran again:\n{out}");
     let image = w.join("out-ck/ck.qcow2");
     let info = image_info(&image);
-    assert!(info.get("backing-filename").is_none(), "a standalone image: {info}");
+    assert!(
+        info.get("backing-filename").is_none(),
+        "a standalone image: {info}"
+    );
     let check = kiln_tests::command("qemu-img")
         .arg("check")
         .arg(&image)
@@ -824,8 +833,18 @@ build {{
         .unwrap();
     assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
     assert_eq!(read_from_ext4_image(&image, "/etc/one"), "one\n");
-    assert_eq!(read_from_ext4_image(&image, "/etc/app.conf"), "listen = 8080\n");
+    assert_eq!(
+        read_from_ext4_image(&image, "/etc/app.conf"),
+        "listen = 8080\n"
+    );
     assert_eq!(read_from_ext4_image(&image, "/etc/three"), "three\n");
-    assert!(processes_with(&w.display().to_string()).is_empty(), "QEMU is gone");
-    assert_eq!(entries(tmp.path()), Vec::<String>::new(), "no temporary files left");
+    assert!(
+        processes_with(&w.display().to_string()).is_empty(),
+        "QEMU is gone"
+    );
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
 }

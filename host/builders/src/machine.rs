@@ -15,6 +15,9 @@ pub trait Reached: Send {
     /// Where the provisioners run.
     fn hook(&self) -> &dyn ProvisionHook;
 
+    /// Where the build's messages go.
+    fn ui(&self) -> &dyn kiln_core::Ui;
+
     /// Connects to the machine; nothing when its communicator needs no connection.
     async fn connect(&mut self) -> Result<(), BuildError> {
         Ok(())
@@ -46,7 +49,9 @@ impl<S: Reached> Step<S> for Connect {
     }
 }
 
-/// Runs the provisioners through the hook.
+/// Runs the provisioners through the hook, for a builder whose machine Kiln cannot
+/// snapshot (the null builder's is someone else's): with `-checkpoint` or `-resume` it
+/// says that none are taken.
 pub struct Provision;
 
 #[async_trait]
@@ -57,7 +62,16 @@ impl<S: Reached> Step<S> for Provision {
 
     async fn run(&self, state: &mut S) -> Result<(), BuildError> {
         let (communicator, connection) = state.machine();
-        state.hook().provision(communicator, connection).await
+        let hook = state.hook();
+        if hook.checkpoint_mode() != kiln_core::checkpoint::CheckpointMode::Off
+            && hook.step_count() > 0
+        {
+            state.ui().say(
+                "No checkpoints are taken: this builder reaches a machine it did not make and \
+                 cannot snapshot it, so every provisioner runs.",
+            );
+        }
+        hook.provision(communicator, connection).await
     }
 }
 

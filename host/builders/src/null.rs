@@ -107,6 +107,10 @@ impl Reached for State<'_> {
         self.hook
     }
 
+    fn ui(&self) -> &dyn kiln_core::Ui {
+        &*self.cx.ui
+    }
+
     async fn connect(&mut self) -> Result<(), BuildError> {
         match &self.builder.ssh {
             Some(ssh) => {

@@ -807,3 +807,57 @@ fn relative_paths_and_path_root_both_mean_the_template_directory() {
         "elsewhere path.root is as Packer has it"
     );
 }
+
+/// `cacheable` (Kiln's, for step checkpoints): read in HCL2 and legacy JSON, left out of
+/// the step's configuration, kept by `hcl2_upgrade`, and a value that is not a boolean
+/// is refused where it is written.
+#[test]
+fn cacheable_is_read_in_either_form_and_kept_by_hcl2_upgrade() {
+    let hcl = Template::new(
+        "t.pkr.hcl",
+        &format!(
+            "{SOURCES}\nbuild {{\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {{\n    inline    = [\"echo\"]\n    cacheable = true\n  }}\n  provisioner \"shell-local\" {{\n    inline = [\"echo\"]\n  }}\n}}\n"
+        ),
+    );
+    let builds = hcl.builds();
+    let steps = &builds[0].provisioners;
+    assert_eq!((steps[0].cacheable, steps[1].cacheable), (true, false));
+    assert!(!steps[0].block.config.contains_key("cacheable"));
+
+    let json = Template::new(
+        "t.json",
+        r#"{
+  "builders": [{"type": "null", "communicator": "none"}],
+  "provisioners": [
+    {"type": "shell-local", "inline": ["echo"], "cacheable": true},
+    {"type": "shell-local", "inline": ["echo"]}
+  ]
+}
+"#,
+    );
+    let builds = json.builds();
+    let steps = &builds[0].provisioners;
+    assert_eq!((steps[0].cacheable, steps[1].cacheable), (true, false));
+    assert!(!steps[0].block.config.contains_key("cacheable"));
+    let upgraded = hcl2_upgrade(&json.path).unwrap_or_else(|d| panic!("{}", shown(&d)));
+    assert!(upgraded.contains("cacheable = true"), "{upgraded}");
+    std::fs::write(json.dir().join("u.pkr.hcl"), &upgraded).unwrap();
+    let again = load(&json.dir().join("u.pkr.hcl"), &json.options())
+        .unwrap_or_else(|d| panic!("{}\n{upgraded}", shown(&d)))
+        .plan;
+    assert!(again.builds[0].provisioners[0].cacheable);
+
+    let bad = Template::new(
+        "t.pkr.hcl",
+        &format!(
+            "{SOURCES}\nbuild {{\n  sources = [\"source.null.a\"]\n  provisioner \"shell-local\" {{\n    inline    = [\"echo\"]\n    cacheable = \"often\"\n  }}\n}}\n"
+        ),
+    );
+    let errors = places(&bad.errors());
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("t.pkr.hcl:14:")
+            && errors[0].contains("`cacheable` must be true or false"),
+        "{errors:?}"
+    );
+}

@@ -164,6 +164,9 @@ fn step_summary(s: &StepPlan) -> Value {
     if s.max_retries > 0 {
         v["max_retries"] = json!(s.max_retries);
     }
+    if s.cacheable {
+        v["cacheable"] = json!(true);
+    }
     v
 }
 
@@ -314,6 +317,7 @@ fn comparable(p: &Plan, sort: bool) -> Vec<Value> {
                     "pause_before": s.pause_before.map(|d| d.as_nanos() as u64),
                     "timeout": s.timeout.map(|d| d.as_nanos() as u64),
                     "max_retries": s.max_retries,
+                    "cacheable": s.cacheable,
                 })
             };
             let post_processor = |p: &PostProcessorPlan| {

@@ -574,3 +574,39 @@ fn post_processors_run_again_alone_on_the_last_builds_artifact() {
         "{out}"
     );
 }
+
+/// Issue 25: the null builder reaches a machine Kiln did not make: with -resume it says
+/// that no checkpoint is taken, and every provisioner runs, each time.
+#[test]
+fn the_null_builder_says_it_takes_no_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path();
+    let marker = w.join("marker");
+    write(
+        w,
+        "t.pkr.hcl",
+        &format!(
+            "source \"null\" \"n\" {{\n  communicator = \"none\"\n}}\nbuild {{\n  sources = [\"source.null.n\"]\n  provisioner \"shell-local\" {{\n    inline    = [\"echo ran >> {}\"]\n    cacheable = true\n  }}\n}}\n",
+            marker.display()
+        ),
+    );
+    for _ in 0..2 {
+        let out = Command::new(kiln_bin())
+            .args(["build", "-resume", "t.pkr.hcl"])
+            .current_dir(w)
+            .env("KILN_CACHE_DIR", w.join("cache"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stdout.contains(
+                "No checkpoints are taken: this builder reaches a machine it did not make"
+            ),
+            "{stdout}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\nran\n");
+}

@@ -248,6 +248,10 @@ impl Reached for State<'_> {
         self.hook
     }
 
+    fn ui(&self) -> &dyn kiln_core::Ui {
+        &*self.cx.ui
+    }
+
     /// The provisioners run inside the container, with the image's environment and
     /// working directory.
     fn machine(&self) -> (Option<Arc<dyn Communicator>>, ConnectionInfo) {

@@ -451,6 +451,10 @@ impl Reached for State<'_> {
         self.hook
     }
 
+    fn ui(&self) -> &dyn kiln_core::Ui {
+        &*self.cx.ui
+    }
+
     /// Connects over SSH through the forwarded port, failing at once if QEMU exits.
     async fn connect(&mut self) -> Result<(), BuildError> {
         let Some(ssh) = &self.b.ssh else {

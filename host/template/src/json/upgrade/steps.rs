@@ -239,5 +239,8 @@ fn step_meta(p: &Provisioner<'_>, mut meta: Vec<(String, Expr)>) -> Vec<(String,
             },
         ));
     }
+    if p.cacheable {
+        meta.push(("cacheable".into(), Expr::Raw("true".into())));
+    }
     meta
 }

@@ -2168,22 +2168,33 @@ fn an_interrupted_checkpoint_leaves_no_partial_entry() {
     work.assert_nothing_left(&mounts_before);
 }
 
-/// Issue 25: checkpoints pushed to Debian's docker-registry by one machine's build
-/// (its own cache) resume the build in an empty cache elsewhere, steps 1 to 4 not run
-/// again, to the image a full build commits; a checkpoint whose layer was changed in the
-/// registry is refused naming both digests, and nothing of it is kept.
+/// Issue 25: checkpoints pushed to Debian's docker-registry (asking for a login, which
+/// Docker's stored one answers) by one machine's build (its own cache) resume the build
+/// in an empty cache elsewhere, steps 1 to 4 not run again, to the image a full build
+/// commits; a checkpoint whose layer was changed in the registry is refused naming both
+/// digests, and nothing of it is kept.
 #[test]
 fn checkpoints_shared_through_a_registry_resume_a_build_in_an_empty_cache() {
-    let registry = Registry::start();
+    let registry = Registry::start_with_basic_auth("ci", "ci-pass");
     let repository = format!("{}/kiln/checkpoints", registry.address);
     let work = Work::new();
     let w = work.path();
     write_checkpointed(w);
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"ci:ci-pass");
+    write(
+        w,
+        "docker-config/config.json",
+        &format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            registry.address
+        ),
+    );
     let mounts_before = mounts();
     let run = |args: &[&str], cache: &str| {
         let out = work
             .command(args)
             .env("KILN_CACHE_DIR", w.join(cache))
+            .env("DOCKER_CONFIG", w.join("docker-config"))
             .output()
             .unwrap();
         let (stdout, stderr) = text(&out);

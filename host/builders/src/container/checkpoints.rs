@@ -196,7 +196,11 @@ async fn push(state: &State<'_>, entry: &Checkpoint, repository: &str) -> Result
     };
     let image = kiln_registry::store_image(&state.store, vec![entry.layer.clone()], config)
         .map_err(failed("storing the checkpoint's image"))?;
-    let pushed = kiln_registry::push(&reference, None, &state.store, &image)
+    // The login Docker (or `kiln component login`) stored for the registry, as a pull
+    // uses it.
+    let login = kiln_registry::credentials_for(reference.registry())
+        .map_err(|e| BuildError::Failed(format!("pushing the checkpoint to {reference}: {e}")))?;
+    let pushed = kiln_registry::push(&reference, login.as_ref(), &state.store, &image)
         .await
         .map_err(|e| BuildError::Failed(format!("pushing the checkpoint to {reference}: {e}")))?;
     state.cx.ui.say(&format!(

@@ -72,10 +72,12 @@ struct State<'a> {
     artifact: Option<Artifact>,
     /// The commit's work on its blocking thread, while it runs: a cancelled build's
     /// cleanup waits for it, so that it has removed its partial blob before kiln exits.
-    commit: Option<
-        tokio::task::JoinHandle<Result<(kiln_registry::Image, Option<u64>), ContainerError>>,
-    >,
+    commit: Option<tokio::task::JoinHandle<Result<Committed, ContainerError>>>,
 }
+
+/// A commit's image and the size of its last layer (none when every step was
+/// checkpointed and nothing changed after them).
+type Committed = (kiln_registry::Image, Option<u64>);
 
 /// A step's failure: what it was doing, then why.
 fn failed<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BuildError + '_ {

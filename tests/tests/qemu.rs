@@ -118,16 +118,7 @@ build {{
         40960u64 << 20,
         "grown to Packer's default disk_size"
     );
-    assert!(
-        info.get("backing-filename").is_none(),
-        "a standalone image: {info}"
-    );
-    let check = kiln_tests::command("qemu-img")
-        .arg("check")
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
+    assert_standalone_and_sound(&image);
     assert_eq!(
         read_from_ext4_image(&image, "/etc/kiln-motd"),
         "provisioned-by-kiln\n"
@@ -430,6 +421,21 @@ build {{
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "build failed:\n{stdout}\n{stderr}");
     (stdout, w.join(format!("out-{name}")))
+}
+
+/// The qcow2 at `image` has no backing file and `qemu-img check` finds nothing wrong.
+fn assert_standalone_and_sound(image: &Path) {
+    let info = image_info(image);
+    assert!(
+        info.get("backing-filename").is_none(),
+        "a standalone image: {info}"
+    );
+    let check = kiln_tests::command("qemu-img")
+        .arg("check")
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
 }
 
 fn image_info(path: &Path) -> serde_json::Value {
@@ -821,17 +827,7 @@ build {{
     );
     assert!(!out.contains("STEP-ONE-RAN"), "step 1 ran again:\n{out}");
     let image = w.join("out-ck/ck.qcow2");
-    let info = image_info(&image);
-    assert!(
-        info.get("backing-filename").is_none(),
-        "a standalone image: {info}"
-    );
-    let check = kiln_tests::command("qemu-img")
-        .arg("check")
-        .arg(&image)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "qemu-img check: {}", text(&check).0);
+    assert_standalone_and_sound(&image);
     assert_eq!(read_from_ext4_image(&image, "/etc/one"), "one\n");
     assert_eq!(
         read_from_ext4_image(&image, "/etc/app.conf"),

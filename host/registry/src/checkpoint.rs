@@ -144,14 +144,33 @@ impl CheckpointStore {
         })
     }
 
-    /// Assembles the entry `entry` under an incoming name, its tree made by `tree` at the
-    /// path it is given, then renames it to its key.
+    /// Assembles the layer entry `entry` under an incoming name, its tree made by `tree`
+    /// at the path it is given.
     fn assemble(
         &self,
         entry: &Checkpoint,
         tree: impl FnOnce(&Path) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let key = &entry.key;
+        let what = format!(
+            "storing checkpoint {} in {}",
+            entry.key,
+            self.root.display()
+        );
+        let json = serde_json::to_vec_pretty(entry).expect("plain data");
+        self.assemble_entry(&entry.key, |dir| {
+            tree(&dir.join(TREE))?;
+            std::fs::write(dir.join(ENTRY), json).map_err(io_err(&what))
+        })
+    }
+
+    /// Makes the entry `key`: `fill` writes its files into a directory of the store under
+    /// an incoming name (held by a lease meanwhile), which is then renamed to the key,
+    /// replacing an entry already there. Nothing is left when `fill` fails.
+    fn assemble_entry(
+        &self,
+        key: &str,
+        fill: impl FnOnce(&Path) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if !valid_key(key) {
             return Err(Error::Io {
                 what: format!("storing checkpoint {key:?}"),
@@ -166,9 +185,7 @@ impl CheckpointStore {
             .map_err(io_err(&what))?;
         // Held while the entry is assembled: a sweep leaves it alone.
         let lease = kiln_core::lease::lease_dir(incoming.path()).map_err(io_err(&what))?;
-        tree(&incoming.path().join(TREE))?;
-        let json = serde_json::to_vec_pretty(entry).expect("plain data");
-        std::fs::write(incoming.path().join(ENTRY), json).map_err(io_err(&what))?;
+        fill(incoming.path())?;
         std::fs::remove_file(incoming.path().join(kiln_core::lease::LEASE))
             .map_err(io_err(&what))?;
         let dest = self.root.join(key);
@@ -202,42 +219,22 @@ impl CheckpointStore {
     /// Stores `entry` with the disk overlay `disk`, moved into the store (copied from
     /// another file system, then removed).
     pub fn put_disk(&self, entry: &DiskCheckpoint, disk: &Path) -> Result<(), Error> {
-        let key = &entry.key;
-        if !valid_key(key) {
-            return Err(Error::Io {
-                what: format!("storing checkpoint {key:?}"),
-                source: io::Error::new(io::ErrorKind::InvalidInput, "not a checkpoint key"),
-            });
-        }
-        let what = format!("storing checkpoint {key} in {}", self.root.display());
-        std::fs::create_dir_all(&self.root).map_err(io_err(&what))?;
-        let incoming = tempfile::Builder::new()
-            .prefix(&format!("{INCOMING}{}-", &key[..12]))
-            .tempdir_in(&self.root)
-            .map_err(io_err(&what))?;
-        let lease = kiln_core::lease::lease_dir(incoming.path()).map_err(io_err(&what))?;
-        let into = incoming.path().join(DISK);
-        match std::fs::rename(disk, &into) {
-            Err(e) if e.raw_os_error() == Some(18) => {
-                std::fs::copy(disk, &into).map_err(io_err(&what))?;
-                std::fs::remove_file(disk).map_err(io_err(&what))?;
-            }
-            moved => moved.map_err(io_err(&what))?,
-        }
+        let what = format!(
+            "storing checkpoint {} in {}",
+            entry.key,
+            self.root.display()
+        );
         let json = serde_json::to_vec_pretty(entry).expect("plain data");
-        std::fs::write(incoming.path().join(DISK_ENTRY), json).map_err(io_err(&what))?;
-        std::fs::remove_file(incoming.path().join(kiln_core::lease::LEASE))
-            .map_err(io_err(&what))?;
-        let dest = self.root.join(key);
-        if dest.exists() {
-            std::fs::remove_dir_all(&dest).map_err(io_err(&what))?;
-        }
-        let dir = incoming.keep();
-        let renamed = std::fs::rename(&dir, &dest);
-        drop(lease);
-        renamed.map_err(|e| {
-            let _ = std::fs::remove_dir_all(&dir);
-            io_err(what)(e)
+        self.assemble_entry(&entry.key, |dir| {
+            let into = dir.join(DISK);
+            match std::fs::rename(disk, &into) {
+                Err(e) if e.raw_os_error() == Some(18) => {
+                    std::fs::copy(disk, &into).map_err(io_err(&what))?;
+                    std::fs::remove_file(disk).map_err(io_err(&what))?;
+                }
+                moved => moved.map_err(io_err(&what))?,
+            }
+            std::fs::write(dir.join(DISK_ENTRY), json).map_err(io_err(&what))
         })
     }
 
@@ -252,32 +249,29 @@ impl CheckpointStore {
             .filter_map(|d| {
                 let key = d.file_name().into_string().ok()?;
                 let on_disk = kiln_core::lease::disk_usage(&d.path());
-                if let Some(c) = self.get(&key, blobs) {
-                    let bytes = on_disk + c.layer.size;
-                    return Some((
-                        Listed {
-                            key,
-                            build: c.build,
-                            step: c.step,
-                            step_type: c.step_type,
-                            created: c.created,
-                            kind: "layer",
-                        },
-                        bytes,
-                    ));
-                }
-                let c = self.get_disk(&key)?;
-                Some((
-                    Listed {
-                        key,
-                        build: c.build,
-                        step: c.step,
-                        step_type: c.step_type,
-                        created: c.created,
-                        kind: "disk",
-                    },
-                    on_disk,
-                ))
+                let (build, step, step_type, created, kind, bytes) = match self.get(&key, blobs) {
+                    Some(c) => (
+                        c.build,
+                        c.step,
+                        c.step_type,
+                        c.created,
+                        "layer",
+                        on_disk + c.layer.size,
+                    ),
+                    None => {
+                        let c = self.get_disk(&key)?;
+                        (c.build, c.step, c.step_type, c.created, "disk", on_disk)
+                    }
+                };
+                let listed = Listed {
+                    key,
+                    build,
+                    step,
+                    step_type,
+                    created,
+                    kind,
+                };
+                Some((listed, bytes))
             })
             .collect();
         out.sort_by(|a, b| (a.0.created, &a.0.key).cmp(&(b.0.created, &b.0.key)));

@@ -701,8 +701,24 @@ fn build_until_committing(work: &Work, cache: &Path) -> Interrupted {
             )
         ),
     );
+    build_until_a_layer_is_written(
+        work,
+        &["build", "."],
+        cache,
+        "Committing the container's changes",
+    )
+}
+
+/// Starts `kiln ARGS` with its own cache and returns it once it has printed a line
+/// holding `line` and begun writing a layer's blob.
+fn build_until_a_layer_is_written(
+    work: &Work,
+    args: &[&str],
+    cache: &Path,
+    line: &str,
+) -> Interrupted {
     let mut child = Interrupted(
-        work.command(&["build", "."])
+        work.command(args)
             .env("KILN_CACHE_DIR", cache)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -710,18 +726,17 @@ fn build_until_committing(work: &Work, cache: &Path) -> Interrupted {
             .unwrap(),
     );
     let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    for line in lines {
-        if line.unwrap().contains("Committing the container's changes") {
+    for l in lines {
+        if l.unwrap().contains(line) {
             break;
         }
     }
-    // The layer's blob is being written.
     let blobs = cache.join("blobs");
     let started = Instant::now();
     while named(&blobs, ".incoming-").is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the commit never began"
+            "no layer was begun after {line:?}"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -2104,32 +2119,13 @@ fn an_interrupted_checkpoint_leaves_no_partial_entry() {
         ),
     );
     let mounts_before = mounts();
-    let mut child = Interrupted(
-        work.command(&["build", "-checkpoint", "."])
-            .env("KILN_CACHE_DIR", &cache)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut child = build_until_a_layer_is_written(
+        &work,
+        &["build", "-checkpoint", "."],
+        &cache,
+        "Taking a checkpoint after provisioner 1",
     );
-    let lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    for line in lines {
-        if line
-            .unwrap()
-            .contains("Taking a checkpoint after provisioner 1")
-        {
-            break;
-        }
-    }
     let blobs = cache.join("blobs");
-    let started = Instant::now();
-    while named(&blobs, ".incoming-").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the layer never began"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
     kiln_tests::command("kill")
         .args(["-INT", &child.0.id().to_string()])
         .status()

@@ -95,7 +95,7 @@ impl Pending<'_> {
     /// What `validate` and `needs` answer depends on the component, the configuration
     /// and the grant alone: a template with many sources repeating the same steps has
     /// each distinct one checked once.
-    fn key(&self, memo: &mut KeyMemo) -> Key {
+    fn key<'p>(&'p self, memo: &mut KeyMemo) -> Key<'p> {
         // Sources that share a step share its block: its text is made once.
         let block = std::ptr::from_ref(self.spec.block) as usize;
         let config = memo
@@ -107,24 +107,20 @@ impl Pending<'_> {
                     .into()
             })
             .clone();
-        (
-            self.world,
-            self.spec.kind.to_owned(),
-            config,
-            self.spec.grant.clone(),
-        )
+        (self.world, self.spec.kind, config, self.spec.grant)
     }
 }
 
-/// One distinct check: world, type, configuration (JSON) and grant.
-type Key = (World, String, Arc<str>, Grant);
+/// One distinct check: world, type, configuration (JSON) and grant (borrowed from the
+/// plan: a large template has one key per step and source).
+type Key<'p> = (World, &'p str, Arc<str>, &'p Grant);
 
 /// The configurations' texts, by block (its address, while the plan is borrowed).
 #[derive(Default)]
 struct KeyMemo(HashMap<usize, Arc<str>>);
 
 /// Every pending step's key, in order.
-fn keys(pending: &[Pending<'_>]) -> Vec<Key> {
+fn keys<'p>(pending: &'p [Pending<'_>]) -> Vec<Key<'p>> {
     let mut memo = KeyMemo::default();
     pending.iter().map(|p| p.key(&mut memo)).collect()
 }
@@ -270,12 +266,12 @@ fn builder(
 /// Runs `needs` and `validate` of every distinct pending step, one instance per
 /// component (or per share of its configurations, when there are many: the shares are
 /// checked side by side, one thread each), and returns each one's answer by its key.
-async fn check_steps(
+async fn check_steps<'k>(
     pending: &[Pending<'_>],
-    keys: &[Key],
+    keys: &[Key<'k>],
     cx: &CheckCx<'_>,
     sensitive: &[String],
-) -> HashMap<Key, Result<StepCheck, String>> {
+) -> HashMap<Key<'k>, Result<StepCheck, String>> {
     let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>)> = HashMap::new();
     let mut seen = HashSet::new();
     for (p, key) in pending.iter().zip(keys) {
@@ -433,7 +429,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
     for build in &plan.builds {
         // Every build's steps are checked, also where the builder's configuration failed.
         let builder = builder(build, cx.cwd, &mut finder.errors);
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(build.provisioners.len());
         for step in &build.provisioners {
             if step.kind == "breakpoint" && cx.required.get("breakpoint").is_none() {
                 match kiln_core::config::decode::<Breakpoint>(&step.block.config) {
@@ -481,8 +477,13 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
     let keys = keys(&pending);
     let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
     tracing::debug!(configurations = answers.len(), "steps checked");
+    // A step's problems follow from its block and its key: a step shared by many
+    // sources is looked at once.
+    let mut seen = HashSet::new();
     for (p, key) in pending.iter().zip(&keys) {
-        step_problems(p, &answers[key], &cx, &mut errors);
+        if seen.insert((std::ptr::from_ref(p.spec.block), key)) {
+            step_problems(p, &answers[key], &cx, &mut errors);
+        }
     }
     if !errors.is_empty() {
         // The same mistake in a step shared by many sources is reported once.

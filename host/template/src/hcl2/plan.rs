@@ -344,7 +344,7 @@ pub(crate) fn plan_build(
             source: (ty, &source_name),
         };
 
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(provisioners.len());
         for (i, p) in provisioners.iter().enumerate() {
             // A provisioner that depends on nothing per source is evaluated once for
             // all of them (large templates repeat many steps over many sources).

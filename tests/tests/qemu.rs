@@ -826,6 +826,10 @@ build {{
         "{out}"
     );
     assert!(!out.contains("STEP-ONE-RAN"), "step 1 ran again:\n{out}");
+    assert!(
+        !out.contains("Copying the disk image"),
+        "a resumed build copies no base:\n{out}"
+    );
     let image = w.join("out-ck/ck.qcow2");
     assert_standalone_and_sound(&image);
     assert_eq!(read_from_ext4_image(&image, "/etc/one"), "one\n");

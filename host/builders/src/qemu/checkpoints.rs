@@ -33,6 +33,9 @@ fn cannot(b: &QemuBuilder) -> Option<String> {
             b.format
         ));
     }
+    if b.efi_firmware_vars.is_some() {
+        return Some("the UEFI variable store (efi_firmware_vars) is not kept with a checkpoint".into());
+    }
     if b.use_backing_file {
         return Some("use_backing_file keeps the artifact an overlay of the base image".into());
     }
@@ -111,8 +114,8 @@ async fn overlay(path: &std::path::Path, backing: &std::path::Path) -> Result<()
     .map_err(failed("creating the disk's overlay on its checkpoint"))
 }
 
-/// Works out the checkpoint keys and, resuming, puts the disk on the longest run of kept
-/// checkpoints before the VM first boots.
+/// Works out the checkpoint keys and, resuming, makes the VM's disk an overlay on the
+/// longest run of kept checkpoints (instead of a copy of the base) before it first boots.
 pub(super) struct ResumeDisk;
 
 #[async_trait]
@@ -149,10 +152,7 @@ impl<'a> Step<State<'a>> for ResumeDisk {
             return Ok(());
         }
         let key = &state.keys[done - 1];
-        let path = state.disk_path();
-        std::fs::remove_file(&path)
-            .map_err(|e| failed("replacing the disk")(format!("{}: {e}", path.display())))?;
-        overlay(&path, &store.disk(key)).await?;
+        overlay(&state.disk_path(), &store.disk(key)).await?;
         state.resumed = done;
         state.taken = done;
         state.chained = true;

@@ -288,7 +288,10 @@ impl<'a> Step<State<'a>> for CreateDisk {
         let b = state.b;
         let path = state.disk_path();
         let source = state.source_file.clone().expect("prepared");
-        if b.disk_image {
+        if state.resumed > 0 {
+            // The disk is already an overlay on the last kept checkpoint.
+            Ok(())
+        } else if b.disk_image {
             disk::from_image(b, &source, &path, &*state.cx.ui).await
         } else {
             state
@@ -638,8 +641,8 @@ impl Builder for QemuBuilder {
             Box::new(OutputDir),
             Box::new(Prepare),
             Box::new(Http),
-            Box::new(CreateDisk),
             Box::new(checkpoints::ResumeDisk),
+            Box::new(CreateDisk),
             Box::new(devices::MakeDevices),
             Box::new(Run),
             Box::new(BootCommand),

@@ -848,3 +848,91 @@ build {{
         "no temporary files left"
     );
 }
+
+/// Issue 27 (the first part): `format = "vmdk"`, `"vdi"`, `"vhdx"` or `"vpc"` runs the VM
+/// on qcow2 and converts the built disk to that format. A chain of builds, each booting
+/// the test VM from the previous build's disk in its format (QEMU's block layer reads it
+/// into the new build's qcow2) and adding a file, shows that each format holds what the
+/// guest wrote and boots: `qemu-img info` names the format, `qemu-img check` passes where
+/// the format has a check, and converted back to raw the disk shows every step's file.
+#[test]
+fn other_hypervisors_disk_formats_hold_the_build_and_boot_again() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let img = vm_image();
+    let mut previous = img.disk.clone();
+    let formats = ["vmdk", "vdi", "vhdx", "vpc"];
+    for (i, format) in formats.iter().enumerate() {
+        let name = format!("fmt{i}");
+        let template = format!(
+            r#"source "qemu" "{name}" {{
+  disk_image           = true
+  iso_url              = "{disk}"
+  iso_checksum         = "none"
+  skip_resize_disk     = true
+  format               = "{format}"
+  output_directory     = "out-{name}"
+  vm_name              = "{name}.{format}"
+  headless             = true
+  memory               = 512
+  qemuargs             = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet"]]
+  ssh_username         = "root"
+  ssh_private_key_file = "{key}"
+  ssh_timeout          = "4m"
+  shutdown_command     = "poweroff"
+}}
+build {{
+  sources = ["source.qemu.{name}"]
+  provisioner "shell" {{
+    inline = ["ls /etc/step-* 2>/dev/null | wc -l", "echo {format} > /etc/step-{i}"]
+  }}
+}}
+"#,
+            disk = previous.display(),
+            kernel = img.kernel.display(),
+            initrd = img.initrd.display(),
+            key = img.key.display(),
+        );
+        std::fs::write(w.join(format!("{name}.pkr.hcl")), template).unwrap();
+        let out = kiln(w, tmp.path(), &["build", &format!("{name}.pkr.hcl")]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{format}:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(&format!("Converting the disk to {format}")),
+            "{stdout}"
+        );
+        // The guest saw the files of every build before it.
+        assert!(
+            stdout.contains(&format!("{name}: {i}\n")),
+            "{format}:\n{stdout}"
+        );
+        let disk = w.join(format!("out-{name}/{name}.{format}"));
+        let info = image_info(&disk);
+        assert_eq!(info["format"], *format, "{info}");
+        if matches!(*format, "vmdk" | "vdi" | "vhdx") {
+            let check = kiln_tests::command("qemu-img")
+                .arg("check")
+                .arg(&disk)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "qemu-img check {format}: {}",
+                text(&check).0
+            );
+        }
+        for (j, f) in formats.iter().enumerate().take(i + 1) {
+            assert_eq!(
+                read_from_ext4_image(&disk, &format!("/etc/step-{j}")),
+                format!("{f}\n")
+            );
+        }
+        previous = disk;
+    }
+    assert_eq!(
+        entries(tmp.path()),
+        Vec::<String>::new(),
+        "no temporary files left"
+    );
+}

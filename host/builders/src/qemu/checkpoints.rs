@@ -34,7 +34,9 @@ fn cannot(b: &QemuBuilder) -> Option<String> {
         ));
     }
     if b.efi_firmware_vars.is_some() {
-        return Some("the UEFI variable store (efi_firmware_vars) is not kept with a checkpoint".into());
+        return Some(
+            "the UEFI variable store (efi_firmware_vars) is not kept with a checkpoint".into(),
+        );
     }
     if b.use_backing_file {
         return Some("use_backing_file keeps the artifact an overlay of the base image".into());

@@ -211,7 +211,11 @@ pub struct QemuBuilder {
     pub(super) use_backing_file: bool,
     /// As given to `qemu-img` (`40960M`); `None` when the template leaves it unset.
     pub(super) disk_size: Option<String>,
+    /// The format the VM runs on: qcow2 or raw.
     pub(super) format: String,
+    /// The artifact's format when it is another hypervisor's (`vmdk`, `vdi`, `vhdx`,
+    /// `vpc`): the disk is converted to it once built.
+    pub(super) output_format: Option<String>,
     pub(super) disk_interface: String,
     pub(super) disk_cache: String,
     pub(super) disk_discard: String,
@@ -365,8 +369,18 @@ impl QemuBuilder {
                 "iso_checksum must be specified: \"sha256:<hex>\", \"file:<url of a SHA256SUMS file>\", or \"none\" to skip the check",
             )
         })?;
-        let format = one_of("format", c.format, "qcow2", &["qcow2", "raw"])?;
-        if c.use_backing_file && !(c.disk_image && format == "qcow2") {
+        let format = one_of(
+            "format",
+            c.format,
+            "qcow2",
+            &["qcow2", "raw", "vmdk", "vdi", "vhdx", "vpc"],
+        )?;
+        // Other hypervisors' formats: the VM runs on qcow2, converted once built.
+        let (format, output_format) = match format.as_str() {
+            "qcow2" | "raw" => (format, None),
+            _ => ("qcow2".to_owned(), Some(format)),
+        };
+        if c.use_backing_file && !(c.disk_image && format == "qcow2" && output_format.is_none()) {
             return Err(FieldError::new(
                 "use_backing_file",
                 "use_backing_file needs disk_image = true and format = \"qcow2\"",
@@ -522,6 +536,7 @@ impl QemuBuilder {
             use_backing_file: c.use_backing_file,
             disk_size,
             format,
+            output_format,
             disk_interface,
             disk_cache,
             disk_discard,

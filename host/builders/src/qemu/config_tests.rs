@@ -63,7 +63,7 @@ fn disk_sizes() {
 #[test]
 fn bad_options_name_the_field() {
     let cases = [
-        (serde_json::json!({"format": "vmdk"}), "format"),
+        (serde_json::json!({"format": "vmdk3"}), "format"),
         (serde_json::json!({"accelerator": "fast"}), "accelerator"),
         (serde_json::json!({"disk_size": "lots"}), "disk_size"),
         (
@@ -197,4 +197,26 @@ fn a_negative_boot_wait_means_no_wait_and_zero_means_packers_default() {
     let mut j = minimal();
     j["boot_wait"] = serde_json::json!("-soon");
     assert_eq!(build(j).unwrap_err().field.as_deref(), Some("boot_wait"));
+}
+
+#[test]
+fn another_hypervisors_format_runs_on_qcow2_and_is_converted_to_it() {
+    for f in ["vmdk", "vdi", "vhdx", "vpc"] {
+        let mut j = minimal();
+        j["format"] = serde_json::json!(f);
+        let b = build(j).unwrap();
+        assert_eq!(
+            (b.format.as_str(), b.output_format.as_deref()),
+            ("qcow2", Some(f))
+        );
+        assert!(crate::qemu::disk::wants_conversion(&b));
+    }
+    let mut j = minimal();
+    j["format"] = serde_json::json!("vdi");
+    j["use_backing_file"] = serde_json::json!(true);
+    j["disk_image"] = serde_json::json!(true);
+    assert_eq!(
+        build(j).unwrap_err().field.as_deref(),
+        Some("use_backing_file")
+    );
 }

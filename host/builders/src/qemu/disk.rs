@@ -134,17 +134,22 @@ fn bytes(size: &str) -> Option<u64> {
 }
 
 /// Whether the finished disk goes through `qemu-img convert`: qcow2 is compacted unless
-/// `skip_compaction` (compression forces it), and never when it is an overlay.
+/// `skip_compaction` (compression forces it), and never when it is an overlay; a disk
+/// for another hypervisor is always converted to its format.
 pub(super) fn wants_conversion(b: &QemuBuilder) -> bool {
-    b.format == "qcow2" && !b.use_backing_file && (!b.skip_compaction || b.disk_compression)
+    b.output_format.is_some()
+        || b.format == "qcow2" && !b.use_backing_file && (!b.skip_compaction || b.disk_compression)
 }
 
 /// Rewrites the disk with `qemu-img convert` (dropping unused clusters, compressing with
 /// `disk_compression`) into a temporary file beside it, then renames it over the disk.
 pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(), QemuError> {
     let tmp = path.with_extension("converting");
-    let mut args = vec!["convert", "-O", b.format.as_str()];
-    if b.disk_compression {
+    let format = b.output_format.as_deref().unwrap_or(&b.format);
+    let mut args = vec!["convert", "-O", format];
+    // Only qcow2 compresses through `-c` here (vmdk's streamOptimized is asked for
+    // with qemu_img_args' convert = ["-o", "subformat=streamOptimized"]).
+    if b.disk_compression && format == "qcow2" {
         args.push("-c");
     }
     args.extend(b.qemu_img_args.convert.iter().map(String::as_str));

@@ -580,10 +580,10 @@ impl<'a> Step<State<'a>> for Finish {
         if disk::wants_conversion(b) || state.chained {
             state.cx.ui.say(&format!(
                 "Converting the disk{}...",
-                if b.disk_compression {
-                    " (compressed)"
-                } else {
-                    ""
+                match &b.output_format {
+                    Some(f) => format!(" to {f}"),
+                    None if b.disk_compression => " (compressed)".to_owned(),
+                    None => String::new(),
                 }
             ));
             disk::convert_in_place(b, &path)
@@ -610,7 +610,10 @@ impl<'a> Step<State<'a>> for Finish {
         }
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("diskName".into(), b.vm_name.clone());
-        metadata.insert("diskType".into(), b.format.clone());
+        metadata.insert(
+            "diskType".into(),
+            b.output_format.clone().unwrap_or_else(|| b.format.clone()),
+        );
         metadata.insert(
             "diskSize".into(),
             b.disk_size

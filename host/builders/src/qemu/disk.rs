@@ -26,6 +26,74 @@ pub(super) async fn qemu_img(args: &[&str]) -> Result<String, QemuError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `qemu-img convert` with `args` (after `convert`), showing its progress (`-p`)
+/// as a bar of `total` bytes labelled `label`; the error carries its stderr.
+async fn convert_showing_progress(
+    args: &[&str],
+    total: u64,
+    ui: &dyn Ui,
+    label: &str,
+) -> Result<(), QemuError> {
+    use tokio::io::AsyncReadExt as _;
+    tracing::debug!(?args, "qemu-img convert -p");
+    let mut child = tokio::process::Command::new("qemu-img")
+        .arg("convert")
+        .arg("-p")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| QemuError::QemuImgSpawn { source })?;
+    let bar = ui.progress(label, Some(total));
+    let (mut stdout, mut stderr) = (
+        child.stdout.take().expect("piped"),
+        child.stderr.take().expect("piped"),
+    );
+    let read_errors = async {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    };
+    let follow = async {
+        let (mut buf, mut done) = (vec![0; 4096], 0u64);
+        while let Ok(n) = stdout.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            for percent in percents(&String::from_utf8_lossy(&buf[..n])) {
+                let now = (percent / 100.0 * total as f64) as u64;
+                if now > done {
+                    bar.advance(now - done);
+                    done = now;
+                }
+            }
+        }
+    };
+    let (errors, ()) = tokio::join!(read_errors, follow);
+    let status = child
+        .wait()
+        .await
+        .map_err(|source| QemuError::QemuImgSpawn { source })?;
+    if !status.success() {
+        return Err(QemuError::QemuImgFailed {
+            subcommand: "convert".into(),
+            status,
+            stderr: errors.trim().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The percentages in `qemu-img convert -p`'s output (`    (12.34/100%)`, each
+/// ended by a carriage return).
+fn percents(output: &str) -> impl Iterator<Item = f64> + '_ {
+    output.split(['\r', '\n']).filter_map(|l| {
+        let (done, _) = l.trim().strip_prefix('(')?.split_once('/')?;
+        done.parse().ok()
+    })
+}
+
 pub(super) fn text(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
 }
@@ -142,11 +210,17 @@ pub(super) fn wants_conversion(b: &QemuBuilder) -> bool {
 }
 
 /// Rewrites the disk with `qemu-img convert` (dropping unused clusters, compressing with
-/// `disk_compression`) into a temporary file beside it, then renames it over the disk.
-pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(), QemuError> {
+/// `disk_compression`, into another hypervisor's format) into a temporary file beside
+/// it, then renames it over the disk; a progress bar shows how far it has got.
+pub(super) async fn convert_in_place(
+    b: &QemuBuilder,
+    path: &Path,
+    ui: &dyn Ui,
+) -> Result<(), QemuError> {
     let tmp = path.with_extension("converting");
     let format = b.output_format.as_deref().unwrap_or(&b.format);
-    let mut args = vec!["convert", "-O", format];
+    let (_, size) = info(path).await?;
+    let mut args = vec!["-O", format];
     // Only qcow2 compresses through `-c` here (vmdk's streamOptimized is asked for
     // with qemu_img_args' convert = ["-o", "subformat=streamOptimized"]).
     if b.disk_compression && format == "qcow2" {
@@ -154,7 +228,8 @@ pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(),
     }
     args.extend(b.qemu_img_args.convert.iter().map(String::as_str));
     args.extend([text(path), text(&tmp)]);
-    if let Err(e) = qemu_img(&args).await {
+    let label = format!("Converting {} to {format}", text(path));
+    if let Err(e) = convert_showing_progress(&args, size, ui, &label).await {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
     }
@@ -170,6 +245,13 @@ pub(super) async fn convert_in_place(b: &QemuBuilder, path: &Path) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_read_from_qemu_imgs_carriage_returned_lines() {
+        let out = "    (0.00/100%)\r    (12.50/100%)\r    (100.00/100%)\r\n";
+        assert_eq!(percents(out).collect::<Vec<_>>(), vec![0.0, 12.5, 100.0]);
+        assert_eq!(percents("nothing here\n").count(), 0);
+    }
 
     #[test]
     fn sizes_in_bytes() {

@@ -586,7 +586,7 @@ impl<'a> Step<State<'a>> for Finish {
                     None => String::new(),
                 }
             ));
-            disk::convert_in_place(b, &path)
+            disk::convert_in_place(b, &path, &*state.cx.ui)
                 .await
                 .map_err(failed("converting the disk"))?;
         }

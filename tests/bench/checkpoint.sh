@@ -11,7 +11,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
 . tests/bench/need.sh
-need /usr/bin/time /bin/busybox
+need /usr/bin/time /bin/busybox python3
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)

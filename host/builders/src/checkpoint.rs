@@ -1,11 +1,64 @@
 //! What every builder that takes checkpoints shares: chaining step identities into
-//! keys from the builder's own first key.
+//! keys from the builder's own first key, and running the provisioners one at a time
+//! with a snapshot after each keyed one.
 
+use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 
 use kiln_core::artifact::hex;
 use kiln_core::checkpoint::StepIdentity;
-use kiln_core::Ui;
+use kiln_core::{BuildError, Ui};
+
+use crate::machine::Reached;
+
+/// A builder's state whose machine can be kept between provisioners.
+#[async_trait]
+pub trait Snapshots: Reached {
+    /// Keeps the machine's state after provisioner `index` (from 0) under `key`; when
+    /// `more` provisioners follow, the machine is running again afterwards.
+    async fn snapshot(&mut self, index: usize, key: &str, more: bool) -> Result<(), BuildError>;
+
+    /// The last provisioner (from 1) whose checkpoint is kept, taken or resumed from;
+    /// 0 when none is.
+    fn kept_up_to(&self) -> usize;
+}
+
+/// Runs the provisioners from `from` (from 0): one at a time while `keys` holds their
+/// keys, each followed by its snapshot, then the rest together. A failure says up to
+/// which provisioner checkpoints are kept.
+pub async fn provision_keyed<S: Snapshots>(
+    state: &mut S,
+    keys: &[String],
+    from: usize,
+) -> Result<(), BuildError> {
+    let count = state.hook().step_count();
+    let mut i = from;
+    while i < count {
+        let (communicator, connection) = state.machine();
+        let keyed = i < keys.len();
+        let steps = if keyed { i..i + 1 } else { i..count };
+        if let Err(e) = state
+            .hook()
+            .provision_steps(communicator, connection, steps)
+            .await
+        {
+            let kept = state.kept_up_to();
+            if kept > 0 {
+                state.ui().say(&format!(
+                    "Checkpoints are kept up to provisioner {kept}: `kiln build -resume` with \
+                     the same inputs starts after it."
+                ));
+            }
+            return Err(e);
+        }
+        if !keyed {
+            break;
+        }
+        state.snapshot(i, &keys[i], i + 1 < count).await?;
+        i += 1;
+    }
+    Ok(())
+}
 
 /// The key after `previous` of a step whose identity is `step`.
 pub fn chain(previous: &str, step: &str) -> String {

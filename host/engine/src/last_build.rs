@@ -8,7 +8,6 @@
 //! system). `<id>` is a digest of the template's directory and the build's name. An
 //! entry is assembled under an `.incoming-` name and renamed into place whole.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -29,16 +28,20 @@ fn entry_dir(cache: &Path, cwd: &Path, name: &str) -> PathBuf {
 }
 
 /// The SHA-256 (hex) of the file at `path`.
-pub(crate) fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex(&h.finalize()));
-        }
-        h.update(&buf[..n]);
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let digests = kiln_artifacts::hash_reader(
+        std::fs::File::open(path)?,
+        &[kiln_artifacts::HashAlgorithm::Sha256],
+    )?;
+    Ok(digests.into_iter().next().unwrap_or_default())
+}
+
+/// Whether `a` and `b` are the same file (one hard-linked to the other).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 
@@ -113,7 +116,8 @@ pub(crate) fn restore(cache: &Path, cwd: &Path, name: &str) -> Result<Artifact, 
                 f.sha256
             )));
         }
-        if file_sha256(&path).is_ok_and(|d| d == f.sha256) {
+        // Still the kept copy itself (no post-processor removed it): checked above.
+        if same_file(&copy, &path) {
             continue;
         }
         if let Some(parent) = path.parent() {

@@ -22,7 +22,7 @@ use kiln_core::BuildError;
 use kiln_registry::checkpoint::{Checkpoint, CheckpointStore};
 
 use super::{failed, source_date_epoch, start_container, Flavour, State};
-use crate::checkpoint::{keyed_prefix, now, step_name};
+use crate::checkpoint::{keyed_prefix, now, provision_keyed, step_name, Snapshots};
 use crate::machine::Reached as _;
 
 /// The key of the first step's checkpoint chains from this: everything the container
@@ -91,7 +91,7 @@ impl<'a> Step<State<'a>> for ProvisionSteps {
         let what = |i: usize| step_name(i, &types);
         let identities = hook.step_identities().await;
         let keys = keyed_prefix(base_key(state).await?, &identities, &types, &*ui);
-        let store = CheckpointStore::new(state.cache.join("checkpoints"));
+        let store = checkpoints(state);
         let share = hook.checkpoint_share();
         let mut done = 0;
         if mode == CheckpointMode::Resume {
@@ -122,34 +122,7 @@ impl<'a> Step<State<'a>> for ProvisionSteps {
                 ));
             }
         }
-        let mut i = done;
-        while i < count {
-            let (communicator, connection) = state.machine();
-            let (steps, key) = match keys.get(i) {
-                Some(key) => (i..i + 1, Some(key)),
-                None => (i..count, None),
-            };
-            if let Err(e) = hook.provision_steps(communicator, connection, steps).await {
-                if let Some(last) = state.step_layers.last() {
-                    ui.say(&format!(
-                        "Checkpoints are kept up to provisioner {}: `kiln build -resume` with \
-                         the same inputs starts after it.",
-                        last.step
-                    ));
-                }
-                return Err(e);
-            }
-            if let Some(key) = key {
-                let step_type = types.get(i).cloned().unwrap_or_default();
-                snapshot(state, &store, key, i, step_type).await?;
-                if let Some(to) = &share.to {
-                    let entry = state.step_layers.last().expect("just taken").clone();
-                    push(state, &entry, to).await?;
-                }
-            }
-            i = if key.is_some() { i + 1 } else { count };
-        }
-        Ok(())
+        provision_keyed(state, &keys, done).await
     }
 
     async fn cleanup(&self, state: &mut State<'a>) {
@@ -292,15 +265,39 @@ async fn restore(
     start_container(state, false).await
 }
 
+#[async_trait]
+impl Snapshots for State<'_> {
+    /// The container is always started again: the commit or export after the last
+    /// step needs it running.
+    async fn snapshot(&mut self, index: usize, key: &str, _more: bool) -> Result<(), BuildError> {
+        snapshot(self, key, index).await?;
+        if let Some(to) = &self.hook.checkpoint_share().to {
+            let entry = self.step_layers.last().expect("just taken").clone();
+            push(self, &entry, to).await?;
+        }
+        Ok(())
+    }
+
+    fn kept_up_to(&self) -> usize {
+        self.step_layers.last().map_or(0, |c| c.step)
+    }
+}
+
+/// The checkpoint store in the build's cache.
+fn checkpoints(state: &State<'_>) -> CheckpointStore {
+    CheckpointStore::new(state.cache.join("checkpoints"))
+}
+
 /// Stops the container, keeps what step `index` changed as its checkpoint under `key`,
 /// and starts the container again on top of it.
-async fn snapshot(
-    state: &mut State<'_>,
-    store: &CheckpointStore,
-    key: &str,
-    index: usize,
-    step_type: String,
-) -> Result<(), BuildError> {
+async fn snapshot(state: &mut State<'_>, key: &str, index: usize) -> Result<(), BuildError> {
+    let store = checkpoints(state);
+    let step_type = state
+        .hook
+        .step_types()
+        .get(index)
+        .cloned()
+        .unwrap_or_default();
     state.cx.ui.say(&format!(
         "Taking a checkpoint after provisioner {}...",
         index + 1

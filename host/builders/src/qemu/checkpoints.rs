@@ -22,7 +22,7 @@ use kiln_core::BuildError;
 use kiln_registry::checkpoint::{CheckpointStore, DiskCheckpoint};
 
 use super::{disk, failed, shut_down, start_vm, QemuBuilder, State};
-use crate::checkpoint::{keyed_prefix, now, step_name};
+use crate::checkpoint::{keyed_prefix, now, provision_keyed, step_name, Snapshots};
 use crate::machine::Reached as _;
 
 /// Why the build `b` can take no checkpoints, if it cannot.
@@ -179,53 +179,42 @@ impl<'a> Step<State<'a>> for ProvisionSteps {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let hook = state.hook;
-        let count = hook.step_count();
         if state.keys.is_empty() {
             let (communicator, connection) = state.machine();
-            return hook.provision(communicator, connection).await;
+            return state.hook.provision(communicator, connection).await;
         }
-        let types = hook.step_types();
-        let mut i = state.resumed;
-        while i < count {
-            let (communicator, connection) = state.machine();
-            let keyed = i < state.keys.len();
-            let steps = if keyed { i..i + 1 } else { i..count };
-            if let Err(e) = hook.provision_steps(communicator, connection, steps).await {
-                if state.taken > 0 {
-                    state.cx.ui.say(&format!(
-                        "Checkpoints are kept up to provisioner {}: `kiln build -resume` with \
-                         the same inputs starts after it.",
-                        state.taken
-                    ));
-                }
-                return Err(e);
-            }
-            if !keyed {
-                break;
-            }
-            snapshot(
-                state,
-                i,
-                types.get(i).cloned().unwrap_or_default(),
-                i + 1 < count,
-            )
-            .await?;
-            i += 1;
-        }
-        Ok(())
+        let keys = state.keys.clone();
+        let from = state.resumed;
+        provision_keyed(state, &keys, from).await
     }
 }
 
-/// Shuts the guest down, keeps its disk as the checkpoint of step `index`, puts an
-/// overlay on it in its place and, when more steps follow (`boot`), boots again.
+#[async_trait]
+impl Snapshots for State<'_> {
+    async fn snapshot(&mut self, index: usize, key: &str, more: bool) -> Result<(), BuildError> {
+        snapshot(self, index, key, more).await
+    }
+
+    fn kept_up_to(&self) -> usize {
+        self.taken
+    }
+}
+
+/// Shuts the guest down, keeps its disk as the checkpoint of step `index` under `key`,
+/// puts an overlay on it in its place and, when more steps follow (`boot`), boots again.
 async fn snapshot(
     state: &mut State<'_>,
     index: usize,
-    step_type: String,
+    key: &str,
     boot: bool,
 ) -> Result<(), BuildError> {
-    let key = state.keys[index].clone();
+    let key = key.to_owned();
+    let step_type = state
+        .hook
+        .step_types()
+        .get(index)
+        .cloned()
+        .unwrap_or_default();
     state.cx.ui.say(&format!(
         "Taking a checkpoint after provisioner {}: shutting the guest down...",
         index + 1

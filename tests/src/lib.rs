@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+pub mod aws;
 pub mod token;
 
 pub use kiln_test_tools::{command, tool};

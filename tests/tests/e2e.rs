@@ -1067,6 +1067,9 @@ mod corpus;
 #[path = "e2e/sandbox.rs"]
 mod sandbox;
 
+#[path = "e2e/amazon.rs"]
+mod amazon;
+
 // --- The other commands: fmt, console, inspect, hcl2_upgrade, validate -syntax-only. --
 
 mod commands {

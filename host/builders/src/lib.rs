@@ -1,6 +1,7 @@
 //! Kiln's builders. Each turns a source block into a [`Builder`]; the engine picks one
 //! by the source type.
 
+pub mod amazon;
 pub mod checkpoint;
 pub mod container;
 pub mod download;
@@ -18,7 +19,7 @@ use kiln_core::config::FieldError;
 use kiln_core::Builder;
 
 /// The source types Kiln ships.
-pub const SOURCE_TYPES: &[&str] = &["container", "docker", "null", "file", "qemu"];
+pub const SOURCE_TYPES: &[&str] = &["amazon-ebs", "container", "docker", "null", "file", "qemu"];
 
 /// Creates the builder for `source_type` from its configuration. Relative paths in the
 /// configuration resolve against `cwd`; `source_name` names default outputs.
@@ -42,6 +43,7 @@ pub fn new_builder(
         "null" => Ok(Box::new(null::NullBuilder::new(config, cwd)?)),
         "file" => Ok(Box::new(file::FileBuilder::new(config, cwd)?)),
         "qemu" => Ok(Box::new(qemu::QemuBuilder::new(config, cwd, source_name)?)),
+        "amazon-ebs" => Ok(Box::new(amazon::AmazonEbsBuilder::new(config, cwd)?)),
         other => Err(FieldError::block(format!(
             "unknown source type {other:?}; Kiln ships: {}",
             SOURCE_TYPES.join(", ")

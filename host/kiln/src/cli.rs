@@ -77,6 +77,10 @@ enum Command {
         /// provisioners make of their configuration.
         #[arg(long = "syntax-only")]
         syntax_only: bool,
+        /// Run the data sources that ask a cloud (amazon-ami) instead of giving them
+        /// placeholder values.
+        #[arg(long = "evaluate-datasources")]
+        evaluate_datasources: bool,
     },
     /// Show a template's variables, locals and builds.
     Inspect {
@@ -267,7 +271,13 @@ pub fn main() -> ExitCode {
         Command::Validate {
             template,
             syntax_only,
-        } => rt.block_on(commands::validate(&sub, &template, syntax_only)),
+            evaluate_datasources,
+        } => rt.block_on(commands::validate(
+            &sub,
+            &template,
+            syntax_only,
+            evaluate_datasources,
+        )),
         Command::Inspect { template } => match crate::load::load(&sub, &template) {
             Ok(loaded) => {
                 print!("{}", loaded.inspection.render());

@@ -56,8 +56,13 @@ fn check_cx<'a>(
 }
 
 /// `kiln validate`.
-pub async fn validate(matches: &ArgMatches, args: &TemplateArgs, syntax_only: bool) -> ExitCode {
-    let loaded = match load(matches, args) {
+pub async fn validate(
+    matches: &ArgMatches,
+    args: &TemplateArgs,
+    syntax_only: bool,
+    evaluate_datasources: bool,
+) -> ExitCode {
+    let loaded = match crate::load::load_deferring(matches, args, !evaluate_datasources) {
         Ok(l) => l,
         Err(code) => return code,
     };

@@ -37,6 +37,7 @@ pub fn console(
             }
         },
         cwd,
+        defer_remote_data: false,
     };
     let loaded = match template {
         Some(t) => kiln_template::load(&t, &opts),

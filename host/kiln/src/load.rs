@@ -250,6 +250,15 @@ pub fn environment() -> Result<Vec<(String, String)>, String> {
 }
 
 pub fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
+    load_deferring(matches, args, false)
+}
+
+/// [`load`], with the data sources that ask a cloud deferred (`kiln validate`).
+pub fn load_deferring(
+    matches: &ArgMatches,
+    args: &TemplateArgs,
+    defer_remote_data: bool,
+) -> Result<Loaded, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let env = environment().map_err(|e| {
         eprintln!("Error: {e}");
@@ -259,6 +268,7 @@ pub fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCod
         var_args: ordered_var_args(matches, args),
         env,
         cwd: cwd.clone(),
+        defer_remote_data,
     };
     match kiln_template::load(&args.template, &opts) {
         Ok(loaded) => {

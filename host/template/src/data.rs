@@ -18,7 +18,7 @@ use crate::values::EvalScope;
 use crate::At;
 
 /// The data source types Kiln runs.
-pub const TYPES: &[&str] = &["http", "null"];
+pub const TYPES: &[&str] = &["amazon-ami", "http", "null"];
 
 /// One `data` block, as written.
 pub struct DataDef<'a> {
@@ -32,6 +32,7 @@ pub struct DataDef<'a> {
 pub fn resolve(
     defs: &[DataDef<'_>],
     scope: &EvalScope,
+    defer_remote: bool,
     errors: &mut Vec<Diagnostic>,
 ) -> hcl::Map<String, hcl::Value> {
     let mut done: BTreeMap<(String, String), hcl::Value> = BTreeMap::new();
@@ -94,7 +95,7 @@ pub fn resolve(
             if errors.len() > before {
                 continue;
             }
-            match run(&d.ty, &config) {
+            match run(&d.ty, &config, &scope.cwd, defer_remote) {
                 Ok(v) => {
                     done.insert((d.ty.clone(), d.name.clone()), v);
                 }
@@ -186,8 +187,16 @@ pub enum HttpDataError {
 
 type Failure = (Option<String>, String);
 
-fn run(ty: &str, config: &ConfigBlock) -> Result<hcl::Value, Failure> {
+fn run(
+    ty: &str,
+    config: &ConfigBlock,
+    cwd: &std::path::Path,
+    defer_remote: bool,
+) -> Result<hcl::Value, Failure> {
     let c = &config.config;
+    if ty == "amazon-ami" {
+        return amazon_ami(c, cwd, defer_remote);
+    }
     let known: &[&str] = match ty {
         "null" => &["input"],
         _ => &["url", "request_headers"],
@@ -362,6 +371,65 @@ pub fn unknown_types(unknown: &[(String, kiln_core::Location)]) -> Option<Diagno
         )
         .with_hint(hint.join("\n")),
     )
+}
+
+/// `data "amazon-ami"`: the one image its filters and owners pick (the newest with
+/// `most_recent`), as `id`, `name`, `creation_date`, `owner`, `owner_name`, `tags`.
+/// Deferred (`kiln validate` without `-evaluate-datasources`, as Packer's validate
+/// leaves data sources unevaluated), its values are placeholders of the right shape.
+fn amazon_ami(
+    c: &serde_json::Map<String, serde_json::Value>,
+    cwd: &std::path::Path,
+    defer_remote: bool,
+) -> Result<hcl::Value, Failure> {
+    let failure = |e: kiln_core::config::FieldError| (e.field.clone(), e.to_string());
+    let mut block = c.clone();
+    let access = kiln_amazon::AccessConfig::take(&mut block, cwd).map_err(failure)?;
+    let filter = kiln_amazon::ami::AmiFilter::from_block("", &block).map_err(failure)?;
+    if filter.owners.is_empty() && filter.filters.is_empty() {
+        return Err((None, "The `filters` must be specified".into()));
+    }
+    if filter.owners.is_empty() {
+        return Err((
+            Some("owners".into()),
+            "For security reasons, you must declare an owner.".into(),
+        ));
+    }
+    let image = if defer_remote {
+        kiln_amazon::ec2::Image {
+            id: "ami-00000000000000000".into(),
+            name: "unevaluated".into(),
+            creation_date: "1970-01-01T00:00:00.000Z".into(),
+            owner_id: "000000000000".into(),
+            owner_alias: Some("unevaluated".into()),
+            ..Default::default()
+        }
+    } else {
+        kiln_amazon::ami::pick_blocking(&access, &filter).map_err(|e| (None, e))?
+    };
+    let mut out = hcl::Map::new();
+    out.insert("id".into(), hcl::Value::from(image.id));
+    out.insert("name".into(), hcl::Value::from(image.name));
+    out.insert(
+        "creation_date".into(),
+        hcl::Value::from(image.creation_date),
+    );
+    out.insert("owner".into(), hcl::Value::from(image.owner_id));
+    out.insert(
+        "owner_name".into(),
+        hcl::Value::from(image.owner_alias.unwrap_or_default()),
+    );
+    out.insert(
+        "tags".into(),
+        hcl::Value::Object(
+            image
+                .tags
+                .into_iter()
+                .map(|(k, v)| (k, hcl::Value::from(v)))
+                .collect(),
+        ),
+    );
+    Ok(hcl::Value::Object(out))
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub struct LoadOptions {
     pub env: Vec<(String, String)>,
     /// The working directory (`path.cwd`).
     pub cwd: PathBuf,
+    /// Data sources that ask a cloud (`amazon-ami`) give placeholders instead of
+    /// running: `kiln validate` without `-evaluate-datasources`, as Packer's validate.
+    pub defer_remote_data: bool,
 }
 
 /// A loaded template.

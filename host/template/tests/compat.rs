@@ -188,18 +188,18 @@ fn required_plugins_are_recorded_for_the_engine_to_name_their_missing_types() {
 #[test]
 fn unknown_data_source_types_are_one_error_listing_each_use() {
     let text = format!(
-        "data \"amazon-ami\" \"a\" {{\n  owners = [\"x\"]\n}}\ndata \"amazon-ami\" \"b\" {{}}\ndata \"host-info\" \"h\" {{}}\n{NULL_SOURCE}build {{\n  sources = [\"source.null.a\"]\n}}\n"
+        "data \"amazon-secretsmanager\" \"a\" {{\n  owners = [\"x\"]\n}}\ndata \"amazon-secretsmanager\" \"b\" {{}}\ndata \"host-info\" \"h\" {{}}\n{NULL_SOURCE}build {{\n  sources = [\"source.null.a\"]\n}}\n"
     );
     let e = load_hcl(&text).unwrap_err();
     assert_eq!(e.matches("Error:").count(), 1, "{e}");
     assert!(
         e.contains(
-            "t.pkr.hcl:1:6: Kiln does not run the data source types \"amazon-ami\", \"host-info\""
+            "t.pkr.hcl:1:6: Kiln does not run the data source types \"amazon-secretsmanager\", \"host-info\""
         ),
         "{e}"
     );
     assert!(
-        e.contains("data \"amazon-ami\": t.pkr.hcl:1:6, t.pkr.hcl:4:6"),
+        e.contains("data \"amazon-secretsmanager\": t.pkr.hcl:1:6, t.pkr.hcl:4:6"),
         "{e}"
     );
 }

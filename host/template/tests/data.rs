@@ -11,6 +11,7 @@ fn options() -> LoadOptions {
         var_args: vec![],
         env: vec![],
         cwd: std::env::current_dir().unwrap(),
+        defer_remote_data: false,
     }
 }
 
@@ -144,9 +145,21 @@ fn http_errors_and_unknown_types_say_where() {
     assert!(err.contains("t.pkr.hcl:2:3"), "{err}");
     assert!(err.contains("Response code: 404"), "{err}");
 
-    let err = load_text(dir.path(), "data \"amazon-ami\" \"x\" {\n}\n").unwrap_err();
+    let err = load_text(dir.path(), "data \"amazon-parameterstore\" \"x\" {\n}\n").unwrap_err();
     assert!(
-        err.contains("t.pkr.hcl:1:6: Kiln does not run the data source type \"amazon-ami\""),
+        err.contains(
+            "t.pkr.hcl:1:6: Kiln does not run the data source type \"amazon-parameterstore\""
+        ),
+        "{err}"
+    );
+    // amazon-ami is run, and checked as Packer checks it: owners are required.
+    let err = load_text(
+        dir.path(),
+        "data \"amazon-ami\" \"x\" {\n  region = \"us-east-1\"\n  filters = {\n    name = \"a\"\n  }\n}\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("t.pkr.hcl:1:1: data \"amazon-ami\" \"x\": For security reasons, you must declare an owner."),
         "{err}"
     );
 

@@ -14,6 +14,7 @@ fn options(cwd: &Path) -> LoadOptions {
         var_args: vec![],
         env: vec![],
         cwd: cwd.to_owned(),
+        defer_remote_data: false,
     }
 }
 

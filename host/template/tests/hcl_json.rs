@@ -16,6 +16,7 @@ fn options(var_args: Vec<VarArg>) -> LoadOptions {
         var_args,
         env: vec![],
         cwd: std::env::current_dir().unwrap(),
+        defer_remote_data: false,
     }
 }
 

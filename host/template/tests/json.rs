@@ -92,6 +92,7 @@ fn options(args: &Args) -> LoadOptions {
         var_args: args.vars.clone(),
         env,
         cwd: crate_dir(),
+        defer_remote_data: false,
     }
 }
 

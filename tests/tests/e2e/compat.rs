@@ -136,9 +136,9 @@ fn packers_dynamic_fixture_builds_what_packer_builds() {
 #[test]
 fn types_kiln_does_not_ship_are_one_error_listing_each_use() {
     let dir = tempfile::tempdir().unwrap();
-    let hcl = "packer {\n  required_plugins {\n    amazon = {\n      source = \"github.com/hashicorp/amazon\"\n      version = \">= 1\"\n    }\n  }\n}\n\
-source \"amazon-ebs\" \"a\" {\n  region = \"us-east-1\"\n}\nsource \"null\" \"n\" {\n  communicator = \"none\"\n}\n\
-build {\n  sources = [\"source.amazon-ebs.a\", \"source.null.n\"]\n\
+    let hcl = "packer {\n  required_plugins {\n    azure = {\n      source = \"github.com/hashicorp/azure\"\n      version = \">= 1\"\n    }\n  }\n}\n\
+source \"azure-arm\" \"a\" {\n  location = \"westeurope\"\n}\nsource \"null\" \"n\" {\n  communicator = \"none\"\n}\n\
+build {\n  sources = [\"source.azure-arm.a\", \"source.null.n\"]\n\
   provisioner \"chef-solo\" {\n    cookbook_paths = [\"c\"]\n  }\n\
   provisioner \"shell-local\" {\n    inline = [\"true\"]\n  }\n\
   post-processor \"amazon-import\" {\n    s3_bucket_name = \"b\"\n  }\n}\n";
@@ -146,11 +146,11 @@ build {\n  sources = [\"source.amazon-ebs.a\", \"source.null.n\"]\n\
     assert!(!ok);
     assert_eq!(out.matches("Error:").count(), 1, "{out}");
     assert!(
-        out.contains("t.pkr.hcl:9:1: Kiln does not ship plugin types this template uses: post-processor \"amazon-import\", provisioner \"chef-solo\", source \"amazon-ebs\""),
+        out.contains("t.pkr.hcl:9:1: Kiln does not ship plugin types this template uses: post-processor \"amazon-import\", provisioner \"chef-solo\", source \"azure-arm\""),
         "{out}"
     );
     assert!(
-        out.contains("source \"amazon-ebs\": t.pkr.hcl:9:1 (of plugin \"github.com/hashicorp/amazon\", required at t.pkr.hcl:3:5)"),
+        out.contains("source \"azure-arm\": t.pkr.hcl:9:1 (of plugin \"github.com/hashicorp/azure\", required at t.pkr.hcl:3:5)"),
         "{out}"
     );
     assert!(

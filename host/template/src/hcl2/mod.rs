@@ -280,7 +280,7 @@ pub(crate) fn load_files(
     };
     // Data sources run only for a template otherwise sound (they may fetch over HTTP).
     if errors.is_empty() && !data_defs.is_empty() {
-        scope.data = data::resolve(&data_defs, &scope, &mut errors);
+        scope.data = data::resolve(&data_defs, &scope, opts.defer_remote_data, &mut errors);
     }
     // Values read from data sources Kiln does not run are unknown: what uses them is
     // not evaluated, so that the one error about those types stands alone.

@@ -130,7 +130,14 @@ fn signature(name: &str) -> (&'static [Ty], Option<Ty>) {
     match name {
         "build_name" | "build_type" | "pwd" | "template_dir" | "timestamp" | "uuid"
         | "packer_version" => (&[], None),
-        "env" | "user" | "consul_key" | "build" | "upper" | "lower" | "strftime" => (&[Str], None),
+        "env"
+        | "user"
+        | "consul_key"
+        | "build"
+        | "upper"
+        | "lower"
+        | "strftime"
+        | "clean_resource_name" => (&[Str], None),
         "isotime" | "aws_secretsmanager" => (&[], Some(Str)),
         "vault" | "sed" => (&[Str, Str], None),
         "split" => (&[Str, Str, Int], None),
@@ -369,6 +376,19 @@ impl Evaluator<'_, '_> {
             "replace_all" => text(s(2).replace(&s(0), &s(1))),
             "upper" => text(s(0).to_uppercase()),
             "lower" => text(s(0).to_lowercase()),
+            // The amazon builders' function: every character an AMI name cannot hold
+            // becomes `-`.
+            "clean_resource_name" => text(
+                s(0).chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c) {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect(),
+            ),
             "sed" => Err(EvalError::SedDeprecated),
             "consul_key" | "vault" | "aws_secretsmanager" => Err(match (scope.env, name) {
                 (None, "consul_key") => EvalError::ConsulKeyNotAllowed,

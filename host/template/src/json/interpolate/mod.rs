@@ -59,6 +59,11 @@ mod tests {
         assert_eq!(run("echo {{user `x`}}").unwrap(), "echo Hello-World");
         assert_eq!(run("{{ user `x` | lower }}").unwrap(), "hello-world");
         assert_eq!(run("{{upper \"a\" | lower}}").unwrap(), "a");
+        // The amazon builders' function, as AMI names need it.
+        assert_eq!(
+            run("packer-{{isotime | clean_resource_name}}").unwrap(),
+            "packer-2020-12-09T08-07-06Z"
+        );
         assert_eq!(run("{{ user `missing` }}").unwrap(), "");
     }
 

@@ -141,6 +141,7 @@ pub const FUNCTIONS: &[&str] = &[
     "build_name", "build_type", "env", "isotime", "strftime", "pwd", "split",
     "template_dir", "timestamp", "uuid", "user", "packer_version", "consul_key", "vault",
     "sed", "build", "aws_secretsmanager", "replace", "replace_all", "upper", "lower",
+    "clean_resource_name",
     // text/template
     "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
     "urlquery", "call", "eq", "ne", "lt", "le", "gt", "ge",

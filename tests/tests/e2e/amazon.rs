@@ -1,0 +1,519 @@
+//! The amazon-ebs builder and the amazon-ami data source against moto, a real EC2 API
+//! emulator, through a proxy that injects AWS's failures. moto's instances are not
+//! machines: the communicator is pointed at the test sshd with `ssh_host`, and the proxy
+//! installs each key pair the build creates there, as an instance's cloud-init would.
+//! After every build, Describe* calls show what is left.
+
+use super::*;
+use kiln_tests::aws::{values_of, Ec2Fault, Ec2Proxy, Ec2Rule, Moto};
+
+/// Runs kiln with the AWS environment for `endpoint` (and `extra`), without the
+/// caller's own AWS settings.
+fn kiln_aws(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(kiln_bin());
+    c.args(args)
+        .current_dir(dir)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .env("HOME", dir)
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in Moto::env(endpoint) {
+        c.env(k, v);
+    }
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().expect("running kiln")
+}
+
+/// A source AMI of this account in moto (`name`), made from one of moto's own images.
+fn base_image(moto: &Moto, name: &str) -> String {
+    let images = moto.call("us-east-1", "DescribeImages", &[]);
+    let any = values_of(&images, "imageId")
+        .into_iter()
+        .next()
+        .expect("moto has images");
+    let run = moto.call(
+        "us-east-1",
+        "RunInstances",
+        &[
+            ("ImageId", &any),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("InstanceType", "t2.micro"),
+        ],
+    );
+    let instance = values_of(&run, "instanceId").remove(0);
+    let made = moto.call(
+        "us-east-1",
+        "CreateImage",
+        &[("InstanceId", &instance), ("Name", name)],
+    );
+    moto.call(
+        "us-east-1",
+        "TerminateInstances",
+        &[("InstanceId.1", &instance)],
+    );
+    values_of(&made, "imageId").remove(0)
+}
+
+/// What a build may leave: key pairs and security groups named `packer_*`, instances
+/// not terminated (besides `except`).
+fn leftovers(moto: &Moto, region: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let keys = moto.call(region, "DescribeKeyPairs", &[]);
+    out.extend(
+        values_of(&keys, "keyName")
+            .into_iter()
+            .filter(|k| k.starts_with("packer_"))
+            .map(|k| format!("key pair {k}")),
+    );
+    let groups = moto.call(region, "DescribeSecurityGroups", &[]);
+    out.extend(
+        values_of(&groups, "groupName")
+            .into_iter()
+            .filter(|g| g.starts_with("packer_"))
+            .map(|g| format!("security group {g}")),
+    );
+    let instances = moto.call(region, "DescribeInstances", &[]);
+    for item in instances.split("<instancesSet>").skip(1) {
+        let id = values_of(item, "instanceId")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let state = values_of(item, "name")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        if state != "terminated" {
+            out.push(format!("instance {id} ({state})"));
+        }
+    }
+    out
+}
+
+/// The snapshots of this account in `region`.
+fn snapshots(moto: &Moto, region: &str) -> Vec<String> {
+    let found = moto.call(region, "DescribeSnapshots", &[("Owner.1", "self")]);
+    values_of(&found, "snapshotId")
+}
+
+/// The AMIs of this account named `name` in `region`.
+fn amis_named(moto: &Moto, region: &str, name: &str) -> Vec<String> {
+    let images = moto.call(
+        region,
+        "DescribeImages",
+        &[
+            ("Owner.1", "self"),
+            ("Filter.1.Name", "name"),
+            ("Filter.1.Value.1", name),
+        ],
+    );
+    values_of(&images, "imageId")
+}
+
+fn template(endpoint: &str, sshd: &Sshd, body: &str, provisioner: &str) -> String {
+    format!(
+        "data \"amazon-ami\" \"base\" {{\n  custom_endpoint_ec2 = \"{endpoint}\"\n  filters = {{\n    name = \"kiln-base-*\"\n  }}\n  owners      = [\"self\"]\n  most_recent = true\n}}\n\n\
+source \"amazon-ebs\" \"web\" {{\n  custom_endpoint_ec2 = \"{endpoint}\"\n  region        = \"us-east-1\"\n  instance_type = \"t2.micro\"\n  source_ami    = data.amazon-ami.base.id\n  ssh_username  = \"{user}\"\n  ssh_host      = \"127.0.0.1\"\n  ssh_port      = {port}\n  ssh_timeout   = \"20s\"\n  aws_polling {{\n    delay_seconds = 1\n    max_attempts  = 30\n  }}\n{body}}}\n\n\
+build {{\n  sources = [\"source.amazon-ebs.web\"]\n  provisioner \"shell\" {{\n    inline = [\"{provisioner}\"]\n  }}\n}}\n",
+        user = sshd.user,
+        port = sshd.port,
+    )
+}
+
+/// The whole EBS flow: the data source picks the newest base image, a temporary key
+/// pair and security group are made, the instance runs and is provisioned over SSH,
+/// stopped, imaged, copied to a second region, shared and tagged; then every temporary
+/// resource is gone and the AMIs are there with their tags and permissions.
+#[test]
+fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let newest = base_image(&moto, "kiln-base-2");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("provisioned");
+    let body = "  ami_name      = \"kiln-web-${formatdate(\"YYYYMMDD\", timestamp())}\"\n  ami_description = \"made by kiln\"\n  ami_regions   = [\"us-west-2\"]\n  ami_users     = [\"111122223333\"]\n  tags = {\n    Name = \"kiln-web\"\n  }\n  snapshot_tags = {\n    Kind = \"root\"\n  }\n  run_tags = {\n    Purpose = \"build\"\n  }\n";
+    let hcl = template(
+        &proxy.url,
+        &sshd,
+        body,
+        &format!("echo provisioned > {}", marker.display()),
+    );
+    std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "provisioned\n");
+    assert!(
+        stdout.contains(&format!("Found Image ID: {newest}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Creating temporary keypair: packer_"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Creating temporary security group for this instance: packer_"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AMIs were created:"), "{stdout}");
+    let name = format!("kiln-web-{}", chrono_like_today());
+    let east = amis_named(&moto, "us-east-1", &name);
+    let west = amis_named(&moto, "us-west-2", &name);
+    assert_eq!((east.len(), west.len()), (1, 1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("us-east-1: {}", east[0])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("us-west-2: {}", west[0])),
+        "{stdout}"
+    );
+    for (region, ami) in [("us-east-1", &east[0]), ("us-west-2", &west[0])] {
+        let image = moto.call(region, "DescribeImages", &[("ImageId.1", ami)]);
+        assert!(
+            image.contains("<key>Name</key>") && image.contains("<value>kiln-web</value>"),
+            "{region}: {image}"
+        );
+        let perms = moto.call(
+            region,
+            "DescribeImageAttribute",
+            &[("ImageId", ami), ("Attribute", "launchPermission")],
+        );
+        assert!(perms.contains("111122223333"), "{region}: {perms}");
+    }
+    for region in ["us-east-1", "us-west-2"] {
+        let left = leftovers(&moto, region);
+        assert!(left.is_empty(), "{region}: {left:?}");
+    }
+    let actions = proxy.actions();
+    for action in [
+        "GetCallerIdentity",
+        "CreateKeyPair",
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "RunInstances",
+        "StopInstances",
+        "CreateImage",
+        "CopyImage",
+        "ModifyImageAttribute",
+        "CreateTags",
+        "TerminateInstances",
+        "DeleteKeyPair",
+        "DeleteSecurityGroup",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} not called: {actions:?}"
+        );
+    }
+    assert!(!stdout.contains("kiln-test-secret-key") && !stderr.contains("kiln-test-secret-key"));
+}
+
+/// Today as Packer's `formatdate("YYYYMMDD", timestamp())` writes it (UTC).
+fn chrono_like_today() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y%m%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// EC2's throttling and 5xx answers are retried with backoff; an AMI that never
+/// becomes available ends the wait after aws_polling's attempts with a message naming
+/// what was awaited, its last state and how to wait longer, and the failed build's AMI,
+/// instance, key pair and security group are all removed.
+#[test]
+fn throttling_is_retried_and_a_stuck_ami_times_out_saying_what_and_is_removed() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let rules = vec![
+        Ec2Rule {
+            action: "RunInstances",
+            fault: Ec2Fault::Throttle,
+            times: 2,
+        },
+        Ec2Rule {
+            action: "CreateKeyPair",
+            fault: Ec2Fault::Unavailable,
+            times: 1,
+        },
+        Ec2Rule {
+            action: "DescribeImages",
+            fault: Ec2Fault::ImagePending,
+            times: 1000,
+        },
+    ];
+    let proxy = Ec2Proxy::start(&moto, rules, &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let snapshots_before = snapshots(&moto, "us-east-1");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "  ami_name = \"kiln-stuck\"\n";
+    let hcl = template(&proxy.url, &sshd, body, "true")
+        .replace("max_attempts  = 30", "max_attempts  = 3");
+    std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("timed out waiting for AMI ami-") && stdout.contains("in us-east-1 to become available: 3 attempts 1s apart, its last state was \"pending\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("aws_polling"), "{stdout}");
+    assert!(
+        stdout.contains("Deregistering the AMI and deleting associated snapshots"),
+        "{stdout}"
+    );
+    let actions = proxy.actions();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "RunInstances").count(),
+        3,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "CreateKeyPair").count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(amis_named(&moto, "us-east-1", "kiln-stuck").is_empty());
+    assert_eq!(
+        snapshots(&moto, "us-east-1"),
+        snapshots_before,
+        "the failed AMI's snapshots are deleted"
+    );
+    let left = leftovers(&moto, "us-east-1");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// An AMI name that exists fails before anything is launched, saying how to replace
+/// it; with force_deregister the old AMI is deregistered and the build makes the new one.
+#[test]
+fn an_existing_ami_name_fails_early_unless_force_deregister() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let old = base_image(&moto, "kiln-taken");
+    let dir = tempfile::tempdir().unwrap();
+    let hcl = template(&proxy.url, &sshd, "  ami_name = \"kiln-taken\"\n", "true");
+    std::fs::write(dir.path().join("t.pkr.hcl"), &hcl).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, _) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "AMI Name: 'kiln-taken' is used by an existing AMI: {old}"
+        )) && stdout.contains("force_deregister"),
+        "{stdout}"
+    );
+    assert!(
+        !proxy.actions().iter().any(|a| a == "RunInstances"),
+        "{:?}",
+        proxy.actions()
+    );
+    let forced = hcl.replace(
+        "ami_name = \"kiln-taken\"",
+        "ami_name = \"kiln-taken\"\n  force_deregister = true\n  force_delete_snapshot = true",
+    );
+    std::fs::write(dir.path().join("t.pkr.hcl"), forced).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Deregistered AMI kiln-taken, id: {old}")),
+        "{stdout}"
+    );
+    let now = amis_named(&moto, "us-east-1", "kiln-taken");
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0], old);
+    assert!(leftovers(&moto, "us-east-1").is_empty());
+}
+
+/// With -on-error=abort a failed provisioner leaves the instance, the security group
+/// and the key pair for inspection, and the build names each of them.
+#[test]
+fn on_error_abort_leaves_the_resources_and_names_them() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let dir = tempfile::tempdir().unwrap();
+    let hcl = template(&proxy.url, &sshd, "  ami_name = \"kiln-abort\"\n", "exit 3");
+    std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
+    let out = kiln_aws(
+        dir.path(),
+        &["build", "-on-error=abort", "t.pkr.hcl"],
+        &proxy.url,
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    let left = leftovers(&moto, "us-east-1");
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(all.contains("Left for inspection"), "{all}");
+    for item in &left {
+        let id = item
+            .split_whitespace()
+            .nth(if item.starts_with("instance") { 1 } else { 2 })
+            .unwrap();
+        if item.starts_with("security group") {
+            // Named by its id in the message.
+            continue;
+        }
+        assert!(all.contains(id), "{id} not named: {all}");
+    }
+    assert!(all.contains("security group sg-"), "{all}");
+}
+
+/// Credentials as AWS users keep them: a profile of a shared credentials file, and a
+/// role assumed with it through STS; the data source runs only when validate is asked
+/// to evaluate data sources, as Packer's validate.
+#[test]
+fn a_profile_and_an_assumed_role_reach_ec2_and_validate_defers_the_data_source() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("creds"),
+        "[dev]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret-value\n",
+    )
+    .unwrap();
+    let body = "  ami_name = \"kiln-profile\"\n";
+    let hcl = template(&proxy.url, &sshd, body, "true").replacen(
+        "  owners      = [\"self\"]\n",
+        "  owners      = [\"self\"]\n  profile = \"dev\"\n  assume_role {\n    role_arn     = \"arn:aws:iam::123456789012:role/kiln-builder\"\n    session_name = \"kiln-test\"\n  }\n",
+        1,
+    );
+    std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
+    let creds = dir.path().join("creds");
+    let creds = creds.to_str().unwrap();
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", creds),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+    ];
+    let out = kiln_aws(dir.path(), &["validate", "t.pkr.hcl"], &proxy.url, &env);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        proxy.actions().is_empty(),
+        "validate called AWS: {:?}",
+        proxy.actions()
+    );
+    let out = kiln_aws(
+        dir.path(),
+        &["validate", "-evaluate-datasources", "t.pkr.hcl"],
+        &proxy.url,
+        &env,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let actions = proxy.actions();
+    assert_eq!(
+        actions,
+        ["AssumeRole", "GetCallerIdentity", "DescribeImages"],
+        "{actions:?}"
+    );
+    assert!(!stdout.contains("profile-secret-value") && !stderr.contains("profile-secret-value"));
+    // A profile that does not exist: the error says where it looked.
+    let missing = std::fs::read_to_string(dir.path().join("t.pkr.hcl"))
+        .unwrap()
+        .replace("profile = \"dev\"", "profile = \"nope\"");
+    std::fs::write(dir.path().join("t.pkr.hcl"), missing).unwrap();
+    let out = kiln_aws(
+        dir.path(),
+        &["validate", "-evaluate-datasources", "t.pkr.hcl"],
+        &proxy.url,
+        &env,
+    );
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(!out.status.success());
+    assert!(
+        all.contains("t.pkr.hcl:1:")
+            && all.contains("no credentials for profile \"nope\"")
+            && all.contains(creds),
+        "{all}"
+    );
+}
+
+/// Ctrl-C while a provisioner runs: the build is cancelled and every step's cleanup
+/// still runs, so the instance is terminated and the key pair and security group are
+/// deleted.
+#[test]
+fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("7{}", std::process::id());
+    let hcl = template(
+        &proxy.url,
+        &sshd,
+        "  ami_name = \"kiln-cancelled\"\n",
+        "echo started-sleeping; sleep MARK",
+    )
+    .replace("MARK", &marker);
+    std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
+    let mut c = Command::new(kiln_bin());
+    c.args(["build", "t.pkr.hcl"])
+        .current_dir(dir.path())
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .env("HOME", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    for (k, v) in Moto::env(&proxy.url) {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.ends_with("started-sleeping") {
+            break;
+        }
+    }
+    assert!(leftovers(&moto, "us-east-1").len() == 3, "{seen:?}");
+    let status = kiln_tests::command("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    let exit = child.wait().unwrap().code();
+    let out = seen.join("\n");
+    assert_eq!(exit, Some(130), "{out}");
+    assert!(
+        out.contains("Terminating the source AWS instance..."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Deleting temporary security group..."),
+        "{out}"
+    );
+    assert!(out.contains("Deleting temporary keypair..."), "{out}");
+    let left = leftovers(&moto, "us-east-1");
+    assert!(left.is_empty(), "{left:?}\n{out}");
+    assert!(amis_named(&moto, "us-east-1", "kiln-cancelled").is_empty());
+    assert!(
+        processes_with(&marker).is_empty() || {
+            std::thread::sleep(Duration::from_secs(3));
+            processes_with(&marker).is_empty()
+        }
+    );
+}

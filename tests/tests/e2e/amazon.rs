@@ -462,7 +462,7 @@ fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
     let hcl = template(
         &proxy.url,
         &sshd,
-        "  ami_name = \"kiln-cancelled\"\n",
+        "  ami_name = \"kiln-cancelled\"\n  temporary_key_pair_type = \"ed25519\"\n",
         "echo started-sleeping; sleep MARK",
     )
     .replace("MARK", &marker);
@@ -516,4 +516,77 @@ fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
             processes_with(&marker).is_empty()
         }
     );
+}
+
+/// A source that needs no SSH (`communicator = "none"`) against `endpoint`, with `body`.
+fn machineless(endpoint: &str, body: &str) -> String {
+    format!(
+        "data \"amazon-ami\" \"base\" {{\n  custom_endpoint_ec2 = \"{endpoint}\"\n  filters = {{\n    name = \"kiln-base-*\"\n  }}\n  owners      = [\"self\"]\n  most_recent = true\n}}\n\n\
+source \"amazon-ebs\" \"m\" {{\n  custom_endpoint_ec2 = \"{endpoint}\"\n  region        = \"us-east-1\"\n  instance_type = \"t3.micro\"\n  source_ami    = data.amazon-ami.base.id\n  communicator  = \"none\"\n  aws_polling {{\n    delay_seconds = 1\n    max_attempts  = 30\n  }}\n{body}}}\n\nbuild {{\n  sources = [\"source.amazon-ebs.m\"]\n}}\n"
+    )
+}
+
+/// encrypt_boot: the AMI is made under a temporary name, copied encrypted into the
+/// build region under ami_name, and the unencrypted one is removed with its snapshots;
+/// the network comes from filters (the default VPC's subnets, its default group), and
+/// the launch and AMI block device mappings are passed on.
+#[test]
+fn encrypt_boot_keeps_only_the_encrypted_copy_and_filters_pick_the_network() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let snapshots_before = snapshots(&moto, "us-east-1");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "  ami_name     = \"kiln-encrypted\"\n  encrypt_boot = true\n  kms_key_id   = \"alias/kiln\"\n\
+  subnet_filter {\n    filters = {\n      \"default-for-az\" = \"true\"\n    }\n    most_free = true\n  }\n\
+  security_group_filter {\n    filters = {\n      \"group-name\" = \"default\"\n    }\n  }\n\
+  launch_block_device_mappings {\n    device_name           = \"/dev/sda1\"\n    volume_size           = 20\n    volume_type           = \"gp3\"\n    delete_on_termination = true\n  }\n\
+  ami_block_device_mappings {\n    device_name  = \"/dev/sdb\"\n    virtual_name = \"ephemeral0\"\n  }\n";
+    std::fs::write(dir.path().join("t.pkr.hcl"), machineless(&proxy.url, body)).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Found Subnet ID: subnet-"), "{stdout}");
+    assert!(stdout.contains("Found Security Group(s): sg-"), "{stdout}");
+    assert!(!stdout.contains("Creating temporary security group"), "{stdout}");
+    assert!(stdout.contains("Copying/Encrypting AMI"), "{stdout}");
+    assert!(stdout.contains("Deregistering the AMI and deleting unencrypted temporary AMIs and snapshots"), "{stdout}");
+    let kept = amis_named(&moto, "us-east-1", "kiln-encrypted");
+    assert_eq!(kept.len(), 1, "{stdout}");
+    assert!(stdout.contains(&format!("us-east-1: {}", kept[0])), "{stdout}");
+    // Only the encrypted AMI of this build is left: the intermediary is gone.
+    let mine = moto.call("us-east-1", "DescribeImages", &[("Owner.1", "self")]);
+    let names = values_of(&mine, "name");
+    assert!(!names.iter().any(|n| n.starts_with("packer-intermediary-")), "{names:?}");
+    let after = snapshots(&moto, "us-east-1");
+    let image = moto.call("us-east-1", "DescribeImages", &[("ImageId.1", &kept[0])]);
+    let own: Vec<String> = values_of(&image, "snapshotId");
+    let extra: Vec<&String> = after.iter().filter(|s| !snapshots_before.contains(s) && !own.contains(s)).collect();
+    assert!(extra.is_empty(), "snapshots of the intermediary AMI are left: {extra:?}");
+    assert!(leftovers(&moto, "us-east-1").is_empty());
+    let actions = proxy.actions();
+    let run = actions.iter().filter(|a| *a == "RunInstances").count();
+    assert_eq!(run, 1, "{actions:?}");
+}
+
+/// skip_create_ami: the instance is launched, provisioned and removed; no AMI is made
+/// and the artifact says so.
+#[test]
+fn skip_create_ami_makes_no_ami() {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    let dir = tempfile::tempdir().unwrap();
+    let body = "  ami_name        = \"kiln-skipped\"\n  skip_create_ami = true\n  user_data       = \"#cloud-config\\n\"\n";
+    std::fs::write(dir.path().join("t.pkr.hcl"), machineless(&proxy.url, body)).unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Skipping AMI creation..."), "{stdout}");
+    assert!(stdout.contains("No AMI was created"), "{stdout}");
+    assert!(!proxy.actions().iter().any(|a| a == "CreateImage"));
+    assert!(amis_named(&moto, "us-east-1", "kiln-skipped").is_empty());
+    assert!(leftovers(&moto, "us-east-1").is_empty());
 }

@@ -26,6 +26,7 @@ const BUILTINS: &[(&str, &[&str])] = &[
     ("docker-push", &["post-processor"]),
     ("docker-save", &["post-processor"]),
     ("docker-import", &["post-processor"]),
+    ("disk-convert", &["post-processor"]),
 ];
 
 fn main() {

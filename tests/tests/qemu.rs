@@ -936,3 +936,79 @@ build {{
         "no temporary files left"
     );
 }
+
+/// One qemu build feeds other hypervisors through the `disk-convert` post-processor:
+/// its OVA's descriptor describes the machine the build ran (processors, memory, the
+/// disk's virtual size), and the OVA's disk, unpacked, boots the test VM again under
+/// QEMU with what the first build wrote.
+#[test]
+fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
+    let work = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let img = vm_image();
+    let source = |name: &str, disk: &Path, format: &str, extra: &str| {
+        format!(
+            r#"source "qemu" "{name}" {{
+  disk_image           = true
+  iso_url              = "{disk}"
+  iso_checksum         = "none"
+  skip_resize_disk     = true
+  format               = "{format}"
+  output_directory     = "out-{name}"
+  vm_name              = "{name}.{format}"
+  headless             = true
+  memory               = 640
+  cpus                 = 2
+  qemuargs             = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet"]]
+  ssh_username         = "root"
+  ssh_private_key_file = "{key}"
+  ssh_timeout          = "4m"
+  shutdown_command     = "poweroff"
+{extra}}}
+"#,
+            disk = disk.display(),
+            kernel = img.kernel.display(),
+            initrd = img.initrd.display(),
+            key = img.key.display(),
+        )
+    };
+    let first = format!(
+        "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n}}\n",
+        source("appliance", &img.disk, "qcow2", "")
+    );
+    std::fs::write(w.join("first.pkr.hcl"), first).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "first.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let built = image_info(&w.join("out-appliance/appliance.qcow2"));
+    let unpacked = w.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = kiln_tests::command("tar")
+        .args(["-xf"])
+        .arg(w.join("dist/appliance.ova"))
+        .current_dir(&unpacked)
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let descriptor = std::fs::read_to_string(unpacked.join("appliance.ovf")).unwrap();
+    for needle in [
+        format!("ovf:capacity=\"{}\"", built["virtual-size"]),
+        "<rasd:ResourceType>3</rasd:ResourceType>\n        <rasd:VirtualQuantity>2</rasd:VirtualQuantity>".to_owned(),
+        "<rasd:ResourceType>4</rasd:ResourceType>\n        <rasd:VirtualQuantity>640</rasd:VirtualQuantity>".to_owned(),
+    ] {
+        assert!(descriptor.contains(&needle), "{needle}\n{descriptor}");
+    }
+    assert_eq!(image_info(&w.join("dist/appliance.vdi"))["format"], "vdi");
+    // The appliance's disk boots again and holds the first build's file.
+    let vmdk = unpacked.join("appliance-disk001.vmdk");
+    let second = format!(
+        "{}build {{\n  sources = [\"source.qemu.again\"]\n  provisioner \"shell\" {{\n    inline = [\"cat /etc/appliance\"]\n  }}\n}}\n",
+        source("again", &vmdk, "qcow2", "")
+    );
+    std::fs::write(w.join("second.pkr.hcl"), second).unwrap();
+    let out = kiln(w, tmp.path(), &["build", "second.pkr.hcl"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("again: from-the-first-build"), "{stdout}");
+}

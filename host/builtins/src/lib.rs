@@ -1,7 +1,7 @@
 //! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible`,
 //! `ansible-local`, `puppet-masterless`, `salt-masterless`; post-processors `checksum`,
 //! `compress`, `manifest`, `artifice`, `docker-tag`, `docker-push`, `docker-save`,
-//! `docker-import`; `shell-local`, which is both. What each needs of the host it says
+//! `docker-import`, `disk-convert`; `shell-local`, which is both. What each needs of the host it says
 //! itself, from its configuration (the `needs` of `wit/plugin.wit`): this crate knows
 //! their names and bytes, nothing of their configuration.
 
@@ -91,7 +91,8 @@ mod tests {
                 "docker-tag",
                 "docker-push",
                 "docker-save",
-                "docker-import"
+                "docker-import",
+                "disk-convert"
             ]
         );
         assert!(component("checksum").is_none());

@@ -610,3 +610,130 @@ fn the_null_builder_says_it_takes_no_checkpoints() {
     }
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\nran\n");
 }
+
+/// `qemu-img`'s JSON description of `path`.
+fn qemu_img_info(path: &Path) -> serde_json::Value {
+    qemu_img_info_as(path, None)
+}
+
+/// The same, read as `format` (a fixed VHD has its footer at the end, where probing
+/// does not look: qemu-img takes it for raw unless told).
+fn qemu_img_info_as(path: &Path, format: Option<&str>) -> serde_json::Value {
+    let mut args = vec!["info", "--output=json"];
+    if let Some(f) = format {
+        args.extend(["-f", f]);
+    }
+    args.push(path.to_str().unwrap());
+    let out = run_tool(Path::new("/"), "qemu-img", &args);
+    serde_json::from_str(&out).unwrap()
+}
+
+/// One raw disk (an ext4 filesystem holding a file) becomes every format in one step,
+/// in parallel: each is what qemu-img says it is, passes `qemu-img check` where the
+/// format has one, and converts back to raw with the original's digest; the OVA holds
+/// the descriptor, the manifest and the streamOptimized disk in that order, the
+/// manifest's digests verify, and the descriptor says what the machine is.
+#[test]
+fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "fs/hello.txt", "made by kiln\n");
+    let disk = d.join("in/disk.raw");
+    std::fs::create_dir_all(disk.parent().unwrap()).unwrap();
+    run_tool(
+        d,
+        "mkfs.ext4",
+        &["-q", "-F", "-E", "root_owner=0:0", "-d", "fs", disk.to_str().unwrap(), "64M"],
+    );
+    let original = sha256(&disk);
+    write(
+        d,
+        "t.pkr.hcl",
+        "source \"null\" \"web\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.web\"]\n  post-processors {\n    post-processor \"artifice\" {\n      files = [\"in/disk.raw\"]\n    }\n    post-processor \"disk-convert\" {\n      formats = [\"qcow2\", \"raw\", \"vmdk\", \"vdi\", \"vhdx\", \"vpc\", \"ova\", \"ovf\"]\n      output  = \"out/{{.BuildName}}.{{.Extension}}\"\n      vm_name = \"kiln-appliance\"\n    }\n  }\n}\n",
+    );
+    let (ok, out) = build(d);
+    assert!(ok, "{out}");
+    let o = d.join("out");
+    let expected = [
+        ("web.qcow2", "qcow2", true),
+        ("web.raw", "raw", false),
+        ("web.vmdk", "vmdk", true),
+        ("web.vdi", "vdi", true),
+        ("web.vhdx", "vhdx", true),
+        ("web.vhd", "vpc", false),
+        ("web-disk001.vmdk", "vmdk", true),
+    ];
+    for (name, format, checkable) in expected {
+        let path = o.join(name);
+        let info = if format == "vpc" {
+            // A fixed VHD: the data, then a 512-byte footer that names its maker.
+            let bytes = std::fs::read(&path).unwrap();
+            assert_eq!(bytes.len(), (64 << 20) + 512, "{name}");
+            assert_eq!(&bytes[bytes.len() - 512..][..8], b"conectix", "{name}");
+            qemu_img_info_as(&path, Some("vpc"))
+        } else {
+            qemu_img_info(&path)
+        };
+        assert_eq!(info["format"], format, "{name}: {info}");
+        assert_eq!(info["virtual-size"], 64 << 20, "{name}: {info}");
+        if checkable {
+            run_tool(d, "qemu-img", &["check", "-f", format, path.to_str().unwrap()]);
+        }
+        let back = d.join(format!("back-{name}.raw"));
+        run_tool(
+            d,
+            "qemu-img",
+            &["convert", "-f", format, "-O", "raw", path.to_str().unwrap(), back.to_str().unwrap()],
+        );
+        assert_eq!(sha256(&back), original, "{name} converted back differs");
+    }
+    assert_eq!(
+        qemu_img_info(&o.join("web.vmdk"))["format-specific"]["data"]["create-type"],
+        "monolithicSparse"
+    );
+    assert_eq!(
+        qemu_img_info(&o.join("web-disk001.vmdk"))["format-specific"]["data"]["create-type"],
+        "streamOptimized"
+    );
+    // The OVA: ustar, descriptor first, then the manifest, then the disk.
+    let listing = run_tool(&o, "tar", &["-tf", "web.ova"]);
+    assert_eq!(
+        listing.lines().collect::<Vec<_>>(),
+        ["web.ovf", "web.mf", "web-disk001.vmdk"]
+    );
+    let unpacked = d.join("ova");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    run_tool(&unpacked, "tar", &["-xf", o.join("web.ova").to_str().unwrap()]);
+    let manifest = std::fs::read_to_string(unpacked.join("web.mf")).unwrap();
+    assert_eq!(manifest.lines().count(), 2, "{manifest}");
+    for line in manifest.lines() {
+        let (name, hex) = line
+            .strip_prefix("SHA256(")
+            .and_then(|l| l.split_once(")= "))
+            .unwrap_or_else(|| panic!("manifest line {line:?}"));
+        assert_eq!(sha256(&unpacked.join(name)), hex, "{name}");
+    }
+    let descriptor = std::fs::read_to_string(unpacked.join("web.ovf")).unwrap();
+    let vmdk_size = std::fs::metadata(unpacked.join("web-disk001.vmdk")).unwrap().len();
+    for needle in [
+        "<Envelope ovf:version=\"1.0\"".to_owned(),
+        format!("<File ovf:href=\"web-disk001.vmdk\" ovf:id=\"file1\" ovf:size=\"{vmdk_size}\"/>"),
+        format!("ovf:capacity=\"{}\"", 64 << 20),
+        "vmdk.html#streamOptimized".to_owned(),
+        "<VirtualSystem ovf:id=\"kiln-appliance\">".to_owned(),
+        "<rasd:ResourceType>3</rasd:ResourceType>\n        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>".to_owned(),
+        "<rasd:ResourceType>4</rasd:ResourceType>\n        <rasd:VirtualQuantity>512</rasd:VirtualQuantity>".to_owned(),
+        "<rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>".to_owned(),
+        "<rasd:ResourceType>10</rasd:ResourceType>".to_owned(),
+    ] {
+        assert!(descriptor.contains(&needle), "{needle}\n{descriptor}");
+    }
+    // The OVA's loose files are gone; the ovf format keeps its own three.
+    assert!(!o.join(".web.ova.d").exists());
+    for name in ["web.ovf", "web.mf", "web-disk001.vmdk"] {
+        assert!(o.join(name).is_file(), "{name}");
+    }
+    let ovf_manifest = std::fs::read_to_string(o.join("web.mf")).unwrap();
+    assert!(ovf_manifest.contains(&format!("SHA256(web-disk001.vmdk)= {}", sha256(&o.join("web-disk001.vmdk")))), "{ovf_manifest}");
+    assert!(out.contains("disk-convert"), "{out}");
+}

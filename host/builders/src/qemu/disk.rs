@@ -99,7 +99,7 @@ pub(super) fn text(p: &Path) -> &str {
 }
 
 /// `qemu-img info`: the image's format and virtual size in bytes.
-async fn info(path: &Path) -> Result<(String, u64), QemuError> {
+pub(super) async fn info(path: &Path) -> Result<(String, u64), QemuError> {
     let out = qemu_img(&["info", "--output=json", text(path)]).await?;
     let v: serde_json::Value =
         serde_json::from_str(&out).map_err(|source| QemuError::QemuImgInfo { source })?;

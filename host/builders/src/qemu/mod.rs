@@ -621,6 +621,21 @@ impl<'a> Step<State<'a>> for Finish {
                 .unwrap_or_else(|| disk::DEFAULT_SIZE.into()),
         );
         metadata.insert("domainType".into(), state.accelerator.clone());
+        // What an appliance descriptor (OVF) or a Vagrant box made from this disk
+        // describes: the machine's processors, memory and firmware, and the disk's
+        // virtual size.
+        // `-smp` is `N` or `cpus=N,sockets=...`.
+        let first = b.smp.split(',').next().unwrap_or("1");
+        let cpus = first.strip_prefix("cpus=").unwrap_or(first).to_owned();
+        metadata.insert("cpus".into(), cpus);
+        metadata.insert("memory".into(), b.memory.to_string());
+        metadata.insert(
+            "firmware".into(),
+            if b.efi_firmware_code.is_some() { "efi" } else { "bios" }.into(),
+        );
+        if let Ok((_, size)) = disk::info(&path).await {
+            metadata.insert("diskVirtualSize".into(), size.to_string());
+        }
         state.artifact = Some(Artifact {
             builder_id: "transcend.qemu".into(),
             id: "VM".into(),

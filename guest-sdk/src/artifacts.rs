@@ -38,6 +38,12 @@ pub fn unlock_file(path: &str) {
     host::unlock_file(path)
 }
 
+/// Removes the host file `path` that this step wrote itself (with [`write_file`] or
+/// [`write_archive`]); any other file is refused.
+pub fn remove_file(path: &str) -> Result<(), Error> {
+    host::remove_file(path)
+}
+
 /// Reads the small file `path` whole.
 pub fn read_file(path: &str) -> Result<Vec<u8>, Error> {
     host::read_file(path)

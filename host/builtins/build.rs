@@ -27,6 +27,7 @@ const BUILTINS: &[(&str, &[&str])] = &[
     ("docker-save", &["post-processor"]),
     ("docker-import", &["post-processor"]),
     ("disk-convert", &["post-processor"]),
+    ("vagrant", &["post-processor"]),
 ];
 
 fn main() {

@@ -1,6 +1,6 @@
 # packer: agree
-data "amazon-ami" "base" {
-  owners = ["amazon"]
+data "amazon-parameterstore" "base" {
+  name = "/kiln/base"
 }
 
 source "null" "web" {

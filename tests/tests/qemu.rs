@@ -974,7 +974,7 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
         )
     };
     let first = format!(
-        "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n}}\n",
+        "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n  post-processor \"vagrant\" {{\n    output = \"dist/{{{{.Provider}}}}.box\"\n    keep_input_artifact = true\n  }}\n}}\n",
         source("appliance", &img.disk, "qcow2", "")
     );
     std::fs::write(w.join("first.pkr.hcl"), first).unwrap();
@@ -1000,6 +1000,33 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
         assert!(descriptor.contains(&needle), "{needle}\n{descriptor}");
     }
     assert_eq!(image_info(&w.join("dist/appliance.vdi"))["format"], "vdi");
+    // The libvirt box of the same build: its qcow2 disk, its size, TCG's driver.
+    let read = |name: &str| {
+        let out = kiln_tests::command("tar")
+            .args(["-xOf"])
+            .arg(w.join("dist/libvirt.box"))
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        out.stdout
+    };
+    let metadata: serde_json::Value = serde_json::from_slice(&read("metadata.json")).unwrap();
+    let gib = built["virtual-size"].as_u64().unwrap().div_ceil(1 << 30);
+    assert_eq!(
+        metadata,
+        serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": gib})
+    );
+    let vagrantfile = String::from_utf8(read("Vagrantfile")).unwrap();
+    assert!(
+        vagrantfile.contains("libvirt.memory = 640") && vagrantfile.contains("libvirt.cpus = 2"),
+        "{vagrantfile}"
+    );
+    assert_eq!(
+        &read("box.img")[..4],
+        b"QFI\xfb",
+        "box.img is the qcow2 disk"
+    );
     // The appliance's disk boots again and holds the first build's file.
     let vmdk = unpacked.join("appliance-disk001.vmdk");
     let second = format!(

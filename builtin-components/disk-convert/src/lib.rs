@@ -75,7 +75,11 @@ impl Step for DiskConvert {
                 "formats",
                 format!(
                     "formats must name at least one of: {}",
-                    FORMATS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+                    FORMATS
+                        .iter()
+                        .map(|(f, _)| *f)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }
@@ -85,7 +89,11 @@ impl Step for DiskConvert {
                     "formats",
                     format!(
                         "unknown format {f:?}: use {}",
-                        FORMATS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+                        FORMATS
+                            .iter()
+                            .map(|(f, _)| *f)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             } else if config.formats[..i].contains(f) {
@@ -103,7 +111,17 @@ impl Step for DiskConvert {
             ));
         }
         if let Some(v) = &config.vmdk_subformat {
-            errors.extend(subformat_error("vmdk_subformat", v, &["monolithicSparse", "monolithicFlat", "streamOptimized", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat"]));
+            errors.extend(subformat_error(
+                "vmdk_subformat",
+                v,
+                &[
+                    "monolithicSparse",
+                    "monolithicFlat",
+                    "streamOptimized",
+                    "twoGbMaxExtentSparse",
+                    "twoGbMaxExtentFlat",
+                ],
+            ));
         }
         if let Some(v) = &config.vhdx_subformat {
             errors.extend(subformat_error("vhdx_subformat", v, &["dynamic", "fixed"]));
@@ -136,7 +154,10 @@ fn qemu_format(config: &Config, format: &str) -> (&'static str, String) {
             "vmdk",
             format!(
                 "subformat={}",
-                config.vmdk_subformat.as_deref().unwrap_or("monolithicSparse")
+                config
+                    .vmdk_subformat
+                    .as_deref()
+                    .unwrap_or("monolithicSparse")
             ),
         ),
         // An appliance's disk is always streamOptimized, as OVF tools expect.
@@ -182,8 +203,6 @@ n=0
 while [ $# -ge 3 ]; do
     fmt="$1"; opts="$2"; out="$3"; shift 3
     n=$((n + 1))
-    mkdir -p "$(dirname "$out")"
-    rm -f "$out"
     if [ -n "$opts" ]; then
         qemu-img convert -f "$in_format" -O "$fmt" -o "$opts" "$in" "$out" &
     else
@@ -228,9 +247,19 @@ fn dir_of(path: &str) -> &str {
 /// The file of the input artifact that holds the disk: the one the builder's metadata
 /// names (`diskName`), else the largest.
 fn input_disk(input: &Artifact) -> Result<&ArtifactFile, String> {
-    let meta = |k: &str| input.metadata.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let meta = |k: &str| {
+        input
+            .metadata
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
     if let Some(name) = meta("diskName") {
-        if let Some(f) = input.files.iter().find(|f| artifacts::base_name(&f.path) == name) {
+        if let Some(f) = input
+            .files
+            .iter()
+            .find(|f| artifacts::base_name(&f.path) == name)
+        {
             return Ok(f);
         }
     }
@@ -257,7 +286,13 @@ impl PostProcessor for DiskConvert {
         input: Artifact,
     ) -> Result<PostProcessResult, String> {
         let disk = input_disk(&input)?;
-        let meta = |k: &str| input.metadata.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let meta = |k: &str| {
+            input
+                .metadata
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
         let in_format = meta("diskType").unwrap_or_else(|| "raw".into());
         let template = config.output.as_deref().unwrap_or(DEFAULT_OUTPUT);
         let build_name = artifacts::build_name(build).to_owned();
@@ -268,7 +303,8 @@ impl PostProcessor for DiskConvert {
                 template,
                 &vars(&build_name, &build.source_type, format, ext),
             )?;
-            let absolute = exec::absolute(&output).map_err(|e| format!("{output}: {}", e.message))?;
+            let absolute =
+                exec::absolute(&output).map_err(|e| format!("{output}: {}", e.message))?;
             let stem = absolute
                 .strip_suffix(&format!(".{ext}"))
                 .unwrap_or(&absolute)
@@ -292,21 +328,47 @@ impl PostProcessor for DiskConvert {
         // Each output's directory must exist for the confined command to see it:
         // writing the (empty) file creates it; qemu-img replaces the file.
         for p in &planned {
-            artifacts::write_file(&p.disk, b"").map_err(|e| format!("{}: {}", p.disk, e.message))?;
+            artifacts::write_file(&p.disk, b"")
+                .map_err(|e| format!("{}: {}", p.disk, e.message))?;
         }
-        let mut argv = vec![
-            "sh".to_owned(),
-            exec::temp_file(&TempContent::Bytes(CONVERT.as_bytes().to_vec()), 0o700, ".sh")
-                .map_err(|e| e.message)?,
-            in_format.clone(),
-            disk.path.clone(),
-        ];
         let mut view = vec![(disk.path.clone(), false)];
         for p in &planned {
-            let (fmt, opts) = qemu_format(&config, &p.format);
-            argv.extend([fmt.to_owned(), opts, p.disk.clone()]);
             view.push((dir_of(&p.output).to_owned(), true));
         }
+        let argv = match &planned[..] {
+            // One format: qemu-img itself, with nothing around it.
+            [p] => {
+                let (fmt, opts) = qemu_format(&config, &p.format);
+                let mut argv: Vec<String> = ["qemu-img", "convert", "-f", &in_format, "-O", fmt]
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
+                if !opts.is_empty() {
+                    argv.extend(["-o".to_owned(), opts]);
+                }
+                argv.extend([disk.path.clone(), p.disk.clone()]);
+                argv
+            }
+            // Several: a script starts them all and waits for each.
+            _ => {
+                let mut argv = vec![
+                    "sh".to_owned(),
+                    exec::temp_file(
+                        &TempContent::Bytes(CONVERT.as_bytes().to_vec()),
+                        0o700,
+                        ".sh",
+                    )
+                    .map_err(|e| e.message)?,
+                    in_format.clone(),
+                    disk.path.clone(),
+                ];
+                for p in &planned {
+                    let (fmt, opts) = qemu_format(&config, &p.format);
+                    argv.extend([fmt.to_owned(), opts, p.disk.clone()]);
+                }
+                argv
+            }
+        };
         ui::say(&format!(
             "Converting {} ({in_format}) to {}...",
             artifacts::base_name(&disk.path),
@@ -330,7 +392,11 @@ impl PostProcessor for DiskConvert {
                 .and_then(|s| s.parse::<u64>().ok())
                 .or_else(|| (in_format == "raw").then_some(disk.size).filter(|s| *s > 0))
                 .ok_or("an appliance needs the disk's virtual size: the input artifact must come from the qemu builder (its diskVirtualSize), or be a raw disk")?;
-            let stem_path = p.disk.strip_suffix("-disk001.vmdk").unwrap_or(&p.disk).to_owned();
+            let stem_path = p
+                .disk
+                .strip_suffix("-disk001.vmdk")
+                .unwrap_or(&p.disk)
+                .to_owned();
             let stem = artifacts::base_name(&stem_path).to_owned();
             let disk_name = artifacts::base_name(&p.disk).to_owned();
             let disk_size = artifacts::file_size(&p.disk).map_err(|e| e.message)?;
@@ -383,7 +449,11 @@ impl PostProcessor for DiskConvert {
                 mf_name,
                 disk_name,
             ];
-            run("packing the OVA", &argv, &[(dir_of(&p.output).to_owned(), true)])?;
+            run(
+                "packing the OVA",
+                &argv,
+                &[(dir_of(&p.output).to_owned(), true)],
+            )?;
             let size = artifacts::file_size(&p.output).map_err(|e| e.message)?;
             files.push(ArtifactFile {
                 path: p.output.clone(),

@@ -1,7 +1,7 @@
 //! The builtin components Kiln embeds: provisioners `shell`, `file`, `ansible`,
 //! `ansible-local`, `puppet-masterless`, `salt-masterless`; post-processors `checksum`,
 //! `compress`, `manifest`, `artifice`, `docker-tag`, `docker-push`, `docker-save`,
-//! `docker-import`, `disk-convert`; `shell-local`, which is both. What each needs of the host it says
+//! `docker-import`, `disk-convert`, `vagrant`; `shell-local`, which is both. What each needs of the host it says
 //! itself, from its configuration (the `needs` of `wit/plugin.wit`): this crate knows
 //! their names and bytes, nothing of their configuration.
 
@@ -92,7 +92,8 @@ mod tests {
                 "docker-push",
                 "docker-save",
                 "docker-import",
-                "disk-convert"
+                "disk-convert",
+                "vagrant"
             ]
         );
         assert!(component("checksum").is_none());

@@ -394,4 +394,19 @@ impl af::Host for StepState {
         let (_, meta) = self.open_readable(&path)?;
         Ok(meta.len())
     }
+
+    async fn remove_file(&mut self, path: String) -> Result<(), HostError> {
+        let (dir, name) = self.writable(&path)?;
+        let full = crate::normalize(&self.paths.cwd().join(&path));
+        if !self.written.iter().any(|k| k.path == full) {
+            return Err(err(
+                ErrorKind::PermissionDenied,
+                format!("`{path}` was not written by this step: a step removes only its own files"),
+            )
+            .into());
+        }
+        blocking(move || dir.remove_file(&name).map_err(io_err)).await?;
+        self.written.retain(|k| k.path != full);
+        Ok(())
+    }
 }

@@ -351,7 +351,7 @@ pub fn unknown_types(unknown: &[(String, kiln_core::Location)]) -> Option<Diagno
         hint.push(format!("  data \"{ty}\": {}", at.join(", ")));
     }
     hint.push(format!(
-        "Kiln runs the data sources it can run locally: {}. Move other values into \
+        "Kiln runs these data sources: {}. Move other values into \
          variables.",
         TYPES.join(", ")
     ));

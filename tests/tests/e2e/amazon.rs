@@ -549,21 +549,41 @@ fn encrypt_boot_keeps_only_the_encrypted_copy_and_filters_pick_the_network() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Found Subnet ID: subnet-"), "{stdout}");
     assert!(stdout.contains("Found Security Group(s): sg-"), "{stdout}");
-    assert!(!stdout.contains("Creating temporary security group"), "{stdout}");
+    assert!(
+        !stdout.contains("Creating temporary security group"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Copying/Encrypting AMI"), "{stdout}");
-    assert!(stdout.contains("Deregistering the AMI and deleting unencrypted temporary AMIs and snapshots"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Deregistering the AMI and deleting unencrypted temporary AMIs and snapshots"
+        ),
+        "{stdout}"
+    );
     let kept = amis_named(&moto, "us-east-1", "kiln-encrypted");
     assert_eq!(kept.len(), 1, "{stdout}");
-    assert!(stdout.contains(&format!("us-east-1: {}", kept[0])), "{stdout}");
+    assert!(
+        stdout.contains(&format!("us-east-1: {}", kept[0])),
+        "{stdout}"
+    );
     // Only the encrypted AMI of this build is left: the intermediary is gone.
     let mine = moto.call("us-east-1", "DescribeImages", &[("Owner.1", "self")]);
     let names = values_of(&mine, "name");
-    assert!(!names.iter().any(|n| n.starts_with("packer-intermediary-")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("packer-intermediary-")),
+        "{names:?}"
+    );
     let after = snapshots(&moto, "us-east-1");
     let image = moto.call("us-east-1", "DescribeImages", &[("ImageId.1", &kept[0])]);
     let own: Vec<String> = values_of(&image, "snapshotId");
-    let extra: Vec<&String> = after.iter().filter(|s| !snapshots_before.contains(s) && !own.contains(s)).collect();
-    assert!(extra.is_empty(), "snapshots of the intermediary AMI are left: {extra:?}");
+    let extra: Vec<&String> = after
+        .iter()
+        .filter(|s| !snapshots_before.contains(s) && !own.contains(s))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "snapshots of the intermediary AMI are left: {extra:?}"
+    );
     assert!(leftovers(&moto, "us-east-1").is_empty());
     let actions = proxy.actions();
     let run = actions.iter().filter(|a| *a == "RunInstances").count();

@@ -643,7 +643,16 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
     run_tool(
         d,
         "mkfs.ext4",
-        &["-q", "-F", "-E", "root_owner=0:0", "-d", "fs", disk.to_str().unwrap(), "64M"],
+        &[
+            "-q",
+            "-F",
+            "-E",
+            "root_owner=0:0",
+            "-d",
+            "fs",
+            disk.to_str().unwrap(),
+            "64M",
+        ],
     );
     let original = sha256(&disk);
     write(
@@ -677,13 +686,25 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
         assert_eq!(info["format"], format, "{name}: {info}");
         assert_eq!(info["virtual-size"], 64 << 20, "{name}: {info}");
         if checkable {
-            run_tool(d, "qemu-img", &["check", "-f", format, path.to_str().unwrap()]);
+            run_tool(
+                d,
+                "qemu-img",
+                &["check", "-f", format, path.to_str().unwrap()],
+            );
         }
         let back = d.join(format!("back-{name}.raw"));
         run_tool(
             d,
             "qemu-img",
-            &["convert", "-f", format, "-O", "raw", path.to_str().unwrap(), back.to_str().unwrap()],
+            &[
+                "convert",
+                "-f",
+                format,
+                "-O",
+                "raw",
+                path.to_str().unwrap(),
+                back.to_str().unwrap(),
+            ],
         );
         assert_eq!(sha256(&back), original, "{name} converted back differs");
     }
@@ -703,7 +724,11 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
     );
     let unpacked = d.join("ova");
     std::fs::create_dir_all(&unpacked).unwrap();
-    run_tool(&unpacked, "tar", &["-xf", o.join("web.ova").to_str().unwrap()]);
+    run_tool(
+        &unpacked,
+        "tar",
+        &["-xf", o.join("web.ova").to_str().unwrap()],
+    );
     let manifest = std::fs::read_to_string(unpacked.join("web.mf")).unwrap();
     assert_eq!(manifest.lines().count(), 2, "{manifest}");
     for line in manifest.lines() {
@@ -714,7 +739,9 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
         assert_eq!(sha256(&unpacked.join(name)), hex, "{name}");
     }
     let descriptor = std::fs::read_to_string(unpacked.join("web.ovf")).unwrap();
-    let vmdk_size = std::fs::metadata(unpacked.join("web-disk001.vmdk")).unwrap().len();
+    let vmdk_size = std::fs::metadata(unpacked.join("web-disk001.vmdk"))
+        .unwrap()
+        .len();
     for needle in [
         "<Envelope ovf:version=\"1.0\"".to_owned(),
         format!("<File ovf:href=\"web-disk001.vmdk\" ovf:id=\"file1\" ovf:size=\"{vmdk_size}\"/>"),
@@ -734,6 +761,171 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
         assert!(o.join(name).is_file(), "{name}");
     }
     let ovf_manifest = std::fs::read_to_string(o.join("web.mf")).unwrap();
-    assert!(ovf_manifest.contains(&format!("SHA256(web-disk001.vmdk)= {}", sha256(&o.join("web-disk001.vmdk")))), "{ovf_manifest}");
+    assert!(
+        ovf_manifest.contains(&format!(
+            "SHA256(web-disk001.vmdk)= {}",
+            sha256(&o.join("web-disk001.vmdk"))
+        )),
+        "{ovf_manifest}"
+    );
     assert!(out.contains("disk-convert"), "{out}");
+}
+
+/// The vagrant post-processor makes a box per provider from disk-convert's disks (and
+/// libvirt's from a qcow2): each holds metadata.json, a Vagrantfile and the provider's
+/// files, nothing is left beside it, and Debian's Vagrant adds each and lists it with
+/// its provider.
+#[test]
+fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "fs/hello.txt", "made by kiln\n");
+    write(d, "extra/README.box", "read me\n");
+    write(d, "Vagrantfile.tpl", "# custom part\n");
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    run_tool(
+        d,
+        "mkfs.ext4",
+        &["-q", "-F", "-d", "fs", "in/disk.raw", "32M"],
+    );
+    let chain = |format: &str, extra: &str| {
+        format!(
+            "  post-processors {{\n    post-processor \"artifice\" {{\n      files = [\"in/disk.raw\"]\n      keep_input_artifact = true\n    }}\n    post-processor \"disk-convert\" {{\n      formats = [\"{format}\"]\n      output  = \"conv/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n      keep_input_artifact = true\n    }}\n    post-processor \"vagrant\" {{\n      output = \"boxes/{{{{.Provider}}}}.box\"\n{extra}    }}\n  }}\n"
+        )
+    };
+    let chains = [
+        chain("qcow2", "      include = [\"extra/README.box\"]\n      vagrantfile_template = \"Vagrantfile.tpl\"\n"),
+        chain("ovf", "      compression_level = 1\n"),
+        chain("vmdk", "      architecture = \"amd64\"\n"),
+        chain("vhdx", "      compression_level = 0\n"),
+    ];
+    write(
+        d,
+        "t.pkr.hcl",
+        &format!(
+            "source \"null\" \"web\" {{\n  communicator = \"none\"\n}}\nbuild {{\n  sources = [\"source.null.web\"]\n{}}}\n",
+            chains.concat()
+        ),
+    );
+    let (ok, out) = build(d);
+    assert!(ok, "{out}");
+    let boxes = d.join("boxes");
+    let mut names: Vec<String> = kiln_tests::names_in(&boxes);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "hyperv.box",
+            "libvirt.box",
+            "virtualbox.box",
+            "vmware_desktop.box"
+        ],
+        "nothing else is left beside the boxes"
+    );
+    let expected: [(&str, &[&str]); 4] = [
+        (
+            "libvirt",
+            &["README.box", "Vagrantfile", "box.img", "metadata.json"],
+        ),
+        (
+            "virtualbox",
+            &[
+                "Vagrantfile",
+                "metadata.json",
+                "web-disk001.vmdk",
+                "web.mf",
+                "web.ovf",
+            ],
+        ),
+        (
+            "vmware_desktop",
+            &["Vagrantfile", "box.vmx", "metadata.json", "web.vmdk"],
+        ),
+        (
+            "hyperv",
+            &[
+                "Vagrantfile",
+                "Virtual Hard Disks/web.vhdx",
+                "metadata.json",
+            ],
+        ),
+    ];
+    let home = d.join("vagrant-home");
+    for (provider, files) in expected {
+        let file = boxes.join(format!("{provider}.box"));
+        let listing = run_tool(d, "tar", &["-tf", file.to_str().unwrap()]);
+        let mut listed: Vec<&str> = listing.lines().collect();
+        listed.sort();
+        assert_eq!(listed, files, "{provider}");
+        let metadata = run_tool(d, "tar", &["-xOf", file.to_str().unwrap(), "metadata.json"]);
+        let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+        assert_eq!(metadata["provider"], provider, "{metadata}");
+        let out = Command::new(kiln_tests::tool("vagrant"))
+            .args([
+                "box",
+                "add",
+                "--name",
+                &format!("kiln-{provider}"),
+                file.to_str().unwrap(),
+            ])
+            .env("VAGRANT_HOME", &home)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "vagrant box add {provider}: {stdout}{stderr}"
+        );
+    }
+    let libvirt = run_tool(
+        d,
+        "tar",
+        &[
+            "-xOf",
+            boxes.join("libvirt.box").to_str().unwrap(),
+            "metadata.json",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&libvirt).unwrap(),
+        serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": 1})
+    );
+    let vagrantfile = run_tool(
+        d,
+        "tar",
+        &[
+            "-xOf",
+            boxes.join("libvirt.box").to_str().unwrap(),
+            "Vagrantfile",
+        ],
+    );
+    assert!(
+        vagrantfile.contains("config.vm.provider :libvirt")
+            && vagrantfile.contains("# custom part"),
+        "{vagrantfile}"
+    );
+    let vmware = run_tool(
+        d,
+        "tar",
+        &[
+            "-xOf",
+            boxes.join("vmware_desktop.box").to_str().unwrap(),
+            "metadata.json",
+        ],
+    );
+    assert!(vmware.contains("\"architecture\":\"amd64\""), "{vmware}");
+    let list = Command::new(kiln_tests::tool("vagrant"))
+        .args(["box", "list"])
+        .env("VAGRANT_HOME", &home)
+        .output()
+        .unwrap();
+    let (listed, _) = text(&list);
+    for provider in ["libvirt", "virtualbox", "vmware_desktop", "hyperv"] {
+        assert!(
+            listed.contains(&format!("kiln-{provider} "))
+                && listed.contains(&format!("({provider}, 0)")),
+            "{listed}"
+        );
+    }
 }

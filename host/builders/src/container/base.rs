@@ -326,14 +326,30 @@ fn create_dir_all(dir: &Path) -> Result<(), ContainerError> {
 
 /// Fills a fresh temporary directory next to `dest` with `fill`, then renames it into
 /// place, so that an interrupted run never leaves a half-made cache entry.
+/// A name for a temporary entry no other build of any Kiln process picks: the process
+/// id and a counter (builds of one run unpack the same base at the same time).
+fn unique(kind: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{kind}-{}-{n}", std::process::id())
+}
+
 fn into_place(
     dest: &Path,
     fill: impl FnOnce(&Path) -> Result<(), ContainerError>,
 ) -> Result<(), ContainerError> {
-    let tmp = dest.with_extension(format!("partial-{}", std::process::id()));
+    let tmp = dest.with_extension(unique("partial"));
     let _ = std::fs::remove_dir_all(&tmp);
     create_dir_all(&tmp)?;
-    let result = fill(&tmp).and_then(|()| std::fs::rename(&tmp, dest).map_err(io_error(dest)));
+    let result = fill(&tmp).and_then(|()| match std::fs::rename(&tmp, dest) {
+        Ok(()) => Ok(()),
+        // Another build put the same entry in place first: it is the same content.
+        Err(_) if dest.is_dir() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => Err(io_error(dest)(e)),
+    });
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
@@ -342,7 +358,7 @@ fn into_place(
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ContainerError> {
     create_dir_all(path.parent().expect("inside the cache"))?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let tmp = path.with_extension(unique("tmp"));
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(io_error(path))
@@ -354,7 +370,7 @@ async fn bootstrap(b: &Bootstrap, cache: &Path, ui: &dyn Ui) -> Result<Base, Con
     let rootfs = dir.join("rootfs");
     if !rootfs.is_dir() {
         create_dir_all(&dir)?;
-        let tmp = dir.join(format!("rootfs.partial-{}", std::process::id()));
+        let tmp = dir.join(format!("rootfs.{}", unique("partial")));
         let _ = std::fs::remove_dir_all(&tmp);
         ui.say(&format!(
             "Bootstrapping {} ({}) from {} with debootstrap...",

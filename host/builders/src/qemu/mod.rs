@@ -631,7 +631,12 @@ impl<'a> Step<State<'a>> for Finish {
         metadata.insert("memory".into(), b.memory.to_string());
         metadata.insert(
             "firmware".into(),
-            if b.efi_firmware_code.is_some() { "efi" } else { "bios" }.into(),
+            if b.efi_firmware_code.is_some() {
+                "efi"
+            } else {
+                "bios"
+            }
+            .into(),
         );
         if let Ok((_, size)) = disk::info(&path).await {
             metadata.insert("diskVirtualSize".into(), size.to_string());

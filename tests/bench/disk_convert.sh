@@ -1,6 +1,7 @@
 #!/bin/sh
 # The disk-convert post-processor beside qemu-img convert run by hand, on a 2 GiB
-# mostly-empty raw disk (an ext4 filesystem with 64 MiB of files): each format alone,
+# mostly-empty raw disk (an ext4 filesystem with DATA_MIB of files, default 64; a
+# small installed system is a few hundred): each format alone,
 # then all five at once (Kiln runs them in parallel; by hand, one after the other and
 # in parallel with the shell's &). Paired runs with farm-bench, medians; the output
 # sizes (apparent and allocated) must equal qemu-img's.
@@ -9,6 +10,7 @@
 set -eu
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
+data=${DATA_MIB:-64}
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
 work=$(mktemp -d)
@@ -19,7 +21,7 @@ need qemu-img mkfs.ext4
 command -v farm-bench > /dev/null || { echo "benchmark: farm-bench (paired timing) is required on PATH" >&2; exit 1; }
 cd "$work"
 mkdir -p fs
-head -c $((64 << 20)) /dev/urandom > fs/data.bin
+head -c $((data << 20)) /dev/urandom > fs/data.bin
 mkfs.ext4 -q -F -d fs disk.raw 2G
 opts() {
     case $1 in
@@ -62,7 +64,7 @@ median() {   # FILE ROW -> the median of that row of farm-bench's report
     awk -v row="$2" 'index($0, row) == 1 { print $(NF - 1) }' "$1"
 }
 mkdir -p hand kiln
-echo "2 GiB raw disk (64 MiB of data), $(nproc) cores, $runs paired runs each (medians)"
+echo "2 GiB raw disk ($data MiB of data), $(nproc) cores, $runs paired runs each (medians)"
 echo '| format | Kiln disk-convert | qemu-img by hand | ratio | size (apparent / allocated), Kiln | qemu-img |'
 echo '|---|---|---|---|---|---|'
 for f in qcow2 vmdk vdi vhdx vpc; do

@@ -140,7 +140,7 @@ fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
     let newest = base_image(&moto, "kiln-base-2");
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("provisioned");
-    let body = "  ami_name      = \"kiln-web-${formatdate(\"YYYYMMDD\", timestamp())}\"\n  ami_description = \"made by kiln\"\n  ami_regions   = [\"us-west-2\"]\n  ami_users     = [\"111122223333\"]\n  tags = {\n    Name = \"kiln-web\"\n  }\n  snapshot_tags = {\n    Kind = \"root\"\n  }\n  run_tags = {\n    Purpose = \"build\"\n  }\n";
+    let body = "  ami_name      = \"kiln-web-{{isotime \\\"20060102\\\"}}\"\n  ami_description = \"made by kiln\"\n  ami_regions   = [\"us-west-2\"]\n  ami_users     = [\"111122223333\"]\n  tags = {\n    Name = \"kiln-web\"\n    Base = \"{{ .SourceAMIName }}\"\n  }\n  snapshot_tags = {\n    Kind = \"root\"\n  }\n  run_tags = {\n    Purpose = \"build\"\n  }\n";
     let hcl = template(
         &proxy.url,
         &sshd,
@@ -183,6 +183,10 @@ fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
             image.contains("<key>Name</key>") && image.contains("<value>kiln-web</value>"),
             "{region}: {image}"
         );
+        assert!(
+            image.contains("<key>Base</key>") && image.contains("<value>kiln-base-2</value>"),
+            "Packer's build data in a tag: {image}"
+        );
         let perms = moto.call(
             region,
             "DescribeImageAttribute",
@@ -218,7 +222,7 @@ fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
     assert!(!stdout.contains("kiln-test-secret-key") && !stderr.contains("kiln-test-secret-key"));
 }
 
-/// Today as Packer's `formatdate("YYYYMMDD", timestamp())` writes it (UTC).
+/// Today as `{{isotime "20060102"}}` writes it (UTC).
 fn chrono_like_today() -> String {
     let out = Command::new("date")
         .args(["-u", "+%Y%m%d"])

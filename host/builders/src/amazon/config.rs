@@ -368,6 +368,8 @@ pub struct Config {
     /// `None` for `communicator = "none"`.
     pub ssh: Option<Ssh>,
     pub pause_before_connecting: Duration,
+    /// The clock the options' actions are rendered with, read once.
+    pub values: super::render::Values,
 }
 
 /// The AMI name's rules: 3 to 128 characters of letters, digits and `()[] ./-'@_`.
@@ -497,6 +499,11 @@ impl Config {
         rest.extend(own);
         let r: Raw = decode(&rest)?;
 
+        // Packer renders ami_name's actions ({{timestamp}}, {{isotime}}, ...) when it
+        // reads the configuration; the other options once the source AMI is known.
+        let values = super::render::Values::now();
+        let mut r = r;
+        r.ami_name = super::render::render(&r.ami_name, &values);
         if r.ami_name.is_empty() && !r.skip_create_ami {
             return Err(FieldError::new("ami_name", "ami_name must be specified"));
         }
@@ -891,6 +898,7 @@ impl Config {
             monitoring: r.monitoring,
             ssh,
             pause_before_connecting: r.pause_before_connecting.unwrap_or_default(),
+            values,
         })
     }
 }

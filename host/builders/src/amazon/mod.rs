@@ -5,6 +5,7 @@
 //! failure and Ctrl-C; `-on-error=abort` leaves them and says what is left.
 
 pub mod config;
+mod render;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -71,6 +72,16 @@ pub(crate) fn failed(what: &str, e: AwsError) -> BuildError {
     BuildError::Failed(format!("{what}: {e}"))
 }
 
+/// The options rendered with the source AMI's values (Packer's build data).
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    pub tags: Vec<(String, String)>,
+    pub run_tags: Vec<(String, String)>,
+    pub run_volume_tags: Vec<(String, String)>,
+    pub snapshot_tags: Vec<(String, String)>,
+    pub ami_description: Option<String>,
+}
+
 /// What the steps share.
 pub(crate) struct State<'a> {
     pub builder: &'a AmazonEbsBuilder,
@@ -78,6 +89,7 @@ pub(crate) struct State<'a> {
     pub hook: &'a dyn ProvisionHook,
     pub session: Option<Session>,
     pub source_image: Option<Image>,
+    pub rendered: Rendered,
     pub subnet_id: Option<String>,
     pub vpc_id: Option<String>,
     pub availability_zone: Option<String>,
@@ -231,6 +243,7 @@ impl Builder for AmazonEbsBuilder {
             hook,
             session: None,
             source_image: None,
+            rendered: Rendered::default(),
             subnet_id: None,
             vpc_id: None,
             availability_zone: None,

@@ -132,6 +132,40 @@ impl<'a> Step<State<'a>> for SourceAmi {
                 "The provided source AMI has an invalid root device type.\nExpected 'ebs', got '{t}'."
             )));
         }
+        // Packer's build data, for the options rendered now that the source is known.
+        let mut values = c.values.clone();
+        values.data = vec![
+            ("SourceAMI".into(), image.id.clone()),
+            ("SourceAMIName".into(), image.name.clone()),
+            ("SourceAMICreationDate".into(), image.creation_date.clone()),
+            ("SourceAMIOwner".into(), image.owner_id.clone()),
+            (
+                "SourceAMIOwnerName".into(),
+                image.owner_alias.clone().unwrap_or_default(),
+            ),
+            ("BuildRegion".into(), state.ec2().region().to_owned()),
+        ];
+        values.tags = image.tags.clone();
+        let tags = |list: &[(String, String)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| {
+                    (
+                        super::render::render(k, &values),
+                        super::render::render(v, &values),
+                    )
+                })
+                .collect()
+        };
+        state.rendered = super::Rendered {
+            tags: tags(&c.tags),
+            run_tags: tags(&c.run_tags),
+            run_volume_tags: tags(&c.run_volume_tags),
+            snapshot_tags: tags(&c.snapshot_tags),
+            ami_description: c
+                .ami_description
+                .as_deref()
+                .map(|d| super::render::render(d, &values)),
+        };
         state.source_image = Some(image);
         Ok(())
     }
@@ -250,7 +284,7 @@ impl<'a> Step<State<'a>> for KeyPair {
             return Ok(());
         };
         state.say(&format!("Creating temporary keypair: {name}"));
-        let tags = tags_for_region(&c.run_tags, state.ec2().region());
+        let tags = tags_for_region(&state.rendered.run_tags, state.ec2().region());
         let material = state
             .ec2()
             .create_key_pair(name, key_type, &tags)
@@ -358,7 +392,7 @@ impl<'a> Step<State<'a>> for SecurityGroup {
         state.say(&format!(
             "Creating temporary security group for this instance: {name}"
         ));
-        let tags = tags_for_region(&c.run_tags, ec2.region());
+        let tags = tags_for_region(&state.rendered.run_tags, ec2.region());
         let id = ec2
             .create_security_group(
                 &name,
@@ -449,8 +483,8 @@ impl<'a> Step<State<'a>> for RunInstance {
                 .iter()
                 .map(|d| d.device.clone())
                 .collect(),
-            instance_tags: tags_for_region(&c.run_tags, ec2.region()),
-            volume_tags: tags_for_region(&c.run_volume_tags, ec2.region()),
+            instance_tags: tags_for_region(&state.rendered.run_tags, ec2.region()),
+            volume_tags: tags_for_region(&state.rendered.run_volume_tags, ec2.region()),
             metadata_options: c.metadata_options.clone(),
         };
         for (k, v) in &request.instance_tags {
@@ -818,7 +852,7 @@ impl<'a> Step<State<'a>> for CreateAmi {
             .create_image(
                 &id,
                 &name,
-                c.ami_description.as_deref(),
+                state.rendered.ami_description.as_deref(),
                 &c.ami_block_devices,
                 &[],
             )
@@ -834,11 +868,11 @@ impl<'a> Step<State<'a>> for CreateAmi {
         state.ami = Some((ami.clone(), snapshots.clone()));
         // The run tags go on the AMI and its snapshots once they exist (CreateTags,
         // as Packer tags where tags cannot be given at creation).
-        if !c.run_tags.is_empty() {
+        if !state.rendered.run_tags.is_empty() {
             state.say("Attaching run tags to AMI...");
             let mut resources = vec![ami.clone()];
             resources.extend(snapshots.iter().cloned());
-            ec2.create_tags(&resources, &c.run_tags)
+            ec2.create_tags(&resources, &state.rendered.run_tags)
                 .await
                 .map_err(|e| failed("tagging the AMI with run_tags", e))?;
         }
@@ -917,7 +951,7 @@ impl<'a> Step<State<'a>> for RegionCopy {
             };
             let (name, description, source, build) = (
                 c.ami_name.clone(),
-                c.ami_description.clone(),
+                state.rendered.ami_description.clone(),
                 source.clone(),
                 build.clone(),
             );
@@ -1085,23 +1119,22 @@ impl<'a> Step<State<'a>> for Tags {
     }
 
     async fn run(&self, state: &mut State<'a>) -> Result<(), BuildError> {
-        let c = &state.builder.config;
         for (region, (ami, snapshots)) in state.amis.clone() {
             let ec2 = state.session().ec2_in(&region);
-            if !c.tags.is_empty() {
+            if !state.rendered.tags.is_empty() {
                 state.say(&format!("Adding tags to AMI ({ami})..."));
-                for (k, v) in &c.tags {
+                for (k, v) in &state.rendered.tags {
                     state.say(&format!("Adding tag: \"{k}\": \"{v}\""));
                 }
                 let mut resources = vec![ami.clone()];
                 resources.extend(snapshots.iter().cloned());
-                ec2.create_tags(&resources, &c.tags)
+                ec2.create_tags(&resources, &state.rendered.tags)
                     .await
                     .map_err(|e| failed("tagging the AMI", e))?;
             }
-            if !c.snapshot_tags.is_empty() && !snapshots.is_empty() {
+            if !state.rendered.snapshot_tags.is_empty() && !snapshots.is_empty() {
                 state.say("Creating snapshot tags");
-                ec2.create_tags(&snapshots, &c.snapshot_tags)
+                ec2.create_tags(&snapshots, &state.rendered.snapshot_tags)
                     .await
                     .map_err(|e| failed("tagging the snapshots", e))?;
             }

@@ -174,24 +174,9 @@ impl Ec2Proxy {
         let rules = Arc::new(Mutex::new(rules));
         let upstream = moto.url.trim_start_matches("http://").to_owned();
         let keys = authorized_keys.to_owned();
-        let (stop2, actions2) = (stop.clone(), actions.clone());
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let (rules, actions, upstream, keys) = (
-                            rules.clone(),
-                            actions2.clone(),
-                            upstream.clone(),
-                            keys.clone(),
-                        );
-                        std::thread::spawn(move || {
-                            let _ = relay(client, &upstream, &rules, &actions, &keys);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+        let actions2 = actions.clone();
+        crate::serve(listener, stop.clone(), move |client| {
+            let _ = relay(client, &upstream, &rules, &actions2, &keys);
         });
         Ec2Proxy { url, stop, actions }
     }

@@ -732,7 +732,7 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`host:port`) applying `rules`.
     pub fn start(upstream: &str, rules: Vec<FaultRule>) -> FaultProxy {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::AtomicBool;
         use std::sync::{Arc, Mutex};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -741,23 +741,8 @@ impl FaultProxy {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let rules = Arc::new(Mutex::new(rules));
         let (stop2, seen2, upstream) = (stop.clone(), seen.clone(), upstream.to_owned());
-        std::thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        let (rules, seen, upstream, stop) = (
-                            rules.clone(),
-                            seen2.clone(),
-                            upstream.clone(),
-                            stop2.clone(),
-                        );
-                        std::thread::spawn(move || {
-                            let _ = proxy_one(client, &upstream, &rules, &seen, &stop);
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+        serve(listener, stop.clone(), move |client| {
+            let _ = proxy_one(client, &upstream, &rules, &seen2, &stop2);
         });
         FaultProxy {
             address,
@@ -776,6 +761,27 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Accepts connections on the non-blocking `listener` until `stop` is set, each handled
+/// by `handle` on a thread of its own.
+pub fn serve(
+    listener: TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+) {
+    let handle = std::sync::Arc::new(handle);
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((client, _)) => {
+                    let handle = handle.clone();
+                    std::thread::spawn(move || handle(client));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
 }
 
 /// Relays one request and its answer between `client` and `upstream`, applying the

@@ -10,6 +10,13 @@ use kiln_tests::aws::{values_of, Ec2Fault, Ec2Proxy, Ec2Rule, Moto};
 /// Runs kiln with the AWS environment for `endpoint` (and `extra`), without the
 /// caller's own AWS settings.
 fn kiln_aws(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Output {
+    kiln_aws_command(dir, args, endpoint, extra)
+        .output()
+        .expect("running kiln")
+}
+
+/// The command [`kiln_aws`] runs.
+fn kiln_aws_command(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Command {
     let mut c = Command::new(kiln_bin());
     c.args(args)
         .current_dir(dir)
@@ -28,7 +35,17 @@ fn kiln_aws(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -
     for (k, v) in extra {
         c.env(k, v);
     }
-    c.output().expect("running kiln")
+    c
+}
+
+/// moto, a test sshd and the proxy between them applying `rules`, with one source AMI
+/// (`kiln-base-1`) in moto.
+fn aws(rules: Vec<Ec2Rule>) -> (Moto, Sshd, Ec2Proxy) {
+    let moto = Moto::start();
+    let sshd = Sshd::start();
+    let proxy = Ec2Proxy::start(&moto, rules, &sshd.dir.path().join("authorized_keys"));
+    base_image(&moto, "kiln-base-1");
+    (moto, sshd, proxy)
 }
 
 /// A source AMI of this account in moto (`name`), made from one of moto's own images.
@@ -63,7 +80,7 @@ fn base_image(moto: &Moto, name: &str) -> String {
 }
 
 /// What a build may leave: key pairs and security groups named `packer_*`, instances
-/// not terminated (besides `except`).
+/// not terminated.
 fn leftovers(moto: &Moto, region: &str) -> Vec<String> {
     let mut out = Vec::new();
     let keys = moto.call(region, "DescribeKeyPairs", &[]);
@@ -133,10 +150,7 @@ build {{\n  sources = [\"source.amazon-ebs.web\"]\n  provisioner \"shell\" {{\n 
 /// resource is gone and the AMIs are there with their tags and permissions.
 #[test]
 fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, sshd, proxy) = aws(vec![]);
     let newest = base_image(&moto, "kiln-base-2");
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("provisioned");
@@ -237,8 +251,6 @@ fn chrono_like_today() -> String {
 /// instance, key pair and security group are all removed.
 #[test]
 fn throttling_is_retried_and_a_stuck_ami_times_out_saying_what_and_is_removed() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
     let rules = vec![
         Ec2Rule {
             action: "RunInstances",
@@ -256,8 +268,7 @@ fn throttling_is_retried_and_a_stuck_ami_times_out_saying_what_and_is_removed() 
             times: 1000,
         },
     ];
-    let proxy = Ec2Proxy::start(&moto, rules, &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, sshd, proxy) = aws(rules);
     let snapshots_before = snapshots(&moto, "us-east-1");
     let dir = tempfile::tempdir().unwrap();
     let body = "  ami_name = \"kiln-stuck\"\n";
@@ -301,10 +312,7 @@ fn throttling_is_retried_and_a_stuck_ami_times_out_saying_what_and_is_removed() 
 /// it; with force_deregister the old AMI is deregistered and the build makes the new one.
 #[test]
 fn an_existing_ami_name_fails_early_unless_force_deregister() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, sshd, proxy) = aws(vec![]);
     let old = base_image(&moto, "kiln-taken");
     let dir = tempfile::tempdir().unwrap();
     let hcl = template(&proxy.url, &sshd, "  ami_name = \"kiln-taken\"\n", "true");
@@ -345,10 +353,7 @@ fn an_existing_ami_name_fails_early_unless_force_deregister() {
 /// and the key pair for inspection, and the build names each of them.
 #[test]
 fn on_error_abort_leaves_the_resources_and_names_them() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, sshd, proxy) = aws(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let hcl = template(&proxy.url, &sshd, "  ami_name = \"kiln-abort\"\n", "exit 3");
     std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
@@ -383,10 +388,7 @@ fn on_error_abort_leaves_the_resources_and_names_them() {
 /// to evaluate data sources, as Packer's validate.
 #[test]
 fn a_profile_and_an_assumed_role_reach_ec2_and_validate_defers_the_data_source() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (_moto, sshd, proxy) = aws(vec![]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("creds"),
@@ -457,10 +459,7 @@ fn a_profile_and_an_assumed_role_reach_ec2_and_validate_defers_the_data_source()
 /// deleted.
 #[test]
 fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, sshd, proxy) = aws(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let marker = format!("7{}", std::process::id());
     let hcl = template(
@@ -471,18 +470,10 @@ fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
     )
     .replace("MARK", &marker);
     std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
-    let mut c = Command::new(kiln_bin());
-    c.args(["build", "t.pkr.hcl"])
-        .current_dir(dir.path())
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .env("HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    for (k, v) in Moto::env(&proxy.url) {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().unwrap();
+    let mut child = kiln_aws_command(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -536,10 +527,7 @@ source \"amazon-ebs\" \"m\" {{\n  custom_endpoint_ec2 = \"{endpoint}\"\n  region
 /// the launch and AMI block device mappings are passed on.
 #[test]
 fn encrypt_boot_keeps_only_the_encrypted_copy_and_filters_pick_the_network() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, _sshd, proxy) = aws(vec![]);
     let snapshots_before = snapshots(&moto, "us-east-1");
     let dir = tempfile::tempdir().unwrap();
     let body = "  ami_name     = \"kiln-encrypted\"\n  encrypt_boot = true\n  kms_key_id   = \"alias/kiln\"\n\
@@ -598,10 +586,7 @@ fn encrypt_boot_keeps_only_the_encrypted_copy_and_filters_pick_the_network() {
 /// and the artifact says so.
 #[test]
 fn skip_create_ami_makes_no_ami() {
-    let moto = Moto::start();
-    let sshd = Sshd::start();
-    let proxy = Ec2Proxy::start(&moto, vec![], &sshd.dir.path().join("authorized_keys"));
-    base_image(&moto, "kiln-base-1");
+    let (moto, _sshd, proxy) = aws(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let body = "  ami_name        = \"kiln-skipped\"\n  skip_create_ami = true\n  user_data       = \"#cloud-config\\n\"\n";
     std::fs::write(dir.path().join("t.pkr.hcl"), machineless(&proxy.url, body)).unwrap();

@@ -115,7 +115,7 @@ fn term(t: &str, v: &Values) -> Option<String> {
     };
     match (func, arg) {
         ("timestamp", None) => Some(v.now_unix.to_string()),
-        ("isotime", None) => Some(go_format(v.now_unix, "2006-01-02T15:04:05Z07:00")),
+        ("isotime", None) => Some(go_format(v.now_unix, kiln_functions::gotime::RFC3339)),
         ("isotime", Some(layout)) => Some(go_format(v.now_unix, &unquote(layout)?)),
         ("uuid", None) => Some(super::unique_suffix()),
         ("clean_resource_name", Some(a)) => {
@@ -127,93 +127,11 @@ fn term(t: &str, v: &Values) -> Option<String> {
     }
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (the civil-from-days algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// `unix` (UTC) in Go's reference layout `layout` (`2006-01-02T15:04:05Z07:00`).
+/// `unix` (UTC) in Go's reference layout `layout` (`2006-01-02T15:04:05Z07:00`), as the
+/// template functions format it.
 pub fn go_format(unix: i64, layout: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    let (hh, mm, ss) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let weekday = DAYS[days.rem_euclid(7) as usize];
-    let month = MONTHS[(m - 1) as usize];
-    // Longest tokens first.
-    let tokens: [(&str, String); 21] = [
-        ("January", month.to_owned()),
-        ("Monday", weekday.to_owned()),
-        ("Z07:00", "Z".to_owned()),
-        ("-07:00", "+00:00".to_owned()),
-        ("-0700", "+0000".to_owned()),
-        ("2006", format!("{y:04}")),
-        ("Jan", month[..3].to_owned()),
-        ("Mon", weekday[..3].to_owned()),
-        ("MST", "UTC".to_owned()),
-        ("Z0700", "Z".to_owned()),
-        ("01", format!("{m:02}")),
-        ("02", format!("{d:02}")),
-        ("15", format!("{hh:02}")),
-        (
-            "03",
-            format!("{:02}", if hh % 12 == 0 { 12 } else { hh % 12 }),
-        ),
-        ("04", format!("{mm:02}")),
-        ("05", format!("{ss:02}")),
-        ("06", format!("{:02}", y % 100)),
-        ("PM", if hh < 12 { "AM" } else { "PM" }.to_owned()),
-        ("_2", format!("{d:>2}")),
-        ("1", m.to_string()),
-        ("2", d.to_string()),
-    ];
-    let mut out = String::new();
-    let mut rest = layout;
-    'outer: while !rest.is_empty() {
-        for (token, value) in &tokens {
-            if let Some(after) = rest.strip_prefix(token) {
-                out.push_str(value);
-                rest = after;
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().expect("not empty");
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
+    let t = chrono::DateTime::from_timestamp(unix, 0).unwrap_or_default();
+    kiln_functions::gotime::format(&t, layout)
 }
 
 #[cfg(test)]

@@ -58,7 +58,14 @@ struct Scp {
     what: String,
     /// Acknowledgements the remote owes for records already sent.
     owed: usize,
+    /// Acknowledgements of records received, not sent yet: they go out `BATCH` at a
+    /// time, in one packet, while the remote still holds credit from those sent ahead.
+    unsent: usize,
 }
+
+/// How many acknowledgements of received records go out in one packet. Below `AHEAD`,
+/// so that the remote, given `AHEAD` in advance, never waits for one.
+const BATCH: usize = AHEAD / 2;
 
 impl Scp {
     async fn start(
@@ -76,6 +83,7 @@ impl Scp {
             ended: Some(ended),
             what,
             owed: 0,
+            unsent: 0,
         })
     }
 
@@ -271,8 +279,12 @@ impl Scp {
     /// finished and gone already, so that it is gone is no error here: a read that
     /// needed it says so.
     async fn acknowledge(&mut self) -> Result<(), CommError> {
-        if !self.ended.as_ref().is_some_and(|h| h.is_finished()) {
-            let _ = self.write.data_bytes(Bytes::from_static(b"\0")).await;
+        self.unsent += 1;
+        if self.unsent >= BATCH {
+            let n = std::mem::take(&mut self.unsent);
+            if !self.ended.as_ref().is_some_and(|h| h.is_finished()) {
+                let _ = self.write.data_bytes(Bytes::from(vec![0u8; n])).await;
+            }
         }
         Ok(())
     }

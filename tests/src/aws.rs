@@ -100,7 +100,19 @@ fn encode(s: &str) -> String {
 
 /// One EC2 Query API call to `url` (`http://host:port`), the answer's body.
 pub fn call(url: &str, region: &str, action: &str, params: &[(&str, &str)]) -> String {
-    let mut body = format!("Action={action}&Version=2016-11-15");
+    call_service(url, "ec2", "2016-11-15", region, action, params)
+}
+
+/// One Query API call to `service` (`ec2`, `iam`) of API `version` at `url`.
+pub fn call_service(
+    url: &str,
+    service: &str,
+    version: &str,
+    region: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> String {
+    let mut body = format!("Action={action}&Version={version}");
     for (k, v) in params {
         body.push_str(&format!("&{}={}", encode(k), encode(v)));
     }
@@ -108,7 +120,7 @@ pub fn call(url: &str, region: &str, action: &str, params: &[(&str, &str)]) -> S
     let mut s = TcpStream::connect(host).unwrap();
     let request = format!(
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=AKIDKILNTEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDKILNTEST/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

@@ -599,3 +599,100 @@ fn skip_create_ami_makes_no_ami() {
     assert!(amis_named(&moto, "us-east-1", "kiln-skipped").is_empty());
     assert!(leftovers(&moto, "us-east-1").is_empty());
 }
+
+/// `ssh_keypair_name` with `ssh_private_key_file`: no temporary key pair is made; the
+/// instance gets the named one (imported beforehand, as a user's own), the build logs in
+/// with the file, and `user_data_file`, `subnet_id` with `associate_public_ip_address`
+/// and `iam_instance_profile` reach RunInstances.
+#[test]
+fn an_existing_key_pair_and_user_data_file_are_used_as_named() {
+    let (moto, sshd, proxy) = aws(vec![]);
+    let public = std::fs::read_to_string(sshd.key.with_extension("pub")).unwrap();
+    use base64::Engine as _;
+    let material = base64::engine::general_purpose::STANDARD.encode(public.trim());
+    moto.call(
+        "us-east-1",
+        "ImportKeyPair",
+        &[("KeyName", "users-own"), ("PublicKeyMaterial", &material)],
+    );
+    kiln_tests::aws::call_service(
+        &moto.url,
+        "iam",
+        "2010-05-08",
+        "us-east-1",
+        "CreateInstanceProfile",
+        &[("InstanceProfileName", "builder")],
+    );
+    let subnets = moto.call("us-east-1", "DescribeSubnets", &[]);
+    let subnet = values_of(&subnets, "subnetId").remove(0);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "boot.yml",
+        "#cloud-config\nruncmd: [\"true\"]\n",
+    );
+    let body = format!(
+        "  ami_name = \"kiln-named-key\"\n  ssh_keypair_name = \"users-own\"\n  ssh_private_key_file = \"{}\"\n  user_data_file = \"boot.yml\"\n  subnet_id = \"{subnet}\"\n  associate_public_ip_address = true\n  iam_instance_profile = \"builder\"\n",
+        sshd.key.display()
+    );
+    std::fs::write(
+        dir.path().join("t.pkr.hcl"),
+        template(
+            &proxy.url,
+            &sshd,
+            &body,
+            "echo logged-in-with-the-users-key",
+        ),
+    )
+    .unwrap();
+    let out = kiln_aws(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Using existing SSH private key"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("logged-in-with-the-users-key"), "{stdout}");
+    assert!(!proxy
+        .actions()
+        .iter()
+        .any(|a| a == "CreateKeyPair" || a == "DeleteKeyPair"));
+    // The user's key pair is theirs: still there.
+    let keys = moto.call("us-east-1", "DescribeKeyPairs", &[]);
+    assert!(
+        values_of(&keys, "keyName").contains(&"users-own".to_owned()),
+        "{keys}"
+    );
+    let instances = moto.call(
+        "us-east-1",
+        "DescribeInstances",
+        &[
+            ("Filter.1.Name", "key-name"),
+            ("Filter.1.Value.1", "users-own"),
+        ],
+    );
+    let ids = values_of(&instances, "instanceId");
+    assert_eq!(ids.len(), 1, "{instances}");
+    assert!(
+        instances.contains(&format!("<subnetId>{subnet}</subnetId>")),
+        "{instances}"
+    );
+    let user_data = moto.call(
+        "us-east-1",
+        "DescribeInstanceAttribute",
+        &[("InstanceId", &ids[0]), ("Attribute", "userData")],
+    );
+    let encoded = values_of(&user_data, "value")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&decoded),
+        "#cloud-config\nruncmd: [\"true\"]\n",
+        "{user_data}"
+    );
+    assert!(leftovers(&moto, "us-east-1").is_empty());
+}

@@ -206,24 +206,10 @@ impl Drop for Ec2Proxy {
 }
 
 fn read_request(client: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 {
-            return Ok(None);
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
+    let Some(head) = crate::read_head(client)? else {
+        return Ok(None);
+    };
+    let mut body = vec![0u8; crate::content_length(&head)];
     client.read_exact(&mut body)?;
     Ok(Some((head, body)))
 }
@@ -281,17 +267,8 @@ fn relay(
             }
             _ => {}
         }
-        let mut forwarded = String::new();
-        for line in head.split("\r\n") {
-            if line.is_empty() || line.to_ascii_lowercase().starts_with("connection:") {
-                continue;
-            }
-            forwarded.push_str(line);
-            forwarded.push_str("\r\n");
-        }
-        forwarded.push_str("Connection: close\r\n\r\n");
         let mut server = TcpStream::connect(upstream)?;
-        server.write_all(forwarded.as_bytes())?;
+        server.write_all(crate::closing(&head).as_bytes())?;
         server.write_all(&body)?;
         let mut answer = Vec::new();
         server.read_to_end(&mut answer)?;

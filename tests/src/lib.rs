@@ -784,6 +784,47 @@ pub fn serve(
     });
 }
 
+/// An HTTP request's head read from `stream` up to its blank line (`None` when the
+/// connection closes first).
+pub fn read_head(stream: &mut std::net::TcpStream) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    Ok(Some(String::from_utf8_lossy(&head).into_owned()))
+}
+
+/// The `Content-Length` of a request head (0 when it has none).
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// `head` as forwarded to an upstream that is to close after answering it: its
+/// `Connection` header replaced by `Connection: close`.
+pub fn closing(head: &str) -> String {
+    let mut forwarded = String::new();
+    for line in head.split("\r\n") {
+        if line.is_empty() || line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        forwarded.push_str(line);
+        forwarded.push_str("\r\n");
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    forwarded
+}
+
 /// Relays one request and its answer between `client` and `upstream`, applying the
 /// first rule that matches it.
 fn proxy_one(
@@ -796,15 +837,9 @@ fn proxy_one(
     use std::io::{Read, Write};
     client.set_nonblocking(false)?;
     // The request head, up to the blank line.
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if client.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
+    let Some(text) = read_head(&mut client)? else {
+        return Ok(());
+    };
     let mut first = text.lines().next().unwrap_or("").split_whitespace();
     let (method, path) = (
         first.next().unwrap_or("").to_owned(),
@@ -844,23 +879,8 @@ fn proxy_one(
         _ => {}
     }
     // One request per connection: the registry closes after answering.
-    let mut forwarded = String::new();
-    for line in text.split("\r\n") {
-        if line.to_ascii_lowercase().starts_with("connection:") || line.is_empty() {
-            continue;
-        }
-        forwarded.push_str(line);
-        forwarded.push_str("\r\n");
-    }
-    forwarded.push_str("Connection: close\r\n\r\n");
-    let length: usize = text
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
+    let forwarded = closing(&text);
+    let length = content_length(&text);
     let mut server = std::net::TcpStream::connect(upstream)?;
     server.write_all(forwarded.as_bytes())?;
     // The body, whole or cut.

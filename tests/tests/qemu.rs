@@ -34,11 +34,24 @@ fn kiln(dir: &Path, tmp: &Path, args: &[&str]) -> Output {
 /// `extra` is more HCL for the source block; `append` more kernel arguments.
 fn qemu_source(name: &str, extra: &str, append: &str) -> String {
     let img = vm_image();
+    qemu_source_on(
+        name,
+        &img.disk,
+        &format!("sha256:{}", sha256sum(&img.disk)),
+        extra,
+        append,
+    )
+}
+
+/// [`qemu_source`] starting from `disk` (checked with `checksum`) instead of the test
+/// VM's own image.
+fn qemu_source_on(name: &str, disk: &Path, checksum: &str, extra: &str, append: &str) -> String {
+    let img = vm_image();
     format!(
         r#"source "qemu" "{name}" {{
   disk_image           = true
   iso_url              = "{disk}"
-  iso_checksum         = "sha256:{sum}"
+  iso_checksum         = "{checksum}"
   output_directory     = "out-{name}"
   vm_name              = "{name}.qcow2"
   headless             = true
@@ -51,8 +64,7 @@ fn qemu_source(name: &str, extra: &str, append: &str) -> String {
 {extra}
 }}
 "#,
-        disk = img.disk.display(),
-        sum = sha256sum(&img.disk),
+        disk = disk.display(),
         kernel = img.kernel.display(),
         initrd = img.initrd.display(),
         key = img.key.display(),
@@ -947,35 +959,20 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
     let tmp = tempfile::tempdir().unwrap();
     let w = work.path();
     let img = vm_image();
-    let source = |name: &str, disk: &Path, format: &str, extra: &str| {
-        format!(
-            r#"source "qemu" "{name}" {{
-  disk_image           = true
-  iso_url              = "{disk}"
-  iso_checksum         = "none"
-  skip_resize_disk     = true
-  format               = "{format}"
-  output_directory     = "out-{name}"
-  vm_name              = "{name}.{format}"
-  headless             = true
-  memory               = 640
-  cpus                 = 2
-  qemuargs             = [["-kernel", "{kernel}"], ["-initrd", "{initrd}"], ["-append", "console=ttyS0 quiet"]]
-  ssh_username         = "root"
-  ssh_private_key_file = "{key}"
-  ssh_timeout          = "4m"
-  shutdown_command     = "poweroff"
-{extra}}}
-"#,
-            disk = disk.display(),
-            kernel = img.kernel.display(),
-            initrd = img.initrd.display(),
-            key = img.key.display(),
+    // The machine the appliance describes: 2 processors, 640 MiB.
+    let source = |name: &str, disk: &Path| {
+        qemu_source_on(
+            name,
+            disk,
+            "none",
+            "  skip_resize_disk     = true\n  cpus                 = 2",
+            "",
         )
+        .replace("memory               = 512", "memory               = 640")
     };
     let first = format!(
         "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n  post-processor \"vagrant\" {{\n    output = \"dist/{{{{.Provider}}}}.box\"\n    keep_input_artifact = true\n  }}\n}}\n",
-        source("appliance", &img.disk, "qcow2", "")
+        source("appliance", &img.disk)
     );
     std::fs::write(w.join("first.pkr.hcl"), first).unwrap();
     let out = kiln(w, tmp.path(), &["build", "first.pkr.hcl"]);
@@ -1031,7 +1028,7 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
     let vmdk = unpacked.join("appliance-disk001.vmdk");
     let second = format!(
         "{}build {{\n  sources = [\"source.qemu.again\"]\n  provisioner \"shell\" {{\n    inline = [\"cat /etc/appliance\"]\n  }}\n}}\n",
-        source("again", &vmdk, "qcow2", "")
+        source("again", &vmdk)
     );
     std::fs::write(w.join("second.pkr.hcl"), second).unwrap();
     let out = kiln(w, tmp.path(), &["build", "second.pkr.hcl"]);

@@ -257,24 +257,22 @@ impl AccessConfig {
         })
     }
 
-    /// The region this block works in, or the error a template without one gets.
-    pub fn region(&self) -> Result<String, AwsError> {
-        credentials::region(&self.sources, self.region.as_deref()).ok_or_else(|| {
-            AwsError::Config(
-                "no region: set region in the template, AWS_REGION in the environment, or region in the profile of ~/.aws/config".into(),
-            )
-        })
-    }
-
-    /// Finds credentials (assuming roles as asked) and opens a session in the region.
+    /// Finds the region and credentials (assuming roles as asked) and opens a session
+    /// there. The shared files are read once for both.
     pub async fn open(&self) -> Result<Session, AwsError> {
-        let region = self.region()?;
+        let profiles = credentials::profiles(&self.sources)?;
+        let region = credentials::region(&self.sources, self.region.as_deref(), &profiles)
+            .ok_or_else(|| {
+                AwsError::Config(
+                    "no region: set region in the template, AWS_REGION in the environment, or region in the profile of ~/.aws/config".into(),
+                )
+            })?;
         let options = ClientOptions {
             // Packer's default.
             max_retries: self.max_retries.filter(|r| *r > 0).unwrap_or(10),
             insecure_skip_tls_verify: self.insecure_skip_tls_verify,
         };
-        let found = credentials::find(&self.sources)?;
+        let found = credentials::find(&self.sources, &profiles)?;
         let mut creds = found.credentials;
         if let Some(role) = &found.profile_role {
             creds = crate::sts::assume_role(creds, role, &region, &options).await?;

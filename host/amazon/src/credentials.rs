@@ -135,10 +135,7 @@ pub fn parse_ini(text: &str, config_file: bool) -> BTreeMap<String, BTreeMap<Str
     out
 }
 
-fn read_sections(
-    path: Option<PathBuf>,
-    config_file: bool,
-) -> Result<BTreeMap<String, BTreeMap<String, String>>, AwsError> {
+fn read_sections(path: Option<PathBuf>, config_file: bool) -> Result<Sections, AwsError> {
     let Some(path) = path else {
         return Ok(BTreeMap::new());
     };
@@ -155,18 +152,28 @@ fn read_sections(
 /// Both files' sections, by profile: the config file's, overridden by the credentials
 /// file's.
 pub fn profiles(sources: &Sources) -> Result<BTreeMap<String, Profile>, AwsError> {
+    Ok(merge(
+        read_sections(config_file(), true)?,
+        read_sections(credentials_file(sources), false)?,
+    ))
+}
+
+type Sections = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The profiles of a config file's and a credentials file's sections, the latter's
+/// values winning.
+fn merge(config: Sections, credentials: Sections) -> BTreeMap<String, Profile> {
     let mut out: BTreeMap<String, Profile> = BTreeMap::new();
-    for (name, values) in read_sections(config_file(), true)?
-        .into_iter()
-        .chain(read_sections(credentials_file(sources), false)?)
-    {
-        let p = out.entry(name.clone()).or_insert_with(|| Profile {
-            name,
-            ..Default::default()
-        });
-        p.values.extend(values);
+    for (name, values) in config.into_iter().chain(credentials) {
+        out.entry(name.clone())
+            .or_insert_with(|| Profile {
+                name,
+                ..Default::default()
+            })
+            .values
+            .extend(values);
     }
-    Ok(out)
+    out
 }
 
 /// A role to assume with a set of credentials.
@@ -262,21 +269,23 @@ fn static_credentials_of(p: &Profile) -> Option<Credentials> {
 }
 
 /// The first credentials of the chain (static, environment, profile), before the
-/// template's `assume_role`.
-pub fn find(sources: &Sources) -> Result<Found, AwsError> {
+/// template's `assume_role`: the template's keys win, as in Packer; a profile the
+/// template names wins over the environment's keys. `profiles` are both files' sections
+/// ([`profiles`]).
+pub fn find(sources: &Sources, profiles: &BTreeMap<String, Profile>) -> Result<Found, AwsError> {
     let explicit_profile = sources.profile.as_deref().is_some_and(|p| !p.is_empty());
+    if let Some(c) = static_pair(
+        sources.access_key.clone(),
+        sources.secret_key.clone(),
+        sources.token.clone(),
+        "access_key and secret_key",
+    ) {
+        return Ok(Found {
+            credentials: c,
+            profile_role: None,
+        });
+    }
     if !explicit_profile {
-        if let Some(c) = static_pair(
-            sources.access_key.clone(),
-            sources.secret_key.clone(),
-            sources.token.clone(),
-            "access_key and secret_key",
-        ) {
-            return Ok(Found {
-                credentials: c,
-                profile_role: None,
-            });
-        }
         if let Some(c) = static_pair(
             env("AWS_ACCESS_KEY_ID").or_else(|| env("AWS_ACCESS_KEY")),
             env("AWS_SECRET_ACCESS_KEY").or_else(|| env("AWS_SECRET_KEY")),
@@ -290,8 +299,7 @@ pub fn find(sources: &Sources) -> Result<Found, AwsError> {
         }
     }
     let name = profile_name(sources);
-    let profiles = profiles(sources)?;
-    if let Some(found) = from_profile(&profiles, &name, 0)? {
+    if let Some(found) = from_profile(profiles, &name, 0)? {
         return Ok(found);
     }
     let where_ = credentials_file(sources)
@@ -312,17 +320,19 @@ pub fn find(sources: &Sources) -> Result<Found, AwsError> {
 
 /// The region: the template's, else `AWS_REGION` / `AWS_DEFAULT_REGION`, else the
 /// profile's `region` in the config file.
-pub fn region(sources: &Sources, configured: Option<&str>) -> Option<String> {
+pub fn region(
+    sources: &Sources,
+    configured: Option<&str>,
+    profiles: &BTreeMap<String, Profile>,
+) -> Option<String> {
     configured
         .filter(|r| !r.is_empty())
         .map(str::to_owned)
         .or_else(|| env("AWS_REGION"))
         .or_else(|| env("AWS_DEFAULT_REGION"))
         .or_else(|| {
-            let name = profile_name(sources);
-            profiles(sources)
-                .ok()?
-                .get(&name)?
+            profiles
+                .get(&profile_name(sources))?
                 .get("region")
                 .map(str::to_owned)
         })
@@ -344,6 +354,44 @@ mod tests {
         assert!(
             c.contains_key("profile dev"),
             "a credentials file takes names as they are"
+        );
+    }
+
+    fn files(credentials: &str, config: &str) -> BTreeMap<String, Profile> {
+        merge(parse_ini(config, true), parse_ini(credentials, false))
+    }
+
+    #[test]
+    fn the_templates_keys_then_a_named_profile_then_its_role() {
+        let profiles = files(
+            "[base]\naws_access_key_id = AKBASE\naws_secret_access_key = s1\n",
+            "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\nsource_profile = base\nexternal_id = x\n[profile lone]\nregion = eu-west-1\n",
+        );
+        let named = |p: &str| Sources {
+            profile: Some(p.into()),
+            ..Default::default()
+        };
+        // A profile in the config file assumes its role with its source profile's keys.
+        let found = find(&named("ci"), &profiles).unwrap();
+        assert_eq!(found.credentials.access_key_id, "AKBASE");
+        let role = found.profile_role.unwrap();
+        assert_eq!(role.role_arn, "arn:aws:iam::123456789012:role/ci");
+        assert_eq!(role.external_id.as_deref(), Some("x"));
+        // The template's keys win over a profile, as in Packer.
+        let with_keys = Sources {
+            access_key: Some("AKTEMPLATE".into()),
+            secret_key: Some("s2".into()),
+            ..named("ci")
+        };
+        let found = find(&with_keys, &profiles).unwrap();
+        assert_eq!(found.credentials.access_key_id, "AKTEMPLATE");
+        assert!(found.profile_role.is_none());
+        // A profile without keys says so, naming it.
+        let e = find(&named("lone"), &profiles).unwrap_err().to_string();
+        assert!(e.contains("no credentials for profile \"lone\""), "{e}");
+        assert_eq!(
+            region(&named("lone"), Some("us-west-1"), &profiles).as_deref(),
+            Some("us-west-1")
         );
     }
 

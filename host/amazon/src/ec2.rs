@@ -1,8 +1,6 @@
 //! The EC2 calls Kiln makes, typed: parameters in the Query API's flattened form
 //! (`Filter.1.Name`, `BlockDeviceMapping.2.Ebs.VolumeSize`), answers read from XML.
 
-use std::collections::BTreeMap;
-
 use crate::client::Client;
 use crate::xml::{self, child, items, text};
 use crate::AwsError;
@@ -341,21 +339,6 @@ impl Ec2 {
             .map(drop)
     }
 
-    /// Key pair names matching `names` (those that exist).
-    pub async fn key_pairs(&self, names: &[String]) -> Result<Vec<String>, AwsError> {
-        let mut params = Vec::new();
-        push_list(&mut params, "KeyName", names);
-        let body = match self.call("DescribeKeyPairs", &params).await {
-            Err(e) if not_found(&e) => return Ok(vec![]),
-            other => other?,
-        };
-        let doc = xml::parse("DescribeKeyPairs", &body)?;
-        Ok(items(doc.root_element(), "keySet")
-            .into_iter()
-            .filter_map(|k| text(k, "keyName"))
-            .collect())
-    }
-
     /// CreateSecurityGroup: its id.
     pub async fn create_security_group(
         &self,
@@ -587,19 +570,6 @@ impl Ec2 {
             .find(|i| i.id == id))
     }
 
-    /// The instances `filters` match, in any state.
-    pub async fn instances(&self, filters: &[Filter]) -> Result<Vec<Instance>, AwsError> {
-        let mut params = Vec::new();
-        push_filters(&mut params, filters);
-        let body = self.call("DescribeInstances", &params).await?;
-        let doc = xml::parse("DescribeInstances", &body)?;
-        Ok(items(doc.root_element(), "reservationSet")
-            .into_iter()
-            .flat_map(|r| items(r, "instancesSet"))
-            .map(parse_instance)
-            .collect())
-    }
-
     /// StopInstances.
     pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
         self.call("StopInstances", &[("InstanceId.1".into(), id.to_owned())])
@@ -624,7 +594,6 @@ impl Ec2 {
         name: &str,
         description: Option<&str>,
         block_devices: &[BlockDevice],
-        tags: &[(String, String)],
     ) -> Result<String, AwsError> {
         let mut p = vec![
             ("InstanceId".into(), instance_id.to_owned()),
@@ -634,10 +603,6 @@ impl Ec2 {
             p.push(("Description".into(), d.to_owned()));
         }
         push_block_devices(&mut p, block_devices);
-        if !tags.is_empty() {
-            push_tag_spec(&mut p, 1, "image", tags);
-            push_tag_spec(&mut p, 2, "snapshot", tags);
-        }
         let body = self.call("CreateImage", &p).await?;
         let doc = xml::parse("CreateImage", &body)?;
         xml::find_text(&doc, "imageId").ok_or_else(|| xml::missing("CreateImage", "imageId"))
@@ -685,18 +650,6 @@ impl Ec2 {
         self.call("DeleteSnapshot", &[("SnapshotId".into(), id.to_owned())])
             .await
             .map(drop)
-    }
-
-    /// The ids of the snapshots `filters` match, owned by this account.
-    pub async fn snapshots(&self, filters: &[Filter]) -> Result<Vec<String>, AwsError> {
-        let mut params = vec![("Owner.1".to_owned(), "self".to_owned())];
-        push_filters(&mut params, filters);
-        let body = self.call("DescribeSnapshots", &params).await?;
-        let doc = xml::parse("DescribeSnapshots", &body)?;
-        Ok(items(doc.root_element(), "snapshotSet")
-            .into_iter()
-            .filter_map(|s| text(s, "snapshotId"))
-            .collect())
     }
 
     /// CreateTags on `resources`.
@@ -818,11 +771,6 @@ impl Ec2 {
         push_list(&mut p, "UserGroup", groups);
         self.call("ModifySnapshotAttribute", &p).await.map(drop)
     }
-}
-
-/// The tags of a map, sorted by key (so requests are the same from run to run).
-pub fn tag_list(tags: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 /// The newest of `images` by creation date (`most_recent`).

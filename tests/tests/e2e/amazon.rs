@@ -238,7 +238,7 @@ fn an_amazon_ebs_build_makes_an_ami_in_two_regions_and_leaves_nothing_behind() {
 
 /// Today as `{{isotime "20060102"}}` writes it (UTC).
 fn chrono_like_today() -> String {
-    let out = Command::new("date")
+    let out = kiln_tests::command("date")
         .args(["-u", "+%Y%m%d"])
         .output()
         .unwrap();

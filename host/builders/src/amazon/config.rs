@@ -338,8 +338,10 @@ pub struct Config {
     pub snapshot_tags: Vec<(String, String)>,
     pub snapshot_users: Vec<String>,
     pub snapshot_groups: Vec<String>,
+    /// The AMI's mappings: `ami_block_device_mappings`, and `NoDevice` for each launch
+    /// mapping marked `omit_from_artifact`.
     pub ami_block_devices: Vec<BlockDevice>,
-    pub launch_block_devices: Vec<DeviceMapping>,
+    pub launch_block_devices: Vec<BlockDevice>,
     pub run_volume_tags: Vec<(String, String)>,
     pub skip_create_ami: bool,
     pub instance_type: String,
@@ -764,10 +766,26 @@ impl Config {
                 });
             }
         }
-        let ami_block_devices = devices("ami_block_device_mappings", r.ami_block_device_mappings)?
-            .into_iter()
-            .map(|d| d.device)
-            .collect();
+        let mut ami_block_devices: Vec<BlockDevice> =
+            devices("ami_block_device_mappings", r.ami_block_device_mappings)?
+                .into_iter()
+                .map(|d| d.device)
+                .collect();
+        // A launch volume marked omit_from_artifact is left out of the AMI.
+        for d in &launch_block_devices {
+            if d.omit_from_artifact
+                && !ami_block_devices
+                    .iter()
+                    .any(|a| a.device_name == d.device.device_name)
+            {
+                ami_block_devices.push(BlockDevice {
+                    device_name: d.device.device_name.clone(),
+                    no_device: true,
+                    ..Default::default()
+                });
+            }
+        }
+        let launch_block_devices = launch_block_devices.into_iter().map(|d| d.device).collect();
 
         let ssh = match r.communicator.as_deref().unwrap_or("ssh") {
             "none" => None,
@@ -1004,6 +1022,26 @@ mod tests {
             let e = config(v).unwrap_err();
             assert!(e.to_string().contains(expected), "{change}: {e}");
         }
+    }
+
+    #[test]
+    fn a_launch_volume_omitted_from_the_artifact_is_no_device_in_the_ami() {
+        let mut v = base();
+        v["ami_name"] = json!("web-1");
+        v["launch_block_device_mappings"] = json!([
+            {"device_name": "/dev/sda1", "volume_size": 20},
+            {"device_name": "/dev/sdf", "volume_size": 100, "omit_from_artifact": true}
+        ]);
+        let c = config(v).unwrap();
+        assert_eq!(c.launch_block_devices.len(), 2);
+        assert_eq!(
+            c.ami_block_devices,
+            [BlockDevice {
+                device_name: "/dev/sdf".into(),
+                no_device: true,
+                ..Default::default()
+            }]
+        );
     }
 
     #[test]

@@ -46,25 +46,10 @@ impl AmazonEbsBuilder {
     }
 }
 
-/// A name no other build picks: 32 hex digits from the clock and a random hasher seed,
-/// in a UUID's groups (Packer names its temporary resources `packer_<uuid>`).
+/// A name no other build picks, as Packer names its temporary resources
+/// (`packer_<uuid>`).
 pub(crate) fn unique_suffix() -> String {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let a = std::collections::hash_map::RandomState::new().hash_one(nanos);
-    let b = std::collections::hash_map::RandomState::new().hash_one((nanos, std::process::id()));
-    let hex = format!("{a:016x}{b:016x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// An AWS failure as a build error.

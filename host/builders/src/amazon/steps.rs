@@ -478,11 +478,7 @@ impl<'a> Step<State<'a>> for RunInstance {
             tenancy: c.tenancy.clone(),
             monitoring: c.monitoring,
             unlimited_credits: c.unlimited_credits,
-            block_devices: c
-                .launch_block_devices
-                .iter()
-                .map(|d| d.device.clone())
-                .collect(),
+            block_devices: c.launch_block_devices.clone(),
             instance_tags: tags_for_region(&state.rendered.run_tags, ec2.region()),
             volume_tags: tags_for_region(&state.rendered.run_volume_tags, ec2.region()),
             metadata_options: c.metadata_options.clone(),
@@ -854,7 +850,6 @@ impl<'a> Step<State<'a>> for CreateAmi {
                 &name,
                 state.rendered.ami_description.as_deref(),
                 &c.ami_block_devices,
-                &[],
             )
             .await
             .map_err(|e| failed("creating the AMI", e))?;
@@ -1005,12 +1000,11 @@ impl<'a> Step<State<'a>> for RegionCopy {
         if state.finished {
             return;
         }
-        // A failed build: the copies go too.
-        let build = state.ec2().region().to_owned();
+        // A failed build: the copies go too (the AMI it copied from is CreateAmi's).
         let copies: Vec<(String, String, Vec<String>)> = state
             .amis
             .iter()
-            .filter(|(r, (a, _))| **r != build || state.ami.as_ref().is_none_or(|(b, _)| b != a))
+            .filter(|(_, (a, _))| state.ami.as_ref().is_none_or(|(made, _)| made != a))
             .map(|(r, (a, s))| (r.clone(), a.clone(), s.clone()))
             .collect();
         for (region, ami, snapshots) in copies {

@@ -107,3 +107,20 @@ pub fn base_name(path: &str) -> &str {
         .next()
         .unwrap_or(path)
 }
+
+/// `text` made safe inside an XML element or attribute (a descriptor a step writes):
+/// `&`, `<`, `>`, `"` and `'` escaped.
+pub fn xml_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

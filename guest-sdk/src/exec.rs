@@ -35,21 +35,33 @@ pub fn run_confined(
     cwd: Option<&str>,
     visible: &[(String, bool)],
 ) -> Result<ExitStatus, Error> {
-    let visible: Vec<host_exec::VisiblePath> = visible
-        .iter()
-        .map(|(path, writable)| host_exec::VisiblePath {
-            path: path.clone(),
-            writable: *writable,
-        })
-        .collect();
     host_exec::run_confined(
         &HostCommand {
             argv: argv.to_vec(),
             env: env.to_vec(),
             cwd: cwd.map(str::to_owned),
         },
-        &visible,
+        &visible_paths(visible),
     )
+}
+
+/// Runs `commands` at once, each confined as [`run_confined`] runs one (each seeing
+/// `visible`), and waits for them all: their exit statuses, in order. At most 16.
+pub fn run_confined_each(
+    commands: &[HostCommand],
+    visible: &[(String, bool)],
+) -> Result<Vec<ExitStatus>, Error> {
+    host_exec::run_confined_each(commands, &visible_paths(visible))
+}
+
+fn visible_paths(visible: &[(String, bool)]) -> Vec<host_exec::VisiblePath> {
+    visible
+        .iter()
+        .map(|(path, writable)| host_exec::VisiblePath {
+            path: path.clone(),
+            writable: *writable,
+        })
+        .collect()
 }
 
 /// A temporary file on the host holding `content` with permission bits `mode`, its name

@@ -152,11 +152,12 @@ fn upload_file(dst: &str, src: &str) -> Result<(), String> {
     remote::upload_file(src, dst, None).map_err(|e| format!("Error uploading {src}: {}", e.message))
 }
 
-/// A staging directory of this build's own: parallel builds on one machine never share
-/// one. Packer names it by a time-ordered UUID.
-fn staging_name(build: &BuildInfo) -> String {
+/// A name for this build's staging directory, the `attempt`th. Packer names it by a
+/// time-ordered UUID.
+fn staging_name(build: &BuildInfo, attempt: u64) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write(build.build_name.as_bytes());
+    h.write_u64(attempt);
     let a = h.finish();
     h.write_u64(a);
     let b = h.finish();
@@ -168,6 +169,27 @@ fn staging_name(build: &BuildInfo) -> String {
         b >> 48,
         b & 0xffff_ffff_ffff
     )
+}
+
+/// Claims a staging directory of this build's own on the machine: the first of its
+/// names that does not exist yet, made there at once (`mkdir` refuses one that exists).
+/// Names come from the step's seeded generator, the same for two runs of one template
+/// started in the same second; parallel builds and such runs never share a directory.
+fn claim_staging(build: &BuildInfo) -> Result<String, String> {
+    for attempt in 0..8 {
+        let name = staging_name(build, attempt);
+        let make = format!(
+            "mkdir -p {} && mkdir {}",
+            remote::quote(DEFAULT_STAGING),
+            remote::quote(&name)
+        );
+        if remote::run_code(&make)? == 0 {
+            return Ok(name);
+        }
+    }
+    Err(format!(
+        "Error creating staging directory: no new directory could be made in {DEFAULT_STAGING} (see the output above)"
+    ))
 }
 
 impl Provisioner for AnsibleLocal {
@@ -209,8 +231,10 @@ impl Provisioner for AnsibleLocal {
         }
         check_paths(&dirs, true)?;
 
-        let staging =
-            set(&config.staging_directory).map_or_else(|| staging_name(build), str::to_owned);
+        let staging = match set(&config.staging_directory) {
+            Some(dir) => dir.to_owned(),
+            None => claim_staging(build)?,
+        };
         let staging = staging.trim_end_matches('/').to_owned();
         let in_staging = |rel: &str| format!("{staging}/{rel}");
         let command = set(&config.command).unwrap_or(DEFAULT_COMMAND);

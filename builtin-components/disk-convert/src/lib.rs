@@ -186,45 +186,20 @@ fn qemu_format(config: &Config, format: &str) -> (&'static str, String) {
 
 /// Runs `argv` on the host confined to `view`; an error unless it exits 0.
 fn run(what: &str, argv: &[String], view: &[(String, bool)]) -> Result<(), String> {
-    match exec::run_confined(argv, &[], None, view).map_err(|e| format!("{what}: {}", e.message))? {
+    let status =
+        exec::run_confined(argv, &[], None, view).map_err(|e| format!("{what}: {}", e.message))?;
+    exited_well(what, &status)
+}
+
+/// Nothing unless `status` is a clean exit; otherwise how `what` ended.
+fn exited_well(what: &str, status: &ExitStatus) -> Result<(), String> {
+    match status {
         ExitStatus::Exited(0) => Ok(()),
         ExitStatus::Exited(code) => Err(format!("{what} failed (exit status {code})")),
         ExitStatus::Killed(sig) => Err(format!("{what} was killed by signal {sig}")),
         ExitStatus::Disconnected => Err(format!("{what}: its output was lost")),
     }
 }
-
-/// The script that converts one input into each `(format, options, output)` at once
-/// and reports each result.
-const CONVERT: &str = r#"#!/bin/sh
-set -u
-in_format="$1"; in="$2"; shift 2
-n=0
-while [ $# -ge 3 ]; do
-    fmt="$1"; opts="$2"; out="$3"; shift 3
-    n=$((n + 1))
-    if [ -n "$opts" ]; then
-        qemu-img convert -f "$in_format" -O "$fmt" -o "$opts" "$in" "$out" &
-    else
-        qemu-img convert -f "$in_format" -O "$fmt" "$in" "$out" &
-    fi
-    eval "pid_$n=\$!; out_$n=\$out"
-done
-status=0
-i=1
-while [ "$i" -le "$n" ]; do
-    eval "pid=\$pid_$i; out=\$out_$i"
-    if wait "$pid"; then
-        echo "Converted: $out"
-    else
-        echo "qemu-img convert failed for $out" >&2
-        rm -f "$out"
-        status=1
-    fi
-    i=$((i + 1))
-done
-exit "$status"
-"#;
 
 /// The script that packs an OVA (descriptor, manifest, disk, in that order, as
 /// ustar) and removes the loose files.
@@ -335,46 +310,45 @@ impl PostProcessor for DiskConvert {
         for p in &planned {
             view.push((dir_of(&p.output).to_owned(), true));
         }
-        let argv = match &planned[..] {
-            // One format: qemu-img itself, with nothing around it.
-            [p] => {
+        // One qemu-img per format, all at once, each showing its progress (`-p`).
+        let commands: Vec<exec::HostCommand> = planned
+            .iter()
+            .map(|p| {
                 let (fmt, opts) = qemu_format(&config, &p.format);
-                let mut argv: Vec<String> = ["qemu-img", "convert", "-f", &in_format, "-O", fmt]
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect();
+                let mut argv: Vec<String> =
+                    ["qemu-img", "convert", "-p", "-f", &in_format, "-O", fmt]
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect();
                 if !opts.is_empty() {
                     argv.extend(["-o".to_owned(), opts]);
                 }
                 argv.extend([disk.path.clone(), p.disk.clone()]);
-                argv
-            }
-            // Several: a script starts them all and waits for each.
-            _ => {
-                let mut argv = vec![
-                    "sh".to_owned(),
-                    exec::temp_file(
-                        &TempContent::Bytes(CONVERT.as_bytes().to_vec()),
-                        0o700,
-                        ".sh",
-                    )
-                    .map_err(|e| e.message)?,
-                    in_format.clone(),
-                    disk.path.clone(),
-                ];
-                for p in &planned {
-                    let (fmt, opts) = qemu_format(&config, &p.format);
-                    argv.extend([fmt.to_owned(), opts, p.disk.clone()]);
+                exec::HostCommand {
+                    argv,
+                    env: Vec::new(),
+                    cwd: None,
                 }
-                argv
-            }
-        };
+            })
+            .collect();
         ui::say(&format!(
             "Converting {} ({in_format}) to {}...",
             artifacts::base_name(&disk.path),
             config.formats.join(", ")
         ));
-        run("qemu-img convert", &argv, &view)?;
+        let statuses = exec::run_confined_each(&commands, &view)
+            .map_err(|e| format!("qemu-img convert: {}", e.message))?;
+        let mut failed = Vec::new();
+        for (p, status) in planned.iter().zip(&statuses) {
+            if let Err(why) = exited_well("qemu-img convert", status) {
+                // What it left is no image.
+                let _ = artifacts::remove_file(&p.disk);
+                failed.push(format!("{} ({}): {why}", p.format, p.disk));
+            }
+        }
+        if !failed.is_empty() {
+            return Err(failed.join("; "));
+        }
 
         let mut files = Vec::new();
         for p in &planned {

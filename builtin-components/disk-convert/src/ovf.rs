@@ -1,6 +1,8 @@
 //! An OVF 1.0 descriptor for one virtual machine with one disk, as VirtualBox and
 //! VMware import it, and its manifest.
 
+use kiln_guest_sdk::artifacts::xml_text;
+
 /// What the descriptor describes.
 pub struct Machine<'a> {
     pub name: &'a str,
@@ -16,28 +18,12 @@ pub struct Machine<'a> {
     pub capacity: u64,
 }
 
-/// XML text with `&`, `<`, `>`, `"` escaped.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// One `<Item>` of the virtual hardware: its rasd elements, which the schema wants in
 /// alphabetical order (callers pass them so).
 fn item(fields: &[(&str, String)]) -> String {
     let mut s = String::from("      <Item>\n");
     for (k, v) in fields {
-        s.push_str(&format!("        <rasd:{k}>{}</rasd:{k}>\n", escape(v)));
+        s.push_str(&format!("        <rasd:{k}>{}</rasd:{k}>\n", xml_text(v)));
     }
     s.push_str("      </Item>\n");
     s
@@ -45,7 +31,7 @@ fn item(fields: &[(&str, String)]) -> String {
 
 /// The descriptor.
 pub fn descriptor(m: &Machine<'_>) -> String {
-    let name = escape(m.name);
+    let name = xml_text(m.name);
     let mut hw = String::new();
     hw.push_str(&item(&[
         ("AllocationUnits", "hertz * 10^6".into()),
@@ -129,7 +115,7 @@ pub fn descriptor(m: &Machine<'_>) -> String {
   </VirtualSystem>
 </Envelope>
 "#,
-        file = escape(m.disk_file),
+        file = xml_text(m.disk_file),
         file_size = m.disk_file_size,
         capacity = m.capacity,
     )

@@ -1,8 +1,8 @@
 //! The `vagrant` post-processor: the input artifact as a Vagrant box (a gzipped tar of
 //! `metadata.json`, a `Vagrantfile` and the provider's files), for the `libvirt`
 //! provider from the qemu builder's qcow2 disk, and for `virtualbox` (an OVF and its
-//! disk), `vmware_desktop` (a VMDK, with a `.vmx` Kiln writes) and `hyperv` (a VHDX)
-//! from what `disk-convert` made, and `docker` (a box naming the image) from the docker
+//! disk), `vmware_desktop` (a VMDK, with a `.vmx` Kiln writes) and `hyperv` (a VHDX,
+//! with the XML machine configuration Kiln writes) from what `disk-convert` made, and `docker` (a box naming the image) from the docker
 //! builder's commit. Packer's options: `output`, `compression_level`,
 //! `include`, `vagrantfile_template`, `vagrantfile_template_generated`,
 //! `provider_override`, `architecture`, and `override` per provider. The host streams
@@ -227,6 +227,27 @@ fn vmx(name: &str, disk: &str, cpus: &str, memory: &str, efi: bool) -> String {
     s
 }
 
+/// A Hyper-V machine configuration in the XML form (Hyper-V 2012's) that Vagrant's
+/// Hyper-V provider reads to create the machine when a box has no `.vmcx`: generation
+/// (`subtype`: 0 for BIOS, 1 for UEFI), name, processors, static memory, booting from
+/// the hard drive on the first IDE (generation 1) or SCSI (generation 2) controller,
+/// secure boot off (a Linux image is not signed for Microsoft's template).
+fn hyperv_config(name: &str, disk: &str, cpus: &str, memory: &str, efi: bool) -> String {
+    let (generation, controller) = if efi {
+        (1, "  <scsi>\n    <ChannelInstanceGuid type=\"string\">{00000000-0000-0000-0000-000000000001}</ChannelInstanceGuid>\n")
+    } else {
+        (0, "  <ide>\n")
+    };
+    let close = if efi { "  </scsi>\n" } else { "  </ide>\n" };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<configuration>\n  <properties>\n    <name type=\"string\">{name}</name>\n    <subtype type=\"integer\">{generation}</subtype>\n  </properties>\n  <settings>\n    <processors>\n      <count type=\"integer\">{cpus}</count>\n    </processors>\n    <memory>\n      <Bank>\n        <dynamic_memory_enabled type=\"bool\">False</dynamic_memory_enabled>\n        <limit type=\"integer\">{memory}</limit>\n        <reservation type=\"integer\">{memory}</reservation>\n        <size type=\"integer\">{memory}</size>\n      </Bank>\n    </memory>\n  </settings>\n  <boot>\n    <device0 type=\"string\">HardDrive</device0>\n  </boot>\n  <secure_boot_enabled type=\"bool\">False</secure_boot_enabled>\n{controller}    <controller0>\n      <drive0>\n        <pathname type=\"string\">Virtual Hard Disks\\{disk}</pathname>\n        <type type=\"string\">VHD</type>\n      </drive0>\n    </controller0>\n{close}</configuration>\n",
+        name = artifacts::xml_text(name),
+        disk = artifacts::xml_text(disk),
+        cpus = artifacts::xml_text(cpus),
+        memory = artifacts::xml_text(memory),
+    )
+}
+
 impl PostProcessor for Vagrant {
     fn post_process(
         config: Config,
@@ -332,9 +353,18 @@ impl PostProcessor for Vagrant {
                 let disk = file_with(&input, "vhdx").ok_or(
                     "a hyperv box needs a VHDX disk: convert with disk-convert (formats = [\"vhdx\"]) first",
                 )?;
+                let disk_name = artifacts::base_name(&disk.path).to_owned();
                 entries.push(ArchiveEntry {
                     source: disk.path.clone(),
-                    name: format!("Virtual Hard Disks/{}", artifacts::base_name(&disk.path)),
+                    name: format!("Virtual Hard Disks/{disk_name}"),
+                });
+                // The machine's configuration, written beside the box and packed.
+                let machine = hyperv_config(&build_name, &disk_name, cpus, memory, efi);
+                let config_path = format!("{output}.hyperv.xml");
+                artifacts::write_file(&config_path, machine.as_bytes()).map_err(|e| e.message)?;
+                entries.push(ArchiveEntry {
+                    source: config_path,
+                    name: format!("Virtual Machines/{}.xml", artifacts::base_name(&build_name)),
                 });
                 format!(
                     "Vagrant.configure(\"2\") do |config|\n  config.vm.provider :hyperv do |h|\n    h.cpus = {cpus}\n    h.memory = {memory}\n  end\nend\n"

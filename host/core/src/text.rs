@@ -66,6 +66,30 @@ pub fn remote_line(line: &str) -> &str {
     }
 }
 
+/// The percentage a progress line shows, if it shows one: the number before its last
+/// `%` (`  45%`, `###  12.3%`), or a fraction of it (`(12.34/100%)`, as `qemu-img
+/// convert -p` prints). Between 0 and 100; `None` for any other line.
+pub fn percent(line: &str) -> Option<f64> {
+    // The number that ends `text`, and what comes before it.
+    fn number(text: &str) -> Option<(f64, &str)> {
+        let start = text
+            .bytes()
+            .rposition(|b| !(b.is_ascii_digit() || b == b'.'))
+            .map_or(0, |i| i + 1);
+        Some((text[start..].parse().ok()?, &text[..start]))
+    }
+    if line.len() > 512 {
+        return None;
+    }
+    let (n, before) = number(&line[..line.rfind('%')?])?;
+    let value = match before.strip_suffix('/') {
+        Some(rest) if n > 0.0 => number(rest)?.0 / n * 100.0,
+        Some(_) => return None,
+        None => n,
+    };
+    (0.0..=100.0).contains(&value).then_some(value)
+}
+
 /// The length of the well-formed SGR sequence (`ESC [ digits and ; m`) at the start of
 /// `rest`, if there is one.
 fn sgr_len(rest: &str) -> Option<usize> {
@@ -141,6 +165,21 @@ pub fn summary(text: &str, max: usize) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_lines_give_their_percentage() {
+        assert_eq!(percent("    (12.50/100%)"), Some(12.5));
+        assert_eq!(percent("    (100.00/100%)"), Some(100.0));
+        assert_eq!(percent("######    45.0%"), Some(45.0));
+        assert_eq!(percent(" 1,234,567  45%  1.2MB/s  0:00:01"), Some(45.0));
+        assert_eq!(percent("3/4%"), Some(75.0));
+        assert_eq!(percent("no number %"), None);
+        assert_eq!(percent("no percent 12"), None);
+        assert_eq!(percent("over 250%"), None);
+        assert_eq!(percent("1/0%"), None);
+        assert_eq!(percent("é45%"), Some(45.0));
+        assert_eq!(percent(&"9".repeat(600)), None);
+    }
 
     #[test]
     fn component_text_keeps_newlines_and_tabs_only() {

@@ -15,6 +15,11 @@ pub trait Ui: Send + Sync {
     fn progress(&self, _label: &str, _total: Option<u64>) -> Box<dyn Progress> {
         Box::new(NoProgress)
     }
+    /// Starts reporting a long operation that tells only how far it has got in percent:
+    /// [`Progress::advance`] counts hundredths of a percent, 10,000 in all.
+    fn progress_percent(&self, _label: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
 }
 
 /// How far a long operation has got.

@@ -243,18 +243,31 @@ impl Ui for BuildUi {
     }
 
     fn progress(&self, label: &str, total: Option<u64>) -> Box<dyn kiln_core::Progress> {
-        if !self.out.progress {
-            return Box::new(kiln_core::NoProgress);
-        }
-        let bar = match total {
-            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden()),
-        };
         let template = if total.is_some() {
             "{prefix} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
         } else {
             "{prefix} {msg} {spinner} {bytes} {bytes_per_sec}"
         };
+        self.bar(label, total, template)
+    }
+
+    fn progress_percent(&self, label: &str) -> Box<dyn kiln_core::Progress> {
+        self.bar(
+            label,
+            Some(10_000),
+            "{prefix} {msg} [{bar:30}] {percent}% ETA {eta}",
+        )
+    }
+}
+
+impl BuildUi {
+    /// A bar of `total` (unknown when `None`) drawn with `template`, nothing unless
+    /// progress is shown.
+    fn bar(&self, label: &str, total: Option<u64>, template: &str) -> Box<dyn kiln_core::Progress> {
+        if !self.out.progress {
+            return Box::new(kiln_core::NoProgress);
+        }
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -164,8 +164,8 @@ impl PreparedComponent {
     }
 }
 
-/// Whether `component` imports `host-exec`'s `run-confined` and not its `run`: then
-/// each host command it runs is confined, whatever it does.
+/// Whether `component` imports `host-exec`'s `run-confined` (or `run-confined-each`)
+/// and not its `run`: then each host command it runs is confined, whatever it does.
 pub(crate) fn confines_host_commands(
     engine: &wasmtime::Engine,
     component: &wasmtime::component::Component,
@@ -177,7 +177,9 @@ pub(crate) fn confines_host_commands(
             (name.starts_with("kiln:plugin/host-exec@"), item.ty)
         {
             let functions: Vec<&str> = instance.exports(engine).map(|(n, _)| n).collect();
-            return functions.contains(&"run-confined") && !functions.contains(&"run");
+            let confined =
+                functions.contains(&"run-confined") || functions.contains(&"run-confined-each");
+            return confined && !functions.contains(&"run");
         }
     }
     false

@@ -21,6 +21,13 @@ use crate::host::{err, grant_err, io_err, HostError, LineBuffer, StepState};
 /// a cancellation or a trap): TERM at once, KILL a second later.
 struct GroupGuard(Option<i32>);
 
+impl GroupGuard {
+    /// The command ended by itself: nothing to signal.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         use nix::sys::signal::{killpg, Signal};
@@ -69,7 +76,8 @@ impl host_exec::Host for StepState {
         cmd.args(&command.argv[1..])
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.command_cwd(&command));
-        self.run_streamed(cmd, program).await
+        let shown = Prepared::new(cmd, &command.argv);
+        Ok(self.run_streamed(vec![shown]).await?.remove(0))
     }
 
     async fn run_confined(
@@ -78,55 +86,31 @@ impl host_exec::Host for StepState {
         visible: Vec<VisiblePath>,
     ) -> Result<ExitStatus, HostError> {
         self.exec_granted()?;
-        let Some(program) = command.argv.first() else {
-            return Err(err(ErrorKind::Invalid, "the command is empty").into());
-        };
-        let cwd = self.command_cwd(&command);
-        let search = command
-            .env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| std::ffi::OsString::from(v))
-            .or_else(|| std::env::var_os("PATH"));
-        let Some(found) = crate::confine::find_program(program, &cwd, search.as_deref()) else {
-            let mut w = io_err(std::io::Error::from(std::io::ErrorKind::NotFound));
-            w.message = format!("starting `{program}`: No such file or directory (os error 2)");
-            return Err(w.into());
-        };
-        let confined = crate::confine::available();
-        self.announce_exec(Some(confined.as_ref().map(|_| ()).map_err(String::as_str)));
-        if confined.is_err() {
-            let mut cmd = tokio::process::Command::new(&found);
-            cmd.args(&command.argv[1..])
-                .envs(command.env.iter().map(|(k, v)| (k, v)))
-                .current_dir(&cwd);
-            return self.run_streamed(cmd, program).await;
+        let prepared = self.confined(&command, &visible)?;
+        Ok(self.run_streamed(vec![prepared]).await?.remove(0))
+    }
+
+    async fn run_confined_each(
+        &mut self,
+        commands: Vec<HostCommand>,
+        visible: Vec<VisiblePath>,
+    ) -> Result<Vec<ExitStatus>, HostError> {
+        self.exec_granted()?;
+        if commands.len() > MAX_AT_ONCE {
+            return Err(err(
+                ErrorKind::Invalid,
+                format!("at most {MAX_AT_ONCE} commands run at once"),
+            )
+            .into());
         }
-        let temp = self.step_temp()?.to_owned();
-        let view = crate::confine::view(
-            &found,
-            &command.argv,
-            &cwd,
-            &temp,
-            search.as_deref(),
-            // What the component names, then what the step is granted (the template's
-            // `grant`, and a builtin's own paths): a template widens the view in writing.
-            visible.into_iter().map(|v| (v.path, v.writable)).chain(
-                self.paths
-                    .all()
-                    .map(|(p, w)| (p.display().to_string(), w))
-                    .collect::<Vec<_>>(),
-            ),
-        )
-        .map_err(io_err)?;
-        let mut cmd = tokio::process::Command::new("/proc/self/exe");
-        let json = serde_json::to_string(&view).map_err(|e| io_err(std::io::Error::other(e)))?;
-        cmd.arg(kiln_core::confine::CONFINE_ARG)
-            .arg(json)
-            .envs(command.env.iter().map(|(k, v)| (k, v)))
-            .env("HOME", &view.home)
-            .current_dir(&cwd);
-        self.run_streamed(cmd, program).await
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = commands
+            .iter()
+            .map(|c| self.confined(c, &visible))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run_streamed(prepared).await
     }
 
     async fn absolute(&mut self, path: String) -> Result<String, HostError> {
@@ -199,6 +183,64 @@ impl StepState {
         self.ui.say(&format!("{who}{how}"));
     }
 
+    /// `command` ready to run confined (or unconfined, said once, where this host does
+    /// not allow namespaces), seeing `visible` and what the step is granted.
+    fn confined(
+        &mut self,
+        command: &HostCommand,
+        visible: &[VisiblePath],
+    ) -> Result<Prepared, HostError> {
+        let Some(program) = command.argv.first() else {
+            return Err(err(ErrorKind::Invalid, "the command is empty").into());
+        };
+        let cwd = self.command_cwd(command);
+        let search = command
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| std::ffi::OsString::from(v))
+            .or_else(|| std::env::var_os("PATH"));
+        let Some(found) = crate::confine::find_program(program, &cwd, search.as_deref()) else {
+            let mut w = io_err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            w.message = format!("starting `{program}`: No such file or directory (os error 2)");
+            return Err(w.into());
+        };
+        let confined = crate::confine::available();
+        self.announce_exec(Some(confined.as_ref().map(|_| ()).map_err(String::as_str)));
+        if confined.is_err() {
+            let mut cmd = tokio::process::Command::new(&found);
+            cmd.args(&command.argv[1..])
+                .envs(command.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&cwd);
+            return Ok(Prepared::new(cmd, &command.argv));
+        }
+        let temp = self.step_temp()?.to_owned();
+        let view = crate::confine::view(
+            &found,
+            &command.argv,
+            &cwd,
+            &temp,
+            search.as_deref(),
+            // What the component names, then what the step is granted (the template's
+            // `grant`, and a builtin's own paths): a template widens the view in writing.
+            visible.iter().map(|v| (v.path.clone(), v.writable)).chain(
+                self.paths
+                    .all()
+                    .map(|(p, w)| (p.display().to_string(), w))
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .map_err(io_err)?;
+        let mut cmd = tokio::process::Command::new("/proc/self/exe");
+        let json = serde_json::to_string(&view).map_err(|e| io_err(std::io::Error::other(e)))?;
+        cmd.arg(kiln_core::confine::CONFINE_ARG)
+            .arg(json)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .env("HOME", &view.home)
+            .current_dir(&cwd);
+        Ok(Prepared::new(cmd, &command.argv))
+    }
+
     /// Where a host command starts: its `cwd` below the template's directory.
     fn command_cwd(&self, command: &HostCommand) -> std::path::PathBuf {
         match &command.cwd {
@@ -219,67 +261,71 @@ impl StepState {
         Ok(self.temp.as_ref().expect("made above").path())
     }
 
-    /// Spawns `cmd` in a process group of its own, streams its output to the UI under
-    /// the step's output limit, and returns how it ended. `program` names it in errors.
+    /// Spawns each command in a process group of its own, streams their output to the
+    /// UI under the step's output limit, and returns how each ended, in order.
     async fn run_streamed(
         &mut self,
-        mut cmd: tokio::process::Command,
-        program: &str,
-    ) -> Result<ExitStatus, HostError> {
-        // A spawn returns once the child has exec'd; while it forks, no temporary file
-        // may be open for writing (see FORKS).
-        let forking = FORKS.read().unwrap_or_else(|e| e.into_inner());
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                let mut w = io_err(e);
-                w.message = format!("starting `{program}`: {}", w.message);
-                w
-            });
-        drop(forking);
-        let mut child = child?;
-        let mut guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
-        let (mut out, mut errs) = (LineBuffer::default(), LineBuffer::default());
-        let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
-        let (mut out_done, mut err_done) = (false, false);
-        while !(out_done && err_done) {
-            let (n, is_out) = tokio::select! {
-                r = stdout.read(&mut out_buf), if !out_done => (r.unwrap_or(0), true),
-                r = stderr.read(&mut err_buf), if !err_done => (r.unwrap_or(0), false),
-            };
-            if n == 0 {
-                if is_out {
-                    out_done = true;
-                } else {
-                    err_done = true;
-                }
-                continue;
-            }
-            self.count_printed(n, crate::host::COMMANDS_PRINTED)?;
-            if is_out {
-                out.push(&out_buf[..n], &*self.ui);
-            } else {
-                errs.push(&err_buf[..n], &*self.ui);
-            }
+        commands: Vec<Prepared>,
+    ) -> Result<Vec<ExitStatus>, HostError> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, bool, Vec<u8>)>(16);
+        let mut running = Vec::new();
+        for (i, mut prepared) in commands.into_iter().enumerate() {
+            // A spawn returns once the child has exec'd; while it forks, no temporary
+            // file may be open for writing (see FORKS).
+            let forking = FORKS.read().unwrap_or_else(|e| e.into_inner());
+            let child = prepared
+                .cmd
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| {
+                    let mut w = io_err(e);
+                    w.message = format!("starting `{}`: {}", prepared.program, w.message);
+                    w
+                });
+            drop(forking);
+            // An error drops the commands already started, which stops them.
+            let mut child = child?;
+            let guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
+            tokio::spawn(forward(
+                child.stdout.take().expect("piped"),
+                i,
+                true,
+                tx.clone(),
+            ));
+            tokio::spawn(forward(
+                child.stderr.take().expect("piped"),
+                i,
+                false,
+                tx.clone(),
+            ));
+            let streams = [Shown::new(&prepared.label), Shown::new(&prepared.label)];
+            running.push((child, guard, streams));
         }
-        out.finish(&*self.ui);
-        errs.finish(&*self.ui);
-        let status = child.wait().await;
-        guard.0 = None;
-        let status = status.map_err(io_err)?;
-        use std::os::unix::process::ExitStatusExt;
-        Ok(match (status.code(), status.signal()) {
-            (Some(code), _) => ExitStatus::Exited(code),
-            (None, Some(sig)) => ExitStatus::Killed(signal_name(sig)),
-            (None, None) => ExitStatus::Exited(-1),
-        })
+        drop(tx);
+        while let Some((i, is_out, data)) = rx.recv().await {
+            self.count_printed(data.len(), crate::host::COMMANDS_PRINTED)?;
+            running[i].2[usize::from(!is_out)].push(&data, &*self.ui);
+        }
+        let mut statuses = Vec::new();
+        for (mut child, mut guard, mut streams) in running {
+            for s in &mut streams {
+                s.finish(&*self.ui);
+            }
+            let status = child.wait().await;
+            guard.disarm();
+            let status = status.map_err(io_err)?;
+            use std::os::unix::process::ExitStatusExt;
+            statuses.push(match (status.code(), status.signal()) {
+                (Some(code), _) => ExitStatus::Exited(code),
+                (None, Some(sig)) => ExitStatus::Killed(signal_name(sig)),
+                (None, None) => ExitStatus::Exited(-1),
+            });
+        }
+        Ok(statuses)
     }
 
     /// The whole granted host file `src` (at most the step's message size).
@@ -295,4 +341,231 @@ fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().trim_start_matches("SIG").to_owned())
         .unwrap_or_else(|_| sig.to_string())
+}
+
+/// The most commands `run-confined-each` starts at once.
+const MAX_AT_ONCE: usize = 16;
+
+/// A host command ready to spawn, with what names it.
+struct Prepared {
+    cmd: tokio::process::Command,
+    /// The program as the command named it, for errors.
+    program: String,
+    /// Its progress bar's label: the program and its last argument's file name.
+    label: String,
+}
+
+impl Prepared {
+    fn new(cmd: tokio::process::Command, argv: &[String]) -> Self {
+        let program = argv.first().cloned().unwrap_or_default();
+        let name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_owned();
+        let label = match argv {
+            [_, .., last] => format!("{} {}", name(&program), name(last)),
+            _ => name(&program),
+        };
+        Prepared {
+            cmd,
+            program,
+            label,
+        }
+    }
+}
+
+/// Sends what `reader` gives, in pieces, as output `i` (stdout when `is_out`) until it
+/// ends or nobody listens.
+async fn forward(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    i: usize,
+    is_out: bool,
+    tx: tokio::sync::mpsc::Sender<(usize, bool, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 || tx.send((i, is_out, buf[..n].to_vec())).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// One output stream of a host command, shown: its lines, but for what it redraws in
+/// place with a percentage (text ended by a carriage return), which moves a progress bar.
+struct Shown {
+    lines: LineBuffer,
+    /// Text since the last carriage return or newline, not yet shown.
+    segment: Vec<u8>,
+    /// The progress bar, once the command has drawn a percentage, and how far it shows
+    /// (hundredths of a percent).
+    bar: Option<(Box<dyn kiln_core::Progress>, u64)>,
+    /// Whether a progress line was the last thing seen (its newline is not a line).
+    after_progress: bool,
+    label: String,
+}
+
+/// A segment this long is a line, not a progress line.
+const MAX_PROGRESS_LINE: usize = 512;
+
+impl Shown {
+    fn new(label: &str) -> Self {
+        Shown {
+            lines: LineBuffer::default(),
+            segment: Vec::new(),
+            bar: None,
+            after_progress: false,
+            label: label.to_owned(),
+        }
+    }
+
+    fn push(&mut self, mut data: &[u8], ui: &dyn kiln_core::Ui) {
+        while let Some(at) = data.iter().position(|b| *b == b'\r' || *b == b'\n') {
+            let (piece, end) = (&data[..at], data[at]);
+            data = &data[at + 1..];
+            if self.segment.len() + piece.len() <= MAX_PROGRESS_LINE {
+                self.segment.extend_from_slice(piece);
+            } else {
+                self.flush(ui);
+                self.lines.push(piece, ui);
+            }
+            if end == b'\r' {
+                let shown = std::str::from_utf8(&self.segment)
+                    .ok()
+                    .and_then(kiln_core::text::percent);
+                if let Some(percent) = shown {
+                    self.advance(percent, ui);
+                    self.segment.clear();
+                    self.after_progress = true;
+                    continue;
+                }
+                self.segment.push(b'\r');
+                self.flush(ui);
+            } else if self.after_progress && self.segment.is_empty() {
+                // The newline that ends the last progress line.
+            } else {
+                self.segment.push(b'\n');
+                self.flush(ui);
+            }
+            self.after_progress = false;
+        }
+        if !data.is_empty() {
+            self.after_progress = false;
+            if self.segment.len() + data.len() <= MAX_PROGRESS_LINE {
+                self.segment.extend_from_slice(data);
+            } else {
+                self.flush(ui);
+                self.lines.push(data, ui);
+            }
+        }
+    }
+
+    /// Gives the held segment to the lines.
+    fn flush(&mut self, ui: &dyn kiln_core::Ui) {
+        if !self.segment.is_empty() {
+            self.lines.push(&self.segment, ui);
+            self.segment.clear();
+        }
+    }
+
+    fn advance(&mut self, percent: f64, ui: &dyn kiln_core::Ui) {
+        let (bar, shown) = self
+            .bar
+            .get_or_insert_with(|| (ui.progress_percent(&self.label), 0));
+        let now = (percent * 100.0) as u64;
+        if now > *shown {
+            bar.advance(now - *shown);
+            *shown = now;
+        }
+    }
+
+    fn finish(&mut self, ui: &dyn kiln_core::Ui) {
+        self.flush(ui);
+        self.lines.finish(ui);
+        self.bar = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Records lines, and how far each progress bar got.
+    #[derive(Default)]
+    struct Seen {
+        lines: Mutex<Vec<String>>,
+        bars: Arc<Mutex<Vec<(String, u64)>>>,
+    }
+
+    struct Bar(Arc<Mutex<Vec<(String, u64)>>>, usize);
+
+    impl kiln_core::Progress for Bar {
+        fn advance(&self, n: u64) {
+            self.0.lock().unwrap()[self.1].1 += n;
+        }
+    }
+
+    impl kiln_core::Ui for Seen {
+        fn say(&self, m: &str) {
+            self.lines.lock().unwrap().push(m.to_owned());
+        }
+        fn message(&self, m: &str) {
+            self.lines.lock().unwrap().push(m.to_owned());
+        }
+        fn error(&self, m: &str) {
+            self.lines.lock().unwrap().push(m.to_owned());
+        }
+        fn progress_percent(&self, label: &str) -> Box<dyn kiln_core::Progress> {
+            let mut bars = self.bars.lock().unwrap();
+            bars.push((label.to_owned(), 0));
+            Box::new(Bar(self.bars.clone(), bars.len() - 1))
+        }
+    }
+
+    /// `output` pushed in pieces of `piece` bytes.
+    fn shown(output: &[u8], piece: usize) -> (Vec<String>, Vec<(String, u64)>) {
+        let ui = Seen::default();
+        let mut s = Shown::new("qemu-img d.vdi");
+        for chunk in output.chunks(piece) {
+            s.push(chunk, &ui);
+        }
+        s.finish(&ui);
+        let lines = ui.lines.lock().unwrap().clone();
+        let bars = ui.bars.lock().unwrap().clone();
+        (lines, bars)
+    }
+
+    #[test]
+    fn a_redrawn_percentage_moves_a_bar_and_prints_no_line() {
+        let mut out = Vec::new();
+        for p in ["0.00", "12.50", "50.00", "49.00", "100.00"] {
+            out.extend_from_slice(format!("    ({p}/100%)\r").as_bytes());
+        }
+        // qemu-img ends its last progress line with a newline too.
+        out.push(b'\n');
+        for piece in [1, 3, 7, out.len()] {
+            let (lines, bars) = shown(&out, piece);
+            assert!(lines.is_empty(), "{piece}: {lines:?}");
+            assert_eq!(bars, vec![("qemu-img d.vdi".to_owned(), 10_000)], "{piece}");
+        }
+    }
+
+    #[test]
+    fn other_output_keeps_its_lines_around_a_bar() {
+        let out = b"starting\n  (30.00/100%)\r  (100.00/100%)\r\ndone\nspin\rdone 2\n\ntail";
+        let (lines, bars) = shown(out, 5);
+        assert_eq!(lines, ["starting", "done", "done 2", "", "tail"]);
+        assert_eq!(bars, vec![("qemu-img d.vdi".to_owned(), 10_000)]);
+        // A line too long to be a progress line is a line, whole.
+        let long = format!("{}50%\n", "x".repeat(600));
+        let (lines, bars) = shown(long.as_bytes(), 100);
+        assert_eq!(lines, [long.trim_end()]);
+        assert!(bars.is_empty());
+    }
+
+    #[test]
+    fn a_progress_label_names_the_program_and_its_output() {
+        let argv = ["qemu-img", "convert", "/in/disk.raw", "/out/d.vdi"].map(String::from);
+        let p = Prepared::new(tokio::process::Command::new("true"), &argv);
+        assert_eq!(p.label, "qemu-img d.vdi");
+        let p = Prepared::new(tokio::process::Command::new("true"), &["/bin/true".into()]);
+        assert_eq!(p.label, "true");
+    }
 }

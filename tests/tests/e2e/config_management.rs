@@ -138,6 +138,53 @@ fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
     );
 }
 
+/// Staging directory names come from the step's seeded generator, so two runs of one
+/// template with the same SOURCE_DATE_EPOCH (or started in the same second) draw the
+/// same names: the second run finds the first one's directory taken and makes another.
+#[test]
+fn ansible_local_never_stages_into_a_directory_that_already_exists() {
+    kiln_tests::tool("ansible-playbook");
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = tempfile::tempdir().unwrap();
+    playbook(dir.path());
+    let template = ansible_build(&sshd, &["web"], "").replace(
+        "clean_staging_directory = true",
+        "clean_staging_directory = false",
+    );
+    write(
+        dir.path(),
+        "t.pkr.hcl",
+        &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
+    );
+    let var = format!("target={}", target.path().display());
+    let mut staged = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(kiln_bin())
+            .args(["build", "-var", &var, "t.pkr.hcl"])
+            .current_dir(dir.path())
+            .env("KILN_CACHE_DIR", cache_dir())
+            .env("NO_COLOR", "1")
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        let staging = stdout
+            .lines()
+            .find_map(|l| l.split("Creating directory: ").nth(1))
+            .expect("the staging directory is named")
+            .to_owned();
+        assert!(Path::new(&staging).is_dir(), "{staging}");
+        staged.push(staging);
+    }
+    assert_ne!(staged[0], staged[1]);
+    for s in &staged {
+        std::fs::remove_dir_all(s).unwrap();
+    }
+}
+
 #[test]
 fn a_failing_task_fails_the_step_with_ansibles_message_and_exit_code() {
     let (out, _target) = run_ansible_local(&["web"], ", \"--extra-vars\", \"fail_now=true\"");

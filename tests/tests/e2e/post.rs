@@ -771,6 +771,100 @@ fn disk_convert_makes_every_format_at_once_and_each_converts_back_identically() 
     assert!(out.contains("disk-convert"), "{out}");
 }
 
+/// Reads a hyperv box's machine configuration the way Vagrant's Hyper-V provider does
+/// when it creates the machine from an XML configuration (`New-VagrantVMXML`): the
+/// generation from `properties/subtype`, the name, the boot device, secure boot, each
+/// `controllerN` holding a drive of type VHD (SCSI when its parent has a
+/// `ChannelInstanceGuid`), the processor count and the memory bank, sizes in MiB. No
+/// Hyper-V can run here; this checks what the script would find, field by field.
+fn hyperv_config_reads_as_vagrant_reads_it(xml: &str) {
+    let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "configuration", "{xml}");
+    let text = |path: &[&str]| -> String {
+        let mut node = root;
+        for step in path {
+            node = node
+                .children()
+                .find(|n| n.has_tag_name(*step))
+                .unwrap_or_else(|| panic!("no {path:?} in\n{xml}"));
+        }
+        node.text().unwrap_or_default().to_owned()
+    };
+    let anywhere = |name: &str| -> String {
+        doc.descendants()
+            .find(|n| n.has_tag_name(name))
+            .and_then(|n| n.text())
+            .unwrap_or_else(|| panic!("no {name} in\n{xml}"))
+            .to_owned()
+    };
+    // Generation 1: the test disk comes from a BIOS machine.
+    assert_eq!(
+        text(&["properties", "subtype"]).parse::<i32>().unwrap() + 1,
+        1
+    );
+    assert_eq!(text(&["properties", "name"]), "web");
+    assert_eq!(anywhere("device0"), "HardDrive");
+    assert_eq!(anywhere("secure_boot_enabled"), "False");
+    assert_eq!(text(&["settings", "processors", "count"]), "1");
+    let bank = ["settings", "memory", "Bank"];
+    let field = |name: &str| text(&[bank[0], bank[1], bank[2], name]);
+    assert_eq!(field("dynamic_memory_enabled"), "False");
+    assert_eq!(field("size").parse::<u64>().unwrap(), 512);
+    let controllers: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name().starts_with("controller"))
+        .collect();
+    assert_eq!(controllers.len(), 1, "{xml}");
+    let controller = controllers[0];
+    assert!(controller.tag_name().name().ends_with('0'));
+    let parent = controller.parent_element().unwrap();
+    assert!(
+        !parent
+            .children()
+            .any(|n| n.has_tag_name("ChannelInstanceGuid")),
+        "a generation 1 machine boots from IDE"
+    );
+    let drives: Vec<_> = controller
+        .children()
+        .filter(|d| {
+            d.children()
+                .any(|c| c.has_tag_name("pathname") && c.text().is_some_and(|t| !t.is_empty()))
+        })
+        .collect();
+    assert_eq!(drives.len(), 1, "{xml}");
+    let kind = drives[0]
+        .children()
+        .find(|c| c.has_tag_name("type"))
+        .and_then(|c| c.text());
+    assert_eq!(kind, Some("VHD"));
+}
+
+/// A conversion that fails among several fails the step, naming the format and what
+/// qemu-img said, and leaves no file of it behind; the others still finish.
+#[test]
+fn disk_convert_names_the_format_that_failed_and_leaves_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Sparse and empty, so qcow2 is quick; too large for a VHD (at most 2040 GiB).
+    let disk = std::fs::File::create(d.join("disk.raw")).unwrap();
+    disk.set_len(3 << 40).unwrap();
+    write(
+        d,
+        "t.pkr.hcl",
+        "source \"null\" \"web\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.web\"]\n  post-processors {\n    post-processor \"artifice\" {\n      files = [\"disk.raw\"]\n    }\n    post-processor \"disk-convert\" {\n      formats = [\"qcow2\", \"vpc\"]\n      output  = \"out/{{.BuildName}}.{{.Extension}}\"\n    }\n  }\n}\n",
+    );
+    let (ok, out) = build(d);
+    assert!(!ok, "{out}");
+    assert!(out.contains("Disk size is too large"), "{out}");
+    assert!(
+        out.contains("vpc (") && out.contains("web.vhd): qemu-img convert failed (exit status 1)"),
+        "{out}"
+    );
+    assert!(!d.join("out/web.vhd").exists(), "{out}");
+    assert_eq!(qemu_img_info(&d.join("out/web.qcow2"))["format"], "qcow2");
+}
+
 /// The vagrant post-processor makes a box per provider from disk-convert's disks (and
 /// libvirt's from a qcow2): each holds metadata.json, a Vagrantfile and the provider's
 /// files, nothing is left beside it, and Debian's Vagrant adds each and lists it with
@@ -846,6 +940,7 @@ fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
             &[
                 "Vagrantfile",
                 "Virtual Hard Disks/web.vhdx",
+                "Virtual Machines/web.xml",
                 "metadata.json",
             ],
         ),
@@ -915,6 +1010,15 @@ fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
         ],
     );
     assert!(vmware.contains("\"architecture\":\"amd64\""), "{vmware}");
+    hyperv_config_reads_as_vagrant_reads_it(&run_tool(
+        d,
+        "tar",
+        &[
+            "-xOf",
+            boxes.join("hyperv.box").to_str().unwrap(),
+            "Virtual Machines/web.xml",
+        ],
+    ));
     let list = Command::new(kiln_tests::tool("vagrant"))
         .args(["box", "list"])
         .env("VAGRANT_HOME", &home)

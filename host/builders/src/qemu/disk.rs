@@ -88,10 +88,9 @@ async fn convert_showing_progress(
 /// The percentages in `qemu-img convert -p`'s output (`    (12.34/100%)`, each
 /// ended by a carriage return).
 fn percents(output: &str) -> impl Iterator<Item = f64> + '_ {
-    output.split(['\r', '\n']).filter_map(|l| {
-        let (done, _) = l.trim().strip_prefix('(')?.split_once('/')?;
-        done.parse().ok()
-    })
+    output
+        .split(['\r', '\n'])
+        .filter_map(kiln_core::text::percent)
 }
 
 pub(super) fn text(p: &Path) -> &str {

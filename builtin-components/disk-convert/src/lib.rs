@@ -1,9 +1,9 @@
 //! The `disk-convert` post-processor: the input artifact's disk in other hypervisors'
 //! formats, all at once: `qcow2`, `raw`, `vmdk` (VMware Workstation's monolithicSparse,
 //! or `vmdk_subformat`), `vdi` (VirtualBox), `vhdx` (Hyper-V), `vpc` (a fixed VHD, as
-//! Azure takes it), and appliances: `ova` (an OVF descriptor, its SHA-256 manifest and a
-//! streamOptimized VMDK in one tar, in the order the OVF specification requires) or
-//! `ovf` (the same three files side by side). Each conversion is `qemu-img convert`
+//! Azure takes it), and appliances: `ova` (an OVF descriptor, 1.0 or `ovf_version` 2.0,
+//! its SHA-256 manifest and a streamOptimized VMDK in one tar, in the order the OVF
+//! specification requires) or `ovf` (the same three files side by side). Each conversion is `qemu-img convert`
 //! (sparse-aware, streamed) run on the host, confined; the conversions run in parallel.
 
 mod ovf;
@@ -28,6 +28,7 @@ struct Config {
     vhdx_subformat: Option<String>,
     vpc_subformat: Option<String>,
     vm_name: Option<String>,
+    ovf_version: Option<String>,
 }
 
 /// The formats, each with its file extension.
@@ -46,7 +47,7 @@ fn extension(format: &str) -> Option<&'static str> {
     FORMATS.iter().find(|(f, _)| *f == format).map(|(_, e)| *e)
 }
 
-fn subformat_error(key: &str, value: &str, allowed: &[&str]) -> Option<ConfigError> {
+fn choice_error(key: &str, value: &str, allowed: &[&str]) -> Option<ConfigError> {
     (!allowed.contains(&value)).then(|| {
         ConfigError::on(
             key,
@@ -111,7 +112,7 @@ impl Step for DiskConvert {
             ));
         }
         if let Some(v) = &config.vmdk_subformat {
-            errors.extend(subformat_error(
+            errors.extend(choice_error(
                 "vmdk_subformat",
                 v,
                 &[
@@ -124,10 +125,13 @@ impl Step for DiskConvert {
             ));
         }
         if let Some(v) = &config.vhdx_subformat {
-            errors.extend(subformat_error("vhdx_subformat", v, &["dynamic", "fixed"]));
+            errors.extend(choice_error("vhdx_subformat", v, &["dynamic", "fixed"]));
+        }
+        if let Some(v) = &config.ovf_version {
+            errors.extend(choice_error("ovf_version", v, &["1.0", "2.0"]));
         }
         if let Some(v) = &config.vpc_subformat {
-            errors.extend(subformat_error("vpc_subformat", v, &["fixed", "dynamic"]));
+            errors.extend(choice_error("vpc_subformat", v, &["fixed", "dynamic"]));
         }
         kiln_guest_sdk::errors_or_ok(errors)
     }
@@ -376,6 +380,7 @@ impl PostProcessor for DiskConvert {
             let disk_size = artifacts::file_size(&p.disk).map_err(|e| e.message)?;
             let name = config.vm_name.clone().unwrap_or_else(|| build_name.clone());
             let descriptor = ovf::descriptor(&ovf::Machine {
+                version: config.ovf_version.as_deref().unwrap_or("1.0"),
                 name: &name,
                 cpus: meta("cpus").and_then(|c| c.parse().ok()).unwrap_or(1),
                 memory: meta("memory").and_then(|m| m.parse().ok()).unwrap_or(512),

@@ -1,10 +1,12 @@
-//! An OVF 1.0 descriptor for one virtual machine with one disk, as VirtualBox and
-//! VMware import it, and its manifest.
+//! An OVF descriptor (1.0, or 2.0) for one virtual machine with one disk, as VirtualBox
+//! and VMware import it, and its manifest.
 
 use kiln_guest_sdk::artifacts::xml_text;
 
 /// What the descriptor describes.
 pub struct Machine<'a> {
+    /// The OVF version: "1.0" or "2.0".
+    pub version: &'a str,
     pub name: &'a str,
     pub cpus: u32,
     /// MiB.
@@ -82,7 +84,7 @@ pub fn descriptor(m: &Machine<'_>) -> String {
     }
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<Envelope ovf:version="1.0" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<Envelope ovf:version="{version}" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/{major}" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/{major}" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <References>
     <File ovf:href="{file}" ovf:id="file1" ovf:size="{file_size}"/>
   </References>
@@ -115,6 +117,8 @@ pub fn descriptor(m: &Machine<'_>) -> String {
   </VirtualSystem>
 </Envelope>
 "#,
+        version = xml_text(m.version),
+        major = if m.version == "2.0" { 2 } else { 1 },
         file = xml_text(m.disk_file),
         file_size = m.disk_file_size,
         capacity = m.capacity,

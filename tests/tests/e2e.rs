@@ -18,11 +18,17 @@ fn kiln_bin() -> PathBuf {
 
 /// Runs kiln with `args` in `dir`, with a private compile cache, and returns its output.
 fn kiln(dir: &Path, args: &[&str]) -> Output {
+    kiln_env(dir, args, &[])
+}
+
+/// The same, with the variables `env` set too.
+fn kiln_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(kiln_bin())
         .args(args)
         .current_dir(dir)
         .env("KILN_CACHE_DIR", cache_dir())
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("running kiln")

@@ -71,20 +71,44 @@ build {{
 /// writing below `<target>/<source name>`), with `extra` extra arguments; returns the
 /// output and the target directory.
 fn run_ansible_local(sources: &[&str], extra: &str) -> (Output, tempfile::TempDir) {
-    kiln_tests::tool("ansible-playbook");
-    let sshd = Sshd::start();
-    let dir = tempfile::tempdir().unwrap();
-    let target = tempfile::tempdir().unwrap();
-    playbook(dir.path());
-    let template = ansible_build(&sshd, sources, extra);
-    write(
-        dir.path(),
-        "t.pkr.hcl",
-        &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
-    );
-    let var = format!("target={}", target.path().display());
-    let out = kiln(dir.path(), &["build", "-var", &var, "t.pkr.hcl"]);
-    (out, target)
+    let run = AnsibleLocal::new(sources, extra, |t| t);
+    let out = run.build(&[]);
+    (out, run.target)
+}
+
+/// The playbook tree and a template building it with `ansible-local` on the null
+/// sources `sources` (`edit` may change the template), against an sshd of its own.
+struct AnsibleLocal {
+    _sshd: Sshd,
+    dir: tempfile::TempDir,
+    target: tempfile::TempDir,
+}
+
+impl AnsibleLocal {
+    fn new(sources: &[&str], extra: &str, edit: impl Fn(String) -> String) -> Self {
+        kiln_tests::tool("ansible-playbook");
+        let sshd = Sshd::start();
+        let dir = tempfile::tempdir().unwrap();
+        let target = tempfile::tempdir().unwrap();
+        playbook(dir.path());
+        let template = edit(ansible_build(&sshd, sources, extra));
+        write(
+            dir.path(),
+            "t.pkr.hcl",
+            &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
+        );
+        AnsibleLocal {
+            _sshd: sshd,
+            dir,
+            target,
+        }
+    }
+
+    /// `kiln build` of the template, with the variables `env`.
+    fn build(&self, env: &[(&str, &str)]) -> Output {
+        let var = format!("target={}", self.target.path().display());
+        kiln_env(self.dir.path(), &["build", "-var", &var, "t.pkr.hcl"], env)
+    }
 }
 
 #[test]
@@ -143,32 +167,15 @@ fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
 /// same names: the second run finds the first one's directory taken and makes another.
 #[test]
 fn ansible_local_never_stages_into_a_directory_that_already_exists() {
-    kiln_tests::tool("ansible-playbook");
-    let sshd = Sshd::start();
-    let dir = tempfile::tempdir().unwrap();
-    let target = tempfile::tempdir().unwrap();
-    playbook(dir.path());
-    let template = ansible_build(&sshd, &["web"], "").replace(
-        "clean_staging_directory = true",
-        "clean_staging_directory = false",
-    );
-    write(
-        dir.path(),
-        "t.pkr.hcl",
-        &format!("variable \"target\" {{\n  type = string\n}}\n\n{template}"),
-    );
-    let var = format!("target={}", target.path().display());
+    let run = AnsibleLocal::new(&["web"], "", |t| {
+        t.replace(
+            "clean_staging_directory = true",
+            "clean_staging_directory = false",
+        )
+    });
     let mut staged = Vec::new();
     for _ in 0..2 {
-        let out = Command::new(kiln_bin())
-            .args(["build", "-var", &var, "t.pkr.hcl"])
-            .current_dir(dir.path())
-            .env("KILN_CACHE_DIR", cache_dir())
-            .env("NO_COLOR", "1")
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = run.build(&[("SOURCE_DATE_EPOCH", "1700000000")]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stdout}\n{stderr}");
         let staging = stdout

@@ -971,7 +971,7 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
         .replace("memory               = 512", "memory               = 640")
     };
     let first = format!(
-        "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n  post-processor \"vagrant\" {{\n    output = \"dist/{{{{.Provider}}}}.box\"\n    keep_input_artifact = true\n  }}\n}}\n",
+        "{}build {{\n  sources = [\"source.qemu.appliance\"]\n  provisioner \"shell\" {{\n    inline = [\"echo from-the-first-build > /etc/appliance\"]\n  }}\n  post-processor \"disk-convert\" {{\n    formats = [\"ova\", \"vdi\"]\n    keep_input_artifact = true\n    output  = \"dist/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n  }}\n  post-processor \"vagrant\" {{\n    output = \"dist/{{{{.Provider}}}}.box\"\n    keep_input_artifact = true\n  }}\n  post-processors {{\n    post-processor \"disk-convert\" {{\n      formats = [\"vhdx\"]\n      keep_input_artifact = true\n      output  = \"dist/hv/{{{{.BuildName}}}}.{{{{.Extension}}}}\"\n    }}\n    post-processor \"vagrant\" {{\n      output = \"dist/{{{{.Provider}}}}.box\"\n    }}\n  }}\n}}\n",
         source("appliance", &img.disk)
     );
     std::fs::write(w.join("first.pkr.hcl"), first).unwrap();
@@ -1024,6 +1024,23 @@ fn a_qemu_builds_ova_describes_its_machine_and_its_disk_boots_again() {
         b"QFI\xfb",
         "box.img is the qcow2 disk"
     );
+    // The hyperv box made from disk-convert's VHDX describes the same machine: the
+    // builder's processors and memory pass through disk-convert.
+    let hyperv = kiln_tests::command("tar")
+        .args(["-xOf"])
+        .arg(w.join("dist/hyperv.box"))
+        .arg("Virtual Machines/appliance.xml")
+        .output()
+        .unwrap();
+    assert!(hyperv.status.success());
+    let hyperv = String::from_utf8(hyperv.stdout).unwrap();
+    for needle in [
+        "<count type=\"integer\">2</count>",
+        "<size type=\"integer\">640</size>",
+        "<subtype type=\"integer\">0</subtype>",
+    ] {
+        assert!(hyperv.contains(needle), "{needle}\n{hyperv}");
+    }
     // The appliance's disk boots again and holds the first build's file.
     let vmdk = unpacked.join("appliance-disk001.vmdk");
     let second = format!(

@@ -152,12 +152,10 @@ fn upload_file(dst: &str, src: &str) -> Result<(), String> {
     remote::upload_file(src, dst, None).map_err(|e| format!("Error uploading {src}: {}", e.message))
 }
 
-/// A name for this build's staging directory, the `attempt`th. Packer names it by a
-/// time-ordered UUID.
-fn staging_name(build: &BuildInfo, attempt: u64) -> String {
+/// A name for this build's staging directory. Packer names it by a time-ordered UUID.
+fn staging_name(build: &BuildInfo) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write(build.build_name.as_bytes());
-    h.write_u64(attempt);
     let a = h.finish();
     h.write_u64(a);
     let b = h.finish();
@@ -171,25 +169,28 @@ fn staging_name(build: &BuildInfo, attempt: u64) -> String {
     )
 }
 
-/// Claims a staging directory of this build's own on the machine: the first of its
-/// names that does not exist yet, made there at once (`mkdir` refuses one that exists).
-/// Names come from the step's seeded generator, the same for two runs of one template
-/// started in the same second; parallel builds and such runs never share a directory.
+/// Claims a staging directory of this build's own on the machine: its name, made there
+/// at once (`mkdir` refuses one that exists). The name comes from the step's seeded
+/// generator, the same for two runs of one template started in the same second (or
+/// with one SOURCE_DATE_EPOCH); when it is taken, the machine's `mktemp` makes one.
+/// Parallel builds and such runs never share a directory.
 fn claim_staging(build: &BuildInfo) -> Result<String, String> {
-    for attempt in 0..8 {
-        let name = staging_name(build, attempt);
-        let make = format!(
-            "mkdir -p {} && mkdir {}",
-            remote::quote(DEFAULT_STAGING),
-            remote::quote(&name)
-        );
-        if remote::run_code(&make)? == 0 {
-            return Ok(name);
-        }
+    let name = staging_name(build);
+    let base = remote::quote(DEFAULT_STAGING);
+    let make = format!(
+        "mkdir -p {base} && mkdir {} 2>/dev/null",
+        remote::quote(&name)
+    );
+    if remote::run_code(&make)? == 0 {
+        return Ok(name);
     }
-    Err(format!(
-        "Error creating staging directory: no new directory could be made in {DEFAULT_STAGING} (see the output above)"
-    ))
+    let made = remote::output(&format!("mktemp -d {base}/XXXXXXXXXXXX"))
+        .map_err(|e| format!("Error creating staging directory: {e}"))?;
+    let made = String::from_utf8_lossy(&made).trim().to_owned();
+    if made.is_empty() {
+        return Err("Error creating staging directory: mktemp named none".into());
+    }
+    Ok(made)
 }
 
 impl Provisioner for AnsibleLocal {

@@ -31,6 +31,15 @@ struct Config {
     ovf_version: Option<String>,
 }
 
+/// The input's metadata that describes the machine, passed on with the disks.
+const PASSED_ON: &[&str] = &[
+    "cpus",
+    "memory",
+    "firmware",
+    "diskVirtualSize",
+    "domainType",
+];
+
 /// The formats, each with its file extension.
 const FORMATS: &[(&str, &str)] = &[
     ("qcow2", "qcow2"),
@@ -249,6 +258,33 @@ fn input_disk(input: &Artifact) -> Result<&ArtifactFile, String> {
         .ok_or_else(|| "the input artifact has no files: there is no disk to convert".into())
 }
 
+/// Removes what the step made toward `p` once it cannot finish it: the disk (or its
+/// empty placeholder), an appliance's descriptor and manifest, and an OVA's staging
+/// directory. What cannot be removed is said.
+fn leave_nothing_of(p: &Planned) {
+    let mut made = vec![p.disk.clone()];
+    if p.format == "ova" || p.format == "ovf" {
+        let stem = p.disk.strip_suffix("-disk001.vmdk").unwrap_or(&p.disk);
+        made.extend([format!("{stem}.ovf"), format!("{stem}.mf")]);
+    }
+    for path in made {
+        if artifacts::file_size(&path).is_ok() {
+            if let Err(e) = artifacts::remove_file(&path) {
+                ui::message(&format!("{path} could not be removed: {}", e.message));
+            }
+        }
+    }
+    if p.format == "ova" {
+        let staging = dir_of(&p.disk).to_owned();
+        let argv = ["rmdir".to_owned(), staging];
+        let _ = run(
+            "removing the OVA's staging directory",
+            &argv,
+            &[(dir_of(&p.output).to_owned(), true)],
+        );
+    }
+}
+
 /// One planned output.
 struct Planned {
     format: String,
@@ -340,13 +376,18 @@ impl PostProcessor for DiskConvert {
             artifacts::base_name(&disk.path),
             config.formats.join(", ")
         ));
-        let statuses = exec::run_confined_each(&commands, &view)
-            .map_err(|e| format!("qemu-img convert: {}", e.message))?;
+        let statuses = match exec::run_confined_each(&commands, &view) {
+            Ok(statuses) => statuses,
+            Err(e) => {
+                planned.iter().for_each(leave_nothing_of);
+                return Err(format!("qemu-img convert: {}", e.message));
+            }
+        };
         let mut failed = Vec::new();
         for (p, status) in planned.iter().zip(&statuses) {
             if let Err(why) = exited_well("qemu-img convert", status) {
                 // What it left is no image.
-                let _ = artifacts::remove_file(&p.disk);
+                leave_nothing_of(p);
                 failed.push(format!("{} ({}): {why}", p.format, p.disk));
             }
         }
@@ -354,8 +395,9 @@ impl PostProcessor for DiskConvert {
             return Err(failed.join("; "));
         }
 
-        let mut files = Vec::new();
-        for p in &planned {
+        // Each output's artifact files: the disk, or the appliance's.
+        let describe = |p: &Planned| -> Result<Vec<ArtifactFile>, String> {
+            let mut files = Vec::new();
             if p.format != "ova" && p.format != "ovf" {
                 let size = artifacts::file_size(&p.output).map_err(|e| e.message)?;
                 files.push(ArtifactFile {
@@ -363,7 +405,7 @@ impl PostProcessor for DiskConvert {
                     size,
                     sha256: String::new(),
                 });
-                continue;
+                return Ok(files);
             }
             // The appliance: descriptor and manifest beside the disk.
             let capacity = meta("diskVirtualSize")
@@ -414,7 +456,7 @@ impl PostProcessor for DiskConvert {
                         sha256: String::new(),
                     });
                 }
-                continue;
+                return Ok(files);
             }
             ui::message(&format!("Packing {}", artifacts::base_name(&p.output)));
             let staging = dir_of(&p.disk).to_owned();
@@ -439,19 +481,37 @@ impl PostProcessor for DiskConvert {
                 size,
                 sha256: String::new(),
             });
+            Ok(files)
+        };
+        let mut files = Vec::new();
+        for p in &planned {
+            match describe(p) {
+                Ok(made) => files.extend(made),
+                Err(e) => {
+                    leave_nothing_of(p);
+                    return Err(e);
+                }
+            }
         }
         let listed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        // The machine the disks come from, for the next step (a vagrant box's
+        // configuration): the input's processors, memory, firmware and disk size.
+        let mut metadata: Vec<(String, String)> = input
+            .metadata
+            .iter()
+            .filter(|(k, _)| PASSED_ON.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        metadata.push(("formats".into(), config.formats.join(",")));
+        metadata.push((
+            "description".into(),
+            format!("disk images in: {}", listed.join(", ")),
+        ));
         Ok(PostProcessResult {
             artifact: Artifact {
                 builder_id: "kiln.post-processor.disk-convert".into(),
                 id: listed.join(","),
-                metadata: vec![
-                    ("formats".into(), config.formats.join(",")),
-                    (
-                        "description".into(),
-                        format!("disk images in: {}", listed.join(", ")),
-                    ),
-                ],
+                metadata,
                 files,
             },
             keep_input: false,

@@ -268,6 +268,9 @@ impl StepState {
         commands: Vec<Prepared>,
     ) -> Result<Vec<ExitStatus>, HostError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, bool, Vec<u8>)>(16);
+        // The readers of the commands' outputs, stopped with this call if it ends early
+        // (a descendant that left the process group may hold a pipe open).
+        let mut readers = tokio::task::JoinSet::new();
         let mut running = Vec::new();
         for (i, mut prepared) in commands.into_iter().enumerate() {
             // A spawn returns once the child has exec'd; while it forks, no temporary
@@ -290,13 +293,13 @@ impl StepState {
             // An error drops the commands already started, which stops them.
             let mut child = child?;
             let guard = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
-            tokio::spawn(forward(
+            readers.spawn(forward(
                 child.stdout.take().expect("piped"),
                 i,
                 true,
                 tx.clone(),
             ));
-            tokio::spawn(forward(
+            readers.spawn(forward(
                 child.stderr.take().expect("piped"),
                 i,
                 false,
@@ -388,16 +391,24 @@ async fn forward(
 }
 
 /// One output stream of a host command, shown: its lines, but for what it redraws in
-/// place with a percentage (text ended by a carriage return), which moves a progress bar.
+/// place with a percentage (text ended by a lone carriage return), which moves a
+/// progress bar. A carriage return is judged once the byte after it is known: before a
+/// newline it ends a line (Windows line endings), unless the command was redrawing a
+/// percentage, whose last value a newline often ends (`qemu-img -p`, `curl -#`).
 struct Shown {
     lines: LineBuffer,
     /// Text since the last carriage return or newline, not yet shown.
     segment: Vec<u8>,
+    /// The current segment outgrew [`MAX_PROGRESS_LINE`]: it is a line, already given
+    /// to `lines` as it came.
+    long: bool,
+    /// A carriage return ended `segment`; what it means waits for the next byte.
+    cr: bool,
+    /// The last segment judged was a percentage redrawn in place.
+    redrawing: bool,
     /// The progress bar, once the command has drawn a percentage, and how far it shows
     /// (hundredths of a percent).
     bar: Option<(Box<dyn kiln_core::Progress>, u64)>,
-    /// Whether a progress line was the last thing seen (its newline is not a line).
-    after_progress: bool,
     label: String,
 }
 
@@ -409,59 +420,100 @@ impl Shown {
         Shown {
             lines: LineBuffer::default(),
             segment: Vec::new(),
+            long: false,
+            cr: false,
+            redrawing: false,
             bar: None,
-            after_progress: false,
             label: label.to_owned(),
         }
     }
 
     fn push(&mut self, mut data: &[u8], ui: &dyn kiln_core::Ui) {
-        while let Some(at) = data.iter().position(|b| *b == b'\r' || *b == b'\n') {
-            let (piece, end) = (&data[..at], data[at]);
-            data = &data[at + 1..];
-            if self.segment.len() + piece.len() <= MAX_PROGRESS_LINE {
-                self.segment.extend_from_slice(piece);
-            } else {
-                self.flush(ui);
-                self.lines.push(piece, ui);
-            }
-            if end == b'\r' {
-                let shown = std::str::from_utf8(&self.segment)
-                    .ok()
-                    .and_then(kiln_core::text::percent);
-                if let Some(percent) = shown {
-                    self.advance(percent, ui);
-                    self.segment.clear();
-                    self.after_progress = true;
-                    continue;
+        loop {
+            if self.cr {
+                match data.first() {
+                    None => return,
+                    Some(b'\n') => {
+                        self.cr = false;
+                        data = &data[1..];
+                        self.end_line(ui);
+                        continue;
+                    }
+                    Some(_) => {
+                        self.cr = false;
+                        self.end_redraw(ui);
+                    }
                 }
-                self.segment.push(b'\r');
-                self.flush(ui);
-            } else if self.after_progress && self.segment.is_empty() {
-                // The newline that ends the last progress line.
-            } else {
-                self.segment.push(b'\n');
-                self.flush(ui);
             }
-            self.after_progress = false;
-        }
-        if !data.is_empty() {
-            self.after_progress = false;
-            if self.segment.len() + data.len() <= MAX_PROGRESS_LINE {
-                self.segment.extend_from_slice(data);
+            let Some(at) = data.iter().position(|b| *b == b'\r' || *b == b'\n') else {
+                self.take(data, ui);
+                return;
+            };
+            self.take(&data[..at], ui);
+            let end = data[at];
+            data = &data[at + 1..];
+            if end == b'\n' {
+                self.end_line(ui);
             } else {
-                self.flush(ui);
-                self.lines.push(data, ui);
+                self.cr = true;
             }
         }
     }
 
-    /// Gives the held segment to the lines.
-    fn flush(&mut self, ui: &dyn kiln_core::Ui) {
-        if !self.segment.is_empty() {
-            self.lines.push(&self.segment, ui);
-            self.segment.clear();
+    /// More of the current segment.
+    fn take(&mut self, piece: &[u8], ui: &dyn kiln_core::Ui) {
+        if piece.is_empty() {
+            return;
         }
+        if self.long {
+            self.lines.push(piece, ui);
+        } else if self.segment.len() + piece.len() > MAX_PROGRESS_LINE {
+            self.lines.push(&self.segment, ui);
+            self.lines.push(piece, ui);
+            self.segment.clear();
+            self.long = true;
+        } else {
+            self.segment.extend_from_slice(piece);
+        }
+    }
+
+    /// The percentage the current segment shows, unless it is a line.
+    fn percent(&self) -> Option<f64> {
+        if self.long {
+            return None;
+        }
+        std::str::from_utf8(&self.segment)
+            .ok()
+            .and_then(kiln_core::text::percent)
+    }
+
+    /// The segment ended by a newline: a line, or the last value of a redrawn percentage.
+    fn end_line(&mut self, ui: &dyn kiln_core::Ui) {
+        match self.percent().filter(|_| self.redrawing) {
+            Some(percent) => self.advance(percent, ui),
+            None => {
+                self.lines.push(&self.segment, ui);
+                self.lines.push(b"\n", ui);
+            }
+        }
+        self.segment.clear();
+        self.long = false;
+        self.redrawing = false;
+    }
+
+    /// The segment ended by a lone carriage return: a percentage redrawn, or text a
+    /// terminal would write over.
+    fn end_redraw(&mut self, ui: &dyn kiln_core::Ui) {
+        if let Some(percent) = self.percent() {
+            self.advance(percent, ui);
+            self.redrawing = true;
+        } else if self.long || !self.segment.is_empty() {
+            self.lines.push(&self.segment, ui);
+            self.lines.push(b"\r", ui);
+            self.redrawing = false;
+        }
+        self.segment.clear();
+        self.long = false;
     }
 
     fn advance(&mut self, percent: f64, ui: &dyn kiln_core::Ui) {
@@ -476,7 +528,14 @@ impl Shown {
     }
 
     fn finish(&mut self, ui: &dyn kiln_core::Ui) {
-        self.flush(ui);
+        if std::mem::take(&mut self.cr) {
+            self.end_redraw(ui);
+        }
+        match self.percent().filter(|_| self.redrawing) {
+            Some(percent) => self.advance(percent, ui),
+            None => self.lines.push(&self.segment, ui),
+        }
+        self.segment.clear();
         self.lines.finish(ui);
         self.bar = None;
     }
@@ -558,6 +617,46 @@ mod tests {
         let (lines, bars) = shown(long.as_bytes(), 100);
         assert_eq!(lines, [long.trim_end()]);
         assert!(bars.is_empty());
+    }
+
+    #[test]
+    fn windows_line_endings_are_lines_even_with_a_percentage() {
+        for piece in [1, 2, 5, 64] {
+            let (lines, bars) = shown(b"coverage: 85%\r\nall done\r\n", piece);
+            assert_eq!(lines, ["coverage: 85%", "all done"], "{piece}");
+            assert!(bars.is_empty(), "{piece}");
+        }
+    }
+
+    #[test]
+    fn a_line_after_a_redraw_is_its_own_line() {
+        let out = format!("50%\r{}\nnext\n", "y".repeat(600));
+        for piece in [1, 7, 100, out.len()] {
+            let (lines, bars) = shown(out.as_bytes(), piece);
+            assert_eq!(lines, ["y".repeat(600), "next".to_owned()], "{piece}");
+            assert_eq!(bars, vec![("qemu-img d.vdi".to_owned(), 5_000)], "{piece}");
+        }
+    }
+
+    #[test]
+    fn text_redrawn_after_its_carriage_return_reaches_its_last_value() {
+        // curl -# writes the carriage return first and ends with a newline.
+        let out = b"\r###   12.0%\r#####   50.0%\r########## 100.0%\n";
+        for piece in [1, 4, out.len()] {
+            let (lines, bars) = shown(out, piece);
+            assert!(lines.is_empty(), "{piece}: {lines:?}");
+            assert_eq!(bars, vec![("qemu-img d.vdi".to_owned(), 10_000)], "{piece}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_never_a_progress_line_however_it_is_cut() {
+        let out = format!("{}(50.00/100%)\rtail\n", "x".repeat(600));
+        for piece in [1, 100, 512, out.len()] {
+            let (lines, bars) = shown(out.as_bytes(), piece);
+            assert_eq!(lines, ["tail"], "{piece}");
+            assert!(bars.is_empty(), "{piece}");
+        }
     }
 
     #[test]

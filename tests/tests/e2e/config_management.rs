@@ -162,9 +162,9 @@ fn ansible_local_runs_a_playbook_with_roles_handlers_group_vars_and_become() {
     );
 }
 
-/// Staging directory names come from the step's seeded generator, so two runs of one
+/// Staging directory names come from the step's seeded generator, so runs of one
 /// template with the same SOURCE_DATE_EPOCH (or started in the same second) draw the
-/// same names: the second run finds the first one's directory taken and makes another.
+/// same name: the later runs find it taken and have the machine's `mktemp` make one.
 #[test]
 fn ansible_local_never_stages_into_a_directory_that_already_exists() {
     let run = AnsibleLocal::new(&["web"], "", |t| {
@@ -174,7 +174,7 @@ fn ansible_local_never_stages_into_a_directory_that_already_exists() {
         )
     });
     let mut staged = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let out = run.build(&[("SOURCE_DATE_EPOCH", "1700000000")]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -186,7 +186,15 @@ fn ansible_local_never_stages_into_a_directory_that_already_exists() {
         assert!(Path::new(&staging).is_dir(), "{staging}");
         staged.push(staging);
     }
-    assert_ne!(staged[0], staged[1]);
+    let last = |p: &str| p.rsplit('/').next().unwrap().to_owned();
+    // The first run takes the seeded, UUID-shaped name; the others find it taken.
+    for s in &staged[1..] {
+        assert!(!last(s).contains('-') && last(s).len() == 12, "{staged:?}");
+    }
+    assert!(
+        staged[0] != staged[1] && staged[1] != staged[2],
+        "{staged:?}"
+    );
     for s in &staged {
         std::fs::remove_dir_all(s).unwrap();
     }

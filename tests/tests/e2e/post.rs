@@ -936,6 +936,21 @@ fn disk_convert_names_the_format_that_failed_and_leaves_nothing_of_it() {
     );
     assert!(!d.join("out/web.vhd").exists(), "{out}");
     assert_eq!(qemu_img_info(&d.join("out/web.qcow2"))["format"], "qcow2");
+    // An empty disk makes no streamOptimized VMDK: the OVA fails, and its staging
+    // directory goes with it.
+    std::fs::File::create(d.join("disk.raw")).unwrap();
+    let template = std::fs::read_to_string(d.join("t.pkr.hcl"))
+        .unwrap()
+        .replace("[\"qcow2\", \"vpc\"]", "[\"ova\"]");
+    write(d, "t.pkr.hcl", &template);
+    let (ok, out) = build(d);
+    assert!(!ok, "{out}");
+    assert!(out.contains("ova ("), "{out}");
+    assert_eq!(
+        kiln_tests::names_in(&d.join("out")),
+        ["web.qcow2"],
+        "the OVA left something behind"
+    );
 }
 
 /// The vagrant post-processor makes a box per provider from disk-convert's disks (and

@@ -258,33 +258,6 @@ fn input_disk(input: &Artifact) -> Result<&ArtifactFile, String> {
         .ok_or_else(|| "the input artifact has no files: there is no disk to convert".into())
 }
 
-/// Removes what the step made toward `p` once it cannot finish it: the disk (or its
-/// empty placeholder), an appliance's descriptor and manifest, and an OVA's staging
-/// directory. What cannot be removed is said.
-fn leave_nothing_of(p: &Planned) {
-    let mut made = vec![p.disk.clone()];
-    if p.format == "ova" || p.format == "ovf" {
-        let stem = p.disk.strip_suffix("-disk001.vmdk").unwrap_or(&p.disk);
-        made.extend([format!("{stem}.ovf"), format!("{stem}.mf")]);
-    }
-    for path in made {
-        if artifacts::file_size(&path).is_ok() {
-            if let Err(e) = artifacts::remove_file(&path) {
-                ui::message(&format!("{path} could not be removed: {}", e.message));
-            }
-        }
-    }
-    if p.format == "ova" {
-        let staging = dir_of(&p.disk).to_owned();
-        let argv = ["rmdir".to_owned(), staging];
-        let _ = run(
-            "removing the OVA's staging directory",
-            &argv,
-            &[(dir_of(&p.output).to_owned(), true)],
-        );
-    }
-}
-
 /// One planned output.
 struct Planned {
     format: String,
@@ -341,10 +314,16 @@ impl PostProcessor for DiskConvert {
             });
         }
         // Each output's directory must exist for the confined command to see it:
-        // writing the (empty) file creates it; qemu-img replaces the file.
+        // writing the (empty) file creates it; qemu-img replaces the file (tar an
+        // OVA's). What the step wrote is its own: the host removes it if the step fails.
         for p in &planned {
-            artifacts::write_file(&p.disk, b"")
-                .map_err(|e| format!("{}: {}", p.disk, e.message))?;
+            let mut made = vec![&p.disk];
+            if p.format == "ova" {
+                made.push(&p.output);
+            }
+            for path in made {
+                artifacts::write_file(path, b"").map_err(|e| format!("{path}: {}", e.message))?;
+            }
         }
         let mut view = vec![(disk.path.clone(), false)];
         for p in &planned {
@@ -376,18 +355,13 @@ impl PostProcessor for DiskConvert {
             artifacts::base_name(&disk.path),
             config.formats.join(", ")
         ));
-        let statuses = match exec::run_confined_each(&commands, &view) {
-            Ok(statuses) => statuses,
-            Err(e) => {
-                planned.iter().for_each(leave_nothing_of);
-                return Err(format!("qemu-img convert: {}", e.message));
-            }
-        };
+        // A step that fails leaves nothing: the host removes every file it wrote (the
+        // placeholders qemu-img filled) and the directories made for them.
+        let statuses = exec::run_confined_each(&commands, &view)
+            .map_err(|e| format!("qemu-img convert: {}", e.message))?;
         let mut failed = Vec::new();
         for (p, status) in planned.iter().zip(&statuses) {
             if let Err(why) = exited_well("qemu-img convert", status) {
-                // What it left is no image.
-                leave_nothing_of(p);
                 failed.push(format!("{} ({}): {why}", p.format, p.disk));
             }
         }
@@ -485,13 +459,7 @@ impl PostProcessor for DiskConvert {
         };
         let mut files = Vec::new();
         for p in &planned {
-            match describe(p) {
-                Ok(made) => files.extend(made),
-                Err(e) => {
-                    leave_nothing_of(p);
-                    return Err(e);
-                }
-            }
+            files.extend(describe(p)?);
         }
         let listed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
         // The machine the disks come from, for the next step (a vagrant box's

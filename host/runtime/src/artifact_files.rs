@@ -124,7 +124,16 @@ impl StepState {
     }
 
     /// Resolves `dest` for writing a new file: its directory (created) and name.
-    pub(crate) fn writable(&self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
+    pub(crate) fn writable(&mut self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
+        // The directories made for `dest` (the granted one, and those below it) are the
+        // step's, removed with what it wrote there if it does not finish.
+        let at = crate::normalize(&self.paths.cwd().join(dest));
+        let absent: Vec<PathBuf> = at
+            .ancestors()
+            .skip(1)
+            .take_while(|a| std::fs::symlink_metadata(a).is_err())
+            .map(Path::to_path_buf)
+            .collect();
         let Resolved { dir, rel } = self.paths.resolve(dest, Access::Write).map_err(grant_err)?;
         if rel.as_os_str().is_empty() {
             return Err(err(ErrorKind::Invalid, format!("`{dest}` is a directory")));
@@ -137,8 +146,56 @@ impl StepState {
             dir.create_dir_all(parent).map_err(&io)?;
             dir.open_dir(parent).map_err(&io)?
         };
+        self.made
+            .dirs
+            .extend(absent.into_iter().rev().filter(|a| a.is_dir()));
         let name = PathBuf::from(rel.file_name().unwrap_or_default());
         Ok((dir, name))
+    }
+}
+
+/// What a step made on the host: the files it wrote and the directories made for them.
+/// Unless the step finishes ([`Made::keep`]), they are removed when the step's state
+/// is dropped (a failure, a trap, a cancelled build): a step that does not finish
+/// leaves no partial output behind.
+#[derive(Debug, Default)]
+pub(crate) struct Made {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl Made {
+    /// The step wrote `path` (absolute).
+    pub(crate) fn file(&mut self, path: PathBuf) {
+        self.files.push(path);
+    }
+
+    /// The step removed `path` itself.
+    fn removed(&mut self, path: &Path) {
+        self.files.retain(|f| f != path);
+    }
+
+    /// The step finished: what it made stays.
+    pub(crate) fn keep(&mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        for f in self.files.iter().rev() {
+            if std::fs::remove_file(f).is_ok() {
+                tracing::debug!(path = %f.display(), "removed what an unfinished step wrote");
+            }
+        }
+        // Innermost first; a directory that holds anything else stays.
+        for d in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 }
 
@@ -296,8 +353,9 @@ impl af::Host for StepState {
         match done {
             Ok((written, meta)) => {
                 self.disk.written += written.size;
+                let path = crate::normalize(&self.paths.cwd().join(&dest));
+                self.made.file(path.clone());
                 if let Some(sha256) = written.sha256 {
-                    let path = crate::normalize(&self.paths.cwd().join(&dest));
                     self.written.push(KnownDigest::of(path, &meta, sha256));
                 }
                 Ok(written.size)
@@ -331,8 +389,9 @@ impl af::Host for StepState {
         .await;
         let ((), meta) = done?;
         self.disk.written += meta.len();
+        let path = crate::normalize(&self.paths.cwd().join(&dest));
+        self.made.file(path.clone());
         if let Some(sha256) = sha256 {
-            let path = crate::normalize(&self.paths.cwd().join(&dest));
             self.written.push(KnownDigest::of(path, &meta, sha256));
         }
         Ok(())
@@ -406,6 +465,7 @@ impl af::Host for StepState {
             .into());
         }
         blocking(move || dir.remove_file(&name).map_err(io_err)).await?;
+        self.made.removed(&full);
         self.written.retain(|k| k.path != full);
         Ok(())
     }

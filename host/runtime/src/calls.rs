@@ -379,6 +379,8 @@ impl Runtime {
             }
         };
         let state = store.data_mut();
+        // The step finished: what it wrote is its output.
+        state.made.keep();
         let image = std::mem::take(&mut state.images);
         let image = image.image.filter(|_| image.used);
         Ok(Outcome {

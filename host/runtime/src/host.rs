@@ -38,6 +38,8 @@ pub struct StepState {
     pub(crate) archive_epoch: u64,
     /// Digests of the files the step wrote, taken on the way out.
     pub(crate) written: Vec<crate::artifact_files::KnownDigest>,
+    /// What the step made on the host, removed unless the step finishes.
+    pub(crate) made: crate::artifact_files::Made,
     /// The host names the step may look up.
     pub(crate) network: crate::network::NetworkGrant,
     /// The guest's computing time in the current export call.

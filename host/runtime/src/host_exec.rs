@@ -487,9 +487,11 @@ impl Shown {
             .and_then(kiln_core::text::percent)
     }
 
-    /// The segment ended by a newline: a line, or the last value of a redrawn percentage.
+    /// The segment ended by a newline: a line, or the last value of a redrawn percentage
+    /// (after redraws, or a progress indicator alone, without a word).
     fn end_line(&mut self, ui: &dyn kiln_core::Ui) {
-        match self.percent().filter(|_| self.redrawing) {
+        let bare = !self.segment.iter().any(u8::is_ascii_alphabetic);
+        match self.percent().filter(|_| self.redrawing || bare) {
             Some(percent) => self.advance(percent, ui),
             None => {
                 self.lines.push(&self.segment, ui);
@@ -625,6 +627,16 @@ mod tests {
             let (lines, bars) = shown(b"coverage: 85%\r\nall done\r\n", piece);
             assert_eq!(lines, ["coverage: 85%", "all done"], "{piece}");
             assert!(bars.is_empty(), "{piece}");
+        }
+    }
+
+    #[test]
+    fn a_lone_progress_indicator_is_progress_whatever_ends_it() {
+        // qemu-img's first and only value, when the conversion fails at once.
+        for piece in [1, 3, 64] {
+            let (lines, bars) = shown(b"    (0.00/100%)\r\nqemu-img: failed\n", piece);
+            assert_eq!(lines, ["qemu-img: failed"], "{piece}");
+            assert_eq!(bars, vec![("qemu-img d.vdi".to_owned(), 0)], "{piece}");
         }
     }
 

@@ -262,6 +262,7 @@ impl wit::Host for StepState {
             Ok(((size, sha256), meta)) => {
                 self.disk.written += size;
                 let path: PathBuf = crate::normalize(&self.paths.cwd().join(&dest));
+                self.made.file(path.clone());
                 self.written.push(KnownDigest::of(path, &meta, sha256));
                 Ok(size)
             }

@@ -84,6 +84,7 @@ impl Runtime {
             paths: GrantedPaths::new(&req.grant, &req.cwd),
             archive_epoch: req.archive_epoch,
             written: req.digests.clone(),
+            made: Default::default(),
             network,
             meter: budget::CpuMeter::new(req.limits.cpu()),
             disk: budget::DiskBudget {

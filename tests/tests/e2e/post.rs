@@ -914,9 +914,10 @@ fn disk_convert_appliances_read_in_the_common_ovf_tool() {
 }
 
 /// A conversion that fails among several fails the step, naming the format and what
-/// qemu-img said, and leaves no file of it behind; the others still finish.
+/// qemu-img said; the step leaves nothing behind (the host removes what a step that
+/// does not finish wrote, and the directories made for it).
 #[test]
-fn disk_convert_names_the_format_that_failed_and_leaves_nothing_of_it() {
+fn disk_convert_names_the_format_that_failed_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Sparse and empty, so qcow2 is quick; too large for a VHD (at most 2040 GiB).
@@ -934,8 +935,11 @@ fn disk_convert_names_the_format_that_failed_and_leaves_nothing_of_it() {
         out.contains("vpc (") && out.contains("web.vhd): qemu-img convert failed (exit status 1)"),
         "{out}"
     );
-    assert!(!d.join("out/web.vhd").exists(), "{out}");
-    assert_eq!(qemu_img_info(&d.join("out/web.qcow2"))["format"], "qcow2");
+    assert!(
+        !d.join("out").exists(),
+        "{:?}\n{out}",
+        kiln_tests::names_in(&d.join("out"))
+    );
     // An empty disk makes no streamOptimized VMDK: the OVA fails, and its staging
     // directory goes with it.
     std::fs::File::create(d.join("disk.raw")).unwrap();
@@ -946,11 +950,73 @@ fn disk_convert_names_the_format_that_failed_and_leaves_nothing_of_it() {
     let (ok, out) = build(d);
     assert!(!ok, "{out}");
     assert!(out.contains("ova ("), "{out}");
-    assert_eq!(
-        kiln_tests::names_in(&d.join("out")),
-        ["web.qcow2"],
-        "the OVA left something behind"
+    assert!(!d.join("out").exists(), "the OVA left something behind");
+}
+
+/// Ctrl-C while the conversions run stops every qemu-img, and the step leaves nothing:
+/// no partial disk, no placeholder, no OVA staging directory, no output directory.
+#[test]
+fn an_interrupted_disk_convert_stops_its_conversions_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 256 MiB that does not compress: the OVA's streamOptimized VMDK takes seconds.
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(d.join("disk.raw")).unwrap());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            for chunk in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            out.write_all(&block).unwrap();
+        }
+    }
+    write(
+        d,
+        "t.pkr.hcl",
+        "source \"null\" \"web\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.web\"]\n  post-processors {\n    post-processor \"artifice\" {\n      files = [\"disk.raw\"]\n    }\n    post-processor \"disk-convert\" {\n      formats = [\"qcow2\", \"ova\"]\n      output  = \"out/{{.BuildName}}.{{.Extension}}\"\n      keep_input_artifact = true\n    }\n  }\n}\n",
     );
+    let out_dir = d.join("out").display().to_string();
+    let (mut child, lines, mut seen) = kiln_until(d, &["build", "t.pkr.hcl"], "Converting");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kiln_tests::processes_with(&out_dir).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the conversions never started:\n{}",
+            seen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = kiln_tests::command("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "{}",
+        seen.join("\n")
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !kiln_tests::processes_with(&out_dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "conversions outlived the interrupted build"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !d.join("out").exists(),
+        "{:?}",
+        kiln_tests::names_in(&d.join("out"))
+    );
+    assert!(d.join("disk.raw").is_file(), "the input is kept");
 }
 
 /// The vagrant post-processor makes a box per provider from disk-convert's disks (and

@@ -66,6 +66,41 @@ fn kiln_until(
     (child, lines, seen)
 }
 
+/// Runs kiln with `args` in `dir` until it prints `needle`, then, once `started` holds
+/// (within 60 s; `what` names it), sends it Ctrl-C (SIGINT) and checks that it exits
+/// with 130. Returns everything it printed.
+fn interrupt_once(
+    dir: &Path,
+    args: &[&str],
+    needle: &str,
+    started: impl Fn() -> bool,
+    what: &str,
+) -> Vec<String> {
+    let (mut child, lines, mut seen) = kiln_until(dir, args, needle);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} never started:\n{}",
+            seen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = kiln_tests::command("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "{}",
+        seen.join("\n")
+    );
+    seen
+}
+
 fn write(dir: &Path, name: &str, contents: &str) {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -981,27 +981,12 @@ fn an_interrupted_disk_convert_stops_its_conversions_and_leaves_nothing() {
         "source \"null\" \"web\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.web\"]\n  post-processors {\n    post-processor \"artifice\" {\n      files = [\"disk.raw\"]\n    }\n    post-processor \"disk-convert\" {\n      formats = [\"qcow2\", \"ova\"]\n      output  = \"out/{{.BuildName}}.{{.Extension}}\"\n      keep_input_artifact = true\n    }\n  }\n}\n",
     );
     let out_dir = d.join("out").display().to_string();
-    let (mut child, lines, mut seen) = kiln_until(d, &["build", "t.pkr.hcl"], "Converting");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while kiln_tests::processes_with(&out_dir).len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the conversions never started:\n{}",
-            seen.join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = kiln_tests::command("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    seen.extend(lines.map(|l| l.unwrap()));
-    assert_eq!(
-        child.wait().unwrap().code(),
-        Some(130),
-        "{}",
-        seen.join("\n")
+    interrupt_once(
+        d,
+        &["build", "t.pkr.hcl"],
+        "Converting",
+        || kiln_tests::processes_with(&out_dir).len() >= 2,
+        "the conversions",
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !kiln_tests::processes_with(&out_dir).is_empty() {

@@ -23,15 +23,21 @@ fn kiln(dir: &Path, args: &[&str]) -> Output {
 
 /// The same, with the variables `env` set too.
 fn kiln_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(kiln_bin())
-        .args(args)
+    kiln_command(dir, args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running kiln")
+}
+
+/// kiln with `args` in `dir`, with a private compile cache, plain output and no input.
+fn kiln_command(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(kiln_bin());
+    c.args(args)
         .current_dir(dir)
         .env("KILN_CACHE_DIR", cache_dir())
         .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kiln")
+        .stdin(Stdio::null());
+    c
 }
 
 /// Starts kiln with `args` in `dir` and reads its output until a line contains
@@ -45,15 +51,20 @@ fn kiln_until(
     std::io::Lines<BufReader<std::process::ChildStdout>>,
     Vec<String>,
 ) {
-    let mut child = Command::new(kiln_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    run_until(kiln_command(dir, args), needle)
+}
+
+/// Starts `kiln` and reads its output until a line contains `needle`; returns the
+/// running kiln, the rest of its output, and the lines read.
+fn run_until(
+    mut kiln: Command,
+    needle: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    Vec<String>,
+) {
+    let mut child = kiln.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -66,17 +77,16 @@ fn kiln_until(
     (child, lines, seen)
 }
 
-/// Runs kiln with `args` in `dir` until it prints `needle`, then, once `started` holds
-/// (within 60 s; `what` names it), sends it Ctrl-C (SIGINT) and checks that it exits
-/// with 130. Returns everything it printed.
+/// Runs `kiln` until it prints `needle`, then, once `started` holds (within 60 s;
+/// `what` names it), sends it Ctrl-C (SIGINT) and checks that it exits with 130.
+/// Returns everything it printed.
 fn interrupt_once(
-    dir: &Path,
-    args: &[&str],
+    kiln: Command,
     needle: &str,
     started: impl Fn() -> bool,
     what: &str,
 ) -> Vec<String> {
-    let (mut child, lines, mut seen) = kiln_until(dir, args, needle);
+    let (mut child, lines, mut seen) = run_until(kiln, needle);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !started() {
         assert!(

@@ -1,6 +1,6 @@
 //! The SSH communicator options builders share, checked as Packer checks them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kiln_communicators::{SshConfig, SshError};
@@ -25,23 +25,17 @@ impl SshOptions {
     /// `default_host` is used; without that either, the host is required. Key files
     /// resolve against `cwd`; `builder` names the builder in messages.
     pub fn resolve(
-        self,
+        mut self,
         cwd: &Path,
         builder: &str,
         default_host: Option<&str>,
     ) -> Result<Option<SshConfig>, FieldError> {
-        match self.communicator.as_deref().unwrap_or("ssh") {
-            "none" => return Ok(None),
-            "ssh" => {}
-            other => {
-                return Err(FieldError::new(
-                    "communicator",
-                    format!("communicator {other:?} is not supported by the {builder} builder; use \"ssh\" or \"none\""),
-                ))
-            }
+        if !self.speaks_ssh(builder)? {
+            return Ok(None);
         }
         let host = self
             .host
+            .take()
             .filter(|h| !h.is_empty())
             .or_else(|| default_host.map(str::to_owned))
             .ok_or_else(|| {
@@ -50,22 +44,8 @@ impl SshOptions {
                     format!("ssh_host must be specified for the {builder} builder"),
                 )
             })?;
-        let username = self
-            .username
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| FieldError::new("ssh_username", "an ssh_username must be specified"))?;
-        let private_key_file = self.private_key_file.map(|p| cwd.join(p));
-        if let Some(p) = &private_key_file {
-            if !p.is_file() {
-                return Err(FieldError::new(
-                    "ssh_private_key_file",
-                    format!(
-                        "ssh_private_key_file is invalid: {} does not exist",
-                        p.display()
-                    ),
-                ));
-            }
-        }
+        let username = self.username()?;
+        let private_key_file = self.private_key_file(cwd)?;
         if self.password.is_none() && private_key_file.is_none() {
             return Err(FieldError::new(
                 "ssh_password",
@@ -81,6 +61,44 @@ impl SshOptions {
             timeout: self.timeout.unwrap_or(Duration::from_secs(300)),
             handshake_attempts: self.handshake_attempts.unwrap_or(10),
         }))
+    }
+
+    /// Whether the source connects over SSH (`communicator` unset or `"ssh"`), not at
+    /// all (`"none"`); any other communicator is refused.
+    pub fn speaks_ssh(&self, builder: &str) -> Result<bool, FieldError> {
+        match self.communicator.as_deref().unwrap_or("ssh") {
+            "none" => Ok(false),
+            "ssh" => Ok(true),
+            other => Err(FieldError::new(
+                "communicator",
+                format!("communicator {other:?} is not supported by the {builder} builder; use \"ssh\" or \"none\""),
+            )),
+        }
+    }
+
+    /// `ssh_username`, which SSH requires.
+    pub fn username(&mut self) -> Result<String, FieldError> {
+        self.username
+            .take()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| FieldError::new("ssh_username", "an ssh_username must be specified"))
+    }
+
+    /// `ssh_private_key_file` against `cwd`, which must exist when given.
+    pub fn private_key_file(&mut self, cwd: &Path) -> Result<Option<PathBuf>, FieldError> {
+        let file = self.private_key_file.take().map(|p| cwd.join(p));
+        if let Some(p) = &file {
+            if !p.is_file() {
+                return Err(FieldError::new(
+                    "ssh_private_key_file",
+                    format!(
+                        "ssh_private_key_file is invalid: {} does not exist",
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        Ok(file)
     }
 }
 

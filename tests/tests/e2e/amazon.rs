@@ -17,13 +17,8 @@ fn kiln_aws(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -
 
 /// The command [`kiln_aws`] runs.
 fn kiln_aws_command(dir: &Path, args: &[&str], endpoint: &str, extra: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(kiln_bin());
-    c.args(args)
-        .current_dir(dir)
-        .env("KILN_CACHE_DIR", cache_dir())
-        .env("NO_COLOR", "1")
-        .env("HOME", dir)
-        .stdin(Stdio::null());
+    let mut c = kiln_command(dir, args);
+    c.env("HOME", dir);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             c.env_remove(k);
@@ -83,20 +78,18 @@ fn base_image(moto: &Moto, name: &str) -> String {
 /// not terminated.
 fn leftovers(moto: &Moto, region: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let keys = moto.call(region, "DescribeKeyPairs", &[]);
-    out.extend(
-        values_of(&keys, "keyName")
-            .into_iter()
-            .filter(|k| k.starts_with("packer_"))
-            .map(|k| format!("key pair {k}")),
-    );
-    let groups = moto.call(region, "DescribeSecurityGroups", &[]);
-    out.extend(
-        values_of(&groups, "groupName")
-            .into_iter()
-            .filter(|g| g.starts_with("packer_"))
-            .map(|g| format!("security group {g}")),
-    );
+    for (action, field, what) in [
+        ("DescribeKeyPairs", "keyName", "key pair"),
+        ("DescribeSecurityGroups", "groupName", "security group"),
+    ] {
+        let answer = moto.call(region, action, &[]);
+        out.extend(
+            values_of(&answer, field)
+                .into_iter()
+                .filter(|name| name.starts_with("packer_"))
+                .map(|name| format!("{what} {name}")),
+        );
+    }
     let instances = moto.call(region, "DescribeInstances", &[]);
     for item in instances.split("<instancesSet>").skip(1) {
         let id = values_of(item, "instanceId")
@@ -470,38 +463,21 @@ fn ctrl_c_during_provisioning_removes_every_temporary_resource() {
     )
     .replace("MARK", &marker);
     std::fs::write(dir.path().join("t.pkr.hcl"), hcl).unwrap();
-    let mut child = kiln_aws_command(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.ends_with("started-sleeping") {
-            break;
-        }
-    }
-    assert!(leftovers(&moto, "us-east-1").len() == 3, "{seen:?}");
-    let status = kiln_tests::command("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    seen.extend(lines.map(|l| l.unwrap()));
-    let exit = child.wait().unwrap().code();
+    // Interrupted once the instance runs, with its key pair and security group made.
+    let seen = interrupt_once(
+        kiln_aws_command(dir.path(), &["build", "t.pkr.hcl"], &proxy.url, &[]),
+        "started-sleeping",
+        || leftovers(&moto, "us-east-1").len() == 3,
+        "the instance, its key pair and its security group",
+    );
     let out = seen.join("\n");
-    assert_eq!(exit, Some(130), "{out}");
-    assert!(
-        out.contains("Terminating the source AWS instance..."),
-        "{out}"
-    );
-    assert!(
-        out.contains("Deleting temporary security group..."),
-        "{out}"
-    );
-    assert!(out.contains("Deleting temporary keypair..."), "{out}");
+    for cleanup in [
+        "Terminating the source AWS instance...",
+        "Deleting temporary security group...",
+        "Deleting temporary keypair...",
+    ] {
+        assert!(out.contains(cleanup), "{cleanup}\n{out}");
+    }
     let left = leftovers(&moto, "us-east-1");
     assert!(left.is_empty(), "{left:?}\n{out}");
     assert!(amis_named(&moto, "us-east-1", "kiln-cancelled").is_empty());

@@ -817,8 +817,7 @@ build {
          build {\n  sources = [\"source.docker.slow\"]\n  provisioner \"ansible\" {\n    playbook_file = \"slow.yml\"\n  }\n}\n",
     );
     interrupt_once(
-        d,
-        &["build", "slow.pkr.hcl"],
+        kiln_command(d, &["build", "slow.pkr.hcl"]),
         "TASK [sleep in the container]",
         || !processes_with(&marker).is_empty(),
         "the task's sleep",

@@ -982,8 +982,7 @@ fn an_interrupted_disk_convert_stops_its_conversions_and_leaves_nothing() {
     );
     let out_dir = d.join("out").display().to_string();
     interrupt_once(
-        d,
-        &["build", "t.pkr.hcl"],
+        kiln_command(d, &["build", "t.pkr.hcl"]),
         "Converting",
         || kiln_tests::processes_with(&out_dir).len() >= 2,
         "the conversions",
@@ -1084,6 +1083,14 @@ fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
             ],
         ),
     ];
+    // A file of a box, as text.
+    let read_box = |name: &str, file: &str| {
+        run_tool(
+            d,
+            "tar",
+            &["-xOf", boxes.join(name).to_str().unwrap(), file],
+        )
+    };
     let home = d.join("vagrant-home");
     for (provider, files) in expected {
         let file = boxes.join(format!("{provider}.box"));
@@ -1091,7 +1098,7 @@ fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
         let mut listed: Vec<&str> = listing.lines().collect();
         listed.sort();
         assert_eq!(listed, files, "{provider}");
-        let metadata = run_tool(d, "tar", &["-xOf", file.to_str().unwrap(), "metadata.json"]);
+        let metadata = read_box(&format!("{provider}.box"), "metadata.json");
         let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
         assert_eq!(metadata["provider"], provider, "{metadata}");
         let out = Command::new(kiln_tests::tool("vagrant"))
@@ -1112,52 +1119,20 @@ fn vagrant_boxes_for_each_provider_are_added_by_vagrant() {
             "vagrant box add {provider}: {stdout}{stderr}"
         );
     }
-    let libvirt = run_tool(
-        d,
-        "tar",
-        &[
-            "-xOf",
-            boxes.join("libvirt.box").to_str().unwrap(),
-            "metadata.json",
-        ],
-    );
+    let libvirt = read_box("libvirt.box", "metadata.json");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&libvirt).unwrap(),
         serde_json::json!({"provider": "libvirt", "format": "qcow2", "virtual_size": 1})
     );
-    let vagrantfile = run_tool(
-        d,
-        "tar",
-        &[
-            "-xOf",
-            boxes.join("libvirt.box").to_str().unwrap(),
-            "Vagrantfile",
-        ],
-    );
+    let vagrantfile = read_box("libvirt.box", "Vagrantfile");
     assert!(
         vagrantfile.contains("config.vm.provider :libvirt")
             && vagrantfile.contains("# custom part"),
         "{vagrantfile}"
     );
-    let vmware = run_tool(
-        d,
-        "tar",
-        &[
-            "-xOf",
-            boxes.join("vmware_desktop.box").to_str().unwrap(),
-            "metadata.json",
-        ],
-    );
+    let vmware = read_box("vmware_desktop.box", "metadata.json");
     assert!(vmware.contains("\"architecture\":\"amd64\""), "{vmware}");
-    hyperv_config_reads_as_vagrant_reads_it(&run_tool(
-        d,
-        "tar",
-        &[
-            "-xOf",
-            boxes.join("hyperv.box").to_str().unwrap(),
-            "Virtual Machines/web.xml",
-        ],
-    ));
+    hyperv_config_reads_as_vagrant_reads_it(&read_box("hyperv.box", "Virtual Machines/web.xml"));
     let list = Command::new(kiln_tests::tool("vagrant"))
         .args(["box", "list"])
         .env("VAGRANT_HOME", &home)

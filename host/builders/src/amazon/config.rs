@@ -787,61 +787,57 @@ impl Config {
         }
         let launch_block_devices = launch_block_devices.into_iter().map(|d| d.device).collect();
 
-        let ssh = match r.communicator.as_deref().unwrap_or("ssh") {
-            "none" => None,
-            "ssh" => {
-                let username = r.ssh_username.filter(|u| !u.is_empty()).ok_or_else(|| {
-                    FieldError::new("ssh_username", "an ssh_username must be specified")
-                })?;
-                let private_key_file = r.ssh_private_key_file.filter(|f| !f.is_empty()).map(|f| cwd.join(f));
-                if let Some(p) = &private_key_file {
-                    if !p.is_file() {
-                        return Err(FieldError::new(
-                            "ssh_private_key_file",
-                            format!("ssh_private_key_file is invalid: {} does not exist", p.display()),
-                        ));
-                    }
-                }
-                let keypair_name = r.ssh_keypair_name.filter(|k| !k.is_empty());
-                if keypair_name.is_some() && private_key_file.is_none() {
-                    return Err(FieldError::new(
+        let mut options = crate::ssh::SshOptions {
+            communicator: r.communicator,
+            username: r.ssh_username,
+            private_key_file: r.ssh_private_key_file.filter(|f| !f.is_empty()),
+            ..Default::default()
+        };
+        let ssh = if options.speaks_ssh("amazon-ebs")? {
+            let username = options.username()?;
+            let private_key_file = options.private_key_file(cwd)?;
+            let keypair_name = r.ssh_keypair_name.filter(|k| !k.is_empty());
+            if keypair_name.is_some() && private_key_file.is_none() {
+                return Err(FieldError::new(
                         "ssh_private_key_file",
                         "ssh_keypair_name needs ssh_private_key_file (Kiln logs in with a key file, not an SSH agent)",
                     ));
-                }
-                let password = r.ssh_password.filter(|p| !p.is_empty());
-                let key_type = r.temporary_key_pair_type.filter(|t| !t.is_empty()).unwrap_or_else(|| "rsa".into());
-                if key_type != "rsa" && key_type != "ed25519" {
-                    return Err(FieldError::new(
-                        "temporary_key_pair_type",
-                        format!("temporary_key_pair_type must be rsa or ed25519, not {key_type:?}"),
-                    ));
-                }
-                let temporary_key_pair = (private_key_file.is_none() && password.is_none() && keypair_name.is_none())
-                    .then(|| {
-                        let name = r.temporary_key_pair_name.filter(|n| !n.is_empty())
-                            .unwrap_or_else(|| format!("packer_{}", crate::amazon::unique_suffix()));
-                        (name, key_type)
-                    });
-                Some(Ssh {
-                    host: r.ssh_host.filter(|h| !h.is_empty()),
-                    port: r.ssh_port.unwrap_or(22),
-                    username,
-                    password,
-                    private_key_file,
-                    keypair_name,
-                    temporary_key_pair,
-                    timeout: r.ssh_timeout.unwrap_or(Duration::from_secs(300)),
-                    handshake_attempts: r.ssh_handshake_attempts.unwrap_or(10),
-                    interface: r.ssh_interface.filter(|i| !i.is_empty()),
-                })
             }
-            other => {
+            let password = r.ssh_password.filter(|p| !p.is_empty());
+            let key_type = r
+                .temporary_key_pair_type
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "rsa".into());
+            if key_type != "rsa" && key_type != "ed25519" {
                 return Err(FieldError::new(
-                    "communicator",
-                    format!("communicator {other:?} is not supported by the amazon-ebs builder; use \"ssh\" or \"none\""),
-                ))
+                    "temporary_key_pair_type",
+                    format!("temporary_key_pair_type must be rsa or ed25519, not {key_type:?}"),
+                ));
             }
+            let temporary_key_pair = (private_key_file.is_none()
+                && password.is_none()
+                && keypair_name.is_none())
+            .then(|| {
+                let name = r
+                    .temporary_key_pair_name
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| format!("packer_{}", crate::amazon::unique_suffix()));
+                (name, key_type)
+            });
+            Some(Ssh {
+                host: r.ssh_host.filter(|h| !h.is_empty()),
+                port: r.ssh_port.unwrap_or(22),
+                username,
+                password,
+                private_key_file,
+                keypair_name,
+                temporary_key_pair,
+                timeout: r.ssh_timeout.unwrap_or(Duration::from_secs(300)),
+                handshake_attempts: r.ssh_handshake_attempts.unwrap_or(10),
+                interface: r.ssh_interface.filter(|i| !i.is_empty()),
+            })
+        } else {
+            None
         };
         let _ = (
             r.ami_virtualization_type,

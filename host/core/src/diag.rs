@@ -1,25 +1,40 @@
 //! Diagnostics that point at the place in a template that caused them.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 
 /// A place in a template file. Lines and columns count from 1.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    /// The template file.
-    pub file: PathBuf,
+    /// The template file. Shared: a large template has many locations, each copied
+    /// with the step it belongs to.
+    pub file: Arc<Path>,
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in characters.
     pub col: usize,
     /// The source line the location is on, shown under the message; for a long line, an
     /// excerpt of it around the column (see [`excerpt`]).
-    pub source_line: String,
+    pub source_line: Arc<str>,
     /// Width of the marked span on `source_line`, at least 1.
     pub width: usize,
     /// The 1-based column within `source_line` when it is an excerpt; 0 when it is the
     /// whole line (the column is then `col`).
     pub source_col: usize,
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Location {
+            file: Arc::from(Path::new("")),
+            line: 0,
+            col: 0,
+            source_line: Arc::from(""),
+            width: 0,
+            source_col: 0,
+        }
+    }
 }
 
 impl Location {
@@ -218,10 +233,10 @@ mod tests {
         let d = Diagnostic::error(
             "bad",
             Some(Location {
-                file: "t.json".into(),
+                file: Path::new("t.json").into(),
                 line: 1,
                 col: 300_001,
-                source_line: line,
+                source_line: line.into(),
                 width: 1,
                 source_col: 0,
             }),
@@ -251,7 +266,7 @@ mod tests {
         let d = Diagnostic::error(
             "Unsupported argument \"ssh_usernme\"",
             Some(Location {
-                file: "a.pkr.hcl".into(),
+                file: Path::new("a.pkr.hcl").into(),
                 line: 3,
                 col: 3,
                 source_line: "  ssh_usernme = \"root\"".into(),

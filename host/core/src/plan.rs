@@ -215,10 +215,11 @@ pub struct BuildPlan {
     pub source_name: String,
     /// The source's configuration.
     pub source: ConfigBlock,
-    /// Provisioners, in template order.
-    pub provisioners: Vec<StepPlan>,
+    /// Provisioners, in template order. A step that is the same for every source of a
+    /// build is one, shared by them all.
+    pub provisioners: Vec<std::sync::Arc<StepPlan>>,
     /// `error-cleanup-provisioner`: runs when a provisioner fails.
-    pub error_cleanup: Option<StepPlan>,
+    pub error_cleanup: Option<std::sync::Arc<StepPlan>>,
     /// Post-processor chains, in template order: a top-level `post-processor` is a
     /// chain of one, a `post-processors {}` block a chain of several. `only`/`except`
     /// already applied; a chain left empty by them is dropped.

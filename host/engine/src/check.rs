@@ -54,9 +54,9 @@ pub struct ReadyBuild {
     /// Its builder, configured.
     pub builder: Box<dyn Builder>,
     /// Its provisioners, in order.
-    pub steps: Vec<(StepPlan, StepRunner)>,
+    pub steps: Vec<(Arc<StepPlan>, StepRunner)>,
     /// The `error-cleanup-provisioner`.
-    pub error_cleanup: Option<(StepPlan, Arc<PreparedComponent>)>,
+    pub error_cleanup: Option<(Arc<StepPlan>, Arc<PreparedComponent>)>,
     /// Its post-processor chains.
     pub post_processors: Vec<Vec<ReadyPostProcessor>>,
     /// The template's sensitive values.
@@ -91,38 +91,68 @@ impl Pending<'_> {
     fn what(&self) -> String {
         format!("{} \"{}\"", self.world.name(), self.spec.kind)
     }
-
-    /// What `validate` and `needs` answer depends on the component, the configuration
-    /// and the grant alone: a template with many sources repeating the same steps has
-    /// each distinct one checked once.
-    fn key<'p>(&'p self, memo: &mut KeyMemo) -> Key<'p> {
-        // Sources that share a step share its block: its text is made once.
-        let block = std::ptr::from_ref(self.spec.block) as usize;
-        let config = memo
-            .0
-            .entry(block)
-            .or_insert_with(|| {
-                serde_json::to_string(&self.spec.block.config)
-                    .unwrap_or_default()
-                    .into()
-            })
-            .clone();
-        (self.world, self.spec.kind, config, self.spec.grant)
-    }
 }
 
-/// One distinct check: world, type, configuration (JSON) and grant (borrowed from the
-/// plan: a large template has one key per step and source).
-type Key<'p> = (World, &'p str, Arc<str>, &'p Grant);
+/// What `validate` and `needs` answer depends on the component, the configuration and
+/// the grant alone: world, type, configuration (JSON) and grant (borrowed from the plan).
+type Key<'p> = (World, &'p str, String, &'p Grant);
 
-/// The configurations' texts, by block (its address, while the plan is borrowed).
-#[derive(Default)]
-struct KeyMemo(HashMap<usize, Arc<str>>);
+/// The pending steps of a plan, grouped twice. Steps that share a block (one step of a
+/// build repeated over its sources), world, type and grant are one step: its problems
+/// are its block's. Steps whose keys are equal are one configuration: checked once.
+/// A template with many sources has few of either, and each pending step costs an
+/// address lookup.
+struct Grouped {
+    /// Each pending step's distinct step.
+    step_of: Vec<usize>,
+    /// Each distinct step: its first pending step and its configuration.
+    steps: Vec<(usize, usize)>,
+    /// Each configuration: its first pending step and its text (JSON).
+    configs: Vec<(usize, String)>,
+}
 
-/// Every pending step's key, in order.
-fn keys<'p>(pending: &'p [Pending<'_>]) -> Vec<Key<'p>> {
-    let mut memo = KeyMemo::default();
-    pending.iter().map(|p| p.key(&mut memo)).collect()
+impl Grouped {
+    fn new(pending: &[Pending<'_>]) -> Self {
+        let mut by_block: HashMap<(usize, World), Vec<usize>> = HashMap::new();
+        let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
+        let mut step_of = Vec::with_capacity(pending.len());
+        let mut steps: Vec<(usize, usize)> = Vec::new();
+        let mut firsts = Vec::new();
+        for (i, p) in pending.iter().enumerate() {
+            let block = std::ptr::from_ref(p.spec.block) as usize;
+            let same = by_block.entry((block, p.world)).or_default();
+            let found = same.iter().copied().find(|&s| {
+                let q = &pending[steps[s].0].spec;
+                q.kind == p.spec.kind && q.grant == p.spec.grant
+            });
+            let step = match found {
+                Some(step) => step,
+                None => {
+                    let config = serde_json::to_string(&p.spec.block.config).unwrap_or_default();
+                    let next = firsts.len();
+                    let c = *by_key
+                        .entry((p.world, p.spec.kind, config, p.spec.grant))
+                        .or_insert(next);
+                    if c == next {
+                        firsts.push(i);
+                    }
+                    steps.push((i, c));
+                    same.push(steps.len() - 1);
+                    steps.len() - 1
+                }
+            };
+            step_of.push(step);
+        }
+        let mut texts = vec![String::new(); firsts.len()];
+        for ((_, _, config, _), c) in by_key {
+            texts[c] = config;
+        }
+        Grouped {
+            step_of,
+            steps,
+            configs: firsts.into_iter().zip(texts).collect(),
+        }
+    }
 }
 
 /// Finds and compiles the component a step of `world` named `kind` runs (once per kind
@@ -263,47 +293,42 @@ fn builder(
     }
 }
 
-/// Runs `needs` and `validate` of every distinct pending step, one instance per
+/// Runs `needs` and `validate` of every configuration of `grouped`, one instance per
 /// component (or per share of its configurations, when there are many: the shares are
-/// checked side by side, one thread each), and returns each one's answer by its key.
-async fn check_steps<'k>(
+/// checked side by side, one thread each), and returns each one's answer, in order.
+async fn check_steps(
     pending: &[Pending<'_>],
-    keys: &[Key<'k>],
+    grouped: &Grouped,
     cx: &CheckCx<'_>,
     sensitive: &[String],
-) -> HashMap<Key<'k>, Result<StepCheck, String>> {
-    let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>)> = HashMap::new();
-    let mut seen = HashSet::new();
-    for (p, key) in pending.iter().zip(keys) {
-        if !seen.insert(key) {
-            continue;
-        }
+) -> Vec<Result<StepCheck, String>> {
+    let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>, Vec<_>)> =
+        HashMap::new();
+    let ui: Arc<dyn kiln_core::ui::Ui> = Arc::new(kiln_core::ui::DiscardUi);
+    for (c, (first, config)) in grouped.configs.iter().enumerate() {
+        let p = &pending[*first];
         let target = Target {
             build: p.build,
             sensitive,
             machine: None,
-            ui: Arc::new(kiln_core::ui::DiscardUi),
+            ui: ui.clone(),
             cwd: cx.cwd,
             cancel: cx.cancel.clone(),
         };
         // Without a machine, the configuration's JSON is the key's.
-        let req = request_with(p.spec, target, None, key.2.to_string());
-        by_component
+        let req = request_with(p.spec, target, None, config.clone());
+        let (_, configs, reqs) = by_component
             .entry((p.world, p.spec.kind))
-            .or_insert_with(|| (p.component.clone(), Vec::new()))
-            .1
-            .push((key, req));
+            .or_insert_with(|| (p.component.clone(), Vec::new(), Vec::new()));
+        configs.push(c);
+        reqs.push(req);
     }
-    let mut shares = Vec::new();
-    for (_, (component, requests)) in by_component {
-        let (keys, reqs): (Vec<_>, Vec<_>) = requests.into_iter().unzip();
-        shares.push((component, keys, reqs));
-    }
-    let threads = parallel_checks(shares.iter().map(|(_, k, _)| k.len()).sum());
+    let mut shares: Vec<_> = by_component.into_values().collect();
+    let threads = parallel_checks(grouped.configs.len());
     if threads > 1 {
         shares = shares
             .into_iter()
-            .flat_map(|(component, keys, reqs)| split(component, keys, reqs, threads))
+            .flat_map(|(component, configs, reqs)| split(component, configs, reqs, threads))
             .collect();
     }
     let results: Vec<Vec<Result<StepCheck, _>>> = if threads > 1 && shares.len() > 1 {
@@ -330,13 +355,16 @@ async fn check_steps<'k>(
         }
         all
     };
-    let mut answers = HashMap::new();
-    for ((_, keys, _), results) in shares.into_iter().zip(results) {
-        for (key, result) in keys.into_iter().zip(results) {
-            answers.insert(key.clone(), result.map_err(|e| e.to_string()));
+    let mut answers: Vec<Option<Result<StepCheck, String>>> = vec![None; grouped.configs.len()];
+    for ((_, configs, _), results) in shares.into_iter().zip(results) {
+        for (c, result) in configs.into_iter().zip(results) {
+            answers[c] = Some(result.map_err(|e| e.to_string()));
         }
     }
     answers
+        .into_iter()
+        .map(|a| a.expect("every configuration is checked"))
+        .collect()
 }
 
 /// Fewer checks than this per thread are not worth a thread of their own.
@@ -442,12 +470,12 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
                 }
                 continue;
             }
-            if let Some(c) = finder.find(build, World::Provisioner, step.into()) {
+            if let Some(c) = finder.find(build, World::Provisioner, StepSpec::from(&**step)) {
                 steps.push((step.clone(), StepRunner::Component(c)));
             }
         }
         let error_cleanup = build.error_cleanup.as_ref().and_then(|step| {
-            let c = finder.find(build, World::Provisioner, step.into())?;
+            let c = finder.find(build, World::Provisioner, StepSpec::from(&**step))?;
             Some((step.clone(), c))
         });
         let mut chains = Vec::new();
@@ -474,16 +502,13 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         steps = pending.len(),
         "builders configured, components ready"
     );
-    let keys = keys(&pending);
-    let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
+    let grouped = Grouped::new(&pending);
+    let answers = check_steps(&pending, &grouped, &cx, &plan.sensitive).await;
     tracing::debug!(configurations = answers.len(), "steps checked");
-    // A step's problems follow from its block and its key: a step shared by many
+    // A step's problems follow from its block and its answer: a step shared by many
     // sources is looked at once.
-    let mut seen = HashSet::new();
-    for (p, key) in pending.iter().zip(&keys) {
-        if seen.insert((std::ptr::from_ref(p.spec.block), key)) {
-            step_problems(p, &answers[key], &cx, &mut errors);
-        }
+    for (first, config) in &grouped.steps {
+        step_problems(&pending[*first], &answers[*config], &cx, &mut errors);
     }
     if !errors.is_empty() {
         // The same mistake in a step shared by many sources is reported once.
@@ -535,7 +560,7 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
             .iter()
             .chain(&build.error_cleanup)
             .filter(|s| s.kind != "breakpoint" || cx.required.get("breakpoint").is_some())
-            .map(|s| (World::Provisioner, StepSpec::from(s)));
+            .map(|s| (World::Provisioner, StepSpec::from(&**s)));
         let pps = build
             .post_processors
             .iter()
@@ -547,16 +572,19 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
         }
     }
     let pending = finder.pending;
-    let keys = keys(&pending);
-    let answers = check_steps(&pending, &keys, &cx, &plan.sensitive).await;
+    let grouped = Grouped::new(&pending);
+    let answers = check_steps(&pending, &grouped, &cx, &plan.sensitive).await;
     // The entries whose component was found are the pending steps, in order.
-    let mut found_keys = keys.iter();
+    let mut found_steps = grouped.step_of.iter();
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (build, world, spec, found) in &entries {
         let grant: Grant = match found {
             Some(component) => {
-                let key = found_keys.next().expect("one pending step per entry found");
-                let needs = answers[key].as_ref().ok().and_then(|c| c.needs.as_ref());
+                let step = found_steps
+                    .next()
+                    .expect("one pending step per entry found");
+                let config = grouped.steps[*step].1;
+                let needs = answers[config].as_ref().ok().and_then(|c| c.needs.as_ref());
                 grants::effective(component, spec.grant, needs, cx.cwd)
             }
             None => spec.grant.clone(),

@@ -45,7 +45,10 @@ pub fn run_uuid() -> &'static str {
 
 /// `SOURCE_DATE_EPOCH`, when set to a number.
 fn source_date_epoch() -> Option<u64> {
-    std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok()
+    // Read once: every step of a run sees the same (a large template asks thousands of
+    // times while it is checked).
+    static EPOCH: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok())
 }
 
 /// The clock components see: SOURCE_DATE_EPOCH when set, else the run's start, read

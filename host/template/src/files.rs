@@ -201,10 +201,10 @@ impl SourceFile {
                 let (source_line, source_col) =
                     kiln_core::diag::excerpt(e.line().trim_end_matches(['\r', '\n']), loc.column());
                 let location = Location {
-                    file: path.to_owned(),
+                    file: path.into(),
                     line: loc.line(),
                     col: loc.column(),
-                    source_line,
+                    source_line: source_line.into(),
                     width: 1,
                     source_col,
                 };
@@ -286,10 +286,10 @@ fn locate(
     let whole = text[line_start..line_end].trim_end_matches('\r');
     if whole.len() <= 4 * EXCERPT_SIDE {
         return Location {
-            file: path.to_owned(),
+            file: path.into(),
             line,
             col,
-            source_line: whole.to_owned(),
+            source_line: whole.into(),
             width,
             source_col: 0,
         };
@@ -314,10 +314,10 @@ fn locate(
         source_line.push_str("...");
     }
     Location {
-        file: path.to_owned(),
+        file: path.into(),
         line,
         col,
-        source_line,
+        source_line: source_line.into(),
         width: width.min(EXCERPT_SIDE),
         source_col,
     }

@@ -136,3 +136,118 @@ build {
         .get("override")
         .is_none());
 }
+
+/// Steps that depend on the source in their own attributes are planned in full for the
+/// first source and re-evaluated in those attributes for the others: every source must
+/// get what planning it alone gives, also where a meta-argument, a nested block or a
+/// `build.*` value depends on the source, and an error must be reported for the
+/// source it happens in.
+#[test]
+fn steps_that_name_the_source_get_each_sources_values() {
+    let body = r#"
+variable "greeting" {
+  default = "hi"
+}
+source "null" "web" {
+  communicator = "none"
+}
+source "null" "db" {
+  communicator = "none"
+}
+source "null" "cache" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.web", "source.null.db", "source.null.cache"]
+  provisioner "shell" {
+    inline           = ["echo ${var.greeting} ${source.name}"]
+    environment_vars = ["NAME=${upper(source.name)}", "TYPE=${source.type}"]
+    execute_command  = "sh '{{.Path}}'"
+  }
+  provisioner "shell" {
+    name   = "for ${source.name}"
+    inline = ["echo ${source.name}"]
+  }
+  provisioner "file" {
+    content     = "${source.name} at ${build.Host} in ${build.ID}"
+    destination = "/tmp/${source.name}"
+  }
+  provisioner "shell" {
+    inline = ["echo ${source.name}"]
+    grant {
+      env = [upper(source.name)]
+    }
+  }
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", body, &LoadOptions::default()).unwrap();
+    let names = ["cache", "db", "web"];
+    let mut seen = Vec::new();
+    for build in &loaded.plan.builds {
+        let name = build.source_name.as_str();
+        seen.push(name.to_owned());
+        let steps = &build.provisioners;
+        let config = |i: usize| serde_json::Value::Object(steps[i].block.config.clone());
+        assert_eq!(
+            config(0),
+            serde_json::json!({
+                "inline": [format!("echo hi {name}")],
+                "environment_vars": [format!("NAME={}", name.to_uppercase()), "TYPE=null"],
+                "execute_command": "sh '{{.Path}}'",
+            }),
+            "{name}"
+        );
+        // The fields keep where each attribute was written.
+        assert_eq!(steps[0].block.fields["environment_vars"].line, 18);
+        assert_eq!(
+            steps[1].name.as_deref(),
+            Some(format!("for {name}").as_str())
+        );
+        assert_eq!(
+            config(1)["inline"],
+            serde_json::json!([format!("echo {name}")])
+        );
+        assert_eq!(config(2)["destination"], format!("/tmp/{name}"));
+        let resolved = steps[2].block.resolved(&|_| "10.0.0.9".to_owned());
+        assert_eq!(
+            resolved["content"],
+            format!("{name} at 10.0.0.9 in null.{name}"),
+            "{name}"
+        );
+        assert_eq!(steps[3].grant.env, [name.to_uppercase()]);
+    }
+    seen.sort();
+    assert_eq!(seen, names);
+
+    // An error in an attribute that depends on the source is reported for each source
+    // it happens in.
+    let failing = r#"
+variable "ports" {
+  default = { web = "80" }
+}
+source "null" "web" {
+  communicator = "none"
+}
+source "null" "db" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.web", "source.null.db"]
+  provisioner "shell" {
+    inline = ["echo ${var.ports[source.name]}"]
+  }
+}
+"#;
+    let errors = match load_source("t.pkr.hcl", failing, &LoadOptions::default()) {
+        Ok(_) => panic!("the template loaded"),
+        Err(d) => d,
+    };
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let text = errors[0].to_string();
+    assert!(text.contains("db"), "{text}");
+    assert_eq!(
+        errors[0].location.as_ref().map(|l| l.line),
+        Some(14),
+        "{text}"
+    );
+}

@@ -154,7 +154,7 @@ fn config_summary(c: &ConfigBlock) -> Value {
     })
 }
 
-fn step_summary(s: &StepPlan) -> Value {
+fn step_summary(s: &std::sync::Arc<StepPlan>) -> Value {
     let mut v = json!({ "kind": s.kind, "block": config_summary(&s.block) });
     if let Some(d) = s.pause_before {
         v["pause_before"] = json!(format!("{d:?}"));
@@ -310,7 +310,7 @@ fn comparable(p: &Plan, sort: bool) -> Vec<Value> {
     builds
         .iter()
         .map(|b| {
-            let step = |s: &StepPlan| {
+            let step = |s: &std::sync::Arc<StepPlan>| {
                 json!({
                     "kind": s.kind,
                     "config": s.block.config,

@@ -508,7 +508,7 @@ fn an_unknown_block_in_a_chain_is_reported_alongside_other_build_errors() {
         .expect("the unknown block is reported");
     let loc = first.location.as_ref().unwrap();
     assert_eq!(
-        (loc.file.as_path(), loc.line, loc.col),
+        (&*loc.file, loc.line, loc.col),
         (Path::new("t.pkr.hcl"), 3, 5)
     );
 }

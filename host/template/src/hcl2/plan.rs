@@ -1,6 +1,7 @@
 //! Planning the builds of `build` blocks: their sources, steps and chains.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::*;
 
@@ -263,7 +264,19 @@ pub(crate) fn plan_build(
                 && p.body.get_attribute("override").is_none()
         })
         .collect();
-    let mut shared: Vec<Option<Option<StepPlan>>> = vec![None; provisioners.len()];
+    let mut shared: Vec<Option<Option<Arc<StepPlan>>>> = vec![None; provisioners.len()];
+    // A provisioner that depends on the source in some of its own attributes alone is
+    // planned in full for the first source, and for the others has those re-evaluated.
+    let per_source: Vec<Option<Vec<&Attribute>>> = provisioners
+        .iter()
+        .zip(&independent)
+        .map(|(p, independent)| {
+            (!independent)
+                .then(|| source_attributes(&p.block))
+                .flatten()
+        })
+        .collect();
+    let mut first: Vec<Option<Arc<StepPlan>>> = vec![None; provisioners.len()];
     for (reference, override_block, loc) in refs {
         // Packer takes any three-part reference and ignores its first part
         // (`sources.TYPE.NAME` works as `source.TYPE.NAME` does); two parts are TYPE.NAME.
@@ -348,10 +361,15 @@ pub(crate) fn plan_build(
         for (i, p) in provisioners.iter().enumerate() {
             // A provisioner that depends on nothing per source is evaluated once for
             // all of them (large templates repeat many steps over many sources).
-            let step = match &shared[i] {
-                Some(cached) => cached.clone(),
-                None => {
+            let step = match (&shared[i], &first[i], &per_source[i]) {
+                (Some(cached), _, _) => cached.clone(),
+                (None, Some(planned), Some(attrs)) => {
                     let scoped = p.context(&ctx);
+                    Some(Arc::new(replan(planned, attrs, at, &scoped, errors)))
+                }
+                _ => {
+                    let scoped = p.context(&ctx);
+                    let before = errors.len();
                     let step = plan_step(
                         &StepCx {
                             ctx: &scoped,
@@ -359,9 +377,12 @@ pub(crate) fn plan_build(
                         },
                         &p.block,
                         errors,
-                    );
+                    )
+                    .map(Arc::new);
                     if independent[i] {
                         shared[i] = Some(step.clone());
+                    } else if per_source[i].is_some() && errors.len() == before {
+                        first[i] = step.clone();
                     }
                     step
                 }
@@ -378,6 +399,7 @@ pub(crate) fn plan_build(
                 &b.block,
                 errors,
             )
+            .map(Arc::new)
         });
         let mut post_processors = Vec::new();
         for chain in &chains {
@@ -408,6 +430,65 @@ pub(crate) fn plan_build(
             error_cleanup,
             post_processors,
         });
+    }
+}
+
+/// The attributes of a provisioner block that name `source.`, when those are all that
+/// depend on the source: none is a meta-argument, none names `build.` (whose values are
+/// filled in when the step runs), no block names either, and the step has no `only`,
+/// `except` or `override`. `None` when the block must be planned in full per source.
+fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
+    let mut attrs = Vec::new();
+    for s in block.body.iter() {
+        match s {
+            Structure::Attribute(a) => {
+                let key = a.key.as_str();
+                if matches!(key, "only" | "except" | "override") {
+                    return None;
+                }
+                let text = a.value.to_string();
+                if text.contains("build.") {
+                    return None;
+                }
+                if text.contains("source.") {
+                    if STEP_META.contains(&key) || STEP_BLOCKS.contains(&key) {
+                        return None;
+                    }
+                    attrs.push(a);
+                }
+            }
+            Structure::Block(b) => {
+                let text = b.body.to_string();
+                if text.contains("source.") || text.contains("build.") {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(attrs)
+}
+
+/// `planned`, a step planned for another source, with `attrs` (its only attributes that
+/// depend on the source: see [`source_attributes`]) evaluated in `ctx`.
+fn replan(
+    planned: &StepPlan,
+    attrs: &[&Attribute],
+    at: &At<'_>,
+    ctx: &Context<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> StepPlan {
+    let mut block = (*planned.block).clone();
+    for a in attrs {
+        match eval_expr(&a.value, ctx) {
+            Ok(v) => {
+                block.config.insert(a.key.as_str().to_owned(), v);
+            }
+            Err(e) => errors.push(values::eval_diagnostic(at.file, a.value.span(), &e)),
+        }
+    }
+    StepPlan {
+        block: Arc::new(block),
+        ..planned.clone()
     }
 }
 

@@ -223,11 +223,13 @@ pub fn builds(
             .iter()
             .filter(|p| p.applies_to(&b.name))
             .filter_map(|p| step(&build, &core, p, &b.name, errors, warnings))
+            .map(std::sync::Arc::new)
             .collect();
         let error_cleanup = t
             .cleanup
             .as_ref()
-            .and_then(|p| step(&build, &core, p, &b.name, errors, warnings));
+            .and_then(|p| step(&build, &core, p, &b.name, errors, warnings))
+            .map(std::sync::Arc::new);
         let post_processors = t
             .post_processors
             .iter()

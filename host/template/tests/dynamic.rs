@@ -178,11 +178,22 @@ build {
       env = [upper(source.name)]
     }
   }
+  provisioner "shell" {
+    inline           = ["echo ${source.name}"]
+    environment_vars = ["N=${source["name"]}", "L=${lookup(source, "type", "")}", "RUN=${uuidv4()}"]
+  }
+  provisioner "shell" {
+    inline = ["ssh ${source.name}@${build["Host"]}"]
+  }
+  provisioner "shell" {
+    inline = ["echo ${jsonencode(source)}"]
+  }
 }
 "#;
     let loaded = load_source("t.pkr.hcl", body, &LoadOptions::default()).unwrap();
     let names = ["cache", "db", "web"];
     let mut seen = Vec::new();
+    let mut runs: Vec<String> = Vec::new();
     for build in &loaded.plan.builds {
         let name = build.source_name.as_str();
         seen.push(name.to_owned());
@@ -199,6 +210,16 @@ build {
         );
         // The fields keep where each attribute was written.
         assert_eq!(steps[0].block.fields["environment_vars"].line, 18);
+        // The source named without a dot, and a new value per source from uuidv4.
+        let env = &config(4)["environment_vars"];
+        assert_eq!(env[0], format!("N={name}"));
+        assert_eq!(env[1], "L=null");
+        let run = env[2].as_str().unwrap().to_owned();
+        assert!(!runs.contains(&run), "{name}: {run} again");
+        runs.push(run);
+        let host = steps[5].block.resolved(&|_| "10.0.0.9".to_owned());
+        assert_eq!(host["inline"][0], format!("ssh {name}@10.0.0.9"));
+        assert!(config(6)["inline"][0].as_str().unwrap().contains(name));
         assert_eq!(
             steps[1].name.as_deref(),
             Some(format!("for {name}").as_str())

@@ -256,9 +256,7 @@ pub(crate) fn plan_build(
         .iter()
         .map(|p| {
             let p = &p.block;
-            let text = p.body.to_string();
-            !text.contains("source.")
-                && !text.contains("build.")
+            !per_source(&p.body.to_string())
                 && p.body.get_attribute("only").is_none()
                 && p.body.get_attribute("except").is_none()
                 && p.body.get_attribute("override").is_none()
@@ -433,10 +431,31 @@ pub(crate) fn plan_build(
     }
 }
 
-/// The attributes of a provisioner block that name `source.`, when those are all that
-/// depend on the source: none is a meta-argument, none names `build.` (whose values are
-/// filled in when the step runs), no block names either, and the step has no `only`,
-/// `except` or `override`. `None` when the block must be planned in full per source.
+/// Functions whose every call gives a new value: Packer calls them again for each source.
+const PER_CALL: &[&str] = &["uuidv4", "bcrypt", "timestamp"];
+
+/// Whether expression text `text` may evaluate differently for each source: it names
+/// `source` or `build` (`source.name`, `source["name"]`, `lookup(source, ...)`), or
+/// calls a function in [`PER_CALL`]. A string that merely holds such a word counts too:
+/// it is then evaluated once per source, as it would be anyway.
+fn per_source(text: &str) -> bool {
+    names(text, "source") || names(text, "build") || PER_CALL.iter().any(|f| names(text, f))
+}
+
+/// Whether `text` holds `word` as a whole name, not as part of a longer one.
+fn names(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(part)
+            && !text[i + word.len()..].chars().next().is_some_and(part)
+    })
+}
+
+/// The attributes of a provisioner block that may evaluate differently per source (see
+/// [`per_source`]), when those are all that do: none is a meta-argument, none names
+/// `build` (whose values are filled in when the step runs), no block may either, and
+/// the step has no `only`, `except` or `override`. `None` when the block must be
+/// planned in full per source.
 fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
     let mut attrs = Vec::new();
     for s in block.body.iter() {
@@ -447,10 +466,10 @@ fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
                     return None;
                 }
                 let text = a.value.to_string();
-                if text.contains("build.") {
+                if names(&text, "build") {
                     return None;
                 }
-                if text.contains("source.") {
+                if per_source(&text) {
                     if STEP_META.contains(&key) || STEP_BLOCKS.contains(&key) {
                         return None;
                     }
@@ -458,8 +477,7 @@ fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
                 }
             }
             Structure::Block(b) => {
-                let text = b.body.to_string();
-                if text.contains("source.") || text.contains("build.") {
+                if per_source(&b.body.to_string()) {
                     return None;
                 }
             }

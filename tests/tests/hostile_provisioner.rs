@@ -295,14 +295,14 @@ fn request(
     cwd: &Path,
 ) -> StepRequest {
     StepRequest {
-        build: BuildInfo {
+        build: Arc::new(BuildInfo {
             build_name: "null.hostile".into(),
             source_type: "null".into(),
             source_name: "hostile".into(),
             connection: None,
             variables: vec![],
             sensitive: vec![],
-        },
+        }),
         communicator: Some(communicator),
         ui,
         grant: step.grant.clone(),

@@ -13,8 +13,9 @@ pub struct ConfigBlock {
     pub config: serde_json::Map<String, serde_json::Value>,
     /// Where the block starts.
     pub location: Location,
-    /// Where each attribute (by name) was written.
-    pub fields: BTreeMap<String, Location>,
+    /// Where each attribute (by name) was written. Shared: the copies of a step planned
+    /// for each source differ in their values alone.
+    pub fields: std::sync::Arc<BTreeMap<String, Location>>,
     /// The strings of `config` that name `build.*` values known only once the machine
     /// is reached; [`ConfigBlock::resolved`] fills them in.
     pub deferred: Vec<Deferred>,

@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::{Builder, Diagnostic, Grant, Location};
-use kiln_runtime::{PreparedComponent, Runtime, StepCheck, StepRequest, World};
+use kiln_runtime::{PreparedComponent, Runtime, StepCheck, World};
 
 use crate::components::Resolved;
 use crate::diagnostics::{field_diagnostic, issue_diagnostic};
 use crate::grants;
-use crate::request::{request_with, StepSpec, Target};
+use crate::request::{request_for, request_with, StepSpec, Target};
+use crate::values;
 
 /// The `breakpoint` provisioner's options: Packer's pause, run by the engine itself.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -113,18 +114,29 @@ struct Grouped {
 
 impl Grouped {
     fn new(pending: &[Pending<'_>]) -> Self {
-        let mut by_block: HashMap<(usize, World), Vec<usize>> = HashMap::new();
+        // Each block's first distinct step; the few others that share a block but not
+        // its world, type or grant (no planner makes such) are looked through in turn.
+        let mut by_block: HashMap<(usize, World), usize> = HashMap::new();
+        let mut others: Vec<usize> = Vec::new();
         let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
         let mut step_of = Vec::with_capacity(pending.len());
         let mut steps: Vec<(usize, usize)> = Vec::new();
         let mut firsts = Vec::new();
         for (i, p) in pending.iter().enumerate() {
             let block = std::ptr::from_ref(p.spec.block) as usize;
-            let same = by_block.entry((block, p.world)).or_default();
-            let found = same.iter().copied().find(|&s| {
-                let q = &pending[steps[s].0].spec;
-                q.kind == p.spec.kind && q.grant == p.spec.grant
-            });
+            let same = |s: usize| {
+                let q = &pending[steps[s].0];
+                std::ptr::eq(q.spec.block, p.spec.block)
+                    && q.world == p.world
+                    && q.spec.kind == p.spec.kind
+                    && q.spec.grant == p.spec.grant
+            };
+            let first = by_block.get(&(block, p.world)).copied();
+            let found = match first {
+                Some(s) if same(s) => Some(s),
+                Some(_) => others.iter().copied().find(|&s| same(s)),
+                None => None,
+            };
             let step = match found {
                 Some(step) => step,
                 None => {
@@ -137,8 +149,14 @@ impl Grouped {
                         firsts.push(i);
                     }
                     steps.push((i, c));
-                    same.push(steps.len() - 1);
-                    steps.len() - 1
+                    let step = steps.len() - 1;
+                    match first {
+                        Some(_) => others.push(step),
+                        None => {
+                            by_block.insert((block, p.world), step);
+                        }
+                    }
+                    step
                 }
             };
             step_of.push(step);
@@ -298,15 +316,19 @@ fn builder(
 /// checked side by side, one thread each), and returns each one's answer, in order.
 async fn check_steps(
     pending: &[Pending<'_>],
-    grouped: &Grouped,
+    configs: Vec<(usize, String)>,
     cx: &CheckCx<'_>,
     sensitive: &[String],
 ) -> Vec<Result<StepCheck, String>> {
+    let count = configs.len();
     let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>, Vec<_>)> =
         HashMap::new();
     let ui: Arc<dyn kiln_core::ui::Ui> = Arc::new(kiln_core::ui::DiscardUi);
-    for (c, (first, config)) in grouped.configs.iter().enumerate() {
-        let p = &pending[*first];
+    // What a step learns of its build, by build: shared by the configurations that hold
+    // none of the template's sensitive values.
+    let mut infos: HashMap<usize, Arc<kiln_core::BuildInfo>> = HashMap::new();
+    for (c, (first, config)) in configs.into_iter().enumerate() {
+        let p = &pending[first];
         let target = Target {
             build: p.build,
             sensitive,
@@ -316,20 +338,32 @@ async fn check_steps(
             cancel: cx.cancel.clone(),
         };
         // Without a machine, the configuration's JSON is the key's.
-        let req = request_with(p.spec, target, None, config.clone());
+        let req = if values::sensitive_in(&config, sensitive).next().is_none() {
+            let info = infos
+                .entry(std::ptr::from_ref(p.build) as usize)
+                .or_insert_with(|| Arc::new(values::build_info(p.build, None, "", sensitive)))
+                .clone();
+            request_for(p.spec, target, None, config, info)
+        } else {
+            request_with(p.spec, target, None, config)
+        };
         let (_, configs, reqs) = by_component
             .entry((p.world, p.spec.kind))
             .or_insert_with(|| (p.component.clone(), Vec::new(), Vec::new()));
         configs.push(c);
         reqs.push(req);
     }
-    let mut shares: Vec<_> = by_component.into_values().collect();
-    let threads = parallel_checks(grouped.configs.len());
-    if threads > 1 {
-        shares = shares
-            .into_iter()
-            .flat_map(|(component, configs, reqs)| split(component, configs, reqs, threads))
-            .collect();
+    let groups: Vec<_> = by_component.into_values().collect();
+    let threads = parallel_checks(count);
+    // One component's checks cut into at most `threads` shares of at least
+    // CHECKS_PER_THREAD, each for an instance of its own.
+    let mut shares = Vec::new();
+    for (component, configs, reqs) in &groups {
+        let parts = threads.min(reqs.len() / CHECKS_PER_THREAD).max(1);
+        let size = reqs.len().div_ceil(parts).max(1);
+        for (configs, reqs) in configs.chunks(size).zip(reqs.chunks(size)) {
+            shares.push((component, configs, reqs));
+        }
     }
     let results: Vec<Vec<Result<StepCheck, _>>> = if threads > 1 && shares.len() > 1 {
         let handle = tokio::runtime::Handle::current();
@@ -355,9 +389,9 @@ async fn check_steps(
         }
         all
     };
-    let mut answers: Vec<Option<Result<StepCheck, String>>> = vec![None; grouped.configs.len()];
+    let mut answers: Vec<Option<Result<StepCheck, String>>> = vec![None; count];
     for ((_, configs, _), results) in shares.into_iter().zip(results) {
-        for (c, result) in configs.into_iter().zip(results) {
+        for (&c, result) in configs.iter().zip(results) {
             answers[c] = Some(result.map_err(|e| e.to_string()));
         }
     }
@@ -380,28 +414,6 @@ fn parallel_checks(count: usize) -> usize {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores.min(count / CHECKS_PER_THREAD).clamp(1, 8)
-}
-
-/// One component's checks cut into at most `parts` shares of at least
-/// [`CHECKS_PER_THREAD`], each for an instance of its own.
-fn split<K>(
-    component: Arc<PreparedComponent>,
-    keys: Vec<K>,
-    reqs: Vec<StepRequest>,
-    parts: usize,
-) -> Vec<(Arc<PreparedComponent>, Vec<K>, Vec<StepRequest>)> {
-    let parts = parts.min(keys.len() / CHECKS_PER_THREAD).max(1);
-    let size = keys.len().div_ceil(parts).max(1);
-    let (mut keys, mut reqs) = (keys.into_iter(), reqs.into_iter());
-    let mut out = Vec::with_capacity(parts);
-    loop {
-        let k: Vec<K> = keys.by_ref().take(size).collect();
-        if k.is_empty() {
-            return out;
-        }
-        let r = reqs.by_ref().take(size).collect();
-        out.push((component.clone(), k, r));
-    }
 }
 
 /// The problems of one step's check: its configuration's, then what it asks beyond
@@ -453,6 +465,16 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         return Err(vec![d]);
     }
     let mut finder = Finder::new(cx);
+    finder.pending.reserve(
+        plan.builds
+            .iter()
+            .map(|b| {
+                b.provisioners.len()
+                    + usize::from(b.error_cleanup.is_some())
+                    + b.post_processors.iter().map(Vec::len).sum::<usize>()
+            })
+            .sum(),
+    );
     let mut checked = Vec::new();
     for build in &plan.builds {
         // Every build's steps are checked, also where the builder's configuration failed.
@@ -502,12 +524,12 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
         steps = pending.len(),
         "builders configured, components ready"
     );
-    let grouped = Grouped::new(&pending);
-    let answers = check_steps(&pending, &grouped, &cx, &plan.sensitive).await;
+    let Grouped { steps, configs, .. } = Grouped::new(&pending);
+    let answers = check_steps(&pending, configs, &cx, &plan.sensitive).await;
     tracing::debug!(configurations = answers.len(), "steps checked");
     // A step's problems follow from its block and its answer: a step shared by many
     // sources is looked at once.
-    for (first, config) in &grouped.steps {
+    for (first, config) in &steps {
         step_problems(&pending[*first], &answers[*config], &cx, &mut errors);
     }
     if !errors.is_empty() {
@@ -572,10 +594,14 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
         }
     }
     let pending = finder.pending;
-    let grouped = Grouped::new(&pending);
-    let answers = check_steps(&pending, &grouped, &cx, &plan.sensitive).await;
+    let Grouped {
+        step_of,
+        steps,
+        configs,
+    } = Grouped::new(&pending);
+    let answers = check_steps(&pending, configs, &cx, &plan.sensitive).await;
     // The entries whose component was found are the pending steps, in order.
-    let mut found_steps = grouped.step_of.iter();
+    let mut found_steps = step_of.iter();
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for (build, world, spec, found) in &entries {
         let grant: Grant = match found {
@@ -583,7 +609,7 @@ pub async fn grants_by_build(plan: &Plan, cx: CheckCx<'_>) -> Vec<(String, Vec<S
                 let step = found_steps
                     .next()
                     .expect("one pending step per entry found");
-                let config = grouped.steps[*step].1;
+                let config = steps[*step].1;
                 let needs = answers[config].as_ref().ok().and_then(|c| c.needs.as_ref());
                 grants::effective(component, spec.grant, needs, cx.cwd)
             }

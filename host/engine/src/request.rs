@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use kiln_core::plan::{BuildPlan, ConfigBlock, PostProcessorPlan, StepPlan};
-use kiln_core::{Communicator, ConnectionInfo, Grant, Limits, Ui};
+use kiln_core::{BuildInfo, Communicator, ConnectionInfo, Grant, Limits, Ui};
 use kiln_runtime::StepRequest;
 
 use crate::values;
@@ -84,16 +84,27 @@ pub fn request_with(
     extra: Option<&Grant>,
     config_json: String,
 ) -> StepRequest {
-    let (communicator, connection) = match target.machine {
-        Some((c, info)) => (Some(c), Some(info)),
-        None => (None, None),
-    };
+    let connection = target.machine.as_ref().map(|(_, info)| info.clone());
+    let info = values::build_info(target.build, connection, &config_json, target.sensitive);
+    request_for(step, target, extra, config_json, Arc::new(info))
+}
+
+/// [`request_with`], with what the step learns of its build (`info`) already made: the
+/// checks of a build's many steps share one.
+pub fn request_for(
+    step: StepSpec<'_>,
+    target: Target<'_>,
+    extra: Option<&Grant>,
+    config_json: String,
+    info: Arc<BuildInfo>,
+) -> StepRequest {
+    let communicator = target.machine.map(|(c, _)| c);
     let mut grant = step.grant.clone();
     if let Some(extra) = extra {
         grant.extend(extra);
     }
     StepRequest {
-        build: values::build_info(target.build, connection, &config_json, target.sensitive),
+        build: info,
         config_json,
         communicator,
         ui: target.ui,

@@ -92,12 +92,18 @@ pub fn build_info(
             ("PACKER_BUILDER_TYPE".into(), build.source_type.clone()),
             ("PACKER_RUN_UUID".into(), run_uuid().to_owned()),
         ],
-        sensitive: sensitive
-            .iter()
-            .filter(|s| !s.is_empty() && config_json.contains(json_contents(s).as_str()))
-            .cloned()
-            .collect(),
+        sensitive: sensitive_in(config_json, sensitive).cloned().collect(),
     }
+}
+
+/// The template's sensitive values that `config_json` holds.
+pub fn sensitive_in<'a>(
+    config_json: &'a str,
+    sensitive: &'a [String],
+) -> impl Iterator<Item = &'a String> + 'a {
+    sensitive
+        .iter()
+        .filter(move |s| !s.is_empty() && config_json.contains(json_contents(s).as_str()))
 }
 
 /// `s` as it appears inside a JSON string.

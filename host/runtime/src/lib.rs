@@ -146,8 +146,8 @@ pub struct PostProcessed {
 pub struct StepRequest {
     /// The step's configuration as JSON.
     pub config_json: String,
-    /// The build the step runs in.
-    pub build: BuildInfo,
+    /// The build the step runs in (shared: the checks of a build's many steps have one).
+    pub build: Arc<BuildInfo>,
     /// The machine, when the builder connected one.
     pub communicator: Option<Arc<dyn Communicator>>,
     /// Where the step's messages go.
@@ -178,7 +178,7 @@ impl StepRequest {
     pub fn new(config_json: impl Into<String>) -> Self {
         StepRequest {
             config_json: config_json.into(),
-            build: BuildInfo::default(),
+            build: Arc::default(),
             communicator: None,
             ui: Arc::new(kiln_core::ui::DiscardUi),
             grant: Grant::default(),

@@ -1,6 +1,7 @@
 //! Evaluating a block's attributes and `dynamic` blocks into JSON.
 
 use super::*;
+use std::sync::Arc;
 
 /// Evaluates a block body into a JSON object, recording where each attribute is.
 /// Nested blocks become arrays of objects under the block's name.
@@ -19,7 +20,7 @@ pub(crate) fn eval_body(
                 if skip.iter().any(|names| names.contains(&key)) {
                     continue;
                 }
-                out.fields.insert(key.to_owned(), at.loc(a.key.span()));
+                Arc::make_mut(&mut out.fields).insert(key.to_owned(), at.loc(a.key.span()));
                 match eval_expr(&a.value, ctx) {
                     Ok(v) => {
                         out.config.insert(key.to_owned(), v);
@@ -35,7 +36,7 @@ pub(crate) fn eval_body(
                 if skip.iter().any(|names| names.contains(&key)) {
                     continue;
                 }
-                out.fields
+                Arc::make_mut(&mut out.fields)
                     .entry(key.to_owned())
                     .or_insert_with(|| at.loc(b.ident.span()));
                 let mut inner = ConfigBlock {
@@ -166,7 +167,7 @@ pub(crate) fn eval_dynamic(
         return;
     };
     let name = dynamic.name;
-    out.fields
+    Arc::make_mut(&mut out.fields)
         .entry(name.clone())
         .or_insert_with(|| at.loc(block.ident.span()));
     for iterator in &dynamic.iterations {

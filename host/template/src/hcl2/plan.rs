@@ -325,7 +325,7 @@ pub(crate) fn plan_build(
             }
             eval_body(at, &ob.body, &over_ctx, &[&["name"]], errors, &mut over);
             source.config.extend(over.config);
-            source.fields.extend(over.fields);
+            Arc::make_mut(&mut source.fields).extend(Arc::unwrap_or_clone(over.fields));
         }
         let full_name = match &build_name {
             Some(b) => format!("{b}.{ty}.{source_name}"),

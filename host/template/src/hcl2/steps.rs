@@ -2,6 +2,7 @@
 //! limits, and its configuration.
 
 use super::*;
+use std::sync::Arc;
 
 /// One post-processor of a chain, for one source: `None` when `only` / `except` leave
 /// it out.
@@ -399,8 +400,7 @@ pub(crate) fn plan_step(
                 {
                     for (k, v) in attrs {
                         config.config.insert(k.clone(), v.clone());
-                        config
-                            .fields
+                        Arc::make_mut(&mut config.fields)
                             .entry(k.clone())
                             .or_insert_with(|| at.loc(a.key.span()));
                     }

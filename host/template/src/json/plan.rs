@@ -133,7 +133,7 @@ impl Interpolator<'_> {
         for m in members {
             let v = self.value(&m.value, errors, warnings);
             out.config.insert(m.key.clone(), v);
-            out.fields
+            std::sync::Arc::make_mut(&mut out.fields)
                 .insert(m.key.clone(), self.file.loc(m.key_span.clone()));
         }
     }

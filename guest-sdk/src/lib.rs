@@ -229,16 +229,48 @@ pub fn not_a(kind: StepKind) -> ConfigError {
     }
 }
 
+/// The configuration `needs` decoded last, with its text: the host asks `needs` and
+/// then `validate` of each configuration it checks, and the second decodes nothing.
+struct Decoded {
+    text: String,
+    config: Box<dyn std::any::Any>,
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<Option<Decoded>> = const { std::cell::RefCell::new(None) };
+}
+
 /// `validate` of `T`.
 #[doc(hidden)]
-pub fn validate_step<T: Step>(config: &str) -> Result<(), Vec<ConfigError>> {
-    T::validate(&parse_config::<T::Config>(config)?)
+pub fn validate_step<T: Step>(config: &str) -> Result<(), Vec<ConfigError>>
+where
+    T::Config: 'static,
+{
+    let kept = LAST
+        .with(|last| last.borrow_mut().take())
+        .filter(|d| d.text == config)
+        .and_then(|d| d.config.downcast::<T::Config>().ok());
+    match kept {
+        Some(parsed) => T::validate(&parsed),
+        None => T::validate(&parse_config::<T::Config>(config)?),
+    }
 }
 
 /// `needs` of `T`.
 #[doc(hidden)]
-pub fn needs_step<T: Step>(config: &str) -> Result<GrantRequest, Vec<ConfigError>> {
-    Ok(T::needs(&parse_config::<T::Config>(config)?))
+pub fn needs_step<T: Step>(config: &str) -> Result<GrantRequest, Vec<ConfigError>>
+where
+    T::Config: 'static,
+{
+    let parsed = parse_config::<T::Config>(config)?;
+    let needs = T::needs(&parsed);
+    LAST.with(|last| {
+        *last.borrow_mut() = Some(Decoded {
+            text: config.to_owned(),
+            config: Box::new(parsed),
+        })
+    });
+    Ok(needs)
 }
 
 /// `provision` of `T`: the configuration decoded and validated, then run.
@@ -382,4 +414,63 @@ macro_rules! __run {
     (post_process, $ty:ty, $config:expr, $build:expr, $input:expr) => {
         $crate::run_post_processor::<$ty>($config, $build, $input)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::cell::Cell;
+
+    thread_local!(static DECODED: Cell<usize> = const { Cell::new(0) });
+
+    fn counted<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        DECODED.with(|n| n.set(n.get() + 1));
+        String::deserialize(d)
+    }
+
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(deserialize_with = "counted")]
+        name: String,
+    }
+
+    struct Named;
+
+    impl Step for Named {
+        type Config = Config;
+        fn validate(config: &Config) -> Result<(), Vec<ConfigError>> {
+            match config.name.as_str() {
+                "bad" => Err(vec![ConfigError::on("name", "a bad name")]),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    fn decoded() -> usize {
+        DECODED.with(Cell::get)
+    }
+
+    /// `validate` after `needs` of the same text decodes nothing again; of another text,
+    /// or a second time, it decodes what it is given.
+    #[test]
+    fn validate_reuses_what_needs_decoded_of_the_same_text_only() {
+        let (good, bad) = (r#"{"name": "good"}"#, r#"{"name": "bad"}"#);
+        needs_step::<Named>(bad).unwrap();
+        assert_eq!(decoded(), 1);
+        assert!(validate_step::<Named>(bad).is_err());
+        assert_eq!(decoded(), 1);
+        // Kept for one `validate` only.
+        assert!(validate_step::<Named>(bad).is_err());
+        assert_eq!(decoded(), 2);
+        needs_step::<Named>(bad).unwrap();
+        assert!(validate_step::<Named>(good).is_ok());
+        assert_eq!(decoded(), 4);
+        // A configuration that does not decode is not taken for the one before it.
+        needs_step::<Named>(good).unwrap();
+        assert!(needs_step::<Named>("{}").is_err());
+        assert!(validate_step::<Named>("{}").is_err());
+        assert!(validate_step::<Named>(bad).is_err());
+        assert_eq!(decoded(), 6);
+    }
 }

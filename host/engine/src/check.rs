@@ -286,6 +286,46 @@ impl<'c, 'p> Finder<'c, 'p> {
     }
 }
 
+/// Loads the components of `plan`'s distinct step types side by side, one thread each
+/// but the first (on this thread), when there are several: the runtime keeps each, and
+/// the checks then find them loaded. Problems are left to [`component`], which meets
+/// them again in order.
+fn load_side_by_side(plan: &Plan, cx: &CheckCx<'_>) {
+    let mut kinds: Vec<(World, &str)> = Vec::new();
+    for build in &plan.builds {
+        let steps = build.provisioners.iter().chain(&build.error_cleanup);
+        let steps = steps.map(|s| (World::Provisioner, s.kind.as_str()));
+        let pps = build.post_processors.iter().flatten();
+        for (world, kind) in steps.chain(pps.map(|p| (World::PostProcessor, p.kind.as_str()))) {
+            if !kinds.contains(&(world, kind)) {
+                kinds.push((world, kind));
+            }
+        }
+    }
+    let load = |(world, kind): (World, &str)| {
+        let builtin_kind = match world {
+            World::Provisioner => kiln_builtins::Kind::Provisioner,
+            World::PostProcessor => kiln_builtins::Kind::PostProcessor,
+        };
+        let bytes = cx
+            .required
+            .get(kind)
+            .or_else(|| kiln_builtins::find(builtin_kind, kind));
+        if let Some(bytes) = bytes {
+            let _ = cx.runtime.prepare(kind, bytes, world);
+        }
+    };
+    if kinds.len() < 2 {
+        return;
+    }
+    std::thread::scope(|s| {
+        for &k in &kinds[1..] {
+            s.spawn(move || load(k));
+        }
+        load(kinds[0]);
+    });
+}
+
 /// A build's builder, configured; problems go to `errors`.
 fn builder(
     build: &BuildPlan,
@@ -464,6 +504,7 @@ pub async fn check(plan: &Plan, cx: CheckCx<'_>) -> Result<Vec<ReadyBuild>, Vec<
     if let Some(d) = crate::unsupported::unsupported_types(plan, cx.required) {
         return Err(vec![d]);
     }
+    load_side_by_side(plan, &cx);
     let mut finder = Finder::new(cx);
     finder.pending.reserve(
         plan.builds

@@ -184,7 +184,7 @@ fn component(
     prepared: &mut Prepared,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Arc<PreparedComponent>> {
-    if let Some(c) = prepared.get(&world).and_then(|by_kind| by_kind.get(kind)) {
+    if let Some((_, _, c)) = prepared.iter().find(|(w, k, _)| *w == world && k == kind) {
         return Some(c.clone());
     }
     let builtin_kind = match world {
@@ -221,10 +221,7 @@ fn component(
             } else {
                 c
             });
-            prepared
-                .entry(world)
-                .or_default()
-                .insert(kind.to_owned(), c.clone());
+            prepared.push((world, kind.to_owned(), c.clone()));
             Some(c)
         }
         Err(e) => {
@@ -238,9 +235,9 @@ fn component(
     }
 }
 
-/// The components found so far, by world and type (looked up without allocating: a
-/// large template asks once per step).
-type Prepared = HashMap<World, HashMap<String, Arc<PreparedComponent>>>;
+/// The components found so far, with their world and type: a template uses a few types,
+/// and a large one asks once per step, so a list read in turn answers fastest.
+type Prepared = Vec<(World, String, Arc<PreparedComponent>)>;
 
 /// Finds the components of a plan's steps and gathers those steps to be checked.
 struct Finder<'c, 'p> {
@@ -254,7 +251,7 @@ impl<'c, 'p> Finder<'c, 'p> {
     fn new(cx: CheckCx<'c>) -> Self {
         Finder {
             cx,
-            prepared: HashMap::new(),
+            prepared: Vec::new(),
             errors: Vec::new(),
             pending: Vec::new(),
         }

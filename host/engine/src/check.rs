@@ -283,10 +283,11 @@ impl<'c, 'p> Finder<'c, 'p> {
     }
 }
 
-/// Loads the components of `plan`'s distinct step types side by side, one thread each
-/// but the first (on this thread), when there are several: the runtime keeps each, and
-/// the checks then find them loaded. Problems are left to [`component`], which meets
-/// them again in order.
+/// Loads the components of `plan`'s distinct step types side by side, on up to one
+/// thread per core (this one among them), when there are several: the runtime keeps
+/// each, and the checks then find them loaded. A component that is two types (a
+/// provisioner and a post-processor) is loaded by one thread. Problems are left to
+/// [`component`], which meets them again in order.
 fn load_side_by_side(plan: &Plan, cx: &CheckCx<'_>) {
     let mut kinds: Vec<(World, &str)> = Vec::new();
     for build in &plan.builds {
@@ -299,7 +300,8 @@ fn load_side_by_side(plan: &Plan, cx: &CheckCx<'_>) {
             }
         }
     }
-    let load = |(world, kind): (World, &str)| {
+    let mut jobs: Vec<(World, &str, &[u8])> = Vec::new();
+    for (world, kind) in kinds {
         let builtin_kind = match world {
             World::Provisioner => kiln_builtins::Kind::Provisioner,
             World::PostProcessor => kiln_builtins::Kind::PostProcessor,
@@ -309,17 +311,26 @@ fn load_side_by_side(plan: &Plan, cx: &CheckCx<'_>) {
             .get(kind)
             .or_else(|| kiln_builtins::find(builtin_kind, kind));
         if let Some(bytes) = bytes {
+            if !jobs.iter().any(|(_, _, b)| std::ptr::eq(*b, bytes)) {
+                jobs.push((world, kind, bytes));
+            }
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(jobs.len());
+    if threads < 2 {
+        return;
+    }
+    let load = |first: usize| {
+        for &(world, kind, bytes) in jobs.iter().skip(first).step_by(threads) {
             let _ = cx.runtime.prepare(kind, bytes, world);
         }
     };
-    if kinds.len() < 2 {
-        return;
-    }
     std::thread::scope(|s| {
-        for &k in &kinds[1..] {
-            s.spawn(move || load(k));
+        for first in 1..threads {
+            s.spawn(move || load(first));
         }
-        load(kinds[0]);
+        load(0);
     });
 }
 

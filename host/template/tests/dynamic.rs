@@ -240,6 +240,42 @@ build {
     seen.sort();
     assert_eq!(seen, names);
 
+    // Words in attribute names, literal text and comments are not the source: such
+    // steps are planned once and shared by the builds, and their errors said once.
+    let shared = r#"
+source "null" "web" {
+  communicator = "none"
+}
+source "null" "db" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.web", "source.null.db"]
+  provisioner "file" {
+    source      = "a.txt"
+    destination = "/tmp/a.txt"
+  }
+  provisioner "shell" {
+    # build the source tree
+    inline = ["source ~/.bashrc", "docker build .", "echo source.name build.ID"]
+  }
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", shared, &LoadOptions::default()).unwrap();
+    let builds = &loaded.plan.builds;
+    for i in 0..2 {
+        assert!(
+            std::sync::Arc::ptr_eq(&builds[0].provisioners[i], &builds[1].provisioners[i]),
+            "step {i} is planned per source"
+        );
+    }
+    let broken = shared.replace("destination = \"/tmp/a.txt\"", "destination = upper(1, 2)");
+    let errors = match load_source("t.pkr.hcl", &broken, &LoadOptions::default()) {
+        Ok(_) => panic!("the template loaded"),
+        Err(d) => d,
+    };
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+
     // An error in an attribute that depends on the source is reported for each source
     // it happens in.
     let failing = r#"

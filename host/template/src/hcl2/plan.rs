@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use hcl::edit::visit::Visit;
+
 use super::*;
 
 pub(crate) const BUILD_ATTRS: &[&str] = &["name", "description", "sources"];
@@ -256,7 +258,7 @@ pub(crate) fn plan_build(
         .iter()
         .map(|p| {
             let p = &p.block;
-            !per_source(&p.body.to_string())
+            !PerSource::of_body(&p.body).any()
                 && p.body.get_attribute("only").is_none()
                 && p.body.get_attribute("except").is_none()
                 && p.body.get_attribute("override").is_none()
@@ -434,25 +436,58 @@ pub(crate) fn plan_build(
 /// Functions whose every call gives a new value: Packer calls them again for each source.
 const PER_CALL: &[&str] = &["uuidv4", "bcrypt", "timestamp"];
 
-/// Whether expression text `text` may evaluate differently for each source: it names
-/// `source` or `build` (`source.name`, `source["name"]`, `lookup(source, ...)`), or
-/// calls a function in [`PER_CALL`]. A string that merely holds such a word counts too:
-/// it is then evaluated once per source, as it would be anyway.
-fn per_source(text: &str) -> bool {
-    names(text, "source") || names(text, "build") || PER_CALL.iter().any(|f| names(text, f))
+/// What an expression, or the attribute values of a body, may take from the source: the
+/// variables `source` and `build` it names (`source.name`, `source["name"]`,
+/// `lookup(source, ...)`, `build.Host`), and whether it calls a function in
+/// [`PER_CALL`]. Found in the syntax tree, so that attribute names (the file
+/// provisioner's `source`), literal text and comments do not count.
+#[derive(Default)]
+struct PerSource {
+    source: bool,
+    build: bool,
+    per_call: bool,
 }
 
-/// Whether `text` holds `word` as a whole name, not as part of a longer one.
-fn names(text: &str, word: &str) -> bool {
-    let part = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
-    text.match_indices(word).any(|(i, _)| {
-        !text[..i].chars().next_back().is_some_and(part)
-            && !text[i + word.len()..].chars().next().is_some_and(part)
-    })
+impl PerSource {
+    fn of_expr(expr: &Expression) -> Self {
+        let mut found = PerSource::default();
+        found.visit_expr(expr);
+        found
+    }
+
+    fn of_body(body: &Body) -> Self {
+        let mut found = PerSource::default();
+        found.visit_body(body);
+        found
+    }
+
+    fn any(&self) -> bool {
+        self.source || self.build || self.per_call
+    }
+}
+
+impl Visit for PerSource {
+    fn visit_expr(&mut self, expr: &Expression) {
+        if let Expression::Variable(name) = expr {
+            match name.as_str() {
+                "source" => self.source = true,
+                "build" => self.build = true,
+                _ => {}
+            }
+        }
+        hcl::edit::visit::visit_expr(self, expr);
+    }
+
+    fn visit_func_call(&mut self, call: &hcl::edit::expr::FuncCall) {
+        if call.name.namespace.is_empty() && PER_CALL.contains(&call.name.name.as_str()) {
+            self.per_call = true;
+        }
+        hcl::edit::visit::visit_func_call(self, call);
+    }
 }
 
 /// The attributes of a provisioner block that may evaluate differently per source (see
-/// [`per_source`]), when those are all that do: none is a meta-argument, none names
+/// [`PerSource`]), when those are all that do: none is a meta-argument, none names
 /// `build` (whose values are filled in when the step runs), no block may either, and
 /// the step has no `only`, `except` or `override`. `None` when the block must be
 /// planned in full per source.
@@ -465,11 +500,11 @@ fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
                 if matches!(key, "only" | "except" | "override") {
                     return None;
                 }
-                let text = a.value.to_string();
-                if names(&text, "build") {
+                let found = PerSource::of_expr(&a.value);
+                if found.build {
                     return None;
                 }
-                if per_source(&text) {
+                if found.any() {
                     if STEP_META.contains(&key) || STEP_BLOCKS.contains(&key) {
                         return None;
                     }
@@ -477,7 +512,7 @@ fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
                 }
             }
             Structure::Block(b) => {
-                if per_source(&b.body.to_string()) {
+                if PerSource::of_body(&b.body).any() {
                     return None;
                 }
             }

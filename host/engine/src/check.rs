@@ -98,9 +98,8 @@ impl Pending<'_> {
 /// the grant alone: world, type, configuration (JSON) and grant (borrowed from the plan).
 type Key<'p> = (World, &'p str, String, &'p Grant);
 
-/// The pending steps of a plan, grouped twice. Steps that share a block (one step of a
-/// build repeated over its sources), world, type and grant are one step: its problems
-/// are its block's. Steps whose keys are equal are one configuration: checked once.
+/// The pending steps of a plan, grouped twice. Steps of one plan (one step of a build
+/// repeated over its sources) are one step: its problems are its block's. Steps whose keys are equal are one configuration: checked once.
 /// A template with many sources has few of either, and each pending step costs an
 /// address lookup.
 struct Grouped {
@@ -114,51 +113,31 @@ struct Grouped {
 
 impl Grouped {
     fn new(pending: &[Pending<'_>]) -> Self {
-        // Each block's first distinct step; the few others that share a block but not
-        // its world, type or grant (no planner makes such) are looked through in turn.
-        let mut by_block: HashMap<(usize, World), usize> = HashMap::new();
-        let mut others: Vec<usize> = Vec::new();
+        // A step repeated over a build's sources is one plan: one block and one grant,
+        // at the same addresses (the type belongs to the same plan).
+        let mut by_plan: HashMap<(usize, usize, World), usize> = HashMap::new();
         let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
         let mut step_of = Vec::with_capacity(pending.len());
         let mut steps: Vec<(usize, usize)> = Vec::new();
         let mut firsts = Vec::new();
         for (i, p) in pending.iter().enumerate() {
-            let block = std::ptr::from_ref(p.spec.block) as usize;
-            let same = |s: usize| {
-                let q = &pending[steps[s].0];
-                std::ptr::eq(q.spec.block, p.spec.block)
-                    && q.world == p.world
-                    && q.spec.kind == p.spec.kind
-                    && q.spec.grant == p.spec.grant
-            };
-            let first = by_block.get(&(block, p.world)).copied();
-            let found = match first {
-                Some(s) if same(s) => Some(s),
-                Some(_) => others.iter().copied().find(|&s| same(s)),
-                None => None,
-            };
-            let step = match found {
-                Some(step) => step,
-                None => {
-                    let config = serde_json::to_string(&p.spec.block.config).unwrap_or_default();
-                    let next = firsts.len();
-                    let c = *by_key
-                        .entry((p.world, p.spec.kind, config, p.spec.grant))
-                        .or_insert(next);
-                    if c == next {
-                        firsts.push(i);
-                    }
-                    steps.push((i, c));
-                    let step = steps.len() - 1;
-                    match first {
-                        Some(_) => others.push(step),
-                        None => {
-                            by_block.insert((block, p.world), step);
-                        }
-                    }
-                    step
+            let plan = (
+                std::ptr::from_ref(p.spec.block) as usize,
+                std::ptr::from_ref(p.spec.grant) as usize,
+                p.world,
+            );
+            let step = *by_plan.entry(plan).or_insert_with(|| {
+                let config = serde_json::to_string(&p.spec.block.config).unwrap_or_default();
+                let next = firsts.len();
+                let c = *by_key
+                    .entry((p.world, p.spec.kind, config, p.spec.grant))
+                    .or_insert(next);
+                if c == next {
+                    firsts.push(i);
                 }
-            };
+                steps.push((i, c));
+                steps.len() - 1
+            });
             step_of.push(step);
         }
         let mut texts = vec![String::new(); firsts.len()];
@@ -187,32 +166,25 @@ fn component(
     if let Some((_, _, c)) = prepared.iter().find(|(w, k, _)| *w == world && k == kind) {
         return Some(c.clone());
     }
-    let builtin_kind = match world {
-        World::Provisioner => kiln_builtins::Kind::Provisioner,
-        World::PostProcessor => kiln_builtins::Kind::PostProcessor,
-    };
-    let (bytes, builtin) = match cx.required.get(kind) {
-        Some(bytes) => (bytes, false),
-        None => match kiln_builtins::find(builtin_kind, kind) {
-            Some(bytes) => (bytes, true),
-            None => {
-                let known: Vec<&str> = kiln_builtins::names(builtin_kind).collect();
-                let d = Diagnostic::error(
-                    format!("Unknown {} type \"{kind}\"", world.name()),
-                    Some(location.clone()),
-                );
-                errors.push(match did_you_mean(kind, known.iter().copied()) {
-                    Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
-                    None => d.with_hint(format!(
-                        "Kiln ships these {}s: {}. Others are components the template names \
-                         in `packer {{ required_components {{ {kind} = {{ source = \"...\" }} }} }}`.",
-                        world.name(),
-                        known.join(", "),
-                    )),
-                });
-                return None;
-            }
-        },
+    let (bytes, builtin) = match component_bytes(cx, world, kind) {
+        Some(found) => found,
+        None => {
+            let known: Vec<&str> = kiln_builtins::names(builtin_kind(world)).collect();
+            let d = Diagnostic::error(
+                format!("Unknown {} type \"{kind}\"", world.name()),
+                Some(location.clone()),
+            );
+            errors.push(match did_you_mean(kind, known.iter().copied()) {
+                Some(s) => d.with_hint(format!("Did you mean \"{s}\"?")),
+                None => d.with_hint(format!(
+                    "Kiln ships these {}s: {}. Others are components the template names \
+                     in `packer {{ required_components {{ {kind} = {{ source = \"...\" }} }} }}`.",
+                    world.name(),
+                    known.join(", "),
+                )),
+            });
+            return None;
+        }
     };
     match cx.runtime.prepare(kind, bytes, world) {
         Ok(c) => {
@@ -232,6 +204,23 @@ fn component(
             errors.push(d);
             None
         }
+    }
+}
+
+/// The builtins' kind of step for `world`.
+fn builtin_kind(world: World) -> kiln_builtins::Kind {
+    match world {
+        World::Provisioner => kiln_builtins::Kind::Provisioner,
+        World::PostProcessor => kiln_builtins::Kind::PostProcessor,
+    }
+}
+
+/// The component a step of `world` named `kind` runs, and whether it is a builtin: the
+/// template's own components come first.
+fn component_bytes<'a>(cx: &CheckCx<'a>, world: World, kind: &str) -> Option<(&'a [u8], bool)> {
+    match cx.required.get(kind) {
+        Some(bytes) => Some((bytes, false)),
+        None => kiln_builtins::find(builtin_kind(world), kind).map(|bytes| (bytes, true)),
     }
 }
 
@@ -302,15 +291,7 @@ fn load_side_by_side(plan: &Plan, cx: &CheckCx<'_>) {
     }
     let mut jobs: Vec<(World, &str, &[u8])> = Vec::new();
     for (world, kind) in kinds {
-        let builtin_kind = match world {
-            World::Provisioner => kiln_builtins::Kind::Provisioner,
-            World::PostProcessor => kiln_builtins::Kind::PostProcessor,
-        };
-        let bytes = cx
-            .required
-            .get(kind)
-            .or_else(|| kiln_builtins::find(builtin_kind, kind));
-        if let Some(bytes) = bytes {
+        if let Some((bytes, _)) = component_bytes(cx, world, kind) {
             if !jobs.iter().any(|(_, _, b)| std::ptr::eq(*b, bytes)) {
                 jobs.push((world, kind, bytes));
             }

@@ -123,6 +123,24 @@ impl StepState {
         Ok((file, meta))
     }
 
+    /// The step wrote `size` bytes to the file `dest` (now `meta`; `sha256`, its digest
+    /// when taken on the way): counted against its disk budget, its digest kept for the
+    /// next step, and removed unless the step finishes.
+    pub(crate) fn wrote(
+        &mut self,
+        dest: &str,
+        size: u64,
+        meta: &std::fs::Metadata,
+        sha256: Option<String>,
+    ) {
+        self.disk.written += size;
+        let path = crate::normalize(&self.paths.cwd().join(dest));
+        self.made.file(path.clone());
+        if let Some(sha256) = sha256 {
+            self.written.push(KnownDigest::of(path, meta, sha256));
+        }
+    }
+
     /// Resolves `dest` for writing a new file: its directory (created) and name.
     pub(crate) fn writable(&mut self, dest: &str) -> Result<(Dir, PathBuf), WitError> {
         // The directories made for `dest` (the granted one, and those below it) are the
@@ -352,12 +370,7 @@ impl af::Host for StepState {
         .unwrap_or_else(|e| Err(std::io::Error::other(format!("host task failed: {e}"))));
         match done {
             Ok((written, meta)) => {
-                self.disk.written += written.size;
-                let path = crate::normalize(&self.paths.cwd().join(&dest));
-                self.made.file(path.clone());
-                if let Some(sha256) = written.sha256 {
-                    self.written.push(KnownDigest::of(path, &meta, sha256));
-                }
+                self.wrote(&dest, written.size, &meta, written.sha256);
                 Ok(written.size)
             }
             Err(e) if kiln_artifacts::too_large(&e).is_some() => Err(self.disk_full(&dest).into()),
@@ -388,12 +401,7 @@ impl af::Host for StepState {
         })
         .await;
         let ((), meta) = done?;
-        self.disk.written += meta.len();
-        let path = crate::normalize(&self.paths.cwd().join(&dest));
-        self.made.file(path.clone());
-        if let Some(sha256) = sha256 {
-            self.written.push(KnownDigest::of(path, &meta, sha256));
-        }
+        self.wrote(&dest, meta.len(), &meta, sha256);
         Ok(())
     }
 

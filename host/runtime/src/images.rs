@@ -10,7 +10,6 @@
 //! other component brings its own `login`.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use kiln_core::ImageRef;
 use kiln_registry::docker;
@@ -18,7 +17,6 @@ use kiln_registry::Platform;
 use kiln_registry::{BlobStore, Digest, Image, Reference, RegistryAuth};
 use sha2::Digest as _;
 
-use crate::artifact_files::KnownDigest;
 use crate::bindings::post_processor::kiln::plugin::images as wit;
 use crate::bindings::provisioner::kiln::plugin::types::{Error as WitError, ErrorKind};
 use crate::host::{err, io_err, HostError, StepState};
@@ -260,10 +258,7 @@ impl wit::Host for StepState {
         .unwrap_or_else(|e| Err(std::io::Error::other(format!("host task failed: {e}"))));
         match done {
             Ok(((size, sha256), meta)) => {
-                self.disk.written += size;
-                let path: PathBuf = crate::normalize(&self.paths.cwd().join(&dest));
-                self.made.file(path.clone());
-                self.written.push(KnownDigest::of(path, &meta, sha256));
+                self.wrote(&dest, size, &meta, Some(sha256));
                 Ok(size)
             }
             Err(e) if disk_limit(&e) => Err(self.disk_full(&dest).into()),

@@ -254,29 +254,15 @@ pub(crate) fn plan_build(
                 .with_hint("Add `sources = [\"source.TYPE.NAME\"]` to the build block."),
         );
     }
-    let independent: Vec<bool> = provisioners
-        .iter()
-        .map(|p| {
-            let p = &p.block;
-            !PerSource::of_body(&p.body).any()
-                && p.body.get_attribute("only").is_none()
-                && p.body.get_attribute("except").is_none()
-                && p.body.get_attribute("override").is_none()
-        })
-        .collect();
-    let mut shared: Vec<Option<Option<Arc<StepPlan>>>> = vec![None; provisioners.len()];
-    // A provisioner that depends on the source in some of its own attributes alone is
-    // planned in full for the first source, and for the others has those re-evaluated.
+    // A provisioner that depends on the source in some of its own attributes alone
+    // (large templates repeat many steps over many sources) is planned in full for the
+    // first source; the others share that plan, or, when some attributes do depend on
+    // the source, have those re-evaluated.
     let per_source: Vec<Option<Vec<&Attribute>>> = provisioners
         .iter()
-        .zip(&independent)
-        .map(|(p, independent)| {
-            (!independent)
-                .then(|| source_attributes(&p.block))
-                .flatten()
-        })
+        .map(|p| source_attributes(&p.block))
         .collect();
-    let mut first: Vec<Option<Arc<StepPlan>>> = vec![None; provisioners.len()];
+    let mut first: Vec<Option<Option<Arc<StepPlan>>>> = vec![None; provisioners.len()];
     for (reference, override_block, loc) in refs {
         // Packer takes any three-part reference and ignores its first part
         // (`sources.TYPE.NAME` works as `source.TYPE.NAME` does); two parts are TYPE.NAME.
@@ -359,17 +345,14 @@ pub(crate) fn plan_build(
 
         let mut steps = Vec::with_capacity(provisioners.len());
         for (i, p) in provisioners.iter().enumerate() {
-            // A provisioner that depends on nothing per source is evaluated once for
-            // all of them (large templates repeat many steps over many sources).
-            let step = match (&shared[i], &first[i], &per_source[i]) {
-                (Some(cached), _, _) => cached.clone(),
-                (None, Some(planned), Some(attrs)) => {
+            let step = match (&first[i], &per_source[i]) {
+                (Some(planned), Some(attrs)) if attrs.is_empty() => planned.clone(),
+                (Some(Some(planned)), Some(attrs)) => {
                     let scoped = p.context(&ctx);
                     Some(Arc::new(replan(planned, attrs, at, &scoped, errors)))
                 }
                 _ => {
                     let scoped = p.context(&ctx);
-                    let before = errors.len();
                     let step = plan_step(
                         &StepCx {
                             ctx: &scoped,
@@ -379,10 +362,8 @@ pub(crate) fn plan_build(
                         errors,
                     )
                     .map(Arc::new);
-                    if independent[i] {
-                        shared[i] = Some(step.clone());
-                    } else if per_source[i].is_some() && errors.len() == before {
-                        first[i] = step.clone();
+                    if per_source[i].is_some() {
+                        first[i] = Some(step.clone());
                     }
                     step
                 }
@@ -487,10 +468,10 @@ impl Visit for PerSource {
 }
 
 /// The attributes of a provisioner block that may evaluate differently per source (see
-/// [`PerSource`]), when those are all that do: none is a meta-argument, none names
-/// `build` (whose values are filled in when the step runs), no block may either, and
-/// the step has no `only`, `except` or `override`. `None` when the block must be
-/// planned in full per source.
+/// [`PerSource`]; none: the step is the same for every source), when those are all
+/// that do: none is a meta-argument, none names `build` (whose values are filled in
+/// when the step runs), no block may either, and the step has no `only`, `except` or
+/// `override`. `None` when the block must be planned in full per source.
 fn source_attributes(block: &Block) -> Option<Vec<&Attribute>> {
     let mut attrs = Vec::new();
     for s in block.body.iter() {

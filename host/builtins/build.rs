@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use sha2::{Digest, Sha256};
+
 #[path = "wasm_build.rs"]
 mod wasm_build;
 use wasm_build::{nested_build, watch};
@@ -41,16 +43,22 @@ fn main() {
     nested_build(&components.join("Cargo.toml"), &target_dir, &[]);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut table = String::from(
-        "/// Every builtin component: (name, kinds of step, component bytes).\n\
-         pub static EMBEDDED: &[(&str, &[&str], &[u8])] = &[\n",
+        "/// Every builtin component: (name, kinds of step, component bytes, their SHA-256).\n\
+         pub static EMBEDDED: &[(&str, &[&str], &[u8], &str)] = &[\n",
     );
     for (name, kinds) in BUILTINS {
         let file = name.replace('-', "_");
         let wasm = target_dir.join(format!("wasm32-wasip2/release/kiln_builtin_{file}.wasm"));
         let dest = out.join(format!("{name}.wasm"));
         std::fs::copy(&wasm, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
+        let bytes =
+            std::fs::read(&dest).unwrap_or_else(|e| panic!("reading {}: {e}", dest.display()));
+        let sha256: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         table.push_str(&format!(
-            "    ({name:?}, &{kinds:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, &{kinds:?}, include_bytes!({:?}), {sha256:?}),\n",
             dest.display().to_string()
         ));
     }

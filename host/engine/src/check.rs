@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use kiln_core::diag::did_you_mean;
 use kiln_core::plan::{BuildPlan, ConfigBlock, Plan, PostProcessorPlan, StepPlan};
 use kiln_core::{Builder, Diagnostic, Grant, Location};
-use kiln_runtime::{PreparedComponent, Runtime, StepCheck, World};
+use kiln_runtime::{PreparedComponent, Runtime, StepCheck, StepRequest, World};
 
 use crate::components::Resolved;
 use crate::diagnostics::{field_diagnostic, issue_diagnostic};
@@ -115,6 +115,7 @@ impl Grouped {
     fn new(pending: &[Pending<'_>]) -> Self {
         // A step repeated over a build's sources is one plan: one block and one grant,
         // at the same addresses (the type belongs to the same plan).
+        use foldhash::{HashMap, HashMapExt};
         let mut by_plan: HashMap<(usize, usize, World), usize> = HashMap::new();
         let mut by_key: HashMap<Key<'_>, usize> = HashMap::new();
         let mut step_of = Vec::with_capacity(pending.len());
@@ -272,6 +273,26 @@ impl<'c, 'p> Finder<'c, 'p> {
     }
 }
 
+/// Loads the builtin components among `provisioners` and `post_processors` (step types)
+/// into `runtime`, which keeps them, when their compiled form is in the cache: a
+/// command calls it on a thread of its own while the template is evaluated, and the
+/// checks then find them loaded. What is not cached, and every problem, is left to the
+/// checks, which meet them again; nothing is written, so the thread can be left behind
+/// at any moment.
+pub fn load_builtins(runtime: &Runtime, provisioners: &[String], post_processors: &[String]) {
+    let worlds = [
+        (World::Provisioner, provisioners),
+        (World::PostProcessor, post_processors),
+    ];
+    for (world, names) in worlds {
+        for name in names {
+            if let Some(bytes) = kiln_builtins::find(builtin_kind(world), name) {
+                let _ = runtime.prepare_cached(name, bytes, world);
+            }
+        }
+    }
+}
+
 /// Loads the components of `plan`'s distinct step types side by side, on up to one
 /// thread per core (this one among them), when there are several: the runtime keeps
 /// each, and the checks then find them loaded. A component that is two types (a
@@ -342,7 +363,8 @@ fn builder(
 
 /// Runs `needs` and `validate` of every configuration of `grouped`, one instance per
 /// component (or per share of its configurations, when there are many: the shares are
-/// checked side by side, one thread each), and returns each one's answer, in order.
+/// made into requests and checked side by side, one thread each), and returns each
+/// one's answer, in order.
 async fn check_steps(
     pending: &[Pending<'_>],
     configs: Vec<(usize, String)>,
@@ -350,13 +372,95 @@ async fn check_steps(
     sensitive: &[String],
 ) -> Vec<Result<StepCheck, String>> {
     let count = configs.len();
-    let mut by_component: HashMap<(World, &str), (Arc<PreparedComponent>, Vec<_>, Vec<_>)> =
-        HashMap::new();
+    // Each component's configurations. A template uses a few components, so a list
+    // read in turn finds them.
+    let mut by_component: Vec<(&Pending<'_>, Share)> = Vec::new();
+    for (c, (first, config)) in configs.into_iter().enumerate() {
+        let p = &pending[first];
+        let same =
+            |(q, _): &&mut (&Pending<'_>, _)| q.world == p.world && q.spec.kind == p.spec.kind;
+        match by_component.iter_mut().find(same) {
+            Some((_, list)) => list.push((c, first, config)),
+            None => by_component.push((p, vec![(c, first, config)])),
+        }
+    }
+    let threads = parallel_checks(count);
+    // One component's checks cut into at most `threads` shares of at least
+    // CHECKS_PER_THREAD, each for an instance of its own.
+    let mut shares = Vec::new();
+    for (p, list) in by_component {
+        let parts = threads.min(list.len() / CHECKS_PER_THREAD).max(1);
+        let size = list.len().div_ceil(parts).max(1);
+        let mut list = list.into_iter().peekable();
+        while list.peek().is_some() {
+            shares.push((&p.component, list.by_ref().take(size).collect::<Vec<_>>()));
+        }
+    }
+    let requests = |share| share_requests(share, pending, cx, sensitive);
+    let results: Vec<(Vec<usize>, Vec<Result<StepCheck, _>>)> = if threads > 1 && shares.len() > 1 {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|s| {
+                let running: Vec<_> = shares
+                    .into_iter()
+                    .map(|(component, share)| {
+                        let handle = &handle;
+                        s.spawn(move || {
+                            let (places, reqs) = requests(share);
+                            (
+                                places,
+                                handle.block_on(cx.runtime.check_all(component, &reqs)),
+                            )
+                        })
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|t| t.join().expect("a check thread panicked"))
+                    .collect()
+            })
+        })
+    } else {
+        let mut all = Vec::new();
+        for (component, share) in shares {
+            let (places, reqs) = requests(share);
+            all.push((places, cx.runtime.check_all(component, &reqs).await));
+        }
+        all
+    };
+    let mut answers: Vec<Option<Result<StepCheck, String>>> = vec![None; count];
+    for (places, results) in results {
+        for (c, result) in places.into_iter().zip(results) {
+            answers[c] = Some(result.map_err(|e| e.to_string()));
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.expect("every configuration is checked"))
+        .collect()
+}
+
+/// Configurations to check: each one's place among all, its first pending step and its
+/// text (JSON).
+type Share = Vec<(usize, usize, String)>;
+
+/// The requests of a share of configurations, with their places in the same order.
+fn share_requests(
+    share: Share,
+    pending: &[Pending<'_>],
+    cx: &CheckCx<'_>,
+    sensitive: &[String],
+) -> (Vec<usize>, Vec<StepRequest>) {
     let ui: Arc<dyn kiln_core::ui::Ui> = Arc::new(kiln_core::ui::DiscardUi);
+    // A token of the share's own, cancelled with the run's: the share's thread asks it
+    // before each call without meeting the other threads there.
+    let cancel = cx.cancel.child_token();
     // What a step learns of its build, by build: shared by the configurations that hold
     // none of the template's sensitive values.
     let mut infos: HashMap<usize, Arc<kiln_core::BuildInfo>> = HashMap::new();
-    for (c, (first, config)) in configs.into_iter().enumerate() {
+    let mut places = Vec::with_capacity(share.len());
+    let mut reqs = Vec::with_capacity(share.len());
+    for (c, first, config) in share {
         let p = &pending[first];
         let target = Target {
             build: p.build,
@@ -364,7 +468,7 @@ async fn check_steps(
             machine: None,
             ui: ui.clone(),
             cwd: cx.cwd,
-            cancel: cx.cancel.clone(),
+            cancel: cancel.clone(),
         };
         // Without a machine, the configuration's JSON is the key's.
         let req = if values::sensitive_in(&config, sensitive).next().is_none() {
@@ -376,58 +480,10 @@ async fn check_steps(
         } else {
             request_with(p.spec, target, None, config)
         };
-        let (_, configs, reqs) = by_component
-            .entry((p.world, p.spec.kind))
-            .or_insert_with(|| (p.component.clone(), Vec::new(), Vec::new()));
-        configs.push(c);
+        places.push(c);
         reqs.push(req);
     }
-    let groups: Vec<_> = by_component.into_values().collect();
-    let threads = parallel_checks(count);
-    // One component's checks cut into at most `threads` shares of at least
-    // CHECKS_PER_THREAD, each for an instance of its own.
-    let mut shares = Vec::new();
-    for (component, configs, reqs) in &groups {
-        let parts = threads.min(reqs.len() / CHECKS_PER_THREAD).max(1);
-        let size = reqs.len().div_ceil(parts).max(1);
-        for (configs, reqs) in configs.chunks(size).zip(reqs.chunks(size)) {
-            shares.push((component, configs, reqs));
-        }
-    }
-    let results: Vec<Vec<Result<StepCheck, _>>> = if threads > 1 && shares.len() > 1 {
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::block_in_place(|| {
-            std::thread::scope(|s| {
-                let running: Vec<_> = shares
-                    .iter()
-                    .map(|(component, _, reqs)| {
-                        let handle = &handle;
-                        s.spawn(move || handle.block_on(cx.runtime.check_all(component, reqs)))
-                    })
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|t| t.join().expect("a check thread panicked"))
-                    .collect()
-            })
-        })
-    } else {
-        let mut all = Vec::new();
-        for (component, _, reqs) in &shares {
-            all.push(cx.runtime.check_all(component, reqs).await);
-        }
-        all
-    };
-    let mut answers: Vec<Option<Result<StepCheck, String>>> = vec![None; count];
-    for ((_, configs, _), results) in shares.into_iter().zip(results) {
-        for (&c, result) in configs.iter().zip(results) {
-            answers[c] = Some(result.map_err(|e| e.to_string()));
-        }
-    }
-    answers
-        .into_iter()
-        .map(|a| a.expect("every configuration is checked"))
-        .collect()
+    (places, reqs)
 }
 
 /// Fewer checks than this per thread are not worth a thread of their own.

@@ -26,7 +26,8 @@ mod unsupported;
 mod values;
 
 pub use check::{
-    check, grants_by_build, Breakpoint, CheckCx, ReadyBuild, ReadyPostProcessor, StepRunner,
+    check, grants_by_build, load_builtins, Breakpoint, CheckCx, ReadyBuild, ReadyPostProcessor,
+    StepRunner,
 };
 pub use diagnostics::field_diagnostic;
 pub use frontend::{Frontend, Unattended};

@@ -11,12 +11,21 @@ use kiln_core::{Diagnostic, Location};
 use crate::components::Resolved;
 
 /// Each type Kiln lacks, by (block kind, type), with the places it is used.
-fn missing_types(
-    plan: &Plan,
+fn missing_types<'p>(
+    plan: &'p Plan,
     required: &Resolved,
 ) -> BTreeMap<(&'static str, String), Vec<Location>> {
-    let step = |kind: kiln_builtins::Kind, name: &str| {
-        required.get(name).is_some() || kiln_builtins::find(kind, name).is_some()
+    // The types found so far: a template uses a few, and a large one many times each.
+    let mut found: Vec<(kiln_builtins::Kind, &str)> = Vec::new();
+    let mut step = |kind: kiln_builtins::Kind, name: &'p str| {
+        if found.contains(&(kind, name)) {
+            return true;
+        }
+        let there = required.get(name).is_some() || kiln_builtins::find(kind, name).is_some();
+        if there {
+            found.push((kind, name));
+        }
+        there
     };
     let mut missing: BTreeMap<(&'static str, String), Vec<Location>> = BTreeMap::new();
     let mut note = |what: &'static str, kind: &str, at: &Location| {

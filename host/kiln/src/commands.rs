@@ -14,20 +14,52 @@ use crate::load::{load, print_diagnostics, print_notices, Loaded, TemplateArgs};
 use crate::ui::{self, Output};
 
 fn runtime() -> Result<kiln_runtime::Runtime, ExitCode> {
-    kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir()).map_err(|e| {
+    made(kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir()))
+}
+
+/// The runtime, or the exit code after printing why it could not be made.
+fn made(
+    rt: Result<kiln_runtime::Runtime, kiln_runtime::RuntimeError>,
+) -> Result<kiln_runtime::Runtime, ExitCode> {
+    rt.map_err(|e| {
         eprintln!("Error: {e}");
         ExitCode::from(1)
     })
 }
 
+/// A runtime being made on a thread of its own, with the builtin components a template
+/// names loaded into it, while the template is evaluated.
+type WarmUp = std::thread::JoinHandle<Result<kiln_runtime::Runtime, kiln_runtime::RuntimeError>>;
+
+/// Starts a [`WarmUp`] for the step types of `template`.
+fn warm_up(template: &kiln_template::Parsed) -> Option<WarmUp> {
+    let types = template.step_types();
+    let work = move || {
+        let rt = kiln_runtime::Runtime::new(kiln_runtime::default_cache_dir())?;
+        kiln_engine::load_builtins(&rt, &types.provisioners, &types.post_processors);
+        Ok(rt)
+    };
+    // Without a thread, the runtime is made when it is needed, as without a warm-up.
+    std::thread::Builder::new()
+        .name("kiln-warm-up".into())
+        .spawn(work)
+        .ok()
+}
+
 /// The runtime and the template's own components, or the exit code after printing why
 /// not. `tolerant`: components not at hand (not pulled yet) are left out instead.
+/// `warm`: the runtime, when one is being made already.
 async fn prepared(
     loaded: &Loaded,
     args: &TemplateArgs,
     tolerant: bool,
+    warm: Option<WarmUp>,
 ) -> Result<(kiln_runtime::Runtime, kiln_engine::components::Resolved), ExitCode> {
-    let rt = runtime()?;
+    let rt = match warm.map(std::thread::JoinHandle::join) {
+        Some(Ok(rt)) => made(rt)?,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => runtime()?,
+    };
     match kiln_engine::components::resolve(&loaded.plan, &args.template).await {
         Ok(required) => Ok((rt, required)),
         Err(_) if tolerant => Ok((rt, Default::default())),
@@ -62,7 +94,14 @@ pub async fn validate(
     syntax_only: bool,
     evaluate_datasources: bool,
 ) -> ExitCode {
-    let loaded = match crate::load::load_deferring(matches, args, !evaluate_datasources) {
+    // The components the template names load while it is evaluated.
+    let mut warm = None;
+    let loaded = crate::load::load_deferring(matches, args, !evaluate_datasources, |t| {
+        if !syntax_only {
+            warm = warm_up(t);
+        }
+    });
+    let loaded = match loaded {
         Ok(l) => l,
         Err(code) => return code,
     };
@@ -70,7 +109,7 @@ pub async fn validate(
         println!("Syntax-only check passed. Everything looks okay.");
         return ExitCode::SUCCESS;
     }
-    let (rt, required) = match prepared(&loaded, args, false).await {
+    let (rt, required) = match prepared(&loaded, args, false, warm).await {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -104,7 +143,7 @@ pub async fn validate(
 /// step is granted anything beyond the communicator and the UI.
 pub async fn inspect_grants(loaded: &Loaded, args: &TemplateArgs) -> Result<String, ExitCode> {
     // Components not pulled yet show what the template grants them.
-    let (rt, required) = prepared(loaded, args, true).await?;
+    let (rt, required) = prepared(loaded, args, true, None).await?;
     let never = CancellationToken::new();
     let cx = check_cx(&rt, loaded, args, &required, &never);
     let by_build = kiln_engine::grants_by_build(&loaded.plan, cx).await;
@@ -139,7 +178,7 @@ pub async fn build(matches: &ArgMatches, args: &TemplateArgs, flags: BuildFlags)
         Ok(l) => l,
         Err(code) => return code,
     };
-    let (rt, required) = match prepared(&loaded, args, false).await {
+    let (rt, required) = match prepared(&loaded, args, false, None).await {
         Ok((rt, required)) => (Arc::new(rt), required),
         Err(code) => return code,
     };

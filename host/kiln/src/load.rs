@@ -250,14 +250,16 @@ pub fn environment() -> Result<Vec<(String, String)>, String> {
 }
 
 pub fn load(matches: &ArgMatches, args: &TemplateArgs) -> Result<Loaded, ExitCode> {
-    load_deferring(matches, args, false)
+    load_deferring(matches, args, false, |_| {})
 }
 
-/// [`load`], with the data sources that ask a cloud deferred (`kiln validate`).
+/// [`load`], with the data sources that ask a cloud deferred (`kiln validate`), and
+/// `parsed` called with the template once it is parsed, before it is evaluated.
 pub fn load_deferring(
     matches: &ArgMatches,
     args: &TemplateArgs,
     defer_remote_data: bool,
+    parsed: impl FnOnce(&kiln_template::Parsed),
 ) -> Result<Loaded, ExitCode> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let env = environment().map_err(|e| {
@@ -270,7 +272,11 @@ pub fn load_deferring(
         cwd: cwd.clone(),
         defer_remote_data,
     };
-    match kiln_template::load(&args.template, &opts) {
+    let loaded = kiln_template::parse(&args.template).and_then(|template| {
+        parsed(&template);
+        template.load(&opts)
+    });
+    match loaded {
         Ok(loaded) => {
             tracing::debug!(builds = loaded.plan.builds.len(), "template loaded");
             ui::mask_in_log(&loaded.plan.sensitive);

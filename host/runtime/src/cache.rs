@@ -231,17 +231,19 @@ fn engine_fingerprint(engine: &Engine) -> String {
 
 /// Loads the compiled form of the component whose bytes hash to `sha256` from
 /// `cache_dir`, when its seal proves Kiln made it from exactly these bytes with this
-/// engine, or compiles `wasm` and stores the result there, sealed. An entry that is
-/// there but not provably Kiln's is reported in `notices`, naming it.
+/// engine, or, when `compile`, compiles `wasm` and stores the result there, sealed
+/// (without it, `None`). An entry that is there but not provably Kiln's is reported in
+/// `notices`, naming it.
 pub fn load_or_compile(
     engine: &Engine,
     cache: Option<(&Path, &CacheKey)>,
     sha256: &str,
     wasm: &[u8],
+    compile: bool,
     notices: &mut Vec<String>,
-) -> wasmtime::Result<Component> {
+) -> wasmtime::Result<Option<Component>> {
     let Some((dir, key)) = cache else {
-        return Component::new(engine, wasm);
+        return compile.then(|| Component::new(engine, wasm)).transpose();
     };
     let fingerprint = engine_fingerprint(engine);
     let path = dir
@@ -265,7 +267,7 @@ pub fn load_or_compile(
                 match loaded {
                     Ok(c) => {
                         tracing::debug!(path = %path.display(), "compiled component from cache");
-                        return Ok(c);
+                        return Ok(Some(c));
                     }
                     Err(e) => notices.push(format!(
                         "the compiled component {} could not be loaded ({e:#}); it is compiled again",
@@ -284,6 +286,9 @@ pub fn load_or_compile(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::debug!(path = %path.display(), error = %e, "cache entry unreadable"),
     }
+    if !compile {
+        return Ok(None);
+    }
     let component = Component::new(engine, wasm)?;
     let mut bytes = component.serialize()?;
     let seal = key.seal(sha256, &fingerprint, &bytes);
@@ -291,7 +296,7 @@ pub fn load_or_compile(
     if let Err(e) = write_atomically(&path, &bytes) {
         tracing::warn!(path = %path.display(), error = %e, "could not cache the compiled component");
     }
-    Ok(component)
+    Ok(Some(component))
 }
 
 /// Writes through a temporary file and a rename, so that a concurrent reader never sees

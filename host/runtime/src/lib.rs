@@ -302,10 +302,37 @@ impl Runtime {
         wasm: &[u8],
         world: World,
     ) -> Result<PreparedComponent, RuntimeError> {
-        let sha256 = hex(&Sha256::digest(wasm));
+        let prepared = self.prepare_with(name, wasm, world, true)?;
+        Ok(prepared.expect("a component not in the cache is compiled"))
+    }
+
+    /// [`Runtime::prepare`] when the compiled form of `wasm` is in the cache, `None`
+    /// when it is not: nothing is compiled or written, so the work can be dropped at
+    /// any moment (a warm-up while the template loads).
+    pub fn prepare_cached(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        world: World,
+    ) -> Result<Option<PreparedComponent>, RuntimeError> {
+        self.prepare_with(name, wasm, world, false)
+    }
+
+    fn prepare_with(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        world: World,
+        compile: bool,
+    ) -> Result<Option<PreparedComponent>, RuntimeError> {
+        // A builtin's digest was taken when Kiln was built.
+        let sha256 = match kiln_builtins::digest(wasm) {
+            Some(known) => known.to_owned(),
+            None => hex(&Sha256::digest(wasm)),
+        };
         let key = format!("{}:{sha256}", world.name());
         if let Some(p) = self.prepared.lock().expect("prepared lock").get(&key) {
-            return Ok(p.clone());
+            return Ok(Some(p.clone()));
         }
         let load = |message: String| RuntimeError::Load {
             component: name.to_owned(),
@@ -317,9 +344,14 @@ impl Runtime {
             self.cache.as_ref().map(|(d, k)| (d.as_path(), k)),
             &sha256,
             wasm,
+            compile,
             &mut notices,
         )
         .map_err(|e| load(format!("{e:#}")))?;
+        // What the warm-up met is met again, and said, when the component is prepared.
+        let Some(component) = component else {
+            return Ok(None);
+        };
         self.notices.lock().expect("notices lock").extend(
             notices
                 .into_iter()
@@ -375,7 +407,7 @@ impl Runtime {
             .lock()
             .expect("prepared lock")
             .insert(key, prepared.clone());
-        Ok(prepared)
+        Ok(Some(prepared))
     }
 }
 

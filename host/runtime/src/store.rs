@@ -159,6 +159,22 @@ pub(crate) async fn bounded<T>(
     cancel: &CancellationToken,
     deadline: Option<Instant>,
 ) -> Option<T> {
+    if cancel.is_cancelled() {
+        return None;
+    }
+    // Most calls end in their first poll (a check, a guest that does not wait): those
+    // need neither a place among the token's waiters nor a timer.
+    let mut work = std::pin::pin!(work);
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match work.as_mut().poll(cx) {
+            std::task::Poll::Ready(r) => Some(r),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await;
+    if first.is_some() {
+        return first;
+    }
     let timeout = async {
         match deadline {
             Some(d) => tokio::time::sleep_until(d.into()).await,

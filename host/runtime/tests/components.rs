@@ -42,6 +42,67 @@ async fn the_first_compile_is_cached_on_disk_and_not_repeated() {
     next.instantiate_only(&prepared, &req).await.unwrap();
 }
 
+/// What a warm-up loads: a component whose compiled form is cached, and nothing else.
+/// It never compiles or writes, and what it meets is said when the component is
+/// prepared, once.
+#[test]
+fn prepare_cached_loads_only_what_the_cache_holds_and_writes_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let runtime = || {
+        Runtime::with_state_dir(Some(cache.path().to_owned()), Some(state.path().to_owned()))
+            .unwrap()
+    };
+    let shell = kiln_builtins::component("shell").unwrap();
+    let cold = runtime();
+    let missed = cold
+        .prepare_cached("shell", shell, World::Provisioner)
+        .unwrap();
+    assert!(missed.is_none());
+    assert!(
+        compiled(cache.path()).is_empty(),
+        "nothing compiled or written"
+    );
+    // The same runtime then prepares it as before: compiled and cached.
+    cold.prepare("shell", shell, World::Provisioner).unwrap();
+    let files = compiled(cache.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+
+    let warm = runtime();
+    let loaded = warm
+        .prepare_cached("shell", shell, World::Provisioner)
+        .unwrap();
+    let loaded = loaded.expect("the cached entry is loaded");
+    let hex: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(shell)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    assert_eq!(loaded.sha256(), hex);
+    // A component of another world is refused as `prepare` refuses it.
+    assert!(warm
+        .prepare_cached("shell", shell, World::PostProcessor)
+        .is_err());
+
+    // An entry that is not provably Kiln's: no notice from the warm-up, one from the
+    // prepare that compiles it again.
+    std::fs::write(&files[0], b"not a compiled component").unwrap();
+    let next = runtime();
+    assert!(next
+        .prepare_cached("shell", shell, World::Provisioner)
+        .unwrap()
+        .is_none());
+    assert!(next.take_notices().is_empty());
+    assert_eq!(
+        std::fs::read(&files[0]).unwrap(),
+        b"not a compiled component"
+    );
+    next.prepare("shell", shell, World::Provisioner).unwrap();
+    assert_eq!(next.take_notices().len(), 1);
+}
+
 #[tokio::test]
 async fn a_corrupt_cache_entry_is_compiled_again() {
     let cache = tempfile::tempdir().unwrap();

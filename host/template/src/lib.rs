@@ -132,15 +132,43 @@ fn mask(value: serde_json::Value, sensitive: &[String]) -> serde_json::Value {
 /// Loads the template at `path` (a file or a directory of `.pkr.hcl` files, or a legacy
 /// `.json` template) with `opts`.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
-    match files::kind(path) {
-        TemplateKind::LegacyJson => return json::load_json(path, opts),
-        TemplateKind::HclJson => {
-            if let Some(loaded) = json::load_legacy_pkr_json(path, opts) {
-                return loaded;
-            }
-        }
-        TemplateKind::Hcl => {}
+    parse(path)?.load(opts)
+}
+
+/// A template read and, when it is HCL2, parsed: not yet evaluated.
+pub struct Parsed {
+    path: PathBuf,
+    /// An HCL2 template's files and the variable files loaded with them.
+    hcl: Option<(Vec<SourceFile>, Vec<PathBuf>)>,
+}
+
+/// The step types a template's `build` blocks name, each once, in order.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StepTypes {
+    /// Provisioners, the error-cleanup provisioner among them.
+    pub provisioners: Vec<String>,
+    /// Post-processors.
+    pub post_processors: Vec<String>,
+}
+
+/// Reads the template at `path`, and parses it when it is HCL2 (a JSON template is
+/// read when it is loaded). Syntax errors are reported here, each where it is.
+pub fn parse(path: &Path) -> Result<Parsed, Vec<Diagnostic>> {
+    if files::kind(path) != TemplateKind::Hcl {
+        return Ok(Parsed {
+            path: path.to_owned(),
+            hcl: None,
+        });
     }
+    Ok(Parsed {
+        path: path.to_owned(),
+        hcl: Some(parse_files(path)?),
+    })
+}
+
+/// The HCL2 files of the template at `path`, parsed, and the variable files that go
+/// with them.
+fn parse_files(path: &Path) -> Result<(Vec<SourceFile>, Vec<PathBuf>), Vec<Diagnostic>> {
     let (template_paths, auto_var_paths) = files::discover(path).map_err(|d| vec![d])?;
     let mut errors = Vec::new();
     let mut files = Vec::new();
@@ -150,10 +178,62 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> 
             Err(d) => errors.push(d),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    if errors.is_empty() {
+        Ok((files, auto_var_paths))
+    } else {
+        Err(errors)
     }
-    load_files(&files, &auto_var_paths, template_dir(path), opts)
+}
+
+impl Parsed {
+    /// The step types the `build` blocks name as written, before anything is
+    /// evaluated (what a `dynamic` block makes is not among them): what a command can
+    /// start loading while the template is evaluated. Empty for a JSON template.
+    pub fn step_types(&self) -> StepTypes {
+        let mut types = StepTypes::default();
+        let Some((files, _)) = &self.hcl else {
+            return types;
+        };
+        fn add(list: &mut Vec<String>, block: &Block) {
+            if let Some(label) = block.labels.first() {
+                if !list.iter().any(|t| t == label.as_str()) {
+                    list.push(label.as_str().to_owned());
+                }
+            }
+        }
+        let builds = files.iter().flat_map(|f| f.body.get_blocks("build"));
+        for block in builds.flat_map(|b| b.body.blocks()) {
+            match block.ident.as_str() {
+                "provisioner" | "error-cleanup-provisioner" => add(&mut types.provisioners, block),
+                "post-processor" => add(&mut types.post_processors, block),
+                "post-processors" => {
+                    for pp in block.body.get_blocks("post-processor") {
+                        add(&mut types.post_processors, pp);
+                    }
+                }
+                _ => {}
+            }
+        }
+        types
+    }
+
+    /// Evaluates the template with `opts`: its variables, sources and builds.
+    pub fn load(self, opts: &LoadOptions) -> Result<Loaded, Vec<Diagnostic>> {
+        let path = &self.path;
+        let (files, auto_var_paths) = match self.hcl {
+            Some(hcl) => hcl,
+            None => match files::kind(path) {
+                TemplateKind::LegacyJson => return json::load_json(path, opts),
+                _ => {
+                    if let Some(loaded) = json::load_legacy_pkr_json(path, opts) {
+                        return loaded;
+                    }
+                    parse_files(path)?
+                }
+            },
+        };
+        load_files(&files, &auto_var_paths, template_dir(path), opts)
+    }
 }
 
 /// The directory of the template at `path` (`path.root`).

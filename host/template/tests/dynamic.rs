@@ -1,4 +1,5 @@
-//! `dynamic` blocks, `packer.version` and `required_plugins` in real templates.
+//! `dynamic` blocks, `packer.version` and `required_plugins` in real templates, and the
+//! step types a template names once parsed.
 
 use kiln_template::{load_source, LoadOptions};
 
@@ -306,5 +307,125 @@ build {
         errors[0].location.as_ref().map(|l| l.line),
         Some(14),
         "{text}"
+    );
+
+    // A `dynamic` block's iterator may take the name `source`: there it is the iterator.
+    let iterated = r#"
+source "null" "web" {
+  communicator = "none"
+}
+source "null" "db" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.web", "source.null.db"]
+  dynamic "provisioner" {
+    labels   = ["shell"]
+    for_each = ["a", "b"]
+    iterator = source
+    content {
+      inline = ["echo ${source.value}"]
+    }
+  }
+}
+"#;
+    let loaded = load_source("t.pkr.hcl", iterated, &LoadOptions::default()).unwrap();
+    for build in &loaded.plan.builds {
+        let inline: Vec<_> = build
+            .provisioners
+            .iter()
+            .map(|s| s.block.config["inline"][0].clone())
+            .collect();
+        assert_eq!(inline, ["echo a", "echo b"], "{}", build.source_name);
+    }
+}
+
+/// What a command can start loading before the template is evaluated: the step types
+/// the build blocks name as written, each once; a `dynamic` block's are not known yet.
+#[test]
+fn a_parsed_template_names_its_step_types() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.pkr.hcl"),
+        r#"
+source "null" "web" {
+  communicator = "none"
+}
+build {
+  sources = ["source.null.web"]
+  provisioner "shell" {
+    inline = ["true"]
+  }
+  provisioner "file" {
+    content     = "x"
+    destination = "/tmp/x"
+  }
+  provisioner "shell" {
+    inline = ["false"]
+  }
+  error-cleanup-provisioner "shell-local" {
+    inline = ["true"]
+  }
+  dynamic "provisioner" {
+    labels   = ["ansible"]
+    for_each = []
+    content {}
+  }
+  post-processor "checksum" {}
+  post-processors {
+    post-processor "compress" {}
+    post-processor "checksum" {}
+  }
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.pkr.hcl"),
+        "build {\n  sources = [\"source.null.web\"]\n  provisioner \"breakpoint\" {}\n}\n",
+    )
+    .unwrap();
+    let parsed = kiln_template::parse(dir.path()).unwrap();
+    let types = parsed.step_types();
+    assert_eq!(
+        types.provisioners,
+        ["shell", "file", "shell-local", "breakpoint"]
+    );
+    assert_eq!(types.post_processors, ["checksum", "compress"]);
+    // Loading what was parsed gives what loading the path gives.
+    let loaded = parsed.load(&LoadOptions::default()).unwrap();
+    assert_eq!(loaded.plan.builds.len(), 2);
+
+    // A JSON template is read when it is loaded: no types before.
+    let json = dir.path().join("t.json");
+    std::fs::write(
+        &json,
+        r#"{"builders": [{"type": "null", "communicator": "none"}]}"#,
+    )
+    .unwrap();
+    let parsed = kiln_template::parse(&json).unwrap();
+    assert_eq!(parsed.step_types(), kiln_template::StepTypes::default());
+    assert_eq!(
+        parsed
+            .load(&LoadOptions::default())
+            .unwrap()
+            .plan
+            .builds
+            .len(),
+        1
+    );
+
+    // Syntax errors are reported by the parse, where they are.
+    std::fs::write(dir.path().join("b.pkr.hcl"), "build {\n  sources = [\n").unwrap();
+    let errors = match kiln_template::parse(dir.path()) {
+        Ok(_) => panic!("parsed"),
+        Err(e) => e,
+    };
+    assert!(
+        errors.iter().any(|d| d
+            .location
+            .as_ref()
+            .is_some_and(|l| l.file.ends_with("b.pkr.hcl"))),
+        "{errors:#?}"
     );
 }

@@ -195,7 +195,18 @@ pub(crate) fn eval_expr(
     expr: &Expression,
     ctx: &Context<'_>,
 ) -> Result<serde_json::Value, hcl::eval::Error> {
-    if let Some(v) = direct(expr, ctx) {
+    eval_expr_knowing(expr, ctx, &[])
+}
+
+/// [`eval_expr`], with `known` variables of `ctx` (name and the same value) at hand: a
+/// plain name under one of them (`source.name`) is read from it, without hcl copying
+/// the whole variable to read one attribute.
+pub(crate) fn eval_expr_knowing(
+    expr: &Expression,
+    ctx: &Context<'_>,
+    known: &[(&str, &hcl::Value)],
+) -> Result<serde_json::Value, hcl::eval::Error> {
+    if let Some(v) = direct(expr, ctx, known) {
         return Ok(v);
     }
     let e: hcl::Expression = expr.clone().into();
@@ -208,7 +219,11 @@ pub(crate) fn eval_expr(
 /// `None` and goes the general way, which gives the same value: going through hcl's own
 /// expression type turns each string template back into text and parses it again, most
 /// of what planning a large template costs.
-fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
+fn direct(
+    expr: &Expression,
+    ctx: &Context<'_>,
+    known: &[(&str, &hcl::Value)],
+) -> Option<serde_json::Value> {
     use hcl::edit::template::{Element, Strip};
     use serde_json::Value as J;
     Some(match expr {
@@ -219,7 +234,7 @@ fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
         Expression::Array(items) => J::Array(
             items
                 .iter()
-                .map(|e| direct(e, ctx))
+                .map(|e| direct(e, ctx, known))
                 .collect::<Option<_>>()?,
         ),
         Expression::Object(object) => {
@@ -233,7 +248,7 @@ fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
                     hcl::edit::expr::ObjectKey::Expression(_) => return None,
                 };
                 // A repeated key is an error the general way reports.
-                if out.insert(key, direct(value.expr(), ctx)?).is_some() {
+                if out.insert(key, direct(value.expr(), ctx, known)?).is_some() {
                     return None;
                 }
             }
@@ -245,7 +260,7 @@ fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
                 match element {
                     Element::Literal(lit) => text.push_str(lit.value()),
                     Element::Interpolation(i) if i.strip == Strip::None => {
-                        match named(&i.expr, ctx)? {
+                        match named(&i.expr, ctx, known)? {
                             hcl::Value::String(s) => text.push_str(&s),
                             hcl::Value::Bool(b) => text.push_str(if b { "true" } else { "false" }),
                             _ => return None,
@@ -260,21 +275,39 @@ fn direct(expr: &Expression, ctx: &Context<'_>) -> Option<serde_json::Value> {
     })
 }
 
-/// The value a plain name (`var.x`, `source.name`, `local.a.b`) stands for in `ctx`.
-fn named(expr: &Expression, ctx: &Context<'_>) -> Option<hcl::Value> {
+/// The value a plain name (`var.x`, `source.name`, `local.a.b`) stands for in `ctx`, or
+/// in `known` (see [`eval_expr_knowing`]).
+fn named(
+    expr: &Expression,
+    ctx: &Context<'_>,
+    known: &[(&str, &hcl::Value)],
+) -> Option<hcl::Value> {
+    use hcl::edit::expr::TraversalOperator;
     use hcl::eval::Evaluate;
-    let plain = match expr {
-        Expression::Variable(_) => true,
-        Expression::Traversal(t) => {
-            matches!(t.expr, Expression::Variable(_))
-                && t.operators
-                    .iter()
-                    .all(|op| matches!(op.value(), hcl::edit::expr::TraversalOperator::GetAttr(_)))
-        }
-        _ => false,
+    let (root, path): (_, &[_]) = match expr {
+        Expression::Variable(v) => (v, &[]),
+        Expression::Traversal(t) => match &t.expr {
+            Expression::Variable(v) => (v, &t.operators),
+            _ => return None,
+        },
+        _ => return None,
     };
-    if !plain {
+    if !path
+        .iter()
+        .all(|op| matches!(op.value(), TraversalOperator::GetAttr(_)))
+    {
         return None;
+    }
+    if let Some((_, value)) = known.iter().find(|(name, _)| *name == root.as_str()) {
+        let mut value = *value;
+        for op in path {
+            let TraversalOperator::GetAttr(attr) = op.value() else {
+                return None;
+            };
+            // What is not there is an error the general way reports.
+            value = value.as_object()?.get(attr.as_str())?;
+        }
+        return Some(value.clone());
     }
     let e: hcl::Expression = expr.clone().into();
     e.evaluate(ctx).ok()
@@ -294,6 +327,13 @@ mod tests {
 
     fn context() -> Context<'static> {
         let mut ctx = Context::new();
+        ctx.declare_var("var", var());
+        ctx.declare_var("plain", hcl::Value::from("p"));
+        ctx
+    }
+
+    /// The context's `var`.
+    fn var() -> hcl::Value {
         let mut var = hcl::Map::new();
         var.insert("name".into(), hcl::Value::from("web ${x} \"q\" é"));
         var.insert("on".into(), hcl::Value::from(true));
@@ -306,9 +346,7 @@ mod tests {
         let mut nested = hcl::Map::new();
         nested.insert("deep".into(), hcl::Value::from("d"));
         var.insert("obj".into(), hcl::Value::Object(nested));
-        ctx.declare_var("var", hcl::Value::Object(var));
-        ctx.declare_var("plain", hcl::Value::from("p"));
-        ctx
+        hcl::Value::Object(var)
     }
 
     /// Every expression the fast way answers gets the value the general way gives, and
@@ -342,6 +380,8 @@ mod tests {
             r#"{ "${plain}" = 1 }"#,
             "<<EOT\nheredoc ${plain}\nEOT\n",
             "var.name",
+            r#""${var.name.x} ${var}""#,
+            r#""${var.obj.deep.x}""#,
         ];
         let ctx = context();
         let mut answered = Vec::new();
@@ -351,15 +391,21 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{case}: {e}"));
             let attr = body.get_attribute("x").expect("attribute x");
             let general = general(&attr.value, &ctx);
-            if let Some(fast) = direct(&attr.value, &ctx) {
+            if let Some(fast) = direct(&attr.value, &ctx, &[]) {
                 answered.push(case);
                 assert_eq!(Ok(fast), general, "{case}");
             }
-            // The public entry point gives exactly what the general way gives.
+            // The public entry point gives exactly what the general way gives, also
+            // reading `var` from the value at hand.
             assert_eq!(
                 eval_expr(&attr.value, &ctx).map_err(|e| e.to_string()),
                 general,
                 "{case}"
+            );
+            assert_eq!(
+                eval_expr_knowing(&attr.value, &ctx, &[("var", &var())]).map_err(|e| e.to_string()),
+                general,
+                "{case}, knowing var"
             );
         }
         // The plain ones are answered directly: literals, collections of them, and strings

@@ -322,7 +322,8 @@ pub(crate) fn plan_build(
         let mut source_obj = hcl::Map::new();
         source_obj.insert("name".to_owned(), hcl::Value::from(source_name.clone()));
         source_obj.insert("type".to_owned(), hcl::Value::from(ty.to_owned()));
-        ctx.declare_var("source", hcl::Value::Object(source_obj));
+        let source_value = hcl::Value::Object(source_obj);
+        ctx.declare_var("source", source_value.clone());
         let mut build_obj = hcl::Map::new();
         build_obj.insert(
             "name".to_owned(),
@@ -349,7 +350,13 @@ pub(crate) fn plan_build(
                 (Some(planned), Some(attrs)) if attrs.is_empty() => planned.clone(),
                 (Some(Some(planned)), Some(attrs)) => {
                     let scoped = p.context(&ctx);
-                    Some(Arc::new(replan(planned, attrs, at, &scoped, errors)))
+                    // `source` is read from its value, unless an iterator takes the name.
+                    let known = match &p.iterator {
+                        Some((name, _)) if name == "source" => None,
+                        _ => Some(("source", &source_value)),
+                    };
+                    let known = known.as_slice();
+                    Some(Arc::new(replan(planned, attrs, at, &scoped, known, errors)))
                 }
                 _ => {
                     let scoped = p.context(&ctx);
@@ -509,11 +516,12 @@ fn replan(
     attrs: &[&Attribute],
     at: &At<'_>,
     ctx: &Context<'_>,
+    known: &[(&str, &hcl::Value)],
     errors: &mut Vec<Diagnostic>,
 ) -> StepPlan {
     let mut block = (*planned.block).clone();
     for a in attrs {
-        match eval_expr(&a.value, ctx) {
+        match eval_expr_knowing(&a.value, ctx, known) {
             Ok(v) => {
                 block.config.insert(a.key.as_str().to_owned(), v);
             }

@@ -5,6 +5,12 @@ use std::os::unix::fs::MetadataExt;
 
 use kiln_runtime::{Runtime, StepRequest, World};
 
+/// A runtime with its compile cache in `cache` and its state (the cache's seal key) in
+/// `state`.
+fn runtime_in(cache: &std::path::Path, state: &std::path::Path) -> Runtime {
+    Runtime::with_state_dir(Some(cache.to_owned()), Some(state.to_owned())).unwrap()
+}
+
 fn compiled(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     match std::fs::read_dir(dir.join("compiled")) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
@@ -49,10 +55,7 @@ async fn the_first_compile_is_cached_on_disk_and_not_repeated() {
 fn prepare_cached_loads_only_what_the_cache_holds_and_writes_nothing() {
     let cache = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let runtime = || {
-        Runtime::with_state_dir(Some(cache.path().to_owned()), Some(state.path().to_owned()))
-            .unwrap()
-    };
+    let runtime = || runtime_in(cache.path(), state.path());
     let shell = kiln_builtins::component("shell").unwrap();
     let cold = runtime();
     let missed = cold
@@ -177,10 +180,7 @@ fn bare_request(config: &str) -> StepRequest {
 async fn a_compiled_entry_swapped_for_another_components_is_not_loaded() {
     let cache = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let runtime = || {
-        Runtime::with_state_dir(Some(cache.path().to_owned()), Some(state.path().to_owned()))
-            .unwrap()
-    };
+    let runtime = || runtime_in(cache.path(), state.path());
     let shell = kiln_builtins::component("shell").unwrap();
     let file = kiln_builtins::component("file").unwrap();
     let first = runtime();
@@ -230,11 +230,7 @@ async fn a_compiled_entry_swapped_for_another_components_is_not_loaded() {
 
     // Entries sealed under another key (a cache restored from another machine) too.
     let other_state = tempfile::tempdir().unwrap();
-    let foreign = Runtime::with_state_dir(
-        Some(cache.path().to_owned()),
-        Some(other_state.path().to_owned()),
-    )
-    .unwrap();
+    let foreign = runtime_in(cache.path(), other_state.path());
     foreign.prepare("shell", shell, World::Provisioner).unwrap();
     let notices = foreign.take_notices();
     assert_eq!(notices.len(), 1, "{notices:?}");

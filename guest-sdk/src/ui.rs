@@ -16,3 +16,9 @@ pub fn message(message: &str) {
 pub fn error(message: &str) {
     host_ui::error(message)
 }
+
+/// Whether the person running Kiln sees progress bars: a host command that reports its
+/// progress only to draw one (`qemu-img convert -p`) need not be asked to when not.
+pub fn progress_shown() -> bool {
+    host_ui::progress_shown()
+}

@@ -3,13 +3,15 @@
 # mostly-empty raw disk (an ext4 filesystem with DATA_MIB of files, default 64; a
 # small installed system is a few hundred): each format alone,
 # then all five at once (Kiln runs them in parallel; by hand, one after the other and
-# in parallel with the shell's &). Paired runs with farm-bench, medians; the output
-# sizes (apparent and allocated) must equal qemu-img's.
+# in parallel with the shell's &). Paired runs (Kiln, then by hand, in turn, after one
+# unmeasured run of each), medians; the output sizes (apparent and allocated) must
+# equal qemu-img's. TMPDIR chooses where the disk and the outputs are (a tmpfs such as
+# /dev/shm takes the disk's writeback out of the figures).
 # Target: Kiln within 1.1 times qemu-img by hand for each format.
 # Usage: tests/bench/disk_convert.sh [runs]
 set -eu
 cd "$(dirname "$0")/../.."
-runs=${1:-5}
+runs=${1:-11}
 data=${DATA_MIB:-64}
 cargo build --release -p kiln >/dev/null 2>&1
 kiln=$(pwd)/target/release/kiln
@@ -17,8 +19,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 export NO_COLOR=1 KILN_CACHE_DIR="$work/cache" SOURCE_DATE_EPOCH=1700000000
 . tests/bench/need.sh
-need qemu-img mkfs.ext4
-command -v farm-bench > /dev/null || { echo "benchmark: farm-bench (paired timing) is required on PATH" >&2; exit 1; }
+need qemu-img mkfs.ext4 python3
 cd "$work"
 mkdir -p fs
 head -c $((data << 20)) /dev/urandom > fs/data.bin
@@ -60,8 +61,26 @@ by_hand() {   # FORMAT -> a command line converting disk.raw into hand/
         echo "qemu-img convert -f raw -O $1 disk.raw hand/d.$(ext "$1")"
     fi
 }
-median() {   # FILE ROW -> the median of that row of farm-bench's report
-    awk -v row="$2" 'index($0, row) == 1 { print $(NF - 1) }' "$1"
+paired() {   # A B: the commands A (words) and B (a shell command line), in turn ->
+             # "A's median B's median the median of A/B", seconds
+    python3 - "$runs" "$1" "$2" <<'PY'
+import shlex, statistics, subprocess, sys, time
+runs, a, b = int(sys.argv[1]), shlex.split(sys.argv[2]), ["sh", "-c", sys.argv[3]]
+def once(argv):
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {argv}")
+    return took
+once(a); once(b)
+ta, tb = [], []
+for _ in range(runs):
+    ta.append(once(a))
+    tb.append(once(b))
+ratio = statistics.median(x / y for x, y in zip(ta, tb))
+print(f"{statistics.median(ta):.3f} {statistics.median(tb):.3f} {ratio:.4f}")
+PY
 }
 mkdir -p hand kiln
 echo "2 GiB raw disk ($data MiB of data), $(nproc) cores, $runs paired runs each (medians)"
@@ -70,8 +89,8 @@ echo '|---|---|---|---|---|---|'
 for f in qcow2 vmdk vdi vhdx vpc; do
     template "[\"$f\"]"
     "$kiln" validate t.pkr.hcl > /dev/null
-    farm-bench -n "$runs" --timeout 600 --vs "sh -c 'rm -f hand/*; $(by_hand $f)'" -- "$kiln" build t.pkr.hcl > report 2>&1
-    a=$(median report "A wall s"); b=$(median report "B wall s"); r=$(median report "A/B wall")
+    set -- $(paired "$kiln build t.pkr.hcl" "rm -f hand/*; $(by_hand $f)")
+    a=$1; b=$2; r=$3
     k=kiln/d.$(ext $f); h=hand/d.$(ext $f)
     ks="$(stat -c %s "$k") / $(( $(stat -c %b "$k") * 512 ))"
     hs="$(stat -c %s "$h") / $(( $(stat -c %b "$h") * 512 ))"
@@ -85,7 +104,7 @@ for f in qcow2 vmdk vdi vhdx vpc; do
     serial="$serial $(by_hand $f);"
     parallel="$parallel $(by_hand $f) &"
 done
-farm-bench -n "$runs" --timeout 1200 --vs "sh -c 'rm -f hand/*;$serial'" -- "$kiln" build t.pkr.hcl > report 2>&1
-echo "| all five, by hand one after another | $(median report "A wall s") s | $(median report "B wall s") s | $(median report "A/B wall") | | |"
-farm-bench -n "$runs" --timeout 1200 --vs "sh -c 'rm -f hand/*;$parallel wait'" -- "$kiln" build t.pkr.hcl > report 2>&1
-echo "| all five, by hand in parallel (&) | $(median report "A wall s") s | $(median report "B wall s") s | $(median report "A/B wall") | | |"
+set -- $(paired "$kiln build t.pkr.hcl" "rm -f hand/*;$serial")
+echo "| all five, by hand one after another | $1 s | $2 s | $3 | | |"
+set -- $(paired "$kiln build t.pkr.hcl" "rm -f hand/*;$parallel wait")
+echo "| all five, by hand in parallel (&) | $1 s | $2 s | $3 | | |"

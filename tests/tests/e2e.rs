@@ -1376,6 +1376,11 @@ mod progress {
     /// Runs `kiln ARGS` in `dir` on a pseudo-terminal (util-linux `script`), returning
     /// everything the terminal showed.
     fn on_a_terminal(dir: &Path, args: &str) -> (bool, String) {
+        on_a_terminal_with(dir, args, &[])
+    }
+
+    /// The same, with the variables `env` set too.
+    fn on_a_terminal_with(dir: &Path, args: &str, env: &[(&str, &str)]) -> (bool, String) {
         let log = dir.join("terminal.log");
         let status = Command::new("script")
             .args(["-qfec", &format!("{} {args}", kiln_bin().display())])
@@ -1384,6 +1389,7 @@ mod progress {
             .env("KILN_CACHE_DIR", cache_dir())
             .env("NO_COLOR", "1")
             .env("TERM", "xterm")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .status()
@@ -1438,5 +1444,71 @@ mod progress {
             !format!("{stdout}{stderr}").contains("Uploading big.bin to"),
             "{stdout}{stderr}"
         );
+    }
+
+    /// `disk-convert` asks qemu-img to report its progress (`-p`) only where a bar shows
+    /// it (the host's `progress-shown`): on a terminal, not through a pipe, where it
+    /// would be work for nothing. A `qemu-img` first on the PATH says how it was called.
+    #[test]
+    fn disk_convert_asks_qemu_img_for_progress_only_on_a_terminal() {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let real = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", "command -v qemu-img"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(
+            real.trim().starts_with('/'),
+            "qemu-img is installed: {real}"
+        );
+        write(
+            w,
+            "bin/qemu-img",
+            &format!(
+                "#!/bin/sh\necho \"qemu-img called with: $*\" >&2\nexec {} \"$@\"\n",
+                real.trim()
+            ),
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            w.join("bin/qemu-img"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::File::create(w.join("disk.raw"))
+            .unwrap()
+            .set_len(1 << 20)
+            .unwrap();
+        write(
+            w,
+            "t.pkr.hcl",
+            "source \"null\" \"d\" {\n  communicator = \"none\"\n}\nbuild {\n  sources = [\"source.null.d\"]\n  \
+             post-processors {\n    post-processor \"artifice\" {\n      files = [\"disk.raw\"]\n    }\n    \
+             post-processor \"disk-convert\" {\n      formats = [\"qcow2\"]\n      output  = \"out/d.qcow2\"\n      \
+             keep_input_artifact = true\n    }\n  }\n}\n",
+        );
+        let path = format!(
+            "{}:{}",
+            w.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let (ok, shown) = on_a_terminal_with(w, "build t.pkr.hcl", &[("PATH", &path)]);
+        assert!(ok, "{shown}");
+        assert!(
+            shown.contains("qemu-img called with: convert -p -f raw -O qcow2"),
+            "{shown}"
+        );
+        let out = kiln_env(w, &["build", "t.pkr.hcl"], &[("PATH", &path)]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("qemu-img called with: convert -f raw -O qcow2"),
+            "{stdout}{stderr}"
+        );
+        assert!(w.join("out/d.qcow2").is_file());
     }
 }

@@ -329,16 +329,18 @@ impl PostProcessor for DiskConvert {
         for p in &planned {
             view.push((dir_of(&p.output).to_owned(), true));
         }
-        // One qemu-img per format, all at once, each showing its progress (`-p`).
+        // One qemu-img per format, all at once, each reporting its progress (`-p`) when
+        // a bar shows it.
+        let progress = ui::progress_shown();
         let commands: Vec<exec::HostCommand> = planned
             .iter()
             .map(|p| {
                 let (fmt, opts) = qemu_format(&config, &p.format);
-                let mut argv: Vec<String> =
-                    ["qemu-img", "convert", "-p", "-f", &in_format, "-O", fmt]
-                        .iter()
-                        .map(|s| (*s).to_owned())
-                        .collect();
+                let mut argv = vec!["qemu-img".to_owned(), "convert".to_owned()];
+                if progress {
+                    argv.push("-p".to_owned());
+                }
+                argv.extend(["-f", &in_format, "-O", fmt].map(str::to_owned));
                 if !opts.is_empty() {
                     argv.extend(["-o".to_owned(), opts]);
                 }

@@ -8,7 +8,8 @@
 //! * `exec` joins the namespaces of a running container, enters its root, and runs one
 //!   command or one file transfer there. Paths are resolved after `chroot`, so a symlink
 //!   inside the container can never point the transfer at the host.
-//! * `confine` (see [`crate::confine`]) runs one host command in a view of this host.
+//! * `confine` (see [`kiln_confine`]) runs one host command in a view of this host, where
+//!   no `kiln-confine` binary lies beside kiln's own.
 
 #![allow(unsafe_code)] // fork, prctl and an ioctl; each use says why it is sound.
 
@@ -37,8 +38,8 @@ pub fn helper_main() -> Option<std::process::ExitCode> {
         init_main(&rest)
     } else if first == EXEC_ARG {
         exec_main(&rest)
-    } else if first == crate::confine::CONFINE_ARG {
-        crate::confine::confine_main(&rest)
+    } else if first == kiln_confine::CONFINE_ARG {
+        kiln_confine::confine_main(&rest)
     } else {
         return None;
     };
@@ -130,13 +131,7 @@ fn container_init(config: &InitConfig) -> io::Result<std::convert::Infallible> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
     let root = &config.root;
     // Nothing mounted here may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )?;
+    kiln_confine::private_mounts()?;
     let lower = config
         .lower
         .iter()
@@ -179,7 +174,7 @@ fn container_init(config: &InitConfig) -> io::Result<std::convert::Infallible> {
         nosuid,
         Some("mode=1777"),
     )?;
-    setup_dev(&root.join("dev"))?;
+    kiln_confine::setup_dev(&root.join("dev"))?;
     for m in &config.mounts {
         mount_one(root, m).map_err(|e| io::Error::other(format!("mounting {}: {e}", m.target)))?;
     }
@@ -304,55 +299,6 @@ fn mount_one(root: &Path, m: &Mount) -> io::Result<()> {
                 Some(data.join(",").as_str()),
             )?;
         }
-    }
-    Ok(())
-}
-
-/// A fresh `/dev` with only harmless devices, bound from the host's.
-pub(crate) fn setup_dev(dev: &Path) -> io::Result<()> {
-    mount(
-        Some("tmpfs"),
-        dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID,
-        Some("mode=755,size=65536k"),
-    )?;
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let target = dev.join(name);
-        File::create(&target)?;
-        mount(
-            Some(&Path::new("/dev").join(name)),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )?;
-    }
-    for dir in ["pts", "shm"] {
-        std::fs::create_dir(dev.join(dir))?;
-    }
-    mount(
-        Some("devpts"),
-        &dev.join("pts"),
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=620"),
-    )?;
-    mount(
-        Some("shm"),
-        &dev.join("shm"),
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )?;
-    for (link, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-    ] {
-        std::os::unix::fs::symlink(target, dev.join(link))?;
     }
     Ok(())
 }

@@ -8,7 +8,6 @@
 //! nor a killed kiln leaves processes or mounts behind; the mounts only ever exist in
 //! the container's own mount namespace.
 
-pub mod confine;
 pub mod emulation;
 pub mod helper;
 

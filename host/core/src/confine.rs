@@ -1,6 +1,7 @@
 //! What a confined host command sees: the request the runtime (`host-exec`'s
-//! `run-confined`) hands to the helper that builds the view (`kiln_container::confine`),
-//! which runs as the kiln binary with [`CONFINE_ARG`] first, before any thread starts.
+//! `run-confined`) hands to the helper that builds the view (`kiln_confine`): the
+//! `kiln-confine` binary beside kiln's own ([`HELPER_SUFFIX`]), or the kiln binary run
+//! with [`CONFINE_ARG`] first, before any thread starts.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// The hidden first argument that makes the kiln binary the confining helper.
 pub const CONFINE_ARG: &str = "__kiln-confine";
+
+/// The confining helper's file name is the running binary's with this after it
+/// (`kiln-confine` beside `kiln`); it takes the view as its only argument.
+pub const HELPER_SUFFIX: &str = "-confine";
 
 /// One confined command and the host paths it sees besides the system's directories.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -20,6 +20,10 @@ pub trait Ui: Send + Sync {
     fn progress_percent(&self, _label: &str) -> Box<dyn Progress> {
         Box::new(NoProgress)
     }
+    /// Whether [`Ui::progress`] and [`Ui::progress_percent`] show anything.
+    fn shows_progress(&self) -> bool {
+        false
+    }
 }
 
 /// How far a long operation has got.

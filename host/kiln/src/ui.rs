@@ -258,6 +258,10 @@ impl Ui for BuildUi {
             "{prefix} {msg} [{bar:30}] {percent}% ETA {eta}",
         )
     }
+
+    fn shows_progress(&self) -> bool {
+        self.out.progress
+    }
 }
 
 impl BuildUi {

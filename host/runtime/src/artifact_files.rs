@@ -394,6 +394,11 @@ impl af::Host for StepState {
         let done = blocking(move || {
             write_atomically(&dir, &name, |mut out| {
                 use std::io::Write;
+                if data.is_empty() {
+                    // Nothing to keep through a crash (an output's placeholder, which
+                    // a host command fills): no flush, which costs a journal commit.
+                    return Ok(());
+                }
                 out.write_all(&data)?;
                 out.sync_all()
             })

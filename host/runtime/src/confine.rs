@@ -1,62 +1,92 @@
 //! The runtime's side of `run-confined`: whether this host allows confining a host
-//! command, the program a command names, and the view it gets (which the kiln binary's
-//! confining helper, `kiln_container::confine`, builds in namespaces of its own).
+//! command, the helper that confines it, the program a command names, and the view it
+//! gets (which the helper, `kiln_confine`, builds in namespaces of its own).
 
-#![allow(unsafe_code)] // one fork in `available`; it says why it is sound.
+#![allow(unsafe_code)] // one clone in `available`; it says why it is sound.
 
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use kiln_core::confine::{View, Visible, SYSTEM_DIRS};
+use kiln_core::confine::{View, Visible, CONFINE_ARG, HELPER_SUFFIX, SYSTEM_DIRS};
 
 /// Whether this host lets Kiln confine a host command, and why not when it does not:
-/// answered once per process by a child that unshares the namespaces the helper will
-/// (a user namespace too when kiln is not root).
+/// answered once per process by a child made in the namespaces the helper will unshare
+/// (a user namespace too when kiln is not root), which ends at once. The child shares
+/// this process's memory while the parent waits, so nothing is copied for it.
 pub fn available() -> Result<(), String> {
-    use nix::sched::{unshare, CloneFlags};
-    use nix::sys::wait::{waitpid, WaitStatus};
-    use nix::unistd::{fork, ForkResult, Uid};
+    use nix::sched::CloneFlags;
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Uid;
     static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
     ANSWER
         .get_or_init(|| {
-            let mut flags =
-                CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC;
+            let mut flags = CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_VM
+                | CloneFlags::CLONE_VFORK;
             if !Uid::effective().is_root() {
                 flags |= CloneFlags::CLONE_NEWUSER;
             }
-            // SAFETY: the child makes only the unshare system call and `_exit`s, both
-            // async-signal-safe, so forking this multi-threaded process is sound.
-            match unsafe { fork() } {
-                Err(e) => Err(format!("fork: {e}")),
-                Ok(ForkResult::Child) => {
-                    let code = match unshare(flags) {
-                        Ok(()) => 0,
-                        Err(e) => e as i32,
-                    };
-                    // SAFETY: ends the child without running anything of the parent's.
-                    unsafe { libc::_exit(code) }
-                }
-                Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-                    Ok(WaitStatus::Exited(_, errno)) => Err(format!(
-                        "this host does not allow Linux namespaces to kiln (unshare: {})",
-                        nix::errno::Errno::from_raw(errno)
-                    )),
-                    other => Err(format!("probing for Linux namespaces: {other:?}")),
-                },
+            let mut stack = vec![0u8; 16 * 1024];
+            // SAFETY: the child runs on its own stack while this thread waits
+            // (CLONE_VFORK); it only returns 0, which ends it, and touches nothing of
+            // the parent's memory.
+            let child = unsafe {
+                nix::sched::clone(Box::new(|| 0), &mut stack, flags, Some(libc::SIGCHLD))
+            };
+            match child {
+                Ok(child) => waitpid(child, None)
+                    .map(|_| ())
+                    .map_err(|e| format!("probing for Linux namespaces: {e}")),
+                Err(e) => Err(format!(
+                    "this host does not allow Linux namespaces to kiln (unshare: {e})"
+                )),
             }
         })
         .clone()
 }
 
+/// Starts answering [`available`] on a thread of its own (once per process), for a
+/// component that will confine its host commands: its first command need not wait.
+pub(crate) fn probe_ahead() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        // Without the thread, the first confined command asks, as it would anyway.
+        let _ = std::thread::Builder::new()
+            .name("kiln-probe".into())
+            .spawn(available);
+    });
+}
+
+/// The program that confines a command and the arguments that come before the view:
+/// the helper beside this binary (`kiln-confine` beside `kiln`), else this binary itself
+/// with [`CONFINE_ARG`], which takes about two milliseconds more to start.
+pub(crate) fn helper() -> (&'static Path, &'static [&'static str]) {
+    static BESIDE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let beside = BESIDE.get_or_init(|| {
+        let exe = std::env::current_exe().ok()?;
+        let mut name = exe.file_name()?.to_owned();
+        name.push(HELPER_SUFFIX);
+        let helper = exe.with_file_name(name);
+        executable(&helper).then_some(helper)
+    });
+    match beside {
+        Some(helper) => (helper, &[]),
+        None => (Path::new("/proc/self/exe"), &[CONFINE_ARG]),
+    }
+}
+
+/// Whether `path` is an executable file.
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// The program `name` runs: itself when it holds a `/` (below `cwd` when relative),
 /// else the first executable of that name on `search` (a `PATH`).
 pub(crate) fn find_program(name: &str, cwd: &Path, search: Option<&OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if name.contains('/') {
         let path = crate::normalize(&cwd.join(name));
         return executable(&path).then_some(path);

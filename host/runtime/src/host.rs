@@ -317,6 +317,10 @@ impl ui::Host for StepState {
     async fn error(&mut self, message: String) -> wasmtime::Result<()> {
         self.print(&message, |ui, m| ui.error(m))
     }
+
+    async fn progress_shown(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.ui.shows_progress())
+    }
 }
 
 impl host_files::Host for StepState {

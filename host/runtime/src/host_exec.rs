@@ -231,9 +231,10 @@ impl StepState {
             ),
         )
         .map_err(io_err)?;
-        let mut cmd = tokio::process::Command::new("/proc/self/exe");
+        let (helper, first) = crate::confine::helper();
+        let mut cmd = tokio::process::Command::new(helper);
         let json = serde_json::to_string(&view).map_err(|e| io_err(std::io::Error::other(e)))?;
-        cmd.arg(kiln_core::confine::CONFINE_ARG)
+        cmd.args(first)
             .arg(json)
             .envs(command.env.iter().map(|(k, v)| (k, v)))
             .env("HOME", &view.home)

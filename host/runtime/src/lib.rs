@@ -394,10 +394,14 @@ impl Runtime {
             }
         };
         let declared = info.declared;
+        let confines = component::confines_host_commands(&self.engine, &component);
+        if confines {
+            confine::probe_ahead();
+        }
         let prepared = PreparedComponent {
             name: name.into(),
             sha256: sha256.as_str().into(),
-            confines_host_commands: component::confines_host_commands(&self.engine, &component),
+            confines_host_commands: confines,
             pre,
             declared,
             needs_granted: false,

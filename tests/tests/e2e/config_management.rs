@@ -494,6 +494,65 @@ fn ansible_playbook_runs_confined_in_a_user_namespace_when_kiln_is_not_root() {
     confined_play(true);
 }
 
+/// A confined command runs under the small helper beside kiln (`kiln-confine` beside
+/// `kiln`; here `kiln-under-test-confine`), and under kiln itself where no helper lies
+/// beside it (a kiln binary copied alone): either way as PID 2 of a PID namespace of its
+/// own, whose PID 1, the helper's init, /proc in the view names.
+#[test]
+fn a_confined_command_runs_under_the_helper_beside_kiln_or_under_kiln_alone() {
+    let sshd = Sshd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The ansible provisioner's `command`, in place of ansible-playbook: it writes what
+    // runs as PID 1 and its own PID beside the playbook (the view shows that directory).
+    write(
+        d,
+        "look.sh",
+        "#!/bin/sh\nfor last; do :; done\n{ tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$; } \\\n  > \"$(dirname \"$last\")/seen\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(d.join("look.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    write(d, "play/site.yml", "- hosts: all\n  tasks: []\n");
+    let t = format!(
+        "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"ansible\" {{\n    \
+         command       = \"./look.sh\"\n    playbook_file = \"play/site.yml\"\n  }}\n}}\n",
+        sshd.null_source("web", &sshd.key),
+    );
+    write(d, "t.pkr.hcl", &t);
+    let seen = |out: Output| {
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("Each runs confined"), "{stdout}");
+        let seen = std::fs::read_to_string(d.join("play/seen")).unwrap();
+        std::fs::remove_file(d.join("play/seen")).unwrap();
+        let (init, pid) = seen.split_once('\n').unwrap();
+        assert_eq!(pid.trim(), "2", "{seen}");
+        init.to_owned()
+    };
+    let helper = format!("{}-confine ", kiln_bin().display());
+    let init = seen(kiln(d, &["build", "t.pkr.hcl"]));
+    assert!(init.starts_with(&helper), "{init}");
+    // kiln alone, in a directory of its own.
+    let alone = tempfile::tempdir().unwrap();
+    let copy = alone.path().join("kiln");
+    std::fs::hard_link(kiln_bin(), &copy)
+        .or_else(|_| std::fs::copy(kiln_bin(), &copy).map(|_| ()))
+        .unwrap();
+    let out = Command::new(&copy)
+        .args(["build", "t.pkr.hcl"])
+        .current_dir(d)
+        .env("KILN_CACHE_DIR", cache_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let init = seen(out);
+    assert!(
+        init.starts_with("/proc/self/exe __kiln-confine {"),
+        "{init}"
+    );
+}
+
 fn confined_play(as_nobody: bool) {
     kiln_tests::tool("ansible-playbook");
     let sshd = Sshd::start();

@@ -1,5 +1,7 @@
 //! The helper that runs one host command confined (`host-exec`'s `run-confined`): the
-//! kiln binary re-executed with [`CONFINE_ARG`] first, before any thread starts.
+//! small `kiln-confine` binary beside kiln's own (it starts in a fraction of the time
+//! the kiln binary takes), or, where there is none, the kiln binary re-executed with
+//! [`CONFINE_ARG`] first, before any thread starts.
 //!
 //! It unshares a mount, PID and IPC namespace (and a user namespace when kiln does not
 //! run as root), builds a root on a tmpfs that holds only this host's system directories
@@ -41,8 +43,14 @@ fn flags() -> CloneFlags {
     flags
 }
 
+/// The `kiln-confine` binary's `main`: its first argument is the view.
+pub fn main() -> std::process::ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    std::process::ExitCode::from(confine_main(&args))
+}
+
 /// The helper's main: runs the command of the view in `args` and returns its exit code.
-pub(crate) fn confine_main(args: &[OsString]) -> u8 {
+pub fn confine_main(args: &[OsString]) -> u8 {
     let Some(view) = args
         .first()
         .and_then(|a| serde_json::from_slice::<View>(a.as_encoded_bytes()).ok())
@@ -65,8 +73,8 @@ pub(crate) fn confine_main(args: &[OsString]) -> u8 {
             return 125;
         }
     }
-    // SAFETY: this process is single-threaded (the kiln binary dispatches to the helper
-    // before it starts any thread), so the child may do anything the parent could.
+    // SAFETY: this process is single-threaded (`kiln-confine` starts none, and the kiln
+    // binary dispatches to the helper before it starts any), so the child may do anything the parent could.
     match unsafe { fork() } {
         Err(e) => {
             eprintln!("kiln confine: fork: {e}");
@@ -158,13 +166,7 @@ fn under(root: &Path, path: &Path) -> PathBuf {
 /// Builds the view's root at `view.root`, pivots into it and enters its `cwd`.
 fn build(view: &View) -> io::Result<()> {
     let root = &view.root;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )?;
+    private_mounts()?;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount(Some("tmpfs"), root, Some("tmpfs"), nosuid, Some("mode=755"))?;
     for dir in SYSTEM_DIRS {
@@ -192,7 +194,7 @@ fn build(view: &View) -> io::Result<()> {
     }
     let dev = root.join("dev");
     std::fs::create_dir(&dev)?;
-    crate::helper::setup_dev(&dev)?;
+    setup_dev(&dev)?;
     let proc = root.join("proc");
     std::fs::create_dir(&proc)?;
     mount(
@@ -233,6 +235,67 @@ fn build(view: &View) -> io::Result<()> {
     pivot_root(".", ".")?;
     umount2(".", MntFlags::MNT_DETACH)?;
     chdir(&view.cwd).or_else(|_| chdir("/"))?;
+    Ok(())
+}
+
+/// Makes every mount of this (new) mount namespace private: nothing mounted in it
+/// propagates back to the host.
+pub fn private_mounts() -> nix::Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+}
+
+/// A fresh `/dev` with only harmless devices, bound from the host's.
+pub fn setup_dev(dev: &Path) -> io::Result<()> {
+    mount(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID,
+        Some("mode=755,size=65536k"),
+    )?;
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = dev.join(name);
+        File::create(&target)?;
+        mount(
+            Some(&Path::new("/dev").join(name)),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+    }
+    for dir in ["pts", "shm"] {
+        std::fs::create_dir(dev.join(dir))?;
+    }
+    mount(
+        Some("devpts"),
+        &dev.join("pts"),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )?;
+    mount(
+        Some("shm"),
+        &dev.join("shm"),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        std::os::unix::fs::symlink(target, dev.join(link))?;
+    }
     Ok(())
 }
 

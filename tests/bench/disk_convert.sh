@@ -1,7 +1,9 @@
 #!/bin/sh
 # The disk-convert post-processor beside qemu-img convert run by hand, on a 2 GiB
 # mostly-empty raw disk (an ext4 filesystem with DATA_MIB of files, default 64; a
-# small installed system is a few hundred): each format alone,
+# small installed system is a few hundred), sparse, or with ALLOCATED=1 written whole
+# (zeros where the filesystem has nothing, as `dd` from a device leaves one): each
+# format alone,
 # then all five at once (Kiln runs them in parallel; by hand, one after the other and
 # in parallel with the shell's &). Paired runs (Kiln, then by hand, in turn, after one
 # unmeasured run of each), medians; the output sizes (apparent and allocated) must
@@ -23,7 +25,16 @@ need qemu-img mkfs.ext4 python3
 cd "$work"
 mkdir -p fs
 head -c $((data << 20)) /dev/urandom > fs/data.bin
-mkfs.ext4 -q -F -d fs disk.raw 2G
+if [ "${ALLOCATED:-0}" = 1 ]; then
+    # Every block written (zeros where the filesystem has nothing), as `dd` from a
+    # device leaves a disk: qemu-img reads all 2 GiB to find what is empty.
+    dd if=/dev/zero of=disk.raw bs=1M count=2048 status=none
+    mkfs.ext4 -q -F -E nodiscard -d fs disk.raw 2G
+    kind="fully allocated"
+else
+    mkfs.ext4 -q -F -d fs disk.raw 2G
+    kind="sparse"
+fi
 opts() {
     case $1 in
         vmdk) echo "subformat=monolithicSparse" ;;
@@ -83,7 +94,7 @@ print(f"{statistics.median(ta):.3f} {statistics.median(tb):.3f} {ratio:.4f}")
 PY
 }
 mkdir -p hand kiln
-echo "2 GiB raw disk ($data MiB of data), $(nproc) cores, $runs paired runs each (medians)"
+echo "2 GiB raw disk, $kind ($data MiB of data; $(( $(stat -c %b disk.raw) / 2048 )) MiB allocated), $(nproc) cores, $runs paired runs each (medians)"
 echo '| format | Kiln disk-convert | qemu-img by hand | ratio | size (apparent / allocated), Kiln | qemu-img |'
 echo '|---|---|---|---|---|---|'
 for f in qcow2 vmdk vdi vhdx vpc; do

@@ -117,6 +117,13 @@ fn write(dir: &Path, name: &str, contents: &str) {
     std::fs::write(path, contents).unwrap();
 }
 
+/// [`write`], then made executable (a script).
+fn write_executable(dir: &Path, name: &str, contents: &str) {
+    write(dir, name, contents);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Writes `t.pkr.hcl` in `dir`: one build of the null source `web` on `sshd` with
 /// `provisioners` (HCL text) in its build block.
 fn write_web_build(sshd: &Sshd, dir: &Path, provisioners: &str) {
@@ -1465,7 +1472,7 @@ mod progress {
             real.trim().starts_with('/'),
             "qemu-img is installed: {real}"
         );
-        write(
+        write_executable(
             w,
             "bin/qemu-img",
             &format!(
@@ -1473,12 +1480,6 @@ mod progress {
                 real.trim()
             ),
         );
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            w.join("bin/qemu-img"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
         std::fs::File::create(w.join("disk.raw"))
             .unwrap()
             .set_len(1 << 20)

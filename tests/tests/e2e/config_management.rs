@@ -505,13 +505,11 @@ fn a_confined_command_runs_under_the_helper_beside_kiln_or_under_kiln_alone() {
     let d = dir.path();
     // The ansible provisioner's `command`, in place of ansible-playbook: it writes what
     // runs as PID 1 and its own PID beside the playbook (the view shows that directory).
-    write(
+    write_executable(
         d,
         "look.sh",
         "#!/bin/sh\nfor last; do :; done\n{ tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$; } \\\n  > \"$(dirname \"$last\")/seen\"\n",
     );
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(d.join("look.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
     write(d, "play/site.yml", "- hosts: all\n  tasks: []\n");
     let t = format!(
         "{}\nbuild {{\n  sources = [\"source.null.web\"]\n  provisioner \"ansible\" {{\n    \

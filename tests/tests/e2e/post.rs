@@ -359,14 +359,11 @@ fn shell_local_is_also_a_provisioner_with_packers_script_rules() {
     let dir = work(steps);
     // The script runs from where it is (its own directory is where `$0` points),
     // made executable by its author as Packer requires.
-    write(
+    write_executable(
         dir.path(),
         "scripts/hello.sh",
         "#!/bin/sh\necho \"$GREETING from $PACKER_BUILD_NAME ($(basename \"$(dirname \"$0\")\"))\" > hello.txt\n",
     );
-    use std::os::unix::fs::PermissionsExt;
-    let script = dir.path().join("scripts/hello.sh");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (ok, out) = build(dir.path());
     assert!(ok, "{out}");
     assert_eq!(

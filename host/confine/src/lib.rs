@@ -51,12 +51,23 @@ pub fn main() -> std::process::ExitCode {
 
 /// The helper's main: runs the command of the view in `args` and returns its exit code.
 pub fn confine_main(args: &[OsString]) -> u8 {
-    let Some(view) = args
+    let view = match args
         .first()
-        .and_then(|a| serde_json::from_slice::<View>(a.as_encoded_bytes()).ok())
-    else {
-        eprintln!("kiln confine: missing or malformed view");
-        return 125;
+        .map(|a| serde_json::from_slice::<View>(a.as_encoded_bytes()))
+    {
+        Some(Ok(view)) => view,
+        Some(Err(e)) => {
+            // A helper left from another build of Kiln reads another view.
+            eprintln!(
+                "kiln confine: the view kiln sent cannot be read ({e}): install kiln and \
+                 kiln-confine from the same build"
+            );
+            return 125;
+        }
+        None => {
+            eprintln!("kiln confine: missing view (it is run by kiln, not by hand)");
+            return 125;
+        }
     };
     let (uid, gid) = (Uid::effective(), Gid::effective());
     if let Err(e) = unshare(flags()) {
@@ -407,5 +418,12 @@ mod tests {
         assert!(covered(Path::new("/etc")));
         assert!(!covered(Path::new("/run/systemd/resolve")));
         assert!(!covered(Path::new("/usrx/y")));
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_view_fails_before_anything_is_made() {
+        assert_eq!(confine_main(&[]), 125);
+        assert_eq!(confine_main(&[OsString::from("{\"root\":\"/x\"}")]), 125);
+        assert_eq!(confine_main(&[OsString::from("not json")]), 125);
     }
 }
